@@ -1,0 +1,3 @@
+"""gates: a promotion gate for optimized LLMs."""
+
+__version__ = "0.1.0"

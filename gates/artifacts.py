@@ -1,0 +1,129 @@
+"""Content-addressed artifact store.
+
+An artifact directory is named by the digest of its *inputs* (config section, parent digest,
+dataset digests, tool versions), so an unchanged pipeline finds its outputs again, and holds a
+``manifest.json`` listing its *outputs* with their sha256, which is verified before reuse: a
+corrupted file means the artifact is rebuilt, never served.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gates.errors import InfraError
+
+MANIFEST = "manifest.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    kind: str
+    digest: str
+    path: Path
+    manifest: Mapping[str, Any]
+    reused: bool
+
+
+def canonical_digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_files(root: Path) -> dict[str, str]:
+    """sha256 of every file below ``root`` (manifest excluded), keyed by relative path."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            out[p.relative_to(root).as_posix()] = file_sha256(p)
+    return out
+
+
+def tree_digest(root: Path) -> str:
+    return canonical_digest(tree_files(root))
+
+
+class ArtifactStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path_for(self, kind: str, digest: str) -> Path:
+        return self.root / "store" / kind / digest[:32]
+
+    def get_or_build(
+        self,
+        kind: str,
+        inputs: Mapping[str, Any],
+        build: Callable[[Path], Mapping[str, Any]],
+    ) -> Artifact:
+        """Return the artifact for ``inputs``, building it with ``build(tmp_dir)`` on a miss.
+
+        ``build`` writes its outputs into the directory it is given and returns extra manifest
+        fields (e.g. what it measured). A hit whose files no longer match the manifest is moved
+        aside and rebuilt.
+        """
+        digest = canonical_digest({"kind": kind, "inputs": inputs})
+        target = self.path_for(kind, digest)
+        if target.exists():
+            problem = self.verify(target)
+            if problem is None:
+                manifest = json.loads((target / MANIFEST).read_text())
+                return Artifact(kind, manifest["digest"], target, manifest, reused=True)
+            aside = target.with_name(f"{target.name}.corrupt-{int(time.time())}")
+            os.rename(target, aside)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            started = time.monotonic()
+            extra = dict(build(tmp))
+            outputs = tree_files(tmp)
+            if not outputs:
+                raise InfraError(f"building {kind} artifact produced no files")
+            manifest = {
+                "kind": kind,
+                "digest": digest,
+                "inputs": inputs,
+                "outputs": outputs,
+                "output_digest": canonical_digest(outputs),
+                "build_wall_s": round(time.monotonic() - started, 3),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **extra,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+            os.rename(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return Artifact(kind, digest, target, manifest, reused=False)
+
+    @staticmethod
+    def verify(path: Path) -> str | None:
+        """None when every output listed in the manifest is present and unchanged, else why not."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            expected: dict[str, str] = manifest["outputs"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return f"unreadable manifest: {exc}"
+        for rel, sha in expected.items():
+            f = path / rel
+            if not f.is_file():
+                return f"missing output {rel}"
+            if file_sha256(f) != sha:
+                return f"output {rel} does not match its recorded sha256"
+        return None

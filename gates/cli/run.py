@@ -1,0 +1,33 @@
+"""``gates run PIPELINE.yaml``: the whole gate on one pipeline config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gates.config import load_pipeline
+from gates.pipeline import run_pipeline
+
+
+@click.command("run")
+@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default: artifacts/runs/<run-id>/).")
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).")
+def command(pipeline: Path, output: Path | None, artifacts: Path | None) -> None:
+    """Optimize, serve, load-test, measure drift and judge one pipeline; exit 0 PASS, 1 FAIL, 2 bad input, 3 inconclusive."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    pf = load_pipeline(pipeline)
+    root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+
+    def progress(line: str) -> None:
+        click.echo(line, err=False)
+
+    outcome = run_pipeline(pf, root.resolve(), output.resolve() if output else None, progress, env=dict(os.environ))
+    click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
+    click.echo(f"report: {outcome.report_md}")
+    sys.exit(int(outcome.exit_code))

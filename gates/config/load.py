@@ -1,0 +1,148 @@
+"""YAML loading with errors that name the file, the key path and the line.
+
+PyYAML's composer keeps a mark on every node; we walk the node tree once to build both the
+plain data and an index ``key path -> line`` so that a pydantic error location can be mapped
+back to where the user typed it (dvc and pre-commit do the same for their configs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gates.config.schema import Pipeline
+from gates.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineFile:
+    """A validated pipeline config plus where it came from."""
+
+    config: Pipeline
+    path: Path
+    root: Path  # relative paths in the config are resolved against this directory
+    text: str
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else (self.root / p)
+
+
+def project_root_for(path: Path) -> Path:
+    """Paths in ``pipelines/x.yaml`` are relative to the folder holding ``pipelines/``."""
+    parent = path.resolve().parent
+    return parent.parent if parent.name == "pipelines" else parent
+
+
+def load_pipeline(path: str | Path) -> PipelineFile:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read pipeline config: {exc}") from exc
+    return parse_pipeline(text, p)
+
+
+def parse_pipeline(text: str, path: Path) -> PipelineFile:
+    data, lines = _compose(text, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: a pipeline config must be a mapping of keys, got {type(data).__name__}")
+    try:
+        config = Pipeline.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, path, lines)) from None
+    return PipelineFile(config=config, path=path, root=project_root_for(path), text=text)
+
+
+def _compose(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if node is None:
+        raise ConfigError(f"{path}:1: the pipeline config is empty")
+    lines: dict[KeyPath, int] = {}
+    return _to_data(node, (), lines, path), lines
+
+
+def _to_data(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path) -> Any:
+    lines.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if not isinstance(key, str):
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: at key {_dotted(at) or '(top)'}: keys must be strings")
+            if key in out:
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: duplicate key {_dotted(at + (key,))!r} "
+                    f"(first at line {lines[at + (key,)]})"
+                )
+            lines[at + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_data(value_node, at + (key,), lines, path)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, at + (i,), lines, path) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _dotted(at: KeyPath) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, int]) -> str:
+    msgs = []
+    for err in exc.errors():
+        loc: KeyPath = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
+        # pydantic puts union-member names and validator tags into loc; keep real keys only
+        loc = _trim_to_known(loc, lines)
+        line = _line_for(loc, lines)
+        key = _dotted(loc) or "(top level)"
+        detail = err["msg"]
+        if err["type"] == "extra_forbidden":
+            detail = "unknown key (check the spelling; see the schema in README.md)"
+        elif err["type"] == "missing":
+            detail = "required key is missing"
+        elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
+            detail += f" (got {err['input']!r})"
+        msgs.append(f"{path}:{line}: invalid pipeline config\n==> At key: {key}\n==> {detail}")
+    return "\n".join(msgs)
+
+
+def _trim_to_known(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:
+    # Drop pydantic-internal segments ("function-after[...]", "int", "tuple[int, int]") that are
+    # not keys of the document, keeping the last segment if it names a missing key.
+    kept: list[str | int] = []
+    for i, part in enumerate(loc):
+        candidate = (*kept, part)
+        if candidate in lines or i == len(loc) - 1 and isinstance(part, str) and "[" not in part:
+            kept.append(part)
+    return tuple(kept)
+
+
+def _line_for(loc: KeyPath, lines: dict[KeyPath, int]) -> int:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return 1

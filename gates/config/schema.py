@@ -1,0 +1,155 @@
+"""The pipeline schema: what a PR author writes in ``pipelines/<name>.yaml``.
+
+Every model forbids unknown keys (a typo must not silently fall back to a default) and is
+frozen (stages read the config, never change it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+QuantFormat = Literal["none", "int8_sq", "int8", "fp8", "int4_awq", "w4a8_awq", "nvfp4"]
+QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Strict):
+    source: str = Field(description="builtin:tiny-llama or a local Hugging Face checkpoint directory")
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v.startswith("builtin:") and v != "builtin:tiny-llama":
+            raise ValueError(f"unknown builtin model {v!r}; the only builtin is 'builtin:tiny-llama'")
+        if "://" in v or v.startswith("hf:"):
+            raise ValueError("model.source must be a local checkpoint directory (no model hub access)")
+        return v
+
+
+class QuantizerOverride(_Strict):
+    """One entry of Model Optimizer's ``quant_cfg``, keyed by a quantizer name pattern."""
+
+    enable: bool | None = None
+    num_bits: int | tuple[int, int] | None = None
+    axis: int | None = None
+    block_sizes: dict[str, Any] | None = None
+
+    @field_validator("num_bits")
+    @classmethod
+    def _bits(cls, v: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        if isinstance(v, int) and not 2 <= v <= 16:
+            raise ValueError("num_bits must be between 2 and 16")
+        return v
+
+
+class QuantizeSection(_Strict):
+    format: QuantFormat
+    calibration: str | None = None
+    samples: int = Field(default=64, ge=1, le=100_000)
+    batch_size: int = Field(default=1, ge=1, le=1024)
+    max_length: int = Field(default=128, ge=8, le=65_536)
+    kv_cache: Literal["none", "fp8"] = "none"
+    exclude: list[str] = Field(default_factory=lambda: ["*lm_head*"])
+    quant_cfg: dict[str, QuantizerOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs_calibration(self) -> QuantizeSection:
+        if self.format != "none" and self.calibration is None:
+            raise ValueError(f"format {self.format!r} needs a calibration JSONL (optimize.quantize.calibration)")
+        return self
+
+
+class OptimizeSection(_Strict):
+    quantize: QuantizeSection | None = None
+
+
+class EngineSection(_Strict):
+    backend: Literal["torch", "tensorrt-llm"] = "torch"
+    max_batch_size: int = Field(default=8, ge=1)
+    max_input_len: int = Field(default=256, ge=1)
+    max_output_len: int = Field(default=64, ge=1)
+
+
+class ServeSection(_Strict):
+    triton: str = "local"
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+    baseline_model: str = "baseline"
+    candidate_model: str = "candidate"
+
+    @field_validator("triton")
+    @classmethod
+    def _triton(cls, v: str) -> str:
+        if v != "local" and not re.match(r"^https?://[^/\s]+(:\d+)?/?$", v):
+            raise ValueError("serve.triton must be 'local' or an http(s)://host:port URL of a Triton server")
+        return v
+
+
+class LoadSection(_Strict):
+    users: int = Field(default=4, ge=1, le=10_000)
+    duration_s: float = Field(default=20.0, gt=0, le=86_400)
+    warmup_s: float = Field(default=2.0, ge=0)
+    spawn_rate: float | None = Field(default=None, gt=0)
+    max_new_tokens: int = Field(default=16, ge=1, le=4096)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class GoldenSection(_Strict):
+    suites: list[str] = Field(min_length=1)
+    max_new_tokens: int = Field(default=16, ge=1, le=4096)
+    top_k: int = Field(default=20, ge=1, le=1000)
+
+
+class GatesSection(_Strict):
+    """Thresholds. A gate whose threshold is null is not applied (and the report says so)."""
+
+    latency_p95_ratio_max: float | None = Field(default=1.10, gt=0)
+    error_rate_max: float = Field(default=0.001, ge=0, le=1)
+    top1_agreement_min: float | None = Field(default=0.95, ge=0, le=1)
+    exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)
+    mean_kl_max: float | None = Field(default=None, ge=0)
+    min_requests: int = Field(default=30, ge=1)
+
+
+class PromotionSection(_Strict):
+    steps: list[int] = Field(default_factory=lambda: [10, 25, 50, 100])
+    approvers: list[str] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[int]) -> list[int]:
+        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(set(v)):
+            raise ValueError("promotion.steps must be strictly increasing percentages in 1..100")
+        return v
+
+
+class Pipeline(_Strict):
+    name: str
+    description: str | None = None
+    model: ModelSection
+    optimize: OptimizeSection = Field(default_factory=OptimizeSection)
+    engine: EngineSection = Field(default_factory=EngineSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
+    load: LoadSection = Field(default_factory=LoadSection)
+    golden: GoldenSection
+    gates: GatesSection = Field(default_factory=GatesSection)
+    promotion: PromotionSection = Field(default_factory=PromotionSection)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("name must be lowercase letters, digits, '.', '_' or '-' (at most 63)")
+        return v
+
+    @property
+    def quant_format(self) -> str:
+        q = self.optimize.quantize
+        return q.format if q is not None else "none"

@@ -1,0 +1,1 @@
+"""GitHub: posting reports (github3.py against github.com or Enterprise)."""

@@ -1,0 +1,1 @@
+"""The judge: gates and statistics to a verdict. Pure functions, no I/O."""

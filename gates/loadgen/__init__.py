@@ -1,0 +1,1 @@
+"""Load generation with locust against the served arms, and its statistics."""

@@ -1,0 +1,48 @@
+"""Runs the locust worker process and watches the server while it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gates.errors import InfraError, SubprocessError
+from gates.loadgen.spec import LoadSpec
+
+
+def run_worker(spec: LoadSpec, out_dir: Path, check_server: Callable[[], None], grace_s: float = 60.0) -> Path:
+    """Run the load; return the path of ``requests.csv``.
+
+    ``check_server`` is called while the load runs and raises if the server died: the worker is
+    then stopped and the error propagates (a dead server is never read as a slow model).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = out_dir / "load_spec.json"
+    spec.write(spec_path)
+    cmd = [sys.executable, "-m", "gates.loadgen.worker", str(spec_path), str(out_dir)]
+    stdout_path, stderr_path = out_dir / "locust.stdout.log", out_dir / "locust.stderr.log"
+    with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se)
+        deadline = time.monotonic() + spec.duration_s + grace_s
+        try:
+            while proc.poll() is None:
+                check_server()
+                if time.monotonic() > deadline:
+                    raise InfraError(f"load generator did not finish within {spec.duration_s + grace_s:.0f}s")
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    check_server()
+    if proc.returncode != 0:
+        raise SubprocessError(
+            "the locust load generator failed", cmd, proc.returncode,
+            stdout_path.read_text(errors="replace"), stderr_path.read_text(errors="replace"),
+        )
+    records = out_dir / "requests.csv"
+    if not records.is_file():
+        raise InfraError(f"the load generator wrote no per-request records ({records})")
+    return records

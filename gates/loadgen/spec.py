@@ -1,0 +1,32 @@
+"""What the locust worker is asked to do, and the per-request record it writes back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSpec:
+    url: str  # host:port of Triton's HTTP endpoint
+    arms: dict[str, str]  # arm name (baseline/candidate) -> Triton model name
+    prompts: tuple[str, ...]
+    users: int
+    spawn_rate: float
+    duration_s: float
+    max_new_tokens: int
+    timeout_s: float
+    seed: int = 0
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+
+    @classmethod
+    def read(cls, path: Path) -> LoadSpec:
+        data = json.loads(path.read_text())
+        data["prompts"] = tuple(data["prompts"])
+        return cls(**data)
+
+
+RECORD_FIELDS = ("arm", "user", "t_start_s", "latency_ms", "ok", "output_tokens", "error")

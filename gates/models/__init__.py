@@ -1,0 +1,1 @@
+"""Model sources: the builtin tiny Llama and local Hugging Face checkpoints."""

@@ -1,0 +1,40 @@
+"""The one path by which a model is loaded: baseline, candidate, tests and Triton alike.
+
+A candidate optimized by Model Optimizer is shipped as the base architecture (``config.json``)
+plus ``modelopt_state.pth`` (``mto.save``: quantizer state *and* weights). Loading it with plain
+``from_pretrained`` would silently drop the quantization, so this loader restores it with
+``mto.restore`` whenever that file is present: what is gated is what is shipped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+MODELOPT_STATE = "modelopt_state.pth"
+
+
+def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if threads:
+        torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    state = path / MODELOPT_STATE
+    if state.is_file():
+        import modelopt.torch.opt as mto
+
+        # The architecture comes from config.json; every weight and quantizer comes from the
+        # modelopt state, so nothing of a random init survives (the serving test proves it).
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model = mto.restore(model, str(state))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,1 @@
+"""Model optimization recipes (NVIDIA Model Optimizer behind lazy imports)."""

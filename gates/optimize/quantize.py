@@ -1,0 +1,158 @@
+"""Post-training quantization with NVIDIA Model Optimizer (``modelopt.torch.quantization``).
+
+Our format names map onto Model Optimizer's predefined configs. On a machine without CUDA,
+Model Optimizer runs most formats as *simulated* (fake-quant) quantization: numerics are those
+of the format, speed is not. ``FORMATS`` records which path each format takes so the report
+can say so; formats with no CPU path are refused before any work.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gates.config.schema import QuantizeSection
+from gates.errors import CapabilityError, InfraError
+
+INSTALL_HINT = "pip install 'nvidia-modelopt==0.47.0' (it is in this project's dependencies: run `make demo`)"
+
+
+@dataclasses.dataclass(frozen=True)
+class FormatInfo:
+    name: str
+    modelopt_cfg: str | None  # attribute of modelopt.torch.quantization
+    needs_cuda: bool
+    note: str
+
+
+FORMATS: dict[str, FormatInfo] = {
+    "none": FormatInfo("none", None, False, "no quantization: the candidate is the base model"),
+    "int8_sq": FormatInfo("int8_sq", "INT8_SMOOTHQUANT_CFG", False, "INT8 weights and activations, SmoothQuant"),
+    "int8": FormatInfo("int8", "INT8_DEFAULT_CFG", False, "INT8 weights (per channel) and activations"),
+    "fp8": FormatInfo("fp8", "FP8_DEFAULT_CFG", False, "FP8 E4M3 weights and activations"),
+    "int4_awq": FormatInfo("int4_awq", "INT4_AWQ_CFG", False, "INT4 weights, block 128, AWQ-lite; 16-bit activations"),
+    "w4a8_awq": FormatInfo("w4a8_awq", "W4A8_AWQ_BETA_CFG", False, "INT4 AWQ weights, FP8 activations"),
+    "nvfp4": FormatInfo("nvfp4", "NVFP4_DEFAULT_CFG", True, "NVFP4 (E2M1, block 16); Model Optimizer needs CUDA for it"),
+}
+KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG"}
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def check_format_supported(fmt: str) -> str:
+    """Return the execution path ('real' or 'simulated') or raise before any work is done."""
+    info = FORMATS[fmt]
+    if fmt == "none":
+        return "real"
+    if info.needs_cuda and not cuda_available():
+        raise CapabilityError(
+            f"quantization format {fmt!r} needs an NVIDIA GPU with CUDA (Model Optimizer has no CPU path "
+            f"for it: {info.note}). Run this pipeline on a self-hosted GPU runner, or pick one of: "
+            + ", ".join(n for n, i in FORMATS.items() if not i.needs_cuda and n != "none")
+        )
+    # Model Optimizer inserts fake-quant nodes: on CPU this simulates the format's numerics with
+    # float kernels. Latency measured on it is not the shipped engine's latency.
+    return "simulated"
+
+
+def build_quant_config(section: QuantizeSection) -> dict[str, Any]:
+    """Model Optimizer config for a section: the predefined format, KV cache, user overrides, excludes.
+
+    ``quant_cfg`` is an ordered list where later entries win, so user overrides go after the
+    format's defaults and exclusions go last (an excluded layer stays high precision whatever
+    an override says).
+    """
+    mtq = _import_mtq()
+    info = FORMATS[section.format]
+    if info.modelopt_cfg is None:
+        raise ValueError("format 'none' has no quantization config")
+    cfg = copy.deepcopy(getattr(mtq, info.modelopt_cfg))
+    entries: list[dict[str, Any]] = list(cfg["quant_cfg"])
+    if section.kv_cache != "none":
+        entries.extend(copy.deepcopy(getattr(mtq, KV_CACHE_CFGS[section.kv_cache])["quant_cfg"]))
+    for pattern, override in section.quant_cfg.items():
+        fields = override.model_dump(exclude_none=True)
+        enable = fields.pop("enable", None)
+        entry: dict[str, Any] = {"quantizer_name": pattern}
+        if fields:
+            entry["cfg"] = fields
+        if enable is not None:
+            entry["enable"] = enable
+        entries.append(entry)
+    for pattern in section.exclude:
+        entries.append({"quantizer_name": pattern, "enable": False})
+    cfg["quant_cfg"] = entries
+    return dict(cfg)
+
+
+def quantize(
+    model: Any,
+    section: QuantizeSection,
+    calibration_batches: Sequence[Any],
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Quantize ``model`` in place with a calibration loop over ``calibration_batches``."""
+    mtq = _import_mtq()
+    import torch
+
+    cfg = build_quant_config(section)
+
+    def forward_loop(m: Any) -> None:
+        with torch.no_grad():
+            for i, batch in enumerate(calibration_batches):
+                m(**batch)
+                if progress and (i + 1) % max(1, len(calibration_batches) // 4) == 0:
+                    progress(f"calibration {i + 1}/{len(calibration_batches)}")
+
+    try:
+        return mtq.quantize(model, cfg, forward_loop)
+    except Exception as exc:  # modelopt raises plain exceptions; say which format broke
+        raise InfraError(f"Model Optimizer failed to quantize with format {section.format!r}: {exc!r}") from exc
+
+
+def calibration_batches(tokenizer: Any, texts: Iterable[str], batch_size: int, max_length: int) -> list[Any]:
+    texts = list(texts)
+    out = []
+    for i in range(0, len(texts), batch_size):
+        chunk = texts[i : i + batch_size]
+        out.append(tokenizer(chunk, return_tensors="pt", padding=True, truncation=True, max_length=max_length))
+    return out
+
+
+def save_quantized(model: Any, tokenizer: Any, out_dir: Path) -> None:
+    """Ship the quantized model: architecture config, tokenizer and Model Optimizer state."""
+    import modelopt.torch.opt as mto
+
+    from gates.models.loader import MODELOPT_STATE
+
+    model.config.save_pretrained(out_dir)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    mto.save(model, str(out_dir / MODELOPT_STATE))
+
+
+def modelopt_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nvidia-modelopt")
+    except Exception:
+        return "absent"
+
+
+def _import_mtq() -> Any:
+    try:
+        import modelopt.torch.quantization as mtq
+    except ImportError as exc:
+        raise CapabilityError(f"NVIDIA Model Optimizer is not installed ({exc}); {INSTALL_HINT}") from exc
+    return mtq

@@ -1,0 +1,109 @@
+"""Runs the stages in order with one context; fails closed.
+
+Measurement stages (optimize … drift) either all succeed, or the run becomes INCONCLUSIVE with
+the error as its reason (exit 3): a crashed server or a timeout is never read as a result.
+Bad input (exit 2) is detected by the preflight stage before any model work. The report is
+written in every case where there is something to report, so nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from gates.artifacts import ArtifactStore
+from gates.config.load import PipelineFile
+from gates.context import RunContext
+from gates.errors import BadInputError, ExitCode, GatesError
+from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
+from gates.stages import MEASURE_STAGES, Stage
+from gates.stages.judge import JudgeStage
+from gates.stages.publish import PublishStage
+from gates.stages.report import ReportStage, ReportResult
+
+VERDICT_EXIT = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INFRA}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    verdict: str
+    reason: str
+    exit_code: ExitCode
+    run_dir: Path
+    report_md: Path | None
+    report_json: Path | None
+
+
+def new_run_id(name: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{name}-{uuid.uuid4().hex[:6]}"
+
+
+def run_pipeline(
+    pipeline: PipelineFile,
+    artifacts_root: Path,
+    output_dir: Path | None = None,
+    progress: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+    stages: tuple[Stage, ...] = MEASURE_STAGES,
+) -> RunOutcome:
+    run_id = new_run_id(pipeline.config.name)
+    run_dir = output_dir or artifacts_root / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(pipeline=pipeline, store=ArtifactStore(artifacts_root), run_dir=run_dir, run_id=run_id,
+                     progress=progress, env=dict(env or {}))
+    error: GatesError | None = None
+    with ctx.resources:
+        try:
+            for stage in stages:
+                _timed(ctx, stage)
+        except BadInputError:
+            raise
+        except GatesError as exc:
+            error = exc
+        except Exception as exc:  # a bug must not look like a verdict
+            (run_dir / "traceback.txt").write_text(traceback.format_exc())
+            error = GatesError(f"internal error in gates: {type(exc).__name__}: {exc} (traceback in {run_dir}/traceback.txt)")
+    # The server is stopped by now; judging and reporting do not need it.
+    if error is None:
+        _timed(ctx, JudgeStage())
+        verdict = ctx.need("judge", Verdict)
+    else:
+        progress(f"error: {error}")
+        verdict = Verdict(INCONCLUSIVE, f"inconclusive: the run did not complete: {str(error).splitlines()[0][:300]}", ())
+        ctx.results["judge"] = verdict
+        ctx.results["error"] = str(error)
+    _timed(ctx, ReportStage())
+    report = ctx.need("report", ReportResult)
+    exit_code = VERDICT_EXIT[verdict.verdict]
+    try:
+        _timed(ctx, PublishStage())
+    except GatesError as exc:  # the report is on disk; say what failed and do not claim success
+        progress(f"publish failed: {exc}")
+        exit_code = ExitCode.INFRA
+    (run_dir / "run.json").write_text(json.dumps({
+        "run_id": run_id, "pipeline": pipeline.config.name, "config": str(pipeline.path),
+        "verdict": verdict.verdict, "reason": verdict.reason, "exit_code": int(exit_code),
+        "durations_s": ctx.durations_s, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }, indent=2))
+    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json)
+
+
+def _timed(ctx: RunContext, stage: Stage) -> None:
+    ctx.progress(f"[{stage.name}] …")
+    started = ctx.clock()
+    try:
+        stage.run(ctx)
+    finally:
+        ctx.durations_s[stage.name] = round(ctx.clock() - started, 3)
+    ctx.progress(f"[{stage.name}] done in {ctx.durations_s[stage.name]:.1f}s{_note(ctx, stage.name)}")
+
+
+def _note(ctx: RunContext, name: str) -> str:
+    note = getattr(ctx.results.get(name), "note", "")
+    return f" — {note}" if note else ""

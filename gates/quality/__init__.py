@@ -1,0 +1,1 @@
+"""Golden prompt suites, their data expectations, and drift metrics."""

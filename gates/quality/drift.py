@@ -1,0 +1,165 @@
+"""Drift between baseline and candidate on golden prompts: pure functions, no I/O.
+
+For each prompt the baseline generates greedily and returns its top-k log-probabilities at each
+position; the candidate generates on its own (exact match, edit distance) and is also
+teacher-forced on the baseline's tokens (same contexts), returning its log-probabilities for the
+baseline's top-k tokens. KL(baseline || candidate) is computed over those k tokens plus one
+bucket for the rest of the vocabulary: merging outcomes can only lower KL, so this is a lower
+bound of the full-vocabulary KL (exact when k covers the vocabulary).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+EPS = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptDrift:
+    id: str
+    suite: str
+    line: int
+    tags: tuple[str, ...]
+    weight: float
+    prompt: str
+    baseline_text: str
+    candidate_text: str
+    exact_match: bool
+    edit_distance: int
+    first_divergence: int | None
+    positions: int
+    top1_agreement: float
+    mean_kl: float
+    max_kl: float
+    baseline_task_pass: bool | None
+    candidate_task_pass: bool | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftSummary:
+    prompts: int
+    positions: int
+    exact_match_rate: float
+    top1_agreement: float
+    mean_kl: float
+    max_kl: float
+    mean_edit_distance: float
+    baseline_task_pass_rate: float | None
+    candidate_task_pass_rate: float | None
+    by_tag: dict[str, dict[str, float]]
+    top_k: int
+
+
+def kl_topk(p_logprobs: np.ndarray, q_logprobs: np.ndarray) -> np.ndarray:
+    """Per-position KL(p || q) over k shared tokens plus a rest-of-vocabulary bucket. Shapes [T, k]."""
+    p = np.exp(p_logprobs.astype(np.float64))
+    q = np.exp(q_logprobs.astype(np.float64))
+    p_rest = np.clip(1.0 - p.sum(axis=1), 0.0, 1.0)
+    q_rest = np.clip(1.0 - q.sum(axis=1), 0.0, 1.0)
+    terms = p * (np.log(p + EPS) - np.log(q + EPS))
+    rest = np.where(p_rest > EPS, p_rest * (np.log(p_rest + EPS) - np.log(q_rest + EPS)), 0.0)
+    return np.maximum(terms.sum(axis=1) + rest, 0.0)
+
+
+def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        cur = [i]
+        for j, y in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def first_divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def task_pass(text: str, expected: str | None, must_contain: Sequence[str], regex: str | None) -> bool | None:
+    """None when the prompt has no task check."""
+    if expected is None and not must_contain and regex is None:
+        return None
+    ok = True
+    if expected is not None:
+        ok &= text.strip() == expected.strip()
+    ok &= all(s in text for s in must_contain)
+    if regex is not None:
+        ok &= re.search(regex, text) is not None
+    return ok
+
+
+def prompt_drift(
+    *,
+    meta: dict[str, Any],
+    baseline_ids: Sequence[int],
+    baseline_text: str,
+    baseline_top_logprobs: np.ndarray,
+    candidate_ids: Sequence[int],
+    candidate_text: str,
+    candidate_forced_argmax: np.ndarray,
+    candidate_forced_logprobs: np.ndarray,
+) -> PromptDrift:
+    positions = len(baseline_ids)
+    if positions == 0:
+        top1, kls = math.nan, np.array([])
+    else:
+        top1 = float(np.mean(np.asarray(candidate_forced_argmax).reshape(-1)[:positions] == np.asarray(baseline_ids)))
+        kls = kl_topk(baseline_top_logprobs, candidate_forced_logprobs)
+    check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"))
+    return PromptDrift(
+        id=meta["id"], suite=meta["suite"], line=meta["line"], tags=tuple(meta.get("tags", ())),
+        weight=float(meta.get("weight", 1.0)), prompt=meta["prompt"],
+        baseline_text=baseline_text, candidate_text=candidate_text,
+        exact_match=tuple(baseline_ids) == tuple(candidate_ids),
+        edit_distance=edit_distance(baseline_ids, candidate_ids),
+        first_divergence=first_divergence(baseline_ids, candidate_ids),
+        positions=positions, top1_agreement=top1,
+        mean_kl=float(kls.mean()) if kls.size else math.nan,
+        max_kl=float(kls.max()) if kls.size else math.nan,
+        baseline_task_pass=task_pass(baseline_text, *check),
+        candidate_task_pass=task_pass(candidate_text, *check),
+    )
+
+
+def summarize(rows: Sequence[PromptDrift], top_k: int) -> DriftSummary:
+    """Aggregate: exact match weighted by prompt weight; top-1 and KL weighted by positions."""
+    nan = math.nan
+    if not rows:
+        return DriftSummary(0, 0, nan, nan, nan, nan, nan, None, None, {}, top_k)
+
+    def agg(sel: Sequence[PromptDrift]) -> dict[str, float]:
+        w = sum(r.weight for r in sel)
+        pos = sum(r.positions for r in sel)
+        return {
+            "prompts": float(len(sel)),
+            "exact_match_rate": sum(r.weight * r.exact_match for r in sel) / w if w else nan,
+            "top1_agreement": sum(r.top1_agreement * r.positions for r in sel if r.positions) / pos if pos else nan,
+            "mean_kl": sum(r.mean_kl * r.positions for r in sel if r.positions) / pos if pos else nan,
+        }
+
+    overall = agg(rows)
+    tags = sorted({t for r in rows for t in r.tags})
+    checked = [r for r in rows if r.baseline_task_pass is not None]
+    return DriftSummary(
+        prompts=len(rows),
+        positions=sum(r.positions for r in rows),
+        exact_match_rate=overall["exact_match_rate"],
+        top1_agreement=overall["top1_agreement"],
+        mean_kl=overall["mean_kl"],
+        max_kl=max((r.max_kl for r in rows if r.positions), default=nan),
+        mean_edit_distance=float(np.mean([r.edit_distance for r in rows])),
+        baseline_task_pass_rate=sum(bool(r.baseline_task_pass) for r in checked) / len(checked) if checked else None,
+        candidate_task_pass_rate=sum(bool(r.candidate_task_pass) for r in checked) / len(checked) if checked else None,
+        by_tag={t: agg([r for r in rows if t in r.tags]) for t in tags},
+        top_k=top_k,
+    )

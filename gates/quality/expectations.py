@@ -1,0 +1,57 @@
+"""Great Expectations checks on JSONL data files, run before any model work.
+
+A failed expectation is a bad-input error that names the file, the expectation and the rows
+(1-based line numbers in the JSONL file), so the PR author can fix the data without guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gates.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """One column check: ``kind`` is a Great Expectations expectation class name."""
+
+    kind: str
+    column: str
+    kwargs: dict[str, Any]
+    says: str  # what a reader is told when rows fail it
+
+
+def validate_rows(path: Path, rows: Sequence[dict[str, Any]], lines: Sequence[int], checks: Sequence[Expectation]) -> None:
+    """Run ``checks`` over ``rows``; raise :class:`DataError` listing every failing row."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import contextlib
+    import io
+
+    import pandas as pd
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        import great_expectations as gx
+
+    columns = {c.column for c in checks}
+    frame = pd.DataFrame({col: [r.get(col) for r in rows] for col in columns})
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_pandas("gates").add_dataframe_asset("rows")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame})
+    problems = []
+    for check in checks:
+        expectation = getattr(gx.expectations, check.kind)(column=check.column, **check.kwargs)
+        with contextlib.redirect_stderr(io.StringIO()):  # GX draws progress bars on stderr
+            result = batch.validate(expectation, result_format={"result_format": "COMPLETE"})
+        if result.success:
+            continue
+        indexes = result.result.get("unexpected_index_list") or []
+        bad_lines = sorted({lines[i] for i in indexes if isinstance(i, int) and i < len(lines)})
+        shown = ", ".join(str(n) for n in bad_lines[:20]) + (" …" if len(bad_lines) > 20 else "")
+        problems.append(f"{path}: lines {shown or '?'}: {check.says} (expectation {check.kind} on '{check.column}')")
+    if problems:
+        raise DataError("data expectations failed:\n" + "\n".join(problems))

@@ -1,0 +1,110 @@
+"""Golden prompt suites (JSONL) and calibration sets: parsing with line numbers, then expectations."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gates.errors import DataError
+from gates.quality.expectations import Expectation, validate_rows
+
+MAX_PROMPT_CHARS = 8000
+
+
+class GoldenRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    prompt: str
+    expected: str | None = None
+    must_contain: list[str] = Field(default_factory=list)
+    regex: str | None = None
+    max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
+    tags: list[str] = Field(default_factory=list)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class CalibrationRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldenPrompt:
+    suite: str
+    line: int
+    row: GoldenRow
+
+
+GOLDEN_CHECKS = (
+    Expectation("ExpectColumnValuesToNotBeNull", "id", {}, "id is missing"),
+    Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
+    Expectation("ExpectColumnValuesToMatchRegex", "prompt", {"regex": r"\S"}, "empty prompt"),
+    Expectation(
+        "ExpectColumnValueLengthsToBeBetween", "prompt", {"min_value": 1, "max_value": MAX_PROMPT_CHARS},
+        f"prompt length outside 1..{MAX_PROMPT_CHARS} characters",
+    ),
+)
+CALIBRATION_CHECKS = (
+    Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
+    Expectation("ExpectColumnValuesToMatchRegex", "text", {"regex": r"\S"}, "empty text"),
+    Expectation(
+        "ExpectColumnValueLengthsToBeBetween", "text", {"min_value": 1, "max_value": 100_000},
+        "text length outside 1..100000 characters",
+    ),
+)
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows and their 1-based line numbers; blank lines are skipped, bad JSON names its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from exc
+    rows, lines = [], []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(obj).__name__}")
+        rows.append(obj)
+        lines.append(n)
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    return rows, lines
+
+
+def _typed(path: Path, rows: list[dict[str, Any]], lines: list[int], model: type[BaseModel]) -> list[Any]:
+    out = []
+    for row, n in zip(rows, lines, strict=True):
+        try:
+            out.append(model.model_validate(row))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(row)"
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            raise DataError(f"{path}:{n}: at key {key!r}: {msg}") from None
+    return out
+
+
+def load_golden_suite(path: Path, label: str) -> list[GoldenPrompt]:
+    rows, lines = read_jsonl(path)
+    validate_rows(path, rows, lines, GOLDEN_CHECKS)
+    typed = _typed(path, rows, lines, GoldenRow)
+    return [GoldenPrompt(suite=label, line=n, row=r) for r, n in zip(typed, lines, strict=True)]
+
+
+def load_calibration(path: Path) -> list[str]:
+    rows, lines = read_jsonl(path)
+    validate_rows(path, rows, lines, CALIBRATION_CHECKS)
+    return [r.text for r in _typed(path, rows, lines, CalibrationRow)]

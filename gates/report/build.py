@@ -1,0 +1,76 @@
+"""report.json: the contract every consumer (PR comment, HTML, later tooling) reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from gates.context import RunContext
+from gates.judge.policy import Verdict
+from gates.stages.build import BuildResult
+from gates.stages.drift import DriftResult
+from gates.stages.load import LoadResult
+from gates.stages.optimize import OptimizeResult, tool_versions
+from gates.stages.preflight import PreflightResult
+
+SCHEMA_VERSION = 1
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN/inf become null (a missing value must read as missing, not as a number)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def build_report(ctx: RunContext, worst_n: int = 5) -> dict[str, Any]:
+    verdict = ctx.need("judge", Verdict)
+    opt = ctx.get("optimize", OptimizeResult)
+    build = ctx.get("build", BuildResult)
+    load = ctx.get("load", LoadResult)
+    drift = ctx.get("drift", DriftResult)
+    pre = ctx.get("preflight", PreflightResult)
+    cfg = ctx.config
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "pipeline": cfg.name,
+        "config_path": str(ctx.pipeline.path),
+        "run_id": ctx.run_id,
+        "error": ctx.results.get("error"),
+        "model_source": cfg.model.source,
+        "quantization": {"format": cfg.quant_format, "path": pre.quant_path if pre else None,
+                         "kv_cache": cfg.optimize.quantize.kv_cache if cfg.optimize.quantize else "none"},
+        "engine": {"backend": cfg.engine.backend,
+                   "latency_representative": build.candidate.latency_representative if build else None,
+                   "latency_note": build.candidate.latency_note if build else None},
+        "baseline": {"digest": opt.baseline.digest if opt else None, "path": str(opt.baseline.path) if opt else None},
+        "candidate": {"digest": opt.candidate.digest if opt else None, "path": str(opt.candidate.path) if opt else None,
+                      "reused": opt.reused if opt else None},
+        "load": None,
+        "drift": None,
+        "gates": [g.to_json() for g in verdict.gates],
+        "durations_s": dict(ctx.durations_s),
+        "tools": tool_versions(),
+    }
+    if load:
+        report["load"] = {
+            "baseline": load.baseline.to_json(), "candidate": load.candidate.to_json(),
+            "users": cfg.load.users, "duration_s": cfg.load.duration_s, "warmup_s": cfg.load.warmup_s,
+            "generator": load.generator, "records": str(load.records_path),
+        }
+    if drift:
+        s = drift.summary
+        worst = sorted(drift.rows, key=lambda r: (r.exact_match, -(r.mean_kl if math.isfinite(r.mean_kl) else 1e9)))
+        report["drift"] = {
+            **dataclasses.asdict(s),
+            "worst": [dataclasses.asdict(r) for r in worst[:worst_n]],
+            "rows": str(drift.path),
+        }
+    return dict(_clean(report))

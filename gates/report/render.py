@@ -1,0 +1,48 @@
+"""Renders report.md (what the PR comment shows) and report.html with jinja2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from gates.report.escape import md_inline
+
+TEMPLATES = Path(__file__).with_name("templates")
+MARKER = "<!-- gates:report pipeline={name} -->"
+ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}
+STATUS_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive",
+                "no_data": "⚠️ no data", "not_applied": "➖ not applied"}
+
+
+def _num(value: Any, fmt: str = ".3g") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (int, float)):
+        return format(value, fmt)
+    return str(value)
+
+
+def _env(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md_inline
+    env.filters["num"] = _num
+    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS)
+    return env
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    marker = MARKER.format(name=md_inline(report["pipeline"]))
+    return _env(False).get_template("report.md.j2").render(r=report, marker=marker)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _env(True).get_template("report.html.j2").render(r=report)

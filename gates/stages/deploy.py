@@ -1,0 +1,58 @@
+"""Deploy: baseline and candidate as two models on a real Triton server."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from gates.context import RunContext
+from gates.errors import InfraError
+from gates.stages.build import BuildResult
+from gates.triton.client import TextModelClient
+from gates.triton.repository import write_model
+from gates.triton.server import TritonServer
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployResult:
+    url: str  # host:port of Triton's HTTP endpoint
+    models: dict[str, str]  # arm -> Triton model name
+    server: Any  # TritonServer when local (to check it is alive), else None
+    note: str
+
+    def check_alive(self) -> None:
+        if self.server is not None:
+            self.server.check_alive()
+
+
+class DeployStage:
+    name = "deploy"
+
+    def run(self, ctx: RunContext) -> None:
+        build = ctx.need("build", BuildResult)
+        serve = ctx.config.serve
+        models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
+        if serve.triton == "local":
+            workdir = ctx.run_dir / "triton"
+            repo = workdir / "models"
+            write_model(repo, models["baseline"], build.baseline.serve_path)
+            write_model(repo, models["candidate"], build.candidate.serve_path)
+            server = ctx.resources.enter_context(TritonServer(repo, workdir, serve.startup_timeout_s))
+            (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
+            for name in models.values():
+                server.load_model(name)
+            url = server.url
+        else:
+            server = None
+            url = serve.triton.split("://", 1)[1].rstrip("/")
+        client = TextModelClient(url)
+        try:
+            for arm, name in models.items():  # one request each: a model that cannot answer is not deployed
+                client.generate(name, "Hello", 2)
+        except InfraError as exc:
+            raise InfraError(f"{arm} model {name!r} does not answer after deployment: {exc}") from exc
+        finally:
+            client.close()
+        where = f"local tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"
+        ctx.put(self.name, DeployResult(url, models, server, where))

@@ -1,0 +1,36 @@
+"""Judge: evidence from the measurement stages, thresholds from the config, to a verdict."""
+
+from __future__ import annotations
+
+from gates.context import RunContext
+from gates.judge.policy import Evidence, judge
+from gates.stages.build import BuildResult
+from gates.stages.drift import DriftResult
+from gates.stages.load import LoadResult
+
+
+def gather_evidence(ctx: RunContext) -> Evidence:
+    load = ctx.get("load", LoadResult)
+    drift = ctx.get("drift", DriftResult)
+    build = ctx.get("build", BuildResult)
+    simulated = build is not None and not build.candidate.latency_representative
+    return Evidence(
+        baseline_latency_ms=load.baseline.samples_ms if load else None,
+        candidate_latency_ms=load.candidate.samples_ms if load else None,
+        baseline_error_rate=load.baseline.error_rate if load else None,
+        candidate_error_rate=load.candidate.error_rate if load else None,
+        candidate_requests=load.candidate.requests if load else 0,
+        exact_match_rate=drift.summary.exact_match_rate if drift else None,
+        top1_agreement=drift.summary.top1_agreement if drift else None,
+        mean_kl=drift.summary.mean_kl if drift else None,
+        golden_prompts=drift.summary.prompts if drift else 0,
+        latency_simulated=simulated,
+        simulated_reason=build.candidate.latency_note if build and simulated else "",
+    )
+
+
+class JudgeStage:
+    name = "judge"
+
+    def run(self, ctx: RunContext) -> None:
+        ctx.put(self.name, judge(gather_evidence(ctx), ctx.config.gates))

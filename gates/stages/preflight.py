@@ -1,0 +1,46 @@
+"""Preflight: every input checked before any model work (data expectations, capabilities)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gates.context import RunContext
+from gates.engines import ENGINES
+from gates.optimize.quantize import check_format_supported
+from gates.quality.golden import GoldenPrompt, load_calibration, load_golden_suite
+
+
+@dataclasses.dataclass(frozen=True)
+class PreflightResult:
+    golden: tuple[GoldenPrompt, ...]
+    calibration: tuple[str, ...]
+    quant_path: str  # "real" | "simulated"
+    note: str
+
+
+class PreflightStage:
+    name = "preflight"
+
+    def run(self, ctx: RunContext) -> None:
+        cfg = ctx.config
+        golden: list[GoldenPrompt] = []
+        for suite in cfg.golden.suites:
+            golden.extend(load_golden_suite(ctx.pipeline.resolve(suite), suite))
+        seen: dict[str, str] = {}
+        for g in golden:  # ids are unique per suite (expectation); across suites they must be too
+            key = g.row.id
+            if key in seen and seen[key] != g.suite:
+                from gates.errors import DataError
+
+                raise DataError(f"{g.suite}:{g.line}: id {key!r} also appears in {seen[key]}")
+            seen[key] = g.suite
+        q = cfg.optimize.quantize
+        calibration: list[str] = []
+        if q is not None and q.format != "none" and q.calibration is not None:
+            calibration = load_calibration(ctx.pipeline.resolve(q.calibration))
+        quant_path = check_format_supported(cfg.quant_format)
+        ENGINES[cfg.engine.backend].check_available()
+        ctx.put(self.name, PreflightResult(
+            tuple(golden), tuple(calibration), quant_path,
+            note=f"{len(golden)} golden prompts, {len(calibration)} calibration rows, quantization path: {quant_path}",
+        ))

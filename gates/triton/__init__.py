@@ -1,0 +1,1 @@
+"""Triton Inference Server: process lifecycle, model repository, client."""

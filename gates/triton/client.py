@@ -1,0 +1,97 @@
+"""Typed calls to the gates text model through ``tritonclient.http``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from gates.errors import InfraError
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: tuple[int, ...]
+    top_ids: np.ndarray  # [T, k]
+    top_logprobs: np.ndarray  # [T, k]
+    selected_logprobs: np.ndarray  # [T, m] for the LOGPROB_IDS asked for
+    prompt_tokens: int
+
+
+def build_inputs(
+    prompt: str,
+    max_new_tokens: int,
+    top_k: int = 0,
+    forced_ids: np.ndarray | None = None,
+    logprob_ids: np.ndarray | None = None,
+) -> list[Any]:
+    import tritonclient.http as httpclient
+
+    def tensor(name: str, array: np.ndarray, dtype: str) -> Any:
+        t = httpclient.InferInput(name, list(array.shape), dtype)
+        t.set_data_from_numpy(array)
+        return t
+
+    inputs = [
+        tensor("PROMPT", np.array([prompt.encode("utf-8")], dtype=np.object_), "BYTES"),
+        tensor("MAX_NEW_TOKENS", np.array([max_new_tokens], dtype=np.int32), "INT32"),
+        tensor("TOP_K", np.array([top_k], dtype=np.int32), "INT32"),
+    ]
+    if forced_ids is not None:
+        inputs.append(tensor("FORCED_IDS", np.asarray(forced_ids, dtype=np.int64).reshape(-1), "INT64"))
+    if logprob_ids is not None:
+        inputs.append(tensor("LOGPROB_IDS", np.asarray(logprob_ids, dtype=np.int64), "INT64"))
+    return inputs
+
+
+OUTPUTS = ("TEXT", "TOKEN_IDS", "TOP_IDS", "TOP_LOGPROBS", "SELECTED_LOGPROBS", "PROMPT_TOKENS")
+
+
+def parse_result(result: Any) -> Generation:
+    text = result.as_numpy("TEXT").reshape(-1)[0]
+    return Generation(
+        text=text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text),
+        token_ids=tuple(int(t) for t in result.as_numpy("TOKEN_IDS").reshape(-1)),
+        top_ids=result.as_numpy("TOP_IDS"),
+        top_logprobs=result.as_numpy("TOP_LOGPROBS"),
+        selected_logprobs=result.as_numpy("SELECTED_LOGPROBS"),
+        prompt_tokens=int(result.as_numpy("PROMPT_TOKENS").reshape(-1)[0]),
+    )
+
+
+class TextModelClient:
+    """Synchronous client for one Triton endpoint (used by drift and checks, not by locust)."""
+
+    def __init__(self, url: str, timeout_s: float = 60.0):
+        import tritonclient.http as httpclient
+
+        self.url = url
+        self._client = httpclient.InferenceServerClient(
+            url=url, connection_timeout=timeout_s, network_timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def generate(
+        self,
+        model: str,
+        prompt: str,
+        max_new_tokens: int,
+        top_k: int = 0,
+        forced_ids: np.ndarray | None = None,
+        logprob_ids: np.ndarray | None = None,
+    ) -> Generation:
+        import tritonclient.http as httpclient
+        from tritonclient.utils import InferenceServerException
+
+        outputs = [httpclient.InferRequestedOutput(n) for n in OUTPUTS]
+        try:
+            result = self._client.infer(
+                model, build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids), outputs=outputs
+            )
+        except (InferenceServerException, OSError, ConnectionError) as exc:
+            raise InfraError(f"Triton request to model {model!r} at {self.url} failed: {exc}") from exc
+        return parse_result(result)

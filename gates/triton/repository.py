@@ -1,0 +1,60 @@
+"""Writes a Triton model repository for gates models (``config.pbtxt`` + ``1/model.py``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gates
+
+PYTHON_MODEL = Path(__file__).with_name("python_model.py")
+
+_IO = """
+input [
+  { name: "PROMPT" data_type: TYPE_STRING dims: [ 1 ] },
+  { name: "MAX_NEW_TOKENS" data_type: TYPE_INT32 dims: [ 1 ] },
+  { name: "TOP_K" data_type: TYPE_INT32 dims: [ 1 ] optional: true },
+  { name: "FORCED_IDS" data_type: TYPE_INT64 dims: [ -1 ] optional: true },
+  { name: "LOGPROB_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] optional: true }
+]
+output [
+  { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] },
+  { name: "TOKEN_IDS" data_type: TYPE_INT64 dims: [ -1 ] },
+  { name: "TOP_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] },
+  { name: "TOP_LOGPROBS" data_type: TYPE_FP32 dims: [ -1, -1 ] },
+  { name: "SELECTED_LOGPROBS" data_type: TYPE_FP32 dims: [ -1, -1 ] },
+  { name: "PROMPT_TOKENS" data_type: TYPE_INT32 dims: [ 1 ] }
+]
+""".strip()
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(name: str, artifact_path: Path, threads: int = 1, instances: int = 1) -> str:
+    params = {
+        "artifact_path": str(artifact_path),
+        "threads": str(threads),
+        # The stub ignores PYTHONPATH; tell model.py where the gates package lives.
+        "python_path": str(Path(gates.__file__).resolve().parent.parent),
+    }
+    lines = [
+        f"name: {_quote(name)}",
+        'backend: "python"',
+        "max_batch_size: 0",
+        _IO,
+        f"instance_group [ {{ count: {instances} kind: KIND_CPU }} ]",
+        "version_policy: { latest: { num_versions: 1 } }",
+    ]
+    for key, value in params.items():
+        lines.append(f"parameters: {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
+    return "\n".join(lines) + "\n"
+
+
+def write_model(repo: Path, name: str, artifact_path: Path, threads: int = 1, version: int = 1) -> Path:
+    model_dir = repo / name
+    (model_dir / str(version)).mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.pbtxt").write_text(render_config(name, artifact_path, threads))
+    shutil.copyfile(PYTHON_MODEL, model_dir / str(version) / "model.py")
+    return model_dir

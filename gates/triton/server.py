@@ -1,0 +1,227 @@
+"""A real ``tritonserver`` process on 127.0.0.1, started and stopped by us.
+
+The binary comes from the ``nvidia-pytriton`` wheel. Two environment fixes are needed on these
+machines (see ``shared/machine-facts.md``): the Python stub links ``libpython3.x`` by soname and
+would pick the system one, so the running interpreter's LIBDIR goes first on LD_LIBRARY_PATH; and
+the stub takes its packages from the ``python3`` first on PATH, so our interpreter's bin goes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gates.errors import CapabilityError, InfraError, SubprocessError
+
+INSTALL_HINT = "pip install 'nvidia-pytriton==0.7.0' (a project dependency: run `make demo`)"
+
+
+def find_tritonserver() -> tuple[Path, Path, Path]:
+    """(binary, python backend dir, stub) from the installed nvidia-pytriton wheel."""
+    try:
+        import pytriton
+    except ImportError as exc:
+        raise CapabilityError(f"tritonserver not found: {exc}; {INSTALL_HINT}") from exc
+    root = Path(pytriton.__file__).parent / "tritonserver"
+    binary = root / "bin" / "tritonserver"
+    backend = root / "backends" / "python"
+    stub = root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+    for p in (binary, backend / "libtriton_python.so", stub):
+        if not p.exists():
+            raise CapabilityError(f"tritonserver installation incomplete: {p} is missing; {INSTALL_HINT}")
+    return binary, backend, stub
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # If gates is killed with SIGKILL, the kernel sends SIGTERM to the server: nothing is left running.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class TritonServer:
+    """Context manager: ``with TritonServer(repo, workdir) as server: server.load_model(...)``."""
+
+    def __init__(self, repository: Path, workdir: Path, startup_timeout_s: float = 120.0, log_verbose: int = 0):
+        self.repository = repository
+        self.workdir = workdir
+        self.startup_timeout_s = startup_timeout_s
+        self.log_verbose = log_verbose
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http_port = self.grpc_port = self.metrics_port = 0
+        self.log_path = workdir / "tritonserver.log"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def command(self, binary: Path, backend_root: Path) -> list[str]:
+        return [
+            str(binary),
+            f"--model-repository={self.repository}",
+            "--model-control-mode=explicit",
+            f"--backend-directory={backend_root}",
+            "--http-address=127.0.0.1",
+            f"--http-port={self.http_port}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={self.grpc_port}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={self.metrics_port}",
+            "--allow-gpu-metrics=false",
+            "--exit-timeout-secs=5",
+            "--strict-readiness=true",
+            f"--log-verbose={self.log_verbose}",
+        ]
+
+    def environment(self, binary: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        libdirs = [sysconfig.get_config_var("LIBDIR") or "", str(binary.parents[3] / "nvidia_pytriton.libs")]
+        env["LD_LIBRARY_PATH"] = os.pathsep.join([d for d in libdirs if d] + [env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["HF_HUB_OFFLINE"] = "1"
+        # The stub starts without a locale: Python would default to ASCII and torch fails to
+        # read its own UTF-8 templates on import.
+        env["PYTHONUTF8"] = "1"
+        env.setdefault("LC_ALL", "C.UTF-8")
+        env["PYTHONUNBUFFERED"] = "1"
+        for var in ("GITHUB_TOKEN", "GATES_GITHUB_TOKEN", "GATES_WEBHOOK_SECRET"):
+            env.pop(var, None)  # the model code never needs our secrets
+        return env
+
+    def start(self) -> None:
+        binary, backend, stub = find_tritonserver()
+        backend_root = self.workdir / "backends"
+        target = backend_root / "python"
+        target.mkdir(parents=True, exist_ok=True)
+        for src in (backend / "libtriton_python.so", backend / "triton_python_backend_utils.py", stub):
+            shutil.copy2(src, target / src.name)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.repository.mkdir(parents=True, exist_ok=True)
+        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        cmd = self.command(binary, backend_root)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=self.environment(binary),
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+        log.close()
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise self._died("tritonserver exited during startup")
+            if self._get("/v2/health/live") == 200:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise InfraError(f"tritonserver was not live after {self.startup_timeout_s:.0f}s; log: {self.log_path}")
+
+    def stop(self) -> None:
+        """Stop by PID: SIGTERM, then SIGKILL after a grace period. Safe to call twice."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # After stub crashes the server may wait out its exit timeout: do not wait with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def check_alive(self) -> None:
+        if self.proc is None:
+            raise InfraError("tritonserver is not running")
+        if self.proc.poll() is not None:
+            raise self._died("tritonserver died")
+
+    def _died(self, what: str) -> SubprocessError:
+        assert self.proc is not None
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return SubprocessError(what, [str(a) for a in self.proc.args], self.proc.returncode, log, "(merged into stdout)")  # type: ignore[union-attr]
+
+    # -- repository API ----------------------------------------------------------------------
+    def load_model(self, name: str, timeout_s: float = 300.0) -> None:
+        self.check_alive()
+        status, body = self._post(f"/v2/repository/models/{name}/load", b"{}", timeout_s)
+        if status != 200:
+            self.check_alive()
+            raise InfraError(f"tritonserver failed to load model {name!r}: HTTP {status}: {_short_error(body)}\n"
+                             f"full error:\n{body}\nserver log: {self.log_path}")
+
+    def unload_model(self, name: str) -> None:
+        self.check_alive()
+        status, body = self._post(f"/v2/repository/models/{name}/unload", b"{}", 60)
+        if status != 200:
+            raise InfraError(f"tritonserver failed to unload model {name!r}: HTTP {status}: {body}")
+
+    def metrics(self) -> str:
+        self.check_alive()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    def _get(self, path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://{self.url}{path}", timeout=2) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            return None
+
+    def _post(self, path: str, body: bytes, timeout_s: float) -> tuple[int, str]:
+        req = urllib.request.Request(f"http://{self.url}{path}", data=body, method="POST")
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as r:
+                return int(r.status), str(r.read().decode(errors="replace"))
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read().decode(errors="replace")
+        except OSError as exc:
+            return 0, str(exc)
+
+
+def _short_error(body: str) -> str:
+    """The first line of Triton's error message (the rest is a Python traceback)."""
+    import json
+
+    try:
+        text = str(json.loads(body).get("error", body))
+    except (ValueError, AttributeError):
+        text = body
+    return text.strip().splitlines()[0][:300] if text.strip() else "(empty response)"
+
+
+def describe(server: Any) -> dict[str, Any]:
+    return {"pid": server.pid, "http": server.url, "metrics_port": server.metrics_port, "log": str(server.log_path)}
