@@ -1,0 +1,5 @@
+"""``python -m gates.cli``."""
+
+from gates.cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""Shared fixtures: the tiny model, a quantized candidate, a pipeline writer, a real Triton."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gates.testing import tritonserver_pids
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def artifacts_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(artifacts_root: Path) -> Path:
+    from gates.models.tiny import ensure_tiny_llama
+
+    return ensure_tiny_llama(artifacts_root)
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A project directory with golden_prompts/ copied from the repo and an empty pipelines/."""
+    shutil.copytree(REPO / "golden_prompts", tmp_path / "golden_prompts")
+    (tmp_path / "pipelines").mkdir()
+    return tmp_path
+
+
+@pytest.fixture()
+def write_pipeline(project: Path) -> Callable[..., Path]:
+    def write(text: str, name: str = "p.yaml") -> Path:
+        path = project / "pipelines" / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write
+
+
+@pytest.fixture()
+def no_leaked_servers() -> Iterator[None]:
+    before = tritonserver_pids()
+    yield
+    leaked = tritonserver_pids() - before
+    assert not leaked, f"tritonserver processes left running: {leaked}"
+
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture()
+def golden() -> Callable[[str, str], None]:
+    """Compare text a person reads to tests/golden/NAME; GATES_UPDATE_GOLDEN=1 rewrites the file."""
+
+    def check(name: str, actual: str) -> None:
+        path = GOLDEN_DIR / name
+        if os.environ.get("GATES_UPDATE_GOLDEN") == "1":
+            path.write_text(actual)
+        assert path.exists(), f"golden file {path} is missing (run with GATES_UPDATE_GOLDEN=1 and review it)"
+        assert actual == path.read_text(), f"output differs from {path}"
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def int8_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """An INT8-SmoothQuant candidate saved like the optimize stage saves it, plus the in-memory model."""
+    from gates.config.schema import QuantizeSection
+    from gates.models.loader import load_model
+    from gates.optimize.quantize import calibration_batches, quantize, save_quantized
+    from gates.quality.golden import load_calibration
+
+    model, tok = load_model(tiny_model)
+    section = QuantizeSection(format="int8_sq", calibration="golden_prompts/calibration.jsonl", samples=16)
+    texts = load_calibration(REPO / "golden_prompts" / "calibration.jsonl")[:16]
+    model = quantize(model, section, calibration_batches(tok, texts, 4, 64))
+    out = tmp_path_factory.mktemp("int8_sq")
+    save_quantized(model, tok, out)
+    return out, model

@@ -1,0 +1,139 @@
+"""The whole spine through the real CLI: tiny model, modelopt, tritonserver, locust."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gates.testing import tritonserver_pids
+
+pytestmark = pytest.mark.integration
+
+PIPELINE = """
+name: {name}
+model:
+  source: builtin:tiny-llama
+optimize:
+  quantize:
+    format: int8
+    calibration: golden_prompts/calibration.jsonl
+    samples: 16
+    {extra}
+load:
+  users: 2
+  duration_s: {duration}
+  warmup_s: 1
+  max_new_tokens: 8
+golden:
+  suites: [golden_prompts/demo.jsonl]
+  max_new_tokens: 8
+gates:
+  top1_agreement_min: 0.95
+  exact_match_rate_min: 0.8
+  mean_kl_max: 0.05
+  min_requests: 10
+"""
+
+BROKEN = '''quant_cfg:
+      "*weight_quantizer": {num_bits: 2, axis: 0}'''
+
+
+def gates(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+def test_spine_passes_and_writes_the_report_contract(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    cfg = write_pipeline(PIPELINE.format(name="spine-ok", extra="", duration=6))
+    out = tmp_path / "run"
+    proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for stage in ("preflight", "optimize", "build", "deploy", "load", "drift", "judge", "report", "publish"):
+        assert f"[{stage}] done" in proc.stdout
+    assert "verdict: PASS" in proc.stdout and f"report: {out / 'report.md'}" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "PASS" and report["pipeline"] == "spine-ok"
+    assert len(report["baseline"]["digest"]) == 64 and len(report["candidate"]["digest"]) == 64
+    assert report["baseline"]["digest"] != report["candidate"]["digest"]
+    for arm in ("baseline", "candidate"):
+        load = report["load"][arm]
+        assert set(load["latency_ms"]) >= {"p50", "p95", "p99"}
+        assert 0 < load["latency_ms"]["p50"] <= load["latency_ms"]["p95"] <= load["latency_ms"]["p99"]
+        assert load["rps"] > 0 and load["output_tokens_per_s"] > 0 and load["error_rate"] == 0
+    drift = report["drift"]
+    assert {"exact_match_rate", "top1_agreement", "mean_kl"} <= set(drift)
+    assert drift["top1_agreement"] >= 0.95 and drift["mean_kl"] < 0.05
+    names = {g["name"]: g for g in report["gates"]}
+    assert {"latency_p95_ratio", "error_rate", "exact_match_rate", "top1_agreement", "mean_kl"} <= set(names)
+    assert all({"name", "status", "observed", "threshold"} <= set(g) for g in report["gates"])
+    assert names["latency_p95_ratio"]["status"] == "not_applied" and "simulate" in names["latency_p95_ratio"]["reason"]
+    assert set(report["durations_s"]) >= {"preflight", "optimize", "build", "deploy", "load", "drift"}
+    md = (out / "report.md").read_text()
+    assert md.startswith("<!-- gates:report pipeline=spine-ok -->") and "**PASS**" in md and "simulated" in md
+    assert (out / "report.html").read_text().startswith("<!doctype html>")
+    assert (out / "load" / "requests.csv").read_text().count("\n") > 20
+
+
+def test_damaged_candidate_fails_on_drift_gates(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    cfg = write_pipeline(PIPELINE.format(name="spine-broken", extra=BROKEN, duration=3))
+    out = tmp_path / "run"
+    proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    failed = {g["name"] for g in report["gates"] if g["status"] == "fail"}
+    assert {"top1_agreement", "exact_match_rate", "mean_kl"} <= failed
+    assert "verdict: FAIL" in proc.stdout and "top1_agreement" in report["reason"]
+    assert "top1_agreement" in (out / "report.md").read_text()
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def test_server_dying_mid_run_exits_3_and_never_passes(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    cfg = write_pipeline(PIPELINE.format(name="spine-crash", extra="", duration=30))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out),
+                             "--artifacts", str(artifacts_root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "load" / "load_spec.json", proc)
+    time.sleep(2)
+    os.kill(json.loads((out / "triton.json").read_text())["pid"], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stdout + stderr
+    assert "tritonserver died" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "INCONCLUSIVE" and "tritonserver died" in report["reason"]
+    assert "verdict: INCONCLUSIVE" in stdout
+
+
+def test_sigterm_mid_run_stops_the_server(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    cfg = write_pipeline(PIPELINE.format(name="spine-term", extra="", duration=30))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out),
+                             "--artifacts", str(artifacts_root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "load" / "load_spec.json", proc)
+    pid = json.loads((out / "triton.json").read_text())["pid"]
+    assert pid in tritonserver_pids()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert pid not in tritonserver_pids()

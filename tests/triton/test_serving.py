@@ -1,0 +1,76 @@
+"""Against the real tritonserver: lifecycle, and the served candidate equals the optimized model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from gates.errors import InfraError, SubprocessError
+from gates.models.loader import load_model
+from gates.triton.client import TextModelClient
+from gates.triton.repository import render_config, write_model
+from gates.triton.server import TritonServer
+
+pytestmark = pytest.mark.integration
+
+
+def test_config_pbtxt_quotes_paths() -> None:
+    text = render_config("m", Path('/tmp/we"ird'))
+    assert 'string_value: "/tmp/we\\"ird"' in text
+    assert "max_batch_size: 0" in text and 'backend: "python"' in text
+
+
+def test_served_candidate_matches_optimized_model(
+    tmp_path: Path, tiny_model: Path, int8_candidate: tuple[Path, Any], no_leaked_servers: None
+) -> None:
+    cand_path, quantized = int8_candidate
+    repo = tmp_path / "models"
+    write_model(repo, "baseline", tiny_model)
+    write_model(repo, "candidate", cand_path)
+    _, tok = load_model(tiny_model)
+    prompt = "Shall I compare thee to a"
+    with TritonServer(repo, tmp_path) as server:
+        server.load_model("baseline")
+        server.load_model("candidate")
+        client = TextModelClient(server.url)
+        base = client.generate("baseline", prompt, 12, top_k=8)
+        served = client.generate("candidate", prompt, 12, top_k=8, forced_ids=np.array(base.token_ids),
+                                 logprob_ids=base.top_ids)
+        client.close()
+    ids = tok(prompt, return_tensors="pt")["input_ids"]
+    full = torch.cat([ids[0], torch.tensor(base.token_ids)]).unsqueeze(0)
+    with torch.no_grad():
+        logits = quantized(input_ids=full).logits[0, ids.shape[1] - 1 : -1]
+    want = torch.log_softmax(logits.float(), -1)
+    want_sel = torch.gather(want, 1, torch.as_tensor(base.top_ids)).numpy()
+    assert served.selected_logprobs.shape == (12, 8)
+    np.testing.assert_allclose(served.selected_logprobs, want_sel, atol=1e-4)
+    assert served.top_ids[:, 0].tolist() == want.argmax(-1).tolist()
+
+
+def test_dead_server_is_reported(tmp_path: Path, tiny_model: Path, no_leaked_servers: None) -> None:
+    repo = tmp_path / "models"
+    write_model(repo, "baseline", tiny_model)
+    server = TritonServer(repo, tmp_path)
+    server.start()
+    try:
+        server.check_alive()
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.proc is not None and server.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(SubprocessError, match="tritonserver died"):
+            server.check_alive()
+        with pytest.raises(InfraError):
+            server.load_model("baseline")
+    finally:
+        server.stop()
+        server.stop()  # idempotent
