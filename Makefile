@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export GX_ANALYTICS_ENABLED := false
 export TRANSFORMERS_VERBOSITY := error
 
-.PHONY: install demo demo-broken test lint typecheck unit bench clean
+.PHONY: install demo demo-broken test lint typecheck unit clean
 
 install: $(STAMP)
 
@@ -29,7 +29,8 @@ demo-broken: install
 	$(BIN)/gates run pipelines/demo-broken.yaml
 
 lint: install
-	$(BIN)/ruff check gates tests benchmarks
+	$(BIN)/ruff check gates tests
+	$(BIN)/ruff format --check gates tests
 
 typecheck: install
 	$(BIN)/mypy
@@ -39,9 +40,6 @@ test: install lint typecheck
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"
-
-bench: install
-	$(BIN)/python benchmarks/judge_ci.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,12 +19,12 @@ from pathlib import Path
 from gates.artifacts import ArtifactStore
 from gates.config.load import PipelineFile
 from gates.context import RunContext
-from gates.errors import BadInputError, ExitCode, GatesError
+from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.judge import JudgeStage
 from gates.stages.publish import PublishStage
-from gates.stages.report import ReportStage, ReportResult
+from gates.stages.report import ReportResult, ReportStage
 
 VERDICT_EXIT = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INFRA}
 
@@ -55,27 +55,37 @@ def run_pipeline(
     run_id = new_run_id(pipeline.config.name)
     run_dir = output_dir or artifacts_root / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(pipeline=pipeline, store=ArtifactStore(artifacts_root), run_dir=run_dir, run_id=run_id,
-                     progress=progress, env=dict(env or {}))
+    ctx = RunContext(
+        pipeline=pipeline,
+        store=ArtifactStore(artifacts_root),
+        run_dir=run_dir,
+        run_id=run_id,
+        progress=progress,
+        env=dict(env or {}),
+    )
     error: GatesError | None = None
     with ctx.resources:
         try:
             for stage in stages:
                 _timed(ctx, stage)
-        except BadInputError:
-            raise
+        except (BadInputError, CapabilityError):
+            raise  # refused before any measurement: nothing to judge or report
         except GatesError as exc:
             error = exc
         except Exception as exc:  # a bug must not look like a verdict
             (run_dir / "traceback.txt").write_text(traceback.format_exc())
-            error = GatesError(f"internal error in gates: {type(exc).__name__}: {exc} (traceback in {run_dir}/traceback.txt)")
+            error = GatesError(
+                f"internal error in gates: {type(exc).__name__}: {exc} (traceback in {run_dir}/traceback.txt)"
+            )
     # The server is stopped by now; judging and reporting do not need it.
     if error is None:
         _timed(ctx, JudgeStage())
         verdict = ctx.need("judge", Verdict)
     else:
         progress(f"error: {error}")
-        verdict = Verdict(INCONCLUSIVE, f"inconclusive: the run did not complete: {str(error).splitlines()[0][:300]}", ())
+        verdict = Verdict(
+            INCONCLUSIVE, f"inconclusive: the run did not complete: {str(error).splitlines()[0][:300]}", ()
+        )
         ctx.results["judge"] = verdict
         ctx.results["error"] = str(error)
     _timed(ctx, ReportStage())
@@ -86,11 +96,21 @@ def run_pipeline(
     except GatesError as exc:  # the report is on disk; say what failed and do not claim success
         progress(f"publish failed: {exc}")
         exit_code = ExitCode.INFRA
-    (run_dir / "run.json").write_text(json.dumps({
-        "run_id": run_id, "pipeline": pipeline.config.name, "config": str(pipeline.path),
-        "verdict": verdict.verdict, "reason": verdict.reason, "exit_code": int(exit_code),
-        "durations_s": ctx.durations_s, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "pipeline": pipeline.config.name,
+                "config": str(pipeline.path),
+                "verdict": verdict.verdict,
+                "reason": verdict.reason,
+                "exit_code": int(exit_code),
+                "durations_s": ctx.durations_s,
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            indent=2,
+        )
+    )
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json)
 
 

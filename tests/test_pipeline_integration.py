@@ -42,8 +42,8 @@ gates:
   min_requests: 10
 """
 
-BROKEN = '''quant_cfg:
-      "*weight_quantizer": {num_bits: 2, axis: 0}'''
+BROKEN = """quant_cfg:
+      "*weight_quantizer": {num_bits: 2, axis: 0}"""
 
 
 def gates(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -110,8 +110,12 @@ def test_server_dying_mid_run_exits_3_and_never_passes(
 ) -> None:
     cfg = write_pipeline(PIPELINE.format(name="spine-crash", extra="", duration=30))
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out),
-                             "--artifacts", str(artifacts_root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(out / "load" / "load_spec.json", proc)
     time.sleep(2)
     os.kill(json.loads((out / "triton.json").read_text())["pid"], signal.SIGKILL)
@@ -128,8 +132,12 @@ def test_sigterm_mid_run_stops_the_server(
 ) -> None:
     cfg = write_pipeline(PIPELINE.format(name="spine-term", extra="", duration=30))
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out),
-                             "--artifacts", str(artifacts_root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(out / "load" / "load_spec.json", proc)
     pid = json.loads((out / "triton.json").read_text())["pid"]
     assert pid in tritonserver_pids()

@@ -14,12 +14,24 @@ from gates.pipeline import run_pipeline
 
 @click.command("run")
 @click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory (default: artifacts/runs/<run-id>/).")
-@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: artifacts/runs/<run-id>/).",
+)
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).",
+)
 def command(pipeline: Path, output: Path | None, artifacts: Path | None) -> None:
-    """Optimize, serve, load-test, measure drift and judge one pipeline; exit 0 PASS, 1 FAIL, 2 bad input, 3 inconclusive."""
+    """Optimize, serve, load-test, measure drift and judge one pipeline.
+
+    Exit 0 PASS, 1 FAIL, 2 bad input, 3 infrastructure error or INCONCLUSIVE.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     pf = load_pipeline(pipeline)
     root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))

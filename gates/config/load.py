@@ -82,17 +82,19 @@ def _to_data(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path
         for key_node, value_node in node.value:
             key = _scalar(key_node)
             if not isinstance(key, str):
-                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: at key {_dotted(at) or '(top)'}: keys must be strings")
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: at key {_dotted(at) or '(top)'}: keys must be strings"
+                )
             if key in out:
                 raise ConfigError(
-                    f"{path}:{key_node.start_mark.line + 1}: duplicate key {_dotted(at + (key,))!r} "
-                    f"(first at line {lines[at + (key,)]})"
+                    f"{path}:{key_node.start_mark.line + 1}: duplicate key {_dotted((*at, key))!r} "
+                    f"(first at line {lines[(*at, key)]})"
                 )
-            lines[at + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_data(value_node, at + (key,), lines, path)
+            lines[(*at, key)] = key_node.start_mark.line + 1
+            out[key] = _to_data(value_node, (*at, key), lines, path)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, at + (i,), lines, path) for i, item in enumerate(node.value)]
+        return [_to_data(item, (*at, i), lines, path) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -136,7 +138,7 @@ def _trim_to_known(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:
     kept: list[str | int] = []
     for i, part in enumerate(loc):
         candidate = (*kept, part)
-        if candidate in lines or i == len(loc) - 1 and isinstance(part, str) and "[" not in part:
+        if candidate in lines or (i == len(loc) - 1 and isinstance(part, str) and "[" not in part):
             kept.append(part)
     return tuple(kept)
 

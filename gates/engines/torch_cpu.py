@@ -19,10 +19,19 @@ class TorchEngine:
 
     def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild:
         def write(out: Path) -> dict[str, Any]:
-            (out / "engine.json").write_text(json.dumps({
-                "backend": self.name, "model_digest": model.digest, "model_path": str(model.path),
-                "dtype": "float32", "max_batch_size": cfg.max_batch_size,
-            }, indent=2, sort_keys=True))
+            (out / "engine.json").write_text(
+                json.dumps(
+                    {
+                        "backend": self.name,
+                        "model_digest": model.digest,
+                        "model_path": str(model.path),
+                        "dtype": "float32",
+                        "max_batch_size": cfg.max_batch_size,
+                    },
+                    indent=2,
+                    sort_keys=True,
+                )
+            )
             return {}
 
         art = store.get_or_build("engine-torch", {"model": model.digest, "engine": cfg.model_dump()}, write)
@@ -30,6 +39,7 @@ class TorchEngine:
         note = (
             f"candidate format {model.format} runs as Model Optimizer fake-quant on CPU: float kernels simulate its "
             "numerics, so its latency is not the latency of the shipped engine"
-            if simulated else "latency measured on the served model"
+            if simulated
+            else "latency measured on the served model"
         )
         return EngineBuild(self.name, model, model.path, art.digest, art.reused, not simulated, note)

@@ -26,8 +26,13 @@ class GitHubTarget:
         repo, pr = env.get("GITHUB_REPOSITORY"), env.get("GATES_PR_NUMBER")
         if not (token and repo and pr):
             return None
-        return cls(env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"), token, repo, int(pr),
-                   env.get("GATES_COMMIT_SHA") or None)
+        return cls(
+            env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            token,
+            repo,
+            int(pr),
+            env.get("GATES_COMMIT_SHA") or None,
+        )
 
 
 def _client(target: GitHubTarget) -> Any:
@@ -60,4 +65,6 @@ def publish_report(target: GitHubTarget, pipeline: str, markdown: str, verdict: 
             repo.create_status(target.sha, STATE[verdict], description=reason[:140], context=f"gates/{pipeline}")
         return str(comment.html_url)
     except github3.exceptions.GitHubException as exc:
-        raise InfraError(f"posting the report to {target.api_url} ({target.repository}#{target.pr}) failed: {exc}") from exc
+        raise InfraError(
+            f"posting the report to {target.api_url} ({target.repository}#{target.pr}) failed: {exc}"
+        ) from exc

@@ -84,22 +84,53 @@ def latency_gate(ev: Evidence, limit: float | None, min_requests: int) -> GateRe
     thr = f"≤ {limit:.2f}"
     b, c = ev.baseline_latency_ms or (), ev.candidate_latency_ms or ()
     if len(b) < min_requests or len(c) < min_requests:
-        return GateResult(name, Status.NO_DATA, None, thr,
-                          f"too few successful requests to judge (baseline {len(b)}, candidate {len(c)}; need {min_requests})")
+        return GateResult(
+            name,
+            Status.NO_DATA,
+            None,
+            thr,
+            f"too few successful requests to judge (baseline {len(b)}, candidate {len(c)}; need {min_requests})",
+        )
     observed, lo, hi = percentile_ratio_ci(b, c, 95.0)
     if _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, "latency samples are not finite")
     interval = (lo, hi)
     if ev.latency_simulated:
-        return GateResult(name, Status.NOT_APPLIED, observed, thr,
-                          f"not applied: {ev.simulated_reason or 'candidate latency is simulated'}; "
-                          f"measured ratio {observed:.2f} (95% CI {lo:.2f}–{hi:.2f}) is not the shipped engine's", interval)
+        return GateResult(
+            name,
+            Status.NOT_APPLIED,
+            observed,
+            thr,
+            f"not applied: {ev.simulated_reason or 'candidate latency is simulated'}; "
+            f"measured ratio {observed:.2f} (95% CI {lo:.2f}–{hi:.2f}) is not the shipped engine's",
+            interval,
+        )
     if hi <= limit:
-        return GateResult(name, Status.PASS, observed, thr, f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} within limit", interval)
+        return GateResult(
+            name,
+            Status.PASS,
+            observed,
+            thr,
+            f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} within limit",
+            interval,
+        )
     if lo > limit:
-        return GateResult(name, Status.FAIL, observed, thr, f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} entirely above {limit:.2f}", interval)
-    return GateResult(name, Status.INCONCLUSIVE, observed, thr,
-                      f"p95 ratio {observed:.2f} but 95% CI {lo:.2f}–{hi:.2f} straddles {limit:.2f}: run longer", interval)
+        return GateResult(
+            name,
+            Status.FAIL,
+            observed,
+            thr,
+            f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} entirely above {limit:.2f}",
+            interval,
+        )
+    return GateResult(
+        name,
+        Status.INCONCLUSIVE,
+        observed,
+        thr,
+        f"p95 ratio {observed:.2f} but 95% CI {lo:.2f}–{hi:.2f} straddles {limit:.2f}: run longer",
+        interval,
+    )
 
 
 def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
@@ -111,8 +142,13 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     if c > limit:
         return GateResult(name, Status.FAIL, c, thr, f"candidate error rate {c:.2%} above {limit:.2%}")
     if _missing(ev.baseline_error_rate) or float(ev.baseline_error_rate) > limit:  # type: ignore[arg-type]
-        return GateResult(name, Status.INCONCLUSIVE, c, thr,
-                          "baseline itself failed requests above the limit: the measurement is not trustworthy")
+        return GateResult(
+            name,
+            Status.INCONCLUSIVE,
+            c,
+            thr,
+            "baseline itself failed requests above the limit: the measurement is not trustworthy",
+        )
     return GateResult(name, Status.PASS, c, thr, f"candidate error rate {c:.2%} of {ev.candidate_requests} requests")
 
 
@@ -124,7 +160,13 @@ def _min_gate(name: str, observed: float | None, limit: float | None, prompts: i
         return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")
     o = float(observed)  # type: ignore[arg-type]
     status = Status.PASS if o >= limit else Status.FAIL
-    return GateResult(name, status, o, thr, f"{what} {o:.3f} over {prompts} golden prompts ({'meets' if status == Status.PASS else 'below'} {limit:.3g})")
+    return GateResult(
+        name,
+        status,
+        o,
+        thr,
+        f"{what} {o:.3f} over {prompts} golden prompts ({'meets' if status == Status.PASS else 'below'} {limit:.3g})",
+    )
 
 
 def _max_gate(name: str, observed: float | None, limit: float | None, prompts: int, what: str) -> GateResult:
@@ -135,15 +177,29 @@ def _max_gate(name: str, observed: float | None, limit: float | None, prompts: i
         return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")
     o = float(observed)  # type: ignore[arg-type]
     status = Status.PASS if o <= limit else Status.FAIL
-    return GateResult(name, status, o, thr, f"{what} {o:.4g} over {prompts} golden prompts ({'within' if status == Status.PASS else 'above'} {limit:.3g})")
+    return GateResult(
+        name,
+        status,
+        o,
+        thr,
+        f"{what} {o:.4g} over {prompts} golden prompts ({'within' if status == Status.PASS else 'above'} {limit:.3g})",
+    )
 
 
 def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
     gates = (
         latency_gate(ev, cfg.latency_p95_ratio_max, cfg.min_requests),
         error_rate_gate(ev, cfg.error_rate_max),
-        _min_gate("exact_match_rate", ev.exact_match_rate, cfg.exact_match_rate_min, ev.golden_prompts, "greedy exact-match rate"),
-        _min_gate("top1_agreement", ev.top1_agreement, cfg.top1_agreement_min, ev.golden_prompts, "next-token top-1 agreement"),
+        _min_gate(
+            "exact_match_rate",
+            ev.exact_match_rate,
+            cfg.exact_match_rate_min,
+            ev.golden_prompts,
+            "greedy exact-match rate",
+        ),
+        _min_gate(
+            "top1_agreement", ev.top1_agreement, cfg.top1_agreement_min, ev.golden_prompts, "next-token top-1 agreement"
+        ),
         _max_gate("mean_kl", ev.mean_kl, cfg.mean_kl_max, ev.golden_prompts, "mean KL divergence"),
     )
     return decide(gates)

@@ -39,8 +39,11 @@ def run_worker(spec: LoadSpec, out_dir: Path, check_server: Callable[[], None], 
     check_server()
     if proc.returncode != 0:
         raise SubprocessError(
-            "the locust load generator failed", cmd, proc.returncode,
-            stdout_path.read_text(errors="replace"), stderr_path.read_text(errors="replace"),
+            "the locust load generator failed",
+            cmd,
+            proc.returncode,
+            stdout_path.read_text(errors="replace"),
+            stderr_path.read_text(errors="replace"),
         )
     records = out_dir / "requests.csv"
     if not records.is_file():

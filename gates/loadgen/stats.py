@@ -33,8 +33,13 @@ class ArmLoad:
 def read_records(path: Path) -> list[dict[str, Any]]:
     with path.open(newline="") as f:
         return [
-            {**r, "t_start_s": float(r["t_start_s"]), "latency_ms": float(r["latency_ms"]), "ok": r["ok"] == "1",
-             "output_tokens": int(r["output_tokens"])}
+            {
+                **r,
+                "t_start_s": float(r["t_start_s"]),
+                "latency_ms": float(r["latency_ms"]),
+                "ok": r["ok"] == "1",
+                "output_tokens": int(r["output_tokens"]),
+            }
             for r in csv.DictReader(f)
         ]
 

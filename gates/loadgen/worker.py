@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     rng = random.Random(spec.seed)
     state = {"t0": 0.0, "next_user": 0}
 
-    class ArmsUser(User):  # type: ignore[misc]
+    class ArmsUser(User):
         wait_time = constant(0)
 
         def on_start(self) -> None:
@@ -72,13 +72,24 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # every failure is data: it counts in the error rate
                 error = f"{type(exc).__name__}: {exc}"[:300]
             elapsed = time.monotonic() - start
-            records.append({
-                "arm": arm, "user": self.user_id, "t_start_s": round(start - state["t0"], 6),
-                "latency_ms": round(elapsed * 1000, 3), "ok": int(not error), "output_tokens": tokens, "error": error,
-            })
+            records.append(
+                {
+                    "arm": arm,
+                    "user": self.user_id,
+                    "t_start_s": round(start - state["t0"], 6),
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "ok": int(not error),
+                    "output_tokens": tokens,
+                    "error": error,
+                }
+            )
             self.environment.events.request.fire(
-                request_type="infer", name=arm, response_time=elapsed * 1000, response_length=tokens,
-                exception=error or None, context={},
+                request_type="infer",
+                name=arm,
+                response_time=elapsed * 1000,
+                response_length=tokens,
+                exception=error or None,
+                context={},
             )
 
     env = Environment(user_classes=[ArmsUser])
@@ -98,11 +109,20 @@ def main(argv: list[str]) -> int:
         writer.writeheader()
         writer.writerows(records)
     stats = env.stats.total
-    (out_dir / "summary.json").write_text(json.dumps({
-        "wall_s": wall, "generator_cpu_s": cpu_s, "generator_cpu_util": cpu_s / wall if wall > 0 else None,
-        "users": spec.users, "locust_requests": stats.num_requests, "locust_failures": stats.num_failures,
-        "records": len(records),
-    }, indent=2))
+    (out_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "wall_s": wall,
+                "generator_cpu_s": cpu_s,
+                "generator_cpu_util": cpu_s / wall if wall > 0 else None,
+                "users": spec.users,
+                "locust_requests": stats.num_requests,
+                "locust_failures": stats.num_failures,
+                "records": len(records),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 CORPUS = Path(__file__).with_name("data") / "corpus.txt"
 # Bump when the recipe below changes: it is part of the cache key.
 RECIPE_VERSION = 1
-HYPER = {
+HYPER: dict[str, int] = {
     "vocab_size": 384,
     "hidden_size": 128,
     "intermediate_size": 256,
@@ -30,13 +30,15 @@ HYPER = {
     "steps": 300,
     "seq_len": 48,
     "batch": 16,
-    "lr": 3e-3,
     "seed": 1234,
 }
+LEARNING_RATE = 3e-3
 
 
 def recipe_key() -> str:
-    blob = json.dumps({"v": RECIPE_VERSION, "hyper": HYPER, "corpus": _sha256(CORPUS)}, sort_keys=True)
+    blob = json.dumps(
+        {"v": RECIPE_VERSION, "hyper": HYPER, "lr": LEARNING_RATE, "corpus": _sha256(CORPUS)}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -105,7 +107,7 @@ def build_tiny_llama(out_dir: Path) -> None:
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=HYPER["lr"])
+    opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
     gen = torch.Generator().manual_seed(HYPER["seed"])
     seq = HYPER["seq_len"]
     model.train()

@@ -35,7 +35,9 @@ FORMATS: dict[str, FormatInfo] = {
     "fp8": FormatInfo("fp8", "FP8_DEFAULT_CFG", False, "FP8 E4M3 weights and activations"),
     "int4_awq": FormatInfo("int4_awq", "INT4_AWQ_CFG", False, "INT4 weights, block 128, AWQ-lite; 16-bit activations"),
     "w4a8_awq": FormatInfo("w4a8_awq", "W4A8_AWQ_BETA_CFG", False, "INT4 AWQ weights, FP8 activations"),
-    "nvfp4": FormatInfo("nvfp4", "NVFP4_DEFAULT_CFG", True, "NVFP4 (E2M1, block 16); Model Optimizer needs CUDA for it"),
+    "nvfp4": FormatInfo(
+        "nvfp4", "NVFP4_DEFAULT_CFG", True, "NVFP4 (E2M1, block 16); Model Optimizer needs CUDA for it"
+    ),
 }
 KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG"}
 

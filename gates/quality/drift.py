@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 EPS = 1e-12
 
@@ -57,7 +58,7 @@ class DriftSummary:
     top_k: int
 
 
-def kl_topk(p_logprobs: np.ndarray, q_logprobs: np.ndarray) -> np.ndarray:
+def kl_topk(p_logprobs: NDArray[Any], q_logprobs: NDArray[Any]) -> NDArray[Any]:
     """Per-position KL(p || q) over k shared tokens plus a rest-of-vocabulary bucket. Shapes [T, k]."""
     p = np.exp(p_logprobs.astype(np.float64))
     q = np.exp(q_logprobs.astype(np.float64))
@@ -65,7 +66,8 @@ def kl_topk(p_logprobs: np.ndarray, q_logprobs: np.ndarray) -> np.ndarray:
     q_rest = np.clip(1.0 - q.sum(axis=1), 0.0, 1.0)
     terms = p * (np.log(p + EPS) - np.log(q + EPS))
     rest = np.where(p_rest > EPS, p_rest * (np.log(p_rest + EPS) - np.log(q_rest + EPS)), 0.0)
-    return np.maximum(terms.sum(axis=1) + rest, 0.0)
+    out: NDArray[Any] = np.maximum(terms.sum(axis=1) + rest, 0.0)
+    return out
 
 
 def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
@@ -103,11 +105,11 @@ def prompt_drift(
     meta: dict[str, Any],
     baseline_ids: Sequence[int],
     baseline_text: str,
-    baseline_top_logprobs: np.ndarray,
+    baseline_top_logprobs: NDArray[Any],
     candidate_ids: Sequence[int],
     candidate_text: str,
-    candidate_forced_argmax: np.ndarray,
-    candidate_forced_logprobs: np.ndarray,
+    candidate_forced_argmax: NDArray[Any],
+    candidate_forced_logprobs: NDArray[Any],
 ) -> PromptDrift:
     positions = len(baseline_ids)
     if positions == 0:
@@ -117,13 +119,19 @@ def prompt_drift(
         kls = kl_topk(baseline_top_logprobs, candidate_forced_logprobs)
     check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"))
     return PromptDrift(
-        id=meta["id"], suite=meta["suite"], line=meta["line"], tags=tuple(meta.get("tags", ())),
-        weight=float(meta.get("weight", 1.0)), prompt=meta["prompt"],
-        baseline_text=baseline_text, candidate_text=candidate_text,
+        id=meta["id"],
+        suite=meta["suite"],
+        line=meta["line"],
+        tags=tuple(meta.get("tags", ())),
+        weight=float(meta.get("weight", 1.0)),
+        prompt=meta["prompt"],
+        baseline_text=baseline_text,
+        candidate_text=candidate_text,
         exact_match=tuple(baseline_ids) == tuple(candidate_ids),
         edit_distance=edit_distance(baseline_ids, candidate_ids),
         first_divergence=first_divergence(baseline_ids, candidate_ids),
-        positions=positions, top1_agreement=top1,
+        positions=positions,
+        top1_agreement=top1,
         mean_kl=float(kls.mean()) if kls.size else math.nan,
         max_kl=float(kls.max()) if kls.size else math.nan,
         baseline_task_pass=task_pass(baseline_text, *check),

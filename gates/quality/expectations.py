@@ -25,7 +25,9 @@ class Expectation:
     says: str  # what a reader is told when rows fail it
 
 
-def validate_rows(path: Path, rows: Sequence[dict[str, Any]], lines: Sequence[int], checks: Sequence[Expectation]) -> None:
+def validate_rows(
+    path: Path, rows: Sequence[dict[str, Any]], lines: Sequence[int], checks: Sequence[Expectation]
+) -> None:
     """Run ``checks`` over ``rows``; raise :class:`DataError` listing every failing row."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")

@@ -47,7 +47,9 @@ GOLDEN_CHECKS = (
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
     Expectation("ExpectColumnValuesToMatchRegex", "prompt", {"regex": r"\S"}, "empty prompt"),
     Expectation(
-        "ExpectColumnValueLengthsToBeBetween", "prompt", {"min_value": 1, "max_value": MAX_PROMPT_CHARS},
+        "ExpectColumnValueLengthsToBeBetween",
+        "prompt",
+        {"min_value": 1, "max_value": MAX_PROMPT_CHARS},
         f"prompt length outside 1..{MAX_PROMPT_CHARS} characters",
     ),
 )
@@ -55,7 +57,9 @@ CALIBRATION_CHECKS = (
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
     Expectation("ExpectColumnValuesToMatchRegex", "text", {"regex": r"\S"}, "empty text"),
     Expectation(
-        "ExpectColumnValueLengthsToBeBetween", "text", {"min_value": 1, "max_value": 100_000},
+        "ExpectColumnValueLengthsToBeBetween",
+        "text",
+        {"min_value": 1, "max_value": 100_000},
         "text length outside 1..100000 characters",
     ),
 )

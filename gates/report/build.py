@@ -45,14 +45,22 @@ def build_report(ctx: RunContext, worst_n: int = 5) -> dict[str, Any]:
         "run_id": ctx.run_id,
         "error": ctx.results.get("error"),
         "model_source": cfg.model.source,
-        "quantization": {"format": cfg.quant_format, "path": pre.quant_path if pre else None,
-                         "kv_cache": cfg.optimize.quantize.kv_cache if cfg.optimize.quantize else "none"},
-        "engine": {"backend": cfg.engine.backend,
-                   "latency_representative": build.candidate.latency_representative if build else None,
-                   "latency_note": build.candidate.latency_note if build else None},
+        "quantization": {
+            "format": cfg.quant_format,
+            "path": pre.quant_path if pre else None,
+            "kv_cache": cfg.optimize.quantize.kv_cache if cfg.optimize.quantize else "none",
+        },
+        "engine": {
+            "backend": cfg.engine.backend,
+            "latency_representative": build.candidate.latency_representative if build else None,
+            "latency_note": build.candidate.latency_note if build else None,
+        },
         "baseline": {"digest": opt.baseline.digest if opt else None, "path": str(opt.baseline.path) if opt else None},
-        "candidate": {"digest": opt.candidate.digest if opt else None, "path": str(opt.candidate.path) if opt else None,
-                      "reused": opt.reused if opt else None},
+        "candidate": {
+            "digest": opt.candidate.digest if opt else None,
+            "path": str(opt.candidate.path) if opt else None,
+            "reused": opt.reused if opt else None,
+        },
         "load": None,
         "drift": None,
         "gates": [g.to_json() for g in verdict.gates],
@@ -61,9 +69,13 @@ def build_report(ctx: RunContext, worst_n: int = 5) -> dict[str, Any]:
     }
     if load:
         report["load"] = {
-            "baseline": load.baseline.to_json(), "candidate": load.candidate.to_json(),
-            "users": cfg.load.users, "duration_s": cfg.load.duration_s, "warmup_s": cfg.load.warmup_s,
-            "generator": load.generator, "records": str(load.records_path),
+            "baseline": load.baseline.to_json(),
+            "candidate": load.candidate.to_json(),
+            "users": cfg.load.users,
+            "duration_s": cfg.load.duration_s,
+            "warmup_s": cfg.load.warmup_s,
+            "generator": load.generator,
+            "records": str(load.records_path),
         }
     if drift:
         s = drift.summary

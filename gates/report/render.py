@@ -12,8 +12,13 @@ from gates.report.escape import md_inline
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = "<!-- gates:report pipeline={name} -->"
 ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}
-STATUS_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive",
-                "no_data": "⚠️ no data", "not_applied": "➖ not applied"}
+STATUS_ICONS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "inconclusive": "⚠️ inconclusive",
+    "no_data": "⚠️ no data",
+    "not_applied": "➖ not applied",
+}
 
 
 def _num(value: Any, fmt: str = ".3g") -> str:

@@ -49,9 +49,10 @@ class DeployStage:
         client = TextModelClient(url)
         try:
             for arm, name in models.items():  # one request each: a model that cannot answer is not deployed
-                client.generate(name, "Hello", 2)
-        except InfraError as exc:
-            raise InfraError(f"{arm} model {name!r} does not answer after deployment: {exc}") from exc
+                try:
+                    client.generate(name, "Hello", 2)
+                except InfraError as exc:
+                    raise InfraError(f"{arm} model {name!r} does not answer after deployment: {exc}") from exc
         finally:
             client.close()
         where = f"local tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"

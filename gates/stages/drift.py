@@ -6,6 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
+
 from gates.context import RunContext
 from gates.quality.drift import DriftSummary, PromptDrift, prompt_drift, summarize
 from gates.stages.deploy import DeployResult
@@ -40,16 +42,25 @@ class DriftStage:
                 b = client.generate(b_model, row.prompt, n, top_k=k)
                 c = client.generate(c_model, row.prompt, n)
                 if b.token_ids:
-                    forced = client.generate(c_model, row.prompt, n, top_k=1, forced_ids=b.token_ids, logprob_ids=b.top_ids)
+                    forced = client.generate(
+                        c_model, row.prompt, n, top_k=1, forced_ids=np.asarray(b.token_ids), logprob_ids=b.top_ids
+                    )
                     argmax, selected = forced.top_ids[:, 0], forced.selected_logprobs
                 else:
                     argmax = selected = b.top_ids
                 meta = {**row.model_dump(), "suite": g.suite, "line": g.line}
-                rows.append(prompt_drift(
-                    meta=meta, baseline_ids=b.token_ids, baseline_text=b.text, baseline_top_logprobs=b.top_logprobs,
-                    candidate_ids=c.token_ids, candidate_text=c.text,
-                    candidate_forced_argmax=argmax, candidate_forced_logprobs=selected,
-                ))
+                rows.append(
+                    prompt_drift(
+                        meta=meta,
+                        baseline_ids=b.token_ids,
+                        baseline_text=b.text,
+                        baseline_top_logprobs=b.top_logprobs,
+                        candidate_ids=c.token_ids,
+                        candidate_text=c.text,
+                        candidate_forced_argmax=argmax,
+                        candidate_forced_logprobs=selected,
+                    )
+                )
         finally:
             client.close()
         summary = summarize(rows, k)
@@ -57,6 +68,15 @@ class DriftStage:
         with path.open("w") as f:
             for r in rows:
                 f.write(json.dumps(dataclasses.asdict(r)) + "\n")
-        ctx.put(self.name, DriftResult(summary, tuple(rows), path, note=(
-            f"exact match {summary.exact_match_rate:.3f}, top-1 {summary.top1_agreement:.3f}, "
-            f"mean KL {summary.mean_kl:.4g} over {summary.prompts} prompts")))
+        ctx.put(
+            self.name,
+            DriftResult(
+                summary,
+                tuple(rows),
+                path,
+                note=(
+                    f"exact match {summary.exact_match_rate:.3f}, top-1 {summary.top1_agreement:.3f}, "
+                    f"mean KL {summary.mean_kl:.4g} over {summary.prompts} prompts"
+                ),
+            ),
+        )

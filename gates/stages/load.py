@@ -33,9 +33,14 @@ class LoadStage:
         dep = ctx.need("deploy", DeployResult)
         cfg = ctx.config.load
         spec = LoadSpec(
-            url=dep.url, arms=dict(dep.models), prompts=tuple(g.row.prompt for g in pre.golden),
-            users=cfg.users, spawn_rate=cfg.spawn_rate or float(cfg.users), duration_s=cfg.duration_s,
-            max_new_tokens=cfg.max_new_tokens, timeout_s=cfg.timeout_s,
+            url=dep.url,
+            arms=dict(dep.models),
+            prompts=tuple(g.row.prompt for g in pre.golden),
+            users=cfg.users,
+            spawn_rate=cfg.spawn_rate or float(cfg.users),
+            duration_s=cfg.duration_s,
+            max_new_tokens=cfg.max_new_tokens,
+            timeout_s=cfg.timeout_s,
         )
         out = ctx.run_dir / "load"
         ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
@@ -47,8 +52,14 @@ class LoadStage:
             if s.requests == 0:
                 raise InfraError(f"no {arm} request completed in the measured window; see {out}")
         b, c = arms["baseline"], arms["candidate"]
-        ctx.put(self.name, LoadResult(
-            b, c, generator, records_path,
-            note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
-                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
-        ))
+        ctx.put(
+            self.name,
+            LoadResult(
+                b,
+                c,
+                generator,
+                records_path,
+                note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
+                f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
+            ),
+        )

@@ -42,7 +42,10 @@ def resolve_base(ctx: RunContext) -> Path:
         return ensure_tiny_llama(ctx.store.root, ctx.progress)
     path = ctx.pipeline.resolve(source)
     if not (path / "config.json").is_file():
-        raise BadInputError(f"{ctx.pipeline.path}: model.source {source!r}: {path} is not a Hugging Face checkpoint directory (no config.json)")
+        raise BadInputError(
+            f"{ctx.pipeline.path}: model.source {source!r}: {path} is not a Hugging Face checkpoint "
+            "directory (no config.json)"
+        )
     return path
 
 
@@ -56,7 +59,9 @@ class OptimizeStage:
         q = ctx.config.optimize.quantize
         if q is None or q.format == "none":
             cand = dataclasses.replace(base, role="candidate")
-            ctx.put(self.name, OptimizeResult(base, cand, True, 0.0, "no optimization configured: candidate = baseline"))
+            ctx.put(
+                self.name, OptimizeResult(base, cand, True, 0.0, "no optimization configured: candidate = baseline")
+            )
             return
         inputs = {
             "quantize": q.model_dump(mode="json"),

@@ -40,7 +40,13 @@ class PreflightStage:
             calibration = load_calibration(ctx.pipeline.resolve(q.calibration))
         quant_path = check_format_supported(cfg.quant_format)
         ENGINES[cfg.engine.backend].check_available()
-        ctx.put(self.name, PreflightResult(
-            tuple(golden), tuple(calibration), quant_path,
-            note=f"{len(golden)} golden prompts, {len(calibration)} calibration rows, quantization path: {quant_path}",
-        ))
+        ctx.put(
+            self.name,
+            PreflightResult(
+                tuple(golden),
+                tuple(calibration),
+                quant_path,
+                note=f"{len(golden)} golden prompts, {len(calibration)} calibration rows, "
+                f"quantization path: {quant_path}",
+            ),
+        )

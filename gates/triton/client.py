@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gates.errors import InfraError
 
@@ -14,9 +15,9 @@ from gates.errors import InfraError
 class Generation:
     text: str
     token_ids: tuple[int, ...]
-    top_ids: np.ndarray  # [T, k]
-    top_logprobs: np.ndarray  # [T, k]
-    selected_logprobs: np.ndarray  # [T, m] for the LOGPROB_IDS asked for
+    top_ids: NDArray[Any]  # [T, k]
+    top_logprobs: NDArray[Any]  # [T, k]
+    selected_logprobs: NDArray[Any]  # [T, m] for the LOGPROB_IDS asked for
     prompt_tokens: int
 
 
@@ -24,12 +25,12 @@ def build_inputs(
     prompt: str,
     max_new_tokens: int,
     top_k: int = 0,
-    forced_ids: np.ndarray | None = None,
-    logprob_ids: np.ndarray | None = None,
+    forced_ids: NDArray[Any] | None = None,
+    logprob_ids: NDArray[Any] | None = None,
 ) -> list[Any]:
     import tritonclient.http as httpclient
 
-    def tensor(name: str, array: np.ndarray, dtype: str) -> Any:
+    def tensor(name: str, array: NDArray[Any], dtype: str) -> Any:
         t = httpclient.InferInput(name, list(array.shape), dtype)
         t.set_data_from_numpy(array)
         return t
@@ -81,8 +82,8 @@ class TextModelClient:
         prompt: str,
         max_new_tokens: int,
         top_k: int = 0,
-        forced_ids: np.ndarray | None = None,
-        logprob_ids: np.ndarray | None = None,
+        forced_ids: NDArray[Any] | None = None,
+        logprob_ids: NDArray[Any] | None = None,
     ) -> Generation:
         import tritonclient.http as httpclient
         from tritonclient.utils import InferenceServerException

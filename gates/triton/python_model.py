@@ -47,9 +47,9 @@ class TritonPythonModel:
         extra_path = _param(config, "python_path")
         if extra_path and extra_path not in sys.path:
             sys.path.insert(0, extra_path)
-        from gates.models.loader import load_model
-
         import torch
+
+        from gates.models.loader import load_model
 
         self.torch = torch
         threads = int(_param(config, "threads", "1") or 1)

@@ -38,7 +38,12 @@ def find_tritonserver() -> tuple[Path, Path, Path]:
     root = Path(pytriton.__file__).parent / "tritonserver"
     binary = root / "bin" / "tritonserver"
     backend = root / "backends" / "python"
-    stub = root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+    stub = (
+        root
+        / "python_backend_stubs"
+        / f"{sys.version_info.major}.{sys.version_info.minor}"
+        / "triton_python_backend_stub"
+    )
     for p in (binary, backend / "libtriton_python.so", stub):
         if not p.exists():
             raise CapabilityError(f"tritonserver installation incomplete: {p} is missing; {INSTALL_HINT}")
@@ -66,6 +71,7 @@ class TritonServer:
         self.startup_timeout_s = startup_timeout_s
         self.log_verbose = log_verbose
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cmd: list[str] = []
         self.http_port = self.grpc_port = self.metrics_port = 0
         self.log_path = workdir / "tritonserver.log"
 
@@ -106,7 +112,9 @@ class TritonServer:
     def environment(self, binary: Path) -> dict[str, str]:
         env = dict(os.environ)
         libdirs = [sysconfig.get_config_var("LIBDIR") or "", str(binary.parents[3] / "nvidia_pytriton.libs")]
-        env["LD_LIBRARY_PATH"] = os.pathsep.join([d for d in libdirs if d] + [env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join([d for d in libdirs if d] + [env.get("LD_LIBRARY_PATH", "")]).rstrip(
+            os.pathsep
+        )
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["HF_HUB_OFFLINE"] = "1"
         # The stub starts without a locale: Python would default to ASCII and torch fails to
@@ -128,11 +136,15 @@ class TritonServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.repository.mkdir(parents=True, exist_ok=True)
         self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
-        cmd = self.command(binary, backend_root)
+        cmd = self.cmd = self.command(binary, backend_root)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=self.environment(binary),
-            start_new_session=True, preexec_fn=_die_with_parent,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.environment(binary),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         deadline = time.monotonic() + self.startup_timeout_s
@@ -169,7 +181,7 @@ class TritonServer:
     def _died(self, what: str) -> SubprocessError:
         assert self.proc is not None
         log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return SubprocessError(what, [str(a) for a in self.proc.args], self.proc.returncode, log, "(merged into stdout)")  # type: ignore[union-attr]
+        return SubprocessError(what, self.cmd, self.proc.returncode, log, "(merged into stdout)")
 
     # -- repository API ----------------------------------------------------------------------
     def load_model(self, name: str, timeout_s: float = 300.0) -> None:
@@ -177,8 +189,10 @@ class TritonServer:
         status, body = self._post(f"/v2/repository/models/{name}/load", b"{}", timeout_s)
         if status != 200:
             self.check_alive()
-            raise InfraError(f"tritonserver failed to load model {name!r}: HTTP {status}: {_short_error(body)}\n"
-                             f"full error:\n{body}\nserver log: {self.log_path}")
+            raise InfraError(
+                f"tritonserver failed to load model {name!r}: HTTP {status}: {_short_error(body)}\n"
+                f"full error:\n{body}\nserver log: {self.log_path}"
+            )
 
     def unload_model(self, name: str) -> None:
         self.check_alive()

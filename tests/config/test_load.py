@@ -43,7 +43,9 @@ def _error(write_pipeline: Callable[..., Path], text: str) -> str:
     return str(info.value).replace(str(path), "pipelines/p.yaml")
 
 
-def test_unknown_key_names_file_key_and_line(write_pipeline: Callable[..., Path], golden: Callable[[str, str], None]) -> None:
+def test_unknown_key_names_file_key_and_line(
+    write_pipeline: Callable[..., Path], golden: Callable[[str, str], None]
+) -> None:
     msg = _error(write_pipeline, MINIMAL + "optimize:\n  quantize:\n    format: int8_sq\n    calibratoin: x.jsonl\n")
     assert "pipelines/p.yaml:9:" in msg
     assert "optimize.quantize.calibratoin" in msg
@@ -83,7 +85,9 @@ def test_quantize_without_calibration(write_pipeline: Callable[..., Path]) -> No
 
 
 def test_list_items_are_located(write_pipeline: Callable[..., Path]) -> None:
-    msg = _error(write_pipeline, MINIMAL.replace("[golden_prompts/demo.jsonl]", "\n    - golden_prompts/demo.jsonl\n    - 3"))
+    msg = _error(
+        write_pipeline, MINIMAL.replace("[golden_prompts/demo.jsonl]", "\n    - golden_prompts/demo.jsonl\n    - 3")
+    )
     assert "golden.suites[1]" in msg and "pipelines/p.yaml:7:" in msg
 
 

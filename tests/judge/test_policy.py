@@ -17,16 +17,29 @@ def _samples(scale: float, n: int = 200, seed: int = 1) -> tuple[float, ...]:
 
 def _ev(**over: object) -> Evidence:
     base = dict(
-        baseline_latency_ms=_samples(1.0, seed=1), candidate_latency_ms=_samples(1.0, seed=2),
-        baseline_error_rate=0.0, candidate_error_rate=0.0, candidate_requests=200,
-        exact_match_rate=1.0, top1_agreement=1.0, mean_kl=0.0, golden_prompts=10, latency_simulated=False,
+        baseline_latency_ms=_samples(1.0, seed=1),
+        candidate_latency_ms=_samples(1.0, seed=2),
+        baseline_error_rate=0.0,
+        candidate_error_rate=0.0,
+        candidate_requests=200,
+        exact_match_rate=1.0,
+        top1_agreement=1.0,
+        mean_kl=0.0,
+        golden_prompts=10,
+        latency_simulated=False,
     )
     base.update(over)
     return Evidence(**base)  # type: ignore[arg-type]
 
 
-CFG = GatesSection(latency_p95_ratio_max=1.10, error_rate_max=0.001, top1_agreement_min=0.95,
-                   exact_match_rate_min=0.8, mean_kl_max=0.05, min_requests=30)
+CFG = GatesSection(
+    latency_p95_ratio_max=1.10,
+    error_rate_max=0.001,
+    top1_agreement_min=0.95,
+    exact_match_rate_min=0.8,
+    mean_kl_max=0.05,
+    min_requests=30,
+)
 
 
 def _gate(v: object, name: str) -> object:
@@ -35,7 +48,9 @@ def _gate(v: object, name: str) -> object:
 
 def test_healthy_candidate_passes() -> None:
     # A/A with enough samples: the p95-ratio interval is narrow enough to sit below 1.10
-    v = judge(_ev(baseline_latency_ms=_samples(1.0, n=2000, seed=1), candidate_latency_ms=_samples(1.0, n=2000, seed=2)), CFG)
+    v = judge(
+        _ev(baseline_latency_ms=_samples(1.0, n=2000, seed=1), candidate_latency_ms=_samples(1.0, n=2000, seed=2)), CFG
+    )
     assert v.verdict == PASS, v.reason
 
 
@@ -48,7 +63,9 @@ def test_clear_latency_regression_fails_with_interval() -> None:
 
 
 def test_straddling_interval_is_inconclusive() -> None:
-    v = judge(_ev(baseline_latency_ms=_samples(1.0, n=40, seed=3), candidate_latency_ms=_samples(1.1, n=40, seed=4)), CFG)
+    v = judge(
+        _ev(baseline_latency_ms=_samples(1.0, n=40, seed=3), candidate_latency_ms=_samples(1.1, n=40, seed=4)), CFG
+    )
     assert _gate(v, "latency_p95_ratio").status in (Status.INCONCLUSIVE, Status.FAIL, Status.PASS)  # type: ignore[attr-defined]
     if _gate(v, "latency_p95_ratio").status == Status.INCONCLUSIVE:  # type: ignore[attr-defined]
         assert v.verdict == INCONCLUSIVE
@@ -69,8 +86,16 @@ def test_missing_quality_metric_is_never_pass(field: str, value: float | None) -
 
 
 def test_no_load_data_is_never_pass() -> None:
-    v = judge(_ev(baseline_latency_ms=None, candidate_latency_ms=None, baseline_error_rate=None,
-                  candidate_error_rate=None, candidate_requests=0), CFG)
+    v = judge(
+        _ev(
+            baseline_latency_ms=None,
+            candidate_latency_ms=None,
+            baseline_error_rate=None,
+            candidate_error_rate=None,
+            candidate_requests=0,
+        ),
+        CFG,
+    )
     assert v.verdict == INCONCLUSIVE
 
 
@@ -86,7 +111,9 @@ def test_errors_fail_and_unhealthy_baseline_is_inconclusive() -> None:
 
 
 def test_simulated_latency_is_not_applied_and_says_why() -> None:
-    v = judge(_ev(candidate_latency_ms=_samples(6.0, seed=2), latency_simulated=True, simulated_reason="fake-quant"), CFG)
+    v = judge(
+        _ev(candidate_latency_ms=_samples(6.0, seed=2), latency_simulated=True, simulated_reason="fake-quant"), CFG
+    )
     g = _gate(v, "latency_p95_ratio")
     assert v.verdict == PASS
     assert g.status == Status.NOT_APPLIED and "fake-quant" in g.reason and g.observed > 5  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import torch
 
-from gates.config.schema import QuantizeSection, QuantizerOverride
+from gates.config.schema import QuantizerOverride, QuantizeSection
 from gates.errors import CapabilityError, ExitCode
 from gates.models.loader import MODELOPT_STATE, load_model
 from gates.optimize.quantize import FORMATS, build_quant_config, check_format_supported, cuda_available
@@ -17,15 +17,21 @@ def _section(**kw: Any) -> QuantizeSection:
 
 
 def test_user_overrides_follow_defaults_and_excludes_come_last() -> None:
-    cfg = build_quant_config(_section(
-        quant_cfg={"*weight_quantizer": QuantizerOverride(num_bits=2, axis=0)}, exclude=["*lm_head*", "*embed*"],
-    ))
+    cfg = build_quant_config(
+        _section(
+            quant_cfg={"*weight_quantizer": QuantizerOverride(num_bits=2, axis=0)},
+            exclude=["*lm_head*", "*embed*"],
+        )
+    )
     entries = cfg["quant_cfg"]
     assert cfg["algorithm"] == "smoothquant"
     names = [e["quantizer_name"] for e in entries]
     override = names.index("*weight_quantizer", names.index("*weight_quantizer") + 1)
     assert entries[override]["cfg"] == {"num_bits": 2, "axis": 0}
-    assert entries[-2:] == [{"quantizer_name": "*lm_head*", "enable": False}, {"quantizer_name": "*embed*", "enable": False}]
+    assert entries[-2:] == [
+        {"quantizer_name": "*lm_head*", "enable": False},
+        {"quantizer_name": "*embed*", "enable": False},
+    ]
 
 
 def test_fp8_kv_cache_entries_are_added() -> None:

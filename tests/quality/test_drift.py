@@ -27,8 +27,11 @@ def test_kl_matches_full_vocabulary_when_k_covers_it() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4), st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4),
-       st.integers(1, 3))
+@given(
+    st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4),
+    st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4),
+    st.integers(1, 3),
+)
 def test_topk_kl_is_a_lower_bound_of_full_kl(pw: list[float], qw: list[float], k: int) -> None:
     p = np.array(pw) / sum(pw)
     q = np.array(qw) / sum(qw)
@@ -59,8 +62,11 @@ def _row(id_: str, same: bool, tags: tuple[str, ...] = ()) -> object:
     cand_lp = lp if same else _logprobs([[0.1, 0.8], [0.2, 0.7]])
     return prompt_drift(
         meta={"id": id_, "suite": "s", "line": 1, "prompt": "p", "tags": list(tags)},
-        baseline_ids=[5, 6], baseline_text="ab", baseline_top_logprobs=lp,
-        candidate_ids=[5, 6] if same else [7, 8], candidate_text="ab" if same else "cd",
+        baseline_ids=[5, 6],
+        baseline_text="ab",
+        baseline_top_logprobs=lp,
+        candidate_ids=[5, 6] if same else [7, 8],
+        candidate_text="ab" if same else "cd",
         candidate_forced_argmax=np.array([5, 6]) if same else np.array([7, 8]),
         candidate_forced_logprobs=cand_lp,
     )

@@ -23,7 +23,9 @@ def test_repo_suites_pass_their_expectations() -> None:
 
 
 def test_duplicate_id_names_rows_and_expectation(tmp_path: Path) -> None:
-    path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y"}, {"id": "a", "prompt": "z"}])
+    path = _write(
+        tmp_path / "g.jsonl", [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y"}, {"id": "a", "prompt": "z"}]
+    )
     with pytest.raises(DataError) as info:
         load_golden_suite(path, "g")
     msg = str(info.value)

@@ -41,8 +41,9 @@ def test_served_candidate_matches_optimized_model(
         server.load_model("candidate")
         client = TextModelClient(server.url)
         base = client.generate("baseline", prompt, 12, top_k=8)
-        served = client.generate("candidate", prompt, 12, top_k=8, forced_ids=np.array(base.token_ids),
-                                 logprob_ids=base.top_ids)
+        served = client.generate(
+            "candidate", prompt, 12, top_k=8, forced_ids=np.array(base.token_ids), logprob_ids=base.top_ids
+        )
         client.close()
     ids = tok(prompt, return_tensors="pt")["input_ids"]
     full = torch.cat([ids[0], torch.tensor(base.token_ids)]).unsqueeze(0)

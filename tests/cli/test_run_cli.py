@@ -1,0 +1,106 @@
+"""Exit codes and messages of `gates run` on bad input: before any model work, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+GOOD = """
+name: cli
+model:
+  source: builtin:tiny-llama
+optimize:
+  quantize:
+    format: {fmt}
+    calibration: golden_prompts/calibration.jsonl
+engine:
+  backend: {backend}
+golden:
+  suites: [{suite}]
+"""
+
+
+def gates(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            "name: x\nmodel:\n  source: builtin:tiny-llama\n  revision: main\ngolden:\n  suites: [a.jsonl]\n",
+            ":4: invalid pipeline config\n==> At key: model.revision\n==> unknown key",
+        ),
+        (
+            "name: x\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [a.jsonl]\nload:\n  duration_s: soon\n",
+            ":7: invalid pipeline config\n==> At key: load.duration_s",
+        ),
+        (
+            "name: x\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [a.jsonl]\noptimize:\n  quantize:\n"
+            "    format: int2\n    calibration: c.jsonl\n",
+            ":8: invalid pipeline config\n==> At key: optimize.quantize.format",
+        ),
+    ],
+)
+def test_bad_config_exits_2_naming_file_key_line(
+    write_pipeline: Callable[..., Path], no_leaked_servers: None, body: str, needle: str
+) -> None:
+    path = write_pipeline(body)
+    proc = gates(["run", str(path), "--output", str(path.parent / "out")])
+    assert proc.returncode == 2, proc.stderr
+    assert f"gates: error: {path}{needle}" in proc.stderr
+    assert not (path.parent / "out").exists() and proc.stdout == ""
+
+
+def test_bad_golden_file_exits_2_before_any_model_work(
+    write_pipeline: Callable[..., Path], project: Path, no_leaked_servers: None, tmp_path: Path
+) -> None:
+    bad = project / "golden_prompts" / "bad.jsonl"
+    bad.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [{"id": "a", "prompt": "one"}, {"id": "b", "prompt": ""}, {"id": "a", "prompt": "three"}]
+        )
+        + "\n"
+    )
+    path = write_pipeline(GOOD.format(fmt="int8_sq", backend="torch", suite="golden_prompts/bad.jsonl"))
+    art = tmp_path / "art"
+    proc = gates(["run", str(path), "--artifacts", str(art), "--output", str(tmp_path / "out")])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{bad}: lines 1, 3: duplicate id (expectation ExpectColumnValuesToBeUnique on 'id')" in proc.stderr
+    assert f"{bad}: lines 2: empty prompt" in proc.stderr
+    assert "[optimize]" not in proc.stdout
+    assert not (art / "models").exists(), "no model was built"
+
+
+def test_tensorrt_llm_backend_refused_with_hint(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_pipeline(GOOD.format(fmt="int8_sq", backend="tensorrt-llm", suite="golden_prompts/demo.jsonl"))
+    proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art")])
+    assert proc.returncode == 3
+    assert "TensorRT-LLM is not installed here" in proc.stderr and ".[gpu]" in proc.stderr
+    assert "[optimize]" not in proc.stdout
+
+
+def test_gpu_only_format_refused_before_work(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_pipeline(GOOD.format(fmt="nvfp4", backend="torch", suite="golden_prompts/demo.jsonl"))
+    proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art")])
+    assert proc.returncode == 3
+    assert "'nvfp4' needs an NVIDIA GPU" in proc.stderr
+
+
+def test_formats_lists_mapping() -> None:
+    proc = gates(["formats"])
+    assert proc.returncode == 0
+    assert "int8_sq" in proc.stdout and "INT8_SMOOTHQUANT_CFG" in proc.stdout and "nvfp4" in proc.stdout
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    proc = gates(["run", str(tmp_path / "none.yaml")])
+    assert proc.returncode == 2 and "cannot read pipeline config" in proc.stderr
