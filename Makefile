@@ -29,8 +29,8 @@ demo-broken: install
 	$(BIN)/gates run pipelines/demo-broken.yaml
 
 lint: install
-	$(BIN)/ruff check gates tests
-	$(BIN)/ruff format --check gates tests
+	$(BIN)/ruff check gates tests benchmarks
+	$(BIN)/ruff format --check gates tests benchmarks
 
 typecheck: install
 	$(BIN)/mypy

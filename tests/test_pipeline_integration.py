@@ -128,7 +128,7 @@ def test_server_dying_mid_run_exits_3_and_never_passes(
 
 
 def test_sigterm_mid_run_stops_the_server(
-    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:
     cfg = write_pipeline(PIPELINE.format(name="spine-term", extra="", duration=30))
     out = tmp_path / "run"

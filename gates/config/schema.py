@@ -18,7 +18,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ModelSection(_Strict):
@@ -105,6 +105,52 @@ class GoldenSection(_Strict):
     suites: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     top_k: int = Field(default=20, ge=1, le=1000)
+    allowed_tags: list[str] | None = None  # when set, a tag outside this list fails the suite's expectations
+    max_prompt_words: int = Field(default=1024, ge=1)  # whitespace tokens; a tokenizer-free bound, checked first
+    worst: int = Field(default=5, ge=0, le=100)  # worst prompts shown side by side in the report
+
+
+class MetricSpec(_Strict):
+    """A per-request metric compared between arms with Mann-Whitney U and a Hodges-Lehmann shift.
+
+    ``direction`` says which change is bad: ``increase`` (latency), ``decrease`` (throughput) or
+    ``either``. ``allowed_effect`` is the relative shift tolerated (0.05 = 5%).
+    """
+
+    name: Literal["latency_ms", "output_tokens_per_s"]
+    direction: Literal["increase", "decrease", "either"]
+    allowed_effect: float = Field(default=0.05, ge=0, le=10)
+    critical: bool = False
+    must_have_data: bool = True
+    group: str = "performance"
+    remove_outliers: bool = True
+
+
+def _default_metrics() -> list[MetricSpec]:
+    return [
+        MetricSpec(name="latency_ms", direction="increase", allowed_effect=0.05, critical=True),
+        MetricSpec(name="output_tokens_per_s", direction="decrease", allowed_effect=0.05),
+    ]
+
+
+class ScoreSection(_Strict):
+    """Kayenta-style score thresholds over the metric groups (0-100)."""
+
+    pass_: float = Field(default=95.0, ge=0, le=100, alias="pass")
+    marginal: float = Field(default=75.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> ScoreSection:
+        if self.marginal > self.pass_:
+            raise ValueError("score.marginal must not exceed score.pass")
+        return self
+
+
+class CostSection(_Strict):
+    """Cost per token from the accelerator price and each arm's measured output tokens/s."""
+
+    usd_per_hour: float = Field(gt=0)
+    min_saving: float | None = Field(default=None, ge=-1, le=1)  # 0.2 = candidate must be ≥20% cheaper
 
 
 class GatesSection(_Strict):
@@ -116,6 +162,20 @@ class GatesSection(_Strict):
     exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)
     mean_kl_max: float | None = Field(default=None, ge=0)
     min_requests: int = Field(default=30, ge=1)
+    confidence: float = Field(default=0.99, gt=0.5, lt=1)  # of every interval and test in the judge
+    metrics: list[MetricSpec] = Field(default_factory=_default_metrics)
+    groups: dict[str, float] = Field(default_factory=lambda: {"performance": 1.0})
+    score: ScoreSection = Field(default_factory=ScoreSection)
+    cost: CostSection | None = None
+
+    @model_validator(mode="after")
+    def _groups(self) -> GatesSection:
+        for m in self.metrics:
+            if m.group not in self.groups:
+                raise ValueError(f"metric {m.name!r} is in group {m.group!r}, which gates.groups does not weight")
+        if any(w <= 0 for w in self.groups.values()):
+            raise ValueError("gates.groups weights must be positive")
+        return self
 
 
 class PromotionSection(_Strict):

@@ -1,20 +1,26 @@
-"""Gates from the pipeline's ``gates:`` thresholds, and the verdict.
+"""Gates and the verdict. Pure functions over :class:`Evidence`; no I/O.
 
-Rules, in order of precedence:
-1. any gate FAIL -> FAIL (the candidate is rejected: we know enough to say no);
-2. else any gate INCONCLUSIVE or NO_DATA -> INCONCLUSIVE (never PASS on missing data);
-3. else, when at least one gate was applied and all applied gates PASS -> PASS.
-A gate marked NOT_APPLIED (e.g. latency of a simulated candidate) never makes a PASS by itself
-and its reason says why it was not applied.
+Three kinds of gates:
+- *metric* gates: per-request series (latency, tokens/s) classified Pass/High/Low/NoData by
+  Mann-Whitney U + Hodges-Lehmann (see classify.py), weighted into group scores; a critical
+  metric changing in its bad direction fails on its own;
+- the *score* gate: Kayenta-style score over the groups against ``pass``/``marginal``;
+- *absolute* gates: error rate, p95 ratio (bootstrap CI), drift thresholds, cost saving.
+
+Verdict, over the blocking gates: any FAIL -> FAIL; else any INCONCLUSIVE/NO_DATA ->
+INCONCLUSIVE; else PASS if at least one gate was applied. Nothing missing ever becomes a pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from gates.config.schema import GatesSection
+from gates.config.schema import GatesSection, MetricSpec
+from gates.judge.classify import NODATA, classify
+from gates.judge.cost import cost_gate
 from gates.judge.stats import percentile_ratio_ci
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
@@ -37,11 +43,13 @@ class GateResult:
     reason: str
     interval: tuple[float, float] | None = None
     p_value: float | None = None
+    blocking: bool = True  # False: shown, and counted in the score, but cannot decide the verdict
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["observed"] = _finite(self.observed)
-        d["interval"] = list(self.interval) if self.interval else None
+        d["interval"] = [_finite(x) for x in self.interval] if self.interval else None
+        d["p_value"] = _finite(self.p_value)
         return d
 
 
@@ -52,12 +60,14 @@ class Verdict:
     gates: tuple[GateResult, ...]
 
 
+Series = tuple[tuple[float, ...], tuple[float, ...]]  # (baseline, candidate)
+
+
 @dataclasses.dataclass(frozen=True)
 class Evidence:
     """What the judge looks at; any field may be missing (None) and then fails closed."""
 
-    baseline_latency_ms: tuple[float, ...] | None
-    candidate_latency_ms: tuple[float, ...] | None
+    series: Mapping[str, Series]  # per-request metric name -> samples of both arms
     baseline_error_rate: float | None
     candidate_error_rate: float | None
     candidate_requests: int
@@ -67,6 +77,8 @@ class Evidence:
     golden_prompts: int
     latency_simulated: bool
     simulated_reason: str = ""
+    baseline_tokens_per_s: float | None = None
+    candidate_tokens_per_s: float | None = None
 
 
 def _finite(x: float | None) -> float | None:
@@ -77,59 +89,127 @@ def _missing(x: float | None) -> bool:
     return x is None or not math.isfinite(x)
 
 
-def latency_gate(ev: Evidence, limit: float | None, min_requests: int) -> GateResult:
+def _not_applied_sim(ev: Evidence) -> str:
+    return f"not applied: {ev.simulated_reason or 'candidate performance is simulated'}"
+
+
+def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult:
+    name = f"{spec.name} shift"
+    bound = {"increase": "≤ +", "decrease": "≥ −", "either": "± "}[spec.direction]
+    thr = f"{bound}{spec.allowed_effect:.0%}"
+    b, c = ev.series.get(spec.name, ((), ()))
+    cls = classify(
+        b,
+        c,
+        direction=spec.direction,
+        allowed_effect=spec.allowed_effect,
+        confidence=cfg.confidence,
+        min_samples=cfg.min_requests,
+        remove_outliers=spec.remove_outliers,
+    )
+    blocking = spec.critical or (cls.label == NODATA and spec.must_have_data)
+    if cls.label == NODATA:
+        status = Status.NO_DATA if spec.must_have_data else Status.NOT_APPLIED
+        return GateResult(name, status, None, thr, cls.reason, blocking=blocking)
+    if ev.latency_simulated:
+        return GateResult(
+            name,
+            Status.NOT_APPLIED,
+            cls.relative,
+            thr,
+            f"{_not_applied_sim(ev)}; measured {cls.reason}",
+            cls.interval,
+            cls.p_value,
+            blocking=False,
+        )
+    status = Status.FAIL if cls.bad else Status.PASS
+    crit = " (critical)" if spec.critical else ""
+    return GateResult(name, status, cls.relative, thr, cls.reason + crit, cls.interval, cls.p_value, blocking=blocking)
+
+
+def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSection) -> GateResult:
+    """Kayenta's score: per group the share of metrics that passed, weighted by group."""
+    thr = f"≥ {cfg.score.pass_:.0f} (marginal {cfg.score.marginal:.0f})"
+    applied = [(s, g) for s, g in metric_gates if g.status in (Status.PASS, Status.FAIL)]
+    if any(g.status == Status.NOT_APPLIED and g.observed is not None for _, g in metric_gates) and not applied:
+        return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: every metric was not applied")
+    if not applied:
+        return GateResult("score", Status.NO_DATA, None, thr, "no metric could be classified")
+    total = weight = 0.0
+    parts = []
+    for group, w in cfg.groups.items():
+        members = [g for s, g in applied if s.group == group]
+        if not members:
+            continue
+        share = sum(g.status == Status.PASS for g in members) / len(members)
+        total += w * share
+        weight += w
+        parts.append(f"{group} {share:.0%}")
+    score = 100 * total / weight
+    if score >= cfg.score.pass_:
+        status = Status.PASS
+    elif score >= cfg.score.marginal:
+        status = Status.INCONCLUSIVE
+    else:
+        status = Status.FAIL
+    word = {Status.PASS: "pass", Status.INCONCLUSIVE: "marginal", Status.FAIL: "below marginal"}[status]
+    return GateResult("score", status, score, thr, f"score {score:.0f} ({', '.join(parts)}): {word}")
+
+
+def latency_tail_gate(ev: Evidence, limit: float | None, cfg: GatesSection, shift_passed: bool) -> GateResult:
+    """p95 ratio against an absolute limit, on a bootstrap interval.
+
+    A p95 needs many more samples than a median to be pinned down: at a few hundred requests
+    per arm its interval is often wider than the limit's margin. When the latency shift test has
+    already certified the whole distribution within its allowed effect (``shift_passed``), an
+    undecided tail is reported but does not hold the verdict; a tail that is clearly above the
+    limit always fails.
+    """
     name = "latency_p95_ratio"
     if limit is None:
         return GateResult(name, Status.NOT_APPLIED, None, "—", "no threshold configured (gates.latency_p95_ratio_max)")
     thr = f"≤ {limit:.2f}"
-    b, c = ev.baseline_latency_ms or (), ev.candidate_latency_ms or ()
-    if len(b) < min_requests or len(c) < min_requests:
+    b, c = ev.series.get("latency_ms", ((), ()))
+    if len(b) < cfg.min_requests or len(c) < cfg.min_requests:
         return GateResult(
             name,
             Status.NO_DATA,
             None,
             thr,
-            f"too few successful requests to judge (baseline {len(b)}, candidate {len(c)}; need {min_requests})",
+            f"too few successful requests (baseline {len(b)}, candidate {len(c)}; need {cfg.min_requests})",
         )
-    observed, lo, hi = percentile_ratio_ci(b, c, 95.0)
+    # One-sided bounds at the judge's confidence: PASS when the tail is within the limit with that
+    # confidence, FAIL when it is above it with that confidence, else INCONCLUSIVE ("run longer").
+    two_sided = 1 - 2 * (1 - cfg.confidence)
+    observed, lo, hi = percentile_ratio_ci(b, c, 95.0, confidence=two_sided)
     if _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, "latency samples are not finite")
-    interval = (lo, hi)
+    ci = f"{two_sided:.0%} CI {lo:.2f}–{hi:.2f}"
     if ev.latency_simulated:
         return GateResult(
             name,
             Status.NOT_APPLIED,
             observed,
             thr,
-            f"not applied: {ev.simulated_reason or 'candidate latency is simulated'}; "
-            f"measured ratio {observed:.2f} (95% CI {lo:.2f}–{hi:.2f}) is not the shipped engine's",
-            interval,
+            f"{_not_applied_sim(ev)}; measured ratio {observed:.2f} ({ci}) is not the shipped engine's",
+            (lo, hi),
+            blocking=False,
         )
     if hi <= limit:
-        return GateResult(
-            name,
-            Status.PASS,
-            observed,
-            thr,
-            f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} within limit",
-            interval,
-        )
+        return GateResult(name, Status.PASS, observed, thr, f"p95 ratio {observed:.2f}, {ci} within limit", (lo, hi))
     if lo > limit:
         return GateResult(
-            name,
-            Status.FAIL,
-            observed,
-            thr,
-            f"p95 ratio {observed:.2f}, 95% CI {lo:.2f}–{hi:.2f} entirely above {limit:.2f}",
-            interval,
+            name, Status.FAIL, observed, thr, f"p95 ratio {observed:.2f}, {ci} entirely above {limit:.2f}", (lo, hi)
         )
+    advisory = "; advisory: the latency shift test passed" if shift_passed else ""
     return GateResult(
         name,
         Status.INCONCLUSIVE,
         observed,
         thr,
-        f"p95 ratio {observed:.2f} but 95% CI {lo:.2f}–{hi:.2f} straddles {limit:.2f}: run longer",
-        interval,
+        f"p95 ratio {observed:.2f} but {ci} straddles {limit:.2f}: run longer to certify the tail{advisory}",
+        (lo, hi),
+        blocking=not shift_passed,
     )
 
 
@@ -152,63 +232,73 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     return GateResult(name, Status.PASS, c, thr, f"candidate error rate {c:.2%} of {ev.candidate_requests} requests")
 
 
-def _min_gate(name: str, observed: float | None, limit: float | None, prompts: int, what: str) -> GateResult:
+def threshold_gate(
+    name: str, observed: float | None, limit: float | None, prompts: int, what: str, *, minimum: bool
+) -> GateResult:
     if limit is None:
         return GateResult(name, Status.NOT_APPLIED, _finite(observed), "—", "no threshold configured")
-    thr = f"≥ {limit:.3g}"
+    thr = f"{'≥' if minimum else '≤'} {limit:.3g}"
     if prompts == 0 or _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")
     o = float(observed)  # type: ignore[arg-type]
-    status = Status.PASS if o >= limit else Status.FAIL
+    ok = o >= limit if minimum else o <= limit
+    word = ("meets" if minimum else "within") if ok else ("below" if minimum else "above")
     return GateResult(
         name,
-        status,
+        Status.PASS if ok else Status.FAIL,
         o,
         thr,
-        f"{what} {o:.3f} over {prompts} golden prompts ({'meets' if status == Status.PASS else 'below'} {limit:.3g})",
-    )
-
-
-def _max_gate(name: str, observed: float | None, limit: float | None, prompts: int, what: str) -> GateResult:
-    if limit is None:
-        return GateResult(name, Status.NOT_APPLIED, _finite(observed), "—", "no threshold configured")
-    thr = f"≤ {limit:.3g}"
-    if prompts == 0 or _missing(observed):
-        return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")
-    o = float(observed)  # type: ignore[arg-type]
-    status = Status.PASS if o <= limit else Status.FAIL
-    return GateResult(
-        name,
-        status,
-        o,
-        thr,
-        f"{what} {o:.4g} over {prompts} golden prompts ({'within' if status == Status.PASS else 'above'} {limit:.3g})",
+        f"{what} {o:.4g} over {prompts} golden prompts ({word} {limit:.3g})",
     )
 
 
 def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
+    metrics = [(spec, metric_gate(ev, spec, cfg)) for spec in cfg.metrics]
+    shift_passed = any(s.name == "latency_ms" and g.status == Status.PASS for s, g in metrics)
     gates = (
-        latency_gate(ev, cfg.latency_p95_ratio_max, cfg.min_requests),
+        *(g for _, g in metrics),
+        score_gate(metrics, cfg),
+        latency_tail_gate(ev, cfg.latency_p95_ratio_max, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
-        _min_gate(
+        threshold_gate(
             "exact_match_rate",
             ev.exact_match_rate,
             cfg.exact_match_rate_min,
             ev.golden_prompts,
             "greedy exact-match rate",
+            minimum=True,
         ),
-        _min_gate(
-            "top1_agreement", ev.top1_agreement, cfg.top1_agreement_min, ev.golden_prompts, "next-token top-1 agreement"
+        threshold_gate(
+            "top1_agreement",
+            ev.top1_agreement,
+            cfg.top1_agreement_min,
+            ev.golden_prompts,
+            "next-token top-1 agreement",
+            minimum=True,
         ),
-        _max_gate("mean_kl", ev.mean_kl, cfg.mean_kl_max, ev.golden_prompts, "mean KL divergence"),
+        threshold_gate("mean_kl", ev.mean_kl, cfg.mean_kl_max, ev.golden_prompts, "mean KL divergence", minimum=False),
+        *(
+            [
+                cost_gate(
+                    ev.baseline_tokens_per_s,
+                    ev.candidate_tokens_per_s,
+                    cfg.cost,
+                    ev.latency_simulated,
+                    ev.simulated_reason,
+                )
+            ]
+            if cfg.cost
+            else []
+        ),
     )
-    return decide(gates)
+    return decide(tuple(gates))
 
 
 def decide(gates: tuple[GateResult, ...]) -> Verdict:
-    failed = [g for g in gates if g.status == Status.FAIL]
-    unsure = [g for g in gates if g.status in (Status.INCONCLUSIVE, Status.NO_DATA)]
-    applied = [g for g in gates if g.status != Status.NOT_APPLIED]
+    blocking = [g for g in gates if g.blocking]
+    failed = [g for g in blocking if g.status == Status.FAIL]
+    unsure = [g for g in blocking if g.status in (Status.INCONCLUSIVE, Status.NO_DATA)]
+    applied = [g for g in blocking if g.status != Status.NOT_APPLIED]
     skipped = [g for g in gates if g.status == Status.NOT_APPLIED and g.observed is not None]
     if failed:
         return Verdict(FAIL, "failed: " + "; ".join(f"{g.name} ({g.reason})" for g in failed), gates)

@@ -12,11 +12,18 @@ from gates.errors import InfraError, SubprocessError
 from gates.loadgen.spec import LoadSpec
 
 
-def run_worker(spec: LoadSpec, out_dir: Path, check_server: Callable[[], None], grace_s: float = 60.0) -> Path:
+def run_worker(
+    spec: LoadSpec,
+    out_dir: Path,
+    check_server: Callable[[], None],
+    tick: Callable[[float], None] | None = None,
+    grace_s: float = 60.0,
+) -> Path:
     """Run the load; return the path of ``requests.csv``.
 
     ``check_server`` is called while the load runs and raises if the server died: the worker is
     then stopped and the error propagates (a dead server is never read as a slow model).
+    ``tick(elapsed_s)`` is called on the same beat (e.g. to snapshot server metrics after warm-up).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_path = out_dir / "load_spec.json"
@@ -25,10 +32,13 @@ def run_worker(spec: LoadSpec, out_dir: Path, check_server: Callable[[], None], 
     stdout_path, stderr_path = out_dir / "locust.stdout.log", out_dir / "locust.stderr.log"
     with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
         proc = subprocess.Popen(cmd, stdout=so, stderr=se)
-        deadline = time.monotonic() + spec.duration_s + grace_s
+        started = time.monotonic()
+        deadline = started + spec.duration_s + grace_s
         try:
             while proc.poll() is None:
                 check_server()
+                if tick is not None:
+                    tick(time.monotonic() - started)
                 if time.monotonic() > deadline:
                     raise InfraError(f"load generator did not finish within {spec.duration_s + grace_s:.0f}s")
                 time.sleep(0.2)

@@ -21,11 +21,13 @@ class ArmLoad:
     output_tokens_per_s: float
     error_rate: float
     samples_ms: tuple[float, ...]  # successful latencies, for the judge's statistics
+    tokens_per_s_samples: tuple[float, ...]  # per successful request: output tokens / latency
     first_errors: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("samples_ms")
+        d.pop("tokens_per_s_samples")
         d["first_errors"] = list(self.first_errors)
         return d
 
@@ -71,5 +73,6 @@ def summarize(records: list[dict[str, Any]], arm: str, warmup_s: float, duration
         output_tokens_per_s=sum(r["output_tokens"] for r in ok) / window,
         error_rate=errors / len(rows) if rows else nan,
         samples_ms=tuple(float(x) for x in lat),
+        tokens_per_s_samples=tuple(r["output_tokens"] / (r["latency_ms"] / 1000) for r in ok if r["latency_ms"] > 0),
         first_errors=tuple(dict.fromkeys(r["error"] for r in rows if not r["ok"]))[:5],
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +103,44 @@ def _typed(path: Path, rows: list[dict[str, Any]], lines: list[int], model: type
     return out
 
 
-def load_golden_suite(path: Path, label: str) -> list[GoldenPrompt]:
+def load_golden_suite(
+    path: Path, label: str, allowed_tags: Sequence[str] | None = None, max_prompt_words: int = 1024
+) -> list[GoldenPrompt]:
+    """Parse, check expectations (before any model work), then type the rows of one suite."""
     rows, lines = read_jsonl(path)
-    validate_rows(path, rows, lines, GOLDEN_CHECKS)
+    checks = [
+        *GOLDEN_CHECKS,
+        Expectation(
+            "ExpectColumnValuesToBeBetween",
+            "prompt_words",
+            {"min_value": 1, "max_value": max_prompt_words},
+            f"prompt longer than {max_prompt_words} whitespace tokens",
+        ),
+    ]
+    derived = []
+    for r in rows:
+        prompt, tags = r.get("prompt"), r.get("tags") or []
+        extra: dict[str, Any] = {"prompt_words": len(prompt.split()) if isinstance(prompt, str) else None}
+        if allowed_tags is not None and isinstance(tags, list):
+            extra["unknown_tags"] = ",".join(sorted({str(t) for t in tags} - set(allowed_tags))) or None
+        derived.append({**r, **extra})
+    if allowed_tags is not None:
+        checks.append(
+            Expectation(
+                "ExpectColumnValuesToBeNull",
+                "unknown_tags",
+                {},
+                f"tag not in golden.allowed_tags {sorted(allowed_tags)}",
+            )
+        )
+    validate_rows(path, derived, lines, checks)
     typed = _typed(path, rows, lines, GoldenRow)
+    for r, n in zip(typed, lines, strict=True):
+        if r.regex is not None:
+            try:
+                re.compile(r.regex)
+            except re.error as exc:
+                raise DataError(f"{path}:{n}: at key 'regex': invalid regular expression: {exc}") from None
     return [GoldenPrompt(suite=label, line=n, row=r) for r, n in zip(typed, lines, strict=True)]
 
 

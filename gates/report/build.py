@@ -28,7 +28,7 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def build_report(ctx: RunContext, worst_n: int = 5) -> dict[str, Any]:
+def build_report(ctx: RunContext) -> dict[str, Any]:
     verdict = ctx.need("judge", Verdict)
     opt = ctx.get("optimize", OptimizeResult)
     build = ctx.get("build", BuildResult)
@@ -77,12 +77,27 @@ def build_report(ctx: RunContext, worst_n: int = 5) -> dict[str, Any]:
             "generator": load.generator,
             "records": str(load.records_path),
         }
+    report["cost"] = None
+    if load:
+        report["load"]["server"] = {a: dataclasses.asdict(w) for a, w in (load.server or {}).items()} or None
+        b_cap, c_cap = load.capacity_tokens_per_s("baseline"), load.capacity_tokens_per_s("candidate")
+        report["load"]["capacity_tokens_per_s"] = {"baseline": b_cap, "candidate": c_cap}
+        if cfg.gates.cost is not None and b_cap and c_cap:
+            from gates.judge.cost import compare
+
+            c = compare(cfg.gates.cost.usd_per_hour, b_cap, c_cap)
+            report["cost"] = {
+                "usd_per_hour": cfg.gates.cost.usd_per_hour,
+                "baseline_tokens_per_s": b_cap,
+                "candidate_tokens_per_s": c_cap,
+                **dataclasses.asdict(c),
+            }
     if drift:
         s = drift.summary
         worst = sorted(drift.rows, key=lambda r: (r.exact_match, -(r.mean_kl if math.isfinite(r.mean_kl) else 1e9)))
         report["drift"] = {
             **dataclasses.asdict(s),
-            "worst": [dataclasses.asdict(r) for r in worst[:worst_n]],
+            "worst": [dataclasses.asdict(r) for r in worst[: cfg.golden.worst]],
             "rows": str(drift.path),
         }
     return dict(_clean(report))

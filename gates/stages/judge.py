@@ -14,9 +14,12 @@ def gather_evidence(ctx: RunContext) -> Evidence:
     drift = ctx.get("drift", DriftResult)
     build = ctx.get("build", BuildResult)
     simulated = build is not None and not build.candidate.latency_representative
+    series = {}
+    if load:
+        series["latency_ms"] = (load.baseline.samples_ms, load.candidate.samples_ms)
+        series["output_tokens_per_s"] = (load.baseline.tokens_per_s_samples, load.candidate.tokens_per_s_samples)
     return Evidence(
-        baseline_latency_ms=load.baseline.samples_ms if load else None,
-        candidate_latency_ms=load.candidate.samples_ms if load else None,
+        series=series,
         baseline_error_rate=load.baseline.error_rate if load else None,
         candidate_error_rate=load.candidate.error_rate if load else None,
         candidate_requests=load.candidate.requests if load else 0,
@@ -26,6 +29,8 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         golden_prompts=drift.summary.prompts if drift else 0,
         latency_simulated=simulated,
         simulated_reason=build.candidate.latency_note if build and simulated else "",
+        baseline_tokens_per_s=load.capacity_tokens_per_s("baseline") if load else None,
+        candidate_tokens_per_s=load.capacity_tokens_per_s("candidate") if load else None,
     )
 
 

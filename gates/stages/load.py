@@ -14,6 +14,8 @@ from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, read_records, summarize
 from gates.stages.deploy import DeployResult
 from gates.stages.preflight import PreflightResult
+from gates.triton.metrics import ModelWindow
+from gates.triton.metrics import parse as parse_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +24,21 @@ class LoadResult:
     candidate: ArmLoad
     generator: dict[str, Any]
     records_path: Path
+    server: dict[str, ModelWindow] | None  # per arm, from Triton's metrics (local server only)
     note: str
+
+    def capacity_tokens_per_s(self, arm: str) -> float | None:
+        """Output tokens per second of model busy time: what one instance of the arm can sustain.
+
+        Arms are interleaved in pairs, so both get the same request rate whatever their speed;
+        their client-side throughput cannot be compared, their busy time can.
+        """
+        window = (self.server or {}).get(arm)
+        load = self.baseline if arm == "baseline" else self.candidate
+        if window is None or window.compute_s <= 0 or window.success <= 0:
+            return None
+        tokens_per_request = load.output_tokens_per_s * load.window_s / max(load.requests - load.errors, 1)
+        return tokens_per_request * window.success / window.compute_s
 
 
 class LoadStage:
@@ -44,7 +60,21 @@ class LoadStage:
         )
         out = ctx.run_dir / "load"
         ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
-        records_path = run_worker(spec, out, dep.check_alive)
+        snapshots: dict[str, dict[str, dict[str, float]]] = {}
+        server = dep.server
+
+        def tick(elapsed: float) -> None:
+            if server is not None and "start" not in snapshots and elapsed >= cfg.warmup_s:
+                snapshots["start"] = parse_metrics(server.metrics())
+
+        records_path = run_worker(spec, out, dep.check_alive, tick)
+        windows = None
+        if server is not None and "start" in snapshots:
+            end = parse_metrics(server.metrics())
+            windows = {
+                arm: ModelWindow.between(snapshots["start"].get(name, {}), end.get(name, {}))
+                for arm, name in dep.models.items()
+            }
         records = read_records(records_path)
         arms = {arm: summarize(records, arm, cfg.warmup_s, cfg.duration_s) for arm in ("baseline", "candidate")}
         generator = json.loads((out / "summary.json").read_text())
@@ -59,6 +89,7 @@ class LoadStage:
                 c,
                 generator,
                 records_path,
+                windows,
                 note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),

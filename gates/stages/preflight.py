@@ -25,7 +25,11 @@ class PreflightStage:
         cfg = ctx.config
         golden: list[GoldenPrompt] = []
         for suite in cfg.golden.suites:
-            golden.extend(load_golden_suite(ctx.pipeline.resolve(suite), suite))
+            golden.extend(
+                load_golden_suite(
+                    ctx.pipeline.resolve(suite), suite, cfg.golden.allowed_tags, cfg.golden.max_prompt_words
+                )
+            )
         seen: dict[str, str] = {}
         for g in golden:  # ids are unique per suite (expectation); across suites they must be too
             key = g.row.id

@@ -160,16 +160,19 @@ class TritonServer:
     def stop(self) -> None:
         """Stop by PID: SIGTERM, then SIGKILL after a grace period. Safe to call twice."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            # After stub crashes the server may wait out its exit timeout: do not wait with it.
+        # The whole process group: the server and its Python-backend stubs. When the server itself
+        # died (killed, crashed), its stubs are orphaned but still in the group; they go too.
+        if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGTERM)
+            # After stub crashes the server may wait out its exit timeout: do not wait with it.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
 
     def check_alive(self) -> None:

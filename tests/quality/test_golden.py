@@ -61,3 +61,25 @@ def test_calibration_expectations(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="cannot read"):
         load_golden_suite(tmp_path / "nope.jsonl", "x")
+
+
+def test_tags_outside_allowed_list_name_rows(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "g.jsonl",
+        [{"id": "a", "prompt": "x", "tags": ["math"]}, {"id": "b", "prompt": "y", "tags": ["math", "poetry"]}],
+    )
+    load_golden_suite(path, "g")  # no allowed list: any tag
+    with pytest.raises(DataError, match=r"lines 2: tag not in golden.allowed_tags \['math'\]"):
+        load_golden_suite(path, "g", allowed_tags=["math"])
+
+
+def test_prompt_word_bound(tmp_path: Path) -> None:
+    path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "one two three"}, {"id": "b", "prompt": "one"}])
+    with pytest.raises(DataError, match="lines 1: prompt longer than 2 whitespace tokens"):
+        load_golden_suite(path, "g", max_prompt_words=2)
+
+
+def test_invalid_regex_names_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "x", "regex": "(unclosed"}])
+    with pytest.raises(DataError, match=r"g\.jsonl:1: at key 'regex': invalid regular expression"):
+        load_golden_suite(path, "g")

@@ -1,0 +1,86 @@
+"""Per-metric classification, Kayenta style: Pass / High / Low / NoData.
+
+A metric is High (or Low) when the Mann-Whitney U test rejects "no shift" at the judge's
+confidence *and* the Hodges-Lehmann estimate of the relative shift exceeds the allowed effect.
+Both are needed: significance alone flags tiny, harmless shifts on large samples; effect size
+alone flags noise on small ones. Positive metrics (latency, tokens/s) are compared on the log
+scale, so the shift is a ratio and the allowed effect is relative.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from gates.judge.stats import finite, mann_whitney_hl, remove_outliers_iqr
+
+PASS, HIGH, LOW, NODATA = "Pass", "High", "Low", "NoData"
+
+
+@dataclasses.dataclass(frozen=True)
+class Classification:
+    label: str  # Pass | High | Low | NoData
+    bad: bool  # True when the label is a change in the metric's bad direction
+    n_baseline: int
+    n_candidate: int
+    removed: int  # outliers dropped (both arms)
+    relative: float | None  # HL relative shift estimate (+0.1 = candidate 10% higher)
+    interval: tuple[float, float] | None
+    p_value: float | None
+    reason: str
+
+
+def classify(
+    baseline: Sequence[float] | None,
+    candidate: Sequence[float] | None,
+    *,
+    direction: str,
+    allowed_effect: float,
+    confidence: float,
+    min_samples: int,
+    remove_outliers: bool = True,
+) -> Classification:
+    b, c = finite(baseline), finite(candidate)
+    removed = 0
+    if remove_outliers:
+        b2, c2 = remove_outliers_iqr(b), remove_outliers_iqr(c)
+        removed = (b.size - b2.size) + (c.size - c2.size)
+        b, c = b2, c2
+    if b.size < min_samples or c.size < min_samples:
+        return Classification(
+            NODATA,
+            False,
+            int(b.size),
+            int(c.size),
+            removed,
+            None,
+            None,
+            None,
+            f"too few samples (baseline {b.size}, candidate {c.size}; need {min_samples})",
+        )
+    positive = bool((b > 0).all() and (c > 0).all())
+    test = mann_whitney_hl(b, c, confidence=confidence, log_scale=positive)
+    rel, lo, hi = test.relative()
+    alpha = 1 - confidence
+    significant = test.p_value < alpha
+    if significant and rel > allowed_effect:
+        label = HIGH
+    elif significant and rel < -allowed_effect:
+        label = LOW
+    else:
+        label = PASS
+    bad = (label == HIGH and direction in ("increase", "either")) or (
+        label == LOW and direction in ("decrease", "either")
+    )
+    verdict_word = {PASS: "no shift beyond the allowed effect", HIGH: "higher", LOW: "lower"}[label]
+    reason = (
+        f"{label}: candidate {rel:+.1%} (HL, {confidence:.0%} CI {lo:+.1%} to {hi:+.1%}), "
+        f"Mann-Whitney p={_p(test.p_value)}, allowed ±{allowed_effect:.0%}; {verdict_word}"
+        + (f"; {removed} outliers removed" if removed else "")
+    )
+    return Classification(label, bad, int(b.size), int(c.size), removed, rel, (lo, hi), test.p_value, reason)
+
+
+def _p(p: float) -> str:
+    return "<1e-6" if p < 1e-6 else (f"{p:.2g}" if not math.isnan(p) else "nan")
