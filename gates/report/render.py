@@ -29,6 +29,13 @@ def _num(value: Any, fmt: str = ".3g") -> str:
     return str(value)
 
 
+def gate_format(name: str) -> str:
+    """How a person reads a gate's observed value and interval."""
+    if name.endswith(" shift") or name == "cost_saving":
+        return "+.1%"
+    return {"error_rate": ".2%", "score": ".0f"}.get(name, ".3g")
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -40,7 +47,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["md"] = md_inline
     env.filters["num"] = _num
-    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS)
+    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format)
     return env
 
 

@@ -19,7 +19,7 @@ def _lat(seed: int, n: int = 200, sigma: float = 0.25) -> np.ndarray:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 10_000), st.integers(30, 400))
+@given(st.integers(0, 10_000), st.integers(60, 400))
 def test_identical_samples_pass(seed: int, n: int) -> None:
     x = _lat(seed, n)
     c = classify(x, x, direction="increase", **KW)  # type: ignore[arg-type]
