@@ -33,6 +33,11 @@ class BadInputError(GatesError):
 class ConfigError(BadInputError):
     """A pipeline config is invalid; the message names file, key path and line."""
 
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.path = path  # where CI annotations point (the first problem)
+        self.line = line
+
 
 class DataError(BadInputError):
     """A data file (golden suite, calibration set) failed its expectations."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -11,6 +12,7 @@ import click
 
 from gates import __version__
 from gates.cli import formats as formats_cmd
+from gates.cli import publish as publish_cmd
 from gates.cli import run as run_cmd
 from gates.errors import ExitCode, GatesError
 
@@ -31,6 +33,7 @@ def cli() -> None:
 
 cli.add_command(run_cmd.command)
 cli.add_command(formats_cmd.command)
+cli.add_command(publish_cmd.command)
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -39,6 +42,17 @@ def main(argv: list[str] | None = None) -> Any:
         cli.main(args=argv, prog_name="gates", standalone_mode=False)
     except GatesError as exc:
         click.echo(f"gates: error: {exc}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from gates.github.actions import error_annotation
+
+            click.echo(
+                error_annotation(
+                    str(exc),
+                    getattr(exc, "path", None),
+                    getattr(exc, "line", None),
+                    title=f"gates: {type(exc).__name__}",
+                )
+            )
         sys.exit(int(exc.exit_code))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from gates.config import load_pipeline
+from gates.github.actions import write_outputs, write_summary
 from gates.pipeline import run_pipeline
 
 
@@ -42,4 +43,7 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None) -> None
     outcome = run_pipeline(pf, root.resolve(), output.resolve() if output else None, progress, env=dict(os.environ))
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
     click.echo(f"report: {outcome.report_md}")
+    if outcome.report_md is not None:
+        write_summary(os.environ, outcome.report_md.read_text())
+    write_outputs(os.environ, {"verdict": outcome.verdict, "report_path": str(outcome.report_md or "")})
     sys.exit(int(outcome.exit_code))

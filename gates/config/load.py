@@ -56,7 +56,10 @@ def parse_pipeline(text: str, path: Path) -> PipelineFile:
     try:
         config = Pipeline.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, path, lines)) from None
+        first = tuple(p for p in exc.errors()[0]["loc"] if isinstance(p, (str, int)))
+        raise ConfigError(
+            _format_validation(exc, path, lines), str(path), _line_for(_trim_to_known(first, lines), lines)
+        ) from None
     return PipelineFile(config=config, path=path, root=project_root_for(path), text=text)
 
 
@@ -66,7 +69,9 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc}") from None
+        raise ConfigError(
+            f"{where}: invalid YAML: {exc.problem or exc}", str(path), mark.line + 1 if mark else None
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     if node is None:

@@ -1,15 +1,26 @@
-"""Posts the report as one sticky PR comment (found by a hidden marker) plus a commit status."""
+"""Posts the report on the PR: one sticky comment per pipeline, plus a commit status or check run.
+
+Through github3.py against ``GITHUB_API_URL`` (github.com or Enterprise); where github3 has no
+call for an endpoint we use its session, never a second HTTP stack. Every call is retried with
+backoff on 5xx, connection errors and secondary rate limits. Creating the comment is made
+idempotent by looking for the marker again before each retry, so a 502 that hid a success
+cannot leave two comments.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from gates.errors import InfraError
-from gates.report.render import MARKER
+from gates.report.render import MARKER, fit_comment
 
-STATE = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "error"}
+T = TypeVar("T")
+STATUS_STATE = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "error"}
+CHECK_CONCLUSION = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "neutral"}
+GITHUB_COM = "https://api.github.com"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +30,10 @@ class GitHubTarget:
     repository: str  # owner/name
     pr: int
     sha: str | None
+    check_runs: bool = False  # a check run (needs an installation token) instead of a commit status
+    details_url: str | None = None
+    retries: int = 4
+    backoff_s: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubTarget | None:
@@ -26,45 +41,188 @@ class GitHubTarget:
         repo, pr = env.get("GITHUB_REPOSITORY"), env.get("GATES_PR_NUMBER")
         if not (token and repo and pr):
             return None
+        details = None
+        if env.get("GITHUB_RUN_ID") and env.get("GITHUB_SERVER_URL"):
+            details = f"{env['GITHUB_SERVER_URL'].rstrip('/')}/{repo}/actions/runs/{env['GITHUB_RUN_ID']}"
         return cls(
-            env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
-            token,
-            repo,
-            int(pr),
-            env.get("GATES_COMMIT_SHA") or None,
+            api_url=env.get("GITHUB_API_URL", GITHUB_COM).rstrip("/"),
+            token=token,
+            repository=repo,
+            pr=int(pr),
+            sha=env.get("GATES_COMMIT_SHA") or None,
+            check_runs=env.get("GATES_GITHUB_CHECK_RUNS") == "1",
+            details_url=env.get("GATES_REPORT_URL") or details,
+            retries=int(env.get("GATES_GITHUB_RETRIES", "4")),
+            backoff_s=float(env.get("GATES_GITHUB_BACKOFF_S", "1.0")),
         )
 
 
-def _client(target: GitHubTarget) -> Any:
-    import github3
+class GitHubClient:
+    """The calls gates makes, each retried; failures name the endpoint."""
 
-    if target.api_url == "https://api.github.com":
-        gh = github3.GitHub(token=target.token)
-    else:
-        gh = github3.GitHubEnterprise(target.api_url.removesuffix("/api/v3"), token=target.token)
-        gh.session.base_url = target.api_url
-    return gh
+    def __init__(self, target: GitHubTarget, sleep: Callable[[float], None] = time.sleep):
+        import github3
 
-
-def publish_report(target: GitHubTarget, pipeline: str, markdown: str, verdict: str, reason: str) -> str:
-    import github3
-
-    marker = MARKER.format(name=pipeline)
-    try:
-        gh = _client(target)
-        owner, name = target.repository.split("/", 1)
-        repo = gh.repository(owner, name)
-        issue = repo.issue(target.pr)
-        mine = [c for c in issue.comments() if marker in (c.body or "")]
-        if mine:
-            comment = max(mine, key=lambda c: c.created_at)
-            comment.edit(markdown)
+        self.target = target
+        self.sleep = sleep
+        if target.api_url == GITHUB_COM:
+            self.gh = github3.GitHub(token=target.token)
         else:
-            comment = issue.create_comment(markdown)
-        if target.sha:
-            repo.create_status(target.sha, STATE[verdict], description=reason[:140], context=f"gates/{pipeline}")
+            self.gh = github3.GitHubEnterprise(target.api_url, token=target.token)
+            self.gh.session.base_url = target.api_url  # the API base as given (…/api/v3 on Enterprise)
+        if target.check_runs:
+            # Check runs need GitHub App installation auth; Actions' GITHUB_TOKEN is such a token.
+            self.gh.session.app_installation_token_auth({"token": target.token, "expires_at": "2999-01-01T00:00:00Z"})
+        self.owner, self.name = target.repository.split("/", 1)
+        self._repo: Any = None
+
+    def call(self, endpoint: str, fn: Callable[[], T]) -> T:
+        import github3
+
+        delay = self.target.backoff_s
+        for attempt in range(self.target.retries + 1):
+            try:
+                return fn()
+            except github3.exceptions.GitHubError as exc:
+                code = getattr(exc, "code", None) or 0
+                message = str(getattr(exc, "msg", "") or exc)
+                retry_after = _retry_after(exc)
+                transient = code >= 500 or code == 429 or (code == 403 and "secondary rate limit" in message.lower())
+                transient = transient or isinstance(exc, github3.exceptions.TransportError)
+                if not transient or attempt == self.target.retries:
+                    raise InfraError(
+                        f"GitHub {endpoint} failed after {attempt + 1} attempt(s): {code or ''} {message}".strip()
+                    ) from exc
+                self.sleep(retry_after if retry_after is not None else delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            self._repo = self.call(
+                f"GET /repos/{self.target.repository}", lambda: self.gh.repository(self.owner, self.name)
+            )
+        return self._repo
+
+    def upsert_comment(self, marker: str, body: str) -> str:
+        base = f"/repos/{self.target.repository}/issues"
+        issue = self.call(f"GET {base}/{self.target.pr}", lambda: self.repo.issue(self.target.pr))
+        if issue is None:
+            raise InfraError(f"GitHub GET {base}/{self.target.pr}: no such pull request")
+
+        def find() -> Any:
+            mine = [c for c in issue.comments() if marker in (c.body or "")]
+            return max(mine, key=lambda c: (c.created_at, c.id)) if mine else None
+
+        existing = self.call(f"GET {base}/{self.target.pr}/comments", find)
+        if existing is not None:
+            if not self.call(f"PATCH {base}/comments/{existing.id}", lambda: existing.edit(body)):
+                raise InfraError(f"GitHub PATCH {base}/comments/{existing.id}: the edit was not applied")
+            return str(existing.html_url)
+
+        def create() -> Any:
+            again = find()  # a retried create may follow one that succeeded behind a 502
+            if again is not None:
+                again.edit(body)
+                return again
+            return issue.create_comment(body)
+
+        comment = self.call(f"POST {base}/{self.target.pr}/comments", create)
         return str(comment.html_url)
-    except github3.exceptions.GitHubException as exc:
-        raise InfraError(
-            f"posting the report to {target.api_url} ({target.repository}#{target.pr}) failed: {exc}"
-        ) from exc
+
+    def set_status(self, context: str, verdict: str, description: str) -> None:
+        sha = self.target.sha
+        assert sha is not None
+        self.call(
+            f"POST /repos/{self.target.repository}/statuses/{sha}",
+            lambda: self.repo.create_status(
+                sha,
+                STATUS_STATE[verdict],
+                target_url=self.target.details_url,
+                description=description[:140],
+                context=context,
+            ),
+        )
+
+    def set_check_run(self, name: str, verdict: str, title: str, summary: str) -> None:
+        sha = self.target.sha
+        assert sha is not None
+        base = f"/repos/{self.target.repository}"
+        url = f"{self.gh.session.base_url}{base}/commits/{sha}/check-runs"
+
+        def existing() -> int | None:
+            # github3 lists check runs only from a full commit object; one GET on its session is enough
+            resp = self.gh.session.get(url, params={"check_name": name})
+            if resp.status_code >= 400:
+                import github3
+
+                raise github3.exceptions.error_for(resp)
+            runs = [r for r in resp.json().get("check_runs", []) if r.get("name") == name]
+            return max(r["id"] for r in runs) if runs else None
+
+        run_id = self.call(f"GET {base}/commits/{sha}/check-runs", existing)
+        output = {"title": title[:255], "summary": summary}
+        conclusion = CHECK_CONCLUSION[verdict]
+        if run_id is None:
+            self.call(
+                f"POST {base}/check-runs",
+                lambda: self.repo.create_check_run(
+                    name=name,
+                    head_sha=sha,
+                    details_url=self.target.details_url,
+                    status="completed",
+                    conclusion=conclusion,
+                    output=output,
+                ),
+            )
+        else:
+
+            def patch() -> Any:
+                resp = self.gh.session.patch(
+                    f"{self.gh.session.base_url}{base}/check-runs/{run_id}",
+                    json={
+                        "status": "completed",
+                        "conclusion": conclusion,
+                        "output": output,
+                        **({"details_url": self.target.details_url} if self.target.details_url else {}),
+                    },
+                    headers={"Accept": "application/vnd.github.antiope-preview+json"},
+                )
+                if resp.status_code >= 400:
+                    import github3
+
+                    raise github3.exceptions.error_for(resp)
+                return resp
+
+            self.call(f"PATCH {base}/check-runs/{run_id}", patch)
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def publish_report(
+    target: GitHubTarget,
+    pipeline: str,
+    markdown: str,
+    verdict: str,
+    reason: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Post (or update) the sticky comment and set the commit's status/check; return the comment URL."""
+    client = GitHubClient(target, sleep)
+    body = fit_comment(markdown)
+    url = client.upsert_comment(MARKER.format(name=pipeline), body)
+    if target.sha:
+        context = f"gates/{pipeline}"
+        if target.check_runs:
+            client.set_check_run(context, verdict, f"{verdict}: {reason}", body)
+        else:
+            client.set_status(context, verdict, f"{verdict}: {reason}")
+    return url

@@ -56,5 +56,28 @@ def render_markdown(report: dict[str, Any]) -> str:
     return _env(False).get_template("report.md.j2").render(r=report, marker=marker)
 
 
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body (and a check run summary)
+TRIMMED = "<details><summary>{title} (trimmed to fit GitHub's comment limit: see the full report)</summary></details>"
+
+
+def fit_comment(markdown: str, limit: int = COMMENT_LIMIT) -> str:
+    """Fit under GitHub's limit by emptying ``<details>`` blocks from the last one up.
+
+    The verdict, the reason and the gates table come before any ``<details>`` block, so they are
+    never trimmed; if even that does not fit, the text is cut with a note at the end.
+    """
+    import re
+
+    blocks = list(re.finditer(r"<details><summary>(.*?)</summary>.*?</details>", markdown, flags=re.S))
+    for m in reversed(blocks):
+        if len(markdown) <= limit:
+            break
+        markdown = markdown[: m.start()] + TRIMMED.format(title=m.group(1)) + markdown[m.end() :]
+    if len(markdown) > limit:
+        note = "\n\n… (report cut to fit GitHub's comment limit: see the full report)\n"
+        markdown = markdown[: limit - len(note)] + note
+    return markdown
+
+
 def render_html(report: dict[str, Any]) -> str:
     return _env(True).get_template("report.html.j2").render(r=report)

@@ -1,0 +1,504 @@
+"""A local GitHub REST server for tests: the endpoints gates calls, with state and shape checks.
+
+It answers what github3.py needs (complete objects: github3 rejects partial ones), keeps state
+(comments, statuses, check runs, deployments), checks the auth header and request bodies
+(unknown or missing fields are a 422, as GitHub answers), and can be told to fail the next N
+calls with a 502 or a secondary rate limit. Every request is logged for assertions.
+
+    with GitHubTestServer(token="t0ken") as gh:
+        gh.add_pull_request("octo/repo", 5, head_sha="abc…")
+        ... GITHUB_API_URL=gh.url ...
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+OBJECTS = json.loads((Path(__file__).with_name("data") / "github_objects.json").read_text())
+NOW = "2026-11-23T12:00:00Z"
+STATUS_STATES = {"error", "failure", "pending", "success"}
+CHECK_CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out"}
+MAX_BODY = 65536
+
+
+@dataclasses.dataclass
+class Logged:
+    method: str
+    path: str
+    status: int
+    body: Any
+
+
+class GitHubTestServer:
+    def __init__(self, token: str = "test-token"):
+        self.token = token
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1000)
+        self.repos: dict[str, dict[str, Any]] = {}
+        self.issues: dict[tuple[str, int], dict[str, Any]] = {}
+        self.comments: dict[int, dict[str, Any]] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.deployments: dict[int, dict[str, Any]] = {}
+        self.deployment_statuses: list[dict[str, Any]] = []
+        self.log: list[Logged] = []
+        self._fail: list[str] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> GitHubTestServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    # -- test controls -----------------------------------------------------------------------
+    def fail_next(self, n: int, kind: str = "502") -> None:
+        """The next ``n`` calls answer ``kind``: '502' or 'secondary_rate_limit'."""
+        with self.lock:
+            self._fail.extend([kind] * n)
+
+    def add_pull_request(self, full_name: str, number: int, title: str = "Update pipeline") -> None:
+        with self.lock:
+            repo = self._repo(full_name)
+            issue = copy.deepcopy(OBJECTS["issue"])
+            base = f"{self.url}/repos/{full_name}"
+            issue.update(
+                id=next(self.ids),
+                number=number,
+                title=title,
+                body="",
+                url=f"{base}/issues/{number}",
+                repository_url=base,
+                comments_url=f"{base}/issues/{number}/comments",
+                events_url=f"{base}/issues/{number}/events",
+                labels_url=f"{base}/issues/{number}/labels{{/name}}",
+                html_url=f"https://github.example/{full_name}/pull/{number}",
+                comments=0,
+                body_html="",  # github3 asks for the full media type
+                body_text="",
+                closed_by=None,
+                pull_request={"url": f"{base}/pulls/{number}"},
+            )
+            self.issues[(repo["full_name"], number)] = issue
+
+    def comments_on(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c for c in self.comments.values() if c["_issue"] == (full_name, number)]
+
+    def combined_status(self, full_name: str, sha: str) -> dict[str, dict[str, Any]]:
+        """Latest status per context, as GitHub's combined status shows them."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.lock:
+            for s in self.statuses:
+                if s["_repo"] == full_name and s["_sha"] == sha:
+                    out[s["context"]] = s
+        return out
+
+    def calls(self, method: str, pattern: str) -> list[Logged]:
+        return [c for c in self.log if c.method == method and re.fullmatch(pattern, c.path)]
+
+    # -- objects -----------------------------------------------------------------------------
+    def _user(self) -> dict[str, Any]:
+        return copy.deepcopy(OBJECTS["user"])
+
+    def _repo(self, full_name: str) -> dict[str, Any]:
+        if full_name not in self.repos:
+            owner, name = full_name.split("/", 1)
+            repo = copy.deepcopy(OBJECTS["repository"])
+            old = repo["url"]
+            text = json.dumps(repo).replace(old, f"{self.url}/repos/{full_name}")
+            text = text.replace("https://github.com/Codertocat/Hello-World", f"https://github.example/{full_name}")
+            repo = json.loads(text)
+            # the REST shape has a few fields that webhook payloads leave out
+            repo.update(
+                id=next(self.ids),
+                name=name,
+                full_name=full_name,
+                network_count=0,
+                subscribers_count=1,
+                permissions={"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
+            )
+            repo["owner"]["login"] = owner
+            self.repos[full_name] = repo
+        return self.repos[full_name]
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _body(self) -> Any:
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n) if n else b""
+                return json.loads(raw) if raw else None
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                path = self.path.split("?", 1)[0].rstrip("/")
+                headers: dict[str, str]
+                try:
+                    body = self._body()
+                except ValueError:
+                    body = None
+                    status, payload, headers = 400, {"message": "Problems parsing JSON"}, {}
+                else:
+                    status, payload, headers = server._dispatch(method, path, self.headers, body)
+                with server.lock:
+                    server.log.append(Logged(method, path, status, body))
+                self._send(status, payload, headers)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_PATCH(self) -> None:
+                self._handle("PATCH")
+
+        return Handler
+
+    def _dispatch(self, method: str, path: str, headers: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
+        with self.lock:
+            kind = self._fail.pop(0) if self._fail else None
+        if kind == "502":
+            return 502, {"message": "Server Error"}, {}
+        if kind == "secondary_rate_limit":
+            return (
+                403,
+                {
+                    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+                    "try again.",
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits",
+                },
+                {"Retry-After": "0"},
+            )
+        auth = headers.get("Authorization", "")
+        if auth not in (f"token {self.token}", f"Bearer {self.token}"):
+            return 401, {"message": "Bad credentials"}, {}
+        for pattern, handler in self._routes():
+            m = re.fullmatch(pattern, f"{method} {path}")
+            if m:
+                with self.lock:
+                    result: tuple[int, Any, dict[str, str]] = handler(body, *m.groups())
+                    return result
+        return 404, {"message": "Not Found"}, {}
+
+    def _routes(self) -> list[tuple[str, Any]]:
+        repo = r"/repos/([^/]+/[^/]+)"
+        return [
+            (rf"GET {repo}", self._get_repo),
+            (rf"GET {repo}/issues/(\d+)", self._get_issue),
+            (rf"GET {repo}/issues/(\d+)/comments", self._list_comments),
+            (rf"POST {repo}/issues/(\d+)/comments", self._create_comment),
+            (rf"PATCH {repo}/issues/comments/(\d+)", self._edit_comment),
+            (rf"POST {repo}/statuses/([0-9a-f]{{7,40}})", self._create_status),
+            (rf"GET {repo}/commits/([0-9a-f]{{7,40}})/status", self._get_combined),
+            (rf"POST {repo}/check-runs", self._create_check_run),
+            (rf"PATCH {repo}/check-runs/(\d+)", self._update_check_run),
+            (rf"GET {repo}/commits/([0-9a-f]{{7,40}})/check-runs", self._list_check_runs),
+            (rf"POST {repo}/deployments", self._create_deployment),
+            (rf"GET {repo}/deployments", self._list_deployments),
+            (rf"POST {repo}/deployments/(\d+)/statuses", self._create_deployment_status),
+        ]
+
+    @staticmethod
+    def _check_fields(body: Any, required: set[str], allowed: set[str]) -> tuple[int, Any, dict[str, str]] | None:
+        if not isinstance(body, dict):
+            return 400, {"message": "Body should be a JSON object"}, {}
+        missing = required - set(body)
+        extra = set(body) - allowed
+        if missing or extra:
+            return (
+                422,
+                {"message": "Invalid request.", "errors": {"missing": sorted(missing), "unknown": sorted(extra)}},
+                {},
+            )
+        return None
+
+    def _get_repo(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, self._repo(full), {}
+
+    def _issue(self, full: str, number: str) -> dict[str, Any] | None:
+        return self.issues.get((self._repo(full)["full_name"], int(number)))
+
+    def _get_issue(self, body: Any, full: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(full, number)
+        return (200, issue, {}) if issue else (404, {"message": "Not Found"}, {})
+
+    def _public(self, comment: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in comment.items() if not k.startswith("_")}
+
+    def _list_comments(self, body: Any, full: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        if not self._issue(full, number):
+            return 404, {"message": "Not Found"}, {}
+        items = [self._public(c) for c in self.comments.values() if c["_issue"] == (full, int(number))]
+        return 200, sorted(items, key=lambda c: c["id"]), {}
+
+    def _create_comment(self, body: Any, full: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(full, number)
+        if not issue:
+            return 404, {"message": "Not Found"}, {}
+        if err := self._check_fields(body, {"body"}, {"body"}):
+            return err
+        if len(body["body"]) > MAX_BODY:
+            return 422, {"message": "Validation Failed", "errors": [{"field": "body", "code": "too_long"}]}, {}
+        cid = next(self.ids)
+        comment = copy.deepcopy(OBJECTS["comment"])
+        comment.update(
+            id=cid,
+            body=body["body"],
+            body_text=body["body"],
+            body_html=body["body"],
+            url=f"{self.url}/repos/{full}/issues/comments/{cid}",
+            issue_url=issue["url"],
+            html_url=f"{issue['html_url']}#issuecomment-{cid}",
+            created_at=NOW,
+            updated_at=NOW,
+            _issue=(full, int(number)),
+        )
+        self.comments[cid] = comment
+        issue["comments"] += 1
+        return 201, self._public(comment), {}
+
+    def _edit_comment(self, body: Any, full: str, cid: str) -> tuple[int, Any, dict[str, str]]:
+        comment = self.comments.get(int(cid))
+        if comment is None:
+            return 404, {"message": "Not Found"}, {}
+        if err := self._check_fields(body, {"body"}, {"body"}):
+            return err
+        if len(body["body"]) > MAX_BODY:
+            return 422, {"message": "Validation Failed", "errors": [{"field": "body", "code": "too_long"}]}, {}
+        comment.update(body=body["body"], body_text=body["body"], body_html=body["body"], updated_at=NOW)
+        comment["_edits"] = comment.get("_edits", 0) + 1
+        return 200, self._public(comment), {}
+
+    def _create_status(self, body: Any, full: str, sha: str) -> tuple[int, Any, dict[str, str]]:
+        if err := self._check_fields(body, {"state"}, {"state", "target_url", "description", "context"}):
+            return err
+        if body["state"] not in STATUS_STATES or len(body.get("description") or "") > 140:
+            return 422, {"message": "Validation Failed"}, {}
+        sid = next(self.ids)
+        status = {
+            "url": f"{self.url}/repos/{full}/statuses/{sha}",
+            "avatar_url": None,
+            "id": sid,
+            "node_id": f"S_{sid}",
+            "state": body["state"],
+            "description": body.get("description"),
+            "target_url": body.get("target_url"),
+            "context": body.get("context", "default"),
+            "created_at": NOW,
+            "updated_at": NOW,
+            "creator": self._user(),
+            "_repo": full,
+            "_sha": sha,
+        }
+        self.statuses.append(status)
+        return 201, self._public(status), {}
+
+    def _get_combined(self, body: Any, full: str, sha: str) -> tuple[int, Any, dict[str, str]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for s in self.statuses:
+            if s["_repo"] == full and s["_sha"] == sha:
+                latest[s["context"]] = self._public(s)
+        states = {s["state"] for s in latest.values()}
+        state = (
+            "failure"
+            if states & {"failure", "error"}
+            else ("pending" if not states or "pending" in states else "success")
+        )
+        return 200, {"state": state, "sha": sha, "total_count": len(latest), "statuses": list(latest.values())}, {}
+
+    def _run_json(self, run: dict[str, Any]) -> dict[str, Any]:
+        return self._public(run)
+
+    def _create_check_run(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
+        allowed = {
+            "name",
+            "head_sha",
+            "details_url",
+            "external_id",
+            "started_at",
+            "status",
+            "conclusion",
+            "completed_at",
+            "output",
+            "actions",
+        }
+        if err := self._check_fields(body, {"name", "head_sha"}, allowed):
+            return err
+        if body.get("conclusion") is not None and body["conclusion"] not in CHECK_CONCLUSIONS:
+            return 422, {"message": "Validation Failed: conclusion"}, {}
+        output = body.get("output") or {}
+        if output and not {"title", "summary"} <= set(output):
+            return 422, {"message": "Validation Failed: output needs title and summary"}, {}
+        if len(output.get("summary", "")) > MAX_BODY or len(output.get("text", "") or "") > MAX_BODY:
+            return 422, {"message": "Validation Failed: output too long"}, {}
+        rid = next(self.ids)
+        run = {
+            "id": rid,
+            "node_id": f"CR_{rid}",
+            "url": f"{self.url}/repos/{full}/check-runs/{rid}",
+            "html_url": f"https://github.example/{full}/runs/{rid}",
+            "details_url": body.get("details_url"),
+            "external_id": body.get("external_id", ""),
+            "head_sha": body["head_sha"],
+            "name": body["name"],
+            "status": body.get("status", "queued" if not body.get("conclusion") else "completed"),
+            "conclusion": body.get("conclusion"),
+            "started_at": NOW,
+            "completed_at": NOW if body.get("conclusion") else None,
+            "output": {
+                "title": output.get("title"),
+                "summary": output.get("summary"),
+                "text": output.get("text"),
+                "annotations_count": 0,
+                "annotations_url": f"{self.url}/repos/{full}/check-runs/{rid}/annotations",
+            },
+            "check_suite": {"id": 1},
+            "app": {
+                "id": 1,
+                "slug": "gates",
+                "node_id": "A_1",
+                "owner": self._user(),
+                "name": "gates",
+                "description": "",
+                "external_url": "",
+                "html_url": "https://github.example/apps/gates",
+                "created_at": NOW,
+                "updated_at": NOW,
+                "permissions": {},
+                "events": [],
+            },
+            "pull_requests": [],
+            "_repo": full,
+            "_edits": 0,
+        }
+        self.check_runs[rid] = run
+        return 201, self._run_json(run), {}
+
+    def _update_check_run(self, body: Any, full: str, rid: str) -> tuple[int, Any, dict[str, str]]:
+        run = self.check_runs.get(int(rid))
+        if run is None:
+            return 404, {"message": "Not Found"}, {}
+        allowed = {
+            "name",
+            "details_url",
+            "external_id",
+            "started_at",
+            "status",
+            "conclusion",
+            "completed_at",
+            "output",
+            "actions",
+        }
+        if err := self._check_fields(body, set(), allowed):
+            return err
+        if body.get("conclusion") is not None and body["conclusion"] not in CHECK_CONCLUSIONS:
+            return 422, {"message": "Validation Failed: conclusion"}, {}
+        for key in ("name", "details_url", "status", "conclusion"):
+            if key in body:
+                run[key] = body[key]
+        if "output" in body:
+            run["output"].update({k: body["output"].get(k) for k in ("title", "summary", "text")})
+        run["_edits"] += 1
+        return 200, self._run_json(run), {}
+
+    def _list_check_runs(self, body: Any, full: str, sha: str) -> tuple[int, Any, dict[str, str]]:
+        runs = [self._run_json(r) for r in self.check_runs.values() if r["_repo"] == full and r["head_sha"] == sha]
+        return 200, {"total_count": len(runs), "check_runs": runs}, {}
+
+    def _create_deployment(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
+        allowed = {
+            "ref",
+            "task",
+            "auto_merge",
+            "required_contexts",
+            "payload",
+            "environment",
+            "description",
+            "transient_environment",
+            "production_environment",
+        }
+        if err := self._check_fields(body, {"ref"}, allowed):
+            return err
+        did = next(self.ids)
+        dep = {
+            "url": f"{self.url}/repos/{full}/deployments/{did}",
+            "id": did,
+            "node_id": f"D_{did}",
+            "sha": body["ref"],
+            "ref": body["ref"],
+            "task": body.get("task", "deploy"),
+            "payload": body.get("payload", {}),
+            "original_environment": body.get("environment", "production"),
+            "environment": body.get("environment", "production"),
+            "description": body.get("description"),
+            "creator": self._user(),
+            "created_at": NOW,
+            "updated_at": NOW,
+            "statuses_url": f"{self.url}/repos/{full}/deployments/{did}/statuses",
+            "repository_url": f"{self.url}/repos/{full}",
+            "transient_environment": False,
+            "production_environment": True,
+            "_repo": full,
+        }
+        self.deployments[did] = dep
+        return 201, self._public(dep), {}
+
+    def _list_deployments(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, [self._public(d) for d in self.deployments.values() if d["_repo"] == full], {}
+
+    def _create_deployment_status(self, body: Any, full: str, did: str) -> tuple[int, Any, dict[str, str]]:
+        if int(did) not in self.deployments:
+            return 404, {"message": "Not Found"}, {}
+        allowed = {"state", "target_url", "log_url", "description", "environment", "environment_url", "auto_inactive"}
+        if err := self._check_fields(body, {"state"}, allowed):
+            return err
+        sid = next(self.ids)
+        status = {
+            "url": f"{self.url}/repos/{full}/deployments/{did}/statuses/{sid}",
+            "id": sid,
+            "node_id": f"DS_{sid}",
+            "state": body["state"],
+            "creator": self._user(),
+            "description": body.get("description", ""),
+            "environment": body.get("environment", "production"),
+            "target_url": body.get("target_url", ""),
+            "created_at": NOW,
+            "updated_at": NOW,
+            "deployment_url": self.deployments[int(did)]["url"],
+            "repository_url": f"{self.url}/repos/{full}",
+        }
+        self.deployment_statuses.append(status)
+        return 201, status, {}
