@@ -94,7 +94,7 @@ def test_a_502_hiding_a_created_comment_does_not_duplicate_it(gh: GitHubTestServ
     original = gh._create_comment
 
     def create_then_fail(*args: object) -> object:
-        result = original(*args)  # type: ignore[arg-type]
+        original(*args)  # type: ignore[arg-type]  # the comment is created, then the answer is lost
         gh._create_comment = original  # type: ignore[method-assign]
         return 502, {"message": "Server Error"}, {}
 
