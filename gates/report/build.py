@@ -98,6 +98,10 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         report["drift"] = {
             **dataclasses.asdict(s),
             "worst": [dataclasses.asdict(r) for r in worst[: cfg.golden.worst]],
+            "per_prompt": [
+                {"id": r.id, "mean_kl": r.mean_kl, "top1_agreement": r.top1_agreement, "exact_match": r.exact_match}
+                for r in drift.rows
+            ],
             "rows": str(drift.path),
         }
     return dict(_clean(report))

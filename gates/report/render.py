@@ -52,8 +52,14 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    from gates.report.charts import mermaid_drift, mermaid_latency
+
     marker = MARKER.format(name=md_inline(report["pipeline"]))
-    return _env(False).get_template("report.md.j2").render(r=report, marker=marker)
+    charts = {
+        "latency": mermaid_latency(report["load"]) if report.get("load") else "",
+        "drift": mermaid_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else "",
+    }
+    return _env(False).get_template("report.md.j2").render(r=report, marker=marker, charts=charts)
 
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body (and a check run summary)
@@ -79,5 +85,12 @@ def fit_comment(markdown: str, limit: int = COMMENT_LIMIT) -> str:
     return markdown
 
 
-def render_html(report: dict[str, Any]) -> str:
-    return _env(True).get_template("report.html.j2").render(r=report)
+def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None = None) -> str:
+    """Self-contained HTML: the PNG plots are embedded as data URIs."""
+    from gates.report.charts import png_drift, png_latency_cdf
+
+    images = {
+        "latency_cdf": png_latency_cdf(latency_samples) if latency_samples else None,
+        "drift": png_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else None,
+    }
+    return _env(True).get_template("report.html.j2").render(r=report, images=images)

@@ -26,7 +26,8 @@ def test_summary_and_outputs(tmp_path: Path) -> None:
 def test_config_error_in_actions_is_annotated(write_pipeline: Callable[..., Path]) -> None:
     path = write_pipeline("name: x\nmodel:\n  source: builtin:tiny-llama\n  revison: 1\ngolden:\n  suites: [a.jsonl]\n")
     env = {**os.environ, "GITHUB_ACTIONS": "true"}
-    proc = subprocess.run([sys.executable, "-m", "gates.cli", "run", str(path)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "run", str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 2
     assert f"::error file={path},line=4,title=gates%3A ConfigError::{path}:4: invalid pipeline config%0A" in proc.stdout

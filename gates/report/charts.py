@@ -1,0 +1,115 @@
+"""Charts: mermaid for the PR comment (GitHub renders xychart-beta), PNG (matplotlib) for the HTML report."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _label(text: str) -> str:
+    """Mermaid labels come from user data (prompt ids): keep a safe alphabet only."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", text)[:24] or "_"
+
+
+def _nums(values: Sequence[float | None]) -> str:
+    return ", ".join(f"{v:.4g}" if v is not None and np.isfinite(v) else "0" for v in values)
+
+
+def mermaid_latency(load: Mapping[str, Any]) -> str:
+    b, c = load["baseline"]["latency_ms"], load["candidate"]["latency_ms"]
+    keys = ["p50", "p95", "p99"]
+    top = max([v for v in [*(b[k] for k in keys), *(c[k] for k in keys)] if v is not None] or [1.0])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            '    title "Latency ms: bars baseline, line candidate"',
+            '    x-axis ["p50", "p95", "p99"]',
+            f'    y-axis "ms" 0 --> {top * 1.1:.4g}',
+            f"    bar [{_nums([b[k] for k in keys])}]",
+            f"    line [{_nums([c[k] for k in keys])}]",
+            "```",
+        ]
+    )
+
+
+def mermaid_drift(rows: Sequence[Mapping[str, Any]], limit: int = 20) -> str:
+    shown = sorted(rows, key=lambda r: -(r.get("mean_kl") or 0.0))[:limit]
+    if not shown:
+        return ""
+    ids = ", ".join(f'"{_label(str(r["id"]))}"' for r in shown)
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "Mean KL per golden prompt (top {len(shown)})"',
+            f"    x-axis [{ids}]",
+            '    y-axis "KL"',
+            f"    bar [{_nums([r.get('mean_kl') for r in shown])}]",
+            "```",
+        ]
+    )
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def png_latency_cdf(samples: Mapping[str, Sequence[float]]) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(len(v) for v in samples.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for arm, values in samples.items():
+        x = np.sort(np.asarray(values, dtype=float))
+        if x.size:
+            ax.plot(x, np.arange(1, x.size + 1) / x.size, label=f"{arm} (n={x.size})")
+    ax.axhline(0.95, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("request latency (ms)")
+    ax.set_ylabel("fraction of requests ≤ x")
+    ax.set_title("Latency CDF per arm (measured window)")
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def png_drift(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return None
+    ids = [str(r["id"])[:20] for r in rows]
+    kl = [r.get("mean_kl") or 0.0 for r in rows]
+    top1 = [r.get("top1_agreement") or 0.0 for r in rows]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True)
+    a1.bar(ids, kl, color="#cf7b2e")
+    a1.set_ylabel("mean KL")
+    a1.set_title("Per-prompt drift, candidate vs baseline")
+    a2.bar(ids, top1, color="#2e6fcf")
+    a2.set_ylabel("top-1 agreement")
+    a2.set_ylim(0, 1.05)
+    a2.tick_params(axis="x", labelrotation=70)
+    for ax in (a1, a2):
+        ax.grid(axis="y", alpha=0.3)
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
