@@ -28,6 +28,18 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def _links(env: dict[str, str]) -> dict[str, str]:
+    """Where a reviewer finds more, when the environment says (GitHub Actions sets these)."""
+    links = {}
+    if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
+        links["workflow_run"] = (
+            f"{env['GITHUB_SERVER_URL'].rstrip('/')}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        )
+    if env.get("GATES_REPORT_URL"):
+        links["html_report"] = env["GATES_REPORT_URL"]
+    return links
+
+
 def build_report(ctx: RunContext) -> dict[str, Any]:
     verdict = ctx.need("judge", Verdict)
     opt = ctx.get("optimize", OptimizeResult)
@@ -65,6 +77,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         "drift": None,
         "gates": [g.to_json() for g in verdict.gates],
         "durations_s": dict(ctx.durations_s),
+        "links": _links(ctx.env),
         "tools": tool_versions(),
     }
     if load:

@@ -29,6 +29,15 @@ def _num(value: Any, fmt: str = ".3g") -> str:
     return str(value)
 
 
+def md_url(url: str) -> str:
+    """A link target that cannot break out of ``(...)``: http(s) only, everything unsafe percent-encoded."""
+    from urllib.parse import quote
+
+    if not url.startswith(("https://", "http://")):
+        return "#"
+    return quote(url, safe=":/?&=#%.-_~+")
+
+
 def gate_format(name: str) -> str:
     """How a person reads a gate's observed value and interval."""
     if name.endswith(" shift") or name == "cost_saving":
@@ -47,6 +56,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["md"] = md_inline
     env.filters["num"] = _num
+    env.filters["md_url"] = md_url
     env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format)
     return env
 
