@@ -80,6 +80,7 @@ class EngineSection(_Strict):
 
 class ServeSection(_Strict):
     triton: str = "local"
+    triton_grpc: str | None = None  # host:port of an existing Triton's gRPC endpoint (default: its host, port 8001)
     startup_timeout_s: float = Field(default=180.0, gt=0)
     baseline_model: str = "baseline"
     candidate_model: str = "candidate"
@@ -92,6 +93,17 @@ class ServeSection(_Strict):
         return v
 
 
+class SloSection(_Strict):
+    """Service-level objectives per request; goodput counts the requests meeting all of them."""
+
+    latency_ms: float | None = Field(default=None, gt=0)
+    ttft_ms: float | None = Field(default=None, gt=0)
+    itl_ms: float | None = Field(default=None, gt=0)
+
+    def limits(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class LoadSection(_Strict):
     users: int = Field(default=4, ge=1, le=10_000)
     duration_s: float = Field(default=20.0, gt=0, le=86_400)
@@ -99,6 +111,13 @@ class LoadSection(_Strict):
     spawn_rate: float | None = Field(default=None, gt=0)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     timeout_s: float = Field(default=30.0, gt=0)
+    # golden: the golden prompts as written; peak_context: each padded to the model's maximum
+    # context minus max_new_tokens (the tail latency that matters at peak length)
+    profile: Literal["golden", "peak_context"] = "golden"
+    slo: SloSection = Field(default_factory=SloSection)
+    # generator self-check: above either, the client was the bottleneck and the run is inconclusive
+    generator_max_cpu: float = Field(default=0.90, gt=0, le=1)
+    generator_max_lag_ms: float = Field(default=20.0, gt=0)
 
 
 class GoldenSection(_Strict):
@@ -117,7 +136,7 @@ class MetricSpec(_Strict):
     ``either``. ``allowed_effect`` is the relative shift tolerated (0.05 = 5%).
     """
 
-    name: Literal["latency_ms", "output_tokens_per_s"]
+    name: Literal["latency_ms", "ttft_ms", "output_tokens_per_s"]
     direction: Literal["increase", "decrease", "either"]
     allowed_effect: float = Field(default=0.05, ge=0, le=10)
     critical: bool = False

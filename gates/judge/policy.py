@@ -79,6 +79,8 @@ class Evidence:
     simulated_reason: str = ""
     baseline_tokens_per_s: float | None = None
     candidate_tokens_per_s: float | None = None
+    generator_problem: str | None = None
+    generator_summary: str = ""
 
 
 def _finite(x: float | None) -> float | None:
@@ -213,22 +215,36 @@ def latency_tail_gate(ev: Evidence, limit: float | None, cfg: GatesSection, shif
     )
 
 
+def generator_gate(ev: Evidence) -> GateResult:
+    """A saturated load generator measures itself, not the model: never judge on it."""
+    name = "load_generator"
+    if not ev.series:
+        return GateResult(name, Status.NOT_APPLIED, None, "not saturated", "no load was generated")
+    if ev.generator_problem:
+        return GateResult(name, Status.INCONCLUSIVE, None, "not saturated", ev.generator_problem)
+    return GateResult(name, Status.PASS, None, "not saturated", ev.generator_summary or "the generator kept up")
+
+
 def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     name = "error_rate"
     thr = f"≤ {limit:.4g}"
     if _missing(ev.candidate_error_rate) or ev.candidate_requests == 0:
         return GateResult(name, Status.NO_DATA, None, thr, "no candidate requests were measured")
     c = float(ev.candidate_error_rate)  # type: ignore[arg-type]
-    if c > limit:
-        return GateResult(name, Status.FAIL, c, thr, f"candidate error rate {c:.2%} above {limit:.2%}")
+    # The baseline first: when it fails too, the measurement (server, network, client) is broken
+    # and the candidate's errors say nothing about the candidate.
     if _missing(ev.baseline_error_rate) or float(ev.baseline_error_rate) > limit:  # type: ignore[arg-type]
+        b = ev.baseline_error_rate
+        seen = f"{b:.2%}" if b is not None and math.isfinite(b) else "unknown"
         return GateResult(
             name,
             Status.INCONCLUSIVE,
             c,
             thr,
-            "baseline itself failed requests above the limit: the measurement is not trustworthy",
+            f"baseline itself failed {seen} of its requests: the measurement is not trustworthy",
         )
+    if c > limit:
+        return GateResult(name, Status.FAIL, c, thr, f"candidate error rate {c:.2%} above {limit:.2%}")
     return GateResult(name, Status.PASS, c, thr, f"candidate error rate {c:.2%} of {ev.candidate_requests} requests")
 
 
@@ -256,6 +272,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
     metrics = [(spec, metric_gate(ev, spec, cfg)) for spec in cfg.metrics]
     shift_passed = any(s.name == "latency_ms" and g.status == Status.PASS for s, g in metrics)
     gates = (
+        generator_gate(ev),
         *(g for _, g in metrics),
         score_gate(metrics, cfg),
         latency_tail_gate(ev, cfg.latency_p95_ratio_max, cfg, shift_passed),

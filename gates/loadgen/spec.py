@@ -29,4 +29,15 @@ class LoadSpec:
         return cls(**data)
 
 
-RECORD_FIELDS = ("arm", "user", "t_start_s", "latency_ms", "ok", "output_tokens", "error")
+RECORD_FIELDS = (
+    "arm",
+    "user",
+    "t_start_s",
+    "latency_ms",
+    "ttft_ms",
+    "itl_ms",
+    "ok",
+    "output_tokens",
+    "prompt_chars",
+    "error",
+)

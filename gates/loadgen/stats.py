@@ -16,20 +16,28 @@ class ArmLoad:
     requests: int
     errors: int
     window_s: float
-    latency_ms: dict[str, float]  # p50 / p95 / p99 / mean of successful requests
+    latency_ms: dict[str, float]  # end-to-end: p50 / p95 / p99 / mean of successful requests
+    ttft_ms: dict[str, float]  # time to first token (GenAI-Perf's definition)
+    itl_ms: dict[str, float]  # inter-token latency: (last token - first token) / (tokens - 1)
     rps: float
     output_tokens_per_s: float
+    goodput_rps: float | None  # successful requests per second meeting every SLO (None: no SLO configured)
     error_rate: float
     samples_ms: tuple[float, ...]  # successful latencies, for the judge's statistics
     tokens_per_s_samples: tuple[float, ...]  # per successful request: output tokens / latency
+    ttft_samples_ms: tuple[float, ...]
     first_errors: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.pop("samples_ms")
-        d.pop("tokens_per_s_samples")
+        for key in ("samples_ms", "tokens_per_s_samples", "ttft_samples_ms"):
+            d.pop(key)
         d["first_errors"] = list(self.first_errors)
         return d
+
+
+def _float(value: str | None) -> float:
+    return float(value) if value not in (None, "") else math.nan
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -39,6 +47,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                 **r,
                 "t_start_s": float(r["t_start_s"]),
                 "latency_ms": float(r["latency_ms"]),
+                "ttft_ms": _float(r.get("ttft_ms")),
+                "itl_ms": _float(r.get("itl_ms")),
                 "ok": r["ok"] == "1",
                 "output_tokens": int(r["output_tokens"]),
             }
@@ -46,33 +56,51 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         ]
 
 
-def summarize(records: list[dict[str, Any]], arm: str, warmup_s: float, duration_s: float) -> ArmLoad:
+def percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.array([v for v in values if math.isfinite(v)], dtype=float)
+    if not arr.size:
+        return {"p50": math.nan, "p95": math.nan, "p99": math.nan, "mean": math.nan}
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": float(arr.mean()),
+    }
+
+
+def summarize(
+    records: list[dict[str, Any]],
+    arm: str,
+    warmup_s: float,
+    duration_s: float,
+    slo: dict[str, float] | None = None,
+) -> ArmLoad:
     """Statistics of one arm over the measured window ``[warmup_s, duration_s)``.
 
     Requests *started* during warm-up are dropped. Throughput divides by the measured window,
-    not by the span of the samples, so an arm that stalls is not flattered.
+    not by the span of the samples, so an arm that stalls is not flattered. ``slo`` maps record
+    fields (``latency_ms``, ``ttft_ms``, ``itl_ms``) to limits for goodput.
     """
     window = max(duration_s - warmup_s, 1e-9)
     rows = [r for r in records if r["arm"] == arm and warmup_s <= r["t_start_s"] < duration_s]
     ok = [r for r in rows if r["ok"]]
     errors = len(rows) - len(ok)
-    lat = np.array([r["latency_ms"] for r in ok], dtype=float)
-    nan = math.nan
-    pct = {
-        "p50": float(np.percentile(lat, 50)) if lat.size else nan,
-        "p95": float(np.percentile(lat, 95)) if lat.size else nan,
-        "p99": float(np.percentile(lat, 99)) if lat.size else nan,
-        "mean": float(lat.mean()) if lat.size else nan,
-    }
+    good = None
+    if slo:
+        good = sum(all(math.isfinite(r[k]) and r[k] <= limit for k, limit in slo.items()) for r in ok)
     return ArmLoad(
         requests=len(rows),
         errors=errors,
         window_s=window,
-        latency_ms=pct,
+        latency_ms=percentiles([r["latency_ms"] for r in ok]),
+        ttft_ms=percentiles([r["ttft_ms"] for r in ok]),
+        itl_ms=percentiles([r["itl_ms"] for r in ok]),
         rps=len(ok) / window,
         output_tokens_per_s=sum(r["output_tokens"] for r in ok) / window,
-        error_rate=errors / len(rows) if rows else nan,
-        samples_ms=tuple(float(x) for x in lat),
+        goodput_rps=good / window if good is not None else None,
+        error_rate=errors / len(rows) if rows else math.nan,
+        samples_ms=tuple(float(r["latency_ms"]) for r in ok),
         tokens_per_s_samples=tuple(r["output_tokens"] / (r["latency_ms"] / 1000) for r in ok if r["latency_ms"] > 0),
+        ttft_samples_ms=tuple(r["ttft_ms"] for r in ok if math.isfinite(r["ttft_ms"])),
         first_errors=tuple(dict.fromkeys(r["error"] for r in rows if not r["ok"]))[:5],
     )

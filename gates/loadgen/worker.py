@@ -4,8 +4,11 @@ It runs in its own process because locust needs gevent's monkey-patching, which 
 before anything else is imported and would otherwise leak into the gates process (subprocess
 handling, torch). Each simulated user sends baseline and candidate requests alternately, in a
 random order per pair, so both arms see the same time window, the same prompts and the same
-contention. Every request becomes one row of ``requests.csv``; ``summary.json`` records what the
-generator itself used (CPU), for the self-check.
+contention. Requests stream over Triton's HTTP ``generate_stream`` (server-sent events, one per
+token), read with geventhttpclient, which cooperates with gevent (gRPC's client does not without
+extra care). Every request becomes one row of ``requests.csv`` with its end-to-end latency, time to
+first token and inter-token latency; ``summary.json`` records what the generator itself used
+(CPU), for the self-check.
 """
 
 from __future__ import annotations
@@ -25,21 +28,38 @@ from typing import Any  # noqa: E402
 RUN_STARTED = time.monotonic()
 
 
+def read_stream(response: Any, clock: Any = time.monotonic) -> tuple[list[float], str]:
+    """Read a ``generate_stream`` SSE body: the arrival time of each token event, and an error if any."""
+    times: list[float] = []
+    while True:
+        line = response.readline()
+        if not line:
+            return times, ""
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            return times, f"unreadable event: {line[:120]!r}"
+        if "error" in event:
+            return times, f"server: {str(event['error'])[:200]}"
+        times.append(clock())
+
+
 def main(argv: list[str]) -> int:
     import gevent
     import psutil
-    import tritonclient.http as httpclient
+    import http.client
     from locust import User, constant, task
-    from locust.env import Environment
 
     from gates.loadgen.spec import RECORD_FIELDS, LoadSpec
-    from gates.triton.client import build_inputs
 
     spec = LoadSpec.read(Path(argv[0]))
     out_dir = Path(argv[1])
     records: list[dict[str, Any]] = []
     rng = random.Random(spec.seed)
     state = {"t0": 0.0, "next_user": 0}
+    host, port = spec.url.rsplit(":", 1)
 
     class ArmsUser(User):
         wait_time = constant(0)
@@ -47,10 +67,9 @@ def main(argv: list[str]) -> int:
         def on_start(self) -> None:
             self.user_id = state["next_user"]
             state["next_user"] += 1
-            self.client = httpclient.InferenceServerClient(
-                url=spec.url, connection_timeout=spec.timeout_s, network_timeout=spec.timeout_s
-            )
-            self.outputs = [httpclient.InferRequestedOutput("TOKEN_IDS")]
+            # The standard library's client, made cooperative by gevent's monkey-patching: its
+            # readline() on a chunked body returns each server-sent event as soon as it arrives.
+            self.client = http.client.HTTPConnection(host, int(port), timeout=spec.timeout_s)
 
         def on_stop(self) -> None:
             self.client.close()
@@ -64,42 +83,76 @@ def main(argv: list[str]) -> int:
                 self._one(arm, model, prompt)
 
         def _one(self, arm: str, model: str, prompt: str) -> None:
+            body = json.dumps({"PROMPT": prompt, "MAX_NEW_TOKENS": spec.max_new_tokens, "STREAM": True})
             start = time.monotonic()
-            error, tokens = "", 0
+            times: list[float] = []
+            error = ""
             try:
-                result = self.client.infer(model, build_inputs(prompt, spec.max_new_tokens), outputs=self.outputs)
-                tokens = int(result.as_numpy("TOKEN_IDS").size)
+                self.client.request(
+                    "POST",
+                    f"/v2/models/{model}/generate_stream",
+                    body=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                response = self.client.getresponse()
+                if response.status != 200:
+                    error = f"HTTP {response.status}: {response.read()[:200]!r}"
+                else:
+                    times, error = read_stream(response)
+                    response.read()  # drain, so the connection can be reused
+                if not error and not times:
+                    error = "stream ended without a token"
             except Exception as exc:  # every failure is data: it counts in the error rate
                 error = f"{type(exc).__name__}: {exc}"[:300]
-            elapsed = time.monotonic() - start
+                self.client.close()  # a broken connection is reopened by the next request
+            end = time.monotonic()
+            tokens = len(times)
+            ttft = (times[0] - start) * 1000 if times else None
+            itl = (times[-1] - times[0]) * 1000 / (tokens - 1) if tokens > 1 else None
             records.append(
                 {
                     "arm": arm,
                     "user": self.user_id,
                     "t_start_s": round(start - state["t0"], 6),
-                    "latency_ms": round(elapsed * 1000, 3),
+                    "latency_ms": round((end - start) * 1000, 3),
+                    "ttft_ms": "" if ttft is None else round(ttft, 3),
+                    "itl_ms": "" if itl is None else round(itl, 3),
                     "ok": int(not error),
                     "output_tokens": tokens,
+                    "prompt_chars": len(prompt),
                     "error": error,
                 }
             )
             self.environment.events.request.fire(
-                request_type="infer",
+                request_type="generate_stream",
                 name=arm,
-                response_time=elapsed * 1000,
+                response_time=(end - start) * 1000,
                 response_length=tokens,
                 exception=error or None,
                 context={},
             )
+
+    from locust.env import Environment
 
     env = Environment(user_classes=[ArmsUser])
     runner = env.create_local_runner()
     proc = psutil.Process()
     cpu0 = proc.cpu_times()
     state["t0"] = time.monotonic()
+    lags: list[float] = []
+
+    def watch_loop() -> None:
+        # How late a 20 ms sleep wakes up: a busy event loop delays every response we time.
+        while True:
+            before = time.monotonic()
+            gevent.sleep(0.02)
+            lags.append((time.monotonic() - before - 0.02) * 1000)
+
+    watcher = gevent.spawn(watch_loop)
     runner.start(spec.users, spawn_rate=spec.spawn_rate)
     gevent.spawn_later(spec.duration_s, runner.quit)
     runner.greenlet.join()
+    watcher.kill()
     wall = time.monotonic() - state["t0"]
     cpu1 = proc.cpu_times()
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
@@ -115,6 +168,9 @@ def main(argv: list[str]) -> int:
                 "wall_s": wall,
                 "generator_cpu_s": cpu_s,
                 "generator_cpu_util": cpu_s / wall if wall > 0 else None,
+                "loop_lag_ms_p50": _pct(lags, 50),
+                "loop_lag_ms_p95": _pct(lags, 95),
+                "loop_lag_samples": len(lags),
                 "users": spec.users,
                 "locust_requests": stats.num_requests,
                 "locust_failures": stats.num_failures,
@@ -124,6 +180,13 @@ def main(argv: list[str]) -> int:
         )
     )
     return 0
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 if __name__ == "__main__":

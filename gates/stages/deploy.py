@@ -17,6 +17,7 @@ from gates.triton.server import TritonServer
 @dataclasses.dataclass(frozen=True)
 class DeployResult:
     url: str  # host:port of Triton's HTTP endpoint
+    grpc_url: str  # host:port of its gRPC endpoint
     models: dict[str, str]  # arm -> Triton model name
     server: Any  # TritonServer when local (to check it is alive), else None
     note: str
@@ -42,11 +43,12 @@ class DeployStage:
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             for name in models.values():
                 server.load_model(name)
-            url = server.url
+            url, grpc_url = server.url, server.grpc_url
         else:
             server = None
             url = serve.triton.split("://", 1)[1].rstrip("/")
-        client = TextModelClient(url)
+            grpc_url = serve.triton_grpc or f"{url.rsplit(':', 1)[0]}:8001"
+        client = TextModelClient(grpc_url)
         try:
             for arm, name in models.items():  # one request each: a model that cannot answer is not deployed
                 try:
@@ -56,4 +58,4 @@ class DeployStage:
         finally:
             client.close()
         where = f"local tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"
-        ctx.put(self.name, DeployResult(url, models, server, where))
+        ctx.put(self.name, DeployResult(url, grpc_url, models, server, where))

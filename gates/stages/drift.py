@@ -32,7 +32,7 @@ class DriftStage:
         golden = ctx.config.golden
         k = golden.top_k
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]
-        client = TextModelClient(dep.url)
+        client = TextModelClient(dep.grpc_url)
         rows = []
         try:
             for g in pre.golden:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gates.context import RunContext
 from gates.judge.policy import Evidence, judge
 from gates.stages.build import BuildResult
 from gates.stages.drift import DriftResult
 from gates.stages.load import LoadResult
+
+
+def _generator_summary(g: dict[str, Any]) -> str:
+    cpu, lag = g.get("generator_cpu_util"), g.get("loop_lag_ms_p95")
+    parts = []
+    if cpu is not None:
+        parts.append(f"client CPU {cpu:.0%} of a core")
+    if lag is not None:
+        parts.append(f"event-loop lag p95 {lag:.1f} ms")
+    return "the generator kept up: " + ", ".join(parts) if parts else "the generator kept up"
 
 
 def gather_evidence(ctx: RunContext) -> Evidence:
@@ -18,6 +30,7 @@ def gather_evidence(ctx: RunContext) -> Evidence:
     if load:
         series["latency_ms"] = (load.baseline.samples_ms, load.candidate.samples_ms)
         series["output_tokens_per_s"] = (load.baseline.tokens_per_s_samples, load.candidate.tokens_per_s_samples)
+        series["ttft_ms"] = (load.baseline.ttft_samples_ms, load.candidate.ttft_samples_ms)
     return Evidence(
         series=series,
         baseline_error_rate=load.baseline.error_rate if load else None,
@@ -31,6 +44,8 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         simulated_reason=build.candidate.latency_note if build and simulated else "",
         baseline_tokens_per_s=load.capacity_tokens_per_s("baseline") if load else None,
         candidate_tokens_per_s=load.capacity_tokens_per_s("candidate") if load else None,
+        generator_problem=load.generator_problem if load else None,
+        generator_summary=_generator_summary(load.generator) if load else "",
     )
 
 

@@ -13,6 +13,7 @@ from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, read_records, summarize
 from gates.stages.deploy import DeployResult
+from gates.stages.optimize import OptimizeResult
 from gates.stages.preflight import PreflightResult
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import parse as parse_metrics
@@ -25,6 +26,7 @@ class LoadResult:
     generator: dict[str, Any]
     records_path: Path
     server: dict[str, ModelWindow] | None  # per arm, from Triton's metrics (local server only)
+    generator_problem: str | None  # why the load generator, not the server, was the bottleneck
     note: str
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
@@ -41,6 +43,47 @@ class LoadResult:
         return tokens_per_request * window.success / window.compute_s
 
 
+def generator_problem(summary: dict[str, Any], max_cpu: float, max_lag_ms: float) -> str | None:
+    """The self-check: was the client, not the server, the bottleneck?
+
+    Two symptoms, from the worker's own measurements: it used (nearly) a whole core, or its event
+    loop woke up late (every response it timed was then late by as much).
+    """
+    cpu = summary.get("generator_cpu_util")
+    lag = summary.get("loop_lag_ms_p95")
+    problems = []
+    if cpu is not None and cpu >= max_cpu:
+        problems.append(f"it used {cpu:.0%} of a CPU core (limit {max_cpu:.0%})")
+    if lag is not None and lag >= max_lag_ms:
+        problems.append(f"its event loop ran {lag:.0f} ms late at p95 (limit {max_lag_ms:.0f} ms)")
+    if not problems:
+        return None
+    return "the load generator was saturated: " + " and ".join(problems) + "; latencies include client delay"
+
+
+def peak_context_prompts(model_path: Path, prompts: tuple[str, ...], max_new_tokens: int) -> tuple[str, ...]:
+    """Each prompt repeated and cut to the model's maximum context minus the tokens to generate."""
+    import json as _json
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+    config = _json.loads((model_path / "config.json").read_text())
+    budget = int(config.get("max_position_embeddings", 2048)) - max_new_tokens - 1
+    out = []
+    for p in prompts:
+        ids: list[int] = []
+        piece = tokenizer(p + " ", add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
+        while len(ids) < budget:
+            ids.extend(piece)
+        # decoding and re-encoding can merge tokens: trim until the prompt fits the budget
+        text = tokenizer.decode(ids[:budget])
+        while len(tokenizer(text)["input_ids"]) > budget:
+            text = text[: int(len(text) * 0.98)]
+        out.append(text)
+    return tuple(out)
+
+
 class LoadStage:
     name = "load"
 
@@ -48,10 +91,15 @@ class LoadStage:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
         cfg = ctx.config.load
+        prompts = tuple(g.row.prompt for g in pre.golden)
+        if cfg.profile == "peak_context":
+            prompts = peak_context_prompts(
+                ctx.need("optimize", OptimizeResult).baseline.path, prompts, cfg.max_new_tokens
+            )
         spec = LoadSpec(
             url=dep.url,
             arms=dict(dep.models),
-            prompts=tuple(g.row.prompt for g in pre.golden),
+            prompts=prompts,
             users=cfg.users,
             spawn_rate=cfg.spawn_rate or float(cfg.users),
             duration_s=cfg.duration_s,
@@ -76,7 +124,8 @@ class LoadStage:
                 for arm, name in dep.models.items()
             }
         records = read_records(records_path)
-        arms = {arm: summarize(records, arm, cfg.warmup_s, cfg.duration_s) for arm in ("baseline", "candidate")}
+        slo = cfg.slo.limits() or None
+        arms = {arm: summarize(records, arm, cfg.warmup_s, cfg.duration_s, slo) for arm in ("baseline", "candidate")}
         generator = json.loads((out / "summary.json").read_text())
         for arm, s in arms.items():
             if s.requests == 0:
@@ -90,6 +139,7 @@ class LoadStage:
                 generator,
                 records_path,
                 windows,
+                generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms),
                 note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),

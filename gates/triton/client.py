@@ -1,4 +1,9 @@
-"""Typed calls to the gates text model through ``tritonclient.http``."""
+"""Typed calls to the gates text model.
+
+The model is decoupled (streaming), so synchronous calls go through ``tritonclient.grpc``'s
+bidirectional stream and wait for the final response; the load generator streams over HTTP
+(``generate_stream``), see ``gates.loadgen.worker``.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,10 @@ def build_inputs(
     forced_ids: NDArray[Any] | None = None,
     logprob_ids: NDArray[Any] | None = None,
 ) -> list[Any]:
-    import tritonclient.http as httpclient
+    import tritonclient.grpc as grpcclient
 
     def tensor(name: str, array: NDArray[Any], dtype: str) -> Any:
-        t = httpclient.InferInput(name, list(array.shape), dtype)
+        t = grpcclient.InferInput(name, list(array.shape), dtype)
         t.set_data_from_numpy(array)
         return t
 
@@ -63,15 +68,14 @@ def parse_result(result: Any) -> Generation:
 
 
 class TextModelClient:
-    """Synchronous client for one Triton endpoint (used by drift and checks, not by locust)."""
+    """Synchronous client for one Triton gRPC endpoint (drift, checks), one stream per call."""
 
-    def __init__(self, url: str, timeout_s: float = 60.0):
-        import tritonclient.http as httpclient
+    def __init__(self, url: str, timeout_s: float = 120.0):
+        import tritonclient.grpc as grpcclient
 
         self.url = url
-        self._client = httpclient.InferenceServerClient(
-            url=url, connection_timeout=timeout_s, network_timeout=timeout_s
-        )
+        self.timeout_s = timeout_s
+        self._client = grpcclient.InferenceServerClient(url=url)
 
     def close(self) -> None:
         self._client.close()
@@ -85,14 +89,27 @@ class TextModelClient:
         forced_ids: NDArray[Any] | None = None,
         logprob_ids: NDArray[Any] | None = None,
     ) -> Generation:
-        import tritonclient.http as httpclient
-        from tritonclient.utils import InferenceServerException
+        import queue
 
-        outputs = [httpclient.InferRequestedOutput(n) for n in OUTPUTS]
+        import tritonclient.grpc as grpcclient
+
+        answers: queue.Queue[tuple[Any, Any]] = queue.Queue()
+        outputs = [grpcclient.InferRequestedOutput(n) for n in OUTPUTS]
         try:
-            result = self._client.infer(
-                model, build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids), outputs=outputs
-            )
-        except (InferenceServerException, OSError, ConnectionError) as exc:
+            self._client.start_stream(callback=lambda result, error: answers.put((result, error)))
+            try:
+                self._client.async_stream_infer(
+                    model, build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids), outputs=outputs
+                )
+                result, error = answers.get(timeout=self.timeout_s)
+            finally:
+                self._client.stop_stream()
+        except queue.Empty:
+            raise InfraError(
+                f"Triton model {model!r} at {self.url} sent no answer within {self.timeout_s:.0f}s"
+            ) from None
+        except Exception as exc:  # grpc raises its own types; all of them mean the call failed
             raise InfraError(f"Triton request to model {model!r} at {self.url} failed: {exc}") from exc
+        if error is not None:
+            raise InfraError(f"Triton request to model {model!r} at {self.url} failed: {error}")
         return parse_result(result)

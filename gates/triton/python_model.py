@@ -7,8 +7,13 @@ Runs inside Triton's Python stub, not in the gates process. Inputs and outputs:
   (teacher forcing), so two models can be compared position by position on the same context.
 - optional ``LOGPROB_IDS`` (INT64 [-1, -1]): per position, token ids whose log-probabilities to
   return in ``SELECTED_LOGPROBS``.
+- optional ``STREAM`` (BOOL [1]): send one response per generated token (``TEXT`` piece and
+  ``TOKEN_IDS`` of that token) instead of one response with everything.
 - ``TEXT`` (BYTES [1]), ``TOKEN_IDS`` (INT64 [-1]), ``TOP_IDS`` / ``TOP_LOGPROBS`` ([-1, -1]),
   ``SELECTED_LOGPROBS`` (FP32 [-1, -1]), ``PROMPT_TOKENS`` (INT32 [1]).
+
+The model is *decoupled* (Triton's streaming transaction policy): every request is answered
+through its response sender and closed with a final flag, so clients see tokens as they come.
 """
 
 from __future__ import annotations
@@ -56,14 +61,50 @@ class TritonPythonModel:
         self.model, self.tokenizer = load_model(Path(_param(config, "artifact_path")), threads=threads)
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
 
-    def execute(self, requests: list[Any]) -> list[Any]:
-        responses = []
+    def execute(self, requests: list[Any]) -> None:
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
         for request in requests:
+            sender = request.get_response_sender()
             try:
-                responses.append(pb_utils.InferenceResponse(output_tensors=self._one(request)))
+                stream = _optional(request, "STREAM")
+                if stream is not None and bool(stream.reshape(-1)[0]):
+                    for tensors in self._stream(request):
+                        sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
+                    sender.send(flags=final)
+                else:
+                    sender.send(pb_utils.InferenceResponse(output_tensors=self._one(request)), flags=final)
             except Exception as exc:  # report per request; never take the model down
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{type(exc).__name__}: {exc}")))
-        return responses
+                error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
+                sender.send(pb_utils.InferenceResponse(error=error), flags=final)
+        return None
+
+    def _stream(self, request: Any) -> Any:
+        """Greedy decoding with the KV cache, one token per response."""
+        torch = self.torch
+        prompt = _optional(request, "PROMPT").reshape(-1)[0]
+        prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
+        max_new = int(_optional(request, "MAX_NEW_TOKENS").reshape(-1)[0])
+        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+        n_prompt = int(ids.shape[1])
+        max_new = max(1, min(max_new, self.max_len - n_prompt))
+        eos = self.tokenizer.eos_token_id
+        past, step_input, generated = None, ids, []
+        with torch.no_grad():
+            for _ in range(max_new):
+                out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                token = int(out.logits[0, -1].argmax())
+                generated.append(token)
+                text = self.tokenizer.decode(generated, skip_special_tokens=True)
+                previous = self.tokenizer.decode(generated[:-1], skip_special_tokens=True)
+                yield [
+                    pb_utils.Tensor("TEXT", np.array([text[len(previous) :].encode("utf-8")], dtype=np.object_)),
+                    pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64)),
+                    pb_utils.Tensor("PROMPT_TOKENS", np.array([n_prompt], dtype=np.int32)),
+                ]
+                if token == eos:
+                    break
+                step_input = torch.tensor([[token]])
 
     def _one(self, request: Any) -> list[Any]:
         torch = self.torch

@@ -15,7 +15,8 @@ input [
   { name: "MAX_NEW_TOKENS" data_type: TYPE_INT32 dims: [ 1 ] },
   { name: "TOP_K" data_type: TYPE_INT32 dims: [ 1 ] optional: true },
   { name: "FORCED_IDS" data_type: TYPE_INT64 dims: [ -1 ] optional: true },
-  { name: "LOGPROB_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] optional: true }
+  { name: "LOGPROB_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] optional: true },
+  { name: "STREAM" data_type: TYPE_BOOL dims: [ 1 ] optional: true }
 ]
 output [
   { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] },
@@ -43,6 +44,7 @@ def render_config(name: str, artifact_path: Path, threads: int = 1, instances: i
         f"name: {_quote(name)}",
         'backend: "python"',
         "max_batch_size: 0",
+        "model_transaction_policy { decoupled: true }",
         _IO,
         f"instance_group [ {{ count: {instances} kind: KIND_CPU }} ]",
         "version_policy: { latest: { num_versions: 1 } }",

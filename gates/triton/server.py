@@ -88,6 +88,10 @@ class TritonServer:
         return f"127.0.0.1:{self.http_port}"
 
     @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 

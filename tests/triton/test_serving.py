@@ -39,7 +39,7 @@ def test_served_candidate_matches_optimized_model(
     with TritonServer(repo, tmp_path) as server:
         server.load_model("baseline")
         server.load_model("candidate")
-        client = TextModelClient(server.url)
+        client = TextModelClient(server.grpc_url)
         base = client.generate("baseline", prompt, 12, top_k=8)
         served = client.generate(
             "candidate", prompt, 12, top_k=8, forced_ids=np.array(base.token_ids), logprob_ids=base.top_ids
