@@ -11,7 +11,10 @@ from typing import Any
 import click
 
 from gates import __version__
+from gates.cli import canary as canary_cmd
 from gates.cli import formats as formats_cmd
+from gates.cli import history as history_cmd
+from gates.cli import promote as promote_cmd
 from gates.cli import publish as publish_cmd
 from gates.cli import run as run_cmd
 from gates.errors import ExitCode, GatesError
@@ -34,6 +37,10 @@ def cli() -> None:
 cli.add_command(run_cmd.command)
 cli.add_command(formats_cmd.command)
 cli.add_command(publish_cmd.command)
+cli.add_command(canary_cmd.command)
+cli.add_command(promote_cmd.promote)
+cli.add_command(promote_cmd.rollback)
+cli.add_command(history_cmd.command)
 
 
 def main(argv: list[str] | None = None) -> Any:

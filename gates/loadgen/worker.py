@@ -47,9 +47,10 @@ def read_stream(response: Any, clock: Any = time.monotonic) -> tuple[list[float]
 
 
 def main(argv: list[str]) -> int:
+    import http.client
+
     import gevent
     import psutil
-    import http.client
     from locust import User, constant, task
 
     from gates.loadgen.spec import RECORD_FIELDS, LoadSpec

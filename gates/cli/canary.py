@@ -1,0 +1,83 @@
+"""``gates canary``: register a canary deployment, serve the local router, set its weight."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from gates.cli.common import ledger_options, open_ledger
+from gates.ledger import CanaryState
+from gates.promotion import canary as ops
+from gates.promotion.targets.router import WeightedRouter
+
+
+@click.group("canary")
+def command() -> None:
+    """Canary deployments: local (weighted router before Triton) or KServe."""
+
+
+@command.command("serve")
+@click.argument("pipeline")
+@click.option("--triton", required=True, help="host:port of Triton's HTTP endpoint serving both models.")
+@click.option("--served", default="model", show_default=True, help="Model name clients call.")
+@click.option("--stable", "stable", required=True, help="Triton model name of the stable arm.")
+@click.option("--canary", "canary_model", required=True, help="Triton model name of the canary arm.")
+@click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
+@click.option("--weight", default=0, show_default=True)
+@ledger_options
+def serve(
+    pipeline: str,
+    triton: str,
+    served: str,
+    stable: str,
+    canary_model: str,
+    port: int,
+    weight: int,
+    ledger_url: str,
+    actor: str,
+) -> None:
+    """Run the local weighted router (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
+    ledger = open_ledger(ledger_url)
+    with WeightedRouter(triton, served, stable, canary_model, weight, port) as router:
+        ledger.set_canary(
+            CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time()),
+            actor,
+            "canary_deploy",
+        )
+        click.echo(f"router: http://{router.url}/v2/models/{served}/… (canary {canary_model} at {weight}%)")
+        _wait()
+
+
+def _wait() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+@command.command("register-kserve")
+@click.argument("pipeline")
+@click.option("--namespace", required=True)
+@click.option("--name", required=True, help="InferenceService name.")
+@click.option(
+    "--storage-uri", required=True, help="Where the candidate's Triton model repository is (s3://, gs://, pvc://…)."
+)
+@ledger_options
+def register_kserve(pipeline: str, namespace: str, name: str, storage_uri: str, ledger_url: str, actor: str) -> None:
+    """Record a KServe InferenceService as PIPELINE's canary target (weight 0)."""
+    ledger = open_ledger(ledger_url)
+    state = CanaryState(pipeline, "kserve", f"{namespace}/{name}/{storage_uri}", None, storage_uri, 0, time.time())
+    ledger.set_canary(state, actor, "canary_deploy")
+    click.echo(f"registered kserve canary {namespace}/{name} for {pipeline}")
+
+
+@command.command("set")
+@click.argument("pipeline")
+@click.option("--weight", type=click.IntRange(0, 100), required=True, help="Percent of traffic to the canary.")
+@ledger_options
+def set_(pipeline: str, weight: int, ledger_url: str, actor: str) -> None:
+    """Send WEIGHT percent of PIPELINE's traffic to its canary."""
+    state = ops.set_weight(open_ledger(ledger_url), pipeline, weight, actor)
+    click.echo(f"{pipeline}: canary at {state.weight}% on {state.target}")

@@ -1,0 +1,38 @@
+"""Options shared by the commands that touch the ledger."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from gates.ledger import Ledger
+
+
+def default_ledger() -> str:
+    return os.environ.get("GATES_LEDGER", "artifacts/ledger.sqlite")
+
+
+def default_actor() -> str:
+    return os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or getpass.getuser()
+
+
+def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--ledger",
+        "ledger_url",
+        default=default_ledger,
+        show_default="$GATES_LEDGER or artifacts/ledger.sqlite",
+        help="SQLite path or database URL of the ledger.",
+    )(fn)
+    fn = click.option(
+        "--actor", default=default_actor, show_default="$GITHUB_ACTOR or $USER", help="Who is acting (recorded)."
+    )(fn)
+    return fn
+
+
+def open_ledger(url: str) -> Ledger:
+    return Ledger(url)

@@ -1,0 +1,21 @@
+"""``gates history [PIPELINE]``: every recorded transition."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from gates.cli.common import ledger_options, open_ledger
+
+
+@click.command("history")
+@click.argument("pipeline", required=False)
+@ledger_options
+def command(pipeline: str | None, ledger_url: str, actor: str) -> None:
+    """Print the ledger's transitions, oldest first."""
+    for row in open_ledger(ledger_url).history(pipeline):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["at"]))
+        extra = " ".join(f"{k}={row[k]}" for k in ("digest", "verdict", "report") if row[k])
+        move = f"{row['from'] or '-'} -> {row['to']}"
+        click.echo(f"{when}Z {row['pipeline']} {row['action']} {move} by {row['actor']} {extra}".rstrip())

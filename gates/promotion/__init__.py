@@ -1,0 +1,1 @@
+"""Canary deployment targets and promotion."""

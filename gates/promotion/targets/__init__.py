@@ -1,0 +1,1 @@
+"""Where a canary runs: ``local`` (our weighted router before a Triton) or ``kserve``."""
