@@ -145,3 +145,75 @@ def test_sigterm_mid_run_stops_the_server(
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert pid not in tritonserver_pids()
+
+
+def test_streaming_records_are_consistent(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """TTFT ≤ end-to-end latency; ITL × (tokens − 1) + TTFT ≈ latency within 10% (GenAI-Perf's definitions)."""
+    cfg = write_pipeline(
+        PIPELINE.format(name="spine-stream", extra="", duration=4).replace("max_new_tokens: 8", "max_new_tokens: 12", 1)
+    )
+    out = tmp_path / "run"
+    proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import csv
+
+    rows = [r for r in csv.DictReader((out / "load" / "requests.csv").open()) if r["ok"] == "1"]
+    assert len(rows) > 20
+    for r in rows:
+        latency, ttft, itl, n = float(r["latency_ms"]), float(r["ttft_ms"]), float(r["itl_ms"]), int(r["output_tokens"])
+        assert n == 12 and 0 < ttft <= latency and itl > 0
+        assert abs(itl * (n - 1) + ttft - latency) <= 0.10 * latency, r
+    report = json.loads((out / "report.json").read_text())
+    for arm in ("baseline", "candidate"):
+        assert 0 < report["load"][arm]["ttft_ms"]["p50"] <= report["load"][arm]["latency_ms"]["p50"]
+    assert next(g for g in report["gates"] if g["name"] == "load_generator")["status"] == "pass"
+
+
+def test_starved_generator_is_inconclusive(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """A client host that cannot drive the offered load (here: the locust process niced to 19 and
+    sharing its only core with a busy loop) must make the run INCONCLUSIVE, not PASS or FAIL."""
+    import multiprocessing
+
+    import psutil
+
+    cfg = write_pipeline(PIPELINE.format(name="spine-starved", extra="", duration=10))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(out / "load" / "load_spec.json", proc)
+    deadline = time.monotonic() + 10
+    workers: list[psutil.Process] = []
+    while not workers and time.monotonic() < deadline:
+        workers = [
+            c
+            for c in psutil.Process(proc.pid).children(recursive=True)
+            if "gates.loadgen.worker" in " ".join(c.cmdline())
+        ]
+    assert workers, "locust worker not found"
+    os.sched_setaffinity(workers[0].pid, {0})
+    os.setpriority(os.PRIO_PROCESS, workers[0].pid, 19)
+    hog = multiprocessing.Process(target=_busy_on_cpu0, daemon=True)
+    hog.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        hog.kill()
+    assert proc.returncode == 3, stdout + stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "INCONCLUSIVE"
+    assert "load generator was saturated" in report["reason"]
+
+
+def _busy_on_cpu0() -> None:
+    os.sched_setaffinity(0, {0})
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        pass

@@ -127,9 +127,11 @@ class LoadStage:
         slo = cfg.slo.limits() or None
         arms = {arm: summarize(records, arm, cfg.warmup_s, cfg.duration_s, slo) for arm in ("baseline", "candidate")}
         generator = json.loads((out / "summary.json").read_text())
+        problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
         for arm, s in arms.items():
             if s.requests == 0:
-                raise InfraError(f"no {arm} request completed in the measured window; see {out}")
+                why = f" ({problem})" if problem else ""
+                raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
         b, c = arms["baseline"], arms["candidate"]
         ctx.put(
             self.name,
@@ -139,7 +141,7 @@ class LoadStage:
                 generator,
                 records_path,
                 windows,
-                generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms),
+                problem,
                 note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),

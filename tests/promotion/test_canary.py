@@ -64,7 +64,7 @@ def test_router_before_triton_weight_20_then_rollback(
             counts = json.loads(urllib.request.urlopen(f"http://{router.url}/gates/router").read())["counts"]
             assert counts == {"stable": arms.count("stable"), "canary": arms.count("canary")}
             # the streamed body really came from Triton
-            arm, body = _post(url, {"PROMPT": "Four score", "MAX_NEW_TOKENS": 3, "STREAM": True})
+            _, body = _post(url, {"PROMPT": "Four score", "MAX_NEW_TOKENS": 3, "STREAM": True})
             assert body.count(b"data:") == 3 and b"TOKEN_IDS" in body
             ops.rollback(ledger, "demo", "bob")
             before = router.snapshot()["counts"]["canary"]
