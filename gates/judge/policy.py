@@ -81,6 +81,7 @@ class Evidence:
     candidate_tokens_per_s: float | None = None
     generator_problem: str | None = None
     generator_summary: str = ""
+    server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
 
 
 def _finite(x: float | None) -> float | None:
@@ -91,8 +92,17 @@ def _missing(x: float | None) -> bool:
     return x is None or not math.isfinite(x)
 
 
+def _perf_unusable(ev: Evidence) -> str | None:
+    """Why performance figures cannot be judged in this run, if they cannot."""
+    if ev.latency_simulated:
+        return ev.simulated_reason or "candidate performance is simulated"
+    if ev.generator_problem:
+        return ev.generator_problem
+    return None
+
+
 def _not_applied_sim(ev: Evidence) -> str:
-    return f"not applied: {ev.simulated_reason or 'candidate performance is simulated'}"
+    return f"not applied: {_perf_unusable(ev)}"
 
 
 def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult:
@@ -113,7 +123,7 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
     if cls.label == NODATA:
         status = Status.NO_DATA if spec.must_have_data else Status.NOT_APPLIED
         return GateResult(name, status, None, thr, cls.reason, blocking=blocking)
-    if ev.latency_simulated:
+    if _perf_unusable(ev):
         return GateResult(
             name,
             Status.NOT_APPLIED,
@@ -187,7 +197,7 @@ def latency_tail_gate(ev: Evidence, limit: float | None, cfg: GatesSection, shif
     if _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, "latency samples are not finite")
     ci = f"{two_sided:.0%} CI {lo:.2f}–{hi:.2f}"
-    if ev.latency_simulated:
+    if _perf_unusable(ev):
         return GateResult(
             name,
             Status.NOT_APPLIED,
@@ -223,6 +233,25 @@ def generator_gate(ev: Evidence) -> GateResult:
     if ev.generator_problem:
         return GateResult(name, Status.INCONCLUSIVE, None, "not saturated", ev.generator_problem)
     return GateResult(name, Status.PASS, None, "not saturated", ev.generator_summary or "the generator kept up")
+
+
+def server_failures_gate(ev: Evidence) -> GateResult:
+    """Failed inferences counted by Triton itself (OOMs and model exceptions land here)."""
+    name = "server_failures"
+    if ev.server_failures is None:
+        return GateResult(name, Status.NOT_APPLIED, None, "0", "no server metrics (not a local Triton)")
+    b, c = ev.server_failures
+    if b > 0:
+        return GateResult(
+            name,
+            Status.INCONCLUSIVE,
+            c,
+            "0",
+            f"the baseline model failed {b:.0f} inferences on the server too: the server is unhealthy",
+        )
+    if c > 0:
+        return GateResult(name, Status.FAIL, c, "0", f"the candidate model failed {c:.0f} inferences on the server")
+    return GateResult(name, Status.PASS, c, "0", "no failed inference on the server for either model")
 
 
 def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
@@ -277,6 +306,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
         score_gate(metrics, cfg),
         latency_tail_gate(ev, cfg.latency_p95_ratio_max, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
+        server_failures_gate(ev),
         threshold_gate(
             "exact_match_rate",
             ev.exact_match_rate,
@@ -300,8 +330,8 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
                     ev.baseline_tokens_per_s,
                     ev.candidate_tokens_per_s,
                     cfg.cost,
-                    ev.latency_simulated,
-                    ev.simulated_reason,
+                    _perf_unusable(ev) is not None,
+                    _perf_unusable(ev) or "",
                 )
             ]
             if cfg.cost

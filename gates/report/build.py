@@ -93,6 +93,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
     report["cost"] = None
     if load:
         report["load"]["server"] = {a: dataclasses.asdict(w) for a, w in (load.server or {}).items()} or None
+        report["load"]["server_memory"] = load.server_memory
         b_cap, c_cap = load.capacity_tokens_per_s("baseline"), load.capacity_tokens_per_s("candidate")
         report["load"]["capacity_tokens_per_s"] = {"baseline": b_cap, "candidate": c_cap}
         if cfg.gates.cost is not None and b_cap and c_cap:

@@ -45,6 +45,9 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         baseline_tokens_per_s=load.capacity_tokens_per_s("baseline") if load else None,
         candidate_tokens_per_s=load.capacity_tokens_per_s("candidate") if load else None,
         generator_problem=load.generator_problem if load else None,
+        server_failures=(
+            (load.server["baseline"].failure, load.server["candidate"].failure) if load and load.server else None
+        ),
         generator_summary=_generator_summary(load.generator) if load else "",
     )
 

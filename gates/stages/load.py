@@ -16,6 +16,7 @@ from gates.stages.deploy import DeployResult
 from gates.stages.optimize import OptimizeResult
 from gates.stages.preflight import PreflightResult
 from gates.triton.metrics import ModelWindow
+from gates.triton.metrics import memory as server_memory
 from gates.triton.metrics import parse as parse_metrics
 
 
@@ -27,6 +28,7 @@ class LoadResult:
     records_path: Path
     server: dict[str, ModelWindow] | None  # per arm, from Triton's metrics (local server only)
     generator_problem: str | None  # why the load generator, not the server, was the bottleneck
+    server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
     note: str
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
@@ -116,9 +118,11 @@ class LoadStage:
                 snapshots["start"] = parse_metrics(server.metrics())
 
         records_path = run_worker(spec, out, dep.check_alive, tick)
-        windows = None
+        windows = memory = None
         if server is not None and "start" in snapshots:
-            end = parse_metrics(server.metrics())
+            text = server.metrics()
+            end = parse_metrics(text)
+            memory = server_memory(text) or None
             windows = {
                 arm: ModelWindow.between(snapshots["start"].get(name, {}), end.get(name, {}))
                 for arm, name in dep.models.items()
@@ -142,6 +146,7 @@ class LoadStage:
                 records_path,
                 windows,
                 problem,
+                memory,
                 note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),

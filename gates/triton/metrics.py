@@ -22,6 +22,25 @@ COUNTERS = (
 )
 
 
+GAUGES = (
+    "nv_cpu_memory_used_bytes",
+    "nv_cpu_memory_total_bytes",
+    "nv_gpu_memory_used_bytes",
+    "nv_gpu_memory_total_bytes",
+)
+_GAUGE = re.compile(r"^(nv_(?:cpu|gpu)_memory_(?:used|total)_bytes)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$")
+
+
+def memory(text: str) -> dict[str, float]:
+    """Server-wide memory gauges (GPU ones summed over devices; absent without a GPU)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _GAUGE.match(line.strip())
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    return out
+
+
 def parse(text: str) -> dict[str, dict[str, float]]:
     """{model: {counter: value}} for the counters above."""
     out: dict[str, dict[str, float]] = {}

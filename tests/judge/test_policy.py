@@ -155,3 +155,22 @@ def test_bootstrap_ci_is_deterministic_and_brackets_observed() -> None:
     observed, lo, hi = r1
     assert lo <= observed <= hi
     assert all(math.isnan(x) for x in percentile_ratio_ci([], c))
+
+
+def test_server_side_failures() -> None:
+    assert _gate(judge(_ev(server_failures=(0.0, 0.0)), CFG), "server_failures").status == Status.PASS
+    failing = judge(_ev(server_failures=(0.0, 3.0)), CFG)
+    assert failing.verdict == FAIL and "failed 3 inferences" in _gate(failing, "server_failures").reason
+    assert judge(_ev(server_failures=(2.0, 3.0)), CFG).verdict == INCONCLUSIVE
+    assert _gate(judge(_ev(), CFG), "server_failures").status == Status.NOT_APPLIED
+
+
+def test_saturated_generator_is_inconclusive_never_a_verdict_on_the_model() -> None:
+    slow = judge(_ev(c_scale=1.5, generator_problem="the load generator was saturated: …"), CFG)
+    assert slow.verdict == INCONCLUSIVE  # latencies include client delay: no performance verdict either way
+    assert _gate(slow, "load_generator").status == Status.INCONCLUSIVE
+    assert _gate(slow, "latency_ms shift").status == Status.NOT_APPLIED
+    assert "saturated" in _gate(slow, "latency_ms shift").reason
+    assert judge(_ev(generator_problem="saturated"), CFG).verdict == INCONCLUSIVE
+    broken = judge(_ev(generator_problem="saturated", top1_agreement=0.2), CFG)
+    assert broken.verdict == FAIL  # quality does not depend on the load generator
