@@ -67,7 +67,33 @@ class QuantizeSection(_Strict):
         return self
 
 
+class PruneSection(_Strict):
+    """Structured MLP-width pruning (see gates/optimize/prune.py)."""
+
+    ffn_ratio: float = Field(gt=0, le=1)  # share of MLP channels kept in every layer
+    calibration: str  # JSONL rows {"id", "text"}: importance is measured on it
+    samples: int = Field(default=64, ge=1)
+    max_length: int = Field(default=128, ge=8)
+
+
+class DistillSection(_Strict):
+    """Logits knowledge distillation from the base model (the teacher) into the student."""
+
+    data: str  # JSONL rows {"id", "text"}, checked with Great Expectations
+    steps: int = Field(default=200, ge=1, le=1_000_000)
+    lr: float = Field(default=1e-4, gt=0, lt=1)
+    temperature: float = Field(default=2.0, gt=0)
+    alpha: float = Field(default=1.0, ge=0, le=1)  # weight of the KD loss; 1 - alpha goes to the LM loss
+    batch_size: int = Field(default=4, ge=1)
+    max_length: int = Field(default=64, ge=8)
+    seed: int = 0
+
+
 class OptimizeSection(_Strict):
+    """Recipes run in this order when present: prune -> distill -> quantize."""
+
+    prune: PruneSection | None = None
+    distill: DistillSection | None = None
     quantize: QuantizeSection | None = None
 
 

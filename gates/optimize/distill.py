@@ -38,11 +38,19 @@ def distill(
     for p in teacher.parameters():
         p.requires_grad_(False)
     try:
-        model = mtd.convert(student, mode=[("kd_loss", {
-            "teacher_model": teacher,
-            "criterion": {("lm_head", "lm_head"): mtd.LogitsDistillationLoss(temperature=temperature)},
-            "loss_balancer": mtd.StaticLossBalancer(kd_loss_weight=alpha),
-        })])
+        model = mtd.convert(
+            student,
+            mode=[
+                (
+                    "kd_loss",
+                    {
+                        "teacher_model": teacher,
+                        "criterion": {("lm_head", "lm_head"): mtd.LogitsDistillationLoss(temperature=temperature)},
+                        "loss_balancer": mtd.StaticLossBalancer(kd_loss_weight=alpha),
+                    },
+                )
+            ],
+        )
     except Exception as exc:
         raise InfraError(f"Model Optimizer could not set up distillation: {exc!r}") from exc
     model.train()

@@ -33,6 +33,7 @@ def channel_importance(model: Any, batches: Sequence[Any]) -> list[Any]:
     counts = [0 for _ in layers]
     hooks = []
     for i, layer in enumerate(layers):
+
         def hook(module: Any, inputs: tuple[Any, ...], output: Any, i: int = i) -> None:
             x = inputs[0].detach().reshape(-1, inputs[0].shape[-1])
             sums[i] += x.abs().double().sum(0)
@@ -51,8 +52,9 @@ def channel_importance(model: Any, batches: Sequence[Any]) -> list[Any]:
     return [s / c for s, c in zip(sums, counts, strict=True)]
 
 
-def prune_mlp(model: Any, batches: Sequence[Any], ffn_ratio: float,
-              progress: Callable[[str], None] | None = None) -> dict[str, int]:
+def prune_mlp(
+    model: Any, batches: Sequence[Any], ffn_ratio: float, progress: Callable[[str], None] | None = None
+) -> dict[str, int]:
     """Keep ``ffn_ratio`` of every layer's MLP channels (the most important); returns sizes."""
     import torch
 

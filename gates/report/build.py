@@ -72,6 +72,8 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "digest": opt.candidate.digest if opt else None,
             "path": str(opt.candidate.path) if opt else None,
             "reused": opt.reused if opt else None,
+            "recipe": opt.candidate.format if opt else None,
+            "steps": list(opt.steps) if opt else [],
         },
         "load": None,
         "drift": None,

@@ -1,4 +1,9 @@
-"""Optimize: resolve the base model, quantize it with Model Optimizer into a content-addressed artifact."""
+"""Optimize: resolve the base model, then prune -> distill -> quantize, each a content-addressed artifact.
+
+Every step's artifact is named by the digest of its inputs (its config section, the parent
+artifact's digest, dataset digests, tool versions), so an unchanged recipe is a cache hit and a
+changed step rebuilds only itself and what follows.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import file_sha256, tree_digest
+from gates.artifacts import Artifact, file_sha256, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
@@ -19,8 +24,9 @@ from gates.stages.preflight import PreflightResult
 class OptimizeResult:
     baseline: ModelRef
     candidate: ModelRef
-    reused: bool
+    reused: bool  # every step was a cache hit
     optimize_wall_s: float
+    steps: tuple[dict[str, Any], ...]  # per recipe step: kind, digest, reused, what it measured
     note: str
 
 
@@ -49,6 +55,11 @@ def resolve_base(ctx: RunContext) -> Path:
     return path
 
 
+def _save_hf(model: Any, tokenizer: Any, out: Path) -> None:
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
 class OptimizeStage:
     name = "optimize"
 
@@ -56,35 +67,133 @@ class OptimizeStage:
         pre = ctx.need("preflight", PreflightResult)
         base_path = resolve_base(ctx)
         base = ModelRef("baseline", base_path, tree_digest(base_path), "none", "real")
-        q = ctx.config.optimize.quantize
-        if q is None or q.format == "none":
-            cand = dataclasses.replace(base, role="candidate")
+        opt = ctx.config.optimize
+        current = dataclasses.replace(base, role="candidate")
+        steps: list[dict[str, Any]] = []
+        started = ctx.clock()
+        tools = tool_versions()
+
+        def record(kind: str, art: Artifact, label: str, quant_path: str) -> ModelRef:
+            steps.append(
+                {
+                    "kind": kind,
+                    "digest": art.manifest["output_digest"],
+                    "reused": art.reused,
+                    "build_wall_s": art.manifest.get("build_wall_s"),
+                    **{k: art.manifest[k] for k in ("measured",) if k in art.manifest},
+                }
+            )
+            ctx.progress(f"{kind}: {'cache hit' if art.reused else 'built'} {art.manifest['output_digest'][:12]}")
+            return ModelRef("candidate", art.path, art.manifest["output_digest"], label, quant_path)
+
+        if opt.prune is not None:
+            p = opt.prune
+            parent = current
+
+            def build_pruned(out: Path) -> dict[str, Any]:
+                from gates.models.loader import load_model
+                from gates.optimize.prune import prune_mlp
+                from gates.optimize.quantize import calibration_batches
+                from gates.quality.golden import load_calibration
+
+                model, tok = load_model(parent.path)
+                texts = load_calibration(ctx.pipeline.resolve(p.calibration))[: p.samples]
+                measured = prune_mlp(model, calibration_batches(tok, texts, 4, p.max_length), p.ffn_ratio, ctx.progress)
+                _save_hf(model, tok, out)
+                return {"measured": measured}
+
+            art = ctx.store.get_or_build(
+                "model-pruned",
+                {
+                    "prune": p.model_dump(mode="json"),
+                    "parent": parent.digest,
+                    "calibration": file_sha256(ctx.pipeline.resolve(p.calibration)),
+                    "tools": tools,
+                },
+                build_pruned,
+            )
+            current = record("prune", art, f"pruned{p.ffn_ratio:g}", "real")
+
+        if opt.distill is not None:
+            d = opt.distill
+            student_ref = current
+
+            def build_distilled(out: Path) -> dict[str, Any]:
+                from gates.models.loader import load_model
+                from gates.optimize.distill import distill
+                from gates.optimize.quantize import calibration_batches
+                from gates.quality.golden import load_calibration
+
+                teacher, tok = load_model(base.path)
+                student, _ = load_model(student_ref.path)
+                texts = load_calibration(ctx.pipeline.resolve(d.data))
+                batches = calibration_batches(tok, texts, d.batch_size, d.max_length)
+                student, losses = distill(
+                    student,
+                    teacher,
+                    batches,
+                    steps=d.steps,
+                    lr=d.lr,
+                    temperature=d.temperature,
+                    alpha=d.alpha,
+                    seed=d.seed,
+                    progress=ctx.progress,
+                )
+                _save_hf(student, tok, out)
+                return {"measured": {"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)}}
+
+            art = ctx.store.get_or_build(
+                "model-distilled",
+                {
+                    "distill": d.model_dump(mode="json"),
+                    "student": student_ref.digest,
+                    "teacher": base.digest,
+                    "data": file_sha256(ctx.pipeline.resolve(d.data)),
+                    "tools": tools,
+                },
+                build_distilled,
+            )
+            current = record(
+                "distill", art, f"{current.format}+distilled" if current.format != "none" else "distilled", "real"
+            )
+
+        q = opt.quantize
+        if q is not None and q.format != "none":
+            parent = current
+
+            def build_quantized(out: Path) -> dict[str, Any]:
+                from gates.models.loader import load_model
+                from gates.optimize.quantize import calibration_batches, quantize, save_quantized
+
+                model, tokenizer = load_model(parent.path)
+                texts = list(pre.calibration)[: q.samples]
+                batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
+                ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
+                model = quantize(model, q, batches, ctx.progress)
+                save_quantized(model, tokenizer, out)
+                return {"quant_path": pre.quant_path, "measured": {"calibration_samples": len(texts)}}
+
+            art = ctx.store.get_or_build(
+                "model-quantized",
+                {
+                    "quantize": q.model_dump(mode="json"),
+                    "base_digest": parent.digest,
+                    "calibration_digest": file_sha256(ctx.pipeline.resolve(q.calibration)) if q.calibration else None,
+                    "tools": tools,
+                },
+                build_quantized,
+            )
+            label = q.format if parent.format == "none" else f"{parent.format}+{q.format}"
+            current = record("quantize", art, label, pre.quant_path)
+
+        wall = ctx.clock() - started
+        if not steps:
             ctx.put(
-                self.name, OptimizeResult(base, cand, True, 0.0, "no optimization configured: candidate = baseline")
+                self.name,
+                OptimizeResult(base, current, True, 0.0, (), "no optimization configured: candidate = baseline"),
             )
             return
-        inputs = {
-            "quantize": q.model_dump(mode="json"),
-            "base_digest": base.digest,
-            "calibration_digest": file_sha256(ctx.pipeline.resolve(q.calibration)) if q.calibration else None,
-            "tools": tool_versions(),
-        }
-
-        def build(out: Path) -> dict[str, Any]:
-            from gates.models.loader import load_model
-            from gates.optimize.quantize import calibration_batches, quantize, save_quantized
-
-            model, tokenizer = load_model(base_path)
-            texts = list(pre.calibration)[: q.samples]
-            batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
-            ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
-            model = quantize(model, q, batches, ctx.progress)
-            save_quantized(model, tokenizer, out)
-            return {"quant_path": pre.quant_path, "calibration_samples": len(texts)}
-
-        started = ctx.clock()
-        art = ctx.store.get_or_build("model-quantized", inputs, build)
-        wall = ctx.clock() - started
-        cand = ModelRef("candidate", art.path, art.manifest["output_digest"], q.format, pre.quant_path)
-        note = f"{'cache hit' if art.reused else 'built'} {q.format} artifact {cand.digest[:12]}"
-        ctx.put(self.name, OptimizeResult(base, cand, art.reused, wall, note))
+        reused = all(s["reused"] for s in steps)
+        chain = " -> ".join(s["kind"] for s in steps)
+        note = f"{chain}: candidate {current.digest[:12]} ({'all cache hits' if reused else 'built'})"
+        ctx.put(self.name, OptimizeResult(base, current, reused, wall, tuple(steps), note))

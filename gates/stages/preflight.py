@@ -42,6 +42,11 @@ class PreflightStage:
         calibration: list[str] = []
         if q is not None and q.format != "none" and q.calibration is not None:
             calibration = load_calibration(ctx.pipeline.resolve(q.calibration))
+        # every other data file a recipe reads is checked here too, before any model work
+        if cfg.optimize.prune is not None:
+            load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
+        if cfg.optimize.distill is not None:
+            load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
         quant_path = check_format_supported(cfg.quant_format)
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(
