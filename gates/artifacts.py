@@ -127,3 +127,58 @@ class ArtifactStore:
             if file_sha256(f) != sha:
                 return f"output {rel} does not match its recorded sha256"
         return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    kind: str
+    path: Path
+    manifest: Mapping[str, Any] | None
+    size_bytes: int
+
+
+def list_entries(root: Path) -> list[Entry]:
+    """Every artifact directory under ``root/store`` (corrupt copies included, manifest None if unreadable)."""
+    out: list[Entry] = []
+    store = root / "store"
+    if not store.is_dir():
+        return out
+    for kind_dir in sorted(p for p in store.iterdir() if p.is_dir()):
+        for art in sorted(p for p in kind_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                manifest: Mapping[str, Any] | None = json.loads((art / MANIFEST).read_text())
+            except (OSError, ValueError):
+                manifest = None
+            size = sum(f.stat().st_size for f in art.rglob("*") if f.is_file())
+            out.append(Entry(kind_dir.name, art, manifest, size))
+    return out
+
+
+def referenced_paths(root: Path) -> set[Path]:
+    """Artifact directories that some recorded run served or built on (its report names them)."""
+    refs: set[Path] = set()
+    for report in (root / "runs").glob("*/report.json"):
+        try:
+            data = json.loads(report.read_text())
+        except (OSError, ValueError):
+            continue
+        for key in ("baseline", "candidate"):
+            path = (data.get(key) or {}).get("path")
+            if path:
+                refs.add(Path(path).resolve())
+    return refs
+
+
+def gc(root: Path, keep_days: float, dry_run: bool, now: float | None = None) -> list[Entry]:
+    """Remove corrupt copies, and artifacts older than ``keep_days`` that no run references."""
+    now = time.time() if now is None else now
+    refs = referenced_paths(root)
+    doomed = []
+    for e in list_entries(root):
+        corrupt = ".corrupt-" in e.path.name
+        age_days = (now - e.path.stat().st_mtime) / 86400
+        if corrupt or (age_days > keep_days and e.path.resolve() not in refs):
+            doomed.append(e)
+            if not dry_run:
+                shutil.rmtree(e.path)
+    return doomed

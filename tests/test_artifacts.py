@@ -74,3 +74,42 @@ def test_digests_are_canonical(tmp_path: Path) -> None:
     d1 = tree_digest(tmp_path)
     (tmp_path / "f").write_text("2")
     assert tree_digest(tmp_path) != d1
+
+
+def test_gc_removes_corrupt_and_old_unreferenced(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from gates.artifacts import gc, list_entries
+
+    store, calls = ArtifactStore(tmp_path), []
+    kept = store.get_or_build("model", {"x": 1}, _builder(calls))
+    old = store.get_or_build("model", {"x": 2}, _builder(calls))
+    used = store.get_or_build("model", {"x": 3}, _builder(calls))
+    (kept.path.parent / f"{kept.path.name}.corrupt-1").mkdir()
+    long_ago = time.time() - 30 * 86400
+    for art in (old, used):
+        os.utime(art.path, (long_ago, long_ago))
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({"candidate": {"path": str(used.path)}}))
+    assert len(list_entries(tmp_path)) == 4
+    doomed = gc(tmp_path, keep_days=14, dry_run=True)
+    assert {e.path.name for e in doomed} == {old.path.name, f"{kept.path.name}.corrupt-1"}
+    assert len(list_entries(tmp_path)) == 4, "dry run removes nothing"
+    gc(tmp_path, keep_days=14, dry_run=False)
+    assert {e.path for e in list_entries(tmp_path)} == {kept.path, used.path}
+
+
+def test_artifacts_cli_verify_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store, calls = ArtifactStore(tmp_path), []
+    art = store.get_or_build("model", {"x": 1}, _builder(calls))
+    cmd = [sys.executable, "-m", "gates.cli", "artifacts", "verify", "--artifacts", str(tmp_path)]
+    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and f"ok   model/{art.path.name}" in ok.stdout
+    (art.path / "model.bin").write_bytes(b"x")
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 3 and "does not match its recorded sha256" in bad.stdout

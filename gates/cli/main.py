@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from gates import __version__
+from gates.cli import artifacts as artifacts_cmd
 from gates.cli import canary as canary_cmd
 from gates.cli import formats as formats_cmd
 from gates.cli import history as history_cmd
@@ -38,6 +39,7 @@ cli.add_command(run_cmd.command)
 cli.add_command(formats_cmd.command)
 cli.add_command(publish_cmd.command)
 cli.add_command(canary_cmd.command)
+cli.add_command(artifacts_cmd.command)
 cli.add_command(promote_cmd.promote)
 cli.add_command(promote_cmd.rollback)
 cli.add_command(history_cmd.command)
