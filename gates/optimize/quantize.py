@@ -130,8 +130,18 @@ def calibration_batches(tokenizer: Any, texts: Iterable[str], batch_size: int, m
     return out
 
 
-def save_quantized(model: Any, tokenizer: Any, out_dir: Path) -> None:
-    """Ship the quantized model: architecture config, tokenizer and Model Optimizer state."""
+HF_EXPORT = "hf_export"
+
+
+def save_quantized(model: Any, tokenizer: Any, out_dir: Path) -> str:
+    """Ship the quantized model: architecture config, tokenizer and Model Optimizer state.
+
+    Also exports the unified Hugging Face checkpoint (``hf_export/``, what TensorRT-LLM, vLLM and
+    SGLang load) with ``export_hf_checkpoint``. The served model comes from the Model Optimizer
+    state (a plain ``from_pretrained`` of the export would drop the quantization); the export is
+    for the engines that build from it. Returns how the export went (it is not fatal: seen
+    failing with a newer transformers than Model Optimizer supports).
+    """
     import modelopt.torch.opt as mto
 
     from gates.models.loader import MODELOPT_STATE
@@ -141,6 +151,20 @@ def save_quantized(model: Any, tokenizer: Any, out_dir: Path) -> None:
         model.generation_config.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     mto.save(model, str(out_dir / MODELOPT_STATE))
+    try:
+        import torch
+        from modelopt.torch.export import export_hf_checkpoint
+
+        # export packs the weights in place (int8/fp8/int4 tensors): export a copy, so the caller's
+        # model stays the simulated one (it costs a second copy of the weights while saving)
+        export_hf_checkpoint(copy.deepcopy(model), dtype=torch.float16, export_dir=out_dir / HF_EXPORT)
+        tokenizer.save_pretrained(out_dir / HF_EXPORT)
+        return "ok"
+    except Exception as exc:  # keep the served artifact; say why the export is missing
+        import shutil
+
+        shutil.rmtree(out_dir / HF_EXPORT, ignore_errors=True)
+        return f"failed: {type(exc).__name__}: {exc}"[:300]
 
 
 def modelopt_version() -> str:

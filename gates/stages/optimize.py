@@ -170,8 +170,12 @@ class OptimizeStage:
                 batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
                 ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
                 model = quantize(model, q, batches, ctx.progress)
-                save_quantized(model, tokenizer, out)
-                return {"quant_path": pre.quant_path, "measured": {"calibration_samples": len(texts)}}
+                export = save_quantized(model, tokenizer, out)
+                return {
+                    "quant_path": pre.quant_path,
+                    "hf_export": export,
+                    "measured": {"calibration_samples": len(texts), "hf_export": export},
+                }
 
             art = ctx.store.get_or_build(
                 "model-quantized",
