@@ -11,11 +11,16 @@ from gates.optimize.quantize import FORMATS, cuda_available
 def command() -> None:
     """List quantization formats, their Model Optimizer config and what they need."""
     cuda = cuda_available()
-    click.echo(f"{'format':10} {'modelopt config':22} {'here':10} note")
+    device = "GPU" if cuda else "CPU"
+    click.echo(f"{'format':10} {'modelopt config':22} {'here (' + device + ')':26} note")
     for name, info in FORMATS.items():
-        here = (
-            "real"
-            if name == "none"
-            else ("refused" if info.needs_cuda and not cuda else ("simulated" if not cuda else "cuda"))
-        )
-        click.echo(f"{name:10} {info.modelopt_cfg or '-':22} {here:10} {info.note}")
+        if name == "none":
+            here = "baseline as candidate"
+        elif info.needs_cuda and not cuda:
+            here = "refused: needs CUDA"
+        else:
+            # Model Optimizer inserts fake-quant nodes; real low-precision kernels come from an
+            # engine build (TensorRT-LLM on GPU runners)
+            here = f"simulated on {device}"
+        click.echo(f"{name:10} {info.modelopt_cfg or '-':22} {here:26} {info.note}")
+    click.echo("kv_cache: fp8 adds FP8_KV_CFG (KV-cache quantizers) to any format")

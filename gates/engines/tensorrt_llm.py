@@ -1,19 +1,70 @@
-"""The ``tensorrt-llm`` backend: real engine builds on GPU runners, a clear refusal elsewhere."""
+"""The ``tensorrt-llm`` backend: real engine builds on GPU runners, a clear refusal elsewhere.
+
+Build path: the candidate artifact (Model Optimizer state) is restored, exported as a TensorRT-LLM
+checkpoint with ``export_tensorrt_llm_checkpoint``, and ``trtllm-build`` turns it into an engine
+for *this* GPU's architecture (engines are not portable across architectures, so the
+architecture is part of the artifact's inputs). Sizes come from ``engine:`` in the config.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
 
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
 from gates.engines.base import EngineBuild, ModelRef
-from gates.errors import CapabilityError
+from gates.errors import CapabilityError, SubprocessError
 
 HINT = (
     "engine.backend 'tensorrt-llm' needs the tensorrt_llm package and an NVIDIA GPU. On a self-hosted GPU "
     "runner install it from NVIDIA's index (`pip install -e '.[gpu]' --extra-index-url https://pypi.nvidia.com`); "
     "PyPI's tensorrt-llm is only a stub. On CPU machines use engine.backend: torch."
 )
+
+
+def gpu_arch() -> str:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return f"sm{major}{minor}"
+
+
+def build_command(
+    checkpoint_dir: Path, engine_dir: Path, cfg: EngineSection, trtllm_build: str = "trtllm-build"
+) -> list[str]:
+    return [
+        trtllm_build,
+        f"--checkpoint_dir={checkpoint_dir}",
+        f"--output_dir={engine_dir}",
+        f"--max_batch_size={cfg.max_batch_size}",
+        f"--max_input_len={cfg.max_input_len}",
+        f"--max_seq_len={cfg.max_input_len + cfg.max_output_len}",
+        "--gemm_plugin=auto",
+        "--remove_input_padding=enable",
+        "--paged_kv_cache=enable",
+    ]
+
+
+def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") -> None:
+    import torch
+    from modelopt.torch.export import export_tensorrt_llm_checkpoint
+
+    from gates.models.loader import load_model
+
+    model, _ = load_model(model_path)
+    with torch.inference_mode():
+        export_tensorrt_llm_checkpoint(
+            model.cuda().half(),
+            decoder_type=decoder_type,
+            dtype=torch.float16,
+            export_dir=str(out),
+            inference_tensor_parallel=1,
+        )
 
 
 class TensorRTLLMEngine:
@@ -26,7 +77,30 @@ class TensorRTLLMEngine:
 
         if not torch.cuda.is_available():
             raise CapabilityError(f"no CUDA device is visible. {HINT}")
+        if shutil.which("trtllm-build") is None:
+            raise CapabilityError(f"the trtllm-build command is not on PATH. {HINT}")
 
     def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild:
         self.check_available()
-        raise CapabilityError("TensorRT-LLM engine builds are not implemented in this version of gates yet")
+        arch = gpu_arch()
+
+        def write(out: Path) -> dict[str, Any]:
+            checkpoint, engine = out / "checkpoint", out / "engine"
+            export_checkpoint(model.path, checkpoint)
+            cmd = build_command(checkpoint, engine, cfg, shutil.which("trtllm-build") or "trtllm-build")
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            if proc.returncode != 0:
+                raise SubprocessError("trtllm-build failed", cmd, proc.returncode, proc.stdout, proc.stderr)
+            (out / "engine.json").write_text(
+                json.dumps(
+                    {"backend": self.name, "gpu_arch": arch, "model_digest": model.digest, "command": cmd}, indent=2
+                )
+            )
+            return {"gpu_arch": arch}
+
+        art = store.get_or_build(
+            "engine-trtllm", {"model": model.digest, "engine": cfg.model_dump(), "gpu_arch": arch}, write
+        )
+        return EngineBuild(
+            self.name, model, art.path / "engine", art.digest, art.reused, True, f"TensorRT-LLM engine for {arch}"
+        )

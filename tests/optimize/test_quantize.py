@@ -67,3 +67,13 @@ def test_shipped_artifact_loads_with_its_quantization(tiny_model: Path, int8_can
         plain = base(input_ids=ids).logits
     assert torch.equal(got, want)
     assert not torch.equal(plain, want), "quantization must change the numerics"
+
+
+def test_artifact_carries_the_unified_hf_export(int8_candidate: tuple[Path, Any]) -> None:
+    import json
+
+    path, _ = int8_candidate
+    export = path / "hf_export"
+    config = json.loads((export / "config.json").read_text())
+    assert config["quantization_config"]["quant_method"] == "modelopt"
+    assert (export / "hf_quant_config.json").is_file() and (export / "model.safetensors").is_file()
