@@ -129,10 +129,12 @@ def main() -> int:
             url=server.url,
             arms={"tiny": "tiny"},
             prompts=tuple(PROMPTS),
+            prompt_weights=(1.0,) * len(PROMPTS),
             users=args.users,
             spawn_rate=float(args.users),
             duration_s=args.duration,
             max_new_tokens=args.tokens,
+            max_new_tokens_max=args.tokens,
             timeout_s=60,
         )
         records = read_records(run_worker(spec, work / "locust", server.check_alive))

@@ -223,3 +223,25 @@ def _busy_on_cpu0() -> None:
     end = time.monotonic() + 120
     while time.monotonic() < end:
         pass
+
+
+def test_request_mix_and_output_length_distribution(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """A mix of golden and peak-context prompts, output lengths drawn in a range: the records show both."""
+    import csv
+
+    text = PIPELINE.format(name="spine-mix", extra="", duration=5).replace(
+        "  max_new_tokens: 8\n  generator_max_lag_ms",
+        "  max_new_tokens: 2\n  max_new_tokens_max: 6\n  mix: {golden: 0.5, peak_context: 0.5}\n  generator_max_lag_ms",
+        1,
+    )
+    out = tmp_path / "run"
+    proc = gates(["run", str(write_pipeline(text)), "--output", str(out), "--artifacts", str(artifacts_root)])
+    assert proc.returncode in (0, 1, 3), proc.stdout + proc.stderr
+    rows = [r for r in csv.DictReader((out / "load" / "requests.csv").open()) if r["ok"] == "1"]
+    lengths = {int(r["max_new_tokens"]) for r in rows}
+    assert lengths <= set(range(2, 7)) and len(lengths) >= 3
+    assert all(int(r["output_tokens"]) == int(r["max_new_tokens"]) for r in rows)
+    chars = sorted(int(r["prompt_chars"]) for r in rows)
+    assert chars[0] < 60 and chars[-1] > 400, "both short golden and peak-context prompts were sent"

@@ -137,9 +137,24 @@ class LoadSection(_Strict):
     spawn_rate: float | None = Field(default=None, gt=0)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     timeout_s: float = Field(default=30.0, gt=0)
+    max_new_tokens_max: int | None = Field(default=None, ge=1, le=4096)  # output lengths uniform in [min, max]
     # golden: the golden prompts as written; peak_context: each padded to the model's maximum
     # context minus max_new_tokens (the tail latency that matters at peak length)
     profile: Literal["golden", "peak_context"] = "golden"
+    # a request mix instead of one profile: relative weights, e.g. {golden: 0.8, peak_context: 0.2}
+    mix: dict[Literal["golden", "peak_context"], float] | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> LoadSection:
+        if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
+            raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
+        if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
+            raise ValueError("load.mix weights must be positive")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        return {str(k): v for k, v in self.mix.items()} if self.mix else {self.profile: 1.0}
+
     slo: SloSection = Field(default_factory=SloSection)
     # generator self-check: above either, the client was the bottleneck and the run is inconclusive
     generator_max_cpu: float = Field(default=0.90, gt=0, le=1)

@@ -12,10 +12,12 @@ class LoadSpec:
     url: str  # host:port of Triton's HTTP endpoint
     arms: dict[str, str]  # arm name (baseline/candidate) -> Triton model name
     prompts: tuple[str, ...]
+    prompt_weights: tuple[float, ...]  # sampling weight of each prompt (the request mix)
     users: int
     spawn_rate: float
     duration_s: float
     max_new_tokens: int
+    max_new_tokens_max: int  # output lengths are drawn uniformly in [max_new_tokens, max_new_tokens_max]
     timeout_s: float
     seed: int = 0
 
@@ -26,6 +28,7 @@ class LoadSpec:
     def read(cls, path: Path) -> LoadSpec:
         data = json.loads(path.read_text())
         data["prompts"] = tuple(data["prompts"])
+        data["prompt_weights"] = tuple(data["prompt_weights"])
         return cls(**data)
 
 
@@ -38,6 +41,7 @@ RECORD_FIELDS = (
     "itl_ms",
     "ok",
     "output_tokens",
+    "max_new_tokens",
     "prompt_chars",
     "error",
 )

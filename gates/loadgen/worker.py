@@ -77,14 +77,15 @@ def main(argv: list[str]) -> int:
 
         @task
         def pair(self) -> None:
-            prompt = spec.prompts[rng.randrange(len(spec.prompts))]
+            prompt = rng.choices(spec.prompts, weights=spec.prompt_weights)[0]
+            max_new = rng.randint(spec.max_new_tokens, spec.max_new_tokens_max)
             arms = list(spec.arms.items())
             rng.shuffle(arms)
             for arm, model in arms:
-                self._one(arm, model, prompt)
+                self._one(arm, model, prompt, max_new)
 
-        def _one(self, arm: str, model: str, prompt: str) -> None:
-            body = json.dumps({"PROMPT": prompt, "MAX_NEW_TOKENS": spec.max_new_tokens, "STREAM": True})
+        def _one(self, arm: str, model: str, prompt: str, max_new: int) -> None:
+            body = json.dumps({"PROMPT": prompt, "MAX_NEW_TOKENS": max_new, "STREAM": True})
             start = time.monotonic()
             times: list[float] = []
             error = ""
@@ -113,6 +114,7 @@ def main(argv: list[str]) -> int:
             records.append(
                 {
                     "arm": arm,
+                    "max_new_tokens": max_new,
                     "user": self.user_id,
                     "t_start_s": round(start - state["t0"], 6),
                     "latency_ms": round((end - start) * 1000, 3),

@@ -93,19 +93,29 @@ class LoadStage:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
         cfg = ctx.config.load
-        prompts = tuple(g.row.prompt for g in pre.golden)
-        if cfg.profile == "peak_context":
-            prompts = peak_context_prompts(
-                ctx.need("optimize", OptimizeResult).baseline.path, prompts, cfg.max_new_tokens
-            )
+        golden = tuple(g.row.prompt for g in pre.golden)
+        prompts: list[str] = []
+        weights: list[float] = []
+        for profile, weight in cfg.weights().items():
+            chosen = golden
+            if profile == "peak_context":
+                chosen = peak_context_prompts(
+                    ctx.need("optimize", OptimizeResult).baseline.path,
+                    golden,
+                    cfg.max_new_tokens_max or cfg.max_new_tokens,
+                )
+            prompts.extend(chosen)
+            weights.extend([weight / len(chosen)] * len(chosen))
         spec = LoadSpec(
             url=dep.url,
             arms=dict(dep.models),
-            prompts=prompts,
+            prompts=tuple(prompts),
+            prompt_weights=tuple(weights),
             users=cfg.users,
             spawn_rate=cfg.spawn_rate or float(cfg.users),
             duration_s=cfg.duration_s,
             max_new_tokens=cfg.max_new_tokens,
+            max_new_tokens_max=cfg.max_new_tokens_max or cfg.max_new_tokens,
             timeout_s=cfg.timeout_s,
         )
         out = ctx.run_dir / "load"
