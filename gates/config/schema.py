@@ -11,7 +11,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-QuantFormat = Literal["none", "int8_sq", "int8", "fp8", "int4_awq", "w4a8_awq", "nvfp4"]
+# Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
+QuantFormat = Literal[
+    "none",
+    "int8_sq",
+    "int8",
+    "int8_wo",
+    "fp8",
+    "fp8_pcpt",
+    "fp8_pb_wo",
+    "int4_awq",
+    "int4_wo",
+    "w4a8_awq",
+    "nvfp4",
+    "nvfp4_awq",
+    "w4a16_nvfp4",
+    "w4a8_nvfp4_fp8",
+    "mxfp8",
+    "mxfp4",
+    "mxint8",
+    "w4a8_mxfp4_fp8",
+]
 QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -56,7 +76,7 @@ class QuantizeSection(_Strict):
     samples: int = Field(default=64, ge=1, le=100_000)
     batch_size: int = Field(default=1, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=65_536)
-    kv_cache: Literal["none", "fp8"] = "none"
+    kv_cache: Literal["none", "fp8", "nvfp4"] = "none"
     exclude: list[str] = Field(default_factory=lambda: ["*lm_head*"])
     quant_cfg: dict[str, QuantizerOverride] = Field(default_factory=dict)
 

@@ -32,14 +32,28 @@ FORMATS: dict[str, FormatInfo] = {
     "none": FormatInfo("none", None, False, "no quantization: the candidate is the base model"),
     "int8_sq": FormatInfo("int8_sq", "INT8_SMOOTHQUANT_CFG", False, "INT8 weights and activations, SmoothQuant"),
     "int8": FormatInfo("int8", "INT8_DEFAULT_CFG", False, "INT8 weights (per channel) and activations"),
+    "int8_wo": FormatInfo("int8_wo", "INT8_WEIGHT_ONLY_CFG", False, "INT8 weights only"),
     "fp8": FormatInfo("fp8", "FP8_DEFAULT_CFG", False, "FP8 E4M3 weights and activations"),
-    "int4_awq": FormatInfo("int4_awq", "INT4_AWQ_CFG", False, "INT4 weights, block 128, AWQ-lite; 16-bit activations"),
-    "w4a8_awq": FormatInfo("w4a8_awq", "W4A8_AWQ_BETA_CFG", False, "INT4 AWQ weights, FP8 activations"),
-    "nvfp4": FormatInfo(
-        "nvfp4", "NVFP4_DEFAULT_CFG", True, "NVFP4 (E2M1, block 16); Model Optimizer needs CUDA for it"
+    "fp8_pcpt": FormatInfo(
+        "fp8_pcpt", "FP8_PER_CHANNEL_PER_TOKEN_CFG", False, "FP8 weights per channel, activations per token"
     ),
+    "fp8_pb_wo": FormatInfo("fp8_pb_wo", "FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG", False, "FP8 weights in 2-D blocks only"),
+    "int4_awq": FormatInfo("int4_awq", "INT4_AWQ_CFG", False, "INT4 weights, block 128, AWQ-lite; 16-bit activations"),
+    "int4_wo": FormatInfo("int4_wo", "INT4_BLOCKWISE_WEIGHT_ONLY_CFG", False, "INT4 weights blockwise, no AWQ"),
+    "w4a8_awq": FormatInfo("w4a8_awq", "W4A8_AWQ_BETA_CFG", False, "INT4 AWQ weights, FP8 activations"),
+    # Seen on CPU (2026-11): the NVFP4 family asserts "amax must be a CUDA tensor", the MX family
+    # needs Model Optimizer's CUDA extension; on an H100 nvfp4 ran (simulated).
+    "nvfp4": FormatInfo("nvfp4", "NVFP4_DEFAULT_CFG", True, "NVFP4 (E2M1, block 16) weights and activations"),
+    "nvfp4_awq": FormatInfo("nvfp4_awq", "NVFP4_AWQ_LITE_CFG", True, "NVFP4 with AWQ-lite"),
+    "w4a16_nvfp4": FormatInfo("w4a16_nvfp4", "W4A16_NVFP4_CFG", True, "NVFP4 weights, 16-bit activations"),
+    "w4a8_nvfp4_fp8": FormatInfo("w4a8_nvfp4_fp8", "W4A8_NVFP4_FP8_CFG", True, "NVFP4 weights, FP8 activations"),
+    "mxfp8": FormatInfo("mxfp8", "MXFP8_DEFAULT_CFG", True, "MXFP8 (OCP microscaling)"),
+    "mxfp4": FormatInfo("mxfp4", "MXFP4_DEFAULT_CFG", True, "MXFP4 (OCP microscaling)"),
+    "mxint8": FormatInfo("mxint8", "MXINT8_DEFAULT_CFG", True, "MXINT8 (OCP microscaling)"),
+    "w4a8_mxfp4_fp8": FormatInfo("w4a8_mxfp4_fp8", "W4A8_MXFP4_FP8_CFG", True, "MXFP4 weights, FP8 activations"),
 }
-KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG"}
+KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG", "nvfp4": "NVFP4_KV_CFG"}
+KV_NEEDS_CUDA = {"nvfp4"}
 
 
 def cuda_available() -> bool:
@@ -50,8 +64,12 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def check_format_supported(fmt: str) -> str:
+def check_format_supported(fmt: str, kv_cache: str = "none") -> str:
     """Return the execution path ('real' or 'simulated') or raise before any work is done."""
+    if kv_cache in KV_NEEDS_CUDA and not cuda_available():
+        raise CapabilityError(
+            f"KV-cache format {kv_cache!r} needs an NVIDIA GPU with CUDA; use kv_cache fp8 or none here"
+        )
     info = FORMATS[fmt]
     if fmt == "none":
         return "real"

@@ -47,7 +47,7 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
-        quant_path = check_format_supported(cfg.quant_format)
+        quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(
             self.name,
