@@ -22,7 +22,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from gates.errors import CapabilityError, InfraError, SubprocessError
 
@@ -242,7 +241,3 @@ def _short_error(body: str) -> str:
     except (ValueError, AttributeError):
         text = body
     return text.strip().splitlines()[0][:300] if text.strip() else "(empty response)"
-
-
-def describe(server: Any) -> dict[str, Any]:
-    return {"pid": server.pid, "http": server.url, "metrics_port": server.metrics_port, "log": str(server.log_path)}
