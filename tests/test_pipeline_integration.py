@@ -106,11 +106,8 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> 
         time.sleep(0.1)
 
 
-def test_server_dying_mid_run_exits_3_and_never_passes(
-    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
-) -> None:
-    cfg = write_pipeline(PIPELINE.format(name="spine-crash", extra="", duration=30))
-    out = tmp_path / "run"
+def _start_until_load(cfg: Path, out: Path, artifacts_root: Path) -> subprocess.Popen[str]:
+    """`gates run` in the background, returned once its load stage has started."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
         stdout=subprocess.PIPE,
@@ -118,6 +115,15 @@ def test_server_dying_mid_run_exits_3_and_never_passes(
         text=True,
     )
     _wait_for(out / "load" / "load_spec.json", proc)
+    return proc
+
+
+def test_server_dying_mid_run_exits_3_and_never_passes(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    cfg = write_pipeline(PIPELINE.format(name="spine-crash", extra="", duration=30))
+    out = tmp_path / "run"
+    proc = _start_until_load(cfg, out, artifacts_root)
     time.sleep(2)
     os.kill(json.loads((out / "triton.json").read_text())["pid"], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
@@ -133,13 +139,7 @@ def test_sigterm_mid_run_stops_the_server(
 ) -> None:
     cfg = write_pipeline(PIPELINE.format(name="spine-term", extra="", duration=30))
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(out / "load" / "load_spec.json", proc)
+    proc = _start_until_load(cfg, out, artifacts_root)
     pid = json.loads((out / "triton.json").read_text())["pid"]
     assert pid in tritonserver_pids()
     proc.send_signal(signal.SIGTERM)
@@ -188,13 +188,7 @@ def test_starved_generator_is_inconclusive(
 
     cfg = write_pipeline(PIPELINE.format(name="spine-starved", extra="", duration=10))
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(out / "load" / "load_spec.json", proc)
+    proc = _start_until_load(cfg, out, artifacts_root)
     deadline = time.monotonic() + 10
     workers: list[psutil.Process] = []
     while not workers and time.monotonic() < deadline:
