@@ -84,6 +84,23 @@ def test_spine_passes_and_writes_the_report_contract(
     assert (out / "load" / "requests.csv").read_text().count("\n") > 20
 
 
+def test_int8_engine_gates_latency_on_real_kernels(
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    text = PIPELINE.format(name="spine-int8", extra="", duration=4)
+    cfg = write_pipeline(text.replace("load:", "engine:\n  backend: torch-int8\nload:", 1))
+    out = tmp_path / "run"
+    proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
+    report = json.loads((out / "report.json").read_text())
+    assert proc.returncode in (0, 1, 3), proc.stdout + proc.stderr
+    assert report["engine"]["backend"] == "torch-int8"
+    # latency is measured on INT8 kernels, so the performance gates are judged, not voided
+    latency = {g["name"]: g for g in report["gates"]}["latency_p95_ratio"]
+    assert latency["status"] != "not_applied", latency
+    assert report["drift"]["top1_agreement"] >= 0.95, report["drift"]
+    assert "INT8 integer GEMMs" in (out / "report.md").read_text()
+
+
 def test_damaged_candidate_fails_on_drift_gates(
     write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:

@@ -8,6 +8,7 @@ back to where the user typed it (dvc and pre-commit do the same for their config
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,12 @@ def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, in
         loc: KeyPath = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
         # pydantic puts union-member names and validator tags into loc; keep real keys only
         loc = _trim_to_known(loc, lines)
+        detail = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a check across sections names its key first ("engine.backend '...' ...")
+            named = tuple(re.split(r"[.]", detail.split(" ", 1)[0]))
+            loc = named if named in lines else loc
         line = _line_for(loc, lines)
         key = _dotted(loc) or "(top level)"
-        detail = err["msg"]
         if err["type"] == "extra_forbidden":
             detail = "unknown key (check the spelling; see the schema in README.md)"
         elif err["type"] == "missing":

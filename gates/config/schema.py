@@ -117,8 +117,13 @@ class OptimizeSection(_Strict):
     quantize: QuantizeSection | None = None
 
 
+INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
+
+
 class EngineSection(_Strict):
-    backend: Literal["torch", "tensorrt-llm"] = "torch"
+    # torch: the artifact as Model Optimizer left it (simulated quantization on CPU);
+    # torch-int8: INT8 formats on real integer GEMMs (CPU); tensorrt-llm: GPU engines
+    backend: Literal["torch", "torch-int8", "tensorrt-llm"] = "torch"
     max_batch_size: int = Field(default=8, ge=1)
     max_input_len: int = Field(default=256, ge=1)
     max_output_len: int = Field(default=64, ge=1)
@@ -288,6 +293,21 @@ class Pipeline(_Strict):
         if not _NAME.match(v):
             raise ValueError("name must be lowercase letters, digits, '.', '_' or '-' (at most 63)")
         return v
+
+    @model_validator(mode="after")
+    def _engine_runs_format(self) -> Pipeline:
+        if self.engine.backend == "torch-int8":
+            q = self.optimize.quantize
+            if q is None or q.format not in INT8_ENGINE_FORMATS:
+                raise ValueError(
+                    f"engine.backend 'torch-int8' runs formats {', '.join(INT8_ENGINE_FORMATS)}; "
+                    f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
+                )
+            if q.kv_cache != "none":
+                raise ValueError(
+                    "engine.backend 'torch-int8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
+                )
+        return self
 
     @property
     def quant_format(self) -> str:

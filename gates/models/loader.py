@@ -8,15 +8,26 @@ plus ``modelopt_state.pth`` (``mto.save``: quantizer state *and* weights). Loadi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 MODELOPT_STATE = "modelopt_state.pth"
+ENGINE_JSON = "engine.json"
 
 
 def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU."""
+    """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU.
+
+    ``path`` may also be a ``torch-int8`` engine directory: the model it was built from is loaded
+    and its quantized Linear layers are replaced by the engine's INT8 layers.
+    """
+    engine = path / ENGINE_JSON
+    if engine.is_file():
+        spec = json.loads(engine.read_text())
+        if spec.get("backend") == "torch-int8":
+            return _load_int8_engine(path, spec, threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
@@ -36,5 +47,21 @@ def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
         model = mto.restore(model, str(state))
     else:
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    model.eval()
+    return model, tokenizer
+
+
+def _load_int8_engine(path: Path, spec: dict[str, Any], threads: int | None) -> tuple[Any, Any]:
+    from gates.engines.int8_kernels import INT8_WEIGHTS, install_int8_layers, load_int8_layers
+    from gates.errors import InfraError
+
+    source = Path(spec["model_path"])
+    manifest = source / "manifest.json"
+    if manifest.is_file():  # the engine must run on the model it was built from, not a rebuilt one
+        digest = json.loads(manifest.read_text()).get("output_digest")
+        if digest != spec.get("model_digest"):
+            raise InfraError(f"{path}: built from model {spec.get('model_digest')}, but {source} now holds {digest}")
+    model, tokenizer = load_model(source, threads)
+    install_int8_layers(model, load_int8_layers(path / INT8_WEIGHTS))
     model.eval()
     return model, tokenizer

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gates.errors import CapabilityError, InfraError
+from gates.progress import bar
 
 
 def distill(
@@ -56,7 +57,7 @@ def distill(
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
-    for step in range(steps):
+    for step in bar(range(steps), steps, "distillation"):
         batch = batches[step % len(batches)]
         out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), labels=batch["input_ids"])
         loss = model.compute_kd_loss(student_loss=out.loss)

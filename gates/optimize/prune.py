@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gates.errors import BadInputError
+from gates.progress import bar
 
 
 def mlp_layers(model: Any) -> list[Any]:
@@ -42,7 +43,7 @@ def channel_importance(model: Any, batches: Sequence[Any]) -> list[Any]:
         hooks.append(layer.mlp.down_proj.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            for batch in batches:
+            for batch in bar(batches, len(batches), "pruning: importance"):
                 model(**batch)
     finally:
         for h in hooks:
@@ -65,7 +66,8 @@ def prune_mlp(
     layers = mlp_layers(model)
     width = layers[0].mlp.gate_proj.out_features
     keep_n = max(1, round(width * ffn_ratio))
-    for i, (layer, score) in enumerate(zip(layers, scores, strict=True)):
+    pairs = enumerate(zip(layers, scores, strict=True))
+    for i, (layer, score) in bar(pairs, len(layers), "pruning"):
         keep = torch.sort(torch.topk(score, keep_n).indices).values
         mlp = layer.mlp
         for name in ("gate_proj", "up_proj"):

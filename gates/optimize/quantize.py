@@ -16,6 +16,7 @@ from typing import Any
 
 from gates.config.schema import QuantizeSection
 from gates.errors import CapabilityError, InfraError
+from gates.progress import bar
 
 INSTALL_HINT = "pip install 'nvidia-modelopt==0.47.0' (it is in this project's dependencies: run `make demo`)"
 
@@ -128,7 +129,8 @@ def quantize(
 
     def forward_loop(m: Any) -> None:
         with torch.no_grad():
-            for i, batch in enumerate(calibration_batches):
+            batches = enumerate(calibration_batches)
+            for i, batch in bar(batches, len(calibration_batches), f"calibration {section.format}"):
                 m(**batch)
                 if progress and (i + 1) % max(1, len(calibration_batches) // 4) == 0:
                     progress(f"calibration {i + 1}/{len(calibration_batches)}")

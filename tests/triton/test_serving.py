@@ -12,6 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from gates.artifacts import ArtifactStore, tree_digest
+from gates.config.schema import EngineSection
+from gates.engines import ENGINES
+from gates.engines.base import ModelRef
 from gates.errors import InfraError, SubprocessError
 from gates.models.loader import load_model
 from gates.triton.client import TextModelClient
@@ -31,29 +35,41 @@ def test_served_candidate_matches_optimized_model(
     tmp_path: Path, tiny_model: Path, int8_candidate: tuple[Path, Any], no_leaked_servers: None
 ) -> None:
     cand_path, quantized = int8_candidate
+    engine = ENGINES["torch-int8"].build(
+        ArtifactStore(tmp_path / "store"),
+        ModelRef("candidate", cand_path, tree_digest(cand_path), "int8_sq", "simulated"),
+        EngineSection(backend="torch-int8"),
+    )
+    int8_model, _ = load_model(engine.serve_path)
     repo = tmp_path / "models"
     write_model(repo, "baseline", tiny_model)
     write_model(repo, "candidate", cand_path)
+    write_model(repo, "candidate-int8", engine.serve_path)
     _, tok = load_model(tiny_model)
     prompt = "Shall I compare thee to a"
     with TritonServer(repo, tmp_path) as server:
-        server.load_model("baseline")
-        server.load_model("candidate")
         client = TextModelClient(server.grpc_url)
+        for name in ("baseline", "candidate", "candidate-int8"):
+            server.load_model(name)
         base = client.generate("baseline", prompt, 12, top_k=8)
-        served = client.generate(
-            "candidate", prompt, 12, top_k=8, forced_ids=np.array(base.token_ids), logprob_ids=base.top_ids
-        )
+        served = {
+            name: client.generate(
+                name, prompt, 12, top_k=8, forced_ids=np.array(base.token_ids), logprob_ids=base.top_ids
+            )
+            for name in ("candidate", "candidate-int8")
+        }
         client.close()
     ids = tok(prompt, return_tensors="pt")["input_ids"]
     full = torch.cat([ids[0], torch.tensor(base.token_ids)]).unsqueeze(0)
-    with torch.no_grad():
-        logits = quantized(input_ids=full).logits[0, ids.shape[1] - 1 : -1]
-    want = torch.log_softmax(logits.float(), -1)
-    want_sel = torch.gather(want, 1, torch.as_tensor(base.top_ids)).numpy()
-    assert served.selected_logprobs.shape == (12, 8)
-    np.testing.assert_allclose(served.selected_logprobs, want_sel, atol=1e-4)
-    assert served.top_ids[:, 0].tolist() == want.argmax(-1).tolist()
+    # the served models are the in-memory ones: the simulated artifact, and the INT8 engine built from it
+    for name, model in (("candidate", quantized), ("candidate-int8", int8_model)):
+        with torch.no_grad():
+            logits = model(input_ids=full).logits[0, ids.shape[1] - 1 : -1]
+        want = torch.log_softmax(logits.float(), -1)
+        want_sel = torch.gather(want, 1, torch.as_tensor(base.top_ids)).numpy()
+        assert served[name].selected_logprobs.shape == (12, 8)
+        np.testing.assert_allclose(served[name].selected_logprobs, want_sel, atol=1e-4, err_msg=name)
+        assert served[name].top_ids[:, 0].tolist() == want.argmax(-1).tolist()
 
 
 def test_dead_server_is_reported(tmp_path: Path, tiny_model: Path, no_leaked_servers: None) -> None:

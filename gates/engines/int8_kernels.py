@@ -1,0 +1,152 @@
+"""Real INT8 GEMMs on CPU for a Model Optimizer INT8 artifact (``engine.backend: torch-int8``).
+
+Model Optimizer's CPU path *simulates* INT8: every ``QuantLinear`` rounds its weight and input to
+the INT8 grid and multiplies in float. This module turns each such layer into an
+:class:`Int8Linear` whose weight is stored as ``int8`` and whose product runs in
+``torch._int_mm`` (int8 x int8 -> int32 accumulation), so latency measured on it is the latency of
+integer kernels. The numerics stay the artifact's: the integer weight is exactly the grid point the
+weight quantizer chose (``round(w / (amax / 127))``), activations are scaled by SmoothQuant's
+``pre_quant_scale`` and quantized with the *calibrated* static per-tensor scale, as in the
+simulation. Only the accumulation differs (exact int32 instead of float32), which the drift gate
+measures like any other difference.
+
+Anything this engine cannot reproduce (another bit width, block scales, an enabled output or
+KV-cache quantizer) is refused with the layer's name: an engine that silently dropped a quantizer
+would gate a different model from the one shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gates.errors import CapabilityError
+
+INT8_WEIGHTS = "int8_linear.pt"
+QMIN, QMAX = -128, 127  # modelopt's 8-bit signed grid (narrow_range off)
+
+
+class Int8Linear(nn.Module):  # type: ignore[misc]  # torch is untyped under our mypy config
+    """y = (q(x * s_pre / s_x) @ W_q^T) * s_x * s_w + b, with the product in int8 -> int32."""
+
+    weight_kn: torch.Tensor
+    w_scale: torch.Tensor
+    in_scale: torch.Tensor
+    pre_quant_scale: torch.Tensor | None
+    bias: torch.Tensor | None
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        # _int_mm wants the right operand as [K, N]; contiguous once here, not per call
+        self.register_buffer("weight_kn", tensors["weight_kn"].contiguous())
+        self.register_buffer("w_scale", tensors["w_scale"])
+        self.register_buffer("in_scale", tensors["in_scale"])
+        self.register_buffer("pre_quant_scale", tensors.get("pre_quant_scale"))
+        self.register_buffer("bias", tensors.get("bias"))
+        self.in_features, self.out_features = self.weight_kn.shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, self.in_features).float()
+        if self.pre_quant_scale is not None:
+            x2 = x2 * self.pre_quant_scale
+        xq = torch.clamp(torch.round(x2 / self.in_scale), QMIN, QMAX).to(torch.int8)
+        y = torch._int_mm(xq, self.weight_kn).float() * (self.in_scale * self.w_scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
+
+
+def _quantizers(module: nn.Module) -> Iterator[tuple[str, Any]]:
+    for name, child in module.named_modules():
+        if type(child).__name__.endswith("TensorQuantizer"):
+            yield name, child
+
+
+def _enabled(q: Any) -> bool:
+    return q is not None and bool(getattr(q, "is_enabled", False))
+
+
+def _check_int8_per_tensor(name: str, q: Any, what: str) -> None:
+    if getattr(q, "num_bits", None) != 8 or getattr(q, "block_sizes", None):
+        raise CapabilityError(
+            f"engine torch-int8 runs 8-bit integer layers only; {name}.{what} is {q} (use engine.backend: torch)"
+        )
+
+
+def extract_int8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """INT8 tensors of every quantized Linear of a restored Model Optimizer model, by module name."""
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    covered: set[str] = set()
+    for name, mod in model.named_modules():
+        wq: Any = getattr(mod, "weight_quantizer", None)
+        if not isinstance(mod, nn.Linear) or not _enabled(wq):
+            continue
+        iq: Any = getattr(mod, "input_quantizer", None)
+        oq: Any = getattr(mod, "output_quantizer", None)
+        _check_int8_per_tensor(name, wq, "weight_quantizer")
+        if wq.axis != 0 or wq.amax is None or wq.amax.numel() != mod.out_features:
+            raise CapabilityError(f"engine torch-int8 needs per-output-channel weight scales; {name} has {wq}")
+        if not _enabled(iq):
+            raise CapabilityError(
+                f"engine torch-int8 runs INT8 x INT8 products; {name} has weight-only quantization "
+                "(formats int8 and int8_sq have INT8 activations; use engine.backend: torch for int8_wo)"
+            )
+        _check_int8_per_tensor(name, iq, "input_quantizer")
+        if iq.amax is None or iq.amax.numel() != 1:
+            raise CapabilityError(f"engine torch-int8 needs a static per-tensor input scale; {name} has {iq}")
+        if _enabled(oq):
+            raise CapabilityError(f"engine torch-int8 cannot quantize outputs; {name}.output_quantizer is enabled")
+        with torch.no_grad():
+            w_scale = (wq.amax.float().reshape(-1) / QMAX).clamp_min(torch.finfo(torch.float32).tiny)
+            # the weight quantizer's own output is the grid point; dividing by its scale recovers the integer
+            w_int = torch.round(wq(mod.weight.float()) / w_scale[:, None])
+            tensors = {
+                "weight_kn": w_int.clamp(QMIN, QMAX).to(torch.int8).t().contiguous(),
+                "w_scale": w_scale,
+                "in_scale": (iq.amax.float().reshape(()) / QMAX).clamp_min(torch.finfo(torch.float32).tiny),
+            }
+            pqs = getattr(iq, "_pre_quant_scale", None)
+            if pqs is not None:
+                tensors["pre_quant_scale"] = pqs.float().reshape(-1).clone()
+            if mod.bias is not None:
+                tensors["bias"] = mod.bias.detach().float().clone()
+        layers[name] = tensors
+        covered.update({f"{name}.weight_quantizer", f"{name}.input_quantizer"})
+    if not layers:
+        raise CapabilityError("engine torch-int8 found no INT8 layer in the candidate (is it quantized int8/int8_sq?)")
+    left = [n for n, q in _quantizers(model) if _enabled(q) and n not in covered]
+    if left:
+        raise CapabilityError(
+            "engine torch-int8 cannot run these enabled quantizers, so its numerics would not be the "
+            f"artifact's: {', '.join(left[:6])}{' …' if len(left) > 6 else ''} (use engine.backend: torch)"
+        )
+    return layers
+
+
+def install_int8_layers(model: nn.Module, layers: dict[str, dict[str, torch.Tensor]]) -> nn.Module:
+    """Replace the named Linear modules by :class:`Int8Linear` (in place; returns the model)."""
+    for name, tensors in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        if not isinstance(getattr(parent, child, None), nn.Linear):
+            raise CapabilityError(f"INT8 engine layer {name} does not match a Linear of the model")
+        setattr(parent, child, Int8Linear(tensors))
+    return model
+
+
+def save_int8_layers(layers: dict[str, dict[str, torch.Tensor]], out_dir: Path) -> Path:
+    path = out_dir / INT8_WEIGHTS
+    torch.save(layers, path)
+    return path
+
+
+def load_int8_layers(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict):
+        raise CapabilityError(f"{path}: not an INT8 engine file")
+    return data

@@ -1,0 +1,73 @@
+"""The ``torch-int8`` backend: INT8 candidates on real integer kernels on CPU.
+
+The baseline (no quantization) is served in float32 as with ``torch``; the candidate's quantized
+Linear layers become :class:`gates.engines.int8_kernels.Int8Linear` (int8 weights built here,
+once, from the artifact, and stored in the engine artifact with their digest). So the
+performance gates compare a float baseline against real INT8 GEMMs, not against a simulation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gates.artifacts import ArtifactStore
+from gates.config.schema import INT8_ENGINE_FORMATS, EngineSection
+from gates.engines.base import EngineBuild, ModelRef
+from gates.engines.torch_cpu import TorchEngine
+from gates.errors import CapabilityError
+
+ENGINE_JSON = "engine.json"
+
+
+class TorchInt8Engine:
+    name = "torch-int8"
+
+    def check_available(self) -> None:
+        import torch
+
+        try:  # the kernel this engine runs; absent or broken on some builds and CPUs
+            a = torch.ones((2, 8), dtype=torch.int8)
+            torch._int_mm(a, torch.ones((8, 8), dtype=torch.int8))
+        except (AttributeError, RuntimeError, NotImplementedError) as exc:
+            raise CapabilityError(
+                f"engine.backend 'torch-int8' needs torch._int_mm on CPU (torch >= 2.2): {exc}; "
+                "use engine.backend: torch"
+            ) from exc
+
+    def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild:
+        if model.format == "none":  # the baseline runs in float: that is what INT8 is compared with
+            return TorchEngine().build(store, model, cfg)
+        if model.format not in INT8_ENGINE_FORMATS:
+            raise CapabilityError(f"engine torch-int8 runs {', '.join(INT8_ENGINE_FORMATS)}, not {model.format!r}")
+
+        def write(out: Path) -> dict[str, Any]:
+            from gates.engines.int8_kernels import extract_int8_layers, save_int8_layers
+            from gates.models.loader import load_model
+
+            loaded, _ = load_model(model.path)
+            layers = extract_int8_layers(loaded)
+            save_int8_layers(layers, out)
+            (out / ENGINE_JSON).write_text(
+                json.dumps(
+                    {
+                        "backend": self.name,
+                        "model_digest": model.digest,
+                        "model_path": str(model.path),
+                        "kernel": "torch._int_mm (int8 x int8 -> int32)",
+                        "int8_layers": len(layers),
+                        "max_batch_size": cfg.max_batch_size,
+                    },
+                    indent=2,
+                    sort_keys=True,
+                )
+            )
+            return {"int8_layers": len(layers)}
+
+        art = store.get_or_build("engine-torch-int8", {"model": model.digest, "engine": cfg.model_dump()}, write)
+        note = (
+            f"candidate format {model.format} runs on INT8 integer GEMMs (torch._int_mm) on CPU, "
+            "other operations in float32: latency measured on real low-precision kernels"
+        )
+        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note)
