@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,19 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
         action TEXT NOT NULL, from_state TEXT, to_state TEXT, weight INTEGER, digest TEXT, verdict TEXT,
         report TEXT, detail TEXT)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, pr INTEGER, sha TEXT, digest TEXT,
+        verdict TEXT NOT NULL, report TEXT, run_dir TEXT, at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS promotions (
+        pipeline TEXT PRIMARY KEY, digest TEXT, pr INTEGER, sha TEXT, state TEXT NOT NULL, step INTEGER NOT NULL,
+        failures INTEGER NOT NULL, actor TEXT, updated_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS locks (
+        name TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+        acquired_at REAL NOT NULL, expires_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, processed_at REAL, outcome TEXT)""",
 )
+MIGRATIONS = (("canary", "digest", "ALTER TABLE canary ADD COLUMN digest TEXT"),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +51,33 @@ class CanaryState:
     stable: str | None
     canary: str | None
     weight: int
+    updated_at: float
+    digest: str | None = None  # the canary model's artifact digest, when known
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    id: int
+    pipeline: str
+    pr: int | None
+    sha: str | None
+    digest: str | None
+    verdict: str
+    report: str | None
+    run_dir: str | None
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PromotionRecord:
+    pipeline: str
+    digest: str | None
+    pr: int | None
+    sha: str | None
+    state: str  # canary | paused | rolling_back | stable | rolled_back
+    step: int  # index of the last step that passed its re-check (-1: none yet)
+    failures: int  # consecutive failed re-checks
+    actor: str | None
     updated_at: float
 
 
@@ -54,6 +95,9 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         for stmt in SCHEMA:
             self._db.execute(stmt)
+        for table, column, stmt in MIGRATIONS:  # ledgers written by an older gates gain the column
+            if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(stmt)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -66,21 +110,29 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:  # one connection is shared by the webhook server's threads
+            return self._db.execute(query, tuple(args)).fetchall()
+
     def canary(self, pipeline: str) -> CanaryState | None:
-        row = self._db.execute(
-            "SELECT pipeline, target, endpoint, stable, canary, weight, updated_at FROM canary WHERE pipeline=?",
+        rows = self._read(
+            "SELECT pipeline, target, endpoint, stable, canary, weight, updated_at, digest FROM canary"
+            " WHERE pipeline=?",
             (pipeline,),
-        ).fetchone()
-        return CanaryState(*row) if row else None
+        )
+        return CanaryState(*rows[0]) if rows else None
 
     def set_canary(self, state: CanaryState, actor: str, action: str, **record: Any) -> None:
         """Write the new state and its transition record in one transaction."""
         with self._tx() as db:
             before = db.execute("SELECT weight FROM canary WHERE pipeline=?", (state.pipeline,)).fetchone()
+            if record.get("digest") is None and state.digest is not None:
+                record = {**record, "digest": state.digest}
             db.execute(
-                "INSERT INTO canary VALUES (?,?,?,?,?,?,?) ON CONFLICT(pipeline) DO UPDATE SET target=excluded.target,"
+                "INSERT INTO canary (pipeline, target, endpoint, stable, canary, weight, updated_at, digest)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(pipeline) DO UPDATE SET target=excluded.target,"
                 " endpoint=excluded.endpoint, stable=excluded.stable, canary=excluded.canary, weight=excluded.weight,"
-                " updated_at=excluded.updated_at",
+                " updated_at=excluded.updated_at, digest=excluded.digest",
                 (
                     state.pipeline,
                     state.target,
@@ -89,34 +141,178 @@ class Ledger:
                     state.canary,
                     state.weight,
                     state.updated_at,
+                    state.digest,
                 ),
             )
+            self._insert_transition(
+                db,
+                state.pipeline,
+                actor,
+                action,
+                f"weight={before[0]}" if before else None,
+                f"weight={state.weight}",
+                {**record, "weight": state.weight},
+            )
+
+    def record(
+        self, pipeline: str, actor: str, action: str, from_state: str | None, to_state: str | None, **record: Any
+    ) -> None:
+        """One transition that is not a weight change (a gate run, a refusal, a promotion step)."""
+        with self._tx() as db:
+            self._insert_transition(db, pipeline, actor, action, from_state, to_state, record)
+
+    @staticmethod
+    def _insert_transition(
+        db: sqlite3.Connection,
+        pipeline: str,
+        actor: str,
+        action: str,
+        from_state: str | None,
+        to_state: str | None,
+        record: dict[str, Any],
+    ) -> None:
+        db.execute(
+            "INSERT INTO transitions (pipeline, at, actor, action, from_state, to_state, weight, digest, verdict,"
+            " report, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                pipeline,
+                time.time(),
+                actor,
+                action,
+                from_state,
+                to_state,
+                record.get("weight"),
+                record.get("digest"),
+                record.get("verdict"),
+                record.get("report"),
+                json.dumps(record.get("detail")) if record.get("detail") else None,
+            ),
+        )
+
+    # -- gate runs -------------------------------------------------------------------------
+    def add_run(
+        self,
+        pipeline: str,
+        verdict: str,
+        actor: str,
+        *,
+        pr: int | None = None,
+        sha: str | None = None,
+        digest: str | None = None,
+        report: str | None = None,
+        run_dir: str | None = None,
+    ) -> None:
+        with self._tx() as db:
             db.execute(
-                "INSERT INTO transitions (pipeline, at, actor, action, from_state, to_state, weight, digest, verdict,"
-                " report, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    state.pipeline,
-                    time.time(),
-                    actor,
-                    action,
-                    f"weight={before[0]}" if before else None,
-                    f"weight={state.weight}",
-                    state.weight,
-                    record.get("digest"),
-                    record.get("verdict"),
-                    record.get("report"),
-                    json.dumps(record.get("detail")) if record.get("detail") else None,
-                ),
+                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at) VALUES (?,?,?,?,?,?,?,?)",
+                (pipeline, pr, sha, digest, verdict, report, run_dir, time.time()),
             )
+            self._insert_transition(
+                db,
+                pipeline,
+                actor,
+                "gate_run",
+                None,
+                verdict,
+                {"digest": digest, "verdict": verdict, "report": report, "detail": {"pr": pr, "sha": sha}},
+            )
+
+    def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[RunRecord]:
+        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at FROM runs WHERE 1=1"
+        args: list[Any] = []
+        if pipeline is not None:
+            q, args = q + " AND pipeline=?", [*args, pipeline]
+        if pr is not None:
+            q, args = q + " AND pr=?", [*args, pr]
+        return [RunRecord(*r) for r in self._read(q + " ORDER BY id", args)]
+
+    # -- promotions ------------------------------------------------------------------------
+    def promotion(self, pipeline: str) -> PromotionRecord | None:
+        rows = self._read(
+            "SELECT pipeline, digest, pr, sha, state, step, failures, actor, updated_at FROM promotions"
+            " WHERE pipeline=?",
+            (pipeline,),
+        )
+        return PromotionRecord(*rows[0]) if rows else None
+
+    def set_promotion(self, rec: PromotionRecord, actor: str, action: str, **record: Any) -> None:
+        """The new promotion state and its transition, in one transaction (a crash keeps both or neither)."""
+        with self._tx() as db:
+            before = db.execute("SELECT state, step FROM promotions WHERE pipeline=?", (rec.pipeline,)).fetchone()
+            db.execute(
+                "INSERT INTO promotions VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(pipeline) DO UPDATE SET"
+                " digest=excluded.digest, pr=excluded.pr, sha=excluded.sha, state=excluded.state,"
+                " step=excluded.step, failures=excluded.failures, actor=excluded.actor,"
+                " updated_at=excluded.updated_at",
+                (rec.pipeline, rec.digest, rec.pr, rec.sha, rec.state, rec.step, rec.failures, rec.actor, time.time()),
+            )
+            self._insert_transition(
+                db,
+                rec.pipeline,
+                actor,
+                action,
+                f"{before[0]}@{before[1]}" if before else None,
+                f"{rec.state}@{rec.step}",
+                {"digest": rec.digest, **record},
+            )
+
+    # -- locks and deliveries --------------------------------------------------------------
+    def try_lock(self, name: str, owner: str, ttl_s: float) -> tuple[bool, str]:
+        """Take ``name`` unless a live holder has it; a dead or expired holder is taken over.
+
+        Returns (taken, note): the note says whose stale lock was taken over, or who holds it.
+        """
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT owner, pid, host, expires_at FROM locks WHERE name=?", (name,)).fetchone()
+            note = ""
+            if row is not None:
+                holder, hpid, hhost, expires = row
+                alive = expires > now and (hhost != host or _pid_alive(hpid))
+                if alive and not (hhost == host and hpid == pid and holder == owner):
+                    return False, f"held by {holder} (pid {hpid} on {hhost})"
+                if not alive:
+                    note = f"took over a stale lock of {holder} (pid {hpid} on {hhost})"
+            db.execute(
+                "INSERT INTO locks VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET owner=excluded.owner,"
+                " pid=excluded.pid, host=excluded.host, acquired_at=excluded.acquired_at,"
+                " expires_at=excluded.expires_at",
+                (name, owner, pid, host, now, now + ttl_s),
+            )
+            return True, note
+
+    def unlock(self, name: str, owner: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM locks WHERE name=? AND owner=? AND pid=?", (name, owner, os.getpid()))
+
+    def first_delivery(self, delivery_id: str, event: str) -> bool:
+        """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
+        with self._tx() as db:
+            try:
+                db.execute(
+                    "INSERT INTO deliveries (id, event, received_at) VALUES (?,?,?)", (delivery_id, event, time.time())
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+    def delivery_done(self, delivery_id: str, outcome: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET processed_at=?, outcome=? WHERE id=?", (time.time(), outcome[:500], delivery_id)
+            )
+
+    def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
+        return [tuple(r) for r in self._read("SELECT id, event, processed_at, outcome FROM deliveries ORDER BY rowid")]
 
     def history(self, pipeline: str | None = None) -> list[dict[str, Any]]:
         q = (
             "SELECT id, pipeline, at, actor, action, from_state, to_state, weight, digest, verdict, report, detail"
             " FROM transitions"
         )
-        rows = self._db.execute(
+        rows = self._read(
             q + (" WHERE pipeline=? ORDER BY id" if pipeline else " ORDER BY id"), (pipeline,) if pipeline else ()
-        ).fetchall()
+        )
         keys = (
             "id",
             "pipeline",
@@ -135,3 +331,17 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) holds nothing
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

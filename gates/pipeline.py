@@ -21,6 +21,7 @@ from gates.config.load import PipelineFile
 from gates.context import RunContext
 from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
+from gates.ledger import Ledger
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.judge import JudgeStage
 from gates.stages.publish import PublishStage
@@ -127,3 +128,21 @@ def _timed(ctx: RunContext, stage: Stage) -> None:
 def _note(ctx: RunContext, name: str) -> str:
     note = getattr(ctx.results.get(name), "note", "")
     return f" — {note}" if note else ""
+
+
+def record_run(ledger: Ledger, pipeline: str, outcome: RunOutcome, actor: str, pr: int | None, sha: str | None) -> None:
+    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against."""
+    digest = None
+    if outcome.report_json is not None and outcome.report_json.is_file():
+        digest = json.loads(outcome.report_json.read_text()).get("candidate", {}).get("digest")
+    report = str(outcome.report_md) if outcome.report_md else None
+    ledger.add_run(
+        pipeline,
+        outcome.verdict,
+        actor,
+        pr=pr,
+        sha=sha or None,
+        digest=digest,
+        report=report,
+        run_dir=str(outcome.run_dir),
+    )

@@ -20,6 +20,12 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _ledger_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every gates command a test runs records to a ledger of its own, never to the checkout's."""
+    monkeypatch.setenv("GATES_LEDGER", str(tmp_path / "ledger.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def artifacts_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")

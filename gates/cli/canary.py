@@ -25,6 +25,8 @@ def command() -> None:
 @click.option("--canary", "canary_model", required=True, help="Triton model name of the canary arm.")
 @click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
 @click.option("--weight", default=0, show_default=True)
+@click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
+@click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
 @ledger_options
 def serve(
     pipeline: str,
@@ -34,14 +36,16 @@ def serve(
     canary_model: str,
     port: int,
     weight: int,
+    triton_grpc: str | None,
+    digest: str | None,
     ledger_url: str,
     actor: str,
 ) -> None:
     """Run the local weighted router (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
     ledger = open_ledger(ledger_url)
-    with WeightedRouter(triton, served, stable, canary_model, weight, port) as router:
+    with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
         ledger.set_canary(
-            CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time()),
+            CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time(), digest),
             actor,
             "canary_deploy",
         )
@@ -64,11 +68,15 @@ def _wait() -> None:
 @click.option(
     "--storage-uri", required=True, help="Where the candidate's Triton model repository is (s3://, gs://, pvc://…)."
 )
+@click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
 @ledger_options
-def register_kserve(pipeline: str, namespace: str, name: str, storage_uri: str, ledger_url: str, actor: str) -> None:
+def register_kserve(
+    pipeline: str, namespace: str, name: str, storage_uri: str, digest: str | None, ledger_url: str, actor: str
+) -> None:
     """Record a KServe InferenceService as PIPELINE's canary target (weight 0)."""
     ledger = open_ledger(ledger_url)
-    state = CanaryState(pipeline, "kserve", f"{namespace}/{name}/{storage_uri}", None, storage_uri, 0, time.time())
+    endpoint = f"{namespace}/{name}/{storage_uri}"
+    state = CanaryState(pipeline, "kserve", endpoint, None, storage_uri, 0, time.time(), digest)
     ledger.set_canary(state, actor, "canary_deploy")
     click.echo(f"registered kserve canary {namespace}/{name} for {pipeline}")
 

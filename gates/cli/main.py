@@ -13,6 +13,7 @@ import click
 from gates import __version__
 from gates.cli import artifacts as artifacts_cmd
 from gates.cli import canary as canary_cmd
+from gates.cli import events as events_cmd
 from gates.cli import formats as formats_cmd
 from gates.cli import history as history_cmd
 from gates.cli import promote as promote_cmd
@@ -42,6 +43,9 @@ cli.add_command(canary_cmd.command)
 cli.add_command(artifacts_cmd.command)
 cli.add_command(promote_cmd.promote)
 cli.add_command(promote_cmd.rollback)
+cli.add_command(promote_cmd.recheck)
+cli.add_command(events_cmd.handle)
+cli.add_command(events_cmd.serve)
 cli.add_command(history_cmd.command)
 
 

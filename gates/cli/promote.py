@@ -1,26 +1,63 @@
-"""``gates promote`` / ``gates rollback``: the canary to 100% or to 0%, recorded."""
+"""``gates promote`` / ``gates rollback`` / ``gates recheck``: the promotion state machine by hand.
+
+The same code path as ``/gates promote`` on a PR (authorization by ``promotion.approvers``,
+the digest that passed, a re-check at every step), for operators and workflow_dispatch.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
 
-from gates.cli.common import ledger_options, open_ledger
-from gates.promotion import canary as ops
+from gates.cli.common import ledger_options
+from gates.cli.events import _context
+from gates.events.handle import execute_action
+from gates.events.router import Action
+
+PIPELINE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _action(kind: str, pipeline: Path, actor: str, pr: int | None, repo_dir: Path) -> Action:
+    rel = pipeline.resolve().relative_to(repo_dir.resolve()).as_posix()
+    repository = os.environ.get("GITHUB_REPOSITORY", "local/local")
+    return Action(kind, rel, repository, actor, pr, None, f"gates {kind}")
+
+
+def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+    ctx = _context(repo_dir, ledger_url, None)
+    result = execute_action(_action(kind, pipeline, actor, pr, repo_dir), ctx)
+    click.echo(result.message)
+    sys.exit(int(result.exit_code))
+
+
+def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--repo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))(fn)
+    fn = click.option("--pr", type=int, default=None, help="The pull request whose passing gate run is promoted.")(fn)
+    fn = click.argument("pipeline", type=PIPELINE)(fn)
+    return ledger_options(fn)
 
 
 @click.command("promote")
-@click.argument("pipeline")
-@ledger_options
-def promote(pipeline: str, ledger_url: str, actor: str) -> None:
-    """Send all of PIPELINE's traffic to its canary."""
-    state = ops.promote(open_ledger(ledger_url), pipeline, actor)
-    click.echo(f"{pipeline}: promoted, canary at {state.weight}%")
+@_options
+def promote(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+    """Walk PIPELINE's canary through promotion.steps, re-checking at each; roll back on failure."""
+    _run("promote", pipeline, pr, repo_dir, ledger_url, actor)
 
 
 @click.command("rollback")
-@click.argument("pipeline")
-@ledger_options
-def rollback(pipeline: str, ledger_url: str, actor: str) -> None:
-    """Send none of PIPELINE's traffic to its canary."""
-    state = ops.rollback(open_ledger(ledger_url), pipeline, actor)
-    click.echo(f"{pipeline}: rolled back, canary at {state.weight}%")
+@_options
+def rollback(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+    """Send none of PIPELINE's traffic to its canary, whatever step or gate it is at."""
+    _run("rollback", pipeline, pr, repo_dir, ledger_url, actor)
+
+
+@click.command("recheck")
+@_options
+def recheck(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+    """Re-check PIPELINE's canary where it stands (e.g. at the manual gate); roll back on failure."""
+    _run("recheck", pipeline, pr, repo_dir, ledger_url, actor)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from gates.cli.common import ledger_options, open_ledger
 from gates.config import load_pipeline
 from gates.github.actions import write_outputs, write_summary
-from gates.pipeline import run_pipeline
+from gates.pipeline import record_run, run_pipeline
 
 
 @click.command("run")
@@ -28,7 +29,8 @@ from gates.pipeline import run_pipeline
     default=None,
     help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).",
 )
-def command(pipeline: Path, output: Path | None, artifacts: Path | None) -> None:
+@ledger_options
+def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
     """Optimize, serve, load-test, measure drift and judge one pipeline.
 
     Exit 0 PASS, 1 FAIL, 2 bad input, 3 infrastructure error or INCONCLUSIVE.
@@ -41,6 +43,16 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None) -> None
         click.echo(line, err=False)
 
     outcome = run_pipeline(pf, root.resolve(), output.resolve() if output else None, progress, env=dict(os.environ))
+    pr = os.environ.get("GATES_PR_NUMBER")
+    # the verdict and the digest it judged, for promotion to check against (and for the audit)
+    record_run(
+        open_ledger(ledger_url),
+        pf.config.name,
+        outcome,
+        actor,
+        int(pr) if pr else None,
+        os.environ.get("GATES_COMMIT_SHA"),
+    )
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
     click.echo(f"report: {outcome.report_md}")
     if outcome.report_md is not None:

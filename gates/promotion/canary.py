@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from gates.errors import BadInputError, InfraError
 from gates.ledger import CanaryState, Ledger
@@ -21,6 +23,14 @@ def router_set_weight(admin_url: str, weight: int) -> dict[str, object]:
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read()))
+    except OSError as exc:
+        raise InfraError(f"the local canary router at {admin_url} did not answer: {exc}") from exc
+
+
+def router_snapshot(admin_url: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://{admin_url}/gates/router", timeout=10) as r:
             return dict(json.loads(r.read()))
     except OSError as exc:
         raise InfraError(f"the local canary router at {admin_url} did not answer: {exc}") from exc
@@ -44,7 +54,7 @@ def set_weight(
         namespace, name, storage = (state.endpoint or "").split("/", 2)
         manifest = render_inference_service(name, namespace, storage, weight)
         apply(manifest, (workdir or Path(".")) / f"{name}.inferenceservice.yaml")
-    new = CanaryState(state.pipeline, state.target, state.endpoint, state.stable, state.canary, weight, time.time())
+    new = dataclasses.replace(state, weight=weight, updated_at=time.time())
     ledger.set_canary(new, actor, action)
     return new
 

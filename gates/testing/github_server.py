@@ -50,6 +50,8 @@ class GitHubTestServer:
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.deployments: dict[int, dict[str, Any]] = {}
         self.deployment_statuses: list[dict[str, Any]] = []
+        self.pull_heads: dict[tuple[str, int], str] = {}
+        self.team_members: dict[tuple[str, str], set[str]] = {}
         self.log: list[Logged] = []
         self._fail: list[str] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -74,8 +76,19 @@ class GitHubTestServer:
         with self.lock:
             self._fail.extend([kind] * n)
 
-    def add_pull_request(self, full_name: str, number: int, title: str = "Update pipeline") -> None:
+    def set_pull_head(self, full_name: str, number: int, sha: str) -> None:
         with self.lock:
+            self.pull_heads[(full_name, number)] = sha
+
+    def add_team_member(self, org: str, team: str, login: str) -> None:
+        with self.lock:
+            self.team_members.setdefault((org, team), set()).add(login)
+
+    def add_pull_request(
+        self, full_name: str, number: int, title: str = "Update pipeline", head_sha: str = "0" * 40
+    ) -> None:
+        with self.lock:
+            self.pull_heads[(full_name, number)] = head_sha
             repo = self._repo(full_name)
             issue = copy.deepcopy(OBJECTS["issue"])
             base = f"{self.url}/repos/{full_name}"
@@ -229,6 +242,8 @@ class GitHubTestServer:
             (rf"POST {repo}/deployments", self._create_deployment),
             (rf"GET {repo}/deployments", self._list_deployments),
             (rf"POST {repo}/deployments/(\d+)/statuses", self._create_deployment_status),
+            (rf"GET {repo}/pulls/(\d+)", self._get_pull),
+            (r"GET /orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", self._get_membership),
         ]
 
     @staticmethod
@@ -244,6 +259,17 @@ class GitHubTestServer:
                 {},
             )
         return None
+
+    def _get_pull(self, body: Any, full: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        sha = self.pull_heads.get((self._repo(full)["full_name"], int(number)))
+        if sha is None:
+            return 404, {"message": "Not Found"}, {}
+        return 200, {"number": int(number), "state": "open", "head": {"sha": sha}, "base": {"ref": "main"}}, {}
+
+    def _get_membership(self, body: Any, org: str, team: str, login: str) -> tuple[int, Any, dict[str, str]]:
+        if login not in self.team_members.get((org, team), set()):
+            return 404, {"message": "Not Found"}, {}
+        return 200, {"state": "active", "role": "member", "url": f"{self.url}/orgs/{org}/teams/{team}"}, {}
 
     def _get_repo(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
         return 200, self._repo(full), {}

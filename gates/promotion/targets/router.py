@@ -21,8 +21,18 @@ from typing import Any
 
 
 class WeightedRouter:
-    def __init__(self, upstream: str, served: str, stable: str, canary: str, weight: int = 0, port: int = 0):
+    def __init__(
+        self,
+        upstream: str,
+        served: str,
+        stable: str,
+        canary: str,
+        weight: int = 0,
+        port: int = 0,
+        upstream_grpc: str | None = None,
+    ):
         self.upstream = upstream  # host:port of Triton's HTTP endpoint
+        self.upstream_grpc = upstream_grpc  # its gRPC endpoint, for re-checks that compare the two models
         self.served, self.stable, self.canary = served, stable, canary
         self._lock = threading.Lock()
         self._weight = 0
@@ -77,6 +87,8 @@ class WeightedRouter:
                 "served": self.served,
                 "stable": self.stable,
                 "canary": self.canary,
+                "upstream": self.upstream,
+                "upstream_grpc": self.upstream_grpc,
             }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

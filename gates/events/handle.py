@@ -1,0 +1,381 @@
+"""Handle one GitHub event: route it, then carry out its actions (gate runs, promotions, replies).
+
+The pure decision is :func:`gates.events.router.route`; this module supplies its inputs (the
+files a PR changed, from git; which pipelines use which data files) and executes what it
+returns. Every action's outcome is an exit code; the event's is the worst of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gates.config import load_pipeline
+from gates.config.load import PipelineFile
+from gates.errors import BadInputError, ConfigError, ExitCode, GatesError, InfraError, SubprocessError
+from gates.events.authz import authorize, read_codeowners
+from gates.events.router import Action, Routed, diff_request, route
+from gates.github.publish import GitHubClient, GitHubTarget
+from gates.ledger import CanaryState, Ledger
+from gates.promotion.machine import Checker, Outcome, PromotionRun
+
+CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
+
+
+@dataclasses.dataclass
+class HandlerContext:
+    repo_dir: Path
+    ledger: Ledger
+    env: Mapping[str, str]
+    artifacts: Path
+    progress: Callable[[str], None] = print
+    checker_for: CheckerFactory | None = None  # default: live re-check through the local router
+    lock_wait_s: float = 600.0
+
+    def github(self, repository: str, pr: int | None, sha: str | None = None) -> GitHubClient | None:
+        token = self.env.get("GATES_GITHUB_TOKEN") or self.env.get("GITHUB_TOKEN")
+        if not token:
+            return None
+        target = GitHubTarget(
+            api_url=self.env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            token=token,
+            repository=repository,
+            pr=pr or 0,
+            sha=sha,
+            retries=int(self.env.get("GATES_GITHUB_RETRIES", "4")),
+            backoff_s=float(self.env.get("GATES_GITHUB_BACKOFF_S", "1.0")),
+        )
+        return GitHubClient(target)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionResult:
+    action: Action
+    exit_code: ExitCode
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HandleOutcome:
+    routed: Routed
+    results: tuple[ActionResult, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return max((r.exit_code for r in self.results), default=ExitCode.PASS)
+
+
+# -- inputs of the router ----------------------------------------------------------------------
+def pipeline_files(repo_dir: Path) -> list[str]:
+    return sorted(p.relative_to(repo_dir).as_posix() for p in (repo_dir / "pipelines").glob("*.yaml"))
+
+
+def data_index(repo_dir: Path) -> dict[str, list[str]]:
+    """Data file (repo-relative) -> the pipeline files that read it. Broken configs index nothing."""
+    index: dict[str, list[str]] = {}
+    root = repo_dir.resolve()
+    for rel in pipeline_files(repo_dir):
+        try:
+            pf = load_pipeline(repo_dir / rel)
+        except ConfigError:
+            continue  # a broken pipeline still runs (and fails with its error) when its own file changes
+        cfg = pf.config
+        opt = cfg.optimize
+        files = list(cfg.golden.suites)
+        files += [x for x in (opt.quantize.calibration if opt.quantize else None,) if x]
+        files += [opt.prune.calibration] if opt.prune else []
+        files += [opt.distill.data] if opt.distill else []
+        for f in files:
+            path = pf.resolve(f).resolve()
+            if path.is_relative_to(root):
+                index.setdefault(path.relative_to(root).as_posix(), []).append(rel)
+    return index
+
+
+def git_changed_files(repo_dir: Path, base: str, head: str) -> list[str]:
+    cmd = ["git", "-C", str(repo_dir), "diff", "--name-only", "--no-renames", f"{base}...{head}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:  # never guess which pipelines changed
+        raise SubprocessError(
+            "cannot list the files this pull request changes (fetch both commits: actions/checkout with "
+            "fetch-depth: 0)",
+            cmd,
+            proc.returncode,
+            proc.stdout,
+            proc.stderr,
+        )
+    return [line for line in proc.stdout.splitlines() if line]
+
+
+def route_event(name: str, payload: Any, repo_dir: Path) -> Routed:
+    need = diff_request(name, payload) if isinstance(payload, Mapping) else None
+    changed = git_changed_files(repo_dir, need.base, need.head) if need else None
+    return route(name, payload, changed, data_index(repo_dir), pipeline_files(repo_dir))
+
+
+def load_payload(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the event payload: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{path}: the event payload is not JSON: {exc}") from exc
+
+
+# -- execution ---------------------------------------------------------------------------------
+def handle_event(name: str, payload: Any, ctx: HandlerContext, dry_run: bool = False) -> HandleOutcome:
+    routed = route_event(name, payload, ctx.repo_dir)
+    if dry_run:
+        return HandleOutcome(routed, ())
+    # one action failing does not hide the others' outcomes
+    return HandleOutcome(routed, tuple(execute_action(a, ctx) for a in routed.actions))
+
+
+def execute_action(action: Action, ctx: HandlerContext) -> ActionResult:
+    """One action (also what ``gates promote``/``rollback``/``recheck`` run), errors as exit codes."""
+    try:
+        return _execute(action, ctx)
+    except GatesError as exc:
+        ctx.progress(f"{action.kind} {action.pipeline or ''}: error: {exc}")
+        _reply(ctx, action, f"gates could not {action.kind} `{action.pipeline or 'the pipelines'}`: {_quiet(str(exc))}")
+        return ActionResult(action, exc.exit_code, str(exc))
+
+
+def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
+    if action.kind == "comment":
+        _reply(ctx, action, action.message)
+        return ActionResult(action, ExitCode.PASS, "replied")
+    pipelines = [action.pipeline] if action.pipeline else _pipelines_of_pr(ctx, action)
+    if not pipelines:
+        text = f"No pipeline has been gated on PR #{action.pr} yet: name one (`/gates {action.kind} <pipeline>`)."
+        _reply(ctx, action, text)
+        return ActionResult(action, ExitCode.BAD_INPUT, text)
+    worst = ExitCode.PASS
+    messages = []
+    for path in pipelines:
+        one = dataclasses.replace(action, pipeline=path)
+        code, message = _RUNNERS[action.kind](one, ctx)
+        worst = max(worst, code)
+        messages.append(message)
+    return ActionResult(action, worst, "; ".join(messages))
+
+
+def _pipelines_of_pr(ctx: HandlerContext, action: Action) -> list[str]:
+    names = {r.pipeline for r in ctx.ledger.runs(pr=action.pr)} if action.pr else set()
+    out = []
+    for rel in pipeline_files(ctx.repo_dir):
+        try:
+            if load_pipeline(ctx.repo_dir / rel).config.name in names:
+                out.append(rel)
+        except ConfigError:
+            continue
+    return out
+
+
+def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
+    from gates.pipeline import record_run, run_pipeline
+
+    assert action.pipeline is not None
+    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    sha = action.sha
+    if action.pr and sha is None:  # a comment command: the PR's head now, and the checkout must be it
+        client = ctx.github(action.repository, action.pr)
+        if client is None:
+            raise InfraError("rerunning a PR's gate needs a GitHub token (GATES_GITHUB_TOKEN or GITHUB_TOKEN)")
+        from gates.github.api import pull_head_sha
+
+        sha = pull_head_sha(client, action.pr)
+    here = _checkout_sha(ctx.repo_dir)
+    if sha and here and here != sha:
+        raise InfraError(f"the checkout is at {here[:12]} but the gate was asked for {sha[:12]}: check it out first")
+    env = dict(ctx.env)
+    env.update({"GITHUB_REPOSITORY": action.repository, "GATES_COMMIT_SHA": sha or ""})
+    if action.pr:
+        env["GATES_PR_NUMBER"] = str(action.pr)
+    ctx.progress(f"gate run: {action.pipeline} ({action.message})")
+    outcome = run_pipeline(pf, ctx.artifacts, None, ctx.progress, env=env)
+    record_run(ctx.ledger, pf.config.name, outcome, action.actor, action.pr, sha)
+    return outcome.exit_code, f"{pf.config.name}: {outcome.verdict} — {outcome.reason}"
+
+
+def _checkout_sha(repo_dir: Path) -> str | None:
+    proc = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _authorized(action: Action, ctx: HandlerContext, pf: PipelineFile, what: str) -> str | None:
+    """None when allowed; else the reason (replied on the PR and recorded)."""
+    client = ctx.github(action.repository, action.pr)
+
+    def team_member(org: str, team: str, login: str) -> bool:
+        if client is None:
+            return False  # without GitHub, team membership cannot be shown: fail closed
+        from gates.github.api import is_team_member
+
+        return is_team_member(client, org, team, login)
+
+    assert action.pipeline is not None
+    decision = authorize(
+        action.actor, action.pipeline, pf.config.promotion, team_member, read_codeowners(ctx.repo_dir), what
+    )
+    if decision.allowed:
+        return None
+    ctx.ledger.record(pf.config.name, action.actor, f"{what}_denied", None, None, detail=decision.reason)
+    return decision.reason
+
+
+def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile) -> PromotionRun:
+    from gates.promotion import canary as ops
+
+    name = pf.config.name
+    canary = ctx.ledger.canary(name)
+    if canary is None:
+        raise BadInputError(f"pipeline {name!r} has no canary deployment recorded; deploy one first")
+    checker = (ctx.checker_for or default_checker)(pf, canary)
+
+    def move(weight: int, label: str) -> None:
+        ops.set_weight(ctx.ledger, name, weight, action.actor, label)
+
+    return PromotionRun(
+        ctx.ledger, name, pf.config.promotion, checker, move, action.actor, ctx.lock_wait_s, progress=ctx.progress
+    )
+
+
+def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
+    assert action.pipeline is not None
+    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    name = pf.config.name
+    run = _promotion(action, ctx, pf)  # no canary deployed: bad input, before anything else
+    denied = _authorized(action, ctx, pf, "promote")
+    if denied:
+        _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {_quiet(denied)}. Nothing was changed.")
+        return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
+    digest, sha = _passed_digest(action, ctx, name)
+    outcome = run.promote(digest, action.pr, sha)
+    _report_outcome(ctx, action, name, outcome)
+    return outcome.exit_code, outcome.message
+
+
+def _rollback(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
+    assert action.pipeline is not None
+    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    name = pf.config.name
+    run = _promotion(action, ctx, pf)
+    denied = _authorized(action, ctx, pf, "rollback")
+    if denied:
+        _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {_quiet(denied)}. Nothing was changed.")
+        return ExitCode.PASS, f"{name}: not authorized ({denied})"
+    outcome = run.rollback(f"requested by {action.actor} ({action.message})")
+    _report_outcome(ctx, action, name, outcome)
+    return ExitCode.PASS, outcome.message
+
+
+def _recheck(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
+    """Scheduled or manual: check the canary where it stands; a failure rolls it back (no approval needed)."""
+    assert action.pipeline is not None
+    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    outcome = _promotion(action, ctx, pf).recheck()
+    if outcome.state == "rolled_back":
+        _report_outcome(ctx, action, pf.config.name, outcome)
+    return outcome.exit_code, outcome.message
+
+
+def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str, str | None]:
+    """The candidate digest whose gate passed on what is being promoted; refuse anything else."""
+    from gates.promotion.machine import PromotionRefused
+
+    sha = action.sha
+    if action.pr:
+        client = ctx.github(action.repository, action.pr)
+        if client is None:
+            raise InfraError("promoting from a PR needs a GitHub token (GATES_GITHUB_TOKEN or GITHUB_TOKEN)")
+        from gates.github.api import pull_head_sha
+
+        sha = pull_head_sha(client, action.pr)
+    runs = [r for r in ctx.ledger.runs(pipeline=name, pr=action.pr) if sha is None or r.sha == sha]
+    if not runs:
+        why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"
+        ctx.ledger.record(name, action.actor, "promote_refused", None, None, detail=why)
+        raise PromotionRefused(f"{name}: promotion refused: {why}")
+    last = runs[-1]
+    if last.verdict != "PASS" or not last.digest:
+        why = f"the last gate run of {name} on {(last.sha or '')[:12]} is {last.verdict}, not PASS"
+        ctx.ledger.record(name, action.actor, "promote_refused", None, None, digest=last.digest, detail=why)
+        raise PromotionRefused(f"{name}: promotion refused: {why}")
+    return last.digest, sha
+
+
+def _report_outcome(ctx: HandlerContext, action: Action, name: str, outcome: Outcome) -> None:
+    import time
+
+    from gates.report.escape import md_inline
+
+    lines = [f"**{name}**: {md_inline(outcome.message)}", "", "| when (UTC) | who | action | to | detail |"]
+    lines.append("|---|---|---|---|---|")
+    for h in ctx.ledger.history(name)[-12:]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h["at"]))
+        detail = md_inline(str(h["detail"] or ""), 200)
+        lines.append(f"| {when} | {md_inline(h['actor'])} | {h['action']} | {h['to'] or ''} | {detail} |")
+    _reply(ctx, action, "\n".join(lines))
+
+
+def _quiet(text: str) -> str:
+    """Escaped, so naming a team in a refusal does not notify it."""
+    from gates.report.escape import md_inline
+
+    return md_inline(text)
+
+
+def _reply(ctx: HandlerContext, action: Action, text: str) -> None:
+    if not action.pr:
+        ctx.progress(text)
+        return
+    client = ctx.github(action.repository, action.pr)
+    if client is None:
+        ctx.progress(f"(no GitHub token: not posted) {text}")
+        return
+    from gates.github.api import post_comment
+
+    post_comment(client, action.pr, text)
+
+
+def default_checker(pf: PipelineFile, canary: CanaryState) -> Checker:
+    """Live re-check through the local router recorded for the canary."""
+    from gates.promotion.canary import router_snapshot
+    from gates.promotion.recheck import LiveChecker
+    from gates.quality.golden import load_golden_suite
+
+    if canary.target != "local" or not canary.endpoint:
+        raise InfraError(
+            f"live re-checks run through the local canary router; {pf.config.name!r} is on {canary.target!r}"
+        )
+    snap = router_snapshot(canary.endpoint)
+    grpc = snap.get("upstream_grpc")
+    if not grpc:
+        raise InfraError(f"the canary router at {canary.endpoint} does not know Triton's gRPC endpoint")
+    prompts: list[str] = []
+    for suite in pf.config.golden.suites:
+        prompts += [g.row.prompt for g in load_golden_suite(pf.resolve(suite), suite)]
+    return LiveChecker(
+        canary.endpoint,
+        str(grpc),
+        str(snap["served"]),
+        str(snap["stable"]),
+        str(snap["canary"]),
+        prompts,
+        pf.config.promotion.recheck,
+    )
+
+
+_RUNNERS: dict[str, Callable[[Action, HandlerContext], tuple[ExitCode, str]]] = {
+    "run": _run,
+    "promote": _promote,
+    "rollback": _rollback,
+    "recheck": _recheck,
+}
+
+__all__ = ["HandleOutcome", "HandlerContext", "execute_action", "handle_event", "load_payload", "route_event"]

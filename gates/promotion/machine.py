@@ -1,0 +1,213 @@
+"""The promotion state machine: candidate -> canary steps (re-checked) -> stable, or rolled back.
+
+Per pipeline, one row in the ledger's ``promotions`` table says where the promotion is:
+
+    canary@i        step i (its weight) passed its re-check; the next call moves to step i+1
+    paused@i        step i passed and is the manual gate: the next *approved* call goes on
+    rolling_back@i  a rollback was decided and the target may not be at 0 yet
+    stable@i        the last step (100%) passed
+    rolled_back@i   the canary is at 0%
+
+Every decision is written *before* the action it decides (``rolling_back`` before the weight
+goes to 0) and every outcome *after* it was observed (``canary@i`` only once step i's re-check
+passed), each with its transition in the same transaction. So a process killed at any point
+leaves a state from which running the same command again converges: a step whose outcome was
+not recorded is simply applied and checked again (setting a weight is idempotent), and an
+unfinished rollback is finished. One promotion per pipeline runs at a time (a lock in the
+ledger; a dead holder's lock is taken over); others wait behind it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from gates.config.schema import PromotionSection
+from gates.errors import BadInputError, ExitCode, GatesError, InfraError
+from gates.ledger import Ledger, PromotionRecord
+
+
+class PromotionRefused(GatesError):
+    """The promotion may not go ahead (wrong digest, rolled back, not deployed); nothing changed."""
+
+    exit_code = ExitCode.FAIL
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    detail: str
+    canary_requests: int = 0
+
+
+class Checker(Protocol):
+    def check(self, pipeline: str, weight: int) -> CheckResult: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    state: str
+    weight: int
+    message: str
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FAIL if self.state in ("rolled_back", "rolling_back") else ExitCode.PASS
+
+
+MoveFn = Callable[[int, str], None]  # (weight, action) -> the canary target is at that weight
+
+
+@dataclasses.dataclass
+class PromotionRun:
+    ledger: Ledger
+    pipeline: str
+    cfg: PromotionSection
+    checker: Checker
+    move: MoveFn
+    actor: str
+    lock_wait_s: float = 600.0
+    lock_ttl_s: float = 1800.0
+    sleep: Callable[[float], None] = time.sleep
+    progress: Callable[[str], None] = print
+
+    # -- entry points ------------------------------------------------------------------------
+    def promote(self, digest: str | None, pr: int | None = None, sha: str | None = None) -> Outcome:
+        """Walk the canary forward from where it is; on a paused promotion this is the approval."""
+        with self._locked():
+            canary = self.ledger.canary(self.pipeline)
+            if canary is None:
+                raise BadInputError(f"pipeline {self.pipeline!r} has no canary deployment recorded; deploy one first")
+            if digest is not None and canary.digest is not None and canary.digest != digest:
+                self._refuse(
+                    f"the deployed canary is {canary.digest[:12]} but the gate passed {digest[:12]}: "
+                    "re-run the gate on what is deployed (or deploy what passed) first",
+                    digest,
+                )
+            rec = self.ledger.promotion(self.pipeline)
+            if rec is not None and rec.state == "rolling_back":
+                return self._finish_rollback(rec, "finishing an interrupted rollback")
+            if rec is not None and rec.digest == digest and rec.state == "stable":
+                return Outcome("stable", 100, f"{self.pipeline}: already stable at {(digest or '')[:12]}")
+            if rec is not None and rec.digest == digest and rec.state == "rolled_back":
+                self._refuse("this candidate was rolled back; push a change and pass the gate again", digest)
+            if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
+                rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
+                self.ledger.set_promotion(rec, self.actor, "promotion_started", detail={"steps": self.cfg.steps})
+            return self._walk(rec, approved=rec.state == "paused")
+
+    def recheck(self) -> Outcome:
+        """Check the canary where it stands (e.g. waiting at the manual gate); roll back on failure."""
+        with self._locked():
+            rec = self.ledger.promotion(self.pipeline)
+            if rec is None or rec.state not in ("canary", "paused", "rolling_back"):
+                state = rec.state if rec else "none"
+                return Outcome(state, 0, f"{self.pipeline}: no promotion in progress ({state})")
+            if rec.state == "rolling_back":
+                return self._finish_rollback(rec, "finishing an interrupted rollback")
+            weight = self.cfg.steps[rec.step] if rec.step >= 0 else 0
+            while True:
+                result = self.checker.check(self.pipeline, weight)
+                if result.passed:
+                    rec = dataclasses.replace(rec, failures=0)
+                    self.ledger.set_promotion(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
+                    return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
+                rec = self._failed(rec, weight, result)
+                if rec.state == "rolling_back":
+                    return self._finish_rollback(rec, f"{rec.failures} failed re-checks: {result.detail}")
+                self.sleep(self.cfg.retry_interval_s)
+
+    def rollback(self, reason: str) -> Outcome:
+        """Send no traffic to the canary, whatever state it is in (manual gate included)."""
+        with self._locked():
+            rec = self.ledger.promotion(self.pipeline)
+            if rec is None:
+                canary = self.ledger.canary(self.pipeline)
+                if canary is None:
+                    raise BadInputError(f"pipeline {self.pipeline!r} has no canary deployment recorded")
+                rec = PromotionRecord(self.pipeline, canary.digest, None, None, "canary", -1, 0, self.actor, 0)
+            if rec.state != "rolling_back":
+                rec = dataclasses.replace(rec, state="rolling_back")
+                self.ledger.set_promotion(rec, self.actor, "rollback_requested", detail=reason)
+            return self._finish_rollback(rec, reason)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _walk(self, rec: PromotionRecord, approved: bool) -> Outcome:
+        steps = self.cfg.steps
+        i = rec.step + 1
+        while i < len(steps):
+            weight = steps[i]
+            self.progress(f"{self.pipeline}: step {i + 1}/{len(steps)}: canary to {weight}%")
+            self.move(weight, f"promote_step_{i + 1}")
+            result = self.checker.check(self.pipeline, weight)
+            if not result.passed:
+                rec = self._failed(rec, weight, result)
+                if rec.state == "rolling_back":
+                    return self._finish_rollback(rec, f"step {i + 1} at {weight}%: {result.detail}")
+                self.sleep(self.cfg.retry_interval_s)
+                continue  # the same step again: its weight is set again (idempotent) and re-checked
+            last = i == len(steps) - 1
+            gate = self.cfg.manual_gate_after == weight and not approved
+            state = "stable" if last else ("paused" if gate else "canary")
+            rec = dataclasses.replace(rec, state=state, step=i, failures=0)
+            action = "promoted" if last else ("paused_for_approval" if gate else "step_passed")
+            self.ledger.set_promotion(rec, self.actor, action, weight=weight, verdict="PASS", detail=result.detail)
+            self.progress(f"{self.pipeline}: {weight}% re-check passed ({result.detail})")
+            if last:
+                return Outcome("stable", weight, f"{self.pipeline}: promoted to stable (100%)")
+            if gate:
+                return Outcome("paused", weight, f"{self.pipeline}: paused at {weight}% for approval")
+            i += 1
+        return Outcome(rec.state, steps[-1], f"{self.pipeline}: {rec.state}")
+
+    def _failed(self, rec: PromotionRecord, weight: int, result: CheckResult) -> PromotionRecord:
+        failures = rec.failures + 1
+        give_up = failures >= self.cfg.failure_limit
+        rec = dataclasses.replace(rec, failures=failures, state="rolling_back" if give_up else rec.state)
+        self.ledger.set_promotion(
+            rec,
+            self.actor,
+            "check_failed",
+            weight=weight,
+            verdict="FAIL",
+            detail=f"{result.detail} ({failures}/{self.cfg.failure_limit})",
+        )
+        self.progress(
+            f"{self.pipeline}: re-check at {weight}% failed ({failures}/{self.cfg.failure_limit}): {result.detail}"
+        )
+        return rec
+
+    def _finish_rollback(self, rec: PromotionRecord, reason: str) -> Outcome:
+        self.move(0, "rollback")
+        rec = dataclasses.replace(rec, state="rolled_back")
+        self.ledger.set_promotion(rec, self.actor, "rolled_back", weight=0, verdict="FAIL", detail=reason)
+        self.progress(f"{self.pipeline}: rolled back to 0%: {reason}")
+        return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back: {reason}")
+
+    def _refuse(self, why: str, digest: str | None) -> None:
+        self.ledger.record(self.pipeline, self.actor, "promote_refused", None, None, digest=digest, detail=why)
+        raise PromotionRefused(f"{self.pipeline}: promotion refused: {why}")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # unique per call: two threads of one process (gates serve) must not share a lock
+        name, owner = f"promotion:{self.pipeline}", f"{self.actor}#{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + self.lock_wait_s
+        while True:
+            taken, note = self.ledger.try_lock(name, owner, self.lock_ttl_s)
+            if taken:
+                break
+            if time.monotonic() > deadline:
+                raise InfraError(f"{self.pipeline}: another promotion is in progress ({note}); try again later")
+            time.sleep(0.2)  # queued behind the running promotion of this pipeline
+        if note:
+            self.ledger.record(self.pipeline, self.actor, "lock_taken_over", None, None, detail=note)
+            self.progress(f"{self.pipeline}: {note}")
+        try:
+            yield
+        finally:
+            self.ledger.unlock(name, owner)
