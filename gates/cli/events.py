@@ -11,6 +11,7 @@ import click
 
 from gates.cli.common import ledger_options, open_ledger
 from gates.events.handle import HandlerContext, handle_event, load_payload
+from gates.events.router import MalformedEvent
 from gates.events.server import Delivery
 
 
@@ -36,7 +37,10 @@ def handle(
     """
     del actor  # the actor of an event is the one in its payload
     ctx = _context(repo_dir, ledger_url, artifacts)
-    outcome = handle_event(name, load_payload(payload), ctx, dry_run=dry_run)
+    try:
+        outcome = handle_event(name, load_payload(payload), ctx, dry_run=dry_run)
+    except MalformedEvent as exc:  # name the file, as for every bad input
+        raise MalformedEvent(f"{payload}: {exc} ({name} event)") from exc
     click.echo(f"{name}: {outcome.routed.reason}")
     for action in outcome.routed.actions:
         click.echo(f"  {'would ' if dry_run else ''}{action.describe()}")

@@ -46,6 +46,11 @@ class Delivery:
 Processor = Callable[[Delivery], None]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default listen backlog (5) resets bursts of deliveries
+    daemon_threads = True
+
+
 class WebhookServer:
     def __init__(
         self,
@@ -61,8 +66,7 @@ class WebhookServer:
             raise ValueError("a webhook secret is required")
         self.secret, self.ledger, self.process, self.log = secret, ledger, process, log
         self.queue: queue.Queue[Delivery | None] = queue.Queue()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), self._handler())
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
         self._serve = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

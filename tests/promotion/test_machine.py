@@ -1,0 +1,186 @@
+"""The promotion state machine with a scripted checker: steps, failures, manual gate, crashes, locks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gates.config.schema import PromotionSection
+from gates.errors import InfraError
+from gates.ledger import CanaryState, Ledger
+from gates.promotion.machine import CheckResult, PromotionRefused, PromotionRun
+
+DIGEST = "d" * 64
+
+
+class Script:
+    """Checks pass unless told otherwise for a weight; records every check and move."""
+
+    def __init__(self, fail_at: dict[int, int] | None = None, hook: Callable[[int], None] | None = None):
+        self.fail_at = dict(fail_at or {})  # weight -> how many times to fail there
+        self.checks: list[int] = []
+        self.moves: list[int] = []
+        self.hook = hook
+
+    def check(self, pipeline: str, weight: int) -> CheckResult:
+        self.checks.append(weight)
+        if self.hook:
+            self.hook(weight)
+        if self.fail_at.get(weight, 0) > 0:
+            self.fail_at[weight] -= 1
+            return CheckResult(False, f"planted failure at {weight}%", 3)
+        return CheckResult(True, "ok", 3)
+
+
+def _machine(ledger: Ledger, script: Script, **cfg: object) -> PromotionRun:
+    def move(weight: int, action: str) -> None:
+        script.moves.append(weight)
+        state = ledger.canary("p")
+        assert state is not None
+        ledger.set_canary(CanaryState("p", state.target, None, "s", "c", weight, time.time(), state.digest), "t", action)
+
+    section = PromotionSection(**{"retry_interval_s": 0, **cfg})  # type: ignore[arg-type]
+    return PromotionRun(ledger, "p", section, script, move, "alice", lock_wait_s=2, progress=lambda _: None)
+
+
+@pytest.fixture()
+def ledger(tmp_path: Path) -> Ledger:
+    led = Ledger(str(tmp_path / "l.db"))
+    led.set_canary(CanaryState("p", "local", None, "s", "c", 0, time.time(), DIGEST), "ops", "canary_deploy")
+    return led
+
+
+def _actions(ledger: Ledger) -> list[str]:
+    moves = ("promote_step", "canary", "rollback")  # weight changes of the target; the rest are decisions
+    return [h["action"] for h in ledger.history("p") if not h["action"].startswith(moves) or h["action"] == "rolled_back"]
+
+
+def test_walks_every_step_with_a_check_at_each(ledger: Ledger) -> None:
+    script = Script()
+    out = _machine(ledger, script).promote(DIGEST, pr=7, sha="a" * 40)
+    assert out.state == "stable" and out.exit_code == 0
+    assert script.moves == [10, 25, 50, 100] and script.checks == [10, 25, 50, 100]
+    assert _actions(ledger) == ["promotion_started", "step_passed", "step_passed", "step_passed", "promoted"]
+    assert ledger.canary("p").weight == 100  # type: ignore[union-attr]
+    again = _machine(ledger, Script()).promote(DIGEST)
+    assert again.state == "stable" and "already stable" in again.message
+
+
+def test_failing_step_rolls_back_after_the_failure_limit(ledger: Ledger) -> None:
+    script = Script(fail_at={25: 5})
+    out = _machine(ledger, script, failure_limit=2).promote(DIGEST)
+    assert out.state == "rolled_back" and out.exit_code == 1
+    assert script.checks == [10, 25, 25] and script.moves == [10, 25, 25, 0]
+    assert _actions(ledger)[-3:] == ["check_failed", "check_failed", "rolled_back"]
+    assert ledger.canary("p").weight == 0  # type: ignore[union-attr]
+    with pytest.raises(PromotionRefused, match="rolled back"):
+        _machine(ledger, Script()).promote(DIGEST)
+
+
+def test_one_transient_failure_is_retried(ledger: Ledger) -> None:
+    script = Script(fail_at={50: 1})
+    assert _machine(ledger, script, failure_limit=2).promote(DIGEST).state == "stable"
+    assert script.checks == [10, 25, 50, 50, 100]
+
+
+def test_manual_gate_pauses_and_still_rolls_back_while_waiting(ledger: Ledger) -> None:
+    out = _machine(ledger, Script(), manual_gate_after=25).promote(DIGEST)
+    assert out.state == "paused" and out.weight == 25
+    assert _machine(ledger, Script()).recheck().state == "paused"  # a passing re-check keeps waiting
+    out = _machine(ledger, Script(fail_at={25: 9}), manual_gate_after=25, failure_limit=1).recheck()
+    assert out.state == "rolled_back" and ledger.canary("p").weight == 0  # type: ignore[union-attr]
+
+
+def test_manual_gate_approval_goes_on(ledger: Ledger) -> None:
+    assert _machine(ledger, Script(), manual_gate_after=50).promote(DIGEST).state == "paused"
+    script = Script()
+    assert _machine(ledger, script, manual_gate_after=50).promote(DIGEST).state == "stable"
+    assert script.checks == [100]
+
+
+def test_digest_that_did_not_pass_is_refused_and_nothing_moves(ledger: Ledger) -> None:
+    script = Script()
+    with pytest.raises(PromotionRefused, match="re-run the gate"):
+        _machine(ledger, script).promote("e" * 64)
+    assert script.moves == [] and ledger.promotion("p") is None
+    assert _actions(ledger) == ["promote_refused"]
+
+
+def test_crash_mid_step_then_rerun_converges(ledger: Ledger) -> None:
+    class Crash(BaseException):
+        pass
+
+    def crash_at_50(weight: int) -> None:
+        if weight == 50:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        _machine(ledger, Script(hook=crash_at_50)).promote(DIGEST)
+    rec = ledger.promotion("p")
+    assert rec is not None and rec.state == "canary" and rec.step == 1  # 25% passed; 50% never judged
+    script = Script()
+    assert _machine(ledger, script).promote(DIGEST).state == "stable"
+    assert script.moves == [50, 100]  # the unjudged step is applied and checked again
+
+
+def test_interrupted_rollback_is_finished(ledger: Ledger) -> None:
+    script = Script()
+    machine = _machine(ledger, script, failure_limit=1)
+
+    def broken_move(weight: int, action: str) -> None:
+        if weight == 0:
+            raise InfraError("router unreachable")
+        script.moves.append(weight)
+
+    machine.move = broken_move
+    machine.checker = Script(fail_at={10: 1})
+    with pytest.raises(InfraError):
+        machine.promote(DIGEST)
+    assert ledger.promotion("p").state == "rolling_back"  # type: ignore[union-attr]
+    out = _machine(ledger, Script()).promote(DIGEST)  # any later call finishes the rollback first
+    assert out.state == "rolled_back" and ledger.canary("p").weight == 0  # type: ignore[union-attr]
+
+
+def test_one_promotion_at_a_time_others_queue(ledger: Ledger, tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def block(weight: int) -> None:
+        if weight == 10:
+            started.set()
+            release.wait(10)
+
+    first = threading.Thread(target=lambda: _machine(ledger, Script(hook=block)).promote(DIGEST))
+    first.start()
+    assert started.wait(10)
+    other = Ledger(str(tmp_path / "l.db"))  # another process's view of the same ledger
+    impatient = _machine(other, Script())
+    impatient.lock_wait_s = 0.3
+    with pytest.raises(InfraError, match="another promotion is in progress"):
+        impatient.rollback("now")
+    queued: list[str] = []
+    waiter = threading.Thread(target=lambda: queued.append(_machine(other, Script()).rollback("after").state))
+    waiter.start()
+    time.sleep(0.3)
+    assert not queued  # still waiting behind the first
+    release.set()
+    first.join(10)
+    waiter.join(10)
+    assert queued == ["rolled_back"]
+
+
+def test_lock_of_a_dead_process_is_taken_over(ledger: Ledger) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ledger._db.execute(
+        "INSERT INTO locks VALUES (?,?,?,?,?,?)",
+        ("promotion:p", "ghost", dead.pid, __import__("socket").gethostname(), time.time(), time.time() + 999),
+    )
+    assert _machine(ledger, Script()).promote(DIGEST).state == "stable"
+    taken = [h for h in ledger.history("p") if h["action"] == "lock_taken_over"]
+    assert taken and f"pid {dead.pid}" in taken[0]["detail"]
