@@ -8,7 +8,6 @@ returns. Every action's outcome is an exit code; the event's is the worst of the
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Any
 
 from gates.config import load_pipeline
 from gates.config.load import PipelineFile
-from gates.errors import BadInputError, ConfigError, ExitCode, GatesError, InfraError, SubprocessError
+from gates.errors import BadInputError, ConfigError, ExitCode, GatesError, InfraError
 from gates.events.authz import authorize, read_codeowners
-from gates.events.router import Action, Routed, diff_request, route
+from gates.events.plan import load_payload, pipeline_files, route_event
+from gates.events.router import Action, Routed
 from gates.github.publish import GitHubClient, GitHubTarget
 from gates.ledger import CanaryState, Ledger
 from gates.promotion.machine import Checker, Outcome, PromotionRun
@@ -67,63 +67,6 @@ class HandleOutcome:
     @property
     def exit_code(self) -> ExitCode:
         return max((r.exit_code for r in self.results), default=ExitCode.PASS)
-
-
-# -- inputs of the router ----------------------------------------------------------------------
-def pipeline_files(repo_dir: Path) -> list[str]:
-    return sorted(p.relative_to(repo_dir).as_posix() for p in (repo_dir / "pipelines").glob("*.yaml"))
-
-
-def data_index(repo_dir: Path) -> dict[str, list[str]]:
-    """Data file (repo-relative) -> the pipeline files that read it. Broken configs index nothing."""
-    index: dict[str, list[str]] = {}
-    root = repo_dir.resolve()
-    for rel in pipeline_files(repo_dir):
-        try:
-            pf = load_pipeline(repo_dir / rel)
-        except ConfigError:
-            continue  # a broken pipeline still runs (and fails with its error) when its own file changes
-        cfg = pf.config
-        opt = cfg.optimize
-        files = list(cfg.golden.suites)
-        files += [x for x in (opt.quantize.calibration if opt.quantize else None,) if x]
-        files += [opt.prune.calibration] if opt.prune else []
-        files += [opt.distill.data] if opt.distill else []
-        for f in files:
-            path = pf.resolve(f).resolve()
-            if path.is_relative_to(root):
-                index.setdefault(path.relative_to(root).as_posix(), []).append(rel)
-    return index
-
-
-def git_changed_files(repo_dir: Path, base: str, head: str) -> list[str]:
-    cmd = ["git", "-C", str(repo_dir), "diff", "--name-only", "--no-renames", f"{base}...{head}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:  # never guess which pipelines changed
-        raise SubprocessError(
-            "cannot list the files this pull request changes (fetch both commits: actions/checkout with "
-            "fetch-depth: 0)",
-            cmd,
-            proc.returncode,
-            proc.stdout,
-            proc.stderr,
-        )
-    return [line for line in proc.stdout.splitlines() if line]
-
-
-def route_event(name: str, payload: Any, repo_dir: Path) -> Routed:
-    need = diff_request(name, payload) if isinstance(payload, Mapping) else None
-    changed = git_changed_files(repo_dir, need.base, need.head) if need else None
-    return route(name, payload, changed, data_index(repo_dir), pipeline_files(repo_dir))
-
-
-def load_payload(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read the event payload: {exc}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"{path}: the event payload is not JSON: {exc}") from exc
 
 
 # -- execution ---------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from gates.testing.github_server import GitHubTestServer
 
 SECRET = b"s3cret-for-tests"
 REPO = "Codertocat/Hello-World"
-EXAMPLE = Path(__file__).resolve().parents[2].parent / "shared/github/webhooks/examples/issue_comment/created.payload.json"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2].parent / "shared/github/webhooks/examples/issue_comment/created.payload.json"
+)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:

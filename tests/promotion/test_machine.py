@@ -43,7 +43,9 @@ def _machine(ledger: Ledger, script: Script, **cfg: object) -> PromotionRun:
         script.moves.append(weight)
         state = ledger.canary("p")
         assert state is not None
-        ledger.set_canary(CanaryState("p", state.target, None, "s", "c", weight, time.time(), state.digest), "t", action)
+        ledger.set_canary(
+            CanaryState("p", state.target, None, "s", "c", weight, time.time(), state.digest), "t", action
+        )
 
     section = PromotionSection(**{"retry_interval_s": 0, **cfg})  # type: ignore[arg-type]
     return PromotionRun(ledger, "p", section, script, move, "alice", lock_wait_s=2, progress=lambda _: None)
@@ -58,7 +60,9 @@ def ledger(tmp_path: Path) -> Ledger:
 
 def _actions(ledger: Ledger) -> list[str]:
     moves = ("promote_step", "canary", "rollback")  # weight changes of the target; the rest are decisions
-    return [h["action"] for h in ledger.history("p") if not h["action"].startswith(moves) or h["action"] == "rolled_back"]
+    return [
+        h["action"] for h in ledger.history("p") if not h["action"].startswith(moves) or h["action"] == "rolled_back"
+    ]
 
 
 def test_walks_every_step_with_a_check_at_each(ledger: Ledger) -> None:

@@ -1,0 +1,1 @@
+"""GitHub events: routing (pure), the router's inputs, execution, the webhook receiver."""

@@ -1,0 +1,80 @@
+"""The GitHub workflows: triggers, runners, least privilege, pinned actions, no fork code on GPU runners."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
+UNTRUSTED = re.compile(
+    r"\$\{\{\s*github\.event\.(comment\.body|issue\.title|issue\.body|pull_request\.title|pull_request\.body|"
+    r"pull_request\.head\.ref|review\.body|head_commit\.message)"
+)
+
+
+def load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as a boolean
+    return dict(data)
+
+
+@pytest.mark.parametrize("name", ["gates.yml", "promote.yml", "ci.yml"])
+def test_common_properties(name: str) -> None:
+    wf = load(name)
+    assert "permissions" in wf, "top-level permissions must be explicit (least privilege)"
+    assert wf["permissions"] in ({}, {"contents": "read"})
+    for job_name, job in wf["jobs"].items():
+        granted = job.get("permissions", wf["permissions"])
+        assert granted != "write-all" and all(v in ("read", "write", "none") for v in granted.values())
+        assert job.get("timeout-minutes"), f"{name}:{job_name} needs a timeout"
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), f"{step['uses']} is not pinned"
+            if "actions/checkout" in step.get("uses", ""):
+                assert step.get("with", {}).get("persist-credentials") is False
+            # untrusted text is never interpolated into a shell script (script injection)
+            assert not UNTRUSTED.search(step.get("run", "")), f"{name}:{job_name} interpolates untrusted input"
+
+
+def test_gates_workflow_runs_changed_pipelines_on_gpu_runners_never_forks() -> None:
+    wf = load("gates.yml")
+    pr = wf["on"]["pull_request"]
+    assert set(pr["paths"]) == {"pipelines/**", "golden_prompts/**"}
+    assert {"opened", "synchronize", "reopened", "ready_for_review"} <= set(pr["types"])
+    plan, gate, notice = wf["jobs"]["plan"], wf["jobs"]["gate"], wf["jobs"]["fork-notice"]
+    assert plan["runs-on"] == "ubuntu-latest" and "gates.events.plan" in plan["steps"][-1]["run"]
+    assert "head.repo.full_name == github.repository" in plan["if"] and gate["needs"] == "plan"
+    assert gate["runs-on"][:2] == ["self-hosted", "gpu"] and "matrix.arch" in gate["runs-on"][2]
+    assert set(gate["strategy"]["matrix"]) == {"pipeline", "arch"}
+    assert gate["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
+    assert any("gates run" in s.get("run", "") for s in gate["steps"])
+    # the pull_request_target job has write access, so it must never check out or run the PR's code
+    assert "pull_request_target" in notice["if"] and "!= github.repository" in notice["if"]
+    assert notice["runs-on"] == "ubuntu-latest"
+    assert not any("uses" in s or "make" in s.get("run", "") for s in notice["steps"])
+
+
+def test_promote_workflow_routes_through_handle_event_with_reviewers() -> None:
+    wf = load("promote.yml")
+    assert wf["on"]["issue_comment"]["types"] == ["created"]
+    assert "pull_request_review" in wf["on"] and "workflow_dispatch" in wf["on"]
+    promote, rollback = wf["jobs"]["promote"], wf["jobs"]["rollback"]
+    assert promote["environment"] == "production" and "environment" not in rollback
+    for job in (promote, rollback, wf["jobs"]["rerun"]):
+        assert job["runs-on"] == ["self-hosted", "gpu"]
+        assert any('handle-event --name "$GITHUB_EVENT_NAME" --payload "$GITHUB_EVENT_PATH"' in s.get("run", "")
+                   for s in job["steps"])  # fmt: skip
+    for job in (promote, rollback):  # the default branch: no ref to the PR's code
+        checkout = next(s for s in job["steps"] if "actions/checkout" in s.get("uses", ""))
+        assert "ref" not in checkout["with"]
+    assert "same_repo == 'true'" in wf["jobs"]["rerun"]["if"]
+    assert wf["concurrency"]["cancel-in-progress"] is False
+
+
+def test_ci_workflow_runs_make_test_on_hosted_runner() -> None:
+    job = load("ci.yml")["jobs"]["test"]
+    assert job["runs-on"] == "ubuntu-latest" and any("make test" in s.get("run", "") for s in job["steps"])
