@@ -11,14 +11,12 @@ import dataclasses
 import json
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-from gates.errors import BadInputError, CapabilityError
+from gates.ledger_db import Database, connect, redact
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS canary (
@@ -83,36 +81,30 @@ class PromotionRecord:
 
 class Ledger:
     def __init__(self, url: str):
-        self.url = url
-        self._lock = threading.Lock()
-        if url.startswith(("postgres://", "postgresql://")):
-            raise CapabilityError("PostgreSQL ledgers need the psycopg driver, which this version does not ship yet")
-        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-        if "://" in path:
-            raise BadInputError(f"unsupported ledger URL {url!r}: use a file path, sqlite:///path or postgresql://…")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for stmt in SCHEMA:
-            self._db.execute(stmt)
-        for table, column, stmt in MIGRATIONS:  # ledgers written by an older gates gain the column
-            if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
-                self._db.execute(stmt)
+        self.url = redact(url)  # never print a password
+        self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
+        self._db = connect(url)
+        with self._tx() as db:
+            for stmt in SCHEMA:
+                db.execute(stmt)
+            for table, column, stmt in MIGRATIONS:  # ledgers written by an older gates gain the column
+                if column not in db.columns(table):
+                    db.execute(stmt)
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Database]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.begin()
             try:
                 yield self._db
-                self._db.execute("COMMIT")
+                self._db.commit()
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.rollback()
                 raise
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:  # one connection is shared by the webhook server's threads
-            return self._db.execute(query, tuple(args)).fetchall()
+            return list(self._db.execute(query, tuple(args)).fetchall())
 
     def canary(self, pipeline: str) -> CanaryState | None:
         rows = self._read(
@@ -163,7 +155,7 @@ class Ledger:
 
     @staticmethod
     def _insert_transition(
-        db: sqlite3.Connection,
+        db: Database,
         pipeline: str,
         actor: str,
         action: str,
@@ -288,13 +280,11 @@ class Ledger:
     def first_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
         with self._tx() as db:
-            try:
-                db.execute(
-                    "INSERT INTO deliveries (id, event, received_at) VALUES (?,?,?)", (delivery_id, event, time.time())
-                )
-            except sqlite3.IntegrityError:
-                return False
-            return True
+            cur = db.execute(
+                "INSERT INTO deliveries (id, event, received_at) VALUES (?,?,?) ON CONFLICT (id) DO NOTHING",
+                (delivery_id, event, time.time()),
+            )
+            return bool(cur.rowcount == 1)
 
     def delivery_done(self, delivery_id: str, outcome: str) -> None:
         with self._tx() as db:
@@ -303,7 +293,10 @@ class Ledger:
             )
 
     def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
-        return [tuple(r) for r in self._read("SELECT id, event, processed_at, outcome FROM deliveries ORDER BY rowid")]
+        return [
+            tuple(r)
+            for r in self._read("SELECT id, event, processed_at, outcome FROM deliveries ORDER BY received_at, id")
+        ]
 
     def history(self, pipeline: str | None = None) -> list[dict[str, Any]]:
         q = (

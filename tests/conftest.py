@@ -27,6 +27,34 @@ def _ledger_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real local PostgreSQL (the ledger's other database), started once per test session."""
+    from gates.testing.postgres import find_pg_bin, local_postgres
+
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed here (apt-get install postgresql)")
+    with local_postgres(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger on each database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite")
+        return
+    import uuid
+
+    import psycopg
+
+    server: str = request.getfixturevalue("postgres_server")
+    name = f"l_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
 def artifacts_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 

@@ -52,8 +52,8 @@ def _machine(ledger: Ledger, script: Script, **cfg: object) -> PromotionRun:
 
 
 @pytest.fixture()
-def ledger(tmp_path: Path) -> Ledger:
-    led = Ledger(str(tmp_path / "l.db"))
+def ledger(ledger_url: str) -> Ledger:
+    led = Ledger(ledger_url)
     led.set_canary(CanaryState("p", "local", None, "s", "c", 0, time.time(), DIGEST), "ops", "canary_deploy")
     return led
 
@@ -151,7 +151,7 @@ def test_interrupted_rollback_is_finished(ledger: Ledger) -> None:
     assert out.state == "rolled_back" and ledger.canary("p").weight == 0  # type: ignore[union-attr]
 
 
-def test_one_promotion_at_a_time_others_queue(ledger: Ledger, tmp_path: Path) -> None:
+def test_one_promotion_at_a_time_others_queue(ledger: Ledger, ledger_url: str) -> None:
     started, release = threading.Event(), threading.Event()
 
     def block(weight: int) -> None:
@@ -162,7 +162,7 @@ def test_one_promotion_at_a_time_others_queue(ledger: Ledger, tmp_path: Path) ->
     first = threading.Thread(target=lambda: _machine(ledger, Script(hook=block)).promote(DIGEST))
     first.start()
     assert started.wait(10)
-    other = Ledger(str(tmp_path / "l.db"))  # another process's view of the same ledger
+    other = Ledger(ledger_url)  # another connection to the same ledger, as another process has
     impatient = _machine(other, Script())
     impatient.lock_wait_s = 0.3
     with pytest.raises(InfraError, match="another promotion is in progress"):
@@ -181,10 +181,11 @@ def test_one_promotion_at_a_time_others_queue(ledger: Ledger, tmp_path: Path) ->
 def test_lock_of_a_dead_process_is_taken_over(ledger: Ledger) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    ledger._db.execute(
-        "INSERT INTO locks VALUES (?,?,?,?,?,?)",
-        ("promotion:p", "ghost", dead.pid, __import__("socket").gethostname(), time.time(), time.time() + 999),
-    )
+    with ledger._tx() as db:
+        db.execute(
+            "INSERT INTO locks VALUES (?,?,?,?,?,?)",
+            ("promotion:p", "ghost", dead.pid, __import__("socket").gethostname(), time.time(), time.time() + 999),
+        )
     assert _machine(ledger, Script()).promote(DIGEST).state == "stable"
     taken = [h for h in ledger.history("p") if h["action"] == "lock_taken_over"]
     assert taken and f"pid {dead.pid}" in taken[0]["detail"]

@@ -1,0 +1,116 @@
+"""The ledger's two databases behind one small interface: SQLite (a file) and PostgreSQL (a URL).
+
+The ledger writes portable SQL with ``?`` placeholders; this layer adapts placeholders, column
+types and transactions. Write transactions are serialized across processes in both: SQLite's
+``BEGIN IMMEDIATE`` takes the database's write lock, PostgreSQL takes one transaction-scoped
+advisory lock, so a read-check-write (a lock row, a promotion step) is never interleaved.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+from gates.errors import BadInputError, CapabilityError, InfraError
+
+ADVISORY_KEY = 0x6A7E5  # "gates": one lock for every write transaction of the ledger
+PG_HINT = "PostgreSQL ledgers need psycopg (a dependency of gates): pip install 'psycopg[binary]>=3.1'"
+
+
+class Database(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def columns(self, table: str) -> set[str]: ...
+    def close(self) -> None: ...
+
+
+class SQLiteDB:
+    dialect = "sqlite"
+
+    def __init__(self, path: str):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(sql, args)
+
+    def begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresDB:
+    dialect = "postgresql"
+
+    def __init__(self, url: str):
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise CapabilityError(PG_HINT) from exc
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:  # the message has no password: psycopg does not echo it
+            raise InfraError(f"cannot connect to the PostgreSQL ledger: {exc}".strip()) from exc
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        sql = sql.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(self._sql(sql), args)
+
+    def begin(self) -> None:
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def columns(self, table: str) -> set[str]:
+        rows = self._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def connect(url: str) -> Database:
+    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return PostgresDB(url)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    if "://" in path:
+        raise BadInputError(
+            f"unsupported ledger URL {redact(url)!r}: use a file path, sqlite:///path or postgresql://…"
+        )
+    return SQLiteDB(path)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,53 @@
+"""The ledger on SQLite and PostgreSQL: records, de-duplication, old ledgers, URLs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from gates.errors import BadInputError, InfraError
+from gates.ledger import CanaryState, Ledger, PromotionRecord
+
+
+def test_records_round_trip(ledger_url: str) -> None:
+    led = Ledger(ledger_url)
+    led.add_run("p", "PASS", "ci", pr=3, sha="a" * 40, digest="d" * 64, report="r.md", run_dir="/runs/1")
+    led.set_canary(CanaryState("p", "local", "127.0.0.1:1", "s", "c", 10, time.time(), "d" * 64), "bob", "set")
+    led.set_promotion(PromotionRecord("p", "d" * 64, 3, "a" * 40, "canary", 0, 0, "bob", 0), "bob", "step_passed")
+    again = Ledger(ledger_url)  # a second connection (another process) sees all of it
+    assert again.runs("p", pr=3)[0].verdict == "PASS" and again.runs(pr=4) == []
+    assert again.canary("p").digest == "d" * 64  # type: ignore[union-attr]
+    assert again.promotion("p").state == "canary"  # type: ignore[union-attr]
+    hist = again.history("p")
+    assert [h["action"] for h in hist] == ["gate_run", "set", "step_passed"]
+    assert hist[1]["to"] == "weight=10" and hist[2]["to"] == "canary@0" and hist[2]["digest"] == "d" * 64
+
+
+def test_deliveries_are_recorded_once(ledger_url: str) -> None:
+    led, other = Ledger(ledger_url), Ledger(ledger_url)
+    assert led.first_delivery("abc", "push") and not other.first_delivery("abc", "push")
+    led.delivery_done("abc", "exit 0")
+    assert other.deliveries() == [("abc", "push", pytest.approx(time.time(), abs=60), "exit 0")]
+
+
+def test_an_older_sqlite_ledger_gains_the_new_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the canary table as gates 0.1 (session 1) wrote it
+        db.execute(
+            "CREATE TABLE canary (pipeline TEXT PRIMARY KEY, target TEXT NOT NULL, endpoint TEXT, stable TEXT,"
+            " canary TEXT, weight INTEGER NOT NULL, updated_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO canary VALUES ('p', 'local', 'x', 's', 'c', 20, 1.0)")
+    state = Ledger(str(path)).canary("p")
+    assert state is not None and state.weight == 20 and state.digest is None
+
+
+def test_bad_urls_are_clear_and_never_show_passwords() -> None:
+    with pytest.raises(BadInputError, match="unsupported ledger URL 'mysql://u:\\*\\*\\*@h/db'"):
+        Ledger("mysql://u:hunter2@h/db")
+    with pytest.raises(InfraError) as err:
+        Ledger("postgresql://gates:hunter2@127.0.0.1:1/none")
+    assert "hunter2" not in str(err.value) and "cannot connect to the PostgreSQL ledger" in str(err.value)
