@@ -7,6 +7,7 @@ import time
 import click
 
 from gates.cli.common import ledger_options, open_ledger
+from gates.events.handle import detail_text
 
 
 @click.command("history")
@@ -16,6 +17,8 @@ def command(pipeline: str | None, ledger_url: str, actor: str) -> None:
     """Print the ledger's transitions, oldest first."""
     for row in open_ledger(ledger_url).history(pipeline):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["at"]))
-        extra = " ".join(f"{k}={row[k]}" for k in ("digest", "verdict", "report") if row[k])
-        move = f"{row['from'] or '-'} -> {row['to']}"
+        extra = " ".join(f"{k}={row[k]}" for k in ("weight", "digest", "verdict", "report") if row[k] is not None)
+        move = f"{row['from'] or '-'} -> {row['to'] or '-'}"
         click.echo(f"{when}Z {row['pipeline']} {row['action']} {move} by {row['actor']} {extra}".rstrip())
+        if row["detail"]:
+            click.echo(f"    {detail_text(row['detail'])}")

@@ -8,6 +8,7 @@ returns. Every action's outcome is an exit code; the event's is the worst of the
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -252,18 +253,63 @@ def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str,
     return last.digest, sha
 
 
-def _report_outcome(ctx: HandlerContext, action: Action, name: str, outcome: Outcome) -> None:
+PROMOTION_MARKER = "<!-- gates:promotion pipeline={name} -->"
+STATE_TITLE = {
+    "stable": "promoted to stable",
+    "paused": "paused for approval",
+    "rolled_back": "rolled back",
+    "canary": "in progress",
+    "rolling_back": "rolling back",
+}
+
+
+def promotion_comment(name: str, outcome: Outcome, history: list[dict[str, Any]]) -> str:
+    """The sticky promotion comment: the outcome first, then the ledger's recent transitions."""
     import time
 
     from gates.report.escape import md_inline
 
-    lines = [f"**{name}**: {md_inline(outcome.message)}", "", "| when (UTC) | who | action | to | detail |"]
-    lines.append("|---|---|---|---|---|")
-    for h in ctx.ledger.history(name)[-12:]:
+    title = STATE_TITLE.get(outcome.state, outcome.state)
+    message = outcome.message.removeprefix(f"{name}: ")
+    lines = [
+        PROMOTION_MARKER.format(name=name),
+        f"### gates promotion: `{name}` — {title} (canary at {outcome.weight}%)",
+        "",
+        md_inline(message, 600),
+        "",
+        "<details><summary>Ledger (latest 15 transitions)</summary>",
+        "",
+        "| when (UTC) | who | action | state | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for h in history[-15:]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h["at"]))
-        detail = md_inline(str(h["detail"] or ""), 200)
-        lines.append(f"| {when} | {md_inline(h['actor'])} | {h['action']} | {h['to'] or ''} | {detail} |")
-    _reply(ctx, action, "\n".join(lines))
+        detail = detail_text(h["detail"])
+        lines.append(
+            f"| {when} | {md_inline(h['actor'], 60)} | {h['action']} | {md_inline(h['to'] or '', 40)} "
+            f"| {md_inline(detail, 200)} |"
+        )
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def detail_text(raw: str | None) -> str:
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+
+
+def _report_outcome(ctx: HandlerContext, action: Action, name: str, outcome: Outcome) -> None:
+    body = promotion_comment(name, outcome, ctx.ledger.history(name))
+    client = ctx.github(action.repository, action.pr) if action.pr else None
+    if client is None:
+        ctx.progress(outcome.message)
+        return
+    client.upsert_comment(PROMOTION_MARKER.format(name=name), body)
 
 
 def _quiet(text: str) -> str:
