@@ -26,6 +26,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from common import compare, greedy_continuations, logprobs
 
 from gates.config.schema import QuantizeSection
 from gates.engines.int8_kernels import extract_int8_layers, install_int8_layers
@@ -35,17 +36,6 @@ from gates.optimize.quantize import calibration_batches, quantize, save_quantize
 from gates.quality.golden import load_calibration, load_golden_suite
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def logprobs(model: Any, seqs: list[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
-    with torch.no_grad():
-        return [torch.log_softmax(model(input_ids=s).logits[0, n - 1 : -1].float(), -1) for s, n in seqs]
-
-
-def compare(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[float, float]:
-    top1 = torch.cat([(x.argmax(-1) == y.argmax(-1)).float() for x, y in zip(a, b, strict=True)]).mean()
-    kl = torch.cat([(x.exp() * (x - y)).sum(-1) for x, y in zip(a, b, strict=True)]).mean()
-    return float(top1), max(0.0, float(kl))  # a KL is >= 0; float noise can print -1e-11
 
 
 def quantized_copy(src: Path, fmt: str, texts: list[str], out: Path) -> Path:
@@ -120,18 +110,7 @@ def main() -> int:
     prompts = [g.row.prompt for g in load_golden_suite(REPO / "golden_prompts" / "demo.jsonl", "demo")]
     base_path = ensure_tiny_llama(REPO / "artifacts")
     base, tok = load_model(base_path)
-    seqs = []
-    with torch.no_grad():
-        for p in prompts:
-            ids = tok(p, return_tensors="pt")["input_ids"]
-            out = base.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=args.new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )
-            seqs.append((out, ids.shape[1]))
+    seqs = greedy_continuations(base, tok, prompts, args.new_tokens)
     lp_base = logprobs(base, seqs)
     rows = []
     worst_kl_engine_vs_sim = 0.0

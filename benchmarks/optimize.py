@@ -22,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from common import greedy_continuations, logprobs
 
 from gates.config.schema import QuantizeSection
 from gates.models.loader import load_model
@@ -45,24 +46,8 @@ def main() -> int:
     base, tok = load_model(base_path)
     prompts = [g.row.prompt for g in load_golden_suite(REPO / "golden_prompts" / "demo.jsonl", "demo")]
     calib = load_calibration(REPO / "golden_prompts" / "calibration.jsonl")
-    seqs = []
-    with torch.no_grad():
-        for p in prompts:
-            ids = tok(p, return_tensors="pt")["input_ids"]
-            out = base.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=args.new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )
-            seqs.append((out, ids.shape[1]))
-
-    def logprobs(m: object) -> list[torch.Tensor]:
-        with torch.no_grad():
-            return [torch.log_softmax(m(input_ids=o).logits[0, n - 1 : -1].float(), -1) for o, n in seqs]  # type: ignore[operator]
-
-    ref = logprobs(base)
+    seqs = greedy_continuations(base, tok, prompts, args.new_tokens)
+    ref = logprobs(base, seqs)
     base_size = dir_size(base_path)
     print(
         f"baseline: builtin:tiny-llama, {sum(p.numel() for p in base.parameters()):,} parameters, "
@@ -83,7 +68,7 @@ def main() -> int:
             hf = out / "hf_export"
             size = (dir_size(out) - (dir_size(hf) if hf.exists() else 0)) / base_size
             served, _ = load_model(out)  # what gates serves
-            cand = logprobs(served)
+            cand = logprobs(served, seqs)
             export = f"{dir_size(hf) / base_size:.2f}" if export_status == "ok" else "failed"
         top1 = float(torch.cat([(a.argmax(-1) == b.argmax(-1)).float() for a, b in zip(ref, cand, strict=True)]).mean())
         kl = float(torch.cat([(a.exp() * (a - b)).sum(-1) for a, b in zip(ref, cand, strict=True)]).mean())

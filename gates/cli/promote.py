@@ -31,7 +31,7 @@ def _action(kind: str, pipeline: Path, actor: str, pr: int | None, repo_dir: Pat
 def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
     ctx = _context(repo_dir, ledger_url, None)
     result = execute_action(_action(kind, pipeline, actor, pr, repo_dir), ctx)
-    click.echo(result.message)
+    click.echo(result.message, err=result.exit_code != 0)
     sys.exit(int(result.exit_code))
 
 

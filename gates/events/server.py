@@ -17,10 +17,11 @@ import json
 import queue
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from gates.httpjson import JSONHandler
 from gates.ledger import Ledger
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -107,22 +108,12 @@ class WebhookServer:
             finally:
                 self.queue.task_done()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JSONHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(JSONHandler):
             def _reply(self, status: int, message: str) -> None:
-                data = json.dumps({"message": message}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, {"message": message})
 
             def do_GET(self) -> None:
                 if self.path == "/healthz":

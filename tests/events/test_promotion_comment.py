@@ -20,7 +20,7 @@ def test_rolled_back_comment(golden: Callable[[str, str], None]) -> None:
         row(1, "mallory", "promote_denied", None, '"mallory is not in promotion.approvers (@org/release-managers)"'),
         row(2, "rita", "promotion_started", "canary@-1", '{"steps": [10, 25, 50, 100]}'),
         row(3, "rita", "step_passed", "canary@0", '"2/20 requests to the canary, 0 errors"'),
-        row(4, "rita", "check_failed", "rolling_back@0", '"canary errors: first: server: <img src=x onerror=alert(1)>"'),
+        row(4, "rita", "check_failed", "rolling_back@0", '"canary errors: server: <img src=x onerror=alert(1)>"'),
         row(5, "rita", "rolled_back", "rolled_back@0", '"step 2 at 25%: canary errors"'),
     ]
     out = Outcome("rolled_back", 0, "demo: rolled back: step 2 at 25%: canary errors <b>@everyone</b>")

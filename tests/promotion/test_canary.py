@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from gates.promotion.targets.kserve import apply, render_inference_service, vali
 from gates.promotion.targets.router import WeightedRouter
 from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _post(url: str, body: dict[str, object]) -> tuple[str, bytes]:
@@ -113,10 +116,10 @@ def test_kserve_canary_is_recorded_even_without_cluster(tmp_path: Path, monkeypa
 
 
 def test_cli_without_canary_is_bad_input(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gates.cli", "promote", "nope", "--ledger", str(tmp_path / "l.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    (tmp_path / "pipelines").mkdir()
+    shutil.copy(REPO / "pipelines" / "demo.yaml", tmp_path / "pipelines" / "demo.yaml")
+    cmd = [sys.executable, "-m", "gates.cli", "promote", "pipelines/demo.yaml", "--ledger", str(tmp_path / "l.db")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2 and "no canary deployment recorded" in proc.stderr
+    proc = subprocess.run([*cmd[:4], "pipelines/nope.yaml", *cmd[5:]], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "pipelines/nope.yaml: cannot read pipeline config" in proc.stderr
