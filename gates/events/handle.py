@@ -198,8 +198,8 @@ def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     if denied:
         _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {_quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
-    digest, sha = _passed_digest(action, ctx, name)
-    outcome = run.promote(digest, action.pr, sha)
+    digest, sha, report = _passed_digest(action, ctx, name)
+    outcome = run.promote(digest, action.pr, sha, report)
     _report_outcome(ctx, action, name, outcome)
     return outcome.exit_code, outcome.message
 
@@ -228,8 +228,8 @@ def _recheck(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     return outcome.exit_code, outcome.message
 
 
-def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str, str | None]:
-    """The candidate digest whose gate passed on what is being promoted; refuse anything else."""
+def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str, str | None, str | None]:
+    """(digest, commit, report) of the gate that passed on what is being promoted; refuse anything else."""
     from gates.promotion.machine import PromotionRefused
 
     sha = action.sha
@@ -250,7 +250,7 @@ def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str,
         why = f"the last gate run of {name} on {(last.sha or '')[:12]} is {last.verdict}, not PASS"
         ctx.ledger.record(name, action.actor, "promote_refused", None, None, digest=last.digest, detail=why)
         raise PromotionRefused(f"{name}: promotion refused: {why}")
-    return last.digest, sha
+    return last.digest, sha, last.report
 
 
 PROMOTION_MARKER = "<!-- gates:promotion pipeline={name} -->"

@@ -76,7 +76,9 @@ class PromotionRun:
     progress: Callable[[str], None] = print
 
     # -- entry points ------------------------------------------------------------------------
-    def promote(self, digest: str | None, pr: int | None = None, sha: str | None = None) -> Outcome:
+    def promote(
+        self, digest: str | None, pr: int | None = None, sha: str | None = None, report: str | None = None
+    ) -> Outcome:
         """Walk the canary forward from where it is; on a paused promotion this is the approval."""
         with self._locked():
             canary = self.ledger.canary(self.pipeline)
@@ -97,7 +99,9 @@ class PromotionRun:
                 self._refuse("this candidate was rolled back; push a change and pass the gate again", digest)
             if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
                 rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
-                self.ledger.set_promotion(rec, self.actor, "promotion_started", detail={"steps": self.cfg.steps})
+                self.ledger.set_promotion(
+                    rec, self.actor, "promotion_started", report=report, detail={"steps": self.cfg.steps, "pr": pr}
+                )
             return self._walk(rec, approved=rec.state == "paused")
 
     def recheck(self) -> Outcome:
