@@ -22,6 +22,7 @@ import pytest
 
 from gates.ledger import CanaryState, Ledger
 from gates.promotion.targets.router import WeightedRouter
+from gates.testing import webhooks_dir
 from gates.testing.github_server import GitHubTestServer
 from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
@@ -29,7 +30,7 @@ from gates.triton.server import TritonServer
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT.parent / "shared" / "github" / "webhooks" / "examples"
+EXAMPLES = webhooks_dir() / "examples"
 FULL_NAME = "Codertocat/Hello-World"  # the repository of the example payloads
 PR = 2
 

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gates.testing import webhooks_dir
+
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO.parent / "shared" / "github" / "webhooks" / "examples"
+EXAMPLES = webhooks_dir() / "examples"
 
 
 def gates(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gates.events.router import MalformedEvent, diff_request, route
+from gates.testing import webhooks_dir
 
-WEBHOOKS = Path(__file__).resolve().parents[2].parent / "shared" / "github" / "webhooks"
+WEBHOOKS = webhooks_dir()
 EXAMPLES = WEBHOOKS / "examples"
 PIPELINES = ["pipelines/demo.yaml", "pipelines/int8-cpu.yaml"]
 INDEX = {"golden_prompts/demo.jsonl": ["pipelines/demo.yaml", "pipelines/int8-cpu.yaml"]}

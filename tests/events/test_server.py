@@ -20,13 +20,12 @@ import pytest
 
 from gates.events.server import Delivery, WebhookServer, signature
 from gates.ledger import Ledger
+from gates.testing import webhooks_dir
 from gates.testing.github_server import GitHubTestServer
 
 SECRET = b"s3cret-for-tests"
 REPO = "Codertocat/Hello-World"
-EXAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared/github/webhooks/examples/issue_comment/created.payload.json"
-)
+EXAMPLE = webhooks_dir() / "examples" / "issue_comment" / "created.payload.json"
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
