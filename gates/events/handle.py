@@ -84,9 +84,17 @@ def execute_action(action: Action, ctx: HandlerContext) -> ActionResult:
     try:
         return _execute(action, ctx)
     except GatesError as exc:
-        ctx.progress(f"{action.kind} {action.pipeline or ''}: error: {exc}")
+        return ActionResult(action, exc.exit_code, _failed(action, ctx, exc))
+
+
+def _failed(action: Action, ctx: HandlerContext, exc: GatesError) -> str:
+    """Say what failed where the user asked (the PR), without letting a failed reply hide the error."""
+    ctx.progress(f"{action.kind} {action.pipeline or ''}: error: {exc}")
+    try:
         _reply(ctx, action, f"gates could not {action.kind} `{action.pipeline or 'the pipelines'}`: {_quiet(str(exc))}")
-        return ActionResult(action, exc.exit_code, str(exc))
+    except GatesError as reply_exc:
+        ctx.progress(f"(the reply on the PR failed too: {reply_exc})")
+    return str(exc)
 
 
 def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
@@ -100,9 +108,12 @@ def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
         return ActionResult(action, ExitCode.BAD_INPUT, text)
     worst = ExitCode.PASS
     messages = []
-    for path in pipelines:
+    for path in pipelines:  # one pipeline failing does not stop the others
         one = dataclasses.replace(action, pipeline=path)
-        code, message = _RUNNERS[action.kind](one, ctx)
+        try:
+            code, message = _RUNNERS[action.kind](one, ctx)
+        except GatesError as exc:
+            code, message = exc.exit_code, _failed(one, ctx, exc)
         worst = max(worst, code)
         messages.append(message)
     return ActionResult(action, worst, "; ".join(messages))
