@@ -151,6 +151,9 @@ def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     env.update({"GITHUB_REPOSITORY": action.repository, "GATES_COMMIT_SHA": sha or ""})
     if action.pr:
         env["GATES_PR_NUMBER"] = str(action.pr)
+    from gates.promotion.supersede import supersede
+
+    supersede(ctx.ledger, pf.config.name, pf.config.promotion, action.pr, sha, ctx.progress)
     ctx.progress(f"gate run: {action.pipeline} ({action.message})")
     outcome = run_pipeline(pf, ctx.artifacts, None, ctx.progress, env=env)
     record_run(ctx.ledger, pf.config.name, outcome, action.actor, action.pr, sha)
