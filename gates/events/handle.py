@@ -21,7 +21,7 @@ from gates.events.authz import authorize, read_codeowners
 from gates.events.plan import load_payload, pipeline_files, route_event
 from gates.events.router import Action, Routed
 from gates.github.publish import GitHubClient, GitHubTarget
-from gates.ledger import CanaryState, Ledger
+from gates.ledger import CanaryState, Ledger, PromotionRecord
 from gates.promotion.machine import Checker, Outcome, PromotionRun
 
 CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
@@ -213,6 +213,7 @@ def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
         _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {_quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
     digest, sha, report = _passed_digest(action, ctx, name)
+    run.observer = _deployment_observer(ctx, action, name, sha, digest)
     outcome = run.promote(digest, action.pr, sha, report)
     _report_outcome(ctx, action, name, outcome)
     return outcome.exit_code, outcome.message
@@ -227,9 +228,33 @@ def _rollback(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     if denied:
         _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {_quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"
+    rec = ctx.ledger.promotion(name)
+    if rec is not None and rec.sha:
+        run.observer = _deployment_observer(ctx, action, name, rec.sha, rec.digest)
     outcome = run.rollback(f"requested by {action.actor} ({action.message})")
     _report_outcome(ctx, action, name, outcome)
     return ExitCode.PASS, outcome.message
+
+
+def _deployment_observer(
+    ctx: HandlerContext, action: Action, name: str, sha: str | None, digest: str | None
+) -> Callable[[PromotionRecord, str, dict[str, Any]], None] | None:
+    """The promotion as a GitHub deployment to environment gates/<pipeline> (when there is a token)."""
+    client = ctx.github(action.repository, action.pr) if sha else None
+    if client is None or sha is None:
+        return None
+    from gates.github.api import DeploymentReporter
+
+    reporter = DeploymentReporter(client, name, sha, digest, ctx.env.get("GATES_REPORT_URL"))
+
+    def observe(rec: PromotionRecord, what: str, record: dict[str, Any]) -> None:
+        weight = record.get("weight")
+        at = f" at {weight}%" if weight is not None else ""
+        detail = record.get("detail")
+        text = detail if isinstance(detail, str) else (json.dumps(detail) if detail else "")
+        reporter(rec.state, what, f"{what.replace('_', ' ')}{at}: {text}".rstrip(": "))
+
+    return observe
 
 
 def _recheck(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:

@@ -46,3 +46,63 @@ def post_comment(client: GitHubClient, pr: int, body: str) -> str:
         raise InfraError(f"GitHub GET {base}: no such pull request")
     comment = client.call(f"POST {base}/comments", lambda: issue.create_comment(body))
     return str(comment.html_url)
+
+
+# A promotion shows in GitHub as a deployment to environment ``gates/<pipeline>``. Its task is
+# not one gates acts on ("gates:promote"/"gates:rollback" are commands), so the ``deployment``
+# webhook GitHub sends back for it cannot loop into another promotion.
+DEPLOYMENT_TASK = "gates:canary"
+DEPLOYMENT_STATES = {
+    "promotion_started": "in_progress",
+    "step_passed": "in_progress",
+    "check_failed": "in_progress",
+    "recheck_passed": "in_progress",
+    "paused_for_approval": "queued",
+    "rollback_requested": "in_progress",
+    "promoted": "success",
+    "rolled_back": "failure",
+}
+
+
+class DeploymentReporter:
+    """Posts a promotion's transitions as statuses of one GitHub deployment (created on first use)."""
+
+    def __init__(self, client: GitHubClient, pipeline: str, ref: str, digest: str | None, url: str | None = None):
+        self.client, self.pipeline, self.ref, self.digest, self.url = client, pipeline, ref, digest, url
+        self.deployment_id: int | None = None
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        import github3
+
+        def call() -> Any:
+            resp = self.client.gh.session.post(f"{self.client.gh.session.base_url}{path}", json=body)
+            if resp.status_code >= 400:
+                raise github3.exceptions.error_for(resp)
+            return resp.json()
+
+        return self.client.call(f"POST {path}", call)
+
+    def __call__(self, state: str, action: str, description: str) -> None:
+        gh_state = DEPLOYMENT_STATES.get(action)
+        if gh_state is None:
+            return
+        base = f"/repos/{self.client.target.repository}/deployments"
+        if self.deployment_id is None:
+            created = self._post(
+                base,
+                {
+                    "ref": self.ref,
+                    "task": DEPLOYMENT_TASK,
+                    "environment": f"gates/{self.pipeline}",
+                    "description": f"canary of {self.pipeline} ({(self.digest or '')[:12]})",
+                    "payload": {"pipeline": self.pipeline, "digest": self.digest},
+                    "auto_merge": False,
+                    "required_contexts": [],  # the gate's own status is what passed; do not re-check contexts
+                    "production_environment": True,
+                },
+            )
+            self.deployment_id = int(created["id"])
+        body = {"state": gh_state, "description": description[:140], "auto_inactive": gh_state == "success"}
+        if self.url:
+            body["log_url"] = self.url
+        self._post(f"{base}/{self.deployment_id}/statuses", body)

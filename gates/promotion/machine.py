@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from gates.config.schema import PromotionSection
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
@@ -74,6 +74,16 @@ class PromotionRun:
     lock_ttl_s: float = 1800.0
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = print
+    # told of every recorded transition (e.g. GitHub deployment statuses); never decides anything
+    observer: Callable[[PromotionRecord, str, dict[str, Any]], None] | None = None
+
+    def _record(self, rec: PromotionRecord, actor: str, action: str, **record: Any) -> None:
+        self.ledger.set_promotion(rec, actor, action, **record)
+        if self.observer is not None:
+            try:
+                self.observer(rec, action, record)
+            except GatesError as exc:  # informational: the ledger is the record, the step goes on
+                self.progress(f"{self.pipeline}: could not report {action}: {exc}")
 
     # -- entry points ------------------------------------------------------------------------
     def promote(
@@ -99,7 +109,7 @@ class PromotionRun:
                 self._refuse("this candidate was rolled back; push a change and pass the gate again", digest)
             if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
                 rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
-                self.ledger.set_promotion(
+                self._record(
                     rec, self.actor, "promotion_started", report=report, detail={"steps": self.cfg.steps, "pr": pr}
                 )
             return self._walk(rec, approved=rec.state == "paused")
@@ -118,7 +128,7 @@ class PromotionRun:
                 result = self.checker.check(self.pipeline, weight)
                 if result.passed:
                     rec = dataclasses.replace(rec, failures=0)
-                    self.ledger.set_promotion(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
+                    self._record(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
                     return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
                 rec = self._failed(rec, weight, result)
                 if rec.state == "rolling_back":
@@ -136,7 +146,7 @@ class PromotionRun:
                 rec = PromotionRecord(self.pipeline, canary.digest, None, None, "canary", -1, 0, self.actor, 0)
             if rec.state != "rolling_back":
                 rec = dataclasses.replace(rec, state="rolling_back")
-                self.ledger.set_promotion(rec, self.actor, "rollback_requested", detail=reason)
+                self._record(rec, self.actor, "rollback_requested", detail=reason)
             return self._finish_rollback(rec, reason)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -159,7 +169,7 @@ class PromotionRun:
             state = "stable" if last else ("paused" if gate else "canary")
             rec = dataclasses.replace(rec, state=state, step=i, failures=0)
             action = "promoted" if last else ("paused_for_approval" if gate else "step_passed")
-            self.ledger.set_promotion(rec, self.actor, action, weight=weight, verdict="PASS", detail=result.detail)
+            self._record(rec, self.actor, action, weight=weight, verdict="PASS", detail=result.detail)
             self.progress(f"{self.pipeline}: {weight}% re-check passed ({result.detail})")
             if last:
                 return Outcome("stable", weight, f"{self.pipeline}: promoted to stable (100%)")
@@ -172,7 +182,7 @@ class PromotionRun:
         failures = rec.failures + 1
         give_up = failures >= self.cfg.failure_limit
         rec = dataclasses.replace(rec, failures=failures, state="rolling_back" if give_up else rec.state)
-        self.ledger.set_promotion(
+        self._record(
             rec,
             self.actor,
             "check_failed",
@@ -188,7 +198,7 @@ class PromotionRun:
     def _finish_rollback(self, rec: PromotionRecord, reason: str) -> Outcome:
         self.move(0, "rollback")
         rec = dataclasses.replace(rec, state="rolled_back")
-        self.ledger.set_promotion(rec, self.actor, "rolled_back", weight=0, verdict="FAIL", detail=reason)
+        self._record(rec, self.actor, "rolled_back", weight=0, verdict="FAIL", detail=reason)
         self.progress(f"{self.pipeline}: rolled back to 0%: {reason}")
         return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back: {reason}")
 

@@ -193,6 +193,11 @@ def test_pr_to_stable_with_refusal_rollback_and_kill_9(
             assert [h["weight"] for h in steps] == [10, 25, 50, 100]
             assert all(h["actor"] == "rita" and h["digest"] == run.digest for h in steps)
             assert "promoted to stable" in gh.comments_on(FULL_NAME, PR)[-1]["body"]
+            # and in GitHub as a deployment to environment gates/e2e, its last status a success
+            (dep,) = gh.deployments.values()
+            assert (dep["environment"], dep["ref"], dep["task"]) == ("gates/e2e", world["head"], "gates:canary")
+            states = [st["state"] for st in gh.deployment_statuses]
+            assert states[0] == "in_progress" and states[-1] == "success" and len(states) == 5
 
         # 5. a planted failure at step 2: the canary model breaks at 25%, the re-check fails, rollback
         with BreakingRouter(triton.url, "model", "stable", "canary", 0, 0, triton.grpc_url) as broken:
@@ -204,6 +209,7 @@ def test_pr_to_stable_with_refusal_rollback_and_kill_9(
             assert Ledger(str(ledgers["fail"])).promotion("e2e").state == "rolled_back"  # type: ignore[union-attr]
             tail = [a for a in actions(ledgers["fail"]) if a in ("step_passed", "check_failed", "rolled_back")]
             assert tail == ["step_passed", "check_failed", "rolled_back"]
+            assert gh.deployment_statuses[-1]["state"] == "failure"
 
         # 6. kill -9 mid-promotion, then the same command again converges
         with WeightedRouter(triton.url, "model", "stable", "canary", 0, 0, triton.grpc_url) as router:

@@ -183,6 +183,8 @@ def test_approvals_deployments_and_dispatch() -> None:
     dep = _load("deployment/payload.json")
     dep["deployment"].update(task="gates:rollback", payload={"pipeline": "int8-cpu"})
     assert _actions("deployment", dep) == [("rollback", "pipelines/int8-cpu.yaml")]
+    dep["deployment"]["task"] = "gates:canary"  # the deployment gates itself reports: no loop
+    assert _actions("deployment", dep) == []
     dispatch = _load("workflow_dispatch/payload.json")
     dispatch["inputs"] = {"pipeline": "demo", "action": "promote"}
     assert _actions("workflow_dispatch", dispatch) == [("promote", "pipelines/demo.yaml")]
