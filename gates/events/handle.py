@@ -18,11 +18,13 @@ from gates.config import load_pipeline
 from gates.config.load import PipelineFile
 from gates.errors import BadInputError, ConfigError, ExitCode, GatesError, InfraError
 from gates.events.authz import authorize, read_codeowners
+from gates.events.comments import PROMOTION_MARKER, promotion_comment, quiet
 from gates.events.plan import load_payload, pipeline_files, route_event
 from gates.events.router import Action, Routed
 from gates.github.publish import GitHubClient, GitHubTarget
 from gates.ledger import CanaryState, Ledger, PromotionRecord
 from gates.promotion.machine import Checker, Outcome, PromotionRun
+from gates.promotion.recheck import router_checker
 
 CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
 
@@ -91,7 +93,7 @@ def _failed(action: Action, ctx: HandlerContext, exc: GatesError) -> str:
     """Say what failed where the user asked (the PR), without letting a failed reply hide the error."""
     ctx.progress(f"{action.kind} {action.pipeline or ''}: error: {exc}")
     try:
-        _reply(ctx, action, f"gates could not {action.kind} `{action.pipeline or 'the pipelines'}`: {_quiet(str(exc))}")
+        _reply(ctx, action, f"gates could not {action.kind} `{action.pipeline or 'the pipelines'}`: {quiet(str(exc))}")
     except GatesError as reply_exc:
         ctx.progress(f"(the reply on the PR failed too: {reply_exc})")
     return str(exc)
@@ -193,7 +195,7 @@ def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile) -> Promoti
     canary = ctx.ledger.canary(name)
     if canary is None:
         raise BadInputError(f"pipeline {name!r} has no canary deployment recorded; deploy one first")
-    checker = (ctx.checker_for or default_checker)(pf, canary)
+    checker = (ctx.checker_for or router_checker)(pf, canary)
 
     def move(weight: int, label: str) -> None:
         ops.set_weight(ctx.ledger, name, weight, action.actor, label)
@@ -210,7 +212,7 @@ def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     run = _promotion(action, ctx, pf)  # no canary deployed: bad input, before anything else
     denied = _authorized(action, ctx, pf, "promote")
     if denied:
-        _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {_quiet(denied)}. Nothing was changed.")
+        _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
     digest, sha, report = _passed_digest(action, ctx, name)
     run.observer = _deployment_observer(ctx, action, name, sha, digest)
@@ -226,7 +228,7 @@ def _rollback(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     run = _promotion(action, ctx, pf)
     denied = _authorized(action, ctx, pf, "rollback")
     if denied:
-        _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {_quiet(denied)}. Nothing was changed.")
+        _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"
     rec = ctx.ledger.promotion(name)
     if rec is not None and rec.sha:
@@ -292,56 +294,6 @@ def _passed_digest(action: Action, ctx: HandlerContext, name: str) -> tuple[str,
     return last.digest, sha, last.report
 
 
-PROMOTION_MARKER = "<!-- gates:promotion pipeline={name} -->"
-STATE_TITLE = {
-    "stable": "promoted to stable",
-    "paused": "paused for approval",
-    "rolled_back": "rolled back",
-    "canary": "in progress",
-    "rolling_back": "rolling back",
-}
-
-
-def promotion_comment(name: str, outcome: Outcome, history: list[dict[str, Any]]) -> str:
-    """The sticky promotion comment: the outcome first, then the ledger's recent transitions."""
-    import time
-
-    from gates.report.escape import md_inline
-
-    title = STATE_TITLE.get(outcome.state, outcome.state)
-    message = outcome.message.removeprefix(f"{name}: ")
-    lines = [
-        PROMOTION_MARKER.format(name=name),
-        f"### gates promotion: `{name}` — {title} (canary at {outcome.weight}%)",
-        "",
-        md_inline(message, 600),
-        "",
-        "<details><summary>Ledger (latest 15 transitions)</summary>",
-        "",
-        "| when (UTC) | who | action | state | detail |",
-        "|---|---|---|---|---|",
-    ]
-    for h in history[-15:]:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h["at"]))
-        detail = detail_text(h["detail"])
-        lines.append(
-            f"| {when} | {md_inline(h['actor'], 60)} | {h['action']} | {md_inline(h['to'] or '', 40)} "
-            f"| {md_inline(detail, 200)} |"
-        )
-    lines += ["", "</details>", ""]
-    return "\n".join(lines)
-
-
-def detail_text(raw: str | None) -> str:
-    if not raw:
-        return ""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
-
-
 def _report_outcome(ctx: HandlerContext, action: Action, name: str, outcome: Outcome) -> None:
     body = promotion_comment(name, outcome, ctx.ledger.history(name))
     client = ctx.github(action.repository, action.pr) if action.pr else None
@@ -349,13 +301,6 @@ def _report_outcome(ctx: HandlerContext, action: Action, name: str, outcome: Out
         ctx.progress(outcome.message)
         return
     client.upsert_comment(PROMOTION_MARKER.format(name=name), body)
-
-
-def _quiet(text: str) -> str:
-    """Escaped, so naming a team in a refusal does not notify it."""
-    from gates.report.escape import md_inline
-
-    return md_inline(text)
 
 
 def _reply(ctx: HandlerContext, action: Action, text: str) -> None:
@@ -369,34 +314,6 @@ def _reply(ctx: HandlerContext, action: Action, text: str) -> None:
     from gates.github.api import post_comment
 
     post_comment(client, action.pr, text)
-
-
-def default_checker(pf: PipelineFile, canary: CanaryState) -> Checker:
-    """Live re-check through the local router recorded for the canary."""
-    from gates.promotion.canary import router_snapshot
-    from gates.promotion.recheck import LiveChecker
-    from gates.quality.golden import load_golden_suite
-
-    if canary.target != "local" or not canary.endpoint:
-        raise InfraError(
-            f"live re-checks run through the local canary router; {pf.config.name!r} is on {canary.target!r}"
-        )
-    snap = router_snapshot(canary.endpoint)
-    grpc = snap.get("upstream_grpc")
-    if not grpc:
-        raise InfraError(f"the canary router at {canary.endpoint} does not know Triton's gRPC endpoint")
-    prompts: list[str] = []
-    for suite in pf.config.golden.suites:
-        prompts += [g.row.prompt for g in load_golden_suite(pf.resolve(suite), suite)]
-    return LiveChecker(
-        canary.endpoint,
-        str(grpc),
-        str(snap["served"]),
-        str(snap["stable"]),
-        str(snap["canary"]),
-        prompts,
-        pf.config.promotion.recheck,
-    )
 
 
 _RUNNERS: dict[str, Callable[[Action, HandlerContext], tuple[ExitCode, str]]] = {

@@ -18,10 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gates.config.load import PipelineFile
 from gates.config.schema import RecheckSection
 from gates.errors import InfraError
+from gates.ledger import CanaryState
 from gates.loadgen.sse import read_stream
-from gates.promotion.machine import CheckResult
+from gates.promotion.machine import Checker, CheckResult
 
 
 @dataclasses.dataclass
@@ -103,3 +105,30 @@ class LiveChecker:
         finally:
             client.close()
         return agree / total if total else None
+
+
+def router_checker(pf: PipelineFile, canary: CanaryState) -> Checker:
+    """Live re-check through the local router recorded for the canary."""
+    from gates.promotion.canary import router_snapshot
+    from gates.quality.golden import load_golden_suite
+
+    if canary.target != "local" or not canary.endpoint:
+        raise InfraError(
+            f"live re-checks run through the local canary router; {pf.config.name!r} is on {canary.target!r}"
+        )
+    snap = router_snapshot(canary.endpoint)
+    grpc = snap.get("upstream_grpc")
+    if not grpc:
+        raise InfraError(f"the canary router at {canary.endpoint} does not know Triton's gRPC endpoint")
+    prompts: list[str] = []
+    for suite in pf.config.golden.suites:
+        prompts += [g.row.prompt for g in load_golden_suite(pf.resolve(suite), suite)]
+    return LiveChecker(
+        canary.endpoint,
+        str(grpc),
+        str(snap["served"]),
+        str(snap["stable"]),
+        str(snap["canary"]),
+        prompts,
+        pf.config.promotion.recheck,
+    )
