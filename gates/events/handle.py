@@ -23,7 +23,7 @@ from gates.events.plan import load_payload, pipeline_files, route_event
 from gates.events.router import Action, Routed
 from gates.github.publish import GitHubClient, GitHubTarget
 from gates.ledger import CanaryState, Ledger, PromotionRecord
-from gates.promotion.machine import Checker, Outcome, PromotionRun
+from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRun
 from gates.promotion.recheck import router_checker
 
 CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
@@ -188,14 +188,21 @@ def _authorized(action: Action, ctx: HandlerContext, pf: PipelineFile, what: str
     return decision.reason
 
 
-def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile) -> PromotionRun:
-    from gates.promotion import canary as ops
-
-    name = pf.config.name
+def _canary(ctx: HandlerContext, name: str) -> CanaryState:
     canary = ctx.ledger.canary(name)
     if canary is None:
         raise BadInputError(f"pipeline {name!r} has no canary deployment recorded; deploy one first")
-    checker = (ctx.checker_for or router_checker)(pf, canary)
+    return canary
+
+
+def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile, checked: bool = True) -> PromotionRun:
+    """The state machine for this pipeline; the live checker is built (router, golden prompts) only
+    when the call re-checks: a rollback must work whatever the target can be checked with."""
+    from gates.promotion import canary as ops
+
+    name = pf.config.name
+    canary = _canary(ctx, name)
+    checker = (ctx.checker_for or router_checker)(pf, canary) if checked else NoCheck()
 
     def move(weight: int, label: str) -> None:
         ops.set_weight(ctx.ledger, name, weight, action.actor, label)
@@ -209,12 +216,13 @@ def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     assert action.pipeline is not None
     pf = load_pipeline(ctx.repo_dir / action.pipeline)
     name = pf.config.name
-    run = _promotion(action, ctx, pf)  # no canary deployed: bad input, before anything else
+    _canary(ctx, name)  # no canary deployed: bad input, before anything else
     denied = _authorized(action, ctx, pf, "promote")
     if denied:
         _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
     digest, sha, report = _passed_digest(action, ctx, name)
+    run = _promotion(action, ctx, pf)
     run.observer = _deployment_observer(ctx, action, name, sha, digest)
     outcome = run.promote(digest, action.pr, sha, report)
     _report_outcome(ctx, action, name, outcome)
@@ -225,11 +233,12 @@ def _rollback(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     assert action.pipeline is not None
     pf = load_pipeline(ctx.repo_dir / action.pipeline)
     name = pf.config.name
-    run = _promotion(action, ctx, pf)
+    _canary(ctx, name)
     denied = _authorized(action, ctx, pf, "rollback")
     if denied:
         _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"
+    run = _promotion(action, ctx, pf, checked=False)
     rec = ctx.ledger.promotion(name)
     if rec is not None and rec.sha:
         run.observer = _deployment_observer(ctx, action, name, rec.sha, rec.digest)

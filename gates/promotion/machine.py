@@ -48,6 +48,13 @@ class Checker(Protocol):
     def check(self, pipeline: str, weight: int) -> CheckResult: ...
 
 
+class NoCheck:
+    """The checker of a call that only rolls back: asked to check, it is a bug."""
+
+    def check(self, pipeline: str, weight: int) -> CheckResult:
+        raise AssertionError("a rollback does not re-check")
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     state: str

@@ -13,14 +13,9 @@ from collections.abc import Callable
 from gates.config.schema import PromotionSection
 from gates.errors import GatesError
 from gates.ledger import Ledger
-from gates.promotion.machine import CheckResult, Outcome, PromotionRun
+from gates.promotion.machine import NoCheck, Outcome, PromotionRun
 
 ACTOR = "gates"
-
-
-class _NoCheck:
-    def check(self, pipeline: str, weight: int) -> CheckResult:
-        raise AssertionError("a rollback does not re-check")
 
 
 def supersede(
@@ -41,7 +36,7 @@ def supersede(
     def move(weight: int, label: str) -> None:
         ops.set_weight(ledger, pipeline, weight, ACTOR, label)
 
-    run = PromotionRun(ledger, pipeline, cfg, _NoCheck(), move, ACTOR, progress=progress)
+    run = PromotionRun(ledger, pipeline, cfg, NoCheck(), move, ACTOR, progress=progress)
     reason = (
         f"PR #{pr} moved from {(rec.sha or '?')[:12]} to {sha[:12]}: that promotion is void; "
         "promote again once the gate passes on the new commit"

@@ -62,7 +62,7 @@ def test_int8_linear_computes_in_integers() -> None:
 
 
 @pytest.fixture(scope="module")
-def int4_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def int8_wo_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model, tok = load_model(tiny_model)
     section = QuantizeSection(format="int8_wo", calibration="golden_prompts/calibration.jsonl", samples=4)
     texts = load_calibration(REPO / "golden_prompts" / "calibration.jsonl")[:4]
@@ -72,8 +72,8 @@ def int4_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
-def test_weight_only_artifact_is_refused_by_name(int4_candidate: Path) -> None:
-    model, _ = load_model(int4_candidate)
+def test_weight_only_artifact_is_refused_by_name(int8_wo_candidate: Path) -> None:
+    model, _ = load_model(int8_wo_candidate)
     with pytest.raises(CapabilityError, match=r"model\.layers\.0\.self_attn\.q_proj has weight-only"):
         extract_int8_layers(model)
 
