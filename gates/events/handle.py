@@ -263,7 +263,7 @@ def _deployment_observer(
         at = f" at {weight}%" if weight is not None else ""
         detail = record.get("detail")
         text = detail if isinstance(detail, str) else (json.dumps(detail) if detail else "")
-        reporter(rec.state, what, f"{what.replace('_', ' ')}{at}: {text}".rstrip(": "))
+        reporter(what, f"{what.replace('_', ' ')}{at}: {text}".rstrip(": "))
 
     return observe
 

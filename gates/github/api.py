@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from gates.errors import InfraError
 from gates.github.publish import GitHubClient
-
-
-def _get(client: GitHubClient, path: str) -> Any:
-    import github3
-
-    def call() -> Any:
-        resp = client.gh.session.get(f"{client.gh.session.base_url}{path}")
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 400:
-            raise github3.exceptions.error_for(resp)
-        return resp.json()
-
-    return client.call(f"GET {path}", call)
 
 
 def pull_head_sha(client: GitHubClient, pr: int) -> str:
     """The pull request's current head commit (the comment payload does not carry it)."""
     path = f"/repos/{client.target.repository}/pulls/{pr}"
-    data = _get(client, path)
+    data = client.rest("GET", path, missing_ok=True)
     sha = (data or {}).get("head", {}).get("sha")
     if not isinstance(sha, str):
         raise InfraError(f"GitHub GET {path}: no such pull request or no head sha")
@@ -34,7 +18,7 @@ def pull_head_sha(client: GitHubClient, pr: int) -> str:
 
 def is_team_member(client: GitHubClient, org: str, team: str, login: str) -> bool:
     """Active membership of ``login`` in ``org/team`` (a pending invitation is not membership)."""
-    data = _get(client, f"/orgs/{org}/teams/{team}/memberships/{login}")
+    data = client.rest("GET", f"/orgs/{org}/teams/{team}/memberships/{login}", missing_ok=True)
     return bool(data) and data.get("state") == "active"
 
 
@@ -71,24 +55,14 @@ class DeploymentReporter:
         self.client, self.pipeline, self.ref, self.digest, self.url = client, pipeline, ref, digest, url
         self.deployment_id: int | None = None
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        import github3
-
-        def call() -> Any:
-            resp = self.client.gh.session.post(f"{self.client.gh.session.base_url}{path}", json=body)
-            if resp.status_code >= 400:
-                raise github3.exceptions.error_for(resp)
-            return resp.json()
-
-        return self.client.call(f"POST {path}", call)
-
-    def __call__(self, state: str, action: str, description: str) -> None:
+    def __call__(self, action: str, description: str) -> None:
         gh_state = DEPLOYMENT_STATES.get(action)
         if gh_state is None:
             return
         base = f"/repos/{self.client.target.repository}/deployments"
         if self.deployment_id is None:
-            created = self._post(
+            created = self.client.rest(
+                "POST",
                 base,
                 {
                     "ref": self.ref,
@@ -105,4 +79,4 @@ class DeploymentReporter:
         body = {"state": gh_state, "description": description[:140], "auto_inactive": gh_state == "success"}
         if self.url:
             body["log_url"] = self.url
-        self._post(f"{base}/{self.deployment_id}/statuses", body)
+        self.client.rest("POST", f"{base}/{self.deployment_id}/statuses", body)

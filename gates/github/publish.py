@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from gates.errors import InfraError
 from gates.report.render import MARKER, fit_comment
@@ -97,6 +98,25 @@ class GitHubClient:
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def rest(self, method: str, path: str, body: Any = None, missing_ok: bool = False, headers: Any = None) -> Any:
+        """One REST call github3 has no method for, on github3's session, retried like the others.
+
+        ``missing_ok``: a 404 answers None instead of an error.
+        """
+        import github3
+
+        def call() -> Any:
+            resp = self.gh.session.request(
+                method, f"{self.gh.session.base_url}{path}", json=body, headers=headers or {}
+            )
+            if missing_ok and resp.status_code == 404:
+                return None
+            if resp.status_code >= 400:
+                raise github3.exceptions.error_for(resp)
+            return resp.json()
+
+        return self.call(f"{method} {path}", call)
+
     @property
     def repo(self) -> Any:
         if self._repo is None:
@@ -149,19 +169,10 @@ class GitHubClient:
         sha = self.target.sha
         assert sha is not None
         base = f"/repos/{self.target.repository}"
-        url = f"{self.gh.session.base_url}{base}/commits/{sha}/check-runs"
-
-        def existing() -> int | None:
-            # github3 lists check runs only from a full commit object; one GET on its session is enough
-            resp = self.gh.session.get(url, params={"check_name": name})
-            if resp.status_code >= 400:
-                import github3
-
-                raise github3.exceptions.error_for(resp)
-            runs = [r for r in resp.json().get("check_runs", []) if r.get("name") == name]
-            return max(r["id"] for r in runs) if runs else None
-
-        run_id = self.call(f"GET {base}/commits/{sha}/check-runs", existing)
+        # github3 lists check runs only from a full commit object; one GET on its session is enough
+        listed = self.rest("GET", f"{base}/commits/{sha}/check-runs?check_name={quote(name)}")
+        runs = [r for r in listed.get("check_runs", []) if r.get("name") == name]
+        run_id = max(r["id"] for r in runs) if runs else None
         output = {"title": title[:255], "summary": summary}
         conclusion = CHECK_CONCLUSION[verdict]
         if run_id is None:
@@ -177,25 +188,17 @@ class GitHubClient:
                 ),
             )
         else:
-
-            def patch() -> Any:
-                resp = self.gh.session.patch(
-                    f"{self.gh.session.base_url}{base}/check-runs/{run_id}",
-                    json={
-                        "status": "completed",
-                        "conclusion": conclusion,
-                        "output": output,
-                        **({"details_url": self.target.details_url} if self.target.details_url else {}),
-                    },
-                    headers={"Accept": "application/vnd.github.antiope-preview+json"},
-                )
-                if resp.status_code >= 400:
-                    import github3
-
-                    raise github3.exceptions.error_for(resp)
-                return resp
-
-            self.call(f"PATCH {base}/check-runs/{run_id}", patch)
+            self.rest(
+                "PATCH",
+                f"{base}/check-runs/{run_id}",
+                {
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "output": output,
+                    **({"details_url": self.target.details_url} if self.target.details_url else {}),
+                },
+                headers={"Accept": "application/vnd.github.antiope-preview+json"},
+            )
 
 
 def _retry_after(exc: Any) -> float | None:
