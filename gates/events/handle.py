@@ -40,19 +40,8 @@ class HandlerContext:
     lock_wait_s: float = 600.0
 
     def github(self, repository: str, pr: int | None, sha: str | None = None) -> GitHubClient | None:
-        token = self.env.get("GATES_GITHUB_TOKEN") or self.env.get("GITHUB_TOKEN")
-        if not token:
-            return None
-        target = GitHubTarget(
-            api_url=self.env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
-            token=token,
-            repository=repository,
-            pr=pr or 0,
-            sha=sha,
-            retries=int(self.env.get("GATES_GITHUB_RETRIES", "4")),
-            backoff_s=float(self.env.get("GATES_GITHUB_BACKOFF_S", "1.0")),
-        )
-        return GitHubClient(target)
+        target = GitHubTarget.for_repository(self.env, repository, pr, sha)
+        return GitHubClient(target) if target is not None else None
 
 
 @dataclasses.dataclass(frozen=True)

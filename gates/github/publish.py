@@ -38,21 +38,36 @@ class GitHubTarget:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubTarget | None:
-        token = env.get("GATES_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+        """The PR a gate run reports on (``GITHUB_REPOSITORY``, ``GATES_PR_NUMBER``); None without one."""
         repo, pr = env.get("GITHUB_REPOSITORY"), env.get("GATES_PR_NUMBER")
-        if not (token and repo and pr):
+        if not (repo and pr):
             return None
         details = None
         if env.get("GITHUB_RUN_ID") and env.get("GITHUB_SERVER_URL"):
             details = f"{env['GITHUB_SERVER_URL'].rstrip('/')}/{repo}/actions/runs/{env['GITHUB_RUN_ID']}"
+        target = cls.for_repository(env, repo, int(pr), env.get("GATES_COMMIT_SHA") or None)
+        if target is None:
+            return None
+        return dataclasses.replace(
+            target,
+            check_runs=env.get("GATES_GITHUB_CHECK_RUNS") == "1",
+            details_url=env.get("GATES_REPORT_URL") or details,
+        )
+
+    @classmethod
+    def for_repository(
+        cls, env: Mapping[str, str], repository: str, pr: int | None, sha: str | None = None
+    ) -> GitHubTarget | None:
+        """API base, token and retry settings from the environment for one repository; None without a token."""
+        token = env.get("GATES_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+        if not token:
+            return None
         return cls(
             api_url=env.get("GITHUB_API_URL", GITHUB_COM).rstrip("/"),
             token=token,
-            repository=repo,
-            pr=int(pr),
-            sha=env.get("GATES_COMMIT_SHA") or None,
-            check_runs=env.get("GATES_GITHUB_CHECK_RUNS") == "1",
-            details_url=env.get("GATES_REPORT_URL") or details,
+            repository=repository,
+            pr=pr or 0,
+            sha=sha,
             retries=int(env.get("GATES_GITHUB_RETRIES", "4")),
             backoff_s=float(env.get("GATES_GITHUB_BACKOFF_S", "1.0")),
         )
