@@ -177,21 +177,34 @@ def _authorized(action: Action, ctx: HandlerContext, pf: PipelineFile, what: str
     return decision.reason
 
 
-def _canary(ctx: HandlerContext, name: str) -> CanaryState:
+def _recorded_canary(ctx: HandlerContext, name: str) -> CanaryState:
     canary = ctx.ledger.canary(name)
     if canary is None:
         raise BadInputError(f"pipeline {name!r} has no canary deployment recorded; deploy one first")
     return canary
 
 
-def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile, checked: bool = True) -> PromotionRun:
-    """The state machine for this pipeline; the live checker is built (router, golden prompts) only
-    when the call re-checks: a rollback must work whatever the target can be checked with."""
+def _promotion(action: Action, ctx: HandlerContext, what: str) -> tuple[PipelineFile, CanaryState, str | None]:
+    """(pipeline, its canary, why the actor may not) for a promote or rollback. No canary is bad
+    input, before anything else; a refusal is replied on the PR and recorded here."""
+    assert action.pipeline is not None
+    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    name = pf.config.name
+    canary = _recorded_canary(ctx, name)
+    denied = _authorized(action, ctx, pf, what)
+    if denied:
+        verb = "roll back" if what == "rollback" else what
+        _reply(ctx, action, f"@{action.actor} may not {verb} `{name}`: {quiet(denied)}. Nothing was changed.")
+    return pf, canary, denied
+
+
+def _machine(action: Action, ctx: HandlerContext, pf: PipelineFile, canary: CanaryState | None) -> PromotionRun:
+    """The state machine; the live checker (router, golden prompts) is built only when given the
+    canary to check: a rollback must work whatever the target can be checked with."""
     from gates.promotion import canary as ops
 
     name = pf.config.name
-    canary = _canary(ctx, name)
-    checker = (ctx.checker_for or router_checker)(pf, canary) if checked else NoCheck()
+    checker = (ctx.checker_for or router_checker)(pf, canary) if canary is not None else NoCheck()
 
     def move(weight: int, label: str) -> None:
         ops.set_weight(ctx.ledger, name, weight, action.actor, label)
@@ -202,16 +215,12 @@ def _promotion(action: Action, ctx: HandlerContext, pf: PipelineFile, checked: b
 
 
 def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
-    assert action.pipeline is not None
-    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    pf, canary, denied = _promotion(action, ctx, "promote")
     name = pf.config.name
-    _canary(ctx, name)  # no canary deployed: bad input, before anything else
-    denied = _authorized(action, ctx, pf, "promote")
     if denied:
-        _reply(ctx, action, f"@{action.actor} may not promote `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
     digest, sha, report = _passed_digest(action, ctx, name)
-    run = _promotion(action, ctx, pf)
+    run = _machine(action, ctx, pf, canary)
     run.observer = _deployment_observer(ctx, action, name, sha, digest)
     outcome = run.promote(digest, action.pr, sha, report)
     _report_outcome(ctx, action, name, outcome)
@@ -219,15 +228,11 @@ def _promote(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
 
 
 def _rollback(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
-    assert action.pipeline is not None
-    pf = load_pipeline(ctx.repo_dir / action.pipeline)
+    pf, _, denied = _promotion(action, ctx, "rollback")
     name = pf.config.name
-    _canary(ctx, name)
-    denied = _authorized(action, ctx, pf, "rollback")
     if denied:
-        _reply(ctx, action, f"@{action.actor} may not roll back `{name}`: {quiet(denied)}. Nothing was changed.")
         return ExitCode.PASS, f"{name}: not authorized ({denied})"
-    run = _promotion(action, ctx, pf, checked=False)
+    run = _machine(action, ctx, pf, None)
     rec = ctx.ledger.promotion(name)
     if rec is not None and rec.sha:
         run.observer = _deployment_observer(ctx, action, name, rec.sha, rec.digest)
@@ -261,7 +266,7 @@ def _recheck(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     """Scheduled or manual: check the canary where it stands; a failure rolls it back (no approval needed)."""
     assert action.pipeline is not None
     pf = load_pipeline(ctx.repo_dir / action.pipeline)
-    outcome = _promotion(action, ctx, pf).recheck()
+    outcome = _machine(action, ctx, pf, _recorded_canary(ctx, pf.config.name)).recheck()
     if outcome.state == "rolled_back":
         _report_outcome(ctx, action, pf.config.name, outcome)
     return outcome.exit_code, outcome.message

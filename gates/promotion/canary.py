@@ -1,4 +1,6 @@
-"""Canary operations over a target, each recorded in the ledger: set weight, promote, roll back."""
+"""Canary weights on a target (local router or KServe), each change recorded in the ledger.
+
+Promotion and rollback are the state machine's (``gates.promotion.machine``); they move weights here."""
 
 from __future__ import annotations
 
@@ -57,11 +59,3 @@ def set_weight(
     new = dataclasses.replace(state, weight=weight, updated_at=time.time())
     ledger.set_canary(new, actor, action)
     return new
-
-
-def promote(ledger: Ledger, pipeline: str, actor: str) -> CanaryState:
-    return set_weight(ledger, pipeline, 100, actor, "promote")
-
-
-def rollback(ledger: Ledger, pipeline: str, actor: str) -> CanaryState:
-    return set_weight(ledger, pipeline, 0, actor, "rollback")

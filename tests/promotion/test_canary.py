@@ -69,7 +69,7 @@ def test_router_before_triton_weight_20_then_rollback(
             # the streamed body really came from Triton
             _, body = _post(url, {"PROMPT": "Four score", "MAX_NEW_TOKENS": 3, "STREAM": True})
             assert body.count(b"data:") == 3 and b"TOKEN_IDS" in body
-            ops.rollback(ledger, "demo", "bob")
+            ops.set_weight(ledger, "demo", 0, "bob", "rollback")
             before = router.snapshot()["counts"]["canary"]
             for _ in range(100):
                 assert _post(url, {"PROMPT": "x", "MAX_NEW_TOKENS": 1, "STREAM": True})[0] == "stable"
