@@ -130,6 +130,28 @@ def _note(ctx: RunContext, name: str) -> str:
     return f" — {note}" if note else ""
 
 
+def run_and_record(
+    pipeline: PipelineFile,
+    artifacts_root: Path,
+    ledger: Ledger,
+    actor: str,
+    pr: int | None,
+    sha: str | None,
+    env: dict[str, str],
+    progress: Callable[[str], None] = print,
+    output_dir: Path | None = None,
+) -> RunOutcome:
+    """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
+    promotion of the PR's previous commit, then run, then record the verdict in the ledger."""
+    from gates.promotion.supersede import supersede
+
+    name = pipeline.config.name
+    supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
+    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env)
+    record_run(ledger, name, outcome, actor, pr, sha)
+    return outcome
+
+
 def record_run(ledger: Ledger, pipeline: str, outcome: RunOutcome, actor: str, pr: int | None, sha: str | None) -> None:
     """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against."""
     digest = None

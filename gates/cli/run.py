@@ -11,8 +11,7 @@ import click
 from gates.cli.common import ledger_options, open_ledger
 from gates.config import load_pipeline
 from gates.github.actions import write_outputs, write_summary
-from gates.pipeline import record_run, run_pipeline
-from gates.promotion.supersede import supersede
+from gates.pipeline import run_and_record
 
 
 @click.command("run")
@@ -45,11 +44,10 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_
 
     pr_env, sha = os.environ.get("GATES_PR_NUMBER"), os.environ.get("GATES_COMMIT_SHA") or None
     pr = int(pr_env) if pr_env else None
-    ledger = open_ledger(ledger_url)
-    supersede(ledger, pf.config.name, pf.config.promotion, pr, sha, progress)  # the PR moved on
-    outcome = run_pipeline(pf, root.resolve(), output.resolve() if output else None, progress, env=dict(os.environ))
-    # the verdict and the digest it judged, for promotion to check against (and for the audit)
-    record_run(ledger, pf.config.name, outcome, actor, pr, sha)
+    out = output.resolve() if output else None
+    outcome = run_and_record(
+        pf, root.resolve(), open_ledger(ledger_url), actor, pr, sha, dict(os.environ), progress, out
+    )
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
     click.echo(f"report: {outcome.report_md}")
     if outcome.report_md is not None:

@@ -123,7 +123,7 @@ def _pipelines_of_pr(ctx: HandlerContext, action: Action) -> list[str]:
 
 
 def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
-    from gates.pipeline import record_run, run_pipeline
+    from gates.pipeline import run_and_record
 
     assert action.pipeline is not None
     pf = load_pipeline(ctx.repo_dir / action.pipeline)
@@ -142,12 +142,8 @@ def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     env.update({"GITHUB_REPOSITORY": action.repository, "GATES_COMMIT_SHA": sha or ""})
     if action.pr:
         env["GATES_PR_NUMBER"] = str(action.pr)
-    from gates.promotion.supersede import supersede
-
-    supersede(ctx.ledger, pf.config.name, pf.config.promotion, action.pr, sha, ctx.progress)
     ctx.progress(f"gate run: {action.pipeline} ({action.message})")
-    outcome = run_pipeline(pf, ctx.artifacts, None, ctx.progress, env=env)
-    record_run(ctx.ledger, pf.config.name, outcome, action.actor, action.pr, sha)
+    outcome = run_and_record(pf, ctx.artifacts, ctx.ledger, action.actor, action.pr, sha, env, ctx.progress)
     return outcome.exit_code, f"{pf.config.name}: {outcome.verdict} — {outcome.reason}"
 
 
