@@ -69,8 +69,10 @@ def run_pipeline(
         try:
             for stage in stages:
                 _timed(ctx, stage)
-        except (BadInputError, CapabilityError):
-            raise  # refused before any measurement: nothing to judge or report
+        except (BadInputError, CapabilityError) as exc:
+            if "preflight" not in ctx.results:
+                raise  # refused before any model work: nothing to judge or report
+            error = exc  # found later (a checkpoint, a refused architecture): reported, then exit 2/3
         except GatesError as exc:
             error = exc
         except Exception as exc:  # a bug must not look like a verdict
@@ -92,6 +94,8 @@ def run_pipeline(
     _timed(ctx, ReportStage())
     report = ctx.need("report", ReportResult)
     exit_code = VERDICT_EXIT[verdict.verdict]
+    if isinstance(error, BadInputError):
+        exit_code = error.exit_code
     try:
         _timed(ctx, PublishStage())
     except GatesError as exc:  # the report is on disk; say what failed and do not claim success

@@ -10,8 +10,9 @@ import pytest
 
 from gates.config import load_pipeline
 from gates.context import RunContext
-from gates.errors import DataError, ExitCode, InfraError
+from gates.errors import DataError, ExitCode, InfraError, UnsupportedError
 from gates.pipeline import run_pipeline
+from gates.stages.preflight import PreflightStage
 from gates.testing.github_server import GitHubTestServer
 
 CFG = "name: unit\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [golden_prompts/demo.jsonl]\n"
@@ -86,3 +87,25 @@ def test_publish_posts_the_comment(write_pipeline: Callable[..., Path], tmp_path
         comments = gh.comments_on("o/r", 3)
         assert len(comments) == 1 and comments[0]["body"].startswith("<!-- gates:report pipeline=unit -->")
         assert gh.combined_status("o/r", "ab" * 20)["gates/unit"]["state"] == "error"
+
+
+def test_a_stage_error_after_preflight_still_reports(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    """Issue 11: optimize raised on a real checkpoint, then the report crashed on top of it."""
+    pf = load_pipeline(write_pipeline(CFG))
+    stages = (PreflightStage(), Boom(ValueError("Asking to pad but the tokenizer does not have a padding token")))
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=stages)
+    assert out.verdict == "INCONCLUSIVE" and out.exit_code == ExitCode.INFRA
+    for name in ("report.json", "report.md", "report.html", "run.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert "padding token" in report["error"] and report["drift"] is None and report["load"] is None
+
+
+def test_bad_input_found_after_preflight_is_reported_and_exits_2(
+    write_pipeline: Callable[..., Path], tmp_path: Path
+) -> None:
+    pf = load_pipeline(write_pipeline(CFG))
+    stages = (PreflightStage(), Boom(UnsupportedError("model.source 'x': Model Optimizer refused GPT2LMHeadModel")))
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=stages)
+    assert out.verdict == "INCONCLUSIVE" and out.exit_code == ExitCode.BAD_INPUT
+    assert "refused GPT2LMHeadModel" in json.loads((tmp_path / "run" / "report.json").read_text())["error"]

@@ -41,14 +41,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+BUILTIN_MODELS = ("builtin:tiny-llama", "builtin:smollm2-135m-instruct")
+
+
 class ModelSection(_Strict):
-    source: str = Field(description="builtin:tiny-llama or a local Hugging Face checkpoint directory")
+    source: str = Field(
+        description="a builtin model, a local Hugging Face checkpoint folder or a .gguf file", max_length=4096
+    )
 
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if v.startswith("builtin:") and v != "builtin:tiny-llama":
-            raise ValueError(f"unknown builtin model {v!r}; the only builtin is 'builtin:tiny-llama'")
+        if v.startswith("builtin:") and v not in BUILTIN_MODELS:
+            raise ValueError(f"unknown builtin model {v!r}; builtins: {', '.join(BUILTIN_MODELS)}")
         if "://" in v or v.startswith("hf:"):
             raise ValueError("model.source must be a local checkpoint directory (no model hub access)")
         return v
@@ -158,6 +163,9 @@ class SloSection(_Strict):
 class LoadSection(_Strict):
     users: int = Field(default=4, ge=1, le=10_000)
     duration_s: float = Field(default=20.0, gt=0, le=86_400)
+    # past duration_s, the load goes on until each arm has gates.min_requests successful
+    # requests or this many seconds have passed (null: stop at duration_s)
+    max_duration_s: float | None = Field(default=None, gt=0, le=86_400)
     warmup_s: float = Field(default=2.0, ge=0)
     spawn_rate: float | None = Field(default=None, gt=0)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
@@ -175,6 +183,10 @@ class LoadSection(_Strict):
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
             raise ValueError("load.mix weights must be positive")
+        if self.max_duration_s is not None and self.max_duration_s < self.duration_s:
+            raise ValueError("load.max_duration_s must be at least load.duration_s")
+        if self.warmup_s >= self.duration_s:
+            raise ValueError("load.warmup_s must be shorter than load.duration_s (nothing would be measured)")
         return self
 
     def weights(self) -> dict[str, float]:

@@ -33,14 +33,14 @@ def run_worker(
     with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
         proc = subprocess.Popen(cmd, stdout=so, stderr=se)
         started = time.monotonic()
-        deadline = started + spec.duration_s + grace_s
+        deadline = started + spec.deadline_s + grace_s
         try:
             while proc.poll() is None:
                 check_server()
                 if tick is not None:
                     tick(time.monotonic() - started)
                 if time.monotonic() > deadline:
-                    raise InfraError(f"load generator did not finish within {spec.duration_s + grace_s:.0f}s")
+                    raise InfraError(f"load generator did not finish within {spec.deadline_s + grace_s:.0f}s")
                 time.sleep(0.2)
         finally:
             if proc.poll() is None:

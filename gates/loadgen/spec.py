@@ -20,6 +20,15 @@ class LoadSpec:
     max_new_tokens_max: int  # output lengths are drawn uniformly in [max_new_tokens, max_new_tokens_max]
     timeout_s: float
     seed: int = 0
+    # Past duration_s the load goes on until each arm has min_requests successful requests
+    # started after warmup_s, or max_duration_s passes (a slow model still gets judged).
+    warmup_s: float = 0.0
+    min_requests: int = 0
+    max_duration_s: float | None = None
+
+    @property
+    def deadline_s(self) -> float:
+        return max(self.duration_s, self.max_duration_s or 0.0)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2))

@@ -136,8 +136,31 @@ def main(argv: list[str]) -> int:
             lags.append((time.monotonic() - before - 0.02) * 1000)
 
     watcher = gevent.spawn(watch_loop)
+    stopped = {"reason": "", "duration_s": 0.0}
+
+    def enough() -> bool:
+        ok: dict[str, int] = dict.fromkeys(spec.arms, 0)
+        for r in records:
+            if not r["error"] and r["t_start_s"] >= spec.warmup_s:
+                ok[r["arm"]] += 1
+        return all(n >= spec.min_requests for n in ok.values())
+
+    def stopper() -> None:
+        # duration_s first; then on until every arm has min_requests or the deadline passes
+        while True:
+            gevent.sleep(0.2)
+            elapsed = time.monotonic() - state["t0"]
+            if elapsed >= spec.duration_s and enough():
+                stopped["reason"] = "duration" if elapsed < spec.duration_s + 0.5 else "min_requests"
+                break
+            if elapsed >= spec.deadline_s:
+                stopped["reason"] = "max_duration"
+                break
+        stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
+        runner.quit()
+
     runner.start(spec.users, spawn_rate=spec.spawn_rate)
-    gevent.spawn_later(spec.duration_s, runner.quit)
+    gevent.spawn(stopper)
     runner.greenlet.join()
     watcher.kill()
     wall = time.monotonic() - state["t0"]
@@ -162,6 +185,7 @@ def main(argv: list[str]) -> int:
                 "locust_requests": stats.num_requests,
                 "locust_failures": stats.num_failures,
                 "records": len(records),
+                "stopped": stopped,
             },
             indent=2,
         )

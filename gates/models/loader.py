@@ -35,7 +35,7 @@ def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
 
     if threads:
         torch.set_num_threads(threads)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
     state = path / MODELOPT_STATE
     if state.is_file():
         import modelopt.torch.opt as mto
@@ -49,6 +49,35 @@ def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     model.eval()
     return model, tokenizer
+
+
+def prepare_tokenizer(tokenizer: Any) -> Any:
+    """Make a tokenizer as real checkpoints ship it usable for batches.
+
+    Many published tokenizers (SmolLM2, Llama, Mistral) have no pad token: batching then raises
+    "Asking to pad but the tokenizer does not have a padding token". Padded positions are masked,
+    so any existing token serves; unk first (it never ends a generation), else eos.
+    """
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token if tokenizer.unk_token is not None else tokenizer.eos_token
+    return tokenizer
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+    """Every id that ends a generation: the model's own (``generation_config``) and the tokenizer's.
+
+    They differ in real checkpoints: SmolLM2's tokenizer says eos is ``<|im_start|>`` while its
+    generation config stops at ``<|im_end|>``, the token a chat answer ends with.
+    """
+    ids: list[int] = []
+    generation = getattr(model, "generation_config", None)
+    configured = getattr(generation, "eos_token_id", None) if generation is not None else None
+    for value in (configured, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.append(value)
+        elif isinstance(value, (list, tuple)):
+            ids.extend(int(v) for v in value)
+    return tuple(dict.fromkeys(ids))
 
 
 def _load_int8_engine(path: Path, spec: dict[str, Any], threads: int | None) -> tuple[Any, Any]:

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from gates.config.schema import QuantizeSection
-from gates.errors import CapabilityError, InfraError
+from gates.errors import CapabilityError, InfraError, UnsupportedError
+from gates.models.loader import MODELOPT_STATE, prepare_tokenizer
+from gates.models.prompts import sample_texts
 from gates.progress import bar
+from gates.quality.golden import Sample
 
 INSTALL_HINT = "pip install 'nvidia-modelopt==0.47.0' (it is in this project's dependencies: run `make demo`)"
 
@@ -120,8 +123,13 @@ def quantize(
     section: QuantizeSection,
     calibration_batches: Sequence[Any],
     progress: Callable[[str], None] | None = None,
+    what: str = "the model",
 ) -> Any:
-    """Quantize ``model`` in place with a calibration loop over ``calibration_batches``."""
+    """Quantize ``model`` in place with a calibration loop over ``calibration_batches``.
+
+    Model Optimizer refusing an architecture or format (it raises plain exceptions) is bad input
+    naming ``what`` and the reason: the config asks for something this model cannot be given.
+    """
     mtq = _import_mtq()
     import torch
 
@@ -137,12 +145,21 @@ def quantize(
 
     try:
         return mtq.quantize(model, cfg, forward_loop)
-    except Exception as exc:  # modelopt raises plain exceptions; say which format broke
+    except (MemoryError, OSError) as exc:  # the machine, not the model
         raise InfraError(f"Model Optimizer failed to quantize with format {section.format!r}: {exc!r}") from exc
+    except Exception as exc:  # modelopt raises plain exceptions; say which model and format it refused
+        arch = type(model).__name__
+        raise UnsupportedError(
+            f"{what}: Model Optimizer refused to quantize {arch} with format {section.format!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
-def calibration_batches(tokenizer: Any, texts: Iterable[str], batch_size: int, max_length: int) -> list[Any]:
-    texts = list(texts)
+def calibration_batches(tokenizer: Any, samples: Iterable[Sample], batch_size: int, max_length: int) -> list[Any]:
+    """Tokenized batches; right padding (positions of real tokens stay right), padded positions masked."""
+    prepare_tokenizer(tokenizer)
+    tokenizer.padding_side = "right"
+    texts = sample_texts(tokenizer, samples)
     out = []
     for i in range(0, len(texts), batch_size):
         chunk = texts[i : i + batch_size]
@@ -163,8 +180,6 @@ def save_quantized(model: Any, tokenizer: Any, out_dir: Path) -> str:
     failing with a newer transformers than Model Optimizer supports).
     """
     import modelopt.torch.opt as mto
-
-    from gates.models.loader import MODELOPT_STATE
 
     model.config.save_pretrained(out_dir)
     if getattr(model, "generation_config", None) is not None:

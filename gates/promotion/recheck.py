@@ -122,7 +122,7 @@ def router_checker(pf: PipelineFile, canary: CanaryState) -> Checker:
         raise InfraError(f"the canary router at {canary.endpoint} does not know Triton's gRPC endpoint")
     prompts: list[str] = []
     for suite in pf.config.golden.suites:
-        prompts += [g.row.prompt for g in load_golden_suite(pf.resolve(suite), suite)]
+        prompts += [g.row.display for g in load_golden_suite(pf.resolve(suite), suite)]
     return LiveChecker(
         canary.endpoint,
         str(grpc),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gates.errors import DataError
 from gates.quality.expectations import Expectation, validate_rows
@@ -17,11 +17,28 @@ from gates.quality.expectations import Expectation, validate_rows
 MAX_PROMPT_CHARS = 8000
 
 
+class ChatMessage(BaseModel):
+    """One turn of a chat, rendered with the model's own chat template."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: str = Field(pattern=r"^(system|user|assistant)$")
+    content: str
+
+
+def _one_of_prompt_or_messages(prompt: str | None, messages: tuple[ChatMessage, ...] | None, text: str) -> None:
+    if (prompt is None) == (messages is None):
+        raise ValueError(f"a row needs exactly one of {text!r} (plain text) or 'messages' (a chat)")
+    if messages is not None and not messages:
+        raise ValueError("'messages' must hold at least one {role, content} turn")
+
+
 class GoldenRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    prompt: str
+    prompt: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None  # a chat instead of a prompt
     expected: str | None = None
     must_contain: list[str] = Field(default_factory=list)
     regex: str | None = None
@@ -29,12 +46,35 @@ class GoldenRow(BaseModel):
     tags: list[str] = Field(default_factory=list)
     weight: float = Field(default=1.0, gt=0)
 
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> GoldenRow:
+        _one_of_prompt_or_messages(self.prompt, self.messages, "prompt")
+        return self
+
+    @property
+    def display(self) -> str:
+        """What a reviewer reads: the prompt, or the chat's last user turn."""
+        if self.prompt is not None:
+            return self.prompt
+        users = [m.content for m in self.messages or () if m.role == "user"]
+        return users[-1] if users else (self.messages or ())[-1].content
+
 
 class CalibrationRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    text: str
+    text: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+
+    @model_validator(mode="after")
+    def _text_or_messages(self) -> CalibrationRow:
+        _one_of_prompt_or_messages(self.text, self.messages, "text")
+        return self
+
+
+# A calibration sample: plain text, or a chat rendered later with the model's template.
+Sample = str | tuple[ChatMessage, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,20 +87,20 @@ class GoldenPrompt:
 GOLDEN_CHECKS = (
     Expectation("ExpectColumnValuesToNotBeNull", "id", {}, "id is missing"),
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
-    Expectation("ExpectColumnValuesToMatchRegex", "prompt", {"regex": r"\S"}, "empty prompt"),
+    Expectation("ExpectColumnValuesToMatchRegex", "prompt_text", {"regex": r"\S"}, "empty prompt"),
     Expectation(
         "ExpectColumnValueLengthsToBeBetween",
-        "prompt",
+        "prompt_text",
         {"min_value": 1, "max_value": MAX_PROMPT_CHARS},
         f"prompt length outside 1..{MAX_PROMPT_CHARS} characters",
     ),
 )
 CALIBRATION_CHECKS = (
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
-    Expectation("ExpectColumnValuesToMatchRegex", "text", {"regex": r"\S"}, "empty text"),
+    Expectation("ExpectColumnValuesToMatchRegex", "sample_text", {"regex": r"\S"}, "empty text"),
     Expectation(
         "ExpectColumnValueLengthsToBeBetween",
-        "text",
+        "sample_text",
         {"min_value": 1, "max_value": 100_000},
         "text length outside 1..100000 characters",
     ),
@@ -119,8 +159,11 @@ def load_golden_suite(
     ]
     derived = []
     for r in rows:
-        prompt, tags = r.get("prompt"), r.get("tags") or []
-        extra: dict[str, Any] = {"prompt_words": len(prompt.split()) if isinstance(prompt, str) else None}
+        prompt, tags = _row_text(r, "prompt"), r.get("tags") or []
+        extra: dict[str, Any] = {
+            "prompt_text": prompt,
+            "prompt_words": len(prompt.split()) if isinstance(prompt, str) else None,
+        }
         if allowed_tags is not None and isinstance(tags, list):
             extra["unknown_tags"] = ",".join(sorted({str(t) for t in tags} - set(allowed_tags))) or None
         derived.append({**r, **extra})
@@ -144,7 +187,22 @@ def load_golden_suite(
     return [GoldenPrompt(suite=label, line=n, row=r) for r, n in zip(typed, lines, strict=True)]
 
 
-def load_calibration(path: Path) -> list[str]:
+def _row_text(row: dict[str, Any], key: str) -> str | None:
+    """The text the expectations check: the plain field, or the chat's turns joined."""
+    value = row.get(key)
+    if isinstance(value, str) or "messages" not in row:
+        return value if isinstance(value, str) else None
+    turns = row.get("messages")
+    if not isinstance(turns, list):
+        return None
+    parts = [t.get("content") for t in turns if isinstance(t, dict)]
+    return "\n".join(p for p in parts if isinstance(p, str)) or None
+
+
+def load_calibration(path: Path) -> list[Sample]:
     rows, lines = read_jsonl(path)
-    validate_rows(path, rows, lines, CALIBRATION_CHECKS)
-    return [r.text for r in _typed(path, rows, lines, CalibrationRow)]
+    validate_rows(path, [{**r, "sample_text": _row_text(r, "text")} for r in rows], lines, CALIBRATION_CHECKS)
+    out: list[Sample] = []
+    for r in _typed(path, rows, lines, CalibrationRow):
+        out.append(r.text if r.text is not None else r.messages)
+    return out

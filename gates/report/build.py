@@ -88,6 +88,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "candidate": load.candidate.to_json(),
             "users": cfg.load.users,
             "duration_s": cfg.load.duration_s,
+            "stopped": load.stopped,
             "warmup_s": cfg.load.warmup_s,
             "generator": load.generator,
             "records": str(load.records_path),

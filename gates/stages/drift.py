@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import numpy as np
 from gates.context import RunContext
 from gates.quality.drift import DriftSummary, PromptDrift, prompt_drift, summarize
 from gates.stages.deploy import DeployResult
+from gates.stages.optimize import OptimizeResult
 from gates.stages.preflight import PreflightResult
-from gates.triton.client import TextModelClient
+from gates.triton.client import Generation, TextModelClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,26 +31,42 @@ class DriftStage:
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
+        prompts = ctx.need("optimize", OptimizeResult).prompts or tuple(g.row.display for g in pre.golden)
         golden = ctx.config.golden
         k = golden.top_k
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]
-        client = TextModelClient(dep.grpc_url)
+        budgets = [g.row.max_new_tokens or golden.max_new_tokens for g in pre.golden]
+
+        def generate_all(model: str, top_k: int) -> list[Generation]:
+            client = TextModelClient(dep.grpc_url)  # one stream at a time per client: one per arm
+            try:
+                out = []
+                for prompt, n in zip(prompts, budgets, strict=True):
+                    dep.check_alive()
+                    out.append(client.generate(model, prompt, n, top_k=top_k))
+                return out
+            finally:
+                client.close()
+
+        # The two arms generate side by side (one core each), then the candidate is teacher-forced
+        # on the baseline's tokens: the same contexts, position by position.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            b_future = pool.submit(generate_all, b_model, k)
+            c_future = pool.submit(generate_all, c_model, 0)
+            baseline, candidate = b_future.result(), c_future.result()
         rows = []
+        client = TextModelClient(dep.grpc_url)
         try:
-            for g in pre.golden:
+            for g, prompt, n, b, c in zip(pre.golden, prompts, budgets, baseline, candidate, strict=True):
                 dep.check_alive()
-                row = g.row
-                n = row.max_new_tokens or golden.max_new_tokens
-                b = client.generate(b_model, row.prompt, n, top_k=k)
-                c = client.generate(c_model, row.prompt, n)
                 if b.token_ids:
                     forced = client.generate(
-                        c_model, row.prompt, n, top_k=1, forced_ids=np.asarray(b.token_ids), logprob_ids=b.top_ids
+                        c_model, prompt, n, top_k=1, forced_ids=np.asarray(b.token_ids), logprob_ids=b.top_ids
                     )
                     argmax, selected = forced.top_ids[:, 0], forced.selected_logprobs
                 else:
                     argmax = selected = b.top_ids
-                meta = {**row.model_dump(), "suite": g.suite, "line": g.line}
+                meta = {**g.row.model_dump(), "prompt": g.row.display, "suite": g.suite, "line": g.line}
                 rows.append(
                     prompt_drift(
                         meta=meta,

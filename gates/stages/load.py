@@ -30,6 +30,7 @@ class LoadResult:
     generator_problem: str | None  # why the load generator, not the server, was the bottleneck
     server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
     note: str
+    stopped: dict[str, Any] = dataclasses.field(default_factory=dict)  # {reason, duration_s}
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         """Output tokens per second of model busy time: what one instance of the arm can sustain.
@@ -93,7 +94,7 @@ class LoadStage:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
         cfg = ctx.config.load
-        golden = tuple(g.row.prompt for g in pre.golden)
+        golden = ctx.need("optimize", OptimizeResult).prompts or tuple(g.row.display for g in pre.golden)
         prompts: list[str] = []
         weights: list[float] = []
         for profile, weight in cfg.weights().items():
@@ -117,6 +118,9 @@ class LoadStage:
             max_new_tokens=cfg.max_new_tokens,
             max_new_tokens_max=cfg.max_new_tokens_max or cfg.max_new_tokens,
             timeout_s=cfg.timeout_s,
+            warmup_s=cfg.warmup_s,
+            min_requests=ctx.config.gates.min_requests if cfg.max_duration_s else 0,
+            max_duration_s=cfg.max_duration_s,
         )
         out = ctx.run_dir / "load"
         ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
@@ -139,8 +143,11 @@ class LoadStage:
             }
         records = read_records(records_path)
         slo = cfg.slo.limits() or None
-        arms = {arm: summarize(records, arm, cfg.warmup_s, cfg.duration_s, slo) for arm in ("baseline", "candidate")}
         generator = json.loads((out / "summary.json").read_text())
+        stopped = generator.get("stopped") or {"reason": "duration", "duration_s": cfg.duration_s}
+        # the measured window ends when the load stopped (duration_s, or later when it went on)
+        end_s = max(cfg.duration_s, float(stopped.get("duration_s") or cfg.duration_s))
+        arms = {arm: summarize(records, arm, cfg.warmup_s, end_s, slo) for arm in ("baseline", "candidate")}
         problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
         for arm, s in arms.items():
             if s.requests == 0:
@@ -157,7 +164,9 @@ class LoadStage:
                 windows,
                 problem,
                 memory,
-                note=f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
+                stopped=stopped,
+                note=f"stopped at {stopped.get('duration_s', 0):.0f}s ({stopped.get('reason')}); "
+                f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),
         )

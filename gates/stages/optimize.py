@@ -17,6 +17,9 @@ from gates.artifacts import Artifact, file_sha256, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
+from gates.models.prompts import render_golden
+from gates.models.sources import ResolvedSource, resolve_source
+from gates.quality.golden import GoldenPrompt
 from gates.stages.preflight import PreflightResult
 
 
@@ -28,6 +31,10 @@ class OptimizeResult:
     optimize_wall_s: float
     steps: tuple[dict[str, Any], ...]  # per recipe step: kind, digest, reused, what it measured
     note: str
+    # the golden rows as the served models receive them (chats rendered with the base tokenizer),
+    # in the order of PreflightResult.golden
+    prompts: tuple[str, ...] = ()
+    source_note: str = ""
 
 
 def tool_versions() -> dict[str, str]:
@@ -40,19 +47,18 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def resolve_base(ctx: RunContext) -> Path:
-    source = ctx.config.model.source
-    if source == "builtin:tiny-llama":
-        from gates.models.tiny import ensure_tiny_llama
+def resolve_base(ctx: RunContext) -> ResolvedSource:
+    try:
+        return resolve_source(ctx.config.model.source, ctx.pipeline.resolve, ctx.store, ctx.progress)
+    except BadInputError as exc:
+        raise BadInputError(f"{ctx.pipeline.path}: {exc}") from None
 
-        return ensure_tiny_llama(ctx.store.root, ctx.progress)
-    path = ctx.pipeline.resolve(source)
-    if not (path / "config.json").is_file():
-        raise BadInputError(
-            f"{ctx.pipeline.path}: model.source {source!r}: {path} is not a Hugging Face checkpoint "
-            "directory (no config.json)"
-        )
-    return path
+
+def render_prompts(ctx: RunContext, base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    return render_golden(tokenizer, golden)
 
 
 def _save_hf(model: Any, tokenizer: Any, out: Path) -> None:
@@ -65,7 +71,9 @@ class OptimizeStage:
 
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need("preflight", PreflightResult)
-        base_path = resolve_base(ctx)
+        source = resolve_base(ctx)
+        base_path = source.path
+        prompts = render_prompts(ctx, base_path, pre.golden)  # a chat row without a template: exit 2 now
         base = ModelRef("baseline", base_path, tree_digest(base_path), "none", "real")
         opt = ctx.config.optimize
         current = dataclasses.replace(base, role="candidate")
@@ -169,7 +177,7 @@ class OptimizeStage:
                 texts = list(pre.calibration)[: q.samples]
                 batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
                 ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
-                model = quantize(model, q, batches, ctx.progress)
+                model = quantize(model, q, batches, ctx.progress, what=f"model.source {ctx.config.model.source!r}")
                 export = save_quantized(model, tokenizer, out)
                 return {
                     "quant_path": pre.quant_path,
@@ -192,12 +200,10 @@ class OptimizeStage:
 
         wall = ctx.clock() - started
         if not steps:
-            ctx.put(
-                self.name,
-                OptimizeResult(base, current, True, 0.0, (), "no optimization configured: candidate = baseline"),
-            )
+            note = "no optimization configured: candidate = baseline"
+            ctx.put(self.name, OptimizeResult(base, current, True, 0.0, (), note, prompts, source.note))
             return
         reused = all(s["reused"] for s in steps)
         chain = " -> ".join(s["kind"] for s in steps)
         note = f"{chain}: candidate {current.digest[:12]} ({'all cache hits' if reused else 'built'})"
-        ctx.put(self.name, OptimizeResult(base, current, reused, wall, tuple(steps), note))
+        ctx.put(self.name, OptimizeResult(base, current, reused, wall, tuple(steps), note, prompts, source.note))

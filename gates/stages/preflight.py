@@ -7,13 +7,13 @@ import dataclasses
 from gates.context import RunContext
 from gates.engines import ENGINES
 from gates.optimize.quantize import check_format_supported
-from gates.quality.golden import GoldenPrompt, load_calibration, load_golden_suite
+from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
 
 
 @dataclasses.dataclass(frozen=True)
 class PreflightResult:
     golden: tuple[GoldenPrompt, ...]
-    calibration: tuple[str, ...]
+    calibration: tuple[Sample, ...]  # plain texts or chats (rendered with the model's template)
     quant_path: str  # "real" | "simulated"
     note: str
 
@@ -39,7 +39,7 @@ class PreflightStage:
                 raise DataError(f"{g.suite}:{g.line}: id {key!r} also appears in {seen[key]}")
             seen[key] = g.suite
         q = cfg.optimize.quantize
-        calibration: list[str] = []
+        calibration: list[Sample] = []
         if q is not None and q.format != "none" and q.calibration is not None:
             calibration = load_calibration(ctx.pipeline.resolve(q.calibration))
         # every other data file a recipe reads is checked here too, before any model work

@@ -54,12 +54,13 @@ class TritonPythonModel:
             sys.path.insert(0, extra_path)
         import torch
 
-        from gates.models.loader import load_model
+        from gates.models.loader import load_model, stop_token_ids
 
         self.torch = torch
         threads = int(_param(config, "threads", "1") or 1)
         self.model, self.tokenizer = load_model(Path(_param(config, "artifact_path")), threads=threads)
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
 
     def execute(self, requests: list[Any]) -> None:
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -87,7 +88,6 @@ class TritonPythonModel:
         ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
         n_prompt = int(ids.shape[1])
         max_new = max(1, min(max_new, self.max_len - n_prompt))
-        eos = self.tokenizer.eos_token_id
         past, step_input, generated = None, ids, []
         with torch.no_grad():
             for _ in range(max_new):
@@ -102,7 +102,7 @@ class TritonPythonModel:
                     pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64)),
                     pb_utils.Tensor("PROMPT_TOKENS", np.array([n_prompt], dtype=np.int32)),
                 ]
-                if token == eos:
+                if token in self.stop_ids:
                     break
                 step_input = torch.tensor([[token]])
 
@@ -136,6 +136,7 @@ class TritonPythonModel:
                     output_logits=True,
                     return_dict_in_generate=True,
                     pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=sorted(self.stop_ids) or None,
                 )
                 token_ids = out.sequences[0, n_prompt:]
                 logits = torch.stack([step[0] for step in out.logits])[: len(token_ids)]
