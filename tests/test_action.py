@@ -122,9 +122,8 @@ def run_step(tmp_path: Path, pipelines: str, **env: str) -> tuple[subprocess.Com
         "INPUT_PIPELINES": pipelines,
         "INPUT_LEDGER_URL": "",
     }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]  # as Actions runs it, cwd=tmp_path, env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]  # as Actions runs a bash step
+    proc = subprocess.run(argv, cwd=tmp_path, env={**base, **env}, capture_output=True, text=True, timeout=60)
     outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
     return proc, outputs
 
@@ -141,7 +140,7 @@ def test_run_step_combines_pipelines_into_one_verdict(
     for n in names:
         (tmp_path / "pipelines" / f"{n}.yaml").write_text("")
     proc, outputs = run_step(tmp_path, "pipelines/*.yaml")  # a glob, as the README shows
-    assert proc.returncode == 0, proc.stderr  # the last step fails the job, after the upload
+    assert proc.returncode == 0, proc.stderr + proc.stdout  # the last step fails the job, after the upload
     assert outputs == {"verdict": verdict, "report_path": str(tmp_path / "gates-reports"), "exit_code": code}
     calls = [c.split("|") for c in (tmp_path / "calls").read_text().splitlines()]
     assert [c[0] for c in calls] == [f"pipelines/{n}.yaml" for n in sorted(names)]
