@@ -20,7 +20,6 @@ from gates.ledger_db import Database, connect, redact
 from gates.ledger_schema import migrate
 
 
-
 @dataclasses.dataclass(frozen=True)
 class CanaryState:
     pipeline: str

@@ -96,7 +96,7 @@ def test_an_ephemeral_runner_refuses_a_sqlite_ledger_and_accepts_postgresql(tmp_
 
     require_durable(str(tmp_path / "l.sqlite"), {})  # a persistent runner keeps its file
     require_durable("postgresql://gates:pw@db/gates", {"GATES_EPHEMERAL_RUNNER": "1"})
-    with pytest.raises(BadInputError, match="ephemeral.*set GATES_LEDGER_URL") as err:
+    with pytest.raises(BadInputError, match=r"ephemeral.*set GATES_LEDGER_URL") as err:
         require_durable("sqlite:///x/l.sqlite", {"GATES_EPHEMERAL_RUNNER": "true"})
     assert "x/l.sqlite" in str(err.value)
 

@@ -27,12 +27,16 @@ def instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def args(path: Path) -> dict[str, str]:
-    return dict(re.findall(r"^(\w+)=\"?([^\"\n]*)\"?$", "\n".join(a for i, a in instructions(path) if i == "ARG"), re.M))
+    return dict(
+        re.findall(r"^(\w+)=\"?([^\"\n]*)\"?$", "\n".join(a for i, a in instructions(path) if i == "ARG"), re.M)
+    )
 
 
 def resolved_froms(path: Path) -> list[str]:
     values = args(path)
-    return [re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], a.split()[0]) for i, a in instructions(path) if i == "FROM"]
+    return [
+        re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], a.split()[0]) for i, a in instructions(path) if i == "FROM"
+    ]
 
 
 @pytest.mark.parametrize("name", ["gpu.Dockerfile", "cpu.Dockerfile"])
