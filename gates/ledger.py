@@ -17,28 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gates.ledger_db import Database, connect, redact
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS canary (
-        pipeline TEXT PRIMARY KEY, target TEXT NOT NULL, endpoint TEXT, stable TEXT, canary TEXT,
-        weight INTEGER NOT NULL, updated_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS transitions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
-        action TEXT NOT NULL, from_state TEXT, to_state TEXT, weight INTEGER, digest TEXT, verdict TEXT,
-        report TEXT, detail TEXT)""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, pr INTEGER, sha TEXT, digest TEXT,
-        verdict TEXT NOT NULL, report TEXT, run_dir TEXT, at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS promotions (
-        pipeline TEXT PRIMARY KEY, digest TEXT, pr INTEGER, sha TEXT, state TEXT NOT NULL, step INTEGER NOT NULL,
-        failures INTEGER NOT NULL, actor TEXT, updated_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS locks (
-        name TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-        acquired_at REAL NOT NULL, expires_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, processed_at REAL, outcome TEXT)""",
-)
-MIGRATIONS = (("canary", "digest", "ALTER TABLE canary ADD COLUMN digest TEXT"),)
+from gates.ledger_schema import migrate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +64,7 @@ class Ledger:
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
         self._db = connect(url)
         with self._tx() as db:
-            for stmt in SCHEMA:
-                db.execute(stmt)
-            for table, column, stmt in MIGRATIONS:  # ledgers written by an older gates gain the column
-                if column not in db.columns(table):
-                    db.execute(stmt)
+            migrate(db)  # versioned (schema_version): ledgers written by an older gates are brought up to date
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Database]:

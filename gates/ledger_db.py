@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from gates.errors import BadInputError, CapabilityError, InfraError
 
 ADVISORY_KEY = 0x6A7E5  # "gates": one lock for every write transaction of the ledger
+EPHEMERAL_ENV = "GATES_EPHEMERAL_RUNNER"  # set on runners whose disk is gone after the job (ARC scale sets)
 PG_HINT = "PostgreSQL ledgers need psycopg (a dependency of gates): pip install 'psycopg[binary]>=3.1'"
 
 
@@ -114,3 +116,20 @@ def connect(url: str) -> Database:
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def require_durable(url: str, env: Mapping[str, str]) -> None:
+    """Refuse a SQLite ledger on an ephemeral runner: its file, and every record in it, dies with the runner.
+
+    Promotions and rollbacks read what earlier runs recorded, so a ledger that silently starts
+    empty on each job would let a canary be promoted without its gate run on record.
+    """
+    if env.get(EPHEMERAL_ENV, "").strip().lower() not in ("1", "true", "yes"):
+        return
+    if url.startswith(("postgres://", "postgresql://")):
+        return
+    raise BadInputError(
+        f"this runner is ephemeral ({EPHEMERAL_ENV} is set) and the ledger {redact(url)!r} is a local SQLite file "
+        "that would be lost with it: set GATES_LEDGER_URL (a repository secret or variable) to a "
+        "postgresql:// URL (deploy/postgres/ has a small PostgreSQL)"
+    )

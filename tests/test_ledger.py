@@ -51,3 +51,64 @@ def test_bad_urls_are_clear_and_never_show_passwords() -> None:
     with pytest.raises(InfraError) as err:
         Ledger("postgresql://gates:hunter2@127.0.0.1:1/none")
     assert "hunter2" not in str(err.value) and "cannot connect to the PostgreSQL ledger" in str(err.value)
+
+
+def test_schema_versions_are_recorded_once_and_an_old_ledger_is_brought_up_to_date(tmp_path: Path) -> None:
+    from gates.ledger_schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # gates 0.1 had the digest column added unversioned, and no schema_version
+        db.execute(
+            "CREATE TABLE canary (pipeline TEXT PRIMARY KEY, target TEXT NOT NULL, endpoint TEXT, stable TEXT,"
+            " canary TEXT, weight INTEGER NOT NULL, updated_at REAL NOT NULL, digest TEXT)"
+        )
+    Ledger(str(path)).close()
+    Ledger(str(path)).close()  # a second open applies nothing
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT version, description FROM schema_version ORDER BY version").fetchall()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert [r[0] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
+    assert rows[1][1].startswith("canary.digest")
+    assert {"canary", "transitions", "runs", "promotions", "locks", "deliveries"} <= tables
+
+
+def test_a_new_migration_runs_once_and_a_newer_ledger_is_refused(ledger_url: str) -> None:
+    from gates.ledger_db import connect
+    from gates.ledger_schema import MIGRATIONS, current_version, migrate
+
+    Ledger(ledger_url).close()
+    extra = (*MIGRATIONS, ("runs.host", lambda db: db.execute("ALTER TABLE runs ADD COLUMN host TEXT")))
+    db = connect(ledger_url)
+    try:
+        db.begin()
+        assert migrate(db, extra) == [len(extra)]
+        assert migrate(db, extra) == []  # the ALTER would fail if it ran twice
+        db.commit()
+        assert current_version(db) == len(extra) and "host" in db.columns("runs")
+    finally:
+        db.close()
+    with pytest.raises(InfraError, match=f"schema is version {len(extra)}, newer than this gates knows"):
+        Ledger(ledger_url)
+
+
+def test_an_ephemeral_runner_refuses_a_sqlite_ledger_and_accepts_postgresql(tmp_path: Path) -> None:
+    from gates.ledger_db import require_durable
+
+    require_durable(str(tmp_path / "l.sqlite"), {})  # a persistent runner keeps its file
+    require_durable("postgresql://gates:pw@db/gates", {"GATES_EPHEMERAL_RUNNER": "1"})
+    with pytest.raises(BadInputError, match=r"ephemeral.*set GATES_LEDGER_URL") as err:
+        require_durable("sqlite:///x/l.sqlite", {"GATES_EPHEMERAL_RUNNER": "true"})
+    assert "x/l.sqlite" in str(err.value)
+
+
+def test_the_cli_refuses_before_opening_a_ledger_on_an_ephemeral_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gates.cli.main import main
+
+    monkeypatch.setenv("GATES_EPHEMERAL_RUNNER", "1")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "--ledger", str(tmp_path / "l.sqlite")])
+    assert exit_.value.code == 2 and "set GATES_LEDGER_URL" in capsys.readouterr().err
+    assert not (tmp_path / "l.sqlite").exists()

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from gates.ledger import Ledger
+from gates.ledger_db import require_durable
 
 
 def default_ledger() -> str:
@@ -35,4 +36,5 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_ledger(url: str) -> Ledger:
+    require_durable(url, os.environ)
     return Ledger(url)
