@@ -29,6 +29,11 @@ class PipelineFile:
     path: Path
     root: Path  # relative paths in the config are resolved against this directory
     text: str
+    lines: dict[KeyPath, int] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *keys: str | int) -> str:
+        """``file:line`` of a key path, for errors found after loading (e.g. a bad model.source)."""
+        return f"{self.path}:{_line_for(tuple(keys), self.lines)}"
 
     def resolve(self, relative: str) -> Path:
         p = Path(relative)
@@ -61,7 +66,7 @@ def parse_pipeline(text: str, path: Path) -> PipelineFile:
         raise ConfigError(
             _format_validation(exc, path, lines), str(path), _line_for(_trim_to_known(first, lines), lines)
         ) from None
-    return PipelineFile(config=config, path=path, root=project_root_for(path), text=text)
+    return PipelineFile(config=config, path=path, root=project_root_for(path), text=text, lines=lines)
 
 
 def _compose(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:

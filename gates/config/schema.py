@@ -6,6 +6,7 @@ frozen (stages read the config, never change it).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Literal
 
@@ -132,6 +133,12 @@ class EngineSection(_Strict):
     max_batch_size: int = Field(default=8, ge=1)
     max_input_len: int = Field(default=256, ge=1)
     max_output_len: int = Field(default=64, ge=1)
+    # CPU threads of each served model; null: half the machine's cores each, so the two arms
+    # (served side by side) neither starve each other nor oversubscribe the CPU
+    threads: int | None = Field(default=None, ge=1, le=1024)
+
+    def threads_per_model(self) -> int:
+        return self.threads or max(1, (os.cpu_count() or 2) // 2)
 
 
 class ServeSection(_Strict):

@@ -17,11 +17,17 @@ MODELOPT_STATE = "modelopt_state.pth"
 ENGINE_JSON = "engine.json"
 
 
-def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
+def load_model(path: Path, threads: int | None = None, fold_weights: bool = False) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU.
 
     ``path`` may also be a ``torch-int8`` engine directory: the model it was built from is loaded
     and its quantized Linear layers are replaced by the engine's INT8 layers.
+
+    ``fold_weights`` (serving): Model Optimizer's simulation fake-quantizes every weight on every
+    forward pass, which made a weight-only SmolLM2 candidate ~7x slower than its baseline. The
+    fake-quantized weight never changes, so it is folded once into the stored weight
+    (``mtq.fold_weight``): bit-identical logits (tests/models/test_loader.py), none of the cost.
+    The served model is still a simulation of the format and the report says so.
     """
     engine = path / ENGINE_JSON
     if engine.is_file():
@@ -45,6 +51,10 @@ def load_model(path: Path, threads: int | None = None) -> tuple[Any, Any]:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model = mto.restore(model, str(state))
+        if fold_weights:
+            import modelopt.torch.quantization as mtq
+
+            mtq.fold_weight(model, keep_attrs=True)
     else:
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     model.eval()

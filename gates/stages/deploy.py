@@ -37,8 +37,9 @@ class DeployStage:
         if serve.triton == "local":
             workdir = ctx.run_dir / "triton"
             repo = workdir / "models"
-            write_model(repo, models["baseline"], build.baseline.serve_path)
-            write_model(repo, models["candidate"], build.candidate.serve_path)
+            threads = ctx.config.engine.threads_per_model()
+            write_model(repo, models["baseline"], build.baseline.serve_path, threads)
+            write_model(repo, models["candidate"], build.candidate.serve_path, threads)
             server = ctx.resources.enter_context(TritonServer(repo, workdir, serve.startup_timeout_s))
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             for name in models.values():

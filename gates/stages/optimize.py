@@ -51,7 +51,7 @@ def resolve_base(ctx: RunContext) -> ResolvedSource:
     try:
         return resolve_source(ctx.config.model.source, ctx.pipeline.resolve, ctx.store, ctx.progress)
     except BadInputError as exc:
-        raise BadInputError(f"{ctx.pipeline.path}: {exc}") from None
+        raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: {exc}") from None
 
 
 def render_prompts(ctx: RunContext, base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:

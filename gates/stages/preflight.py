@@ -6,6 +6,8 @@ import dataclasses
 
 from gates.context import RunContext
 from gates.engines import ENGINES
+from gates.errors import BadInputError, CapabilityError, DataError
+from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
 
@@ -16,6 +18,16 @@ class PreflightResult:
     calibration: tuple[Sample, ...]  # plain texts or chats (rendered with the model's template)
     quant_path: str  # "real" | "simulated"
     note: str
+
+
+def check_model_source(ctx: RunContext) -> None:
+    """A checkpoint folder or GGUF file that cannot be what it claims is bad input, named by path."""
+    source = ctx.config.model.source
+    if source == SMOLLM2 and smollm2_file() is None:
+        raise CapabilityError(f"{ctx.pipeline.where('model', 'source')}: model.source {source!r}: {SMOLLM2_HINT}")
+    problem = source_problem(source, ctx.pipeline.resolve)
+    if problem is not None:
+        raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: model.source {source!r}: {problem}")
 
 
 class PreflightStage:
@@ -34,8 +46,6 @@ class PreflightStage:
         for g in golden:  # ids are unique per suite (expectation); across suites they must be too
             key = g.row.id
             if key in seen and seen[key] != g.suite:
-                from gates.errors import DataError
-
                 raise DataError(f"{g.suite}:{g.line}: id {key!r} also appears in {seen[key]}")
             seen[key] = g.suite
         q = cfg.optimize.quantize
@@ -47,6 +57,7 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
+        check_model_source(ctx)
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(

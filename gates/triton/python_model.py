@@ -58,7 +58,9 @@ class TritonPythonModel:
 
         self.torch = torch
         threads = int(_param(config, "threads", "1") or 1)
-        self.model, self.tokenizer = load_model(Path(_param(config, "artifact_path")), threads=threads)
+        self.model, self.tokenizer = load_model(
+            Path(_param(config, "artifact_path")), threads=threads, fold_weights=True
+        )
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
 

@@ -83,3 +83,40 @@ def test_invalid_regex_names_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "x", "regex": "(unclosed"}])
     with pytest.raises(DataError, match=r"g\.jsonl:1: at key 'regex': invalid regular expression"):
         load_golden_suite(path, "g")
+
+
+def test_smollm2_suites_hold_chats_and_pass_their_expectations() -> None:
+    prompts = load_golden_suite(REPO / "golden_prompts" / "smollm2.jsonl", "smollm2")
+    chats = [p for p in prompts if p.row.messages is not None]
+    assert chats and len(prompts) - len(chats) >= 10 and all(p.row.regex for p in prompts)
+    samples = load_calibration(REPO / "golden_prompts" / "smollm2-calibration.jsonl")
+    assert any(isinstance(s, tuple) for s in samples) and any(isinstance(s, str) for s in samples)
+
+
+def test_a_row_is_a_prompt_or_a_chat_not_both(tmp_path: Path) -> None:
+    chat = [{"role": "user", "content": "hi"}]
+    path = _write(tmp_path / "g.jsonl", [{"id": "a", "messages": chat}, {"id": "b", "prompt": "x", "messages": chat}])
+    with pytest.raises(DataError) as info:
+        load_golden_suite(path, "g")
+    assert "g.jsonl:2:" in str(info.value) and "exactly one of 'prompt'" in str(info.value)
+    path = _write(tmp_path / "h.jsonl", [{"id": "a", "messages": [{"role": "wizard", "content": "hi"}]}])
+    with pytest.raises(DataError, match=r"h.jsonl:1: at key 'messages.0.role'"):
+        load_golden_suite(path, "h")
+    path = _write(tmp_path / "e.jsonl", [{"id": "a", "messages": [{"role": "user", "content": " "}]}])
+    with pytest.raises(DataError, match=r"e.jsonl.*empty prompt"):
+        load_golden_suite(path, "e")
+
+
+def test_chat_rows_render_with_the_template_or_name_their_line(tiny_model: Path, tmp_path: Path) -> None:
+    from gates.models.loader import load_model
+    from gates.models.prompts import render_golden
+
+    _, tok = load_model(tiny_model)
+    rows = [{"id": "p", "prompt": "plain"}, {"id": "c", "messages": [{"role": "user", "content": "Four score"}]}]
+    golden = load_golden_suite(_write(tmp_path / "g.jsonl", rows), "suite.jsonl")
+    assert golden[1].row.display == "Four score"
+    with pytest.raises(DataError, match=r"^suite.jsonl:2: at key 'messages': the model's tokenizer has no chat"):
+        render_golden(tok, golden)  # the tiny model's tokenizer has no chat template
+    tok.chat_template = "{% for m in messages %}<s>{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:"
+    rendered = render_golden(tok, golden)
+    assert rendered[0] == "plain" and rendered[1].endswith("user: Four score\nassistant:")
