@@ -129,13 +129,21 @@ INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what 
 class EngineSection(_Strict):
     # torch: the artifact as Model Optimizer left it (simulated quantization on CPU);
     # torch-int8: INT8 formats on real integer GEMMs (CPU); tensorrt-llm: GPU engines
-    backend: Literal["torch", "torch-int8", "tensorrt-llm"] = "torch"
+    # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
+    backend: Literal["torch", "torch-int8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
     max_batch_size: int = Field(default=8, ge=1)
     max_input_len: int = Field(default=256, ge=1)
     max_output_len: int = Field(default=64, ge=1)
     # CPU threads of each served model; null: half the machine's cores each, so the two arms
     # (served side by side) neither starve each other nor oversubscribe the CPU
     threads: int | None = Field(default=None, ge=1, le=1024)
+    # onnxruntime-genai only: the candidate's weights (the baseline is built fp32 by the same
+    # builder), MatMulNBits block size, accuracy level (4: int8 activations, the fast integer
+    # kernels; 1: fp32 compute) and the builder's quantization algorithm
+    precision: Literal["int8", "int4"] = "int4"
+    block_size: Literal[16, 32, 64, 128, 256] = 32
+    accuracy_level: Literal[1, 2, 3, 4] = 4
+    algo: Literal["default", "rtn", "k_quant"] = "default"
 
     def threads_per_model(self) -> int:
         return self.threads or max(1, (os.cpu_count() or 2) // 2)
@@ -345,6 +353,15 @@ class Pipeline(_Strict):
         if not _NAME.match(v):
             raise ValueError("name must be lowercase letters, digits, '.', '_' or '-' (at most 63)")
         return v
+
+    @model_validator(mode="after")
+    def _engine_quantizes_itself(self) -> Pipeline:
+        if self.engine.backend == "onnxruntime-genai" and self.quant_format != "none":
+            raise ValueError(
+                "engine.backend 'onnxruntime-genai' quantizes the candidate with its own builder "
+                f"(engine.precision); optimize.quantize.format is {self.quant_format!r}: remove optimize.quantize"
+            )
+        return self
 
     @model_validator(mode="after")
     def _engine_runs_format(self) -> Pipeline:

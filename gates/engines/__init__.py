@@ -1,8 +1,17 @@
-"""Serving engines behind one Protocol, listed in one explicit dict."""
+"""Serving engines behind one Protocol, listed in one explicit dict.
+
+An engine builds its artifact, writes its Triton repository entry and runs it (a ``Runner``);
+adding one is one module and one entry below.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from gates.engines.base import Engine, EngineBuild, ModelRef
+from gates.engines.ort_genai import OrtGenaiEngine
+from gates.engines.runner import Runner
 from gates.engines.tensorrt_llm import TensorRTLLMEngine
 from gates.engines.torch_cpu import TorchEngine
 from gates.engines.torch_int8 import TorchInt8Engine
@@ -11,6 +20,16 @@ ENGINES: dict[str, Engine] = {
     "torch": TorchEngine(),
     "torch-int8": TorchInt8Engine(),
     "tensorrt-llm": TensorRTLLMEngine(),
+    "onnxruntime-genai": OrtGenaiEngine(),
 }
+ENGINE_JSON = "engine.json"
 
-__all__ = ["ENGINES", "Engine", "EngineBuild", "ModelRef"]
+
+def load_runner(path: Path, threads: int) -> Runner:
+    """Run a served artifact with the engine that built it (a plain checkpoint: PyTorch)."""
+    spec = path / ENGINE_JSON
+    backend = json.loads(spec.read_text()).get("backend", "torch") if spec.is_file() else "torch"
+    return ENGINES[backend].runner(path, threads)
+
+
+__all__ = ["ENGINES", "Engine", "EngineBuild", "ModelRef", "Runner", "load_runner"]

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
+from gates.engines.runner import Runner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EngineBuild:
     reused: bool
     latency_representative: bool
     latency_note: str
+    recipe: str = ""  # what the engine itself did to the model (e.g. its own int8 quantization)
 
 
 class Engine(Protocol):
@@ -39,3 +41,9 @@ class Engine(Protocol):
         """Raise CapabilityError (with an install or hardware hint) when this machine cannot build."""
 
     def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild: ...
+
+    def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
+        """Write the built artifact's entry in a Triton model repository (what deploy loads)."""
+
+    def runner(self, path: Path, threads: int) -> Runner:
+        """Run a built artifact (in Triton's Python model, and in-process for tests)."""

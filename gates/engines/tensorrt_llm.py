@@ -18,6 +18,7 @@ from typing import Any
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
 from gates.engines.base import EngineBuild, ModelRef
+from gates.engines.runner import Runner
 from gates.errors import CapabilityError, SubprocessError
 
 HINT = (
@@ -104,3 +105,14 @@ class TensorRTLLMEngine:
         return EngineBuild(
             self.name, model, art.path / "engine", art.digest, art.reused, True, f"TensorRT-LLM engine for {arch}"
         )
+
+    def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
+        # The engine renders Triton's tensorrtllm ensemble (gates/triton/trtllm_repository.py), whose
+        # protocol (text_input/text_output) load and drift do not speak yet: refuse, never fake it.
+        raise CapabilityError(
+            "serving a TensorRT-LLM engine through gates' deploy stage is not wired yet (its Triton "
+            "ensemble is rendered by gates/triton/trtllm_repository.py; load and drift speak gates' protocol)"
+        )
+
+    def runner(self, path: Path, threads: int) -> Runner:
+        raise CapabilityError("a TensorRT-LLM engine runs in Triton's tensorrtllm backend, not in-process")

@@ -9,6 +9,8 @@ from typing import Any
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
 from gates.engines.base import EngineBuild, ModelRef
+from gates.engines.torch_runner import TorchRunner
+from gates.triton.repository import write_model
 
 
 class TorchEngine:
@@ -43,3 +45,9 @@ class TorchEngine:
             else "latency measured on the served model"
         )
         return EngineBuild(self.name, model, model.path, art.digest, art.reused, not simulated, note)
+
+    def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
+        return write_model(repo, name, build.serve_path, threads)
+
+    def runner(self, path: Path, threads: int) -> TorchRunner:
+        return TorchRunner(path, threads)

@@ -16,7 +16,9 @@ from gates.artifacts import ArtifactStore
 from gates.config.schema import INT8_ENGINE_FORMATS, EngineSection
 from gates.engines.base import EngineBuild, ModelRef
 from gates.engines.torch_cpu import TorchEngine
+from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError
+from gates.triton.repository import write_model
 
 ENGINE_JSON = "engine.json"
 
@@ -71,3 +73,9 @@ class TorchInt8Engine:
             "other operations in float32: latency measured on real low-precision kernels"
         )
         return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note)
+
+    def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
+        return write_model(repo, name, build.serve_path, threads)
+
+    def runner(self, path: Path, threads: int) -> TorchRunner:
+        return TorchRunner(path, threads)

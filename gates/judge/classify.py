@@ -42,12 +42,15 @@ def classify(
     remove_outliers: bool = True,
 ) -> Classification:
     b, c = finite(baseline), finite(candidate)
+    # min_samples counts the measured requests (gates.min_requests, what the load stage runs
+    # until): dropping gross outliers is part of the analysis, not a reason to call it no data
+    enough = b.size >= min_samples and c.size >= min_samples
     removed = 0
     if remove_outliers:
         b2, c2 = remove_outliers_iqr(b), remove_outliers_iqr(c)
         removed = (b.size - b2.size) + (c.size - c2.size)
         b, c = b2, c2
-    if b.size < min_samples or c.size < min_samples:
+    if not enough or b.size < 2 or c.size < 2:
         return Classification(
             NODATA,
             False,

@@ -120,6 +120,8 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
         remove_outliers=spec.remove_outliers,
     )
     blocking = spec.critical or (cls.label == NODATA and spec.must_have_data)
+    if cls.label == NODATA and _perf_unusable(ev):  # not judged anyway: missing data blocks nothing
+        return GateResult(name, Status.NOT_APPLIED, None, thr, f"{_not_applied_sim(ev)}; {cls.reason}", blocking=False)
     if cls.label == NODATA:
         status = Status.NO_DATA if spec.must_have_data else Status.NOT_APPLIED
         return GateResult(name, status, None, thr, cls.reason, blocking=blocking)

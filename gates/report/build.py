@@ -40,6 +40,16 @@ def _links(env: dict[str, str]) -> dict[str, str]:
     return links
 
 
+def _recipe(opt: OptimizeResult | None, build: BuildResult | None) -> str | None:
+    """The candidate's recipe: optimization steps, then what the engine did (its own quantization)."""
+    if opt is None:
+        return None
+    parts = [opt.candidate.format] if opt.candidate.format != "none" or not (build and build.candidate.recipe) else []
+    if build is not None and build.candidate.recipe:
+        parts.append(build.candidate.recipe)
+    return " + ".join(parts)
+
+
 def build_report(ctx: RunContext) -> dict[str, Any]:
     verdict = ctx.need("judge", Verdict)
     opt = ctx.get("optimize", OptimizeResult)
@@ -66,13 +76,16 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "backend": cfg.engine.backend,
             "latency_representative": build.candidate.latency_representative if build else None,
             "latency_note": build.candidate.latency_note if build else None,
+            "kernels": {"baseline": build.baseline.latency_note, "candidate": build.candidate.latency_note}
+            if build
+            else None,
         },
         "baseline": {"digest": opt.baseline.digest if opt else None, "path": str(opt.baseline.path) if opt else None},
         "candidate": {
             "digest": opt.candidate.digest if opt else None,
             "path": str(opt.candidate.path) if opt else None,
             "reused": opt.reused if opt else None,
-            "recipe": opt.candidate.format if opt else None,
+            "recipe": _recipe(opt, build),
             "steps": list(opt.steps) if opt else [],
         },
         "load": None,

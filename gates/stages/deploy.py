@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from gates.context import RunContext
+from gates.engines import ENGINES
 from gates.errors import InfraError
 from gates.stages.build import BuildResult
 from gates.triton.client import TextModelClient
-from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
 
 
@@ -38,8 +38,9 @@ class DeployStage:
             workdir = ctx.run_dir / "triton"
             repo = workdir / "models"
             threads = ctx.config.engine.threads_per_model()
-            write_model(repo, models["baseline"], build.baseline.serve_path, threads)
-            write_model(repo, models["candidate"], build.candidate.serve_path, threads)
+            engine = ENGINES[ctx.config.engine.backend]  # the engine that built them serves them
+            engine.write_serving(repo, models["baseline"], build.baseline, threads)
+            engine.write_serving(repo, models["candidate"], build.candidate, threads)
             server = ctx.resources.enter_context(TritonServer(repo, workdir, serve.startup_timeout_s))
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             for name in models.values():

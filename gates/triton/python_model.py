@@ -1,6 +1,8 @@
 """Triton Python-backend model serving a causal LM from a gates artifact (copied as model.py).
 
-Runs inside Triton's Python stub, not in the gates process. Inputs and outputs:
+Runs inside Triton's Python stub, not in the gates process. The engine that built the artifact
+runs it (``gates.engines.load_runner``: PyTorch, ONNX Runtime GenAI, …); this file only maps
+tensors to the runner's calls, so every engine answers the same protocol. Inputs and outputs:
 
 - ``PROMPT`` (BYTES [1]), ``MAX_NEW_TOKENS`` (INT32 [1]), optional ``TOP_K`` (INT32 [1]).
 - optional ``FORCED_IDS`` (INT64 [-1]): score these continuation tokens instead of generating
@@ -52,17 +54,11 @@ class TritonPythonModel:
         extra_path = _param(config, "python_path")
         if extra_path and extra_path not in sys.path:
             sys.path.insert(0, extra_path)
-        import torch
+        # gates is importable only now that python_path is on sys.path (the stub ignores PYTHONPATH)
+        from gates.engines import load_runner
 
-        from gates.models.loader import load_model, stop_token_ids
-
-        self.torch = torch
         threads = int(_param(config, "threads", "1") or 1)
-        self.model, self.tokenizer = load_model(
-            Path(_param(config, "artifact_path")), threads=threads, fold_weights=True
-        )
-        self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
-        self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
+        self.runner = load_runner(Path(_param(config, "artifact_path")), threads)
 
     def execute(self, requests: list[Any]) -> None:
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -81,91 +77,64 @@ class TritonPythonModel:
                 sender.send(pb_utils.InferenceResponse(error=error), flags=final)
         return None
 
-    def _stream(self, request: Any) -> Any:
-        """Greedy decoding with the KV cache, one token per response."""
-        torch = self.torch
+    def _prompt(self, request: Any) -> tuple[list[int], int]:
         prompt = _optional(request, "PROMPT").reshape(-1)[0]
         prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
+        ids = self.runner.encode(prompt)
         max_new = int(_optional(request, "MAX_NEW_TOKENS").reshape(-1)[0])
-        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        n_prompt = int(ids.shape[1])
-        max_new = max(1, min(max_new, self.max_len - n_prompt))
-        past, step_input, generated = None, ids, []
-        with torch.no_grad():
-            for _ in range(max_new):
-                out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                token = int(out.logits[0, -1].argmax())
-                generated.append(token)
-                text = self.tokenizer.decode(generated, skip_special_tokens=True)
-                previous = self.tokenizer.decode(generated[:-1], skip_special_tokens=True)
-                yield [
-                    pb_utils.Tensor("TEXT", np.array([text[len(previous) :].encode("utf-8")], dtype=np.object_)),
-                    pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64)),
-                    pb_utils.Tensor("PROMPT_TOKENS", np.array([n_prompt], dtype=np.int32)),
-                ]
-                if token in self.stop_ids:
-                    break
-                step_input = torch.tensor([[token]])
+        return ids, max(1, min(max_new, self.runner.max_len - len(ids)))
+
+    def _stream(self, request: Any) -> Any:
+        """Greedy decoding, one token per response."""
+        ids, max_new = self._prompt(request)
+        decode = self.runner.tokenizer.decode
+        generated: list[int] = []
+        for token in self.runner.stream(ids, max_new):
+            generated.append(token)
+            text = decode(generated, skip_special_tokens=True)
+            previous = decode(generated[:-1], skip_special_tokens=True)
+            yield [
+                pb_utils.Tensor("TEXT", np.array([text[len(previous) :].encode("utf-8")], dtype=np.object_)),
+                pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64)),
+                pb_utils.Tensor("PROMPT_TOKENS", np.array([len(ids)], dtype=np.int32)),
+            ]
 
     def _one(self, request: Any) -> list[Any]:
-        torch = self.torch
-        prompt = _optional(request, "PROMPT").reshape(-1)[0]
-        prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
-        max_new = int(_optional(request, "MAX_NEW_TOKENS").reshape(-1)[0])
+        ids, max_new = self._prompt(request)
         top_k_in = _optional(request, "TOP_K")
         top_k = int(top_k_in.reshape(-1)[0]) if top_k_in is not None else 0
         forced = _optional(request, "FORCED_IDS")
         selected_ids = _optional(request, "LOGPROB_IDS")
-
-        prompt_ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        n_prompt = int(prompt_ids.shape[1])
-        with torch.no_grad():
-            if forced is not None:
-                cont = torch.as_tensor(forced.reshape(-1), dtype=torch.long)
-                if n_prompt + len(cont) > self.max_len:
-                    raise ValueError(f"prompt+forced length {n_prompt + len(cont)} exceeds {self.max_len}")
-                full = torch.cat([prompt_ids[0], cont]).unsqueeze(0)
-                logits = self.model(input_ids=full).logits[0, n_prompt - 1 : n_prompt - 1 + len(cont)]
-                token_ids = cont
-            else:
-                max_new = max(1, min(max_new, self.max_len - n_prompt))
-                out = self.model.generate(
-                    input_ids=prompt_ids,
-                    attention_mask=torch.ones_like(prompt_ids),
-                    max_new_tokens=max_new,
-                    do_sample=False,
-                    output_logits=True,
-                    return_dict_in_generate=True,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=sorted(self.stop_ids) or None,
-                )
-                token_ids = out.sequences[0, n_prompt:]
-                logits = torch.stack([step[0] for step in out.logits])[: len(token_ids)]
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-
-        k = min(top_k, logprobs.shape[-1])
+        if forced is not None:
+            token_ids = [int(t) for t in forced.reshape(-1)]
+            if len(ids) + len(token_ids) > self.runner.max_len:
+                raise ValueError(f"prompt+forced length {len(ids) + len(token_ids)} exceeds {self.runner.max_len}")
+            logprobs = self.runner.score(ids, token_ids)
+        else:
+            token_ids, logprobs = self.runner.generate(ids, max_new)
+        n = len(token_ids)
+        k = min(top_k, logprobs.shape[-1]) if n else 0
         if k > 0:
-            top_lp, top_ids = torch.topk(logprobs, k, dim=-1)
+            top_ids = np.argsort(-logprobs, axis=-1, kind="stable")[:, :k]
+            top_lp = np.take_along_axis(logprobs, top_ids, axis=-1)
         else:
-            top_lp = torch.zeros((len(token_ids), 0))
-            top_ids = torch.zeros((len(token_ids), 0), dtype=torch.long)
+            top_ids, top_lp = np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
         if selected_ids is not None:
-            sel = torch.as_tensor(selected_ids, dtype=torch.long)
-            if sel.shape[0] != logprobs.shape[0]:
-                raise ValueError(f"LOGPROB_IDS has {sel.shape[0]} rows, expected {logprobs.shape[0]}")
-            selected = torch.gather(logprobs, 1, sel)
+            sel = np.asarray(selected_ids, dtype=np.int64)
+            if sel.shape[0] != n:
+                raise ValueError(f"LOGPROB_IDS has {sel.shape[0]} rows, expected {n}")
+            selected = np.take_along_axis(logprobs, sel, axis=-1)
         else:
-            selected = torch.zeros((len(token_ids), 0))
-        text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
+            selected = np.zeros((n, 0), dtype=np.float32)
+        text = self.runner.tokenizer.decode(token_ids, skip_special_tokens=True)
         return [
             pb_utils.Tensor("TEXT", np.array([text.encode("utf-8")], dtype=np.object_)),
-            pb_utils.Tensor("TOKEN_IDS", token_ids.numpy().astype(np.int64)),
-            pb_utils.Tensor("TOP_IDS", top_ids.numpy().astype(np.int64)),
-            pb_utils.Tensor("TOP_LOGPROBS", top_lp.numpy().astype(np.float32)),
-            pb_utils.Tensor("SELECTED_LOGPROBS", selected.numpy().astype(np.float32)),
-            pb_utils.Tensor("PROMPT_TOKENS", np.array([n_prompt], dtype=np.int32)),
+            pb_utils.Tensor("TOKEN_IDS", np.asarray(token_ids, dtype=np.int64)),
+            pb_utils.Tensor("TOP_IDS", top_ids.astype(np.int64)),
+            pb_utils.Tensor("TOP_LOGPROBS", top_lp.astype(np.float32)),
+            pb_utils.Tensor("SELECTED_LOGPROBS", selected.astype(np.float32)),
+            pb_utils.Tensor("PROMPT_TOKENS", np.array([len(ids)], dtype=np.int32)),
         ]
 
     def finalize(self) -> None:
-        self.model = None
+        del self.runner

@@ -1,0 +1,208 @@
+"""The ``onnxruntime-genai`` backend: real low-bit CPU kernels, the same engine in both arms.
+
+Both arms are built by ONNX Runtime GenAI's model builder from the same Hugging Face checkpoint:
+the baseline in fp32, the candidate in ``engine.precision`` (int8 or int4 weights in
+``MatMulNBits``; ``accuracy_level`` 4 quantizes activations to int8 for the fast integer kernels,
+1 computes in fp32). The latency comparison is then like for like: one runtime, one graph shape,
+only the kernels differ. The quantization is the builder's own (round-to-nearest or k-quant,
+blockwise): Model Optimizer's simulated artifacts run no faster on a CPU.
+
+A built engine is checked against the model it came from before anything is served: the fp32
+build must reproduce the Hugging Face model's next-token predictions (top-1 agreement and KL on
+fixed texts), else the build is refused with those figures, so the gate never compares two broken
+engines. Text goes through transformers' tokenizer (ORT GenAI's own misreads tokenizers converted
+from GGUF); the runner feeds token ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gates.artifacts import ArtifactStore
+from gates.config.schema import EngineSection
+from gates.engines.base import EngineBuild, ModelRef
+from gates.engines.runner import log_softmax
+from gates.errors import BadInputError, CapabilityError, SubprocessError
+from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
+from gates.triton.repository import write_model
+
+INSTALL_HINT = "pip install onnxruntime-genai==0.18.0 onnx onnx-ir (in this project's dependencies: run `make install`)"
+# Texts the fp32 build is checked on: ordinary English, no golden or calibration data needed.
+CHECK_TEXTS = (
+    "The capital of France is Paris, and the capital of Japan is Tokyo.",
+    "Water is made of hydrogen and oxygen; it boils at one hundred degrees Celsius.",
+    "She opened the window, looked at the rain and decided to stay at home.",
+    "To add two numbers, write them one under the other and add the digits from the right.",
+)
+CHECK_TOP1_MIN = 0.99
+CHECK_KL_MAX = 0.01
+BUILD_VERSION = 1  # bump when the build below changes: part of the artifact's cache key
+
+
+def precision_of(model: ModelRef, cfg: EngineSection) -> str:
+    return "fp32" if model.role == "baseline" else cfg.precision
+
+
+def kernels(precision: str, cfg: EngineSection) -> str:
+    if precision == "fp32":
+        return "ONNX Runtime fp32 MatMul (MLAS)"
+    compute = {1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}.get(cfg.accuracy_level, "?")
+    return f"ONNX Runtime MatMulNBits {precision} weights (block {cfg.block_size}, {compute} compute)"
+
+
+class OrtGenaiEngine:
+    name = "onnxruntime-genai"
+
+    def check_available(self) -> None:
+        try:
+            import onnxruntime_genai  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError as exc:
+            raise CapabilityError(f"ONNX Runtime GenAI is not installed ({exc}); {INSTALL_HINT}") from exc
+
+    def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild:
+        self.check_available()
+        precision = precision_of(model, cfg)
+        options = builder_options(precision, cfg)
+
+        def write(out: Path) -> dict[str, Any]:
+            run_builder(model.path, out, precision, options)
+            for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+                if (model.path / name).is_file():  # transformers' reading of the tokenizer, not the builder's
+                    shutil.copyfile(model.path / name, out / name)
+            measured = check_numerics(model.path, out)
+            if precision == "fp32" and (measured["top1"] < CHECK_TOP1_MIN or measured["kl"] > CHECK_KL_MAX):
+                raise BadInputError(
+                    f"the ONNX Runtime GenAI fp32 build of {model.path} does not reproduce the Hugging Face "
+                    f"model: top-1 agreement {measured['top1']:.3f} (need ≥ {CHECK_TOP1_MIN}), mean KL "
+                    f"{measured['kl']:.4g} (need ≤ {CHECK_KL_MAX}) over {measured['positions']} positions; "
+                    "refusing to serve it (the builder may not support this architecture)"
+                )
+            spec = {"backend": self.name, "precision": precision, "options": options, "model_digest": model.digest}
+            (out / "engine.json").write_text(json.dumps({**spec, "model_path": str(model.path)}, indent=2))
+            return {"measured": {"vs_hf": measured}}
+
+        inputs = {"model": model.digest, "precision": precision, "options": options, "v": BUILD_VERSION}
+        art = store.get_or_build("engine-ort-genai", inputs, write)
+        note = f"{kernels(precision, cfg)}: real kernels, the same engine in both arms"
+        recipe = "" if precision == "fp32" else f"ort-{precision} (builder, {options[-1]})"
+        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, recipe)
+
+    def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
+        return write_model(repo, name, build.serve_path, threads)
+
+    def runner(self, path: Path, threads: int) -> OrtRunner:
+        return OrtRunner(path, threads)
+
+
+def builder_options(precision: str, cfg: EngineSection) -> list[str]:
+    if precision == "fp32":
+        return []
+    return [f"accuracy_level={cfg.accuracy_level}", f"block_size={cfg.block_size}", f"algo_config={cfg.algo}"]
+
+
+def run_builder(hf_dir: Path, out: Path, precision: str, options: list[str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="ort-builder-cache-") as cache:
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_dir), "-o", str(out)]
+        cmd += ["-p", precision, "-e", "cpu", "-c", cache]
+        if options:
+            cmd += ["--extra_options", *options]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+    if proc.returncode != 0 or not (out / "genai_config.json").is_file():
+        raise SubprocessError(
+            "the ONNX Runtime GenAI model builder failed", cmd, proc.returncode, proc.stdout, proc.stderr
+        )
+
+
+def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
+    """Teacher-forced next-token predictions of the build against the Hugging Face model."""
+    import torch
+
+    model, tokenizer = load_model(hf_dir)
+    runner = OrtRunner(engine_dir, threads=max(1, (os.cpu_count() or 2)), tokenizer=tokenizer)
+    agree = positions = 0
+    kls = []
+    for text in CHECK_TEXTS:
+        ids = [int(i) for i in tokenizer(text)["input_ids"]]
+        with torch.no_grad():
+            ref = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), -1).numpy()
+        got = runner.score(ids[:1], ids[1:])
+        agree += int((ref.argmax(-1) == got.argmax(-1)).sum())
+        positions += len(ids) - 1
+        kls.append(float((np.exp(ref) * (ref - got)).sum(-1).mean()))
+    return {"top1": agree / max(positions, 1), "kl": max(0.0, float(np.mean(kls))), "positions": positions}
+
+
+class OrtRunner:
+    """An ONNX Runtime GenAI model behind the Runner interface (token ids in, tokens/log-probs out)."""
+
+    def __init__(self, path: Path, threads: int, tokenizer: Any = None):
+        import onnxruntime_genai as og
+
+        self.og = og
+        config = og.Config(str(path))
+        # the arms share the machine: each session gets its share of the cores, not all of them
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
+        self.model = og.Model(config)
+        genai = json.loads((path / "genai_config.json").read_text())["model"]
+        self.max_len = int(genai.get("context_length", 2048))
+        eos = genai.get("eos_token_id", [])
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+        self.tokenizer = tokenizer
+        configured = {int(e) for e in (eos if isinstance(eos, list) else [eos])}
+        self.stop_ids = frozenset(configured | set(stop_token_ids(None, tokenizer)))
+
+    def encode(self, prompt: str) -> list[int]:
+        return [int(i) for i in self.tokenizer(prompt)["input_ids"]]
+
+    def _generator(self, ids: list[int], extra: int) -> Any:
+        params = self.og.GeneratorParams(self.model)
+        params.set_search_options(max_length=min(self.max_len, len(ids) + extra + 1), do_sample=False)
+        generator = self.og.Generator(self.model, params)
+        generator.append_tokens(np.asarray([ids], dtype=np.int32))
+        return generator
+
+    def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
+        generator = self._generator(ids, max_new)
+        for _ in range(max_new):
+            if generator.is_done():
+                return
+            generator.generate_next_token()
+            token = int(generator.get_next_tokens()[0])
+            yield token
+            if token in self.stop_ids:
+                return
+
+    def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
+        generator = self._generator(ids, max_new)
+        tokens: list[int] = []
+        rows = []
+        while len(tokens) < max_new and not generator.is_done():
+            rows.append(log_softmax(np.asarray(generator.get_logits()).reshape(-1)))
+            generator.generate_next_token()
+            tokens.append(int(generator.get_next_tokens()[0]))
+            if tokens[-1] in self.stop_ids:
+                break
+        return tokens, np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
+        generator = self._generator(ids, len(continuation))
+        rows = []
+        for token in continuation:
+            rows.append(log_softmax(np.asarray(generator.get_logits()).reshape(-1)))
+            generator.append_tokens(np.asarray([[token]], dtype=np.int32))
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)

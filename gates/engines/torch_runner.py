@@ -1,0 +1,65 @@
+"""The PyTorch runner: a model loaded by gates' loader (a checkpoint, a Model Optimizer artifact, a
+``torch-int8`` engine) run in eager mode on CPU, with the KV cache when streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gates.models.loader import load_model, stop_token_ids
+
+
+class TorchRunner:
+    def __init__(self, path: Path, threads: int):
+        import torch
+
+        self.torch = torch
+        self.model, self.tokenizer = load_model(path, threads=threads, fold_weights=True)
+        self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
+
+    def encode(self, prompt: str) -> list[int]:
+        return [int(i) for i in self.tokenizer(prompt)["input_ids"]]
+
+    def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
+        torch = self.torch
+        past, step_input = None, torch.tensor([ids])
+        with torch.no_grad():
+            for _ in range(max_new):
+                out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                token = int(out.logits[0, -1].argmax())
+                yield token
+                if token in self.stop_ids:
+                    return
+                step_input = torch.tensor([[token]])
+
+    def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
+        torch = self.torch
+        prompt = torch.tensor([ids])
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                max_new_tokens=max_new,
+                do_sample=False,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=sorted(self.stop_ids) or None,
+            )
+            tokens = out.sequences[0, len(ids) :]
+            logits = torch.stack([step[0] for step in out.logits])[: len(tokens)]
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return [int(t) for t in tokens], logprobs.numpy().astype(np.float32)
+
+    def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
+        torch = self.torch
+        full = torch.tensor([ids + continuation])
+        with torch.no_grad():
+            logits = self.model(input_ids=full).logits[0, len(ids) - 1 : len(ids) - 1 + len(continuation)]
+            out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).numpy().astype(np.float32)
+        return out

@@ -1,0 +1,114 @@
+"""The onnxruntime-genai engine: builds both arms, refuses a build that does not reproduce its model,
+and serves through the real tritonserver exactly what runs in process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gates.artifacts import ArtifactStore, tree_digest
+from gates.config import load_pipeline
+from gates.config.schema import EngineSection
+from gates.engines import ENGINES, load_runner
+from gates.engines import ort_genai as ort
+from gates.engines.base import ModelRef
+from gates.errors import BadInputError, ConfigError
+from gates.models.tiny import ensure_tiny_llama
+from gates.triton.client import TextModelClient
+from gates.triton.server import TritonServer
+
+pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed (make install)")
+
+CFG = EngineSection(backend="onnxruntime-genai", precision="int8", accuracy_level=4)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArtifactStore, Path, dict[str, object]]:
+    root = tmp_path_factory.mktemp("ort")
+    base = ensure_tiny_llama(root)
+    store = ArtifactStore(root)
+    builds = {
+        role: ENGINES["onnxruntime-genai"].build(store, ModelRef(role, base, tree_digest(base), "none", "real"), CFG)
+        for role in ("baseline", "candidate")
+    }
+    return store, base, builds  # type: ignore[return-value]
+
+
+def test_both_arms_are_built_by_the_same_engine(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    store, base, builds = built
+    baseline, candidate = builds["baseline"], builds["candidate"]
+    assert baseline.latency_representative and candidate.latency_representative  # type: ignore[attr-defined]
+    assert "fp32" in baseline.latency_note and "MatMulNBits int8" in candidate.latency_note  # type: ignore[attr-defined]
+    assert candidate.recipe.startswith("ort-int8") and baseline.recipe == ""  # type: ignore[attr-defined]
+    manifest = (baseline.serve_path / "manifest.json").read_text()  # type: ignore[attr-defined]
+    assert '"top1": 1.0' in manifest  # the fp32 build reproduces the Hugging Face model exactly
+    again = ENGINES["onnxruntime-genai"].build(
+        store, ModelRef("candidate", base, tree_digest(base), "none", "real"), CFG
+    )
+    assert again.reused and again.digest == candidate.digest  # type: ignore[attr-defined]
+
+
+def test_runner_generates_what_the_hf_model_generates(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    from gates.engines.torch_runner import TorchRunner
+
+    _, base, builds = built
+    ort_runner = load_runner(builds["baseline"].serve_path, 1)  # type: ignore[attr-defined]
+    hf = TorchRunner(base, 1)
+    ids = hf.encode("Four score and seven years ago")
+    assert ort_runner.encode("Four score and seven years ago") == ids
+    hf_tokens, hf_lp = hf.generate(ids, 8)
+    ort_tokens, ort_lp = ort_runner.generate(ids, 8)
+    assert ort_tokens == hf_tokens and list(ort_runner.stream(ids, 8)) == hf_tokens
+    np.testing.assert_allclose(ort_lp, hf_lp, atol=2e-3)
+    np.testing.assert_allclose(ort_runner.score(ids, hf_tokens), hf.score(ids, hf_tokens), atol=2e-3)
+
+
+def test_a_build_that_does_not_reproduce_its_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: the builder reads another checkpoint than the one the engine claims."""
+    base = ensure_tiny_llama(tmp_path / "a")
+    other = tmp_path / "other"
+    from gates.testing.checkpoints import build_checkpoint
+
+    build_checkpoint("llama", other, steps=30, seed=7)
+    real = ort.run_builder
+    monkeypatch.setattr(ort, "run_builder", lambda hf, out, p, o: real(other, out, p, o))
+    with pytest.raises(BadInputError, match=r"does not reproduce the Hugging Face model: top-1 agreement 0\.\d+"):
+        ENGINES["onnxruntime-genai"].build(
+            ArtifactStore(tmp_path / "s"), ModelRef("baseline", base, tree_digest(base), "none", "real"), CFG
+        )
+    assert not list((tmp_path / "s" / "store").rglob("engine.json")), "nothing refused is left in the store"
+
+
+def test_config_refuses_model_optimizer_quantization_with_this_engine(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: p\nmodel: {source: builtin:tiny-llama}\noptimize:\n  quantize: {format: int8_wo, calibration: c.jsonl}\n"
+        "engine: {backend: onnxruntime-genai}\ngolden: {suites: [g.jsonl]}\n"
+    )
+    with pytest.raises(ConfigError, match=r"quantizes the candidate with its own builder"):
+        load_pipeline(path)
+
+
+@pytest.mark.integration
+def test_served_through_tritonserver_equals_in_process(
+    built: tuple[ArtifactStore, Path, dict[str, object]], tmp_path: Path, no_leaked_servers: None
+) -> None:
+    _, _, builds = built
+    engine = ENGINES["onnxruntime-genai"]
+    repo = tmp_path / "models"
+    for name in ("baseline", "candidate"):
+        engine.write_serving(repo, name, builds[name], 1)  # type: ignore[arg-type]
+    prompt = "Four score and seven years ago"
+    with TritonServer(repo, tmp_path) as server:
+        for name in ("baseline", "candidate"):
+            server.load_model(name)
+        client = TextModelClient(server.grpc_url)
+        served = {name: client.generate(name, prompt, 8, top_k=4) for name in ("baseline", "candidate")}
+        client.close()
+    for name in ("baseline", "candidate"):
+        runner = load_runner(builds[name].serve_path, 1)  # type: ignore[attr-defined]
+        tokens, logprobs = runner.generate(runner.encode(prompt), 8)
+        assert served[name].token_ids == tokens, name
+        np.testing.assert_allclose(served[name].top_logprobs[:, 0], logprobs.max(-1), atol=1e-4, err_msg=name)
