@@ -138,6 +138,11 @@ def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
         with torch.no_grad():
             ref = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), -1).numpy()
         got = runner.score(ids[:1], ids[1:])
+        if got.shape != ref.shape:
+            raise BadInputError(
+                f"the ONNX Runtime GenAI build of {hf_dir} does not reproduce the Hugging Face model: its "
+                f"vocabulary has {got.shape[-1]} entries, the model's {ref.shape[-1]}; refusing to serve it"
+            )
         agree += int((ref.argmax(-1) == got.argmax(-1)).sum())
         positions += len(ids) - 1
         kls.append(float((np.exp(ref) * (ref - got)).sum(-1).mean()))

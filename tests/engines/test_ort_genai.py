@@ -16,6 +16,7 @@ from gates.engines import ort_genai as ort
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError, ConfigError
 from gates.models.tiny import ensure_tiny_llama
+from gates.testing.checkpoints import build_checkpoint
 from gates.triton.client import TextModelClient
 from gates.triton.server import TritonServer
 
@@ -67,11 +68,8 @@ def test_runner_generates_what_the_hf_model_generates(built: tuple[ArtifactStore
 
 def test_a_build_that_does_not_reproduce_its_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fault injection: the builder reads another checkpoint than the one the engine claims."""
-    base = ensure_tiny_llama(tmp_path / "a")
-    other = tmp_path / "other"
-    from gates.testing.checkpoints import build_checkpoint
-
-    build_checkpoint("llama", other, steps=30, seed=7)
+    base = build_checkpoint("llama", tmp_path / "base", steps=30, seed=1)
+    other = build_checkpoint("llama", tmp_path / "other", steps=30, seed=7)
     real = ort.run_builder
     monkeypatch.setattr(ort, "run_builder", lambda hf, out, p, o: real(other, out, p, o))
     with pytest.raises(BadInputError, match=r"does not reproduce the Hugging Face model: top-1 agreement 0\.\d+"):
@@ -110,5 +108,5 @@ def test_served_through_tritonserver_equals_in_process(
     for name in ("baseline", "candidate"):
         runner = load_runner(builds[name].serve_path, 1)  # type: ignore[attr-defined]
         tokens, logprobs = runner.generate(runner.encode(prompt), 8)
-        assert served[name].token_ids == tokens, name
+        assert list(served[name].token_ids) == tokens, name
         np.testing.assert_allclose(served[name].top_logprobs[:, 0], logprobs.max(-1), atol=1e-4, err_msg=name)
