@@ -145,6 +145,8 @@ def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSect
     """Kayenta's score: per group the share of metrics that passed, weighted by group."""
     thr = f"≥ {cfg.score.pass_:.0f} (marginal {cfg.score.marginal:.0f})"
     applied = [(s, g) for s, g in metric_gates if g.status in (Status.PASS, Status.FAIL)]
+    if not metric_gates:  # gates.metrics: [] is a choice, not missing data
+        return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: no metric is configured (gates.metrics)")
     if any(g.status == Status.NOT_APPLIED and g.observed is not None for _, g in metric_gates) and not applied:
         return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: every metric was not applied")
     if not applied:

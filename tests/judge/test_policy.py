@@ -174,3 +174,11 @@ def test_saturated_generator_is_inconclusive_never_a_verdict_on_the_model() -> N
     assert judge(_ev(generator_problem="saturated"), CFG).verdict == INCONCLUSIVE
     broken = judge(_ev(generator_problem="saturated", top1_agreement=0.2), CFG)
     assert broken.verdict == FAIL  # quality does not depend on the load generator
+
+
+def test_no_configured_metric_is_not_a_missing_score() -> None:
+    from gates.config.schema import GatesSection
+    from gates.judge.policy import Status, score_gate
+
+    gate = score_gate([], GatesSection(metrics=[]))
+    assert gate.status == Status.NOT_APPLIED and "no metric is configured" in gate.reason
