@@ -80,10 +80,10 @@ class PromotionRecord:
 
 
 class Ledger:
-    def __init__(self, url: str):
+    def __init__(self, url: str, busy_timeout_s: float = 30.0):
         self.url = redact(url)  # never print a password
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
-        self._db = connect(url)
+        self._db = connect(url, busy_timeout_s)
         with self._tx() as db:
             for stmt in SCHEMA:
                 db.execute(stmt)

@@ -33,9 +33,9 @@ class Database(Protocol):
 class SQLiteDB:
     dialect = "sqlite"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, busy_timeout_s: float = 30.0):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
         self._db.execute("PRAGMA journal_mode=WAL")
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -99,8 +99,10 @@ class PostgresDB:
         self._db.close()
 
 
-def connect(url: str) -> Database:
-    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL."""
+def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
+    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL.
+
+    ``busy_timeout_s``: how long one SQLite statement waits for another writer's lock."""
     if url.startswith(("postgres://", "postgresql://")):
         return PostgresDB(url)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
@@ -108,7 +110,7 @@ def connect(url: str) -> Database:
         raise BadInputError(
             f"unsupported ledger URL {redact(url)!r}: use a file path, sqlite:///path or postgresql://…"
         )
-    return SQLiteDB(path)
+    return SQLiteDB(path, busy_timeout_s)
 
 
 def redact(url: str) -> str:

@@ -15,11 +15,13 @@ import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gates.artifacts import ArtifactStore
 from gates.config.load import PipelineFile
 from gates.context import RunContext
 from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError
+from gates.journal import Journal, retry
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
 from gates.stages import MEASURE_STAGES, Stage
@@ -94,8 +96,9 @@ def run_pipeline(
     exit_code = VERDICT_EXIT[verdict.verdict]
     try:
         _timed(ctx, PublishStage())
-    except GatesError as exc:  # the report is on disk; say what failed and do not claim success
-        progress(f"publish failed: {exc}")
+    except Exception as exc:  # the report is on disk; say what failed, do not claim success, keep run.json
+        progress(f"publish failed: {exc if isinstance(exc, GatesError) else f'{type(exc).__name__}: {exc}'}")
+        progress(f"(re-post the report later with: gates publish {run_dir})")
         exit_code = ExitCode.INFRA
     (run_dir / "run.json").write_text(
         json.dumps(
@@ -148,23 +151,43 @@ def run_and_record(
     name = pipeline.config.name
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
     outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env)
-    record_run(ledger, name, outcome, actor, pr, sha)
+    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
+        outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome
 
 
-def record_run(ledger: Ledger, pipeline: str, outcome: RunOutcome, actor: str, pr: int | None, sha: str | None) -> None:
-    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against."""
+def record_run(
+    ledger: Ledger,
+    pipeline: str,
+    outcome: RunOutcome,
+    actor: str,
+    pr: int | None,
+    sha: str | None,
+    journal: Journal | None = None,
+    progress: Callable[[str], None] = print,
+    budget_s: float = 20.0,
+) -> bool:
+    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against.
+
+    Retried while the ledger is busy; then kept in ``journal`` (replayed by the next command) and
+    False returned. Without a journal the InfraError propagates."""
     digest = None
     if outcome.report_json is not None and outcome.report_json.is_file():
         digest = json.loads(outcome.report_json.read_text()).get("candidate", {}).get("digest")
     report = str(outcome.report_md) if outcome.report_md else None
-    ledger.add_run(
-        pipeline,
-        outcome.verdict,
-        actor,
-        pr=pr,
-        sha=sha or None,
-        digest=digest,
-        report=report,
-        run_dir=str(outcome.run_dir),
-    )
+    record: dict[str, Any] = {
+        "pr": pr,
+        "sha": sha or None,
+        "digest": digest,
+        "report": report,
+        "run_dir": str(outcome.run_dir),
+    }
+    try:
+        retry("recording the gate run", lambda: ledger.add_run(pipeline, outcome.verdict, actor, **record), budget_s)
+        return True
+    except GatesError as exc:
+        if journal is None:
+            raise
+        kept = journal.add(ledger, "run", {"pipeline": pipeline, "verdict": outcome.verdict, "actor": actor, **record})
+        progress(f"{exc}\nthe {outcome.verdict} run is kept in {kept}; the next gates command records it")
+        return False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from gates.journal import Journal, retry
 from gates.ledger import Ledger
 
 
@@ -34,5 +36,12 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def open_ledger(url: str) -> Ledger:
-    return Ledger(url)
+def default_artifacts() -> Path:
+    return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+
+
+def open_ledger(url: str, artifacts: Path | None = None) -> Ledger:
+    """The ledger, with whatever an earlier command had to journal (a busy ledger) written into it first."""
+    ledger = retry("opening the ledger", lambda: Ledger(url, busy_timeout_s=5.0))
+    Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
+    return ledger

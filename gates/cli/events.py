@@ -17,7 +17,9 @@ from gates.events.server import Delivery
 
 def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> HandlerContext:
     root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
-    return HandlerContext(repo_dir.resolve(), open_ledger(ledger_url), dict(os.environ), root.resolve(), click.echo)
+    return HandlerContext(
+        repo_dir.resolve(), open_ledger(ledger_url, root), dict(os.environ), root.resolve(), click.echo
+    )
 
 
 @click.command("handle-event")

@@ -6,6 +6,7 @@ import dataclasses
 
 from gates.context import RunContext
 from gates.engines import ENGINES
+from gates.errors import BadInputError
 from gates.optimize.quantize import check_format_supported
 from gates.quality.golden import GoldenPrompt, load_calibration, load_golden_suite
 
@@ -23,6 +24,7 @@ class PreflightStage:
 
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config
+        _check_model_source(ctx)
         golden: list[GoldenPrompt] = []
         for suite in cfg.golden.suites:
             golden.extend(
@@ -58,4 +60,23 @@ class PreflightStage:
                 note=f"{len(golden)} golden prompts, {len(calibration)} calibration rows, "
                 f"quantization path: {quant_path}",
             ),
+        )
+
+
+def _check_model_source(ctx: RunContext) -> None:
+    """A local checkpoint must be a directory with config.json; a path the OS refuses (a name
+    too long, a NUL) is the config's fault, said before any model work."""
+    source = ctx.config.model.source
+    if source.startswith("builtin:"):
+        return
+    try:
+        found = (ctx.pipeline.resolve(source) / "config.json").is_file()
+    except (OSError, ValueError) as exc:
+        raise BadInputError(
+            f"{ctx.pipeline.path}: model.source {source[:200]!r}: {exc.__class__.__name__}: {exc}"
+        ) from None
+    if not found:
+        raise BadInputError(
+            f"{ctx.pipeline.path}: model.source {source[:200]!r} is not a Hugging Face checkpoint directory "
+            "(no config.json)"
         )
