@@ -157,3 +157,54 @@ def test_gates_publish_cli(gh: GitHubTestServer, tmp_path: Path) -> None:
     )
     assert bad.returncode == 3 and f"GitHub GET /repos/{REPO} failed" in bad.stderr
     assert "s3cret" not in bad.stderr + bad.stdout
+
+
+# -- issue 17: unreachable GitHub is retried and reported, waits are bounded ---------------------
+def test_connection_refused_is_retried_then_an_infra_error(gh: GitHubTestServer) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    slept: list[float] = []
+    target = _target(gh, api_url=dead, retries=2)
+    with pytest.raises(InfraError, match=r"failed after 3 attempt\(s\)"):
+        publish_report(target, "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert len(slept) == 2  # retried, not raised raw on the first refusal
+
+
+@pytest.mark.parametrize("fault", ["hang", "drop"])
+def test_read_timeout_and_dropped_connection_are_retried(gh: GitHubTestServer, fault: str) -> None:
+    gh.hang_s = 1.0
+    gh.fail_next(1, fault)
+    url = publish_report(_target(gh, read_timeout_s=0.3), "demo", _md("PASS", 0), "PASS", "ok", sleep=lambda s: None)
+    assert url and len(gh.comments_on(REPO, PR)) == 1
+
+
+def test_huge_retry_after_is_not_slept(gh: GitHubTestServer) -> None:
+    slept: list[float] = []
+    gh.fail_next(1, "retry_after:36000")
+    with pytest.raises(InfraError, match="retry after 36000s"):
+        publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert slept == []
+    gh.fail_next(1, "retry_after:45")
+    publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert slept == [45.0]
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GATES_PR_NUMBER": "12abc"}, "GATES_PR_NUMBER"),
+        ({"GITHUB_REPOSITORY": "no-slash"}, "GITHUB_REPOSITORY"),
+        ({"GITHUB_REPOSITORY": "--upload-pack=x/y z"}, "GITHUB_REPOSITORY"),
+        ({"GATES_GITHUB_RETRIES": "many"}, "GATES_GITHUB_RETRIES"),
+        ({"GATES_GITHUB_BACKOFF_S": "inf"}, "GATES_GITHUB_BACKOFF_S"),
+    ],
+)
+def test_malformed_environment_is_bad_input(env: dict[str, str], needle: str) -> None:
+    from gates.errors import BadInputError
+
+    base = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r", "GATES_PR_NUMBER": "3"}
+    with pytest.raises(BadInputError, match=needle):
+        GitHubTarget.from_env({**base, **env})
