@@ -38,7 +38,13 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS deliveries (
         id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at REAL NOT NULL, processed_at REAL, outcome TEXT)""",
 )
-MIGRATIONS = (("canary", "digest", "ALTER TABLE canary ADD COLUMN digest TEXT"),)
+MIGRATIONS = (
+    ("canary", "digest", "ALTER TABLE canary ADD COLUMN digest TEXT"),
+    # received | done | failed: a delivery received but not processed (a crash, a timeout) is
+    # processed when it comes again, and its payload is kept so a restart can process it
+    ("deliveries", "state", "ALTER TABLE deliveries ADD COLUMN state TEXT"),
+    ("deliveries", "payload", "ALTER TABLE deliveries ADD COLUMN payload TEXT"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,18 +285,44 @@ class Ledger:
 
     def first_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO deliveries (id, event, received_at) VALUES (?,?,?) ON CONFLICT (id) DO NOTHING",
-                (delivery_id, event, time.time()),
-            )
-            return bool(cur.rowcount == 1)
+        return self.receive_delivery(delivery_id, event, None) == "new"
 
-    def delivery_done(self, delivery_id: str, outcome: str) -> None:
+    def receive_delivery(self, delivery_id: str, event: str, payload: str | None) -> str:
+        """Record a delivery before it is acted on. Returns what it is:
+
+        ``new``; ``retry`` (seen, its processing failed: process it again); ``received`` (seen,
+        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay)."""
+        with self._tx() as db:
+            row = db.execute("SELECT state, processed_at FROM deliveries WHERE id=?", (delivery_id,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO deliveries (id, event, received_at, state, payload) VALUES (?,?,?,?,?)",
+                    (delivery_id, event, time.time(), "received", payload),
+                )
+                return "new"
+            state = row[0] or ("done" if row[1] is not None else "received")  # rows of an older gates
+            if state == "failed":
+                db.execute("UPDATE deliveries SET state='received', payload=? WHERE id=?", (payload, delivery_id))
+                return "retry"
+            if state == "received" and payload is not None:
+                db.execute("UPDATE deliveries SET payload=? WHERE id=? AND payload IS NULL", (payload, delivery_id))
+            return str(state)
+
+    def delivery_done(self, delivery_id: str, outcome: str, failed: bool = False) -> None:
+        """Processed (``failed``: not for good; a redelivery processes it again). The payload is dropped."""
         with self._tx() as db:
             db.execute(
-                "UPDATE deliveries SET processed_at=?, outcome=? WHERE id=?", (time.time(), outcome[:500], delivery_id)
+                "UPDATE deliveries SET processed_at=?, outcome=?, state=?, payload=NULL WHERE id=?",
+                (time.time(), outcome[:500], "failed" if failed else "done", delivery_id),
             )
+
+    def unprocessed_deliveries(self) -> list[tuple[str, str, str]]:
+        """(id, event, payload) of deliveries received but never processed, oldest first."""
+        rows = self._read(
+            "SELECT id, event, payload FROM deliveries WHERE state='received' AND payload IS NOT NULL"
+            " ORDER BY received_at, id"
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
         return [
