@@ -14,7 +14,6 @@ from pathlib import Path
 from gates.errors import InfraError, SubprocessError
 from gates.loadgen.spec import LoadSpec
 
-
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
