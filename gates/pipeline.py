@@ -17,15 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, changed_since
 from gates.config.load import PipelineFile
 from gates.context import RunContext
-from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError
+from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError, InfraError
 from gates.journal import Journal, retry
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.judge import JudgeStage
+from gates.stages.optimize import OptimizeResult
 from gates.stages.publish import PublishStage
 from gates.stages.report import ReportResult, ReportStage
 
@@ -71,6 +72,7 @@ def run_pipeline(
         try:
             for stage in stages:
                 _timed(ctx, stage)
+            _still_what_was_measured(ctx)
         except (BadInputError, CapabilityError):
             raise  # refused before any measurement: nothing to judge or report
         except GatesError as exc:
@@ -116,6 +118,16 @@ def run_pipeline(
         )
     )
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json)
+
+
+def _still_what_was_measured(ctx: RunContext) -> None:
+    """The digests the verdict will name must still be what was served: an artifact deleted or
+    changed during the run makes it INCONCLUSIVE, never a PASS recorded for files that are gone."""
+    opt = ctx.results.get("optimize")
+    for ref in (opt.baseline, opt.candidate) if isinstance(opt, OptimizeResult) else ():
+        problem = changed_since(ref.path, ref.digest)
+        if problem is not None:
+            raise InfraError(f"the {ref.role} artifact changed while it was measured: {problem}")
 
 
 def _timed(ctx: RunContext, stage: Stage) -> None:
