@@ -174,3 +174,17 @@ def test_saturated_generator_is_inconclusive_never_a_verdict_on_the_model() -> N
     assert judge(_ev(generator_problem="saturated"), CFG).verdict == INCONCLUSIVE
     broken = judge(_ev(generator_problem="saturated", top1_agreement=0.2), CFG)
     assert broken.verdict == FAIL  # quality does not depend on the load generator
+
+
+# -- issue 17: SIGSTOP of tritonserver for 30 s mid-load ---------------------------------------
+def test_a_stall_makes_the_verdict_inconclusive_not_fail() -> None:
+    from gates.judge.stall import find_stall
+    from tests.judge.test_stall import _load
+
+    reason = find_stall(_load((20.0, 50.0)))
+    assert reason is not None
+    charged = judge(_ev(candidate_error_rate=0.0175), CFG)  # the SIGSTOP run's numbers, without the stall
+    assert charged.verdict == FAIL and "candidate error rate 1.75%" in charged.reason
+    v = judge(_ev(candidate_error_rate=0.0175, server_stall=reason.describe()), CFG)
+    assert v.verdict == INCONCLUSIVE and "server-wide stall" in v.reason
+    assert _gate(v, "error_rate").status == "inconclusive" and _gate(v, "server_stall").status == "inconclusive"
