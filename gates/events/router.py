@@ -100,7 +100,8 @@ def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 def diff_request(name: str, payload: Mapping[str, Any]) -> DiffRequest | None:
     """The commits to diff for this event, if routing it needs the changed files from git."""
-    if name == "pull_request" and payload.get("action") in PR_ACTIONS:
+    action = payload.get("action")
+    if name == "pull_request" and isinstance(action, str) and action in PR_ACTIONS:
         return DiffRequest(commit_sha(payload, "pull_request.base.sha"), commit_sha(payload, "pull_request.head.sha"))
     return None
 
