@@ -67,8 +67,8 @@ class PostgresDB:
             raise CapabilityError(PG_HINT) from exc
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:  # the message has no password: psycopg does not echo it
-            raise InfraError(f"cannot connect to the PostgreSQL ledger: {exc}".strip()) from exc
+        except psycopg.Error as exc:  # libpq quotes a malformed URI whole, password included: scrub it
+            raise InfraError(f"cannot connect to the PostgreSQL ledger: {scrub(str(exc), url)}".strip()) from None
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -116,3 +116,12 @@ def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def scrub(message: str, url: str) -> str:
+    """A driver's message about ``url`` without the URL's password, however it was quoted."""
+    password = re.match(r"^[a-z+]+://[^:/@]*:([^@]*)@", url)
+    message = message.replace(url, redact(url))
+    if password and password.group(1):
+        message = message.replace(password.group(1), "***")
+    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", message)

@@ -51,3 +51,28 @@ def test_bad_urls_are_clear_and_never_show_passwords() -> None:
     with pytest.raises(InfraError) as err:
         Ledger("postgresql://gates:hunter2@127.0.0.1:1/none")
     assert "hunter2" not in str(err.value) and "cannot connect to the PostgreSQL ledger" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gates:hunter2@[::1:5432/db",  # libpq quotes a malformed URI whole
+        "postgresql://gates:hunter2@127.0.0.1:5432/db?sslmode=hunter2x",
+        "postgresql://gates:hunter2@127.0.0.1:notaport/db",
+    ],
+)
+def test_a_malformed_ledger_url_never_shows_its_password(url: str) -> None:
+    with pytest.raises(InfraError) as err:
+        Ledger(url)
+    assert "hunter2" not in str(err.value) and "cannot connect to the PostgreSQL ledger" in str(err.value)
+
+
+def test_a_delivery_is_received_then_done_or_failed(ledger_url: str) -> None:
+    led = Ledger(ledger_url)
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "new"
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "received"  # not processed yet: redelivery runs it
+    assert led.unprocessed_deliveries() == [("d1", "push", '{"a": 1}')]
+    led.delivery_done("d1", "failed: timeout", failed=True)
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "retry" and led.unprocessed_deliveries()
+    led.delivery_done("d1", "exit 0")
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "done" and led.unprocessed_deliveries() == []
