@@ -137,6 +137,8 @@ def test_gates_publish_cli(gh: GitHubTestServer, tmp_path: Path) -> None:
         "GATES_COMMIT_SHA": SHA,
         "GITHUB_API_URL": gh.url,
         "GATES_GITHUB_BACKOFF_S": "0",
+        "GATES_LEDGER": str(tmp_path / "ledger.sqlite"),
+        "GATES_ARTIFACTS": str(tmp_path / "artifacts"),
     }
     ok = subprocess.run(
         [sys.executable, "-m", "gates.cli", "publish", str(tmp_path)],
@@ -208,3 +210,35 @@ def test_malformed_environment_is_bad_input(env: dict[str, str], needle: str) ->
     base = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r", "GATES_PR_NUMBER": "3"}
     with pytest.raises(BadInputError, match=needle):
         GitHubTarget.from_env({**base, **env})
+
+
+def test_publish_records_runs_a_busy_ledger_left_in_the_journal(gh: GitHubTestServer, tmp_path: Path) -> None:
+    import os
+
+    from gates.journal import Journal
+    from gates.ledger import Ledger
+
+    ledger = str(tmp_path / "ledger.sqlite")
+    Journal(tmp_path / "artifacts").add(Ledger(ledger), "run", {"pipeline": "demo", "verdict": "PASS", "actor": "ci"})
+    (tmp_path / "report.json").write_text(json.dumps({"pipeline": "demo", "verdict": "PASS", "reason": "ok"}))
+    (tmp_path / "report.md").write_text(_md("PASS", 0))
+    env = {
+        **os.environ,
+        "GITHUB_TOKEN": "s3cret",
+        "GITHUB_REPOSITORY": REPO,
+        "GATES_PR_NUMBER": str(PR),
+        "GITHUB_API_URL": gh.url,
+        "GATES_LEDGER": ledger,
+        "GATES_ARTIFACTS": str(tmp_path / "artifacts"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "publish", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "journal: recorded run" in proc.stderr
+    assert [(r.pipeline, r.verdict) for r in Ledger(ledger).runs()] == [("demo", "PASS")]
+    assert Journal(tmp_path / "artifacts").pending() == []
