@@ -31,7 +31,9 @@ def test_a_pipeline_that_expands_without_bound_is_skipped_quickly(project: Path)
 def test_the_plan_job_finishes_on_a_hostile_checkout(project: Path, tmp_path: Path) -> None:
     (project / "pipelines" / "laughs.yaml").write_text(LAUGHS)
     payload = tmp_path / "e.json"
-    payload.write_text(json.dumps({"inputs": {"pipeline": "laughs"}, "repository": {"full_name": "o/r"}, "sender": {"login": "a"}}))
+    payload.write_text(
+        json.dumps({"inputs": {"pipeline": "laughs"}, "repository": {"full_name": "o/r"}, "sender": {"login": "a"}})
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "gates.events.plan", "--name", "workflow_dispatch", "--payload", str(payload),
          "--repo-dir", str(project)],
