@@ -252,3 +252,51 @@ def test_deeply_nested_or_mistyped_headers_are_400(tmp_path: Path) -> None:
         bad = signed(body, "n-2")
         bad["X-GitHub-Delivery"] = "../../x\u00e9"
         assert post(server.url, body, bad)[0] == 400
+
+
+@pytest.mark.integration
+def test_gates_serve_killed_with_queued_deliveries_processes_them_after_restart(project: Path, tmp_path: Path) -> None:
+    ledger = tmp_path / "serve.db"
+    with GitHubTestServer() as gh:
+        gh.add_pull_request(REPO, 1)
+        env = {
+            **os.environ,
+            "GATES_WEBHOOK_SECRET": SECRET.decode(),
+            "GITHUB_API_URL": gh.url,
+            "GATES_GITHUB_TOKEN": gh.token,
+            "GATES_GITHUB_BACKOFF_S": "0.05",
+            "GATES_GITHUB_TIMEOUT_S": "60",
+        }
+        cmd = [sys.executable, "-m", "gates.cli", "serve", "--port", "0", "--repo-dir", str(project),
+               "--ledger", str(ledger), "--workers", "2", "--artifacts", str(tmp_path / "art")]  # fmt: skip
+
+        def start() -> tuple[subprocess.Popen[str], str]:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            while "listening on" not in line:
+                assert line, "gates serve exited"
+                line = proc.stdout.readline()
+            return proc, line.split("listening on ", 1)[1].split(" ", 1)[0]
+
+        gh.hang_s = 30.0
+        gh.fail_next(100, "hang")  # GitHub hangs: the workers block, the rest stays queued
+        first, url = start()
+        body = comment_payload("/gates frobnicate")
+        assert [post(url, body, signed(body, f"q-{i}"))[0] for i in range(8)] == [202] * 8
+        first.kill()  # kill -9
+        first.communicate(timeout=30)
+        with gh.lock:
+            gh._fail.clear()
+        second, url = start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(gh.comments_on(REPO, 1)) < 8 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(gh.comments_on(REPO, 1)) == 8
+            assert post(url, body, signed(body, "q-0"))[0] == 409  # processed now: a replay
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=60)
+    done = Ledger(str(ledger)).deliveries()
+    assert len(done) == 8 and all(d[2] is not None for d in done)
