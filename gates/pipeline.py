@@ -155,6 +155,7 @@ def run_and_record(
     env: dict[str, str],
     progress: Callable[[str], None] = print,
     output_dir: Path | None = None,
+    stages: tuple[Stage, ...] = MEASURE_STAGES,
 ) -> RunOutcome:
     """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
     promotion of the PR's previous commit, then run, then record the verdict in the ledger."""
@@ -162,7 +163,7 @@ def run_and_record(
 
     name = pipeline.config.name
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
-    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env)
+    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env, stages=stages)
     if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
         outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome

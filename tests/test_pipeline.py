@@ -117,6 +117,9 @@ def test_unreachable_github_still_writes_run_json(
 ) -> None:
     import socket
 
+    from gates.ledger import Ledger
+    from gates.pipeline import run_and_record
+
     pf = load_pipeline(write_pipeline(CFG))
     with GitHubTestServer(token="t") as gh:
         gh.add_pull_request("o/r", 3)
@@ -137,7 +140,9 @@ def test_unreachable_github_still_writes_run_json(
             "GATES_GITHUB_TIMEOUT_S": "0.2",
         }
         lines: list[str] = []
-        out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, env=env, stages=())
+        ledger = Ledger(str(tmp_path / "l.db"))
+        out = run_and_record(pf, tmp_path / "a", ledger, "ci", 3, "ab" * 20, env, lines.append, tmp_path / "run", ())
     assert out.exit_code == ExitCode.INFRA
     assert json.loads((tmp_path / "run" / "run.json").read_text())["exit_code"] == 3
     assert any("publish failed: GitHub" in line and "after 2 attempt(s)" in line for line in lines)
+    assert [(r.pr, r.sha, r.run_dir) for r in ledger.runs()] == [(3, "ab" * 20, str(tmp_path / "run"))]

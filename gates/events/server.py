@@ -100,6 +100,7 @@ class WebhookServer:
             connection_limit=256,
             backlog=256,  # bursts of deliveries are not reset
             asyncore_loop_timeout=0.5,
+            asyncore_use_poll=True,  # select() cannot watch descriptors above 1024
             ident="gates",
             expose_tracebacks=False,
         )
@@ -131,9 +132,12 @@ class WebhookServer:
     def stop(self, drain: bool = True) -> None:
         from waitress import wasyncore
 
+        if self._serve.is_alive():  # sockets are closed in the loop's own thread: never under its select()
+            self._httpd.trigger.pull_trigger(lambda: wasyncore.close_all(self._httpd._map))
+            self._serve.join(timeout=10)
+        else:
+            wasyncore.close_all(self._httpd._map)
         self._httpd.task_dispatcher.shutdown(timeout=5)
-        wasyncore.close_all(self._httpd._map)
-        self._serve.join(timeout=10)
         if drain:
             self.queue.join()  # accepted deliveries are processed before we stop
         for _ in self._threads:

@@ -300,3 +300,42 @@ def test_gates_serve_killed_with_queued_deliveries_processes_them_after_restart(
             second.communicate(timeout=60)
     done = Ledger(str(ledger)).deliveries()
     assert len(done) == 8 and all(d[2] is not None for d in done)
+
+
+@pytest.mark.integration
+def test_gates_serve_slow_and_broken_clients_leave_no_tracebacks(project: Path, tmp_path: Path) -> None:
+    import socket
+
+    env = {**os.environ, "GATES_WEBHOOK_SECRET": SECRET.decode()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gates.cli", "serve", "--port", "0", "--repo-dir", str(project),
+         "--ledger", str(tmp_path / "serve.db"), "--artifacts", str(tmp_path / "art")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+        host, port = url.removeprefix("http://").split(":")
+        clients = []
+        for i in range(100):  # slow headers, slow bodies, garbage, then gone mid-request
+            s = socket.create_connection((host, int(port)))
+            s.sendall(
+                [b"POST / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{", b"\x00\xff"][
+                    i % 3
+                ]
+            )
+            clients.append(s)
+        started = time.monotonic()
+        body = comment_payload("hello")
+        assert post(url, body, signed(body, "after-slow"))[0] == 202
+        assert time.monotonic() - started < 5
+        for s in clients:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+            s.close()
+        time.sleep(1)
+        assert post(url, body, signed(body, "after-reset"))[0] == 202
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0]
+    assert "Traceback" not in out, out[-3000:]
