@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -21,17 +20,10 @@ from typing import Any, TypeVar
 
 from gates.errors import InfraError
 from gates.ledger import Ledger
+from gates.ledger_db import transient
 
 T = TypeVar("T")
 JOURNAL = "journal"
-
-
-def transient(exc: BaseException) -> bool:
-    """A database error worth retrying: locked, busy, a dropped connection (never a bad statement)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    # psycopg is optional at import time; its OperationalError covers lost and refused connections
-    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
 
 
 def retry(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger_db import Database, connect, redact
+from gates.ledger_db import Database, LedgerUnavailable, connect, redact, scrub, transient
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS canary (
@@ -99,18 +99,32 @@ class Ledger:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Database]:
-        with self._lock:
+        with self._lock, self._unavailable():
             self._db.begin()
             try:
                 yield self._db
                 self._db.commit()
             except BaseException:
-                self._db.rollback()
+                with contextlib.suppress(Exception):  # a failed BEGIN/COMMIT leaves nothing to roll back
+                    self._db.rollback()
                 raise
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:  # one connection is shared by the webhook server's threads
+        with self._lock, self._unavailable():  # one connection is shared by the webhook server's threads
             return list(self._db.execute(query, tuple(args)).fetchall())
+
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """A locked or unreachable database is an infrastructure error naming the ledger (exit 3,
+        retried by callers that must not lose the record), never an internal error."""
+        try:
+            yield
+        except LedgerUnavailable:
+            raise
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {scrub(str(exc), self.url)}") from exc
 
     def canary(self, pipeline: str) -> CanaryState | None:
         rows = self._read(

@@ -19,6 +19,18 @@ ADVISORY_KEY = 0x6A7E5  # "gates": one lock for every write transaction of the l
 PG_HINT = "PostgreSQL ledgers need psycopg (a dependency of gates): pip install 'psycopg[binary]>=3.1'"
 
 
+class LedgerUnavailable(InfraError):
+    """The ledger is busy (locked by another writer) or unreachable: worth retrying, never a verdict."""
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error worth retrying: locked, busy, a dropped connection (never a bad statement)."""
+    if isinstance(exc, LedgerUnavailable | sqlite3.OperationalError):
+        return True
+    # psycopg is optional at import time; its OperationalError covers lost and refused connections
+    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
+
+
 class Database(Protocol):
     dialect: str
 

@@ -76,3 +76,18 @@ def test_a_delivery_is_received_then_done_or_failed(ledger_url: str) -> None:
     assert led.receive_delivery("d1", "push", '{"a": 1}') == "retry" and led.unprocessed_deliveries()
     led.delivery_done("d1", "exit 0")
     assert led.receive_delivery("d1", "push", '{"a": 1}') == "done" and led.unprocessed_deliveries() == []
+
+
+def test_a_locked_ledger_is_an_infrastructure_error_naming_it(tmp_path: Path) -> None:
+    from gates.ledger_db import LedgerUnavailable
+
+    path = tmp_path / "l.sqlite"
+    led = Ledger(str(path), busy_timeout_s=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(LedgerUnavailable, match=r"ledger .*l\.sqlite: OperationalError: database is locked") as err:
+        led.record("p", "me", "promote_denied", None, None)
+    assert err.value.exit_code == 3
+    other.execute("ROLLBACK")
+    led.record("p", "me", "promote_denied", None, None)  # the connection is usable again
+    assert [h["action"] for h in led.history("p")] == ["promote_denied"]
