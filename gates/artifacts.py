@@ -85,8 +85,7 @@ class ArtifactStore:
             if problem is None:
                 manifest = json.loads((target / MANIFEST).read_text())
                 return Artifact(kind, manifest["digest"], target, manifest, reused=True)
-            aside = target.with_name(f"{target.name}.corrupt-{int(time.time())}")
-            os.rename(target, aside)
+            move_aside(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
@@ -129,6 +128,35 @@ class ArtifactStore:
         return None
 
 
+def write_manifest(path: Path, kind: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A manifest for a directory built outside the store (the builtin base model): what
+    :meth:`ArtifactStore.verify` checks before every use."""
+    outputs = tree_files(path)
+    manifest = {
+        "kind": kind,
+        "outputs": outputs,
+        "output_digest": canonical_digest(outputs),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
+    }
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return manifest
+
+
+def move_aside(path: Path) -> Path:
+    """A corrupt artifact is kept for inspection (``gates artifacts gc`` removes it), never served."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    os.rename(path, aside)
+    return aside
+
+
+def changed_since(path: Path, digest: str) -> str | None:
+    """None when ``path`` still holds exactly what was digested; else what changed."""
+    if not path.is_dir():
+        return f"{path} is gone"
+    return None if tree_digest(path) == digest else f"the files in {path} changed"
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     kind: str
@@ -138,12 +166,13 @@ class Entry:
 
 
 def list_entries(root: Path) -> list[Entry]:
-    """Every artifact directory under ``root/store`` (corrupt copies included, manifest None if unreadable)."""
+    """Every artifact directory under ``root/store``, and the cached base models under
+    ``root/models`` (corrupt copies included, manifest None if unreadable)."""
     out: list[Entry] = []
-    store = root / "store"
-    if not store.is_dir():
-        return out
-    for kind_dir in sorted(p for p in store.iterdir() if p.is_dir()):
+    kinds = [p for p in (root / "store").iterdir() if p.is_dir()] if (root / "store").is_dir() else []
+    if (root / "models").is_dir():
+        kinds.append(root / "models")
+    for kind_dir in sorted(kinds):
         for art in sorted(p for p in kind_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
                 manifest: Mapping[str, Any] | None = json.loads((art / MANIFEST).read_text())
@@ -177,7 +206,8 @@ def gc(root: Path, keep_days: float, dry_run: bool, now: float | None = None) ->
     for e in list_entries(root):
         corrupt = ".corrupt-" in e.path.name
         age_days = (now - e.path.stat().st_mtime) / 86400
-        if corrupt or (age_days > keep_days and e.path.resolve() not in refs):
+        base_model = e.kind == "models"  # rebuilt only by training again: kept unless corrupt
+        if corrupt or (not base_model and age_days > keep_days and e.path.resolve() not in refs):
             doomed.append(e)
             if not dry_run:
                 shutil.rmtree(e.path)

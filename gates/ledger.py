@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger_db import Database, connect, redact
+from gates.ledger_db import Database, LedgerUnavailable, connect, redact, scrub, transient
 from gates.ledger_schema import migrate
 
 
@@ -59,27 +59,41 @@ class PromotionRecord:
 
 
 class Ledger:
-    def __init__(self, url: str):
+    def __init__(self, url: str, busy_timeout_s: float = 30.0):
         self.url = redact(url)  # never print a password
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
-        self._db = connect(url)
+        self._db = connect(url, busy_timeout_s)
         with self._tx() as db:
             migrate(db)  # versioned (schema_version): ledgers written by an older gates are brought up to date
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Database]:
-        with self._lock:
+        with self._lock, self._unavailable():
             self._db.begin()
             try:
                 yield self._db
                 self._db.commit()
             except BaseException:
-                self._db.rollback()
+                with contextlib.suppress(Exception):  # a failed BEGIN/COMMIT leaves nothing to roll back
+                    self._db.rollback()
                 raise
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:  # one connection is shared by the webhook server's threads
+        with self._lock, self._unavailable():  # one connection is shared by the webhook server's threads
             return list(self._db.execute(query, tuple(args)).fetchall())
+
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """A locked or unreachable database is an infrastructure error naming the ledger (exit 3,
+        retried by callers that must not lose the record), never an internal error."""
+        try:
+            yield
+        except LedgerUnavailable:
+            raise
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {scrub(str(exc), self.url)}") from exc
 
     def canary(self, pipeline: str) -> CanaryState | None:
         rows = self._read(
@@ -254,18 +268,44 @@ class Ledger:
 
     def first_delivery(self, delivery_id: str, event: str) -> bool:
         """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO deliveries (id, event, received_at) VALUES (?,?,?) ON CONFLICT (id) DO NOTHING",
-                (delivery_id, event, time.time()),
-            )
-            return bool(cur.rowcount == 1)
+        return self.receive_delivery(delivery_id, event, None) == "new"
 
-    def delivery_done(self, delivery_id: str, outcome: str) -> None:
+    def receive_delivery(self, delivery_id: str, event: str, payload: str | None) -> str:
+        """Record a delivery before it is acted on. Returns what it is:
+
+        ``new``; ``retry`` (seen, its processing failed: process it again); ``received`` (seen,
+        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay)."""
+        with self._tx() as db:
+            row = db.execute("SELECT state, processed_at FROM deliveries WHERE id=?", (delivery_id,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO deliveries (id, event, received_at, state, payload) VALUES (?,?,?,?,?)",
+                    (delivery_id, event, time.time(), "received", payload),
+                )
+                return "new"
+            state = row[0] or ("done" if row[1] is not None else "received")  # rows of an older gates
+            if state == "failed":
+                db.execute("UPDATE deliveries SET state='received', payload=? WHERE id=?", (payload, delivery_id))
+                return "retry"
+            if state == "received" and payload is not None:
+                db.execute("UPDATE deliveries SET payload=? WHERE id=? AND payload IS NULL", (payload, delivery_id))
+            return str(state)
+
+    def delivery_done(self, delivery_id: str, outcome: str, failed: bool = False) -> None:
+        """Processed (``failed``: not for good; a redelivery processes it again). The payload is dropped."""
         with self._tx() as db:
             db.execute(
-                "UPDATE deliveries SET processed_at=?, outcome=? WHERE id=?", (time.time(), outcome[:500], delivery_id)
+                "UPDATE deliveries SET processed_at=?, outcome=?, state=?, payload=NULL WHERE id=?",
+                (time.time(), outcome[:500], "failed" if failed else "done", delivery_id),
             )
+
+    def unprocessed_deliveries(self) -> list[tuple[str, str, str]]:
+        """(id, event, payload) of deliveries received but never processed, oldest first."""
+        rows = self._read(
+            "SELECT id, event, payload FROM deliveries WHERE state='received' AND payload IS NOT NULL"
+            " ORDER BY received_at, id"
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
         return [

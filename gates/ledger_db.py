@@ -21,6 +21,18 @@ EPHEMERAL_ENV = "GATES_EPHEMERAL_RUNNER"  # set on runners whose disk is gone af
 PG_HINT = "PostgreSQL ledgers need psycopg (a dependency of gates): pip install 'psycopg[binary]>=3.1'"
 
 
+class LedgerUnavailable(InfraError):
+    """The ledger is busy (locked by another writer) or unreachable: worth retrying, never a verdict."""
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error worth retrying: locked, busy, a dropped connection (never a bad statement)."""
+    if isinstance(exc, LedgerUnavailable | sqlite3.OperationalError):
+        return True
+    # psycopg is optional at import time; its OperationalError covers lost and refused connections
+    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
+
+
 class Database(Protocol):
     dialect: str
 
@@ -35,9 +47,9 @@ class Database(Protocol):
 class SQLiteDB:
     dialect = "sqlite"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, busy_timeout_s: float = 30.0):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
         self._db.execute("PRAGMA journal_mode=WAL")
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -69,8 +81,8 @@ class PostgresDB:
             raise CapabilityError(PG_HINT) from exc
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:  # the message has no password: psycopg does not echo it
-            raise InfraError(f"cannot connect to the PostgreSQL ledger: {exc}".strip()) from exc
+        except psycopg.Error as exc:  # libpq quotes a malformed URI whole, password included: scrub it
+            raise InfraError(f"cannot connect to the PostgreSQL ledger: {scrub(str(exc), url)}".strip()) from None
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -101,8 +113,10 @@ class PostgresDB:
         self._db.close()
 
 
-def connect(url: str) -> Database:
-    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL."""
+def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
+    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL.
+
+    ``busy_timeout_s``: how long one SQLite statement waits for another writer's lock."""
     if url.startswith(("postgres://", "postgresql://")):
         return PostgresDB(url)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
@@ -110,7 +124,7 @@ def connect(url: str) -> Database:
         raise BadInputError(
             f"unsupported ledger URL {redact(url)!r}: use a file path, sqlite:///path or postgresql://…"
         )
-    return SQLiteDB(path)
+    return SQLiteDB(path, busy_timeout_s)
 
 
 def redact(url: str) -> str:
@@ -133,3 +147,12 @@ def require_durable(url: str, env: Mapping[str, str]) -> None:
         "that would be lost with it: set GATES_LEDGER_URL (a repository secret or variable) to a "
         "postgresql:// URL (deploy/postgres/ has a small PostgreSQL)"
     )
+
+
+def scrub(message: str, url: str) -> str:
+    """A driver's message about ``url`` without the URL's password, however it was quoted."""
+    password = re.match(r"^[a-z+]+://[^:/@]*:([^@]*)@", url)
+    message = message.replace(url, redact(url))
+    if password and password.group(1):
+        message = message.replace(password.group(1), "***")
+    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", message)

@@ -57,6 +57,10 @@ def _add_column(table: str, column: str, decl: str) -> Callable[[Database], None
 MIGRATIONS: tuple[Migration, ...] = (
     ("the ledger's tables", _create_tables),
     ("canary.digest: the canary model's artifact digest", _add_column("canary", "digest", "TEXT")),
+    # received | done | failed: a delivery received but not processed (a crash, a timeout) is
+    # processed when it comes again, and its payload is kept so that a restart can process it
+    ("deliveries.state: received, done or failed", _add_column("deliveries", "state", "TEXT")),
+    ("deliveries.payload: processed again after a crash", _add_column("deliveries", "payload", "TEXT")),
 )
 
 

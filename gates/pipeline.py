@@ -15,15 +15,18 @@ import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, changed_since
 from gates.config.load import PipelineFile
 from gates.context import RunContext
-from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError
+from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError, InfraError
+from gates.journal import Journal, retry
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.judge import JudgeStage
+from gates.stages.optimize import OptimizeResult
 from gates.stages.publish import PublishStage
 from gates.stages.report import ReportResult, ReportStage
 
@@ -69,6 +72,7 @@ def run_pipeline(
         try:
             for stage in stages:
                 _timed(ctx, stage)
+            _still_what_was_measured(ctx)
         except (BadInputError, CapabilityError) as exc:
             if "preflight" not in ctx.results:
                 raise  # refused before any model work: nothing to judge or report
@@ -98,8 +102,9 @@ def run_pipeline(
         exit_code = error.exit_code
     try:
         _timed(ctx, PublishStage())
-    except GatesError as exc:  # the report is on disk; say what failed and do not claim success
-        progress(f"publish failed: {exc}")
+    except Exception as exc:  # the report is on disk; say what failed, do not claim success, keep run.json
+        progress(f"publish failed: {exc if isinstance(exc, GatesError) else f'{type(exc).__name__}: {exc}'}")
+        progress(f"(re-post the report later with: gates publish {run_dir})")
         exit_code = ExitCode.INFRA
     (run_dir / "run.json").write_text(
         json.dumps(
@@ -117,6 +122,16 @@ def run_pipeline(
         )
     )
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json)
+
+
+def _still_what_was_measured(ctx: RunContext) -> None:
+    """The digests the verdict will name must still be what was served: an artifact deleted or
+    changed during the run makes it INCONCLUSIVE, never a PASS recorded for files that are gone."""
+    opt = ctx.results.get("optimize")
+    for ref in (opt.baseline, opt.candidate) if isinstance(opt, OptimizeResult) else ():
+        problem = changed_since(ref.path, ref.digest)
+        if problem is not None:
+            raise InfraError(f"the {ref.role} artifact changed while it was measured: {problem}")
 
 
 def _timed(ctx: RunContext, stage: Stage) -> None:
@@ -144,6 +159,7 @@ def run_and_record(
     env: dict[str, str],
     progress: Callable[[str], None] = print,
     output_dir: Path | None = None,
+    stages: tuple[Stage, ...] = MEASURE_STAGES,
 ) -> RunOutcome:
     """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
     promotion of the PR's previous commit, then run, then record the verdict in the ledger."""
@@ -151,24 +167,44 @@ def run_and_record(
 
     name = pipeline.config.name
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
-    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env)
-    record_run(ledger, name, outcome, actor, pr, sha)
+    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env, stages=stages)
+    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
+        outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome
 
 
-def record_run(ledger: Ledger, pipeline: str, outcome: RunOutcome, actor: str, pr: int | None, sha: str | None) -> None:
-    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against."""
+def record_run(
+    ledger: Ledger,
+    pipeline: str,
+    outcome: RunOutcome,
+    actor: str,
+    pr: int | None,
+    sha: str | None,
+    journal: Journal | None = None,
+    progress: Callable[[str], None] = print,
+    budget_s: float = 20.0,
+) -> bool:
+    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against.
+
+    Retried while the ledger is busy; then kept in ``journal`` (replayed by the next command) and
+    False returned. Without a journal the InfraError propagates."""
     digest = None
     if outcome.report_json is not None and outcome.report_json.is_file():
         digest = json.loads(outcome.report_json.read_text()).get("candidate", {}).get("digest")
     report = str(outcome.report_md) if outcome.report_md else None
-    ledger.add_run(
-        pipeline,
-        outcome.verdict,
-        actor,
-        pr=pr,
-        sha=sha or None,
-        digest=digest,
-        report=report,
-        run_dir=str(outcome.run_dir),
-    )
+    record: dict[str, Any] = {
+        "pr": pr,
+        "sha": sha or None,
+        "digest": digest,
+        "report": report,
+        "run_dir": str(outcome.run_dir),
+    }
+    try:
+        retry("recording the gate run", lambda: ledger.add_run(pipeline, outcome.verdict, actor, **record), budget_s)
+        return True
+    except GatesError as exc:
+        if journal is None:
+            raise
+        kept = journal.add(ledger, "run", {"pipeline": pipeline, "verdict": outcome.verdict, "actor": actor, **record})
+        progress(f"{exc}\nthe {outcome.verdict} run is kept in {kept}; the next gates command records it")
+        return False

@@ -113,3 +113,67 @@ def test_artifacts_cli_verify_exit_codes(tmp_path: Path) -> None:
     (art.path / "model.bin").write_bytes(b"x")
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 3 and "does not match its recorded sha256" in bad.stdout
+
+
+# -- issue 17: the base model is an artifact too; what was measured must still exist -------------
+def _fake_base_model(root: Path) -> Path:
+    from gates.artifacts import write_manifest
+    from gates.models.tiny import recipe_key
+
+    model = root / "models" / f"tiny-llama-{recipe_key()}"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"\x00" * 4096)
+    write_manifest(model, "model")
+    return model
+
+
+def test_artifacts_verify_checks_the_cached_base_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = _fake_base_model(tmp_path)
+    cmd = [sys.executable, "-m", "gates.cli", "artifacts", "verify", "--artifacts", str(tmp_path)]
+    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and f"ok   models/{model.name}" in ok.stdout, ok.stdout + ok.stderr
+    weights = bytearray((model / "model.safetensors").read_bytes())
+    weights[100] ^= 0xFF  # one flipped byte
+    (model / "model.safetensors").write_bytes(bytes(weights))
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 3 and "BAD  models/" in bad.stdout and "model.safetensors" in bad.stdout
+
+
+def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> None:
+    import shutil
+
+    from gates.config.load import parse_pipeline
+    from gates.context import RunContext
+    from gates.engines.base import ModelRef
+    from gates.pipeline import run_pipeline
+    from gates.stages.optimize import OptimizeResult
+
+    candidate = tmp_path / "cand"
+    candidate.mkdir()
+    (candidate / "w.bin").write_bytes(b"w")
+    base = ModelRef("baseline", candidate, tree_digest(candidate), "none", "real")
+    cand = ModelRef("candidate", candidate, tree_digest(candidate), "int8_sq", "real")
+
+    class Optimized:
+        name = "optimize"
+
+        def run(self, ctx: RunContext) -> None:
+            ctx.put("optimize", OptimizeResult(base, cand, False, 0.0, (), ""))
+
+    class DeletedDuringLoad:
+        name = "load"
+
+        def run(self, ctx: RunContext) -> None:
+            shutil.rmtree(candidate)
+
+    (tmp_path / "pipelines").mkdir()
+    pf = parse_pipeline(
+        "name: unit\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [g.jsonl]\n",
+        tmp_path / "pipelines" / "p.yaml",
+    )
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(Optimized(), DeletedDuringLoad()))
+    assert out.verdict == "INCONCLUSIVE" and "changed while it was measured" in out.reason and "is gone" in out.reason

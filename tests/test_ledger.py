@@ -112,3 +112,43 @@ def test_the_cli_refuses_before_opening_a_ledger_on_an_ephemeral_runner(
         main(["history", "--ledger", str(tmp_path / "l.sqlite")])
     assert exit_.value.code == 2 and "set GATES_LEDGER_URL" in capsys.readouterr().err
     assert not (tmp_path / "l.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gates:hunter2@[::1:5432/db",  # libpq quotes a malformed URI whole
+        "postgresql://gates:hunter2@127.0.0.1:5432/db?sslmode=hunter2x",
+        "postgresql://gates:hunter2@127.0.0.1:notaport/db",
+    ],
+)
+def test_a_malformed_ledger_url_never_shows_its_password(url: str) -> None:
+    with pytest.raises(InfraError) as err:
+        Ledger(url)
+    assert "hunter2" not in str(err.value) and "cannot connect to the PostgreSQL ledger" in str(err.value)
+
+
+def test_a_delivery_is_received_then_done_or_failed(ledger_url: str) -> None:
+    led = Ledger(ledger_url)
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "new"
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "received"  # not processed yet: redelivery runs it
+    assert led.unprocessed_deliveries() == [("d1", "push", '{"a": 1}')]
+    led.delivery_done("d1", "failed: timeout", failed=True)
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "retry" and led.unprocessed_deliveries()
+    led.delivery_done("d1", "exit 0")
+    assert led.receive_delivery("d1", "push", '{"a": 1}') == "done" and led.unprocessed_deliveries() == []
+
+
+def test_a_locked_ledger_is_an_infrastructure_error_naming_it(tmp_path: Path) -> None:
+    from gates.ledger_db import LedgerUnavailable
+
+    path = tmp_path / "l.sqlite"
+    led = Ledger(str(path), busy_timeout_s=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(LedgerUnavailable, match=r"ledger .*l\.sqlite: OperationalError: database is locked") as err:
+        led.record("p", "me", "promote_denied", None, None)
+    assert err.value.exit_code == 3
+    other.execute("ROLLBACK")
+    led.record("p", "me", "promote_denied", None, None)  # the connection is usable again
+    assert [h["action"] for h in led.history("p")] == ["promote_denied"]

@@ -109,3 +109,63 @@ def test_bad_input_found_after_preflight_is_reported_and_exits_2(
     out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=stages)
     assert out.verdict == "INCONCLUSIVE" and out.exit_code == ExitCode.BAD_INPUT
     assert "refused GPT2LMHeadModel" in json.loads((tmp_path / "run" / "report.json").read_text())["error"]
+
+
+# -- issue 17: nothing measured is lost -------------------------------------------------------
+def test_busy_ledger_keeps_the_run_in_the_journal(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    import sqlite3
+
+    from gates.cli.common import open_ledger
+    from gates.journal import Journal
+    from gates.ledger import Ledger
+    from gates.pipeline import record_run
+
+    pf = load_pipeline(write_pipeline(CFG))
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=())
+    url = str(tmp_path / "l.db")
+    ledger = Ledger(url, busy_timeout_s=0.05)
+    other = sqlite3.connect(url, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the ledger
+    lines: list[str] = []
+    kept = record_run(ledger, "unit", out, "me", 3, "ab" * 20, Journal(tmp_path / "a"), lines.append, budget_s=0.5)
+    assert kept is False and "kept in" in lines[-1] and ledger.runs() == []
+    other.execute("ROLLBACK")
+    replayed = open_ledger(url, tmp_path / "a").runs()
+    assert [(r.pipeline, r.verdict, r.pr, r.run_dir) for r in replayed] == [("unit", out.verdict, 3, str(out.run_dir))]
+
+
+@pytest.mark.parametrize("fault", ["refused", "hang"])
+def test_unreachable_github_still_writes_run_json(
+    write_pipeline: Callable[..., Path], tmp_path: Path, fault: str
+) -> None:
+    import socket
+
+    from gates.ledger import Ledger
+    from gates.pipeline import run_and_record
+
+    pf = load_pipeline(write_pipeline(CFG))
+    with GitHubTestServer(token="t") as gh:
+        gh.add_pull_request("o/r", 3)
+        gh.hang_s = 1.0
+        gh.fail_next(100, "hang")
+        api = gh.url
+        if fault == "refused":
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                api = f"http://127.0.0.1:{s.getsockname()[1]}"
+        env = {
+            "GITHUB_TOKEN": "t",
+            "GITHUB_REPOSITORY": "o/r",
+            "GATES_PR_NUMBER": "3",
+            "GITHUB_API_URL": api,
+            "GATES_GITHUB_BACKOFF_S": "0",
+            "GATES_GITHUB_RETRIES": "1",
+            "GATES_GITHUB_TIMEOUT_S": "0.2",
+        }
+        lines: list[str] = []
+        ledger = Ledger(str(tmp_path / "l.db"))
+        out = run_and_record(pf, tmp_path / "a", ledger, "ci", 3, "ab" * 20, env, lines.append, tmp_path / "run", ())
+    assert out.exit_code == ExitCode.INFRA
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["exit_code"] == 3
+    assert any("publish failed: GitHub" in line and "after 2 attempt(s)" in line for line in lines)
+    assert [(r.pr, r.sha, r.run_dir) for r in ledger.runs()] == [(3, "ab" * 20, str(tmp_path / "run"))]

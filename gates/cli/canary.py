@@ -24,7 +24,7 @@ def command() -> None:
 @click.option("--stable", "stable", required=True, help="Triton model name of the stable arm.")
 @click.option("--canary", "canary_model", required=True, help="Triton model name of the canary arm.")
 @click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
-@click.option("--weight", default=0, show_default=True)
+@click.option("--weight", default=0, show_default=True, type=click.IntRange(0, 100), help="Percent to the canary.")
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
 @click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
 @ledger_options

@@ -5,10 +5,12 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from gates.journal import Journal, retry
 from gates.ledger import Ledger
 from gates.ledger_db import require_durable
 
@@ -35,6 +37,15 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def open_ledger(url: str) -> Ledger:
+def default_artifacts() -> Path:
+    return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+
+
+def open_ledger(url: str, artifacts: Path | None = None) -> Ledger:
+    """The ledger, with whatever an earlier command had to journal (a busy ledger) written into it first.
+
+    On an ephemeral runner a SQLite ledger is refused: it would die with the runner."""
     require_durable(url, os.environ)
-    return Ledger(url)
+    ledger = retry("opening the ledger", lambda: Ledger(url, busy_timeout_s=5.0))
+    Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
+    return ledger

@@ -17,7 +17,9 @@ from gates.events.server import Delivery
 
 def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> HandlerContext:
     root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
-    return HandlerContext(repo_dir.resolve(), open_ledger(ledger_url), dict(os.environ), root.resolve(), click.echo)
+    return HandlerContext(
+        repo_dir.resolve(), open_ledger(ledger_url, root), dict(os.environ), root.resolve(), click.echo
+    )
 
 
 @click.command("handle-event")
@@ -73,16 +75,18 @@ def serve(
         serve_forever()
 
 
-def _processor(ctx: HandlerContext) -> Callable[[Delivery], None]:
-    from gates.errors import GatesError
+def _processor(ctx: HandlerContext) -> Callable[[Delivery], str]:
+    from gates.errors import ExitCode, GatesError, InfraError
 
-    def process(d: Delivery) -> None:
+    def process(d: Delivery) -> str:
         try:
             outcome = handle_event(d.event, d.payload, ctx)
-            text = f"exit {int(outcome.exit_code)}: {outcome.routed.reason}"
+            code, text = outcome.exit_code, f"exit {int(outcome.exit_code)}: {outcome.routed.reason}"
         except GatesError as exc:
-            text = f"exit {int(exc.exit_code)}: {exc}"
-        ctx.ledger.delivery_done(d.id, text)
+            code, text = exc.exit_code, f"exit {int(exc.exit_code)}: {exc}"
         click.echo(f"delivery {d.id} ({d.event}): {text}")
+        if code == ExitCode.INFRA:  # not for good (GitHub timed out, a server died): a redelivery runs it again
+            raise InfraError(text)
+        return text
 
     return process

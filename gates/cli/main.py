@@ -51,6 +51,9 @@ cli.add_command(history_cmd.command)
 
 def main(argv: list[str] | None = None) -> Any:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if argv is not None and any("\0" in a for a in argv):  # the OS never passes one; a caller might
+        click.echo("gates: error: an argument contains a NUL byte", err=True)
+        sys.exit(int(ExitCode.BAD_INPUT))
     try:
         cli.main(args=argv, prog_name="gates", standalone_mode=False)
     except GatesError as exc:

@@ -8,25 +8,35 @@ from pathlib import Path
 
 import click
 
+from gates.cli.common import default_artifacts, ledger_options, open_ledger
 from gates.errors import BadInputError
 from gates.github.publish import GitHubTarget, publish_report
 
 
 @click.command("publish")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def command(run_dir: Path) -> None:
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None)
+@ledger_options
+def command(run_dir: Path, artifacts: Path | None, ledger_url: str, actor: str) -> None:
     """Post RUN_DIR's report.md as the sticky PR comment and set the commit status/check run.
 
     Target from the environment: GITHUB_TOKEN (or GATES_GITHUB_TOKEN), GITHUB_REPOSITORY,
     GATES_PR_NUMBER, GATES_COMMIT_SHA, GITHUB_API_URL, GATES_GITHUB_CHECK_RUNS=1.
+    Gate runs an earlier command could not record (a busy ledger) are recorded first.
     """
+    del actor
+    open_ledger(ledger_url, artifacts or default_artifacts()).close()  # replays the journal
     try:
         report = json.loads((run_dir / "report.json").read_text())
         markdown = (run_dir / "report.md").read_text()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise BadInputError(f"{run_dir}: not a readable gates run directory: {exc}") from exc
     target = GitHubTarget.from_env(os.environ)
     if target is None:
         raise BadInputError("no GitHub target: set GITHUB_TOKEN, GITHUB_REPOSITORY and GATES_PR_NUMBER")
-    url = publish_report(target, report["pipeline"], markdown, report["verdict"], report["reason"])
+    try:
+        pipeline, verdict, reason = str(report["pipeline"]), str(report["verdict"]), str(report["reason"])
+    except (KeyError, TypeError) as exc:
+        raise BadInputError(f"{run_dir}/report.json: not a gates report: missing {exc}") from None
+    url = publish_report(target, pipeline, markdown, verdict, reason)
     click.echo(f"posted: {url}")

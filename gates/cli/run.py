@@ -10,7 +10,9 @@ import click
 
 from gates.cli.common import ledger_options, open_ledger
 from gates.config import load_pipeline
+from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
+from gates.github.publish import GitHubTarget
 from gates.pipeline import run_and_record
 
 
@@ -42,11 +44,19 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_
     def progress(line: str) -> None:
         click.echo(line, err=False)
 
-    pr_env, sha = os.environ.get("GATES_PR_NUMBER"), os.environ.get("GATES_COMMIT_SHA") or None
-    pr = int(pr_env) if pr_env else None
+    pr, sha = pr_number(os.environ.get("GATES_PR_NUMBER")), os.environ.get("GATES_COMMIT_SHA") or None
+    GitHubTarget.from_env(os.environ)  # a malformed GITHUB_REPOSITORY is refused now, not after the run
     out = output.resolve() if output else None
+    if out is not None:
+        try:  # refused before any model work, as every other bad input
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".gates-write-test"
+            probe.touch()
+            probe.unlink()
+        except (OSError, ValueError) as exc:
+            raise BadInputError(f"--output {output}: cannot write there: {exc}") from None
     outcome = run_and_record(
-        pf, root.resolve(), open_ledger(ledger_url), actor, pr, sha, dict(os.environ), progress, out
+        pf, root.resolve(), open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out
     )
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
     click.echo(f"report: {outcome.report_md}")
@@ -54,3 +64,12 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_
         write_summary(os.environ, outcome.report_md.read_text())
     write_outputs(os.environ, {"verdict": outcome.verdict, "report_path": str(outcome.report_md or "")})
     sys.exit(int(outcome.exit_code))
+
+
+def pr_number(raw: str | None) -> int | None:
+    """GATES_PR_NUMBER: empty for runs outside a PR, else a positive integer."""
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise BadInputError(f"GATES_PR_NUMBER must be a pull request number, got {raw[:40]!r}")
+    return int(raw)

@@ -20,6 +20,13 @@ from gates.errors import ConfigError
 
 KeyPath = tuple[str | int, ...]
 
+# Bounds on what a config may cost to read: a pipeline is a few KB; anything near these is an
+# attack (a YAML "billion laughs" expands aliases exponentially) or a mistake, never a config.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_NODES = 50_000  # values after alias expansion
+MAX_DEPTH = 32
+_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineFile:
@@ -49,9 +56,13 @@ def project_root_for(path: Path) -> Path:
 def load_pipeline(path: str | Path) -> PipelineFile:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read pipeline config: {exc}") from exc
+        with p.open("rb") as f:  # a bounded read: a config that never ends (a FIFO, /dev/zero) is refused
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"{p}: cannot read pipeline config: {exc}", str(p)) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: the pipeline config is larger than {MAX_CONFIG_BYTES} bytes", str(p))
     return parse_pipeline(text, p)
 
 
@@ -72,6 +83,8 @@ def parse_pipeline(text: str, path: Path) -> PipelineFile:
 def _compose(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(f"{path}: invalid YAML: nested deeper than {MAX_DEPTH} levels", str(path)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -83,15 +96,35 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:
     if node is None:
         raise ConfigError(f"{path}:1: the pipeline config is empty")
     lines: dict[KeyPath, int] = {}
-    return _to_data(node, (), lines, path), lines
+    return _to_data(node, (), lines, path, [0]), lines
 
 
-def _to_data(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path) -> Any:
-    lines.setdefault(at, node.start_mark.line + 1)
+def _to_data(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path, count: list[int]) -> Any:
+    line = node.start_mark.line + 1
+    count[0] += 1
+    if count[0] > MAX_NODES:  # aliases are expanded here: bound the result, not the text
+        raise ConfigError(
+            f"{path}:{line}: at key {_dotted(at) or '(top)'}: the config expands to more than {MAX_NODES} values "
+            "(YAML aliases repeated without bound?)",
+            str(path),
+            line,
+        )
+    if len(at) > MAX_DEPTH:
+        raise ConfigError(
+            f"{path}:{line}: at key {_dotted(at)}: nested deeper than {MAX_DEPTH} levels", str(path), line
+        )
+    lines.setdefault(at, line)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' would hide where a value came from
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: at key {_dotted(at) or '(top)'}: YAML merge keys "
+                    "('<<') are not supported; write the keys out",
+                    str(path),
+                    key_node.start_mark.line + 1,
+                )
+            key = _scalar(key_node, path)
             if not isinstance(key, str):
                 raise ConfigError(
                     f"{path}:{key_node.start_mark.line + 1}: at key {_dotted(at) or '(top)'}: keys must be strings"
@@ -102,17 +135,24 @@ def _to_data(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path
                     f"(first at line {lines[(*at, key)]})"
                 )
             lines[(*at, key)] = key_node.start_mark.line + 1
-            out[key] = _to_data(value_node, (*at, key), lines, path)
+            out[key] = _to_data(value_node, (*at, key), lines, path, count)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, (*at, i), lines, path) for i, item in enumerate(node.value)]
-    return _scalar(node)
+        return [_to_data(item, (*at, i), lines, path, count) for i, item in enumerate(node.value)]
+    return _scalar(node, path)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, path: Path) -> Any:
+    if not isinstance(node, yaml.ScalarNode):  # a mapping or list used as a key
+        line = node.start_mark.line + 1
+        raise ConfigError(f"{path}:{line}: keys must be strings", str(path), line)
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # an unknown tag, a bad !!int or !!timestamp
+        line = node.start_mark.line + 1
+        detail = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{line}: invalid YAML value: {detail}", str(path), line) from None
     finally:
         loader.dispose()
 
@@ -141,9 +181,16 @@ def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, in
         elif err["type"] == "missing":
             detail = "required key is missing"
         elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
-            detail += f" (got {err['input']!r})"
+            detail += f" (got {_shown(err['input'])})"
         msgs.append(f"{path}:{line}: invalid pipeline config\n==> At key: {key}\n==> {detail}")
     return "\n".join(msgs)
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as the error quotes it: credentials in a URL are masked (the message is
+    printed and annotated on the PR) and a long value is cut."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", repr(value))
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _trim_to_known(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:

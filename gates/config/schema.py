@@ -35,11 +35,22 @@ QuantFormat = Literal[
 ]
 QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
+MAX_TEXT = 4096  # no config string (a path, a URL, a name) is longer; longer ones fail deep in the OS instead
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: YAML's `yes` is not a rate and "10" is not a count; no infinities or NaN (`.inf`
+    # would disable a bound, NaN compares false with every threshold)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_text(cls, v: Any) -> Any:
+        for s in v if isinstance(v, list) else (v,):
+            if isinstance(s, str) and (len(s) > MAX_TEXT or "\x00" in s):
+                raise ValueError(f"text values must be at most {MAX_TEXT} characters without NUL bytes")
+        return v
 
 
 BUILTIN_MODELS = ("builtin:tiny-llama", "builtin:smollm2-135m-instruct")
@@ -74,6 +85,11 @@ class QuantizerOverride(_Strict):
         if isinstance(v, int) and not 2 <= v <= 16:
             raise ValueError("num_bits must be between 2 and 16")
         return v
+
+    @field_validator("num_bits", mode="before")
+    @classmethod
+    def _pair(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v  # YAML has lists only; strict mode wants the tuple
 
 
 class QuantizeSection(_Strict):
@@ -350,7 +366,7 @@ class Pipeline(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError("name must be lowercase letters, digits, '.', '_' or '-' (at most 63)")
         return v
 

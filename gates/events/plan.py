@@ -50,7 +50,8 @@ def data_index(repo_dir: Path) -> dict[str, list[str]]:
 
 
 def git_changed_files(repo_dir: Path, base: str, head: str) -> list[str]:
-    cmd = ["git", "-C", str(repo_dir), "diff", "--name-only", "--no-renames", f"{base}...{head}"]
+    # the router checked both are hex SHAs; --end-of-options keeps any ref from being read as an option
+    cmd = ["git", "-C", str(repo_dir), "diff", "--name-only", "--no-renames", "--end-of-options", f"{base}...{head}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:  # never guess which pipelines changed
         raise SubprocessError(
@@ -70,13 +71,28 @@ def route_event(name: str, payload: Any, repo_dir: Path) -> Routed:
     return route(name, payload, changed, data_index(repo_dir), pipeline_files(repo_dir))
 
 
+MAX_PAYLOAD = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+
+
 def load_payload(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read the event payload: {exc}") from exc
+        with path.open("rb") as f:  # bounded: a payload file that never ends is refused, not read
+            blob = f.read(MAX_PAYLOAD + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise BadInputError(f"{path}: cannot read the event payload: {exc}") from None
+    if len(blob) > MAX_PAYLOAD:
+        raise BadInputError(f"{path}: the event payload is larger than GitHub's 25 MB")
+    return parse_payload(blob, str(path))
+
+
+def parse_payload(blob: bytes, where: str) -> Any:
+    """JSON of one delivery; anything else (deep nesting included) is BadInputError, never a crash."""
+    try:
+        return json.loads(blob)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"{path}: the event payload is not JSON: {exc}") from exc
+        raise BadInputError(f"{where}: the event payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadInputError(f"{where}: the event payload is not JSON we accept: nested too deeply") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,12 +34,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gates.errors import BadInputError
+from gates.report.escape import md_inline
 
 PR_ACTIONS = {"opened", "synchronize", "reopened", "ready_for_review"}
 COMMANDS = {"rerun", "promote", "rollback"}
 TRUSTED_ASSOCIATIONS = {"OWNER", "MEMBER", "COLLABORATOR"}  # promote/rollback have their own authorization
 PIPELINE_GLOB = "pipelines/*.yaml"
-_PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # fullmatch: "$" would accept a trailing newline
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names: never read as a git option
 
 
 class MalformedEvent(BadInputError):
@@ -86,17 +88,39 @@ def get(payload: Mapping[str, Any], path: str, kind: type | tuple[type, ...] = o
         if not isinstance(node, Mapping) or part not in node:
             raise MalformedEvent(f"event payload has no {path!r} (missing {part!r})")
         node = node[part]
-    if not isinstance(node, kind):
+    if not isinstance(node, kind) or (isinstance(node, bool) and bool not in _kinds(kind)):  # true is no PR number
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise MalformedEvent(f"event payload key {path!r} should be {names}, got {type(node).__name__}")
     return node
 
 
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
 def diff_request(name: str, payload: Mapping[str, Any]) -> DiffRequest | None:
     """The commits to diff for this event, if routing it needs the changed files from git."""
-    if name == "pull_request" and payload.get("action") in PR_ACTIONS:
-        return DiffRequest(get(payload, "pull_request.base.sha", str), get(payload, "pull_request.head.sha", str))
+    action = payload.get("action")
+    if name == "pull_request" and isinstance(action, str) and action in PR_ACTIONS:
+        return DiffRequest(commit_sha(payload, "pull_request.base.sha"), commit_sha(payload, "pull_request.head.sha"))
     return None
+
+
+def commit_sha(payload: Mapping[str, Any], path: str, optional: bool = False) -> Any:
+    """A commit id from the payload, checked to be one (hex): it is handed to git."""
+    value = get(payload, path, (str, type(None)) if optional else str)
+    if value is not None and not _SHA.fullmatch(value):
+        raise MalformedEvent(f"event payload key {path!r} is not a commit SHA: {value[:80]!r}")
+    return value
+
+
+def _strings(value: Any, path: str) -> list[str]:
+    """A list of strings from the payload (file lists), or MalformedEvent naming the key."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MalformedEvent(f"event payload key {path!r} should be a list of strings")
+    return value
 
 
 def affected_pipelines(changed: Sequence[str], index: Mapping[str, Sequence[str]]) -> list[str]:
@@ -143,16 +167,19 @@ def _pull_request(payload: Mapping[str, Any], changed: list[str], index: Any, pi
     if pr.get("draft"):
         return Routed((), "draft pull request: gates run when it is ready for review")
     number = get(payload, "pull_request.number", int)
-    head_sha = get(payload, "pull_request.head.sha", str)
+    head_sha = commit_sha(payload, "pull_request.head.sha")
     repo = _repo(payload)
     affected = affected_pipelines(changed, index)
     affected = [p for p in affected if not pipelines or p in pipelines]  # deleted files are not run
     if not affected:
         return Routed((), f"PR #{number} changes no pipeline or pipeline data ({len(changed)} files changed)")
-    head_repo = pr.get("head", {}).get("repo") or {}
+    head_repo = get(payload, "pull_request.head", Mapping).get("repo") or {}
+    if not isinstance(head_repo, Mapping):
+        raise MalformedEvent("event payload key 'pull_request.head.repo' should be an object or null")
     if head_repo.get("full_name") != repo:  # a fork (or a deleted head repo): never run its code here
+        fork = head_repo.get("full_name")
         text = (
-            f"This pull request comes from a fork ({head_repo.get('full_name') or 'deleted repository'}). "
+            f"This pull request comes from a fork ({md_inline(fork, 200) if isinstance(fork, str) else 'deleted'}). "
             "gates does not run code from forks on self-hosted GPU runners. A maintainer can review the "
             "change and run the gate from a branch of this repository."
         )
@@ -175,12 +202,15 @@ def _push(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines:
         if not isinstance(commit, Mapping):
             raise MalformedEvent(f"event payload key 'commits[{i}]' should be an object")
         for key in ("added", "modified"):  # removed files are not run
-            files.extend(str(f) for f in commit.get(key) or ())
+            files.extend(_strings(commit.get(key), f"commits[{i}].{key}"))
     affected = [p for p in affected_pipelines(files, index) if not pipelines or p in pipelines]
     if not affected:
         return Routed((), f"push to {default} changes no pipeline or pipeline data")
-    sha = get(payload, "after", str)
-    who = str((payload.get("pusher") or {}).get("name") or _sender(payload))
+    sha = commit_sha(payload, "after")
+    pusher = payload.get("pusher") or {}
+    if not isinstance(pusher, Mapping):
+        raise MalformedEvent("event payload key 'pusher' should be an object")
+    who = str(pusher.get("name") or _sender(payload))
     repo = _repo(payload)
     return Routed(tuple(Action("run", p, repo, who, None, sha, f"push to {default}") for p in affected), "push")
 
@@ -190,7 +220,7 @@ def _resolve(name: str | None, pipelines: list[str]) -> str | None:
     if name is None:
         return None
     stem = name.removeprefix("pipelines/").removesuffix(".yaml")
-    if not _PIPELINE_NAME.match(stem):
+    if not _PIPELINE_NAME.fullmatch(stem):
         raise MalformedEvent(f"{name!r} is not a pipeline name")
     path = f"pipelines/{stem}.yaml"
     if pipelines and path not in pipelines:
@@ -223,11 +253,12 @@ def _issue_comment(payload: Mapping[str, Any], changed: list[str], index: Any, p
     try:
         pipeline = _resolve(words[2] if len(words) == 3 else None, pipelines)
     except MalformedEvent as exc:  # a typo in a command is answered, not an error of the delivery
-        return Routed((Action("comment", None, repo, who, number, None, f"{exc}. {USAGE}"),), str(exc))
+        # escaped: the text quotes the commenter (`@org/team` must not ping, a link must not render)
+        return Routed((Action("comment", None, repo, who, number, None, f"{md_inline(str(exc))}. {USAGE}"),), str(exc))
     kind = "run" if words[1] == "rerun" else words[1]
     association = str(get(payload, "comment", Mapping).get("author_association") or "NONE")
     if kind == "run" and association not in TRUSTED_ASSOCIATIONS:  # a rerun spends GPU time on our runners
-        text = f"`/gates rerun` is for members and collaborators of this repository ({association.lower()})."
+        text = f"`/gates rerun` is for members and collaborators of this repository ({md_inline(association.lower())})."
         return Routed((Action("comment", None, repo, who, number, None, text),), "rerun by an outside user")
     return Routed((Action(kind, pipeline, repo, who, number, None, f"comment {first!r}"),), "PR command")
 
@@ -240,7 +271,7 @@ def _review(payload: Mapping[str, Any], changed: list[str], index: Any, pipeline
     if get(payload, "review.user", Mapping).get("type") == "Bot":
         return Routed((), "review by a bot")
     number = get(payload, "pull_request.number", int)
-    sha = get(payload, "review.commit_id", (str, type(None)))
+    sha = commit_sha(payload, "review.commit_id", optional=True)
     who = str(get(payload, "review.user.login", str))
     return Routed((Action("promote", None, _repo(payload), who, number, sha, "review approved"),), "approval")
 
@@ -273,7 +304,7 @@ def _deployment(payload: Mapping[str, Any], changed: list[str], index: Any, pipe
     name = data.get("pipeline") if isinstance(data, Mapping) else None
     if not isinstance(name, str):
         raise MalformedEvent("deployment with a gates task needs 'deployment.payload.pipeline'")
-    sha = get(payload, "deployment.sha", str)
+    sha = commit_sha(payload, "deployment.sha")
     who = str(get(payload, "deployment.creator.login", str))
     pipeline = _resolve(name, pipelines)
     return Routed((Action(kind, pipeline, _repo(payload), who, None, sha, f"deployment {task}"),), task)
@@ -306,7 +337,9 @@ def _check(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines
     pipeline = _resolve(name.removeprefix("gates/"), pipelines)
     prs = get(payload, "check_run.pull_requests", list)
     number = prs[0].get("number") if prs and isinstance(prs[0], Mapping) else None
-    sha = get(payload, "check_run.head_sha", str)
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+        raise MalformedEvent("event payload key 'check_run.pull_requests[0].number' should be int")
+    sha = commit_sha(payload, "check_run.head_sha")
     return Routed((Action("run", pipeline, _repo(payload), _sender(payload), number, sha, "check rerequested"),), key)
 
 

@@ -1,30 +1,44 @@
 """``gates serve``: a GitHub webhook receiver that verifies, de-duplicates and queues deliveries.
 
+- HTTP is waitress's (a production WSGI server): it buffers whole requests before our code
+  runs, so slow or malformed clients hold no worker; it bounds bodies and headers, closes idle
+  connections, and answers malformed requests with a 4xx itself.
 - The body must carry ``X-Hub-Signature-256: sha256=HMAC(secret, body)``; it is compared in
   constant time and anything unsigned or wrongly signed gets 401 before it is even parsed.
-- ``X-GitHub-Delivery`` ids are recorded in the ledger: a replayed (or redelivered) id gets 409
-  and is not processed again, across restarts too.
-- Accepted deliveries are queued and answered 202 at once (GitHub gives a hook 10 s); worker
-  threads handle them. Promotions of one pipeline still run one at a time (the ledger lock).
+- Every delivery is recorded in the ledger (with its payload) before it is queued. A replay of
+  a processed delivery gets 409; a redelivery of one that was received but never processed
+  (its worker crashed, the server was killed) or whose processing failed is processed, and on
+  start the receiver queues whatever an earlier process received and did not process.
+- Accepted deliveries are answered 202 at once (GitHub gives a hook 10 s); worker threads
+  handle them. If the ledger does not answer within ``ledger_timeout_s`` the receiver says 503
+  (GitHub shows it; a redelivery is processed) instead of hanging past GitHub's timeout.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import hmac
 import json
 import queue
+import re
 import threading
-from collections.abc import Callable
-from http.server import ThreadingHTTPServer
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from gates.httpjson import JSONHandler
+from gates.errors import BadInputError
+from gates.events.plan import parse_payload
+from gates.journal import retry
 from gates.ledger import Ledger
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+MAX_HEADERS = 64 * 1024
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_EVENT = re.compile(r"[a-z_]{1,64}")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -34,7 +48,7 @@ def signature(secret: bytes, body: bytes) -> str:
 def verify(secret: bytes, body: bytes, header: str | None) -> bool:
     if not header or not secret:
         return False
-    return hmac.compare_digest(signature(secret, body).encode(), header.strip().encode())
+    return hmac.compare_digest(signature(secret, body).encode(), header.strip().encode(errors="replace"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +58,10 @@ class Delivery:
     payload: Any
 
 
-Processor = Callable[[Delivery], None]
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default listen backlog (5) resets bursts of deliveries
-    daemon_threads = True
+# Returns a line for the log; raising marks the delivery failed (a redelivery processes it again).
+Processor = Callable[[Delivery], str | None]
+_STATUS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+_STATUS |= {405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 503: "Service Unavailable"}
 
 
 class WebhookServer:
@@ -62,14 +74,38 @@ class WebhookServer:
         port: int = 0,
         workers: int = 4,
         log: Callable[[str], None] = print,
+        ledger_timeout_s: float = 5.0,
+        idle_timeout_s: int = 10,
     ):
+        from waitress.server import create_server
+
         if not secret:
             raise ValueError("a webhook secret is required")
         self.secret, self.ledger, self.process, self.log = secret, ledger, process, log
+        self.ledger_timeout_s = ledger_timeout_s
         self.queue: queue.Queue[Delivery | None] = queue.Queue()
-        self._httpd = _Server((host, port), self._handler())
+        self._queued: set[str] = set()  # ids queued or being processed by this process
+        self._queued_lock = threading.Lock()
+        # ledger calls of the request path run here, so a busy ledger cannot hold a reply
+        self._ledger_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="gates-serve-ledger")
+        self._httpd = create_server(
+            self._app,
+            host=host,
+            port=port,
+            threads=8,
+            channel_timeout=idle_timeout_s,  # idle or slow connections are closed
+            cleanup_interval=max(1, idle_timeout_s // 2),
+            max_request_body_size=MAX_BODY,
+            max_request_header_size=MAX_HEADERS,
+            connection_limit=256,
+            backlog=256,  # bursts of deliveries are not reset
+            asyncore_loop_timeout=0.5,
+            asyncore_use_poll=True,  # select() cannot watch descriptors above 1024
+            ident="gates",
+            expose_tracebacks=False,
+        )
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
-        self._serve = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve = threading.Thread(target=self._httpd.run, daemon=True)
 
     def __enter__(self) -> WebhookServer:
         self.start()
@@ -80,21 +116,42 @@ class WebhookServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{self._httpd.effective_host}:{self._httpd.effective_port}"
 
     def start(self) -> None:
         for t in self._threads:
             t.start()
+        for delivery_id, event, payload in self.ledger.unprocessed_deliveries():  # what a killed server left
+            try:
+                self._enqueue(Delivery(delivery_id, event, json.loads(payload)))
+                self.log(f"delivery {delivery_id} ({event}): received earlier, not processed: queued again")
+            except (ValueError, RecursionError):
+                self.ledger.delivery_done(delivery_id, "exit 2: stored payload is not JSON")
         self._serve.start()
 
     def stop(self, drain: bool = True) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        from waitress import wasyncore
+
+        if self._serve.is_alive():  # sockets are closed in the loop's own thread: never under its select()
+            self._httpd.trigger.pull_trigger(lambda: wasyncore.close_all(self._httpd._map))
+            self._serve.join(timeout=10)
+        else:
+            wasyncore.close_all(self._httpd._map)
+        self._httpd.task_dispatcher.shutdown(timeout=5)
         if drain:
             self.queue.join()  # accepted deliveries are processed before we stop
         for _ in self._threads:
             self.queue.put(None)
+        self._ledger_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- processing ------------------------------------------------------------------------------
+    def _enqueue(self, delivery: Delivery) -> bool:
+        with self._queued_lock:
+            if delivery.id in self._queued:
+                return False
+            self._queued.add(delivery.id)
+        self.queue.put(delivery)
+        return True
 
     def _work(self) -> None:
         while True:
@@ -102,51 +159,80 @@ class WebhookServer:
             try:
                 if item is None:
                     return
-                self.process(item)
-            except Exception as exc:  # one bad delivery must not stop the worker
-                self.log(f"delivery {item.id if item else '?'} failed: {type(exc).__name__}: {exc}")
+                self._process_one(item)
             finally:
                 self.queue.task_done()
 
-    def _handler(self) -> type[JSONHandler]:
-        server = self
+    def _process_one(self, item: Delivery) -> None:
+        failed, text = False, ""
+        try:
+            text = self.process(item) or "processed"
+        except Exception as exc:  # one bad delivery must not stop the worker; its redelivery is processed
+            failed, text = True, f"failed: {type(exc).__name__}: {exc}"
+            self.log(f"delivery {item.id} ({item.event}) {text}")
+        try:
+            retry(f"marking delivery {item.id}", lambda: self.ledger.delivery_done(item.id, text, failed), 30.0)
+        except Exception as exc:  # it stays "received": the next start processes it again
+            self.log(f"delivery {item.id}: could not record its outcome: {exc}")
+        finally:
+            with self._queued_lock:
+                self._queued.discard(item.id)
 
-        class Handler(JSONHandler):
-            def _reply(self, status: int, message: str) -> None:
-                self.send_json(status, {"message": message})
+    def _accept(self, delivery: Delivery, body: bytes) -> tuple[int, str]:
+        state = self.ledger.receive_delivery(delivery.id, delivery.event, body.decode("utf-8", "replace"))
+        if state == "done":
+            return 409, f"delivery {delivery.id} was already processed"
+        queued = self._enqueue(delivery)
+        if state == "new":
+            return 202, f"queued {delivery.event} {delivery.id}"
+        if not queued:
+            return 202, f"delivery {delivery.id} is already queued"
+        return 202, f"delivery {delivery.id} was received but not processed: queued again"
 
-            def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    self._reply(200, "ok")
-                else:
-                    self._reply(404, "POST GitHub webhooks to /")
+    # -- HTTP --------------------------------------------------------------------------------------
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            status, message = self._route(environ)
+        except Exception as exc:  # never a traceback to the client; the log says what broke
+            self.log(f"webhook request failed: {type(exc).__name__}: {exc}")
+            status, message = 503, "the receiver failed; redeliver later"
+        data = json.dumps({"message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        if status == 503:
+            headers.append(("Retry-After", "10"))
+        start_response(f"{status} {_STATUS.get(status, 'Error')}", headers)
+        return [data]
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length <= 0 or length > MAX_BODY:
-                    self._reply(413 if length > MAX_BODY else 400, "a webhook body of 1 byte to 25 MB is expected")
-                    return
-                body = self.rfile.read(length)
-                if not verify(server.secret, body, self.headers.get("X-Hub-Signature-256")):
-                    self._reply(401, "missing or wrong X-Hub-Signature-256")
-                    return
-                event = self.headers.get("X-GitHub-Event")
-                delivery = self.headers.get("X-GitHub-Delivery")
-                if not event or not delivery:
-                    self._reply(400, "X-GitHub-Event and X-GitHub-Delivery are required")
-                    return
-                try:
-                    payload = json.loads(body)
-                except ValueError:
-                    self._reply(400, "the body is not JSON")
-                    return
-                if not server.ledger.first_delivery(delivery, event):
-                    self._reply(409, f"delivery {delivery} was already received")
-                    return
-                server.queue.put(Delivery(delivery, event, payload))
-                self._reply(202, f"queued {event} {delivery}")
-
-        return Handler
+    def _route(self, environ: dict[str, Any]) -> tuple[int, str]:
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        if method == "GET":
+            return (200, "ok") if path == "/healthz" else (404, "POST GitHub webhooks to /")
+        if method != "POST":
+            return 405, "POST GitHub webhooks to /"
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 400, "bad Content-Length"
+        if length <= 0 or length > MAX_BODY:
+            return (413 if length > MAX_BODY else 400), "a webhook body of 1 byte to 25 MB is expected"
+        body = environ["wsgi.input"].read(length)
+        if not verify(self.secret, body, environ.get("HTTP_X_HUB_SIGNATURE_256")):
+            return 401, "missing or wrong X-Hub-Signature-256"
+        event, delivery = environ.get("HTTP_X_GITHUB_EVENT"), environ.get("HTTP_X_GITHUB_DELIVERY")
+        if not event or not delivery:
+            return 400, "X-GitHub-Event and X-GitHub-Delivery are required"
+        if not _EVENT.fullmatch(event) or not _DELIVERY_ID.fullmatch(delivery):
+            return 400, "X-GitHub-Event or X-GitHub-Delivery is malformed"
+        try:
+            payload = parse_payload(body, "the body")
+        except BadInputError as exc:
+            return 400, str(exc)
+        future = self._ledger_pool.submit(self._accept, Delivery(delivery, event, payload), body)
+        try:
+            return future.result(timeout=self.ledger_timeout_s)
+        except concurrent.futures.TimeoutError:
+            # the record may still complete (then the delivery is queued); if not, a redelivery is processed
+            return 503, "the ledger is busy; redeliver later"
 
 
 def serve_forever() -> None:

@@ -10,18 +10,35 @@ cannot leave two comments.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from gates.errors import InfraError
+from gates.errors import BadInputError, InfraError
 from gates.report.render import MARKER, fit_comment
 
 T = TypeVar("T")
 STATUS_STATE = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "error"}
 CHECK_CONCLUSION = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "neutral"}
 GITHUB_COM = "https://api.github.com"
+# A secondary rate limit may ask for any wait; we wait at most this long per retry (a gate run
+# that sleeps for hours helps no one) and fail with the endpoint named when it asks for more.
+MAX_RETRY_AFTER_S = 60.0
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+def _env_number(env: Mapping[str, str], key: str, default: str, kind: type[int] | type[float], low: float) -> Any:
+    """A numeric setting from the environment, or BadInputError naming the variable (never a traceback)."""
+    raw = env.get(key) or default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise BadInputError(f"{key}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if not low <= value < 1e9:  # no infinities, no negative counts
+        raise BadInputError(f"{key}={raw!r} is out of range (at least {low})")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +52,7 @@ class GitHubTarget:
     details_url: str | None = None
     retries: int = 4
     backoff_s: float = 1.0
+    read_timeout_s: float = 10.0  # per request; a hung GitHub is retried like a refused connection
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubTarget | None:
@@ -42,10 +60,11 @@ class GitHubTarget:
         repo, pr = env.get("GITHUB_REPOSITORY"), env.get("GATES_PR_NUMBER")
         if not (repo and pr):
             return None
+        number = _env_number(env, "GATES_PR_NUMBER", pr, int, 1)
         details = None
         if env.get("GITHUB_RUN_ID") and env.get("GITHUB_SERVER_URL"):
             details = f"{env['GITHUB_SERVER_URL'].rstrip('/')}/{repo}/actions/runs/{env['GITHUB_RUN_ID']}"
-        target = cls.for_repository(env, repo, int(pr), env.get("GATES_COMMIT_SHA") or None)
+        target = cls.for_repository(env, repo, number, env.get("GATES_COMMIT_SHA") or None)
         if target is None:
             return None
         return dataclasses.replace(
@@ -62,14 +81,17 @@ class GitHubTarget:
         token = env.get("GATES_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
         if not token:
             return None
+        if not _REPOSITORY.fullmatch(repository) or ".." in repository:
+            raise BadInputError(f"GITHUB_REPOSITORY must be owner/name, got {repository[:200]!r}")
         return cls(
             api_url=env.get("GITHUB_API_URL", GITHUB_COM).rstrip("/"),
             token=token,
             repository=repository,
             pr=pr or 0,
             sha=sha,
-            retries=int(env.get("GATES_GITHUB_RETRIES", "4")),
-            backoff_s=float(env.get("GATES_GITHUB_BACKOFF_S", "1.0")),
+            retries=_env_number(env, "GATES_GITHUB_RETRIES", "4", int, 0),
+            backoff_s=_env_number(env, "GATES_GITHUB_BACKOFF_S", "1.0", float, 0),
+            read_timeout_s=_env_number(env, "GATES_GITHUB_TIMEOUT_S", "10", float, 0.01),
         )
 
 
@@ -86,6 +108,7 @@ class GitHubClient:
         else:
             self.gh = github3.GitHubEnterprise(target.api_url, token=target.token)
             self.gh.session.base_url = target.api_url  # the API base as given (…/api/v3 on Enterprise)
+        self.gh.session.default_read_timeout = target.read_timeout_s
         if target.check_runs:
             # Check runs need GitHub App installation auth; Actions' GITHUB_TOKEN is such a token.
             self.gh.session.app_installation_token_auth({"token": target.token, "expires_at": "2999-01-01T00:00:00Z"})
@@ -94,22 +117,30 @@ class GitHubClient:
 
     def call(self, endpoint: str, fn: Callable[[], T]) -> T:
         import github3
+        import requests
 
         delay = self.target.backoff_s
         for attempt in range(self.target.retries + 1):
             try:
                 return fn()
-            except github3.exceptions.GitHubError as exc:
+            except (github3.exceptions.GitHubException, requests.RequestException) as exc:
+                # GitHubError: GitHub answered; TransportError (github3's models) and requests'
+                # own errors (our REST calls on its session): GitHub was not reached or timed out
                 code = getattr(exc, "code", None) or 0
                 message = str(getattr(exc, "msg", "") or exc)
                 retry_after = _retry_after(exc)
                 transient = code >= 500 or code == 429 or (code == 403 and "secondary rate limit" in message.lower())
-                transient = transient or isinstance(exc, github3.exceptions.TransportError)
+                transient = transient or not isinstance(exc, github3.exceptions.GitHubError)
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
+                    raise InfraError(
+                        f"GitHub {endpoint} asks to retry after {retry_after:.0f}s (we wait at most "
+                        f"{MAX_RETRY_AFTER_S:.0f}s): {code or ''} {message}; publish later with `gates publish RUN_DIR`"
+                    ) from exc
                 if not transient or attempt == self.target.retries:
                     raise InfraError(
                         f"GitHub {endpoint} failed after {attempt + 1} attempt(s): {code or ''} {message}".strip()
                     ) from exc
-                self.sleep(retry_after if retry_after is not None else delay)
+                self.sleep(min(retry_after if retry_after is not None else delay, MAX_RETRY_AFTER_S))
                 delay *= 2
         raise AssertionError("unreachable")
 
@@ -220,9 +251,10 @@ def _retry_after(exc: Any) -> float | None:
     response = getattr(exc, "response", None)
     value = response.headers.get("Retry-After") if response is not None else None
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        seconds = float(value) if value is not None else None
+    except ValueError:  # an HTTP date or garbage: fall back to our own backoff
         return None
+    return seconds if seconds is None or seconds >= 0 else None  # NaN falls back; inf is above the cap
 
 
 def publish_report(

@@ -82,6 +82,7 @@ class Evidence:
     generator_problem: str | None = None
     generator_summary: str = ""
     server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
+    server_stall: str | None = None  # a silence of both arms with requests failing (see stall.py)
 
 
 def _finite(x: float | None) -> float | None:
@@ -98,6 +99,8 @@ def _perf_unusable(ev: Evidence) -> str | None:
         return ev.simulated_reason or "candidate performance is simulated"
     if ev.generator_problem:
         return ev.generator_problem
+    if ev.server_stall:  # latencies straddling the stall are the server's, whichever arm they were
+        return ev.server_stall
     return None
 
 
@@ -146,7 +149,9 @@ def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSect
     thr = f"≥ {cfg.score.pass_:.0f} (marginal {cfg.score.marginal:.0f})"
     applied = [(s, g) for s, g in metric_gates if g.status in (Status.PASS, Status.FAIL)]
     if not metric_gates:  # gates.metrics: [] is a choice, not missing data
-        return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: no metric is configured (gates.metrics)")
+        return GateResult(
+            "score", Status.NOT_APPLIED, None, thr, "not applied: no metric is configured (gates.metrics)"
+        )
     if any(g.status == Status.NOT_APPLIED and g.observed is not None for _, g in metric_gates) and not applied:
         return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: every metric was not applied")
     if not applied:
@@ -264,6 +269,8 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     if _missing(ev.candidate_error_rate) or ev.candidate_requests == 0:
         return GateResult(name, Status.NO_DATA, None, thr, "no candidate requests were measured")
     c = float(ev.candidate_error_rate)  # type: ignore[arg-type]
+    if ev.server_stall:  # which arm's requests were in flight when the server froze is chance
+        return GateResult(name, Status.INCONCLUSIVE, c, thr, ev.server_stall)
     # The baseline first: when it fails too, the measurement (server, network, client) is broken
     # and the candidate's errors say nothing about the candidate.
     if _missing(ev.baseline_error_rate) or float(ev.baseline_error_rate) > limit:  # type: ignore[arg-type]
@@ -311,6 +318,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
         latency_tail_gate(ev, cfg.latency_p95_ratio_max, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
         server_failures_gate(ev),
+        *([GateResult("server_stall", Status.INCONCLUSIVE, None, "none", ev.server_stall)] if ev.server_stall else []),
         threshold_gate(
             "exact_match_rate",
             ev.exact_match_rate,

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from gates.artifacts import ArtifactStore, move_aside, write_manifest
+
 CORPUS = Path(__file__).with_name("data") / "corpus.txt"
 # Bump when the recipe below changes: it is part of the cache key.
 RECIPE_VERSION = 1
@@ -45,14 +47,20 @@ def recipe_key() -> str:
 def ensure_tiny_llama(cache_root: Path, progress: Callable[[str], None] | None = None) -> Path:
     """Return the directory of the cached tiny model, building it once if needed."""
     target = cache_root / "models" / f"tiny-llama-{recipe_key()}"
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
-        return target
+    if target.is_dir():  # verified before every use: flipped bytes in the weights are never served
+        problem = ArtifactStore.verify(target)
+        if problem is None:
+            return target
+        aside = move_aside(target)
+        if progress:
+            progress(f"builtin:tiny-llama cache does not match its manifest ({problem}): moved to {aside}, rebuilding")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-llama-", dir=target.parent))
     try:
         if progress:
             progress(f"building builtin:tiny-llama (one-time, {HYPER['steps']} training steps)")
         build_tiny_llama(tmp)
+        write_manifest(tmp, "model", {"builtin": "tiny-llama", "recipe": recipe_key()})
         try:
             os.rename(tmp, target)  # atomic: a concurrent builder's result wins, ours is dropped
         except OSError:

@@ -15,6 +15,8 @@ from gates.errors import DataError
 from gates.quality.expectations import Expectation, validate_rows
 
 MAX_PROMPT_CHARS = 8000
+MAX_JSONL_BYTES = 64_000_000  # data files are read whole; bigger ones are a mistake or an attack
+MAX_JSONL_LINE = 1_000_000
 
 
 class ChatMessage(BaseModel):
@@ -109,18 +111,26 @@ CALIBRATION_CHECKS = (
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """Rows and their 1-based line numbers; blank lines are skipped, bad JSON names its line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
+    try:  # bounded: a file that never ends (a FIFO, /dev/zero) must not grow until the OOM killer
+        with path.open("rb") as f:
+            blob = f.read(MAX_JSONL_BYTES + 1)
+        if len(blob) > MAX_JSONL_BYTES:
+            raise DataError(f"{path}: larger than {MAX_JSONL_BYTES // 1_000_000} MB")
+        text = blob.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise DataError(f"{path}: cannot read: {exc}") from None
     rows, lines = [], []
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        if len(raw) > MAX_JSONL_LINE:
+            raise DataError(f"{path}:{n}: line longer than {MAX_JSONL_LINE} characters")
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        except RecursionError:  # nested arrays/objects deeper than the parser's stack
+            raise DataError(f"{path}:{n}: invalid JSON: nested too deeply") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(obj).__name__}")
         rows.append(obj)

@@ -6,6 +6,8 @@ from typing import Any
 
 from gates.context import RunContext
 from gates.judge.policy import Evidence, judge
+from gates.judge.stall import find_stall
+from gates.loadgen.stats import read_records
 from gates.stages.build import BuildResult
 from gates.stages.drift import DriftResult
 from gates.stages.load import LoadResult
@@ -27,6 +29,10 @@ def gather_evidence(ctx: RunContext) -> Evidence:
     build = ctx.get("build", BuildResult)
     simulated = build is not None and not build.candidate.latency_representative
     series = {}
+    stall = None
+    if load and load.records_path.is_file():
+        found = find_stall(read_records(load.records_path))
+        stall = found.describe() if found else None
     if load:
         series["latency_ms"] = (load.baseline.samples_ms, load.candidate.samples_ms)
         series["output_tokens_per_s"] = (load.baseline.tokens_per_s_samples, load.candidate.tokens_per_s_samples)
@@ -49,6 +55,7 @@ def gather_evidence(ctx: RunContext) -> Evidence:
             (load.server["baseline"].failure, load.server["candidate"].failure) if load and load.server else None
         ),
         generator_summary=_generator_summary(load.generator) if load else "",
+        server_stall=stall,
     )
 
 

@@ -25,9 +25,12 @@ def check_model_source(ctx: RunContext) -> None:
     source = ctx.config.model.source
     if source == SMOLLM2 and smollm2_file() is None:
         raise CapabilityError(f"{ctx.pipeline.where('model', 'source')}: model.source {source!r}: {SMOLLM2_HINT}")
-    problem = source_problem(source, ctx.pipeline.resolve)
+    try:
+        problem = source_problem(source, ctx.pipeline.resolve)
+    except (OSError, ValueError) as exc:  # a path the OS refuses (a name too long, a NUL)
+        problem = f"{exc.__class__.__name__}: {exc}"[:300]
     if problem is not None:
-        raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: model.source {source!r}: {problem}")
+        raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: model.source {source[:200]!r}: {problem}")
 
 
 class PreflightStage:
@@ -35,6 +38,7 @@ class PreflightStage:
 
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config
+        check_model_source(ctx)
         golden: list[GoldenPrompt] = []
         for suite in cfg.golden.suites:
             golden.extend(
@@ -57,7 +61,6 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
-        check_model_source(ctx)
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(

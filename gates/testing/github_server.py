@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +55,7 @@ class GitHubTestServer:
         self.team_members: dict[tuple[str, str], set[str]] = {}
         self.log: list[Logged] = []
         self._fail: list[str] = []
+        self.hang_s = 2.0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -72,7 +74,9 @@ class GitHubTestServer:
 
     # -- test controls -----------------------------------------------------------------------
     def fail_next(self, n: int, kind: str = "502") -> None:
-        """The next ``n`` calls answer ``kind``: '502' or 'secondary_rate_limit'."""
+        """The next ``n`` calls answer ``kind``: '502', 'secondary_rate_limit' (Retry-After 0),
+        'retry_after:<seconds>' (a secondary rate limit asking for that wait), 'hang' (no answer
+        for ``hang_s``: a read timeout) or 'drop' (the connection is closed without an answer)."""
         with self.lock:
             self._fail.extend([kind] * n)
 
@@ -176,6 +180,15 @@ class GitHubTestServer:
                 self.wfile.write(data)
 
             def _handle(self, method: str) -> None:
+                with server.lock:
+                    fault = server._fail[0] if server._fail and server._fail[0] in ("hang", "drop") else None
+                    if fault:
+                        server._fail.pop(0)
+                if fault == "hang":
+                    time.sleep(server.hang_s)
+                if fault:
+                    self.close_connection = True
+                    return
                 path = self.path.split("?", 1)[0].rstrip("/")
                 headers: dict[str, str]
                 try:
@@ -205,6 +218,9 @@ class GitHubTestServer:
             kind = self._fail.pop(0) if self._fail else None
         if kind == "502":
             return 502, {"message": "Server Error"}, {}
+        if kind is not None and kind.startswith("retry_after:"):
+            message = "You have exceeded a secondary rate limit."
+            return 403, {"message": message}, {"Retry-After": kind.split(":", 1)[1]}
         if kind == "secondary_rate_limit":
             return (
                 403,

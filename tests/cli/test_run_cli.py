@@ -104,3 +104,60 @@ def test_formats_lists_mapping() -> None:
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     proc = gates(["run", str(tmp_path / "none.yaml")])
     assert proc.returncode == 2 and "cannot read pipeline config" in proc.stderr
+
+
+# -- issue 17: every bad input exits 2 before any model work, never an internal error -------------
+def gates_env(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "gates.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+
+
+MINIMAL = "name: x\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [golden_prompts/demo.jsonl]\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GATES_PR_NUMBER": "7; rm -rf /"}, "GATES_PR_NUMBER must be a pull request number"),
+        ({"GATES_PR_NUMBER": "-3"}, "GATES_PR_NUMBER must be a pull request number"),
+        (
+            {"GATES_PR_NUMBER": "3", "GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "not a repo"},
+            "GITHUB_REPOSITORY must be owner/name",
+        ),
+    ],
+)
+def test_bad_environment_exits_2(
+    write_pipeline: Callable[..., Path], tmp_path: Path, env: dict[str, str], needle: str
+) -> None:
+    proc = gates_env(["run", str(write_pipeline(MINIMAL)), "--artifacts", str(tmp_path / "art")], env)
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr and not (tmp_path / "art").exists()
+
+
+def test_unwritable_output_exits_2(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = gates(["run", str(write_pipeline(MINIMAL)), "--output", str(blocker / "out")])
+    assert proc.returncode == 2 and "--output" in proc.stderr and "cannot write there" in proc.stderr, proc.stderr
+
+
+def test_nul_in_the_pipeline_path_exits_2() -> None:
+    from gates.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "pipelines/a\0b.yaml"])
+    assert info.value.code == 2
+
+
+def test_overlong_model_source_exits_2_before_model_work(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_pipeline(MINIMAL.replace("builtin:tiny-llama", "models/" + "m" * 300))
+    proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art"), "--output", str(tmp_path / "out")])
+    assert proc.returncode == 2 and "model.source" in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    assert "[optimize]" not in proc.stdout

@@ -101,3 +101,84 @@ def test_remote_triton_url_validated(write_pipeline: Callable[..., Path]) -> Non
     assert "serve.triton" in msg
     pf = load_pipeline(write_pipeline(MINIMAL + "serve:\n  triton: http://triton:8000\n"))
     assert pf.config.serve.triton == "http://triton:8000"
+
+
+# -- issue 17: bounded, strictly typed, never an internal error -----------------------------------
+LAUGHS = "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10) if p else ', '.join(['lol'] * 10)}]\n"
+    for p, c in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+)
+
+
+def test_alias_expansion_is_bounded(write_pipeline: Callable[..., Path]) -> None:
+    import time
+
+    started = time.monotonic()
+    msg = _error(write_pipeline, MINIMAL + LAUGHS)
+    assert "expands to more than" in msg and "pipelines/p.yaml:" in msg
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x: &x {users: 2}\nload:\n  <<: *x\n", "merge keys"),
+        ("deep: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper"),
+        ("deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper"),
+        ("q: !!python/object:os.system x\n", "invalid YAML value"),
+        ("q: !!int notanumber\n", "invalid YAML value"),
+        ("? [a, b]\n: 1\n", "keys must be strings"),
+    ],
+)
+def test_hostile_yaml_is_bad_input(write_pipeline: Callable[..., Path], text: str, expected: str) -> None:
+    msg = _error(write_pipeline, MINIMAL + text)
+    assert expected in msg and "pipelines/p.yaml" in msg
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("gates:\n  error_rate_max: yes\n", "gates.error_rate_max"),  # YAML's yes is a bool, not 100%
+        ("load:\n  warmup_s: .inf\n", "load.warmup_s"),
+        ("load:\n  duration_s: .nan\n", "load.duration_s"),
+        ("load:\n  users: '4'\n", "load.users"),
+        ("load:\n  users: 4.5\n", "load.users"),
+    ],
+)
+def test_numbers_and_booleans_are_strict(write_pipeline: Callable[..., Path], extra: str, key: str) -> None:
+    msg = _error(write_pipeline, MINIMAL + extra)
+    assert f"At key: {key}" in msg and "pipelines/p.yaml:7:" in msg
+
+
+def test_integers_still_fill_float_fields_and_lists_fill_pairs(write_pipeline: Callable[..., Path]) -> None:
+    pf = load_pipeline(
+        write_pipeline(
+            MINIMAL + "gates:\n  error_rate_max: 0\noptimize:\n  quantize:\n    format: fp8\n"
+            "    calibration: c.jsonl\n    quant_cfg:\n      '*weight_quantizer': {num_bits: [4, 3]}\n"
+        )
+    )
+    assert pf.config.gates.error_rate_max == 0.0
+    assert pf.config.optimize.quantize is not None
+    assert pf.config.optimize.quantize.quant_cfg["*weight_quantizer"].num_bits == (4, 3)
+
+
+def test_name_with_a_trailing_newline_is_refused(write_pipeline: Callable[..., Path]) -> None:
+    msg = _error(write_pipeline, MINIMAL.replace("name: ok", 'name: "ok\\n"'))
+    assert "At key: name" in msg
+
+
+def test_overlong_and_nul_text_is_refused(write_pipeline: Callable[..., Path]) -> None:
+    assert "at most 4096" in _error(write_pipeline, MINIMAL.replace("builtin:tiny-llama", "a" * 5000))
+    assert "NUL" in _error(write_pipeline, MINIMAL.replace("builtin:tiny-llama", '"a\\0b"'))
+
+
+def test_nul_in_path_and_endless_file_are_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read pipeline config"):
+        load_pipeline(Path("pipelines/a\0b.yaml"))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_pipeline(Path("/dev/zero"))
+
+
+def test_a_secret_in_a_malformed_url_is_not_echoed(write_pipeline: Callable[..., Path]) -> None:
+    msg = _error(write_pipeline, MINIMAL + "serve:\n  triton: https://bot:ghp_SECRET123@triton.internal/v2\n")
+    assert "serve.triton" in msg and "ghp_SECRET123" not in msg and "***@triton.internal" in msg

@@ -73,3 +73,29 @@ def test_unknown_commits_fail_closed(tmp_path: Path) -> None:
     proc = gates(["handle-event", "--name", "pull_request", "--payload", str(tmp_path / "e.json"), "--dry-run"], repo)
     assert proc.returncode == 3 and "cannot list the files this pull request changes" in proc.stderr
     assert "command: git" in proc.stderr and "exit code: 128" in proc.stderr
+
+
+def test_forged_base_sha_never_reaches_git_and_exits_2(tmp_path: Path) -> None:
+    repo, _, head = make_repo(tmp_path)
+    payload = json.loads((EXAMPLES / "pull_request" / "opened.payload.json").read_text())
+    pwned = tmp_path / "pwned"
+    payload["pull_request"]["base"]["sha"], payload["pull_request"]["head"]["sha"] = f"--output={pwned}", head
+    (tmp_path / "e.json").write_text(json.dumps(payload))
+    for cmd in (
+        ["-m", "gates.cli", "handle-event", "--name", "pull_request", "--payload", str(tmp_path / "e.json")],
+        ["-m", "gates.events.plan", "--name", "pull_request", "--payload", str(tmp_path / "e.json")],
+    ):
+        proc = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=120, cwd=repo)
+        assert proc.returncode == 2 and "is not a commit SHA" in proc.stderr, proc.stderr
+    assert not pwned.exists()
+
+
+def test_deeply_nested_payload_exits_2(tmp_path: Path) -> None:
+    repo, _, _ = make_repo(tmp_path)
+    (tmp_path / "deep.json").write_text('{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    for cmd in (
+        ["-m", "gates.cli", "handle-event", "--name", "push", "--payload", str(tmp_path / "deep.json")],
+        ["-m", "gates.events.plan", "--name", "push", "--payload", str(tmp_path / "deep.json")],
+    ):
+        proc = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=120, cwd=repo)
+        assert proc.returncode == 2 and "nested too deeply" in proc.stderr, proc.stderr

@@ -222,3 +222,62 @@ def test_schema_check_is_real() -> None:
     payload = _load("pull_request/opened.payload.json")
     payload["pull_request"]["number"] = "two"
     assert list(_schema_validator("pull_request", payload).iter_errors(payload))
+
+
+# -- issue 17: hostile payloads and commands ---------------------------------------------------
+@pytest.mark.parametrize("sha", ["--output=/tmp/pwned", "-p", "HEAD", "a" * 39, "A" * 40, "0" * 40 + "\n"])
+def test_forged_base_sha_is_malformed_not_an_option(sha: str) -> None:
+    payload = _pr()
+    payload["pull_request"]["base"]["sha"] = sha
+    with pytest.raises(MalformedEvent, match="is not a commit SHA"):
+        diff_request("pull_request", payload)
+
+
+def _push_with(**changes: Any) -> dict[str, Any]:
+    push = _load("push/with-new-branch.payload.json")
+    for key, value in changes.items():
+        node = push
+        *parents, last = key.split("__")
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        node[last] = value
+    return push
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "message"),
+    [
+        ("pull_request", lambda: _pr(pull_request__head__repo="evil"), "'pull_request.head.repo'"),
+        ("pull_request", lambda: _pr(pull_request__head="x"), "'pull_request.head"),
+        ("pull_request", lambda: _pr(pull_request__number=True), "'pull_request.number' should be int"),
+        ("push", lambda: _push_with(pusher="mallory"), "'pusher' should be an object"),
+        ("push", lambda: _push_with(commits__0__added=5), "'commits[0].added' should be a list of strings"),
+        ("push", lambda: _push_with(commits__0__modified=[1, 2]), "'commits[0].modified'"),
+        ("push", lambda: _push_with(after="--upload-pack=x"), "'after' is not a commit SHA"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_malformed(event: str, payload: Any, message: str) -> None:
+    with pytest.raises(MalformedEvent, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        route(event, payload(), ["pipelines/demo.yaml"], INDEX, PIPELINES)
+
+
+@pytest.mark.parametrize(
+    "target", ["@org/team", "[click](https://evil.example)", "![x](https://evil.example/p.png)", "demo\n"]
+)
+def test_user_text_in_replies_is_escaped(target: str) -> None:
+    routed = route("issue_comment", _comment(f"/gates promote {target}".strip()), None, INDEX, PIPELINES)
+    if target.endswith("\n"):  # the command is its first line: "demo" names the pipeline
+        assert [a.pipeline for a in routed.actions] == ["pipelines/demo.yaml"]
+        return
+    (reply,) = routed.actions
+    assert reply.kind == "comment"
+    for raw in ("@org/", "[click]", "](https", "![x]"):
+        assert raw not in reply.message
+    assert "Usage" in reply.message
+
+
+def test_a_pipeline_name_with_a_trailing_newline_is_not_a_name() -> None:
+    dispatch = _load("workflow_dispatch/payload.json")
+    dispatch["inputs"] = {"pipeline": "demo\n", "action": "run"}
+    with pytest.raises(MalformedEvent, match="is not a pipeline name"):
+        route("workflow_dispatch", dispatch, None, INDEX, PIPELINES)

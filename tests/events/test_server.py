@@ -111,3 +111,231 @@ def test_gates_serve_processes_each_delivery_once(project: Path, tmp_path: Path)
             out = proc.communicate(timeout=60)[0]
         done = Ledger(str(ledger)).deliveries()
         assert len(done) == 200 and all(d[2] is not None for d in done), out[-2000:]
+
+
+# -- issue 17: lose no delivery, answer within GitHub's 10 s, malformed HTTP is a 4xx -------------
+def _raw(url: str, data: bytes, read_timeout: float = 5.0) -> bytes:
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=read_timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:  # refused mid-send: the server closed with our bytes unread
+                return b"".join(chunks) or b"HTTP/1.1 RESET"
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_a_failed_delivery_is_processed_again_on_redelivery(tmp_path: Path) -> None:
+    from gates.errors import InfraError
+
+    attempts: Counter[str] = Counter()
+
+    def process(d: Delivery) -> str:
+        attempts[d.id] += 1
+        if attempts[d.id] == 1:
+            raise InfraError("GitHub GET /repos/o/r failed after 5 attempt(s): read timeout")
+        return "exit 0: done"
+
+    body = comment_payload("hello")
+    ledger = Ledger(str(tmp_path / "l.db"))
+    with WebhookServer(SECRET, ledger, process) as server:
+        assert post(server.url, body, signed(body, "t-1"))[0] == 202
+        _wait_for(lambda: ledger.deliveries()[0][2] is not None)
+        assert ledger.deliveries()[0][3].startswith("failed: InfraError")
+        assert post(server.url, body, signed(body, "t-1"))[0] == 202  # GitHub's redelivery: processed
+        _wait_for(lambda: attempts["t-1"] == 2 and ledger.deliveries()[0][3] == "exit 0: done")
+        assert post(server.url, body, signed(body, "t-1"))[0] == 409  # processed: now a replay
+    assert attempts["t-1"] == 2
+
+
+def _wait_for(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_deliveries_queued_by_a_killed_server_are_processed_after_restart(tmp_path: Path) -> None:
+    url = str(tmp_path / "l.db")
+    stuck = threading.Event()
+    body = comment_payload("hello")
+    first = WebhookServer(SECRET, Ledger(url), lambda d: stuck.wait(30) and None, workers=1)
+    first.start()
+    codes = [post(first.url, body, signed(body, f"k-{i}"))[0] for i in range(8)]
+    assert codes == [202] * 8
+    first.stop(drain=False)  # what kill -9 leaves: 8 deliveries received, none processed
+    seen: list[str] = []
+    ledger = Ledger(url)
+    with WebhookServer(SECRET, ledger, lambda d: seen.append(d.id) or "exit 0: ok") as second:
+        _wait_for(lambda: len(seen) == 8)
+        assert post(second.url, body, signed(body, "k-3"))[0] == 409
+    stuck.set()
+    assert sorted(seen) == sorted(f"k-{i}" for i in range(8))
+    assert all(d[3] == "exit 0: ok" for d in ledger.deliveries())
+
+
+def test_a_redelivery_of_a_received_unprocessed_delivery_is_processed(tmp_path: Path) -> None:
+    ledger = Ledger(str(tmp_path / "l.db"))
+    assert ledger.receive_delivery("r-1", "issue_comment", None) == "new"  # the crash lost its payload
+    seen: list[str] = []
+    body = comment_payload("hello")
+    with WebhookServer(SECRET, ledger, lambda d: seen.append(d.id) or "ok") as server:
+        assert post(server.url, body, signed(body, "r-1"))[0] == 202
+        _wait_for(lambda: seen == ["r-1"])
+
+
+def test_a_busy_ledger_is_answered_503_within_githubs_timeout(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "l.db"
+    ledger = Ledger(str(path))
+    body = comment_payload("hello")
+    with WebhookServer(SECRET, ledger, lambda d: "ok", ledger_timeout_s=2.0) as server:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the ledger
+        started = time.monotonic()
+        assert post(server.url, body, signed(body, "b-1"))[0] == 503
+        assert time.monotonic() - started < 10
+        other.execute("ROLLBACK")
+
+
+def test_slow_clients_hold_nothing_and_are_closed(tmp_path: Path) -> None:
+    import socket
+
+    body = comment_payload("hello")
+    with WebhookServer(SECRET, Ledger(str(tmp_path / "l.db")), lambda d: "ok", idle_timeout_s=1) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        slow = [socket.create_connection((host, int(port))) for _ in range(40)]
+        for s in slow:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")  # and then nothing
+        started = time.monotonic()
+        assert post(server.url, body, signed(body, "s-1"))[0] == 202
+        assert time.monotonic() - started < 2  # the slow ones hold no worker
+        for s in slow:
+            s.settimeout(10)
+            assert s.recv(100) == b""  # closed by the server's idle timeout
+            s.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", b"413"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", b"431|RESET"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),
+        (b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", b"405"),
+    ],
+)
+def test_malformed_http_is_a_4xx(tmp_path: Path, request_bytes: bytes, status: bytes) -> None:
+    with WebhookServer(SECRET, Ledger(str(tmp_path / "l.db")), lambda d: "ok", idle_timeout_s=2) as server:
+        reply = _raw(server.url, request_bytes)
+        assert reply.split(b" ", 2)[1] in status.split(b"|"), reply[:200]
+        assert b"Traceback" not in reply
+
+
+def test_deeply_nested_or_mistyped_headers_are_400(tmp_path: Path) -> None:
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with WebhookServer(SECRET, Ledger(str(tmp_path / "l.db")), lambda d: "ok") as server:
+        assert post(server.url, deep, signed(deep, "n-1"))[0] == 400
+        body = comment_payload("x")
+        bad = signed(body, "n-2")
+        bad["X-GitHub-Delivery"] = "../../x\u00e9"
+        assert post(server.url, body, bad)[0] == 400
+
+
+@pytest.mark.integration
+def test_gates_serve_killed_with_queued_deliveries_processes_them_after_restart(project: Path, tmp_path: Path) -> None:
+    ledger = tmp_path / "serve.db"
+    with GitHubTestServer() as gh:
+        gh.add_pull_request(REPO, 1)
+        env = {
+            **os.environ,
+            "GATES_WEBHOOK_SECRET": SECRET.decode(),
+            "GITHUB_API_URL": gh.url,
+            "GATES_GITHUB_TOKEN": gh.token,
+            "GATES_GITHUB_BACKOFF_S": "0.05",
+            "GATES_GITHUB_TIMEOUT_S": "60",
+        }
+        cmd = [sys.executable, "-m", "gates.cli", "serve", "--port", "0", "--repo-dir", str(project),
+               "--ledger", str(ledger), "--workers", "2", "--artifacts", str(tmp_path / "art")]  # fmt: skip
+
+        def start() -> tuple[subprocess.Popen[str], str]:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            while "listening on" not in line:
+                assert line, "gates serve exited"
+                line = proc.stdout.readline()
+            return proc, line.split("listening on ", 1)[1].split(" ", 1)[0]
+
+        gh.hang_s = 30.0
+        gh.fail_next(100, "hang")  # GitHub hangs: the workers block, the rest stays queued
+        first, url = start()
+        body = comment_payload("/gates frobnicate")
+        assert [post(url, body, signed(body, f"q-{i}"))[0] for i in range(8)] == [202] * 8
+        first.kill()  # kill -9
+        first.communicate(timeout=30)
+        with gh.lock:
+            gh._fail.clear()
+        second, url = start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(gh.comments_on(REPO, 1)) < 8 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(gh.comments_on(REPO, 1)) == 8
+            assert post(url, body, signed(body, "q-0"))[0] == 409  # processed now: a replay
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=60)
+    done = Ledger(str(ledger)).deliveries()
+    assert len(done) == 8 and all(d[2] is not None for d in done)
+
+
+@pytest.mark.integration
+def test_gates_serve_slow_and_broken_clients_leave_no_tracebacks(project: Path, tmp_path: Path) -> None:
+    import socket
+
+    env = {**os.environ, "GATES_WEBHOOK_SECRET": SECRET.decode()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gates.cli", "serve", "--port", "0", "--repo-dir", str(project),
+         "--ledger", str(tmp_path / "serve.db"), "--artifacts", str(tmp_path / "art")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+        host, port = url.removeprefix("http://").split(":")
+        clients = []
+        for i in range(100):  # slow headers, slow bodies, garbage, then gone mid-request
+            s = socket.create_connection((host, int(port)))
+            s.sendall(
+                [b"POST / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{", b"\x00\xff"][
+                    i % 3
+                ]
+            )
+            clients.append(s)
+        started = time.monotonic()
+        body = comment_payload("hello")
+        assert post(url, body, signed(body, "after-slow"))[0] == 202
+        assert time.monotonic() - started < 5
+        for s in clients:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+            s.close()
+        time.sleep(1)
+        assert post(url, body, signed(body, "after-reset"))[0] == 202
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0]
+    assert "Traceback" not in out, out[-3000:]

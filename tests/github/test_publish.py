@@ -137,6 +137,8 @@ def test_gates_publish_cli(gh: GitHubTestServer, tmp_path: Path) -> None:
         "GATES_COMMIT_SHA": SHA,
         "GITHUB_API_URL": gh.url,
         "GATES_GITHUB_BACKOFF_S": "0",
+        "GATES_LEDGER": str(tmp_path / "ledger.sqlite"),
+        "GATES_ARTIFACTS": str(tmp_path / "artifacts"),
     }
     ok = subprocess.run(
         [sys.executable, "-m", "gates.cli", "publish", str(tmp_path)],
@@ -157,3 +159,86 @@ def test_gates_publish_cli(gh: GitHubTestServer, tmp_path: Path) -> None:
     )
     assert bad.returncode == 3 and f"GitHub GET /repos/{REPO} failed" in bad.stderr
     assert "s3cret" not in bad.stderr + bad.stdout
+
+
+# -- issue 17: unreachable GitHub is retried and reported, waits are bounded ---------------------
+def test_connection_refused_is_retried_then_an_infra_error(gh: GitHubTestServer) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    slept: list[float] = []
+    target = _target(gh, api_url=dead, retries=2)
+    with pytest.raises(InfraError, match=r"failed after 3 attempt\(s\)"):
+        publish_report(target, "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert len(slept) == 2  # retried, not raised raw on the first refusal
+
+
+@pytest.mark.parametrize("fault", ["hang", "drop"])
+def test_read_timeout_and_dropped_connection_are_retried(gh: GitHubTestServer, fault: str) -> None:
+    gh.hang_s = 1.0
+    gh.fail_next(1, fault)
+    url = publish_report(_target(gh, read_timeout_s=0.3), "demo", _md("PASS", 0), "PASS", "ok", sleep=lambda s: None)
+    assert url and len(gh.comments_on(REPO, PR)) == 1
+
+
+def test_huge_retry_after_is_not_slept(gh: GitHubTestServer) -> None:
+    slept: list[float] = []
+    gh.fail_next(1, "retry_after:36000")
+    with pytest.raises(InfraError, match="retry after 36000s"):
+        publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert slept == []
+    gh.fail_next(1, "retry_after:45")
+    publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok", sleep=slept.append)
+    assert slept == [45.0]
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GATES_PR_NUMBER": "12abc"}, "GATES_PR_NUMBER"),
+        ({"GITHUB_REPOSITORY": "no-slash"}, "GITHUB_REPOSITORY"),
+        ({"GITHUB_REPOSITORY": "--upload-pack=x/y z"}, "GITHUB_REPOSITORY"),
+        ({"GATES_GITHUB_RETRIES": "many"}, "GATES_GITHUB_RETRIES"),
+        ({"GATES_GITHUB_BACKOFF_S": "inf"}, "GATES_GITHUB_BACKOFF_S"),
+    ],
+)
+def test_malformed_environment_is_bad_input(env: dict[str, str], needle: str) -> None:
+    from gates.errors import BadInputError
+
+    base = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r", "GATES_PR_NUMBER": "3"}
+    with pytest.raises(BadInputError, match=needle):
+        GitHubTarget.from_env({**base, **env})
+
+
+def test_publish_records_runs_a_busy_ledger_left_in_the_journal(gh: GitHubTestServer, tmp_path: Path) -> None:
+    import os
+
+    from gates.journal import Journal
+    from gates.ledger import Ledger
+
+    ledger = str(tmp_path / "ledger.sqlite")
+    Journal(tmp_path / "artifacts").add(Ledger(ledger), "run", {"pipeline": "demo", "verdict": "PASS", "actor": "ci"})
+    (tmp_path / "report.json").write_text(json.dumps({"pipeline": "demo", "verdict": "PASS", "reason": "ok"}))
+    (tmp_path / "report.md").write_text(_md("PASS", 0))
+    env = {
+        **os.environ,
+        "GITHUB_TOKEN": "s3cret",
+        "GITHUB_REPOSITORY": REPO,
+        "GATES_PR_NUMBER": str(PR),
+        "GITHUB_API_URL": gh.url,
+        "GATES_LEDGER": ledger,
+        "GATES_ARTIFACTS": str(tmp_path / "artifacts"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "publish", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "journal: recorded run" in proc.stderr
+    assert [(r.pipeline, r.verdict) for r in Ledger(ledger).runs()] == [("demo", "PASS")]
+    assert Journal(tmp_path / "artifacts").pending() == []

@@ -182,3 +182,17 @@ def test_no_configured_metric_is_not_a_missing_score() -> None:
 
     gate = score_gate([], GatesSection(metrics=[]))
     assert gate.status == Status.NOT_APPLIED and "no metric is configured" in gate.reason
+
+
+# -- issue 17: SIGSTOP of tritonserver for 30 s mid-load ---------------------------------------
+def test_a_stall_makes_the_verdict_inconclusive_not_fail() -> None:
+    from gates.judge.stall import find_stall
+    from tests.judge.test_stall import _load
+
+    reason = find_stall(_load((20.0, 50.0)))
+    assert reason is not None
+    charged = judge(_ev(candidate_error_rate=0.0175), CFG)  # the SIGSTOP run's numbers, without the stall
+    assert charged.verdict == FAIL and "candidate error rate 1.75%" in charged.reason
+    v = judge(_ev(candidate_error_rate=0.0175, server_stall=reason.describe()), CFG)
+    assert v.verdict == INCONCLUSIVE and "server-wide stall" in v.reason
+    assert _gate(v, "error_rate").status == "inconclusive" and _gate(v, "server_stall").status == "inconclusive"

@@ -1,0 +1,61 @@
+"""A busy ledger loses no record: retried with a bound, then journaled and replayed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gates.cli.common import open_ledger
+from gates.errors import InfraError
+from gates.journal import Journal, retry
+from gates.ledger import Ledger
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's writer, mid-transaction: what "database is locked" means."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_retry_is_bounded_and_names_what(tmp_path: Path) -> None:
+    ledger = Ledger(str(tmp_path / "l.db"), busy_timeout_s=0.05)
+    other = _hold_write_lock(tmp_path / "l.db")
+    slept: list[float] = []
+    with pytest.raises(InfraError, match="recording x failed after retrying"):
+        retry("recording x", lambda: ledger.add_run("p", "PASS", "me"), budget_s=1.0, sleep=slept.append)
+    assert slept and sum(slept) <= 1.0
+    other.execute("ROLLBACK")
+    assert retry("recording x", lambda: ledger.add_run("p", "PASS", "me")) is None
+    assert [r.verdict for r in ledger.runs()] == ["PASS"]
+
+
+def test_a_bad_statement_is_not_retried(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def bad() -> None:
+        calls.append(1)
+        raise sqlite3.IntegrityError("constraint")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        retry("x", bad, sleep=lambda s: None)
+    assert calls == [1]
+
+
+def test_journal_replays_into_its_own_ledger_only(tmp_path: Path) -> None:
+    ledger, other = Ledger(str(tmp_path / "a.db")), Ledger(str(tmp_path / "b.db"))
+    journal = Journal(tmp_path / "artifacts")
+    journal.add(ledger, "run", {"pipeline": "p", "verdict": "PASS", "actor": "me", "pr": 3, "sha": "ab" * 20})
+    assert journal.replay(other, lambda s: None) == 0 and other.runs() == []
+    lines: list[str] = []
+    assert journal.replay(ledger, lines.append) == 1
+    assert [(r.pipeline, r.verdict, r.pr) for r in ledger.runs()] == [("p", "PASS", 3)]
+    assert journal.pending() == [] and "recorded run" in lines[0]
+
+
+def test_open_ledger_replays_the_journal(tmp_path: Path) -> None:
+    url = str(tmp_path / "l.db")
+    Journal(tmp_path / "artifacts").add(Ledger(url), "run", {"pipeline": "p", "verdict": "FAIL", "actor": "me"})
+    assert [r.verdict for r in open_ledger(url, tmp_path / "artifacts").runs()] == ["FAIL"]
