@@ -45,8 +45,8 @@ def test_wilson_interval_by_hand() -> None:
 
 
 def test_detectable_effect_and_items_by_hand() -> None:
-    # (z_.95 + z_.80) · sqrt(2·0.5·0.5/100) = 2.486475 · 0.0707107
-    assert detectable_effect(100, 0.5, 0.95, 0.8) == pytest.approx(0.175819, abs=1e-6)
+    # (z_.95 + z_.80) · sqrt(2·0.5·0.5/100) = 2.4864748 · 0.07071068
+    assert detectable_effect(100, 0.5, 0.95, 0.8) == pytest.approx(0.175820, abs=1e-6)
     # ceil(2.486475² · 0.5 / 0.1²) = ceil(309.13)
     assert items_for_effect(0.1, 0.5, 0.95, 0.8) == 310
     # the two agree: at the planned size the detectable effect is at most the target
