@@ -88,8 +88,8 @@ def newcombe_paired(both: int, only_b: int, only_c: int, neither: int, confidenc
     if margins == 0:
         phi = 0.0
     else:
-        num = a * d - b * c
-        num = max(num - n / 2, 0.0) if num > 0 else min(num + n / 2, 0.0) if num < 0 else 0.0
+        cross = float(a * d - b * c)
+        num = max(cross - n / 2, 0.0) if cross > 0 else min(cross + n / 2, 0.0) if cross < 0 else 0.0
         phi = num / math.sqrt(margins)
     delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     eps = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))

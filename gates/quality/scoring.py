@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,7 +77,7 @@ def load_documents(path: Path, label: str) -> list[Document]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read: {exc}") from exc
     docs: list[Document] = []
-    start, buf = 0, []
+    start, buf = 0, list[str]()
     for n, raw in enumerate([*text.splitlines(), ""], start=1):
         if raw.strip():
             if not buf:
@@ -92,10 +92,6 @@ def load_documents(path: Path, label: str) -> list[Document]:
     if not docs:
         raise DataError(f"{path}: no documents (paragraphs separated by blank lines)")
     return docs
-
-
-class Tokenizer(Protocol):
-    def __call__(self, text: str, add_special_tokens: bool = ...) -> Any: ...
 
 
 def continuation_ids(tokenizer: Any, context: str, continuation: str) -> list[int]:

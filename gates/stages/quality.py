@@ -39,9 +39,7 @@ class QualityResult:
         return sum(d.nll for d in docs) / math.log(2) / nbytes if nbytes else math.nan
 
 
-def _per_arm(
-    dep: DeployResult, work: Callable[[TextModelClient, str], list[T]]
-) -> dict[str, tuple[T, ...]]:
+def _per_arm(dep: DeployResult, work: Callable[[TextModelClient, str], list[T]]) -> dict[str, tuple[T, ...]]:
     def run(model: str) -> tuple[T, ...]:
         client = TextModelClient(dep.grpc_url)  # one stream at a time per client: one per arm
         try:

@@ -80,7 +80,7 @@ def test_no_discordant_item_still_gives_a_real_interval() -> None:
 
 def test_newcombe_contains_estimate_and_is_ordered() -> None:
     lo, hi = newcombe_paired(12, 9, 2, 21, 0.95)
-    assert lo < 7 / 44 < hi and -1 <= lo and hi <= 1
+    assert lo < 7 / 44 < hi and lo >= -1 and hi <= 1
 
 
 def test_paired_interval_covers_the_true_difference() -> None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from gates.config.schema import GatesSection
 from gates.errors import DataError
 from gates.judge.quality import perplexity_entry
-from gates.config.schema import GatesSection
 from gates.models.loader import load_model
 from gates.quality.scoring import (
     ChoiceItem,
@@ -65,7 +65,9 @@ def test_repo_suites_load() -> None:
 
 def test_continuation_ids_extend_the_context(tiny_model: Path) -> None:
     _, tok = load_model(tiny_model)
-    context, conts = choice_prompt(ChoiceRow(id="x", question="Which is bigger?", choices=["a cat", "a whale"], answer=1))
+    context, conts = choice_prompt(
+        ChoiceRow(id="x", question="Which is bigger?", choices=["a cat", "a whale"], answer=1)
+    )
     assert context.endswith("Answer:") and conts == [" a cat", " a whale"]
     for c in conts:
         ids = continuation_ids(tok, context, c)
@@ -81,9 +83,7 @@ def _reference_logprob(model: torch.nn.Module, tok: object, context: str, ids: l
 
 
 @pytest.mark.integration
-def test_choices_and_perplexity_through_tritonserver(
-    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
-) -> None:
+def test_choices_and_perplexity_through_tritonserver(tmp_path: Path, tiny_model: Path, no_leaked_servers: None) -> None:
     model, tok = load_model(tiny_model)
     rows = [
         ChoiceRow(id="q1", question="What do cats say?", choices=["meow", "moo", "quack"], answer=0),
@@ -91,7 +91,9 @@ def test_choices_and_perplexity_through_tritonserver(
     ]
     docs = [
         Document("held", 1, "Shall I compare thee to a summer's day? Thou art more lovely and more temperate."),
-        Document("held", 3, "Rough winds do shake the darling buds of May, and summer's lease hath all too short a date."),
+        Document(
+            "held", 3, "Rough winds do shake the darling buds of May, and summer's lease hath all too short a date."
+        ),
     ]
     repo = tmp_path / "models"
     write_model(repo, "baseline", tiny_model)
@@ -99,7 +101,9 @@ def test_choices_and_perplexity_through_tritonserver(
         server.load_model("baseline")
         client = TextModelClient(server.grpc_url)
         try:
-            scores = [score_choice_item(client, "baseline", tok, ChoiceItem("mc", i + 1, r)) for i, r in enumerate(rows)]
+            scores = [
+                score_choice_item(client, "baseline", tok, ChoiceItem("mc", i + 1, r)) for i, r in enumerate(rows)
+            ]
             doc_scores = [score_document(client, "baseline", tok, d, max_tokens=12) for d in docs]
         finally:
             client.close()

@@ -100,7 +100,9 @@ def _quality() -> dict[str, Any]:
         *accuracy_entry("task_accuracy", ACCURACY, task_b, task_c, cfg),
         drift_entry("top1_agreement", [1.0, 0.97, 0.99, 1.0] * 7, [16.0] * 28, 0.95, cfg, minimum=True),
         *accuracy_entry("multiple_choice_accuracy", LOGLIKELIHOOD, mc_b, mc_c, cfg),
-        perplexity_entry(nll, [n * f for n, f in zip(nll, [1.01, 1.0, 1.03, 0.99, 1.02, 1.0], strict=True)], tokens, cfg),
+        perplexity_entry(
+            nll, [n * f for n, f in zip(nll, [1.01, 1.0, 1.03, 0.99, 1.02, 1.0], strict=True)], tokens, cfg
+        ),
     ]
     r = _fail()
     r["quality"] = [e.to_json() for e in entries]
