@@ -216,6 +216,7 @@ class GoldenSection(_Strict):
     multiple_choice: list[str] = Field(default_factory=list)  # JSONL {id, question, choices, answer}
     perplexity: list[str] = Field(default_factory=list)  # text files, documents separated by blank lines
     perplexity_max_tokens: int = Field(default=256, ge=8, le=8192)  # per document, longer ones are cut
+    lm_eval: list[str] = Field(default_factory=list)  # lm-evaluation-harness task YAMLs (local data_files)
 
 
 class MetricSpec(_Strict):

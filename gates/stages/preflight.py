@@ -10,6 +10,7 @@ from gates.errors import BadInputError, CapabilityError, DataError
 from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
+from gates.quality.lm_eval_tasks import TaskSpec, lm_eval_available, task_spec
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
 from gates.quality.scoring import ChoiceItem, Document, load_documents, load_multiple_choice
 
@@ -27,6 +28,7 @@ class PreflightResult:
     choices: tuple[ChoiceItem, ...] = ()  # golden.multiple_choice items
     documents: tuple[Document, ...] = ()  # golden.perplexity documents
     warnings: tuple[str, ...] = ()
+    lm_eval: tuple[TaskSpec, ...] = ()  # golden.lm_eval tasks
 
 
 def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence: float, power: float) -> list[str]:
@@ -86,6 +88,12 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
         choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
         documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
+        tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]
+        if tasks and not lm_eval_available():
+            raise CapabilityError(
+                f"{ctx.pipeline.where('golden', 'lm_eval')}: golden.lm_eval needs lm-evaluation-harness "
+                "(pip install lm-eval; pinned in requirements/constraints.txt)"
+            )
         sizes = {"task checks": sum(1 for g in golden if _checked(g))} | {
             f: sum(1 for c in choices if c.suite == f) for f in cfg.golden.multiple_choice
         }
@@ -106,6 +114,7 @@ class PreflightStage:
                 choices=tuple(choices),
                 documents=tuple(documents),
                 warnings=tuple(warnings),
+                lm_eval=tuple(tasks),
             ),
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gates.context import RunContext
+from gates.quality.lm_eval_tasks import TaskSamples, run_task
 from gates.quality.scoring import ChoiceScore, DocumentScore, score_choice_item, score_document
 from gates.stages.deploy import DeployResult
 from gates.stages.optimize import OptimizeResult
@@ -32,6 +33,7 @@ class QualityResult:
     documents: dict[str, tuple[DocumentScore, ...]]  # arm -> per document
     path: Path | None
     note: str
+    lm_eval: dict[str, tuple[TaskSamples, ...]] = dataclasses.field(default_factory=dict)  # arm -> per task
 
     def bits_per_byte(self, arm: str) -> float:
         docs = self.documents.get(arm, ())
@@ -63,7 +65,7 @@ class QualityStage:
 
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need("preflight", PreflightResult)
-        if not pre.choices and not pre.documents:
+        if not pre.choices and not pre.documents and not pre.lm_eval:
             ctx.put(self.name, QualityResult({}, {}, None, "no multiple-choice items or held-out text configured"))
             return
         dep = ctx.need("deploy", DeployResult)
@@ -86,10 +88,25 @@ class QualityStage:
 
         chosen = _per_arm(dep, choices) if pre.choices else {}
         docs = _per_arm(dep, documents) if pre.documents else {}
+        tasks = run_lm_eval(dep, pre, tokenizer) if pre.lm_eval else {}
         path = ctx.run_dir / "quality.jsonl"
         write_rows(path, chosen, docs)
-        result = QualityResult(chosen, docs, path, "")
+        result = QualityResult(chosen, docs, path, "", tasks)
         ctx.put(self.name, dataclasses.replace(result, note=_note(result)))
+
+
+def run_lm_eval(dep: DeployResult, pre: PreflightResult, tokenizer: Any) -> dict[str, tuple[TaskSamples, ...]]:
+    """Each task through each arm, one arm after the other: lm-eval keeps global state (its
+    task registry, logging), so the arms do not run side by side here."""
+    out: dict[str, tuple[TaskSamples, ...]] = {}
+    for arm, model in dep.models.items():
+        client = TextModelClient(dep.grpc_url)
+        try:
+            dep.check_alive()
+            out[arm] = tuple(run_task(spec, client, model, tokenizer) for spec in pre.lm_eval)
+        finally:
+            client.close()
+    return out
 
 
 def write_rows(

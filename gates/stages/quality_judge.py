@@ -10,7 +10,8 @@ import dataclasses
 
 from gates.config.schema import GatesSection
 from gates.judge.policy import GateResult, Status, Verdict, decide
-from gates.judge.quality import ACCURACY, LOGLIKELIHOOD, QualityEntry, accuracy_entry, drift_entry, perplexity_entry
+from gates.errors import InfraError
+from gates.judge.quality import ACCURACY, LM_EVAL, LOGLIKELIHOOD, QualityEntry, accuracy_entry, drift_entry, perplexity_entry
 from gates.stages.drift import DriftResult
 from gates.stages.quality import QualityResult
 
@@ -59,6 +60,11 @@ def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cf
     if quality is not None and quality.documents:
         b_docs, c_docs = quality.documents["baseline"], quality.documents["candidate"]
         out.append(perplexity_entry([d.nll for d in b_docs], [d.nll for d in c_docs], [d.tokens for d in b_docs], cfg))
+    if quality is not None and quality.lm_eval:
+        for b_task, c_task in zip(quality.lm_eval["baseline"], quality.lm_eval["candidate"], strict=True):
+            if b_task.doc_ids != c_task.doc_ids:  # the pairing is by document: both arms saw the same ones
+                raise InfraError(f"lm-eval task {b_task.task!r} scored different documents for the two arms")
+            out += accuracy_entry(f"lm_eval:{b_task.task}", LM_EVAL, b_task.correct, c_task.correct, cfg)
     return out
 
 
