@@ -13,7 +13,9 @@ accuracy drop over the whole pool. Each trial draws a suite of ``--items`` items
 - the naive fixed-threshold rule: PASS when the observed drop is at most the margin, else FAIL.
 
 false PASS: share of trials of candidates whose true drop exceeds the margin that were judged
-PASS. A/A false FAIL: share of A/A trials judged FAIL.
+PASS. A/A false FAIL: share of A/A trials (the unchanged model; in-process scoring is
+deterministic, so its items agree one for one) judged FAIL. The smallest noise scale is a
+near-A/A pair (true drop about zero): its line shows how often the gate certifies it.
 
 To fit the CPU budget the items are scored in-process with transformers (batched forward
 passes), not through Triton: the scoring is the served path's (same context/continuation split,
@@ -150,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confidence", type=float, default=0.99)
     ap.add_argument("--scales", default="0,0.03,0.07,0.12,0.2")
     ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--resamples", type=int, default=1000)
     args = ap.parse_args(argv)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
