@@ -11,7 +11,15 @@ import dataclasses
 from gates.config.schema import GatesSection
 from gates.judge.policy import GateResult, Status, Verdict, decide
 from gates.errors import InfraError
-from gates.judge.quality import ACCURACY, LM_EVAL, LOGLIKELIHOOD, QualityEntry, accuracy_entry, drift_entry, perplexity_entry
+from gates.judge.quality import (
+    ACCURACY,
+    LM_EVAL,
+    LOGLIKELIHOOD,
+    QualityEntry,
+    accuracy_entry,
+    drift_entry,
+    perplexity_entry,
+)
 from gates.stages.drift import DriftResult
 from gates.stages.quality import QualityResult
 
