@@ -10,8 +10,8 @@ from gates.errors import BadInputError, CapabilityError, DataError
 from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
-from gates.quality.lm_eval_tasks import TaskSpec, lm_eval_available, task_spec
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
+from gates.quality.lm_eval_tasks import TaskSpec, lm_eval_available, task_spec
 from gates.quality.scoring import ChoiceItem, Document, load_documents, load_multiple_choice
 
 # Baseline accuracy assumed when sizing suites before any model ran (the report recomputes

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from gates.config.schema import GatesSection
-from gates.judge.policy import GateResult, Status, Verdict, decide
 from gates.errors import InfraError
+from gates.judge.policy import GateResult, Status, Verdict, decide
 from gates.judge.quality import (
     ACCURACY,
     LM_EVAL,
