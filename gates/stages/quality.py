@@ -90,7 +90,7 @@ class QualityStage:
         docs = _per_arm(dep, documents) if pre.documents else {}
         tasks = run_lm_eval(dep, pre, tokenizer) if pre.lm_eval else {}
         path = ctx.run_dir / "quality.jsonl"
-        write_rows(path, chosen, docs)
+        write_rows(path, chosen, docs, tasks)
         result = QualityResult(chosen, docs, path, "", tasks)
         ctx.put(self.name, dataclasses.replace(result, note=_note(result)))
 
@@ -110,7 +110,10 @@ def run_lm_eval(dep: DeployResult, pre: PreflightResult, tokenizer: Any) -> dict
 
 
 def write_rows(
-    path: Path, chosen: dict[str, tuple[ChoiceScore, ...]], docs: dict[str, tuple[DocumentScore, ...]]
+    path: Path,
+    chosen: dict[str, tuple[ChoiceScore, ...]],
+    docs: dict[str, tuple[DocumentScore, ...]],
+    tasks: dict[str, tuple[TaskSamples, ...]],
 ) -> None:
     with path.open("w") as f:
         for arm, rows in chosen.items():
@@ -119,6 +122,13 @@ def write_rows(
         for arm, drows in docs.items():
             for d in drows:
                 f.write(json.dumps({"arm": arm, "kind": "document", **dataclasses.asdict(d)}) + "\n")
+        for arm, trows in tasks.items():
+            for t in trows:
+                for doc_id, ok in zip(t.doc_ids, t.correct, strict=True):
+                    f.write(
+                        json.dumps({"arm": arm, "kind": "lm_eval", "task": t.task, "doc_id": doc_id, "correct": ok})
+                    )
+                    f.write("\n")
 
 
 def _rate(rows: Sequence[ChoiceScore]) -> float:
