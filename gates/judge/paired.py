@@ -134,11 +134,13 @@ def paired_difference(
         ratios = np.where(sums_b > 0, sums_c / np.maximum(sums_b, 1e-300), np.nan)
     ratios = ratios[np.isfinite(ratios)]
     rec_est = float(c.sum() / b.sum()) if b.sum() > 0 else math.nan
-    recovery = (
-        Interval(rec_est, *(float(x) for x in np.quantile(ratios, [alpha, 1 - alpha])))
-        if ratios.size and math.isfinite(rec_est)
-        else nan
-    )
+    recovery = nan
+    if ratios.size and math.isfinite(rec_est):
+        lo, hi = (float(x) for x in np.quantile(ratios, [alpha, 1 - alpha]))
+        # like the drop, never narrower than the drop's own interval scaled by the baseline's
+        # accuracy: a few discordant items would otherwise pin the bootstrap ratio at 1
+        p_b = float(b.mean())
+        recovery = Interval(rec_est, min(lo, 1 - drop.high / p_b), max(hi, 1 - drop.low / p_b))
     return PairedAccuracy(
         n=n,
         baseline=wilson(int(b.sum()), n, confidence),

@@ -44,7 +44,7 @@ def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence:
             out.append(
                 f"{label}: {n} items detect accuracy drops of {mde:.3f} with {power:.0%} power "
                 f"(at baseline accuracy {ASSUMED_ACCURACY}); gates.accuracy_drop_max {margin:.3g} needs about "
-                f"{need} items, so this gate will likely be inconclusive"
+                f"{need} items, so unless the arms agree on nearly every item this gate will be inconclusive"
             )
     return out
 

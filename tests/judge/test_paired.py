@@ -116,3 +116,13 @@ def test_non_inferiority_rule_and_items_advice() -> None:
 
 def test_two_sided_level() -> None:
     assert two_sided(0.99) == pytest.approx(0.98) and two_sided(0.95) == pytest.approx(0.90)
+
+
+def test_recovery_interval_is_not_pinned_by_one_discordant_item() -> None:
+    """One item only the candidate got right: every bootstrap ratio is ≥ 1, yet 28 items cannot
+    rule out that the candidate is worse; the interval reaches below 1 like the drop's does."""
+    b = [True] * 23 + [False] * 5
+    c = [True] * 24 + [False] * 4
+    pa = paired_difference(b, c, 0.90)
+    assert pa.recovery.estimate == pytest.approx(24 / 23)
+    assert pa.recovery.low == pytest.approx(1 - pa.drop.high / (23 / 28)) and pa.recovery.low < 0.95
