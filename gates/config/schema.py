@@ -236,6 +236,11 @@ class GoldenSection(_Strict):
     allowed_tags: list[str] | None = None  # when set, a tag outside this list fails the suite's expectations
     max_prompt_words: int = Field(default=1024, ge=1)  # whitespace tokens; a tokenizer-free bound, checked first
     worst: int = Field(default=5, ge=0, le=100)  # worst prompts shown side by side in the report
+    # quality items scored by log-likelihood through the served models (issue 14)
+    multiple_choice: list[str] = Field(default_factory=list)  # JSONL {id, question, choices, answer}
+    perplexity: list[str] = Field(default_factory=list)  # text files, documents separated by blank lines
+    perplexity_max_tokens: int = Field(default=256, ge=8, le=8192)  # per document, longer ones are cut
+    lm_eval: list[str] = Field(default_factory=list)  # lm-evaluation-harness task YAMLs (local data_files)
 
 
 class MetricSpec(_Strict):
@@ -295,6 +300,12 @@ class GatesSection(_Strict):
     groups: dict[str, float] = Field(default_factory=lambda: {"performance": 1.0})
     score: ScoreSection = Field(default_factory=ScoreSection)
     cost: CostSection | None = None
+    # quality verdicts with statistics (gates/judge/quality.py): null thresholds are not applied
+    accuracy_drop_max: float | None = Field(default=None, ge=0, le=1)  # non-inferiority margin
+    recovery_min: float | None = Field(default=None, ge=0, le=2)  # candidate/baseline accuracy
+    perplexity_increase_max: float | None = Field(default=None, ge=0)  # relative: 0.05 = +5%
+    drift_intervals: bool = False  # judge the drift thresholds on bootstrap intervals over prompts
+    power: float = Field(default=0.8, gt=0, lt=1)  # for the detectable effect the report states
 
     @model_validator(mode="after")
     def _groups(self) -> GatesSection:

@@ -7,12 +7,14 @@ import math
 from typing import Any
 
 from gates.context import RunContext
+from gates.judge.paired import two_sided
 from gates.judge.policy import Verdict
 from gates.stages.build import BuildResult
 from gates.stages.drift import DriftResult
 from gates.stages.load import LoadResult
 from gates.stages.optimize import OptimizeResult, tool_versions
 from gates.stages.preflight import PreflightResult
+from gates.stages.quality_judge import QualityVerdicts
 
 SCHEMA_VERSION = 1
 
@@ -134,4 +136,8 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             ],
             "rows": str(drift.path),
         }
+    qv = ctx.get("quality_verdicts", QualityVerdicts)
+    report["quality"] = [e.to_json() for e in qv.entries] if qv else []
+    report["confidence_level"] = two_sided(cfg.gates.confidence)  # of every quality interval shown
+    report["quality_warnings"] = list(pre.warnings) if pre else []
     return dict(_clean(report))

@@ -45,6 +45,15 @@ def gate_format(name: str) -> str:
     return {"error_rate": ".2%", "score": ".0f"}.get(name, ".3g")
 
 
+def ci(iv: dict[str, Any] | None, fmt: str = ".3f") -> str:
+    """An estimate with its interval, as "0.821 (0.700 to 0.900)"; "—" when missing."""
+    if not iv or iv.get("estimate") is None:
+        return "—"
+    if iv.get("low") is None or iv.get("high") is None:
+        return _num(iv["estimate"], fmt)
+    return f"{_num(iv['estimate'], fmt)} ({_num(iv['low'], fmt)} to {_num(iv['high'], fmt)})"
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -57,7 +66,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = md_inline
     env.filters["num"] = _num
     env.filters["md_url"] = md_url
-    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format)
+    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format, ci=ci)
     return env
 
 

@@ -20,6 +20,7 @@ from gates.stages.drift import DriftStage  # noqa: E402
 from gates.stages.load import LoadStage  # noqa: E402
 from gates.stages.optimize import OptimizeStage  # noqa: E402
 from gates.stages.preflight import PreflightStage  # noqa: E402
+from gates.stages.quality import QualityStage  # noqa: E402
 
 # The measurement stages, in order. Judge, report and publish run after them (see pipeline.py)
 # because they also run when a measurement stage failed.
@@ -30,4 +31,5 @@ MEASURE_STAGES: tuple[Stage, ...] = (
     DeployStage(),
     LoadStage(),
     DriftStage(),
+    QualityStage(),
 )

@@ -11,6 +11,8 @@ from gates.loadgen.stats import read_records
 from gates.stages.build import BuildResult
 from gates.stages.drift import DriftResult
 from gates.stages.load import LoadResult
+from gates.stages.quality import QualityResult
+from gates.stages.quality_judge import QualityVerdicts, merge, quality_entries
 
 
 def _generator_summary(g: dict[str, Any]) -> str:
@@ -63,4 +65,7 @@ class JudgeStage:
     name = "judge"
 
     def run(self, ctx: RunContext) -> None:
-        ctx.put(self.name, judge(gather_evidence(ctx), ctx.config.gates))
+        cfg = ctx.config.gates
+        entries = quality_entries(ctx.get("drift", DriftResult), ctx.get("quality", QualityResult), cfg)
+        ctx.put("quality_verdicts", QualityVerdicts(tuple(entries)))
+        ctx.put(self.name, merge(judge(gather_evidence(ctx), cfg), entries, cfg))

@@ -7,9 +7,16 @@ import dataclasses
 from gates.context import RunContext
 from gates.engines import ENGINES
 from gates.errors import BadInputError, CapabilityError, DataError
+from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
+from gates.quality.lm_eval_tasks import TaskSpec, lm_eval_available, task_spec
+from gates.quality.scoring import ChoiceItem, Document, load_documents, load_multiple_choice
+
+# Baseline accuracy assumed when sizing suites before any model ran (the report recomputes
+# the detectable effect with the measured one).
+ASSUMED_ACCURACY = 0.8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +25,28 @@ class PreflightResult:
     calibration: tuple[Sample, ...]  # plain texts or chats (rendered with the model's template)
     quant_path: str  # "real" | "simulated"
     note: str
+    choices: tuple[ChoiceItem, ...] = ()  # golden.multiple_choice items
+    documents: tuple[Document, ...] = ()  # golden.perplexity documents
+    warnings: tuple[str, ...] = ()
+    lm_eval: tuple[TaskSpec, ...] = ()  # golden.lm_eval tasks
+
+
+def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence: float, power: float) -> list[str]:
+    """A suite too small to tell a drop of ``margin`` from none can only be INCONCLUSIVE (or
+    pass an A/A-like candidate by luck of the bounds): say so before spending minutes on it."""
+    if margin is None:
+        return []
+    out = []
+    for label, n in sizes.items():
+        mde = detectable_effect(n, ASSUMED_ACCURACY, confidence, power)
+        if n and mde > margin:
+            need = items_for_effect(margin, ASSUMED_ACCURACY, confidence, power)
+            out.append(
+                f"{label}: {n} items detect accuracy drops of {mde:.3f} with {power:.0%} power "
+                f"(at baseline accuracy {ASSUMED_ACCURACY}); gates.accuracy_drop_max {margin:.3g} needs about "
+                f"{need} items, so unless the arms agree on nearly every item this gate will be inconclusive"
+            )
+    return out
 
 
 def check_model_source(ctx: RunContext) -> None:
@@ -61,6 +90,20 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
+        choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
+        documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
+        tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]
+        if tasks and not lm_eval_available():
+            raise CapabilityError(
+                f"{ctx.pipeline.where('golden', 'lm_eval')}: golden.lm_eval needs lm-evaluation-harness "
+                "(pip install lm-eval; pinned in requirements/constraints.txt)"
+            )
+        sizes = {"task checks": sum(1 for g in golden if _checked(g))} | {
+            f: sum(1 for c in choices if c.suite == f) for f in cfg.golden.multiple_choice
+        }
+        warnings = suite_size_warnings(sizes, cfg.gates.accuracy_drop_max, cfg.gates.confidence, cfg.gates.power)
+        for w in warnings:
+            ctx.progress(f"warning: {w}")
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(
@@ -71,5 +114,14 @@ class PreflightStage:
                 quant_path,
                 note=f"{len(golden)} golden prompts, {len(calibration)} calibration rows, "
                 f"quantization path: {quant_path}",
+                choices=tuple(choices),
+                documents=tuple(documents),
+                warnings=tuple(warnings),
+                lm_eval=tuple(tasks),
             ),
         )
+
+
+def _checked(g: GoldenPrompt) -> bool:
+    r = g.row
+    return r.expected is not None or bool(r.must_contain) or r.regex is not None

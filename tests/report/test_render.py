@@ -82,3 +82,40 @@ def test_report_copy_is_not_mutated() -> None:
     before = copy.deepcopy(r)
     render_markdown(r)
     assert r == before
+
+
+def _quality() -> dict[str, Any]:
+    """A report with quality verdicts computed by the real statistics (deterministic: seeded)."""
+    from gates.config.schema import GatesSection
+    from gates.judge.quality import ACCURACY, LOGLIKELIHOOD, accuracy_entry, drift_entry, perplexity_entry
+
+    cfg = GatesSection(accuracy_drop_max=0.05, recovery_min=0.9, perplexity_increase_max=0.05)
+    task_b = [True] * 23 + [False] * 5
+    task_c = [True] * 21 + [False] * 2 + [True] + [False] * 4
+    mc_b = [True] * 150 + [False] * 50
+    mc_c = [True] * 100 + [False] * 50 + [True] * 10 + [False] * 40
+    tokens = [120, 80, 95, 130, 60, 110]
+    nll = [r * t for r, t in zip([2.1, 2.3, 1.9, 2.0, 2.4, 2.2], tokens, strict=True)]
+    entries = [
+        *accuracy_entry("task_accuracy", ACCURACY, task_b, task_c, cfg),
+        drift_entry("top1_agreement", [1.0, 0.97, 0.99, 1.0] * 7, [16.0] * 28, 0.95, cfg, minimum=True),
+        *accuracy_entry("multiple_choice_accuracy", LOGLIKELIHOOD, mc_b, mc_c, cfg),
+        perplexity_entry(
+            nll, [n * f for n, f in zip(nll, [1.01, 1.0, 1.03, 0.99, 1.02, 1.0], strict=True)], tokens, cfg
+        ),
+    ]
+    r = _fail()
+    r["quality"] = [e.to_json() for e in entries]
+    r["confidence_level"] = 0.98
+    r["quality_warnings"] = ["task checks: 28 items detect accuracy drops of 0.339 with 80% power"]
+    return r
+
+
+def test_quality_section_golden(golden: Callable[[str, str], None]) -> None:
+    md = render_markdown(_quality())
+    golden("report_quality.md", md)
+    section = md.split("### Quality verdicts", 1)[1].split("<details>", 1)[0]
+    for name in ("task&#95;accuracy", "multiple&#95;choice&#95;accuracy", "| perplexity |", "top1&#95;agreement"):
+        assert name in section
+    assert "McNemar" in section and "❌ fail" in section and "⚠️ inconclusive" in section
+    assert "<h2>Quality verdicts</h2>" in render_html(_quality())

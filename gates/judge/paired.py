@@ -1,0 +1,237 @@
+"""Paired statistics for quality gates: pure functions, no I/O, deterministic for a given input.
+
+Both arms answer the *same* items, so every comparison here is paired:
+
+- :func:`mcnemar_exact`: McNemar's exact test on the discordant items (a two-sided binomial test).
+- :func:`paired_difference`: the accuracy drop (baseline - candidate) with a paired bootstrap
+  interval, widened to Newcombe's score interval for paired proportions when that is wider: a
+  bootstrap over items none of which disagree collapses to a point, which would certify any
+  margin from a handful of items.
+- :func:`bootstrap_ratio`: the paired bootstrap interval of a ratio of sums (perplexity, recovery).
+- :func:`bootstrap_mean`: the bootstrap interval of a (weighted) mean over items (drift metrics).
+- :func:`detectable_effect` / :func:`items_for_effect`: power analysis for a paired accuracy drop.
+- :func:`non_inferiority`: the pass / fail / inconclusive rule on one-sided bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import binom, norm
+
+RESAMPLES = 4000
+SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def to_json(self) -> dict[str, float | None]:
+        return {k: (v if math.isfinite(v) else None) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedAccuracy:
+    n: int
+    baseline: Interval  # accuracy with a Wilson interval
+    candidate: Interval
+    drop: Interval  # baseline - candidate: positive means the candidate is worse
+    recovery: Interval  # candidate / baseline accuracy
+    p_value: float  # McNemar exact, two-sided
+    only_baseline: int  # items only the baseline got right
+    only_candidate: int
+    item_sd: float  # standard deviation of the per-item difference (for sample-size advice)
+
+
+def two_sided(confidence: float) -> float:
+    """The two-sided level whose bounds are one-sided bounds at ``confidence``."""
+    return 1 - 2 * (1 - confidence)
+
+
+def mcnemar_exact(only_baseline: int, only_candidate: int) -> float:
+    """Two-sided exact McNemar p-value: under H0 each discordant item is a fair coin."""
+    n = only_baseline + only_candidate
+    if n == 0:
+        return 1.0
+    k = min(only_baseline, only_candidate)
+    return float(min(1.0, 2 * binom.cdf(k, n, 0.5)))
+
+
+def wilson(successes: int, n: int, confidence: float) -> Interval:
+    """Wilson score interval of a proportion (two-sided at ``confidence``)."""
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def newcombe_paired(both: int, only_b: int, only_c: int, neither: int, confidence: float) -> tuple[float, float]:
+    """Newcombe's (1998, method 10) interval of p_baseline - p_candidate for paired proportions."""
+    n = both + only_b + only_c + neither
+    p1, p2 = (both + only_b) / n, (both + only_c) / n
+    w1, w2 = wilson(both + only_b, n, confidence), wilson(both + only_c, n, confidence)
+    l1, u1, l2, u2 = w1.low, w1.high, w2.low, w2.high
+    # phi: correlation of the two arms' outcomes, with Newcombe's continuity handling of zeros
+    a, b, c, d = both, only_b, only_c, neither
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        phi = 0.0
+    else:
+        cross = float(a * d - b * c)
+        num = max(cross - n / 2, 0.0) if cross > 0 else min(cross + n / 2, 0.0) if cross < 0 else 0.0
+        phi = num / math.sqrt(margins)
+    delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    eps = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    diff = p1 - p2
+    return diff - delta, diff + eps
+
+
+def _bootstrap_indices(n: int, resamples: int, seed: int) -> NDArray[np.int64]:
+    rng = np.random.default_rng(seed)
+    idx: NDArray[np.int64] = rng.integers(0, n, size=(resamples, n))
+    return idx
+
+
+def paired_difference(
+    baseline: Sequence[bool],
+    candidate: Sequence[bool],
+    confidence: float,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> PairedAccuracy:
+    """Accuracy of both arms on the same items; ``confidence`` is the two-sided level."""
+    b = np.asarray(baseline, dtype=float)
+    c = np.asarray(candidate, dtype=float)
+    if b.shape != c.shape:
+        raise ValueError(f"paired items differ in number: {b.size} baseline, {c.size} candidate")
+    n = int(b.size)
+    nan = Interval(math.nan, math.nan, math.nan)
+    if n == 0:
+        return PairedAccuracy(0, nan, nan, nan, nan, math.nan, 0, 0, math.nan)
+    both = int(((b == 1) & (c == 1)).sum())
+    only_b = int(((b == 1) & (c == 0)).sum())
+    only_c = int(((b == 0) & (c == 1)).sum())
+    neither = n - both - only_b - only_c
+    d = b - c
+    idx = _bootstrap_indices(n, resamples, seed)
+    alpha = (1 - confidence) / 2
+    boot_lo, boot_hi = np.quantile(d[idx].mean(axis=1), [alpha, 1 - alpha])
+    new_lo, new_hi = newcombe_paired(both, only_b, only_c, neither, confidence)
+    drop = Interval(float(d.mean()), float(min(boot_lo, new_lo)), float(max(boot_hi, new_hi)))
+    sums_b, sums_c = b[idx].sum(axis=1), c[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(sums_b > 0, sums_c / np.maximum(sums_b, 1e-300), np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    rec_est = float(c.sum() / b.sum()) if b.sum() > 0 else math.nan
+    recovery = nan
+    if ratios.size and math.isfinite(rec_est):
+        lo, hi = (float(x) for x in np.quantile(ratios, [alpha, 1 - alpha]))
+        # like the drop, never narrower than the drop's own interval scaled by the baseline's
+        # accuracy: a few discordant items would otherwise pin the bootstrap ratio at 1
+        p_b = float(b.mean())
+        recovery = Interval(rec_est, min(lo, 1 - drop.high / p_b), max(hi, 1 - drop.low / p_b))
+    return PairedAccuracy(
+        n=n,
+        baseline=wilson(int(b.sum()), n, confidence),
+        candidate=wilson(int(c.sum()), n, confidence),
+        drop=drop,
+        recovery=recovery,
+        p_value=mcnemar_exact(only_b, only_c),
+        only_baseline=only_b,
+        only_candidate=only_c,
+        item_sd=float(d.std(ddof=1)) if n > 1 else math.nan,
+    )
+
+
+def bootstrap_ratio(
+    num: Sequence[float],
+    den: Sequence[float],
+    confidence: float,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Interval:
+    """sum(num) / sum(den) over items, with a bootstrap interval resampling items (pairs kept)."""
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if a.size == 0 or a.shape != b.shape or b.sum() <= 0:
+        return Interval(math.nan, math.nan, math.nan)
+    idx = _bootstrap_indices(a.size, resamples, seed)
+    sums = b[idx].sum(axis=1)
+    ratios = a[idx].sum(axis=1)[sums > 0] / sums[sums > 0]
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
+    return Interval(float(a.sum() / b.sum()), float(lo), float(hi))
+
+
+def bootstrap_mean(
+    values: Sequence[float],
+    confidence: float,
+    weights: Sequence[float] | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Interval:
+    """Weighted mean over items with a bootstrap interval; non-finite items are left out."""
+    v = np.asarray(values, dtype=float)
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
+    keep = np.isfinite(v) & (w > 0)
+    v, w = v[keep], w[keep]
+    if v.size == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    return bootstrap_ratio(v * w, w, confidence, resamples, seed)
+
+
+def detectable_effect(n: int, baseline_accuracy: float, confidence: float, power: float = 0.8) -> float:
+    """Smallest accuracy drop a one-sided test at ``confidence`` detects with ``power`` on ``n`` items.
+
+    Uses the variance of two independent proportions, 2·p(1-p)/n: an upper bound for paired
+    items whose outcomes are positively correlated (the usual case: both arms find the same
+    items hard), so the real test is at least this sensitive.
+    """
+    if n <= 0 or not 0 < baseline_accuracy < 1:
+        return math.nan
+    z = float(norm.ppf(confidence) + norm.ppf(power))
+    return z * math.sqrt(2 * baseline_accuracy * (1 - baseline_accuracy) / n)
+
+
+def items_for_effect(effect: float, baseline_accuracy: float, confidence: float, power: float = 0.8) -> int:
+    """Items needed for :func:`detectable_effect` to reach ``effect``."""
+    if effect <= 0 or not 0 < baseline_accuracy < 1:
+        return 0
+    z = float(norm.ppf(confidence) + norm.ppf(power))
+    return math.ceil(z * z * 2 * baseline_accuracy * (1 - baseline_accuracy) / (effect * effect))
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    status: str  # "pass" | "fail" | "inconclusive"
+    more_items: int | None  # for inconclusive: about how many more items would settle it
+
+
+def non_inferiority(drop: Interval, margin: float, n: int, item_sd: float, confidence: float) -> Decision:
+    """PASS when the whole interval of the drop is below the margin, FAIL when it is above.
+
+    ``drop``'s bounds are one-sided bounds at ``confidence``. Otherwise INCONCLUSIVE, with the
+    number of further items at which the current estimate, with the per-item spread seen so far,
+    would clear the margin on one side (None when the estimate sits on the margin).
+    """
+    if drop.high < margin:
+        return Decision("pass", None)
+    if drop.low > margin:
+        return Decision("fail", None)
+    gap = abs(margin - drop.estimate)
+    # a spread of 0 (no discordant item yet) says nothing: assume one item in n disagrees
+    sd = item_sd if math.isfinite(item_sd) and item_sd > 0 else math.sqrt(1 / max(n, 1))
+    if gap < 1e-9:
+        return Decision("inconclusive", None)
+    total = math.ceil((float(norm.ppf(confidence)) * sd / gap) ** 2)
+    return Decision("inconclusive", max(total - n, 1))

@@ -1,0 +1,108 @@
+"""lm-evaluation-harness tasks against a served model: an ``lm_eval`` model class that calls Triton.
+
+Only log-likelihood requests are served (multiple-choice tasks: ``output_type:
+multiple_choice`` or ``loglikelihood``): the served model scores a continuation by teacher
+forcing and returns its log-probabilities and its own greedy tokens on the same positions, which
+is what ``LM.loglikelihood`` returns. Generation tasks and rolling log-likelihood are refused by
+name, never approximated. Task YAMLs point at local data (``dataset_path: json`` with
+``dataset_kwargs.data_files``): nothing is fetched from a hub.
+
+``lm_eval`` is imported lazily: it is heavy, and only pipelines that configure tasks need it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from gates.errors import BadInputError, DataError
+from gates.quality.scoring import continuation_ids
+from gates.triton.client import TextModelClient
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    path: Path
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSamples:
+    task: str
+    doc_ids: tuple[int, ...]
+    correct: tuple[bool, ...]  # per document, the task's ``acc``
+
+
+def task_spec(path: Path) -> TaskSpec:
+    """The task's name from its YAML, checked before any model work."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: cannot read the lm-eval task: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("task"), str):
+        raise DataError(f"{path}: an lm-eval task YAML needs a 'task' name")
+    kind = doc.get("output_type", "generate_until")
+    if kind not in ("multiple_choice", "loglikelihood"):
+        raise DataError(f"{path}: output_type {kind!r}: only multiple_choice and loglikelihood tasks are served")
+    return TaskSpec(path, str(doc["task"]))
+
+
+def lm_eval_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("lm_eval") is not None
+
+
+def _served_lm_class() -> type:
+    from lm_eval.api.model import LM
+
+    class ServedLM(LM):  # type: ignore[misc]
+        """lm-eval's view of one served arm."""
+
+        def __init__(self, client: TextModelClient, model: str, tokenizer: Any) -> None:
+            super().__init__()
+            self.client, self.model, self.tokenizer = client, model, tokenizer
+
+        def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+            out = []
+            for req in requests:
+                context, continuation = req.args[0], req.args[1]
+                ids = np.asarray(continuation_ids(self.tokenizer, context, continuation), dtype=np.int64)
+                gen = self.client.generate(
+                    self.model, context, len(ids), top_k=1, forced_ids=ids, logprob_ids=ids.reshape(-1, 1)
+                )
+                greedy = bool((np.asarray(gen.top_ids)[:, 0] == ids).all())
+                out.append((float(np.asarray(gen.selected_logprobs, dtype=np.float64).sum()), greedy))
+            return out
+
+        def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+            raise BadInputError("lm-eval rolling log-likelihood tasks are not served (use golden.perplexity)")
+
+        def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+            raise BadInputError("lm-eval generation tasks are not served: use multiple_choice tasks")
+
+    return ServedLM
+
+
+def run_task(spec: TaskSpec, client: TextModelClient, model: str, tokenizer: Any) -> TaskSamples:
+    """Every document of the task through the served ``model``; per-document accuracy."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(spec.path.parent), include_defaults=False)
+    lm = _served_lm_class()(client, model, tokenizer)
+    results = simple_evaluate(
+        model=lm, tasks=[spec.name], task_manager=manager, log_samples=True, bootstrap_iters=0, random_seed=0
+    )
+    if results is None or spec.name not in results.get("samples", {}):
+        raise DataError(f"{spec.path}: lm-eval returned no samples for task {spec.name!r}")
+    samples = sorted(results["samples"][spec.name], key=lambda s: int(s["doc_id"]))
+    if not samples or "acc" not in samples[0]:
+        raise DataError(f"{spec.path}: task {spec.name!r} reports no per-sample 'acc' metric")
+    return TaskSamples(
+        spec.name, tuple(int(s["doc_id"]) for s in samples), tuple(bool(float(s["acc"]) > 0.5) for s in samples)
+    )

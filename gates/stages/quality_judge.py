@@ -1,0 +1,93 @@
+"""Quality entries from the measurement results, and their gates merged into the verdict.
+
+Kept apart from ``policy.judge`` so the latency/drift policy and the quality statistics can
+change independently: the judge stage runs both and decides over the union of their gates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gates.config.schema import GatesSection
+from gates.errors import InfraError
+from gates.judge.policy import GateResult, Status, Verdict, decide
+from gates.judge.quality import (
+    ACCURACY,
+    LM_EVAL,
+    LOGLIKELIHOOD,
+    QualityEntry,
+    accuracy_entry,
+    drift_entry,
+    perplexity_entry,
+)
+from gates.stages.drift import DriftResult
+from gates.stages.quality import QualityResult
+
+DRIFT_GATES = ("exact_match_rate", "top1_agreement", "mean_kl")
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityVerdicts:
+    entries: tuple[QualityEntry, ...]
+
+
+def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cfg: GatesSection) -> list[QualityEntry]:
+    out: list[QualityEntry] = []
+    if drift is not None:
+        checked = [r for r in drift.rows if r.baseline_task_pass is not None and r.candidate_task_pass is not None]
+        out += accuracy_entry(
+            "task_accuracy",
+            ACCURACY,
+            [bool(r.baseline_task_pass) for r in checked],
+            [bool(r.candidate_task_pass) for r in checked],
+            cfg,
+        )
+        rows = drift.rows
+        out.append(
+            drift_entry(
+                "exact_match_rate",
+                [float(r.exact_match) for r in rows],
+                [r.weight for r in rows],
+                cfg.exact_match_rate_min,
+                cfg,
+                minimum=True,
+            )
+        )
+        pos = [float(r.positions) for r in rows]
+        out.append(
+            drift_entry(
+                "top1_agreement", [r.top1_agreement for r in rows], pos, cfg.top1_agreement_min, cfg, minimum=True
+            )
+        )
+        out.append(drift_entry("mean_kl", [r.mean_kl for r in rows], pos, cfg.mean_kl_max, cfg, minimum=False))
+    if quality is not None and quality.choices:
+        b, c = quality.choices["baseline"], quality.choices["candidate"]
+        out += accuracy_entry(
+            "multiple_choice_accuracy", LOGLIKELIHOOD, [x.correct for x in b], [x.correct for x in c], cfg
+        )
+    if quality is not None and quality.documents:
+        b_docs, c_docs = quality.documents["baseline"], quality.documents["candidate"]
+        out.append(perplexity_entry([d.nll for d in b_docs], [d.nll for d in c_docs], [d.tokens for d in b_docs], cfg))
+    if quality is not None and quality.lm_eval:
+        for b_task, c_task in zip(quality.lm_eval["baseline"], quality.lm_eval["candidate"], strict=True):
+            if b_task.doc_ids != c_task.doc_ids:  # the pairing is by document: both arms saw the same ones
+                raise InfraError(f"lm-eval task {b_task.task!r} scored different documents for the two arms")
+            out += accuracy_entry(f"lm_eval:{b_task.task}", LM_EVAL, b_task.correct, c_task.correct, cfg)
+    return out
+
+
+def merge(verdict: Verdict, entries: list[QualityEntry], cfg: GatesSection) -> Verdict:
+    """The policy's gates plus the quality gates. With ``gates.drift_intervals`` the drift
+    thresholds are judged on their intervals (replacing the point-estimate gates of the same
+    name); otherwise the drift entries are reported but the point-estimate gates decide."""
+    by_name = {e.name: e for e in entries}
+    gates: list[GateResult] = []
+    for g in verdict.gates:
+        if cfg.drift_intervals and g.name in DRIFT_GATES and g.name in by_name:
+            gates.append(by_name[g.name].gate())
+        else:
+            gates.append(g)
+    # a quality gate without a threshold is reported in the quality table only, so pipelines that
+    # configure none keep exactly the verdict (and reason) they had
+    gates += [e.gate() for e in entries if e.kind != "drift" and e.status != Status.NOT_APPLIED]
+    return decide(tuple(gates)) if verdict.gates else verdict

@@ -1,0 +1,128 @@
+"""Paired statistics against hand-computed values and simulated coverage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gates.judge.paired import (
+    Interval,
+    bootstrap_mean,
+    bootstrap_ratio,
+    detectable_effect,
+    items_for_effect,
+    mcnemar_exact,
+    newcombe_paired,
+    non_inferiority,
+    paired_difference,
+    two_sided,
+    wilson,
+)
+
+
+@pytest.mark.parametrize(
+    ("only_b", "only_c", "p"),
+    [
+        (1, 9, 2 * (1 + 10) / 1024),  # 2·P(X ≤ 1), X ~ Bin(10, ½)
+        (9, 1, 2 * (1 + 10) / 1024),  # symmetric
+        (0, 6, 2 / 64),
+        (3, 3, 1.0),  # 2·P(X ≤ 3 | 6) = 2·42/64 > 1, capped
+        (0, 0, 1.0),  # no discordant item: no evidence of a difference
+        (2, 8, 2 * (1 + 10 + 45) / 1024),
+    ],
+)
+def test_mcnemar_exact_matches_binomial_by_hand(only_b: int, only_c: int, p: float) -> None:
+    assert mcnemar_exact(only_b, only_c) == pytest.approx(p, rel=1e-12)
+
+
+def test_wilson_interval_by_hand() -> None:
+    iv = wilson(8, 10, 0.95)  # textbook: 0.490 to 0.943
+    assert iv.estimate == 0.8
+    assert iv.low == pytest.approx(0.4902, abs=1e-4)
+    assert iv.high == pytest.approx(0.9433, abs=1e-4)
+
+
+def test_detectable_effect_and_items_by_hand() -> None:
+    # (z_.95 + z_.80) · sqrt(2·0.5·0.5/100) = 2.4864748 · 0.07071068
+    assert detectable_effect(100, 0.5, 0.95, 0.8) == pytest.approx(0.175820, abs=1e-6)
+    # ceil(2.486475² · 0.5 / 0.1²) = ceil(309.13)
+    assert items_for_effect(0.1, 0.5, 0.95, 0.8) == 310
+    # the two agree: at the planned size the detectable effect is at most the target
+    n = items_for_effect(0.03, 0.8, 0.99, 0.8)
+    assert detectable_effect(n, 0.8, 0.99, 0.8) <= 0.03 < detectable_effect(n - 1, 0.8, 0.99, 0.8)
+    assert math.isnan(detectable_effect(0, 0.5, 0.95)) and math.isnan(detectable_effect(10, 1.0, 0.95))
+
+
+def test_paired_counts_and_estimates() -> None:
+    b = [True] * 8 + [False] * 2
+    c = [True] * 6 + [False] * 2 + [True] + [False]
+    pa = paired_difference(b, c, 0.95, resamples=500)
+    assert (pa.n, pa.only_baseline, pa.only_candidate) == (10, 2, 1)
+    assert pa.drop.estimate == pytest.approx(0.1)
+    assert pa.baseline.estimate == 0.8 and pa.candidate.estimate == 0.7
+    assert pa.recovery.estimate == pytest.approx(0.7 / 0.8)
+    assert pa.p_value == pytest.approx(mcnemar_exact(2, 1))
+    assert pa.drop.low <= 0.1 <= pa.drop.high
+
+
+def test_no_discordant_item_still_gives_a_real_interval() -> None:
+    """A bootstrap alone collapses to [0, 0]; the Newcombe bound keeps the width honest and it
+    shrinks as items accumulate."""
+    widths = []
+    for n in (20, 200):
+        pa = paired_difference([True] * (n // 2) + [False] * (n // 2), [True] * (n // 2) + [False] * (n // 2), 0.98)
+        assert pa.drop.estimate == 0 and pa.drop.low < 0 < pa.drop.high
+        widths.append(pa.drop.high - pa.drop.low)
+    assert widths[1] < widths[0] / 2
+
+
+def test_newcombe_contains_estimate_and_is_ordered() -> None:
+    lo, hi = newcombe_paired(12, 9, 2, 21, 0.95)
+    assert lo < 7 / 44 < hi and lo >= -1 and hi <= 1
+
+
+def test_paired_interval_covers_the_true_difference() -> None:
+    """Simulated paired data with a known drop: the 90% interval covers it about 90% of the time."""
+    rng = np.random.default_rng(3)
+    # P(both) .6, P(only baseline) .12, P(only candidate) .04, P(neither) .24: true drop .08
+    probs = [0.6, 0.12, 0.04, 0.24]
+    covered, runs = 0, 200
+    for _ in range(runs):
+        cell = rng.choice(4, size=150, p=probs)
+        b = np.isin(cell, [0, 1])
+        c = np.isin(cell, [0, 2])
+        iv = paired_difference(list(b), list(c), 0.90, resamples=800, seed=int(rng.integers(1 << 30))).drop
+        covered += iv.low <= 0.08 <= iv.high
+    assert 0.85 <= covered / runs <= 0.99
+
+
+def test_bootstrap_ratio_and_mean() -> None:
+    iv = bootstrap_ratio([2.0, 4.0, 6.0], [1.0, 2.0, 3.0], 0.95)
+    assert iv.estimate == 2.0 and iv.low == pytest.approx(2.0) and iv.high == pytest.approx(2.0)
+    m = bootstrap_mean([1.0, 0.0, math.nan, 1.0, 1.0], 0.9, weights=[1, 1, 5, 1, 1])
+    assert m.estimate == 0.75 and 0 <= m.low <= 0.75 <= m.high <= 1
+    assert math.isnan(bootstrap_mean([], 0.9).estimate)
+
+
+def test_non_inferiority_rule_and_items_advice() -> None:
+    assert non_inferiority(Interval(0.0, -0.02, 0.03), 0.05, 100, 0.2, 0.95).status == "pass"
+    assert non_inferiority(Interval(0.2, 0.1, 0.3), 0.05, 100, 0.2, 0.95).status == "fail"
+    d = non_inferiority(Interval(0.02, -0.03, 0.07), 0.05, 100, 0.3, 0.95)
+    # n' = ceil((1.6449·0.3 / 0.03)²) = 271 in all: 171 more
+    assert d.status == "inconclusive" and d.more_items == 171
+
+
+def test_two_sided_level() -> None:
+    assert two_sided(0.99) == pytest.approx(0.98) and two_sided(0.95) == pytest.approx(0.90)
+
+
+def test_recovery_interval_is_not_pinned_by_one_discordant_item() -> None:
+    """One item only the candidate got right: every bootstrap ratio is ≥ 1, yet 28 items cannot
+    rule out that the candidate is worse; the interval reaches below 1 like the drop's does."""
+    b = [True] * 23 + [False] * 5
+    c = [True] * 24 + [False] * 4
+    pa = paired_difference(b, c, 0.90)
+    assert pa.recovery.estimate == pytest.approx(24 / 23)
+    assert pa.recovery.low == pytest.approx(1 - pa.drop.high / (23 / 28)) and pa.recovery.low < 0.95

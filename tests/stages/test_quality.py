@@ -1,0 +1,94 @@
+"""The quality stage through the real CLI: tiny model, tritonserver, every quality kind in report.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gates.quality.lm_eval_tasks import lm_eval_available
+
+pytestmark = pytest.mark.integration
+
+PIPELINE = """
+name: quality-spine
+model:
+  source: builtin:tiny-llama
+optimize:
+  quantize:
+    format: int8
+    calibration: golden_prompts/calibration.jsonl
+    samples: 16
+load:
+  users: 2
+  duration_s: 4
+  warmup_s: 1
+  max_new_tokens: 4
+  generator_max_lag_ms: 60
+golden:
+  suites: [golden_prompts/demo.jsonl]
+  max_new_tokens: 8
+  multiple_choice: [mc.jsonl]
+  perplexity: [held.txt]
+  perplexity_max_tokens: 24
+  lm_eval: {lm_eval}
+gates:
+  top1_agreement_min: 0.5
+  exact_match_rate_min: null
+  min_requests: 5
+  accuracy_drop_max: 0.05
+  perplexity_increase_max: 0.5
+"""
+
+
+def test_quality_kinds_reach_the_report(
+    write_pipeline: Callable[..., Path], project: Path, artifacts_root: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    rows = [
+        {"id": f"q{i}", "question": f"What comes after {i}?", "choices": [str(i + 1), str(i + 7)], "answer": 0}
+        for i in range(6)
+    ]
+    (project / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (project / "held.txt").write_text(
+        "Shall I compare thee to a summer's day?\n\nThou art more lovely and more temperate.\n"
+    )
+    tasks = "[]"
+    if lm_eval_available():
+        (project / "data.jsonl").write_text(
+            "".join(json.dumps({"question": r["question"], "choices": r["choices"], "answer": 0}) + "\n" for r in rows)
+        )
+        (project / "tiny_mc.yaml").write_text(
+            f"task: tiny_mc\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {project / 'data.jsonl'}\n"
+            'test_split: test\noutput_type: multiple_choice\ndoc_to_text: "Question: {{question}}\\nAnswer:"\n'
+            'doc_to_choice: "{{choices}}"\ndoc_to_target: answer\nmetric_list:\n  - metric: acc\n'
+        )
+        tasks = "[tiny_mc.yaml]"
+    cfg = write_pipeline(PIPELINE.format(lm_eval=tasks))
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert "[quality] done" in proc.stdout, proc.stdout + proc.stderr
+    assert "warning: task checks" in proc.stdout or "warning: mc.jsonl" in proc.stdout  # far too few items
+    report = json.loads((out / "report.json").read_text())
+    kinds = {q["kind"] for q in report["quality"]}
+    assert {"accuracy", "loglikelihood", "perplexity", "drift"} <= kinds
+    assert ("lm_eval" in kinds) == lm_eval_available()
+    for q in report["quality"]:
+        assert {"name", "kind", "baseline", "candidate", "difference", "p_value", "detectable_effect", "status"} <= set(
+            q
+        )
+    mc = next(q for q in report["quality"] if q["kind"] == "loglikelihood")
+    # six items cannot certify a 0.05 margin: never a pass, and the gate is in the verdict
+    assert mc["status"] in ("inconclusive", "fail") and mc["n"] == 6
+    assert any(g["name"] == "multiple_choice_accuracy" for g in report["gates"])
+    assert report["verdict"] != "PASS" and proc.returncode in (1, 3)
+    md = (out / "report.md").read_text()
+    assert "### Quality verdicts" in md and "detectable effect" in md
