@@ -17,14 +17,21 @@ from gates.loadgen.spec import LoadSpec
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> None:
-    """In the child, before exec: the kernel sends it SIGKILL when gates dies, even by kill -9
-    (no ``finally`` runs then), so a load worker never outlives the run that started it. The
-    signal follows the *thread* that started the child; run_worker waits in that thread."""
+PARENT_ENV = "GATES_LOAD_PARENT_PID"
+
+
+def die_with_parent(parent: int) -> None:
+    """Called by the worker first thing: the kernel sends it SIGKILL when gates dies, even by
+    kill -9 (no ``finally`` runs then), so a load worker never outlives the run that started it.
+
+    The worker arms this itself rather than through ``preexec_fn``, which runs Python between
+    fork and exec in a parent that already has threads (gRPC, metrics): not safe, and signals
+    reaching gates while it forked were seen lost. The signal follows the *thread* that started
+    the child; run_worker waits in that thread."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 
 
@@ -47,7 +54,8 @@ def run_worker(
     cmd = [sys.executable, "-m", "gates.loadgen.worker", str(spec_path), str(out_dir)]
     stdout_path, stderr_path = out_dir / "locust.stdout.log", out_dir / "locust.stderr.log"
     with stdout_path.open("wb") as so, stderr_path.open("wb") as se:
-        proc = subprocess.Popen(cmd, stdout=so, stderr=se, preexec_fn=die_with_parent)
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env)
         started = time.monotonic()
         deadline = started + spec.deadline_s + grace_s
         try:

@@ -32,6 +32,12 @@ RUN_STARTED = time.monotonic()
 
 def main(argv: list[str]) -> int:
     import http.client
+    import os
+
+    from gates.loadgen.run import PARENT_ENV, die_with_parent
+
+    if os.environ.get(PARENT_ENV):
+        die_with_parent(int(os.environ[PARENT_ENV]))
 
     import gevent
     import psutil
