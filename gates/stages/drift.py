@@ -31,7 +31,7 @@ class DriftStage:
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
-        prompts = ctx.need("optimize", OptimizeResult).prompts or tuple(g.row.display for g in pre.golden)
+        prompts = ctx.need("optimize", OptimizeResult).served_prompts(pre.golden)
         golden = ctx.config.golden
         k = golden.top_k
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]

@@ -94,7 +94,7 @@ class LoadStage:
         pre = ctx.need("preflight", PreflightResult)
         dep = ctx.need("deploy", DeployResult)
         cfg = ctx.config.load
-        golden = ctx.need("optimize", OptimizeResult).prompts or tuple(g.row.display for g in pre.golden)
+        golden = ctx.need("optimize", OptimizeResult).served_prompts(pre.golden)
         prompts: list[str] = []
         weights: list[float] = []
         for profile, weight in cfg.weights().items():

@@ -36,6 +36,11 @@ class OptimizeResult:
     prompts: tuple[str, ...] = ()
     source_note: str = ""
 
+    def served_prompts(self, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
+        """What the served models receive for ``golden``: the rendered rows (the display text when
+        this result was built without them)."""
+        return self.prompts or tuple(g.row.display for g in golden)
+
 
 def tool_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
@@ -54,7 +59,7 @@ def resolve_base(ctx: RunContext) -> ResolvedSource:
         raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: {exc}") from None
 
 
-def render_prompts(ctx: RunContext, base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
+def render_prompts(base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
@@ -73,7 +78,7 @@ class OptimizeStage:
         pre = ctx.need("preflight", PreflightResult)
         source = resolve_base(ctx)
         base_path = source.path
-        prompts = render_prompts(ctx, base_path, pre.golden)  # a chat row without a template: exit 2 now
+        prompts = render_prompts(base_path, pre.golden)  # a chat row without a template: exit 2 now
         base = ModelRef("baseline", base_path, tree_digest(base_path), "none", "real")
         opt = ctx.config.optimize
         current = dataclasses.replace(base, role="candidate")
