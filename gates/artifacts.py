@@ -12,10 +12,12 @@ import dataclasses
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +214,14 @@ def gc(root: Path, keep_days: float, dry_run: bool, now: float | None = None) ->
             if not dry_run:
                 shutil.rmtree(e.path)
     return doomed
+
+
+def tool_versions() -> dict[str, str]:
+    """The versions of the tools that build artifacts: part of every cache key and every report."""
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "transformers", "nvidia-modelopt"):
+        try:
+            out[dist] = version(dist)
+        except Exception:
+            out[dist] = "absent"
+    return out

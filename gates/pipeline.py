@@ -24,11 +24,11 @@ from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError, I
 from gates.journal import Journal, retry
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
+from gates.record import ReportResult
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.judge import JudgeStage
-from gates.stages.optimize import OptimizeResult
 from gates.stages.publish import PublishStage
-from gates.stages.report import ReportResult, ReportStage
+from gates.stages.report import ReportStage
 
 VERDICT_EXIT = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INFRA}
 
@@ -42,6 +42,7 @@ class RunOutcome:
     run_dir: Path
     report_md: Path | None
     report_json: Path | None
+    candidate_digest: str | None = None  # what the verdict judged: what promotion checks against
 
 
 def new_run_id(name: str) -> str:
@@ -74,7 +75,7 @@ def run_pipeline(
                 _timed(ctx, stage)
             _still_what_was_measured(ctx)
         except (BadInputError, CapabilityError) as exc:
-            if "preflight" not in ctx.results:
+            if ctx.record.preflight is None:
                 raise  # refused before any model work: nothing to judge or report
             error = exc  # found later (a checkpoint, a refused architecture): reported, then exit 2/3
         except GatesError as exc:
@@ -87,16 +88,16 @@ def run_pipeline(
     # The server is stopped by now; judging and reporting do not need it.
     if error is None:
         _timed(ctx, JudgeStage())
-        verdict = ctx.need("judge", Verdict)
+        verdict = ctx.need(Verdict)
     else:
         progress(f"error: {error}")
         verdict = Verdict(
             INCONCLUSIVE, f"inconclusive: the run did not complete: {str(error).splitlines()[0][:300]}", ()
         )
-        ctx.results["judge"] = verdict
-        ctx.results["error"] = str(error)
+        ctx.put(verdict)
+        ctx.record.error = str(error)
     _timed(ctx, ReportStage())
-    report = ctx.need("report", ReportResult)
+    report = ctx.need(ReportResult)
     exit_code = VERDICT_EXIT[verdict.verdict]
     if isinstance(error, BadInputError):
         exit_code = error.exit_code
@@ -121,14 +122,15 @@ def run_pipeline(
             indent=2,
         )
     )
-    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json)
+    digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
+    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json, digest)
 
 
 def _still_what_was_measured(ctx: RunContext) -> None:
     """The digests the verdict will name must still be what was served: an artifact deleted or
     changed during the run makes it INCONCLUSIVE, never a PASS recorded for files that are gone."""
-    opt = ctx.results.get("optimize")
-    for ref in (opt.baseline, opt.candidate) if isinstance(opt, OptimizeResult) else ():
+    opt = ctx.record.optimize
+    for ref in (opt.baseline, opt.candidate) if opt is not None else ():
         problem = changed_since(ref.path, ref.digest)
         if problem is not None:
             raise InfraError(f"the {ref.role} artifact changed while it was measured: {problem}")
@@ -145,7 +147,7 @@ def _timed(ctx: RunContext, stage: Stage) -> None:
 
 
 def _note(ctx: RunContext, name: str) -> str:
-    note = getattr(ctx.results.get(name), "note", "")
+    note = getattr(getattr(ctx.record, name, None), "note", "")
     return f" — {note}" if note else ""
 
 
@@ -188,14 +190,11 @@ def record_run(
 
     Retried while the ledger is busy; then kept in ``journal`` (replayed by the next command) and
     False returned. Without a journal the InfraError propagates."""
-    digest = None
-    if outcome.report_json is not None and outcome.report_json.is_file():
-        digest = json.loads(outcome.report_json.read_text()).get("candidate", {}).get("digest")
     report = str(outcome.report_md) if outcome.report_md else None
     record: dict[str, Any] = {
         "pr": pr,
         "sha": sha or None,
-        "digest": digest,
+        "digest": outcome.candidate_digest,
         "report": report,
         "run_dir": str(outcome.run_dir),
     }

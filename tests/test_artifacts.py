@@ -162,7 +162,7 @@ def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> No
         name = "optimize"
 
         def run(self, ctx: RunContext) -> None:
-            ctx.put("optimize", OptimizeResult(base, cand, False, 0.0, (), ""))
+            ctx.put(OptimizeResult(base, cand, False, 0.0, (), ""))
 
     class DeletedDuringLoad:
         name = "load"

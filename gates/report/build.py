@@ -6,15 +6,11 @@ import dataclasses
 import math
 from typing import Any
 
+from gates.artifacts import tool_versions
 from gates.context import RunContext
 from gates.judge.paired import two_sided
 from gates.judge.policy import Verdict
-from gates.stages.build import BuildResult
-from gates.stages.drift import DriftResult
-from gates.stages.load import LoadResult
-from gates.stages.optimize import OptimizeResult, tool_versions
-from gates.stages.preflight import PreflightResult
-from gates.stages.quality_judge import QualityVerdicts
+from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 
 SCHEMA_VERSION = 1
 
@@ -53,12 +49,12 @@ def _recipe(opt: OptimizeResult | None, build: BuildResult | None) -> str | None
 
 
 def build_report(ctx: RunContext) -> dict[str, Any]:
-    verdict = ctx.need("judge", Verdict)
-    opt = ctx.get("optimize", OptimizeResult)
-    build = ctx.get("build", BuildResult)
-    load = ctx.get("load", LoadResult)
-    drift = ctx.get("drift", DriftResult)
-    pre = ctx.get("preflight", PreflightResult)
+    verdict = ctx.need(Verdict)
+    opt = ctx.get(OptimizeResult)
+    build = ctx.get(BuildResult)
+    load = ctx.get(LoadResult)
+    drift = ctx.get(DriftResult)
+    pre = ctx.get(PreflightResult)
     cfg = ctx.config
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -67,7 +63,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         "pipeline": cfg.name,
         "config_path": str(ctx.pipeline.path),
         "run_id": ctx.run_id,
-        "error": ctx.results.get("error"),
+        "error": ctx.record.error,
         "model_source": cfg.model.source,
         "quantization": {
             "format": cfg.quant_format,
@@ -136,7 +132,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             ],
             "rows": str(drift.path),
         }
-    qv = ctx.get("quality_verdicts", QualityVerdicts)
+    qv = ctx.get(QualityVerdicts)
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []
     report["confidence_level"] = two_sided(cfg.gates.confidence)  # of every quality interval shown
     report["quality_warnings"] = list(pre.warnings) if pre else []

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any
 
 from gates.context import RunContext
 from gates.engines import ENGINES
 from gates.errors import InfraError
-from gates.stages.build import BuildResult
+from gates.record import BuildResult, DeployResult
 from gates.triton.client import TextModelClient
 from gates.triton.server import TritonServer
-
-
-@dataclasses.dataclass(frozen=True)
-class DeployResult:
-    url: str  # host:port of Triton's HTTP endpoint
-    grpc_url: str  # host:port of its gRPC endpoint
-    models: dict[str, str]  # arm -> Triton model name
-    server: Any  # TritonServer when local (to check it is alive), else None
-    note: str
-
-    def check_alive(self) -> None:
-        if self.server is not None:
-            self.server.check_alive()
 
 
 class DeployStage:
     name = "deploy"
 
     def run(self, ctx: RunContext) -> None:
-        build = ctx.need("build", BuildResult)
+        build = ctx.need(BuildResult)
         serve = ctx.config.serve
         models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
         if serve.triton == "local":
@@ -60,4 +45,4 @@ class DeployStage:
         finally:
             client.close()
         where = f"local tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"
-        ctx.put(self.name, DeployResult(url, grpc_url, models, server, where))
+        ctx.put(DeployResult(url, grpc_url, models, server, where))

@@ -5,33 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 from gates.context import RunContext
-from gates.quality.drift import DriftSummary, PromptDrift, prompt_drift, summarize
-from gates.stages.deploy import DeployResult
-from gates.stages.optimize import OptimizeResult
-from gates.stages.preflight import PreflightResult
+from gates.quality.drift import prompt_drift, summarize
+from gates.record import DeployResult, DriftResult, OptimizeResult, PreflightResult
 from gates.triton.client import Generation, TextModelClient
-
-
-@dataclasses.dataclass(frozen=True)
-class DriftResult:
-    summary: DriftSummary
-    rows: tuple[PromptDrift, ...]
-    path: Path
-    note: str
 
 
 class DriftStage:
     name = "drift"
 
     def run(self, ctx: RunContext) -> None:
-        pre = ctx.need("preflight", PreflightResult)
-        dep = ctx.need("deploy", DeployResult)
-        prompts = ctx.need("optimize", OptimizeResult).served_prompts(pre.golden)
+        pre = ctx.need(PreflightResult)
+        dep = ctx.need(DeployResult)
+        prompts = ctx.need(OptimizeResult).served_prompts(pre.golden)
         golden = ctx.config.golden
         k = golden.top_k
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]
@@ -87,7 +76,6 @@ class DriftStage:
             for r in rows:
                 f.write(json.dumps(dataclasses.asdict(r)) + "\n")
         ctx.put(
-            self.name,
             DriftResult(
                 summary,
                 tuple(rows),

@@ -6,13 +6,10 @@ from typing import Any
 
 from gates.context import RunContext
 from gates.judge.policy import Evidence, judge
+from gates.judge.quality_gates import merge, quality_entries
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
-from gates.stages.build import BuildResult
-from gates.stages.drift import DriftResult
-from gates.stages.load import LoadResult
-from gates.stages.quality import QualityResult
-from gates.stages.quality_judge import QualityVerdicts, merge, quality_entries
+from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
 
 
 def _generator_summary(g: dict[str, Any]) -> str:
@@ -26,9 +23,9 @@ def _generator_summary(g: dict[str, Any]) -> str:
 
 
 def gather_evidence(ctx: RunContext) -> Evidence:
-    load = ctx.get("load", LoadResult)
-    drift = ctx.get("drift", DriftResult)
-    build = ctx.get("build", BuildResult)
+    load = ctx.get(LoadResult)
+    drift = ctx.get(DriftResult)
+    build = ctx.get(BuildResult)
     simulated = build is not None and not build.candidate.latency_representative
     series = {}
     stall = None
@@ -66,6 +63,6 @@ class JudgeStage:
 
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config.gates
-        entries = quality_entries(ctx.get("drift", DriftResult), ctx.get("quality", QualityResult), cfg)
-        ctx.put("quality_verdicts", QualityVerdicts(tuple(entries)))
-        ctx.put(self.name, merge(judge(gather_evidence(ctx), cfg), entries, cfg))
+        entries = quality_entries(ctx.get(DriftResult), ctx.get(QualityResult), cfg)
+        ctx.put(QualityVerdicts(tuple(entries)))
+        ctx.put(merge(judge(gather_evidence(ctx), cfg), entries, cfg))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,39 +10,11 @@ from gates.context import RunContext
 from gates.errors import InfraError
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
-from gates.loadgen.stats import ArmLoad, read_records, summarize
-from gates.stages.deploy import DeployResult
-from gates.stages.optimize import OptimizeResult
-from gates.stages.preflight import PreflightResult
+from gates.loadgen.stats import read_records, summarize
+from gates.record import DeployResult, LoadResult, OptimizeResult, PreflightResult
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory
 from gates.triton.metrics import parse as parse_metrics
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadResult:
-    baseline: ArmLoad
-    candidate: ArmLoad
-    generator: dict[str, Any]
-    records_path: Path
-    server: dict[str, ModelWindow] | None  # per arm, from Triton's metrics (local server only)
-    generator_problem: str | None  # why the load generator, not the server, was the bottleneck
-    server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
-    note: str
-    stopped: dict[str, Any] = dataclasses.field(default_factory=dict)  # {reason, duration_s}
-
-    def capacity_tokens_per_s(self, arm: str) -> float | None:
-        """Output tokens per second of model busy time: what one instance of the arm can sustain.
-
-        Arms are interleaved in pairs, so both get the same request rate whatever their speed;
-        their client-side throughput cannot be compared, their busy time can.
-        """
-        window = (self.server or {}).get(arm)
-        load = self.baseline if arm == "baseline" else self.candidate
-        if window is None or window.compute_s <= 0 or window.success <= 0:
-            return None
-        tokens_per_request = load.output_tokens_per_s * load.window_s / max(load.requests - load.errors, 1)
-        return tokens_per_request * window.success / window.compute_s
 
 
 def generator_problem(summary: dict[str, Any], max_cpu: float, max_lag_ms: float) -> str | None:
@@ -91,17 +62,17 @@ class LoadStage:
     name = "load"
 
     def run(self, ctx: RunContext) -> None:
-        pre = ctx.need("preflight", PreflightResult)
-        dep = ctx.need("deploy", DeployResult)
+        pre = ctx.need(PreflightResult)
+        dep = ctx.need(DeployResult)
         cfg = ctx.config.load
-        golden = ctx.need("optimize", OptimizeResult).served_prompts(pre.golden)
+        golden = ctx.need(OptimizeResult).served_prompts(pre.golden)
         prompts: list[str] = []
         weights: list[float] = []
         for profile, weight in cfg.weights().items():
             chosen = golden
             if profile == "peak_context":
                 chosen = peak_context_prompts(
-                    ctx.need("optimize", OptimizeResult).baseline.path,
+                    ctx.need(OptimizeResult).baseline.path,
                     golden,
                     cfg.max_new_tokens_max or cfg.max_new_tokens,
                 )
@@ -155,7 +126,6 @@ class LoadStage:
                 raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
         b, c = arms["baseline"], arms["candidate"]
         ctx.put(
-            self.name,
             LoadResult(
                 b,
                 c,

@@ -8,48 +8,17 @@ changed step rebuilds only itself and what follows.
 from __future__ import annotations
 
 import dataclasses
-import platform
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import Artifact, file_sha256, tree_digest
+from gates.artifacts import Artifact, file_sha256, tool_versions, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
 from gates.models.prompts import render_golden
 from gates.models.sources import ResolvedSource, resolve_source
 from gates.quality.golden import GoldenPrompt
-from gates.stages.preflight import PreflightResult
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizeResult:
-    baseline: ModelRef
-    candidate: ModelRef
-    reused: bool  # every step was a cache hit
-    optimize_wall_s: float
-    steps: tuple[dict[str, Any], ...]  # per recipe step: kind, digest, reused, what it measured
-    note: str
-    # the golden rows as the served models receive them (chats rendered with the base tokenizer),
-    # in the order of PreflightResult.golden
-    prompts: tuple[str, ...] = ()
-    source_note: str = ""
-
-    def served_prompts(self, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
-        """What the served models receive for ``golden``: the rendered rows (the display text when
-        this result was built without them)."""
-        return self.prompts or tuple(g.row.display for g in golden)
-
-
-def tool_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("torch", "transformers", "nvidia-modelopt"):
-        try:
-            out[dist] = version(dist)
-        except Exception:
-            out[dist] = "absent"
-    return out
+from gates.record import OptimizeResult, PreflightResult
 
 
 def resolve_base(ctx: RunContext) -> ResolvedSource:
@@ -75,7 +44,7 @@ class OptimizeStage:
     name = "optimize"
 
     def run(self, ctx: RunContext) -> None:
-        pre = ctx.need("preflight", PreflightResult)
+        pre = ctx.need(PreflightResult)
         source = resolve_base(ctx)
         base_path = source.path
         prompts = render_prompts(base_path, pre.golden)  # a chat row without a template: exit 2 now
@@ -206,9 +175,9 @@ class OptimizeStage:
         wall = ctx.clock() - started
         if not steps:
             note = "no optimization configured: candidate = baseline"
-            ctx.put(self.name, OptimizeResult(base, current, True, 0.0, (), note, prompts, source.note))
+            ctx.put(OptimizeResult(base, current, True, 0.0, (), note, prompts, source.note))
             return
         reused = all(s["reused"] for s in steps)
         chain = " -> ".join(s["kind"] for s in steps)
         note = f"{chain}: candidate {current.digest[:12]} ({'all cache hits' if reused else 'built'})"
-        ctx.put(self.name, OptimizeResult(base, current, reused, wall, tuple(steps), note, prompts, source.note))
+        ctx.put(OptimizeResult(base, current, reused, wall, tuple(steps), note, prompts, source.note))

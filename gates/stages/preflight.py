@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from gates.context import RunContext
 from gates.engines import ENGINES
 from gates.errors import BadInputError, CapabilityError, DataError
@@ -11,24 +9,13 @@ from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
-from gates.quality.lm_eval_tasks import TaskSpec, lm_eval_available, task_spec
-from gates.quality.scoring import ChoiceItem, Document, load_documents, load_multiple_choice
+from gates.quality.lm_eval_tasks import lm_eval_available, task_spec
+from gates.quality.scoring import load_documents, load_multiple_choice
+from gates.record import PreflightResult
 
 # Baseline accuracy assumed when sizing suites before any model ran (the report recomputes
 # the detectable effect with the measured one).
 ASSUMED_ACCURACY = 0.8
-
-
-@dataclasses.dataclass(frozen=True)
-class PreflightResult:
-    golden: tuple[GoldenPrompt, ...]
-    calibration: tuple[Sample, ...]  # plain texts or chats (rendered with the model's template)
-    quant_path: str  # "real" | "simulated"
-    note: str
-    choices: tuple[ChoiceItem, ...] = ()  # golden.multiple_choice items
-    documents: tuple[Document, ...] = ()  # golden.perplexity documents
-    warnings: tuple[str, ...] = ()
-    lm_eval: tuple[TaskSpec, ...] = ()  # golden.lm_eval tasks
 
 
 def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence: float, power: float) -> list[str]:
@@ -107,7 +94,6 @@ class PreflightStage:
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(
-            self.name,
             PreflightResult(
                 tuple(golden),
                 tuple(calibration),

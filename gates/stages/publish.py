@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from gates.context import RunContext
 from gates.judge.policy import Verdict
-from gates.stages.report import ReportResult
-
-
-@dataclasses.dataclass(frozen=True)
-class PublishResult:
-    posted: bool
-    url: str | None
-    note: str
+from gates.record import PublishResult, ReportResult
 
 
 class PublishStage:
@@ -24,9 +15,9 @@ class PublishStage:
 
         target = GitHubTarget.from_env(ctx.env)
         if target is None:
-            ctx.put(self.name, PublishResult(False, None, "not posted: no GitHub token/repository/PR configured"))
+            ctx.put(PublishResult(False, None, "not posted: no GitHub token/repository/PR configured"))
             return
-        report = ctx.need("report", ReportResult)
-        verdict = ctx.need("judge", Verdict)
+        report = ctx.need(ReportResult)
+        verdict = ctx.need(Verdict)
         url = publish_report(target, ctx.config.name, report.markdown.read_text(), verdict.verdict, verdict.reason)
-        ctx.put(self.name, PublishResult(True, url, f"posted {url}"))
+        ctx.put(PublishResult(True, url, f"posted {url}"))

@@ -19,26 +19,10 @@ from typing import Any, TypeVar
 from gates.context import RunContext
 from gates.quality.lm_eval_tasks import TaskSamples, run_task
 from gates.quality.scoring import ChoiceScore, DocumentScore, score_choice_item, score_document
-from gates.stages.deploy import DeployResult
-from gates.stages.optimize import OptimizeResult
-from gates.stages.preflight import PreflightResult
+from gates.record import DeployResult, OptimizeResult, PreflightResult, QualityResult
 from gates.triton.client import TextModelClient
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class QualityResult:
-    choices: dict[str, tuple[ChoiceScore, ...]]  # arm -> per item, in PreflightResult.choices order
-    documents: dict[str, tuple[DocumentScore, ...]]  # arm -> per document
-    path: Path | None
-    note: str
-    lm_eval: dict[str, tuple[TaskSamples, ...]] = dataclasses.field(default_factory=dict)  # arm -> per task
-
-    def bits_per_byte(self, arm: str) -> float:
-        docs = self.documents.get(arm, ())
-        nbytes = sum(d.bytes for d in docs)
-        return sum(d.nll for d in docs) / math.log(2) / nbytes if nbytes else math.nan
 
 
 def _per_arm(dep: DeployResult, work: Callable[[TextModelClient, str], list[T]]) -> dict[str, tuple[T, ...]]:
@@ -64,12 +48,12 @@ class QualityStage:
     name = "quality"
 
     def run(self, ctx: RunContext) -> None:
-        pre = ctx.need("preflight", PreflightResult)
+        pre = ctx.need(PreflightResult)
         if not pre.choices and not pre.documents and not pre.lm_eval:
-            ctx.put(self.name, QualityResult({}, {}, None, "no multiple-choice items or held-out text configured"))
+            ctx.put(QualityResult({}, {}, None, "no multiple-choice items or held-out text configured"))
             return
-        dep = ctx.need("deploy", DeployResult)
-        tokenizer = load_tokenizer(ctx.need("optimize", OptimizeResult).baseline.path)
+        dep = ctx.need(DeployResult)
+        tokenizer = load_tokenizer(ctx.need(OptimizeResult).baseline.path)
         max_tokens = ctx.config.golden.perplexity_max_tokens
 
         def choices(client: TextModelClient, model: str) -> list[ChoiceScore]:
@@ -92,7 +76,7 @@ class QualityStage:
         path = ctx.run_dir / "quality.jsonl"
         write_rows(path, chosen, docs, tasks)
         result = QualityResult(chosen, docs, path, "", tasks)
-        ctx.put(self.name, dataclasses.replace(result, note=_note(result)))
+        ctx.put(dataclasses.replace(result, note=_note(result)))
 
 
 def run_lm_eval(dep: DeployResult, pre: PreflightResult, tokenizer: Any) -> dict[str, tuple[TaskSamples, ...]]:

@@ -6,8 +6,6 @@ change independently: the judge stage runs both and decides over the union of th
 
 from __future__ import annotations
 
-import dataclasses
-
 from gates.config.schema import GatesSection
 from gates.errors import InfraError
 from gates.judge.policy import GateResult, Status, Verdict, decide
@@ -20,15 +18,9 @@ from gates.judge.quality import (
     drift_entry,
     perplexity_entry,
 )
-from gates.stages.drift import DriftResult
-from gates.stages.quality import QualityResult
+from gates.record import DriftResult, QualityResult
 
 DRIFT_GATES = ("exact_match_rate", "top1_agreement", "mean_kl")
-
-
-@dataclasses.dataclass(frozen=True)
-class QualityVerdicts:
-    entries: tuple[QualityEntry, ...]
 
 
 def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cfg: GatesSection) -> list[QualityEntry]:
