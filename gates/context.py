@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gates.artifacts import ArtifactStore
-from gates.config.load import PipelineFile
+from gates.config.parse import PipelineFile
 from gates.config.schema import Pipeline
 from gates.record import RunRecord
 

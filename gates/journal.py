@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from gates.errors import InfraError
 from gates.ledger import Ledger
-from gates.ledger_db import transient
+from gates.ledger.db import transient
 
 T = TypeVar("T")
 JOURNAL = "journal"

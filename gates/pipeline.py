@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from gates.artifacts import ArtifactStore, changed_since
-from gates.config.load import PipelineFile
+from gates.config.parse import PipelineFile
 from gates.context import RunContext
 from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError, InfraError
 from gates.journal import Journal, retry
-from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Verdict
+from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
 from gates.record import ReportResult
 from gates.stages import MEASURE_STAGES, Stage
@@ -149,30 +149,6 @@ def _timed(ctx: RunContext, stage: Stage) -> None:
 def _note(ctx: RunContext, name: str) -> str:
     note = getattr(getattr(ctx.record, name, None), "note", "")
     return f" — {note}" if note else ""
-
-
-def run_and_record(
-    pipeline: PipelineFile,
-    artifacts_root: Path,
-    ledger: Ledger,
-    actor: str,
-    pr: int | None,
-    sha: str | None,
-    env: dict[str, str],
-    progress: Callable[[str], None] = print,
-    output_dir: Path | None = None,
-    stages: tuple[Stage, ...] = MEASURE_STAGES,
-) -> RunOutcome:
-    """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
-    promotion of the PR's previous commit, then run, then record the verdict in the ledger."""
-    from gates.promotion.supersede import supersede
-
-    name = pipeline.config.name
-    supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
-    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=env, stages=stages)
-    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
-        outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
-    return outcome
 
 
 def record_run(

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gates.engines.base import EngineBuild, ModelRef
-from gates.judge.policy import Verdict
 from gates.judge.quality import QualityEntry
+from gates.judge.verdict import Verdict
 from gates.loadgen.stats import ArmLoad
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample

@@ -141,7 +141,7 @@ def test_unreachable_github_still_writes_run_json(
     import socket
 
     from gates.ledger import Ledger
-    from gates.pipeline import run_and_record
+    from gates.promotion.service import gate_commit
 
     pf = load_pipeline(write_pipeline(CFG))
     with GitHubTestServer(token="t") as gh:
@@ -164,7 +164,7 @@ def test_unreachable_github_still_writes_run_json(
         }
         lines: list[str] = []
         ledger = Ledger(str(tmp_path / "l.db"))
-        out = run_and_record(pf, tmp_path / "a", ledger, "ci", 3, "ab" * 20, env, lines.append, tmp_path / "run", ())
+        out = gate_commit(pf, tmp_path / "a", ledger, "ci", 3, "ab" * 20, env, lines.append, tmp_path / "run", ())
     assert out.exit_code == ExitCode.INFRA
     assert json.loads((tmp_path / "run" / "run.json").read_text())["exit_code"] == 3
     assert any("publish failed: GitHub" in line and "after 2 attempt(s)" in line for line in lines)

@@ -9,7 +9,8 @@ import click
 from gates.cli.common import ledger_options, open_ledger
 from gates.ledger import CanaryState
 from gates.promotion import canary as ops
-from gates.promotion.targets.router import WeightedRouter
+from gates.promotion.targets.kserve import KServeEndpoint
+from gates.promotion.targets.weighted_router import WeightedRouter
 
 
 @click.group("canary")
@@ -69,13 +70,27 @@ def _wait() -> None:
     "--storage-uri", required=True, help="Where the candidate's Triton model repository is (s3://, gs://, pvc://…)."
 )
 @click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
+@click.option("--url", default=None, help="The canary revision's URL (tag routing), for live re-checks.")
+@click.option("--model", default=None, help="The Triton model name the InferenceService serves.")
+@click.option("--grpc", default=None, help="host:port of the canary revision's gRPC endpoint (drift re-checks).")
+@click.option("--stable-grpc", default=None, help="host:port of the stable revision's gRPC endpoint (drift re-checks).")
 @ledger_options
 def register_kserve(
-    pipeline: str, namespace: str, name: str, storage_uri: str, digest: str | None, ledger_url: str, actor: str
+    pipeline: str,
+    namespace: str,
+    name: str,
+    storage_uri: str,
+    digest: str | None,
+    url: str | None,
+    model: str | None,
+    grpc: str | None,
+    stable_grpc: str | None,
+    ledger_url: str,
+    actor: str,
 ) -> None:
     """Record a KServe InferenceService as PIPELINE's canary target (weight 0)."""
     ledger = open_ledger(ledger_url)
-    endpoint = f"{namespace}/{name}/{storage_uri}"
+    endpoint = KServeEndpoint(namespace, name, storage_uri, url, model, grpc, stable_grpc).encode()
     state = CanaryState(pipeline, "kserve", endpoint, None, storage_uri, 0, time.time(), digest)
     ledger.set_canary(state, actor, "canary_deploy")
     click.echo(f"registered kserve canary {namespace}/{name} for {pipeline}")

@@ -12,7 +12,7 @@ import click
 
 from gates.journal import Journal, retry
 from gates.ledger import Ledger
-from gates.ledger_db import require_durable
+from gates.ledger.db import require_durable
 
 
 def default_ledger() -> str:

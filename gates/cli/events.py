@@ -9,14 +9,15 @@ from pathlib import Path
 
 import click
 
-from gates.cli.common import ledger_options, open_ledger
+from gates.cli.common import default_artifacts, ledger_options, open_ledger
+from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.events.handle import HandlerContext, handle_event, load_payload
-from gates.events.router import MalformedEvent
-from gates.events.server import Delivery
+from gates.events.routing import MalformedEvent
+from gates.events.webhook import Delivery, WebhookServer, serve_forever
 
 
 def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> HandlerContext:
-    root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+    root = artifacts or default_artifacts()
     return HandlerContext(
         repo_dir.resolve(), open_ledger(ledger_url, root), dict(os.environ), root.resolve(), click.echo
     )
@@ -62,9 +63,6 @@ def serve(
     host: str, port: int, workers: int, repo_dir: Path, artifacts: Path | None, ledger_url: str, actor: str
 ) -> None:
     """Receive GitHub webhooks (secret in $GATES_WEBHOOK_SECRET) and handle them in the background."""
-    from gates.errors import BadInputError
-    from gates.events.server import WebhookServer, serve_forever
-
     del actor
     secret = os.environ.get("GATES_WEBHOOK_SECRET", "").encode()
     if not secret:
@@ -76,8 +74,6 @@ def serve(
 
 
 def _processor(ctx: HandlerContext) -> Callable[[Delivery], str]:
-    from gates.errors import ExitCode, GatesError, InfraError
-
     def process(d: Delivery) -> str:
         try:
             outcome = handle_event(d.event, d.payload, ctx)

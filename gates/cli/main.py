@@ -20,6 +20,7 @@ from gates.cli import promote as promote_cmd
 from gates.cli import publish as publish_cmd
 from gates.cli import run as run_cmd
 from gates.errors import ExitCode, GatesError
+from gates.github.actions import error_annotation
 
 
 class _Terminated(KeyboardInterrupt):
@@ -59,8 +60,6 @@ def main(argv: list[str] | None = None) -> Any:
     except GatesError as exc:
         click.echo(f"gates: error: {exc}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            from gates.github.actions import error_annotation
-
             click.echo(
                 error_annotation(
                     str(exc),

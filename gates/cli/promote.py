@@ -14,25 +14,27 @@ from typing import Any
 
 import click
 
-from gates.cli.common import ledger_options
-from gates.cli.events import _context
-from gates.events.handle import execute_action
-from gates.events.router import Action
+from gates.cli.common import default_artifacts, ledger_options, open_ledger
+from gates.github.client import GitHubClients
+from gates.promotion.service import PromotionService, Request
 
 PIPELINE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _action(kind: str, pipeline: Path, actor: str, pr: int | None, repo_dir: Path) -> Action:
-    rel = pipeline.resolve().relative_to(repo_dir.resolve()).as_posix()
-    repository = os.environ.get("GITHUB_REPOSITORY", "local/local")
-    return Action(kind, rel, repository, actor, pr, None, f"gates {kind}")
-
-
 def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
-    ctx = _context(repo_dir, ledger_url, None)
-    result = execute_action(_action(kind, pipeline, actor, pr, repo_dir), ctx)
-    click.echo(result.message, err=result.exit_code != 0)
-    sys.exit(int(result.exit_code))
+    env = dict(os.environ)
+    service = PromotionService(
+        repo_dir.resolve(),
+        open_ledger(ledger_url, default_artifacts()),
+        GitHubClients(env),
+        click.echo,
+        report_url=env.get("GATES_REPORT_URL"),
+    )
+    rel = pipeline.resolve().relative_to(repo_dir.resolve()).as_posix()
+    request = Request(rel, env.get("GITHUB_REPOSITORY", "local/local"), actor, pr, None, f"gates {kind}")
+    code, message = service.carry_out(kind, request)
+    click.echo(message, err=code != 0)
+    sys.exit(int(code))
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:

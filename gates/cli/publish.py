@@ -10,7 +10,8 @@ import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger
 from gates.errors import BadInputError
-from gates.github.publish import GitHubTarget, publish_report
+from gates.github.client import GitHubTarget
+from gates.github.publish import publish_report
 
 
 @click.command("publish")

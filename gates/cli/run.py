@@ -12,8 +12,8 @@ from gates.cli.common import ledger_options, open_ledger
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
-from gates.github.publish import GitHubTarget
-from gates.pipeline import run_and_record
+from gates.github.client import GitHubTarget
+from gates.promotion.service import gate_commit
 
 
 @click.command("run")
@@ -55,7 +55,7 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_
             probe.unlink()
         except (OSError, ValueError) as exc:
             raise BadInputError(f"--output {output}: cannot write there: {exc}") from None
-    outcome = run_and_record(
+    outcome = gate_commit(
         pf, root.resolve(), open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out
     )
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")

@@ -10,7 +10,10 @@ import os
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from gates.config.promotion import PromotionSection
+from gates.config.strict import Strict
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
 QuantFormat = Literal[
@@ -36,27 +39,12 @@ QuantFormat = Literal[
 QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
-MAX_TEXT = 4096  # no config string (a path, a URL, a name) is longer; longer ones fail deep in the OS instead
-
-
-class _Strict(BaseModel):
-    # strict: YAML's `yes` is not a rate and "10" is not a count; no infinities or NaN (`.inf`
-    # would disable a bound, NaN compares false with every threshold)
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _bounded_text(cls, v: Any) -> Any:
-        for s in v if isinstance(v, list) else (v,):
-            if isinstance(s, str) and (len(s) > MAX_TEXT or "\x00" in s):
-                raise ValueError(f"text values must be at most {MAX_TEXT} characters without NUL bytes")
-        return v
 
 
 BUILTIN_MODELS = ("builtin:tiny-llama", "builtin:smollm2-135m-instruct")
 
 
-class ModelSection(_Strict):
+class ModelSection(Strict):
     source: str = Field(
         description="a builtin model, a local Hugging Face checkpoint folder or a .gguf file", max_length=4096
     )
@@ -71,7 +59,7 @@ class ModelSection(_Strict):
         return v
 
 
-class QuantizerOverride(_Strict):
+class QuantizerOverride(Strict):
     """One entry of Model Optimizer's ``quant_cfg``, keyed by a quantizer name pattern."""
 
     enable: bool | None = None
@@ -92,7 +80,7 @@ class QuantizerOverride(_Strict):
         return tuple(v) if isinstance(v, list) else v  # YAML has lists only; strict mode wants the tuple
 
 
-class QuantizeSection(_Strict):
+class QuantizeSection(Strict):
     format: QuantFormat
     calibration: str | None = None
     samples: int = Field(default=64, ge=1, le=100_000)
@@ -109,7 +97,7 @@ class QuantizeSection(_Strict):
         return self
 
 
-class PruneSection(_Strict):
+class PruneSection(Strict):
     """Structured MLP-width pruning (see gates/optimize/prune.py)."""
 
     ffn_ratio: float = Field(gt=0, le=1)  # share of MLP channels kept in every layer
@@ -118,7 +106,7 @@ class PruneSection(_Strict):
     max_length: int = Field(default=128, ge=8)
 
 
-class DistillSection(_Strict):
+class DistillSection(Strict):
     """Logits knowledge distillation from the base model (the teacher) into the student."""
 
     data: str  # JSONL rows {"id", "text"}, checked with Great Expectations
@@ -131,7 +119,7 @@ class DistillSection(_Strict):
     seed: int = 0
 
 
-class OptimizeSection(_Strict):
+class OptimizeSection(Strict):
     """Recipes run in this order when present: prune -> distill -> quantize."""
 
     prune: PruneSection | None = None
@@ -142,7 +130,7 @@ class OptimizeSection(_Strict):
 INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
 
 
-class EngineSection(_Strict):
+class EngineSection(Strict):
     # torch: the artifact as Model Optimizer left it (simulated quantization on CPU);
     # torch-int8: INT8 formats on real integer GEMMs (CPU); tensorrt-llm: GPU engines
     # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
@@ -165,7 +153,7 @@ class EngineSection(_Strict):
         return self.threads or max(1, (os.cpu_count() or 2) // 2)
 
 
-class ServeSection(_Strict):
+class ServeSection(Strict):
     triton: str = "local"
     triton_grpc: str | None = None  # host:port of an existing Triton's gRPC endpoint (default: its host, port 8001)
     startup_timeout_s: float = Field(default=180.0, gt=0)
@@ -180,7 +168,7 @@ class ServeSection(_Strict):
         return v
 
 
-class SloSection(_Strict):
+class SloSection(Strict):
     """Service-level objectives per request; goodput counts the requests meeting all of them."""
 
     latency_ms: float | None = Field(default=None, gt=0)
@@ -191,7 +179,7 @@ class SloSection(_Strict):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-class LoadSection(_Strict):
+class LoadSection(Strict):
     users: int = Field(default=4, ge=1, le=10_000)
     duration_s: float = Field(default=20.0, gt=0, le=86_400)
     # past duration_s, the load goes on until each arm has gates.min_requests successful
@@ -229,7 +217,7 @@ class LoadSection(_Strict):
     generator_max_lag_ms: float = Field(default=20.0, gt=0)
 
 
-class GoldenSection(_Strict):
+class GoldenSection(Strict):
     suites: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     top_k: int = Field(default=20, ge=1, le=1000)
@@ -243,7 +231,7 @@ class GoldenSection(_Strict):
     lm_eval: list[str] = Field(default_factory=list)  # lm-evaluation-harness task YAMLs (local data_files)
 
 
-class MetricSpec(_Strict):
+class MetricSpec(Strict):
     """A per-request metric compared between arms with Mann-Whitney U and a Hodges-Lehmann shift.
 
     ``direction`` says which change is bad: ``increase`` (latency), ``decrease`` (throughput) or
@@ -266,7 +254,7 @@ def _default_metrics() -> list[MetricSpec]:
     ]
 
 
-class ScoreSection(_Strict):
+class ScoreSection(Strict):
     """Kayenta-style score thresholds over the metric groups (0-100)."""
 
     pass_: float = Field(default=95.0, ge=0, le=100, alias="pass")
@@ -279,14 +267,14 @@ class ScoreSection(_Strict):
         return self
 
 
-class CostSection(_Strict):
+class CostSection(Strict):
     """Cost per token from the accelerator price and each arm's measured output tokens/s."""
 
     usd_per_hour: float = Field(gt=0)
     min_saving: float | None = Field(default=None, ge=-1, le=1)  # 0.2 = candidate must be ≥20% cheaper
 
 
-class GatesSection(_Strict):
+class GatesSection(Strict):
     """Thresholds. A gate whose threshold is null is not applied (and the report says so)."""
 
     latency_p95_ratio_max: float | None = Field(default=1.10, gt=0)
@@ -317,52 +305,7 @@ class GatesSection(_Strict):
         return self
 
 
-class RecheckSection(_Strict):
-    """The check run at every canary step, on live traffic through the canary target."""
-
-    requests: int = Field(default=20, ge=1)  # sent through the router at the step's weight
-    max_new_tokens: int = Field(default=8, ge=1)
-    min_canary_requests: int = Field(default=1, ge=1)  # fewer reached the canary: no data, the check fails
-    max_error_rate: float = Field(default=0.0, ge=0, le=1)  # of the canary's requests
-    drift_prompts: int = Field(default=4, ge=0)  # golden prompts compared canary vs stable (top-1)
-    top1_agreement_min: float = Field(default=0.9, ge=0, le=1)
-
-
-class PromotionSection(_Strict):
-    steps: list[int] = Field(default_factory=lambda: [10, 25, 50, 100])
-    # who may promote or roll back: GitHub logins ("alice") and teams ("@org/team")
-    approvers: list[str] = Field(default_factory=list)
-    codeowners: bool = False  # the CODEOWNERS of the pipeline file (default branch) may too
-    failure_limit: int = Field(default=2, ge=1)  # consecutive failed re-checks before automatic rollback
-    retry_interval_s: float = Field(default=5.0, ge=0)  # between re-checks of one step
-    manual_gate_after: int | None = None  # pause after this step's weight until approved again
-    recheck: RecheckSection = Field(default_factory=RecheckSection)
-
-    @field_validator("steps")
-    @classmethod
-    def _steps(cls, v: list[int]) -> list[int]:
-        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(set(v)):
-            raise ValueError("promotion.steps must be strictly increasing percentages in 1..100")
-        if v[-1] != 100:
-            raise ValueError("promotion.steps must end at 100 (the canary becomes stable there)")
-        return v
-
-    @field_validator("approvers")
-    @classmethod
-    def _approvers(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not re.match(r"^(@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+|[A-Za-z0-9][A-Za-z0-9-]*)$", a):
-                raise ValueError(f"promotion.approvers entry {a!r} is neither a login nor @org/team")
-        return v
-
-    @model_validator(mode="after")
-    def _gate(self) -> PromotionSection:
-        if self.manual_gate_after is not None and self.manual_gate_after not in self.steps[:-1]:
-            raise ValueError("promotion.manual_gate_after must be one of promotion.steps before the last")
-        return self
-
-
-class Pipeline(_Strict):
+class Pipeline(Strict):
     name: str
     description: str | None = None
     model: ModelSection

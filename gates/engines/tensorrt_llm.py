@@ -20,6 +20,7 @@ from gates.config.schema import EngineSection
 from gates.engines.base import EngineBuild, ModelRef
 from gates.engines.runner import Runner
 from gates.errors import CapabilityError, SubprocessError
+from gates.models.loader import load_model
 
 HINT = (
     "engine.backend 'tensorrt-llm' needs the tensorrt_llm package and an NVIDIA GPU. On a self-hosted GPU "
@@ -54,8 +55,6 @@ def build_command(
 def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") -> None:
     import torch
     from modelopt.torch.export import export_tensorrt_llm_checkpoint
-
-    from gates.models.loader import load_model
 
     model, _ = load_model(model_path)
     with torch.inference_mode():

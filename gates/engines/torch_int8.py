@@ -18,6 +18,7 @@ from gates.engines.base import EngineBuild, ModelRef
 from gates.engines.torch_cpu import TorchEngine
 from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError
+from gates.models.loader import load_model
 from gates.triton.repository import write_model
 
 ENGINE_JSON = "engine.json"
@@ -46,7 +47,6 @@ class TorchInt8Engine:
 
         def write(out: Path) -> dict[str, Any]:
             from gates.engines.int8_kernels import extract_int8_layers, save_int8_layers
-            from gates.models.loader import load_model
 
             loaded, _ = load_model(model.path)
             layers = extract_int8_layers(loaded)

@@ -14,7 +14,7 @@ import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 
-from gates.config.schema import PromotionSection
+from gates.config.promotion import PromotionSection
 
 TeamCheck = Callable[[str, str, str], bool]  # (org, team slug, login) -> active member
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gates.errors import InfraError
-from gates.github.publish import GitHubClient
+from gates.github.client import GitHubClient
 
 
 def pull_head_sha(client: GitHubClient, pr: int) -> str:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from gates.config.schema import CostSection
-    from gates.judge.policy import GateResult
+from gates.config.schema import CostSection
+from gates.judge.verdict import GateResult, Status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +32,6 @@ def cost_gate(
     simulated: bool,
     simulated_reason: str,
 ) -> GateResult:
-    from gates.judge.policy import GateResult, Status
-
     name = "cost_saving"
     if cfg is None:
         return GateResult(name, Status.NOT_APPLIED, None, "—", "no accelerator price configured (gates.cost)")

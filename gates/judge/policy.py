@@ -16,49 +16,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
 from gates.judge.stats import percentile_ratio_ci
-
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
-
-
-class Status:
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    NO_DATA = "no_data"
-    NOT_APPLIED = "not_applied"
-
-
-@dataclasses.dataclass(frozen=True)
-class GateResult:
-    name: str
-    status: str
-    observed: float | None
-    threshold: str
-    reason: str
-    interval: tuple[float, float] | None = None
-    p_value: float | None = None
-    blocking: bool = True  # False: shown, and counted in the score, but cannot decide the verdict
-
-    def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["observed"] = _finite(self.observed)
-        d["interval"] = [_finite(x) for x in self.interval] if self.interval else None
-        d["p_value"] = _finite(self.p_value)
-        return d
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    verdict: str
-    reason: str
-    gates: tuple[GateResult, ...]
-
+from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, finite
 
 Series = tuple[tuple[float, ...], tuple[float, ...]]  # (baseline, candidate)
 
@@ -83,10 +46,6 @@ class Evidence:
     generator_summary: str = ""
     server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
     server_stall: str | None = None  # a silence of both arms with requests failing (see stall.py)
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 def _missing(x: float | None) -> bool:
@@ -292,7 +251,7 @@ def threshold_gate(
     name: str, observed: float | None, limit: float | None, prompts: int, what: str, *, minimum: bool
 ) -> GateResult:
     if limit is None:
-        return GateResult(name, Status.NOT_APPLIED, _finite(observed), "—", "no threshold configured")
+        return GateResult(name, Status.NOT_APPLIED, finite(observed), "—", "no threshold configured")
     thr = f"{'≥' if minimum else '≤'} {limit:.3g}"
     if prompts == 0 or _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")

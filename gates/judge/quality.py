@@ -27,7 +27,7 @@ from gates.judge.paired import (
     paired_difference,
     two_sided,
 )
-from gates.judge.policy import GateResult, Status
+from gates.judge.verdict import GateResult, Status
 
 ACCURACY, LOGLIKELIHOOD, PERPLEXITY, DRIFT, LM_EVAL = "accuracy", "loglikelihood", "perplexity", "drift", "lm_eval"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gates.config.schema import GatesSection
 from gates.errors import InfraError
-from gates.judge.policy import GateResult, Status, Verdict, decide
+from gates.judge.policy import decide
 from gates.judge.quality import (
     ACCURACY,
     LM_EVAL,
@@ -18,6 +18,7 @@ from gates.judge.quality import (
     drift_entry,
     perplexity_entry,
 )
+from gates.judge.verdict import GateResult, Status, Verdict
 from gates.record import DriftResult, QualityResult
 
 DRIFT_GATES = ("exact_match_rate", "top1_agreement", "mean_kl")

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gates.errors import InfraError
+
 MODELOPT_STATE = "modelopt_state.pth"
 ENGINE_JSON = "engine.json"
 
@@ -92,7 +94,6 @@ def stop_token_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
 
 def _load_int8_engine(path: Path, spec: dict[str, Any], threads: int | None) -> tuple[Any, Any]:
     from gates.engines.int8_kernels import INT8_WEIGHTS, install_int8_layers, load_int8_layers
-    from gates.errors import InfraError
 
     source = Path(spec["model_path"])
     manifest = source / "manifest.json"

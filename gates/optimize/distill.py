@@ -9,10 +9,17 @@ works, and ``mtd.export`` returns the plain student.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from gates.artifacts import file_sha256
+from gates.config.schema import DistillSection, OptimizeSection
 from gates.errors import CapabilityError, InfraError
+from gates.models.loader import load_model
+from gates.optimize.base import RecipeInput, save_hf
+from gates.optimize.quantize import calibration_batches
 from gates.progress import bar
+from gates.quality.golden import load_calibration
 
 
 def distill(
@@ -70,3 +77,48 @@ def distill(
     student = mtd.export(model)
     student.eval()
     return student, losses
+
+
+class DistillRecipe:
+    kind = "distill"
+    artifact_kind = "model-distilled"
+
+    def section(self, cfg: OptimizeSection) -> DistillSection | None:
+        return cfg.distill
+
+    def data_files(self, section: DistillSection) -> tuple[str, ...]:
+        return (section.data,)
+
+    def cache_key(self, section: DistillSection, inp: RecipeInput) -> dict[str, Any]:
+        return {
+            "distill": section.model_dump(mode="json"),
+            "student": inp.parent.digest,
+            "teacher": inp.base.digest,
+            "data": file_sha256(inp.pipeline.resolve(section.data)),
+        }
+
+    def build(self, section: DistillSection, inp: RecipeInput, out: Path) -> dict[str, Any]:
+        teacher, tok = load_model(inp.base.path)
+        student, _ = load_model(inp.parent.path)
+        texts = load_calibration(inp.pipeline.resolve(section.data))
+        batches = calibration_batches(tok, texts, section.batch_size, section.max_length)
+        d = section
+        student, losses = distill(
+            student,
+            teacher,
+            batches,
+            steps=d.steps,
+            lr=d.lr,
+            temperature=d.temperature,
+            alpha=d.alpha,
+            seed=d.seed,
+            progress=inp.progress,
+        )
+        save_hf(student, tok, out)
+        return {"measured": {"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)}}
+
+    def label(self, section: DistillSection, parent_format: str) -> str:
+        return f"{parent_format}+distilled" if parent_format != "none" else "distilled"
+
+    def quant_path(self, section: DistillSection, inp: RecipeInput) -> str:
+        return "real"

@@ -12,10 +12,17 @@ saves and loads like any Hugging Face checkpoint.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from gates.artifacts import file_sha256
+from gates.config.schema import OptimizeSection, PruneSection
 from gates.errors import BadInputError
+from gates.models.loader import load_model
+from gates.optimize.base import RecipeInput, save_hf
+from gates.optimize.quantize import calibration_batches
 from gates.progress import bar
+from gates.quality.golden import load_calibration
 
 
 def mlp_layers(model: Any) -> list[Any]:
@@ -90,3 +97,35 @@ def prune_mlp(
     model.config.intermediate_size = keep_n
     after = sum(p.numel() for p in model.parameters())
     return {"params_before": before, "params_after": after, "ffn_width_before": width, "ffn_width_after": keep_n}
+
+
+class PruneRecipe:
+    kind = "prune"
+    artifact_kind = "model-pruned"
+
+    def section(self, cfg: OptimizeSection) -> PruneSection | None:
+        return cfg.prune
+
+    def data_files(self, section: PruneSection) -> tuple[str, ...]:
+        return (section.calibration,)
+
+    def cache_key(self, section: PruneSection, inp: RecipeInput) -> dict[str, Any]:
+        return {
+            "prune": section.model_dump(mode="json"),
+            "parent": inp.parent.digest,
+            "calibration": file_sha256(inp.pipeline.resolve(section.calibration)),
+        }
+
+    def build(self, section: PruneSection, inp: RecipeInput, out: Path) -> dict[str, Any]:
+        model, tok = load_model(inp.parent.path)
+        texts = load_calibration(inp.pipeline.resolve(section.calibration))[: section.samples]
+        batches = calibration_batches(tok, texts, 4, section.max_length)
+        measured = prune_mlp(model, batches, section.ffn_ratio, inp.progress)
+        save_hf(model, tok, out)
+        return {"measured": measured}
+
+    def label(self, section: PruneSection, parent_format: str) -> str:
+        return f"pruned{section.ffn_ratio:g}"
+
+    def quant_path(self, section: PruneSection, inp: RecipeInput) -> str:
+        return "real"

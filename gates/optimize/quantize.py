@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gates.config.schema import QuantizeSection
+from gates.artifacts import file_sha256
+from gates.config.schema import OptimizeSection, QuantizeSection
 from gates.errors import CapabilityError, InfraError, UnsupportedError
-from gates.models.loader import MODELOPT_STATE, prepare_tokenizer
+from gates.models.loader import MODELOPT_STATE, load_model, prepare_tokenizer
 from gates.models.prompts import sample_texts
+from gates.optimize.base import RecipeInput
 from gates.progress import bar
 from gates.quality.golden import Sample
 
@@ -217,3 +219,43 @@ def _import_mtq() -> Any:
     except ImportError as exc:
         raise CapabilityError(f"NVIDIA Model Optimizer is not installed ({exc}); {INSTALL_HINT}") from exc
     return mtq
+
+
+class QuantizeRecipe:
+    kind = "quantize"
+    artifact_kind = "model-quantized"
+
+    def section(self, cfg: OptimizeSection) -> QuantizeSection | None:
+        return cfg.quantize if cfg.quantize is not None and cfg.quantize.format != "none" else None
+
+    def data_files(self, section: QuantizeSection) -> tuple[str, ...]:
+        return (section.calibration,) if section.calibration else ()
+
+    def cache_key(self, section: QuantizeSection, inp: RecipeInput) -> dict[str, Any]:
+        calibration = inp.pipeline.resolve(section.calibration) if section.calibration else None
+        return {
+            "quantize": section.model_dump(mode="json"),
+            "base_digest": inp.parent.digest,
+            "calibration_digest": file_sha256(calibration) if calibration else None,
+        }
+
+    def build(self, section: QuantizeSection, inp: RecipeInput, out: Path) -> dict[str, Any]:
+        model, tokenizer = load_model(inp.parent.path)
+        texts = list(inp.calibration)[: section.samples]
+        batches = calibration_batches(tokenizer, texts, section.batch_size, section.max_length)
+        inp.progress(f"quantizing to {section.format} with {len(texts)} calibration samples")
+        model = quantize(
+            model, section, batches, inp.progress, what=f"model.source {inp.pipeline.config.model.source!r}"
+        )
+        export = save_quantized(model, tokenizer, out)
+        return {
+            "quant_path": inp.quant_path,
+            "hf_export": export,
+            "measured": {"calibration_samples": len(texts), "hf_export": export},
+        }
+
+    def label(self, section: QuantizeSection, parent_format: str) -> str:
+        return section.format if parent_format == "none" else f"{parent_format}+{section.format}"
+
+    def quant_path(self, section: QuantizeSection, inp: RecipeInput) -> str:
+        return inp.quant_path

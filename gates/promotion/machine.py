@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from gates.config.schema import PromotionSection
+from gates.config.promotion import PromotionSection
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.ledger import Ledger, PromotionRecord
 

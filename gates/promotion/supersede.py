@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gates.config.schema import PromotionSection
+from gates.config.promotion import PromotionSection
 from gates.errors import GatesError
 from gates.ledger import Ledger
+from gates.promotion import canary as ops
 from gates.promotion.machine import NoCheck, Outcome, PromotionRun
 
 ACTOR = "gates"
@@ -31,7 +32,6 @@ def supersede(
         return None
     if rec.state not in ("canary", "paused", "rolling_back"):
         return None
-    from gates.promotion import canary as ops
 
     def move(weight: int, label: str) -> None:
         ops.set_weight(ledger, pipeline, weight, ACTOR, label)

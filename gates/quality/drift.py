@@ -100,6 +100,15 @@ def task_pass(text: str, expected: str | None, must_contain: Sequence[str], rege
     return ok
 
 
+def top1_matches(forced_argmax: NDArray[Any], reference_ids: Sequence[int]) -> int:
+    """How many of the reference's greedy tokens the other model also ranks first when fed the
+    reference's own continuation (teacher forcing): the one definition of top-1 agreement, used by
+    the gate's drift stage and by the canary's live re-check."""
+    ref = np.asarray(reference_ids).reshape(-1)
+    got = np.asarray(forced_argmax).reshape(-1)[: ref.size]
+    return int((got == ref[: got.size]).sum())
+
+
 def prompt_drift(
     *,
     meta: dict[str, Any],
@@ -115,7 +124,7 @@ def prompt_drift(
     if positions == 0:
         top1, kls = math.nan, np.array([])
     else:
-        top1 = float(np.mean(np.asarray(candidate_forced_argmax).reshape(-1)[:positions] == np.asarray(baseline_ids)))
+        top1 = top1_matches(candidate_forced_argmax, baseline_ids) / positions
         kls = kl_topk(baseline_top_logprobs, candidate_forced_logprobs)
     check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"))
     return PromptDrift(

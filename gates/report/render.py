@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from gates.report.charts import mermaid_drift, mermaid_latency, png_drift, png_latency_cdf
 from gates.report.escape import md_inline
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -71,8 +72,6 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    from gates.report.charts import mermaid_drift, mermaid_latency
-
     marker = MARKER.format(name=md_inline(report["pipeline"]))
     charts = {
         "latency": mermaid_latency(report["load"]) if report.get("load") else "",
@@ -106,8 +105,6 @@ def fit_comment(markdown: str, limit: int = COMMENT_LIMIT) -> str:
 
 def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None = None) -> str:
     """Self-contained HTML: the PNG plots are embedded as data URIs."""
-    from gates.report.charts import png_drift, png_latency_cdf
-
     images = {
         "latency_cdf": png_latency_cdf(latency_samples) if latency_samples else None,
         "drift": png_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else None,

@@ -1,4 +1,4 @@
-"""Optimize: resolve the base model, then prune -> distill -> quantize, each a content-addressed artifact.
+"""Optimize: resolve the base model, then run the recipes (prune -> distill -> quantize), each an artifact.
 
 Every step's artifact is named by the digest of its inputs (its config section, the parent
 artifact's digest, dataset digests, tool versions), so an unchanged recipe is a cache hit and a
@@ -8,15 +8,18 @@ changed step rebuilds only itself and what follows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import Artifact, file_sha256, tool_versions, tree_digest
+from gates.artifacts import Artifact, tool_versions, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
 from gates.models.prompts import render_golden
 from gates.models.sources import ResolvedSource, resolve_source
+from gates.optimize.base import RecipeInput
+from gates.optimize.recipes import RECIPES
 from gates.quality.golden import GoldenPrompt
 from gates.record import OptimizeResult, PreflightResult
 
@@ -33,11 +36,6 @@ def render_prompts(base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, .
 
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     return render_golden(tokenizer, golden)
-
-
-def _save_hf(model: Any, tokenizer: Any, out: Path) -> None:
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
 
 
 class OptimizeStage:
@@ -68,109 +66,14 @@ class OptimizeStage:
             ctx.progress(f"{kind}: {'cache hit' if art.reused else 'built'} {art.manifest['output_digest'][:12]}")
             return ModelRef("candidate", art.path, art.manifest["output_digest"], label, quant_path)
 
-        if opt.prune is not None:
-            p = opt.prune
-            parent = current
-
-            def build_pruned(out: Path) -> dict[str, Any]:
-                from gates.models.loader import load_model
-                from gates.optimize.prune import prune_mlp
-                from gates.optimize.quantize import calibration_batches
-                from gates.quality.golden import load_calibration
-
-                model, tok = load_model(parent.path)
-                texts = load_calibration(ctx.pipeline.resolve(p.calibration))[: p.samples]
-                measured = prune_mlp(model, calibration_batches(tok, texts, 4, p.max_length), p.ffn_ratio, ctx.progress)
-                _save_hf(model, tok, out)
-                return {"measured": measured}
-
-            art = ctx.store.get_or_build(
-                "model-pruned",
-                {
-                    "prune": p.model_dump(mode="json"),
-                    "parent": parent.digest,
-                    "calibration": file_sha256(ctx.pipeline.resolve(p.calibration)),
-                    "tools": tools,
-                },
-                build_pruned,
-            )
-            current = record("prune", art, f"pruned{p.ffn_ratio:g}", "real")
-
-        if opt.distill is not None:
-            d = opt.distill
-            student_ref = current
-
-            def build_distilled(out: Path) -> dict[str, Any]:
-                from gates.models.loader import load_model
-                from gates.optimize.distill import distill
-                from gates.optimize.quantize import calibration_batches
-                from gates.quality.golden import load_calibration
-
-                teacher, tok = load_model(base.path)
-                student, _ = load_model(student_ref.path)
-                texts = load_calibration(ctx.pipeline.resolve(d.data))
-                batches = calibration_batches(tok, texts, d.batch_size, d.max_length)
-                student, losses = distill(
-                    student,
-                    teacher,
-                    batches,
-                    steps=d.steps,
-                    lr=d.lr,
-                    temperature=d.temperature,
-                    alpha=d.alpha,
-                    seed=d.seed,
-                    progress=ctx.progress,
-                )
-                _save_hf(student, tok, out)
-                return {"measured": {"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)}}
-
-            art = ctx.store.get_or_build(
-                "model-distilled",
-                {
-                    "distill": d.model_dump(mode="json"),
-                    "student": student_ref.digest,
-                    "teacher": base.digest,
-                    "data": file_sha256(ctx.pipeline.resolve(d.data)),
-                    "tools": tools,
-                },
-                build_distilled,
-            )
-            current = record(
-                "distill", art, f"{current.format}+distilled" if current.format != "none" else "distilled", "real"
-            )
-
-        q = opt.quantize
-        if q is not None and q.format != "none":
-            parent = current
-
-            def build_quantized(out: Path) -> dict[str, Any]:
-                from gates.models.loader import load_model
-                from gates.optimize.quantize import calibration_batches, quantize, save_quantized
-
-                model, tokenizer = load_model(parent.path)
-                texts = list(pre.calibration)[: q.samples]
-                batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
-                ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
-                model = quantize(model, q, batches, ctx.progress, what=f"model.source {ctx.config.model.source!r}")
-                export = save_quantized(model, tokenizer, out)
-                return {
-                    "quant_path": pre.quant_path,
-                    "hf_export": export,
-                    "measured": {"calibration_samples": len(texts), "hf_export": export},
-                }
-
-            art = ctx.store.get_or_build(
-                "model-quantized",
-                {
-                    "quantize": q.model_dump(mode="json"),
-                    "base_digest": parent.digest,
-                    "calibration_digest": file_sha256(ctx.pipeline.resolve(q.calibration)) if q.calibration else None,
-                    "tools": tools,
-                },
-                build_quantized,
-            )
-            label = q.format if parent.format == "none" else f"{parent.format}+{q.format}"
-            current = record("quantize", art, label, pre.quant_path)
+        for recipe in RECIPES.values():
+            section = recipe.section(opt)
+            if section is None:
+                continue
+            inp = RecipeInput(base, current, ctx.pipeline, pre.calibration, pre.quant_path, ctx.progress)
+            key = {**recipe.cache_key(section, inp), "tools": tools}
+            art = ctx.store.get_or_build(recipe.artifact_kind, key, functools.partial(recipe.build, section, inp))
+            current = record(recipe.kind, art, recipe.label(section, current.format), recipe.quant_path(section, inp))
 
         wall = ctx.clock() - started
         if not steps:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from gates.context import RunContext
-from gates.judge.policy import Verdict
+from gates.github.client import GitHubTarget
+from gates.github.publish import publish_report
+from gates.judge.verdict import Verdict
 from gates.record import PublishResult, ReportResult
 
 
@@ -11,8 +13,6 @@ class PublishStage:
     name = "publish"
 
     def run(self, ctx: RunContext) -> None:
-        from gates.github.publish import GitHubTarget, publish_report
-
         target = GitHubTarget.from_env(ctx.env)
         if target is None:
             ctx.put(PublishResult(False, None, "not posted: no GitHub token/repository/PR configured"))

@@ -7,7 +7,7 @@ import json
 
 from gates.context import RunContext
 from gates.record import LoadResult, ReportResult
-from gates.report.build import build_report
+from gates.report.assemble import build_report
 from gates.report.render import render_html, render_markdown
 
 

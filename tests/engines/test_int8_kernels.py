@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gates.artifacts import ArtifactStore, tree_digest
-from gates.config.load import parse_pipeline
+from gates.config.parse import parse_pipeline
 from gates.config.schema import EngineSection, QuantizeSection
 from gates.engines import ENGINES
 from gates.engines.base import ModelRef

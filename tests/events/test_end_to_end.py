@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from gates.ledger import CanaryState, Ledger
-from gates.promotion.targets.router import WeightedRouter
+from gates.promotion.targets.weighted_router import WeightedRouter
 from gates.testing import webhooks_dir
 from gates.testing.github_server import GitHubTestServer
 from gates.triton.repository import write_model

@@ -13,9 +13,9 @@ import yaml
 
 from gates.errors import ExitCode
 from gates.events.handle import HandlerContext, execute_action
-from gates.events.router import Action
+from gates.events.routing import Action
 from gates.ledger import CanaryState, Ledger
-from gates.promotion.targets.router import WeightedRouter
+from gates.promotion.targets.weighted_router import WeightedRouter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,10 +69,10 @@ def test_promote_refused_without_a_passing_run(ctx: HandlerContext) -> None:
     assert len(refusals) == 3  # each refusal is on record
 
 
-def test_promote_on_kserve_says_rechecks_need_the_router(ctx: HandlerContext) -> None:
+def test_promote_on_kserve_without_its_url_is_refused_unchecked(ctx: HandlerContext) -> None:
     state = CanaryState("demo", "kserve", "ml/demo/s3://b/demo", None, "s3://b/demo", 0, time.time(), "d" * 64)
     ctx.ledger.set_canary(state, "ops", "canary_deploy")
     ctx.ledger.add_run("demo", "PASS", "ci", digest="d" * 64)
     result = execute_action(Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
-    assert result.exit_code == ExitCode.INFRA and "live re-checks run through the local canary router" in result.message
+    assert result.exit_code == ExitCode.INFRA and "need its URL and model name" in result.message
     assert ctx.ledger.canary("demo").weight == 0  # fail closed: never promoted unchecked  # type: ignore[union-attr]

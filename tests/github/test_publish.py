@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from gates.errors import InfraError
-from gates.github.publish import GitHubTarget, publish_report
+from gates.github.client import GitHubTarget
+from gates.github.publish import publish_report
 from gates.report.render import MARKER
 from gates.testing.github_server import GitHubTestServer
 

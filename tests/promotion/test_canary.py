@@ -17,7 +17,7 @@ from gates.errors import BadInputError, CapabilityError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion import canary as ops
 from gates.promotion.targets.kserve import apply, render_inference_service, validate
-from gates.promotion.targets.router import WeightedRouter
+from gates.promotion.targets.weighted_router import WeightedRouter
 from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
 

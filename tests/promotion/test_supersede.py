@@ -8,7 +8,7 @@ from pathlib import Path
 from gates.config.schema import PromotionSection
 from gates.ledger import CanaryState, Ledger, PromotionRecord
 from gates.promotion.supersede import supersede
-from gates.promotion.targets.router import WeightedRouter
+from gates.promotion.targets.weighted_router import WeightedRouter
 
 
 def test_pr_moving_on_rolls_the_old_canary_back(tmp_path: Path) -> None:

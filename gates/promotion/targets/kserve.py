@@ -3,20 +3,29 @@
 KServe keeps the last ready revision as stable and sends ``canaryTrafficPercent`` of the
 traffic to the newest one; promotion is setting it to 100 (or removing it), rollback setting it
 to 0. We render the manifest (tested here by validating its structure) and apply it with
-``kubectl`` where one is configured.
+``kubectl`` where one is configured; the weight is read back from the cluster with ``kubectl get``.
+Live re-checks reach the canary revision at its own URL (KServe's tag routing, ``latest-<name>``)
+and compare the two revisions on their gRPC endpoints, when those are recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gates.errors import BadInputError, CapabilityError, SubprocessError
+from gates.config.promotion import RecheckSection
+from gates.errors import BadInputError, CapabilityError, InfraError, SubprocessError
+from gates.ledger import CanaryState
+from gates.promotion.machine import Checker
+from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
 
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -79,14 +88,89 @@ def validate(manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _kubectl(args: list[str], what: str, manifest: Path | None = None) -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        where = f"; the InferenceService manifest is in {manifest}" if manifest else ""
+        raise CapabilityError(f"kubectl is not installed here{where}")
+    cmd = [kubectl, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise SubprocessError(f"kubectl {what} failed", cmd, proc.returncode, proc.stdout, proc.stderr)
+    return proc.stdout.strip()
+
+
 def apply(manifest: dict[str, Any], out: Path) -> str:
     """Write the manifest; apply it with kubectl when one is installed. Returns what was done."""
     out.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise CapabilityError(f"kubectl is not installed here; the InferenceService manifest is in {out}")
-    cmd = [kubectl, "apply", "-f", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise SubprocessError("kubectl apply failed", cmd, proc.returncode, proc.stdout, proc.stderr)
-    return proc.stdout.strip()
+    return _kubectl(["apply", "-f", str(out)], "apply", out)
+
+
+@dataclasses.dataclass(frozen=True)
+class KServeEndpoint:
+    """Where a KServe canary lives, as recorded in the ledger (JSON in ``CanaryState.endpoint``)."""
+
+    namespace: str
+    name: str
+    storage_uri: str
+    url: str | None = None  # the canary revision's URL (tag routing), for live re-checks
+    model: str | None = None  # the Triton model name both revisions serve
+    grpc: str | None = None  # host:port of the canary revision's gRPC endpoint (drift)
+    stable_grpc: str | None = None  # host:port of the stable revision's gRPC endpoint (drift)
+
+    def encode(self) -> str:
+        return json.dumps({k: v for k, v in dataclasses.asdict(self).items() if v is not None}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, text: str | None) -> KServeEndpoint:
+        text = text or ""
+        if text.startswith("{"):
+            try:
+                return cls(**json.loads(text))
+            except (TypeError, ValueError) as exc:
+                raise BadInputError(f"unreadable KServe endpoint in the ledger: {text!r}: {exc}") from exc
+        parts = text.split("/", 2)  # written by gates before endpoints were typed: namespace/name/storage
+        if len(parts) != 3:
+            raise BadInputError(f"unreadable KServe endpoint in the ledger: {text!r}")
+        return cls(*parts)
+
+
+class KServeTarget:
+    kind = "kserve"
+
+    def __init__(self, endpoint: KServeEndpoint, workdir: Path):
+        self.endpoint = endpoint
+        self.workdir = workdir
+
+    @classmethod
+    def from_state(cls, state: CanaryState, workdir: Path) -> KServeTarget:
+        return cls(KServeEndpoint.parse(state.endpoint), workdir)
+
+    def set_weight(self, weight: int) -> None:
+        e = self.endpoint
+        manifest = render_inference_service(e.name, e.namespace, e.storage_uri, weight)
+        apply(manifest, self.workdir / f"{e.name}.inferenceservice.yaml")
+
+    def read_weight(self) -> int:
+        e = self.endpoint
+        out = _kubectl(["get", "inferenceservice", e.name, "-n", e.namespace, "-o", "json"], "get")
+        try:
+            weight = json.loads(out)["spec"]["predictor"].get("canaryTrafficPercent", 100)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InfraError(f"kubectl get inferenceservice {e.namespace}/{e.name}: unreadable answer: {exc}") from exc
+        return int(weight)
+
+    def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
+        e = self.endpoint
+        if not e.url or not e.model:
+            raise InfraError(
+                f"live re-checks of the KServe canary {e.namespace}/{e.name} need its URL and model name "
+                "(gates canary register-kserve --url … --model …)"
+            )
+        url, model = e.url, e.model
+
+        def send(prompt: str) -> tuple[str, str]:
+            return stream_once(url, model, prompt, cfg.max_new_tokens, arm="canary")
+
+        drift = DriftProbe(e.stable_grpc, model, e.grpc, model) if e.grpc and e.stable_grpc else None
+        return LiveChecker(send, drift, prompts, cfg, self.read_weight)

@@ -8,8 +8,9 @@ from typing import Any
 
 from gates.artifacts import tool_versions
 from gates.context import RunContext
+from gates.judge.cost import compare
 from gates.judge.paired import two_sided
-from gates.judge.policy import Verdict
+from gates.judge.verdict import Verdict
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 
 SCHEMA_VERSION = 1
@@ -111,8 +112,6 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         b_cap, c_cap = load.capacity_tokens_per_s("baseline"), load.capacity_tokens_per_s("candidate")
         report["load"]["capacity_tokens_per_s"] = {"baseline": b_cap, "candidate": c_cap}
         if cfg.gates.cost is not None and b_cap and c_cap:
-            from gates.judge.cost import compare
-
             c = compare(cfg.gates.cost.usd_per_hour, b_cap, c_cap)
             report["cost"] = {
                 "usd_per_hour": cfg.gates.cost.usd_per_hour,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gates.events.router import MalformedEvent, diff_request, route
+from gates.events.routing import MalformedEvent, diff_request, route
 from gates.testing import webhooks_dir
 
 WEBHOOKS = webhooks_dir()

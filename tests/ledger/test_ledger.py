@@ -54,7 +54,7 @@ def test_bad_urls_are_clear_and_never_show_passwords() -> None:
 
 
 def test_schema_versions_are_recorded_once_and_an_old_ledger_is_brought_up_to_date(tmp_path: Path) -> None:
-    from gates.ledger_schema import MIGRATIONS
+    from gates.ledger.schema import MIGRATIONS
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:  # gates 0.1 had the digest column added unversioned, and no schema_version
@@ -73,8 +73,8 @@ def test_schema_versions_are_recorded_once_and_an_old_ledger_is_brought_up_to_da
 
 
 def test_a_new_migration_runs_once_and_a_newer_ledger_is_refused(ledger_url: str) -> None:
-    from gates.ledger_db import connect
-    from gates.ledger_schema import MIGRATIONS, current_version, migrate
+    from gates.ledger.db import connect
+    from gates.ledger.schema import MIGRATIONS, current_version, migrate
 
     Ledger(ledger_url).close()
     extra = (*MIGRATIONS, ("runs.host", lambda db: db.execute("ALTER TABLE runs ADD COLUMN host TEXT")))
@@ -92,7 +92,7 @@ def test_a_new_migration_runs_once_and_a_newer_ledger_is_refused(ledger_url: str
 
 
 def test_an_ephemeral_runner_refuses_a_sqlite_ledger_and_accepts_postgresql(tmp_path: Path) -> None:
-    from gates.ledger_db import require_durable
+    from gates.ledger.db import require_durable
 
     require_durable(str(tmp_path / "l.sqlite"), {})  # a persistent runner keeps its file
     require_durable("postgresql://gates:pw@db/gates", {"GATES_EPHEMERAL_RUNNER": "1"})
@@ -140,7 +140,7 @@ def test_a_delivery_is_received_then_done_or_failed(ledger_url: str) -> None:
 
 
 def test_a_locked_ledger_is_an_infrastructure_error_naming_it(tmp_path: Path) -> None:
-    from gates.ledger_db import LedgerUnavailable
+    from gates.ledger.db import LedgerUnavailable
 
     path = tmp_path / "l.sqlite"
     led = Ledger(str(path), busy_timeout_s=0.05)

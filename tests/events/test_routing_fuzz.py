@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gates.errors import BadInputError, ExitCode
 from gates.events.plan import parse_payload
-from gates.events.router import _HANDLERS, MalformedEvent, diff_request, route
+from gates.events.routing import _HANDLERS, MalformedEvent, diff_request, route
 from gates.testing import webhooks_dir
 
 EXAMPLE_TEXT = {

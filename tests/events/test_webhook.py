@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gates.events.server import Delivery, WebhookServer, signature
+from gates.events.webhook import Delivery, WebhookServer, signature
 from gates.ledger import Ledger
 from gates.testing import webhooks_dir
 from gates.testing.github_server import GitHubTestServer

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gates.config.load import parse_pipeline
+from gates.config.parse import parse_pipeline
 from gates.errors import ConfigError, ExitCode
 
 PATH = Path("pipelines/fuzz.yaml")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from gates.errors import InfraError
-from gates.ledger_db import Database
+from gates.ledger.db import Database
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS canary (

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger_db import Database, LedgerUnavailable, connect, redact, scrub, transient
-from gates.ledger_schema import migrate
+from gates.ledger.db import Database, LedgerUnavailable, connect, redact, scrub, transient
+from gates.ledger.schema import migrate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CanaryState:
 
 
 @dataclasses.dataclass(frozen=True)
-class RunRecord:
+class LedgerRun:
     id: int
     pipeline: str
     pr: int | None
@@ -198,14 +198,14 @@ class Ledger:
                 {"digest": digest, "verdict": verdict, "report": report, "detail": {"pr": pr, "sha": sha}},
             )
 
-    def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[RunRecord]:
+    def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[LedgerRun]:
         q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at FROM runs WHERE 1=1"
         args: list[Any] = []
         if pipeline is not None:
             q, args = q + " AND pipeline=?", [*args, pipeline]
         if pr is not None:
             q, args = q + " AND pr=?", [*args, pr]
-        return [RunRecord(*r) for r in self._read(q + " ORDER BY id", args)]
+        return [LedgerRun(*r) for r in self._read(q + " ORDER BY id", args)]
 
     # -- promotions ------------------------------------------------------------------------
     def promotion(self, pipeline: str) -> PromotionRecord | None:

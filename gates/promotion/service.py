@@ -1,0 +1,232 @@
+"""The promotion service: what ``/gates promote`` on a PR and ``gates promote`` both call.
+
+It authorizes the actor (``promotion.approvers``, CODEOWNERS), checks that the digest being
+promoted is the one whose gate passed on the commit the PR proposes, drives the state machine
+(``machine.PromotionRun``) with the canary target's live checker, replies on the PR, reports the
+promotion as a GitHub deployment, and voids the promotion of a commit the PR moved away from
+(``gate_commit``). Events (``gates.events``) only route and deliver; this is where promotion lives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gates.config import load_pipeline
+from gates.config.parse import PipelineFile
+from gates.errors import BadInputError, ExitCode, GatesError, InfraError
+from gates.events.authz import authorize, read_codeowners
+from gates.events.comments import PROMOTION_MARKER, promotion_comment, quiet
+from gates.github.api import DeploymentReporter, is_team_member, post_comment, pull_head_sha
+from gates.github.client import GitHubClients
+from gates.journal import Journal
+from gates.ledger import CanaryState, Ledger, PromotionRecord
+from gates.pipeline import RunOutcome, record_run, run_pipeline
+from gates.promotion import canary as ops
+from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
+from gates.promotion.supersede import supersede
+from gates.stages import MEASURE_STAGES, Stage
+
+CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """Who asks for what: a promotion, rollback or re-check of one pipeline (path in the repo)."""
+
+    pipeline: str
+    repository: str  # owner/name, where replies go
+    actor: str
+    pr: int | None
+    sha: str | None
+    why: str  # the command or event that asked
+
+
+@dataclasses.dataclass
+class PromotionService:
+    repo_dir: Path
+    ledger: Ledger
+    github: GitHubClients
+    progress: Callable[[str], None] = print
+    checker_for: CheckerFactory | None = None  # default: the live re-check of the canary's target
+    lock_wait_s: float = 600.0
+    report_url: str | None = None  # linked from the GitHub deployment
+
+    def carry_out(self, kind: str, req: Request) -> tuple[ExitCode, str]:
+        """``promote`` | ``rollback`` | ``recheck``; errors become exit codes, said on the PR."""
+        try:
+            return {"promote": self.promote, "rollback": self.rollback, "recheck": self.recheck}[kind](req)
+        except GatesError as exc:
+            return exc.exit_code, self.failed(kind, req, exc)
+
+    def failed(self, kind: str, req: Request, exc: GatesError) -> str:
+        """Say what failed where the user asked (the PR), without letting a failed reply hide the error."""
+        self.progress(f"{kind} {req.pipeline}: error: {exc}")
+        try:
+            self.reply(req, f"gates could not {kind} `{req.pipeline}`: {quiet(str(exc))}")
+        except GatesError as reply_exc:
+            self.progress(f"(the reply on the PR failed too: {reply_exc})")
+        return str(exc)
+
+    # -- the three operations -------------------------------------------------------------------
+    def promote(self, req: Request) -> tuple[ExitCode, str]:
+        pf, canary, denied = self._prepare(req, "promote")
+        name = pf.config.name
+        if denied:
+            return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
+        digest, sha, report = self._passed_digest(req, name)
+        run = self._machine(req, pf, canary)
+        run.observer = self._deployment_observer(req, name, sha, digest)
+        outcome = run.promote(digest, req.pr, sha, report)
+        self._report_outcome(req, name, outcome)
+        return outcome.exit_code, outcome.message
+
+    def rollback(self, req: Request) -> tuple[ExitCode, str]:
+        pf, _, denied = self._prepare(req, "rollback")
+        name = pf.config.name
+        if denied:
+            return ExitCode.PASS, f"{name}: not authorized ({denied})"
+        run = self._machine(req, pf, None)
+        rec = self.ledger.promotion(name)
+        if rec is not None and rec.sha:
+            run.observer = self._deployment_observer(req, name, rec.sha, rec.digest)
+        outcome = run.rollback(f"requested by {req.actor} ({req.why})")
+        self._report_outcome(req, name, outcome)
+        return ExitCode.PASS, outcome.message
+
+    def recheck(self, req: Request) -> tuple[ExitCode, str]:
+        """Scheduled or manual: check the canary where it stands; a failure rolls it back (no approval needed)."""
+        pf = load_pipeline(self.repo_dir / req.pipeline)
+        outcome = self._machine(req, pf, self._recorded_canary(pf.config.name)).recheck()
+        if outcome.state == "rolled_back":
+            self._report_outcome(req, pf.config.name, outcome)
+        return outcome.exit_code, outcome.message
+
+    def reply(self, req: Request, text: str) -> None:
+        client = self.github.get(req.repository, req.pr) if req.pr else None
+        if not req.pr:
+            self.progress(text)
+        elif client is None:
+            self.progress(f"(no GitHub token: not posted) {text}")
+        else:
+            post_comment(client, req.pr, text)
+
+    # -- the steps ------------------------------------------------------------------------------
+    def _recorded_canary(self, name: str) -> CanaryState:
+        canary = self.ledger.canary(name)
+        if canary is None:
+            raise BadInputError(f"pipeline {name!r} has no canary deployment recorded; deploy one first")
+        return canary
+
+    def _prepare(self, req: Request, what: str) -> tuple[PipelineFile, CanaryState, str | None]:
+        """(pipeline, its canary, why the actor may not). No canary is bad input, before anything
+        else; a refusal is replied on the PR and recorded here."""
+        pf = load_pipeline(self.repo_dir / req.pipeline)
+        name = pf.config.name
+        canary = self._recorded_canary(name)
+        denied = self._authorized(req, pf, what)
+        if denied:
+            verb = "roll back" if what == "rollback" else what
+            self.reply(req, f"@{req.actor} may not {verb} `{name}`: {quiet(denied)}. Nothing was changed.")
+        return pf, canary, denied
+
+    def _authorized(self, req: Request, pf: PipelineFile, what: str) -> str | None:
+        """None when allowed; else the reason (recorded)."""
+        client = self.github.get(req.repository, req.pr)
+
+        def team_member(org: str, team: str, login: str) -> bool:
+            # without GitHub, team membership cannot be shown: fail closed
+            return client is not None and is_team_member(client, org, team, login)
+
+        codeowners = read_codeowners(self.repo_dir)
+        decision = authorize(req.actor, req.pipeline, pf.config.promotion, team_member, codeowners, what)
+        if decision.allowed:
+            return None
+        self.ledger.record(pf.config.name, req.actor, f"{what}_denied", None, None, detail=decision.reason)
+        return decision.reason
+
+    def _machine(self, req: Request, pf: PipelineFile, canary: CanaryState | None) -> PromotionRun:
+        """The state machine; the live checker is built only when given the canary to check: a
+        rollback must work whatever the target can be checked with."""
+        name = pf.config.name
+        checker = (self.checker_for or ops.live_checker)(pf, canary) if canary is not None else NoCheck()
+
+        def move(weight: int, label: str) -> None:
+            ops.set_weight(self.ledger, name, weight, req.actor, label)
+
+        return PromotionRun(
+            self.ledger, name, pf.config.promotion, checker, move, req.actor, self.lock_wait_s, progress=self.progress
+        )
+
+    def _passed_digest(self, req: Request, name: str) -> tuple[str, str | None, str | None]:
+        """(digest, commit, report) of the gate that passed on what is being promoted; refuse anything else."""
+        sha = req.sha
+        if req.pr:
+            client = self.github.get(req.repository, req.pr)
+            if client is None:
+                raise InfraError("promoting from a PR needs a GitHub token (GATES_GITHUB_TOKEN or GITHUB_TOKEN)")
+            sha = pull_head_sha(client, req.pr)
+        runs = [r for r in self.ledger.runs(pipeline=name, pr=req.pr) if sha is None or r.sha == sha]
+        if not runs:
+            why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"
+            self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
+            raise PromotionRefused(f"{name}: promotion refused: {why}")
+        last = runs[-1]
+        if last.verdict != "PASS" or not last.digest:
+            why = f"the last gate run of {name} on {(last.sha or '')[:12]} is {last.verdict}, not PASS"
+            self.ledger.record(name, req.actor, "promote_refused", None, None, digest=last.digest, detail=why)
+            raise PromotionRefused(f"{name}: promotion refused: {why}")
+        return last.digest, sha, last.report
+
+    def _deployment_observer(
+        self, req: Request, name: str, sha: str | None, digest: str | None
+    ) -> Callable[[PromotionRecord, str, dict[str, Any]], None] | None:
+        """The promotion as a GitHub deployment to environment gates/<pipeline> (when there is a token)."""
+        client = self.github.get(req.repository, req.pr) if sha else None
+        if client is None or sha is None:
+            return None
+        reporter = DeploymentReporter(client, name, sha, digest, self.report_url)
+
+        def observe(rec: PromotionRecord, what: str, record: dict[str, Any]) -> None:
+            weight = record.get("weight")
+            at = f" at {weight}%" if weight is not None else ""
+            detail = record.get("detail")
+            text = detail if isinstance(detail, str) else (json.dumps(detail) if detail else "")
+            reporter(what, f"{what.replace('_', ' ')}{at}: {text}".rstrip(": "))
+
+        return observe
+
+    def _report_outcome(self, req: Request, name: str, outcome: Outcome) -> None:
+        client = self.github.get(req.repository, req.pr) if req.pr else None
+        if client is None:
+            self.progress(outcome.message)
+            return
+        client.upsert_comment(
+            PROMOTION_MARKER.format(name=name), promotion_comment(name, outcome, self.ledger.history(name))
+        )
+
+
+def gate_commit(
+    pipeline: PipelineFile,
+    artifacts_root: Path,
+    ledger: Ledger,
+    actor: str,
+    pr: int | None,
+    sha: str | None,
+    env: Mapping[str, str],
+    progress: Callable[[str], None] = print,
+    output_dir: Path | None = None,
+    stages: tuple[Stage, ...] = MEASURE_STAGES,
+) -> RunOutcome:
+    """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
+    promotion of the PR's previous commit, then run, then record the verdict and the digest it
+    judged in the ledger (what :meth:`PromotionService.promote` checks against)."""
+    name = pipeline.config.name
+    supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
+    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=dict(env), stages=stages)
+    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
+        outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
+    return outcome

@@ -1,0 +1,27 @@
+"""What a canary target is: somewhere a canary's traffic weight is set, read back and checked live.
+
+One module per provider (``local.py``: the weighted router before Triton; ``kserve.py``: a KServe
+InferenceService), one entry each in :data:`gates.promotion.targets.TARGETS` — as Flagger keeps a
+router interface, one file per provider and a factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gates.config.promotion import RecheckSection
+from gates.promotion.machine import Checker
+
+
+class Target(Protocol):
+    kind: str  # what the ledger records as CanaryState.target
+
+    def set_weight(self, weight: int) -> None:
+        """Send ``weight`` percent of the traffic to the canary (raises when the target refuses)."""
+
+    def read_weight(self) -> int:
+        """The weight the target really applies now (not what the ledger says it should)."""
+
+    def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
+        """The live re-check of this canary: traffic through the target, then drift."""
