@@ -89,11 +89,13 @@ def tail_only(source: object, rng: np.random.Generator, n: int, p99_rise: float 
     return x
 
 
-def adaptive(b: np.ndarray, c: np.ndarray, cfg: GatesSection, n: int, first: int, step: int, pass_error: float) -> tuple[str, int]:
+def adaptive(
+    b: np.ndarray, c: np.ndarray, cfg: GatesSection, n: int, first: int, step: int, pass_error: float
+) -> tuple[str, int]:
     """(verdict, requests per arm consumed) with looks at first, first+step, ..., n."""
     plan = plan_for(cfg, pass_error)
     looks: list[Look] = []
-    points = list(range(first, n, step)) + [n]
+    points = [*range(first, n, step), n]
     for k in points:
         looks.append(Look(k, k, k / n))
         if settle(b[:k], c[:k], looks, plan).status != CONTINUE:

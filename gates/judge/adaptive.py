@@ -36,7 +36,7 @@ from scipy.stats import rankdata
 
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, stagewise_p
-from gates.judge.stats import finite, remove_outliers_iqr
+from gates.judge.stats import _pairwise_differences, finite, remove_outliers_iqr
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -113,7 +113,10 @@ def schedule(looks: Sequence[Look]) -> tuple[tuple[float, ...], tuple[float, ...
     info: list[float] = []
     fractions: list[float] = []
     for look in looks:
-        if look.info <= 0 or (info and look.info <= info[-1]):
+        if look.info <= 0:
+            continue
+        if info and look.info <= info[-1]:  # no new data: the same look, later in time
+            fractions[-1] = min(max(look.fraction, fractions[-1]), 1.0)
             continue
         info.append(look.info)
         fractions.append(min(max(look.fraction, fractions[-1] if fractions else 0.0), 1.0))
@@ -134,11 +137,13 @@ def mw_z(baseline_log: NDArray[np.float64], candidate_log: NDArray[np.float64]) 
 
 def _hl(b: NDArray[np.float64], c: NDArray[np.float64], z_upper: float) -> tuple[float, float]:
     """Hodges-Lehmann shift of logs and its upper bound at multiplier ``z_upper`` (Lehmann)."""
-    diffs = np.sort((c[:, None] - b[None, :]).ravel())
+    diffs = _pairwise_differences(b, c)  # subsampled past MAX_PAIRS, as the judge does
     n, m = b.size, c.size
     k = math.floor(n * m / 2 - z_upper * math.sqrt(n * m * (n + m + 1) / 12)) if math.isfinite(z_upper) else 0
-    upper = float(diffs[-1 - max(k, 0)]) if k > 0 else math.inf
-    return float(np.median(diffs)), upper
+    if k <= 0:
+        return float(np.median(diffs)), math.inf
+    est, upper = np.quantile(diffs, [0.5, 1 - k / (n * m)])
+    return float(est), float(upper)
 
 
 def _prepare(values: Sequence[float], remove: bool) -> NDArray[np.float64]:

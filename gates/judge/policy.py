@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gates.config.schema import GatesSection, MetricSpec
+from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
-from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.stats import finite
 from gates.judge.tail import judge_quantile, quantile_test
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -96,8 +97,12 @@ def _advance(prev: _Density | None, info: float, delta: float, z: float) -> _Den
 def _check(info: Sequence[float], fractions: Sequence[float]) -> None:
     if len(info) != len(fractions) or not info:
         raise ValueError("one information level and one fraction per look, at least one look")
-    if any(b <= a for a, b in zip(info, info[1:], strict=False)) or info[0] <= 0:
+    if any(b <= a for a, b in itertools.pairwise(info)) or info[0] <= 0:
         raise ValueError("information must be positive and grow from look to look")
+
+
+def _solve(prev: _Density | None, info: float, delta: float, target: float) -> float:
+    return float(brentq(lambda x: _cross(prev, info, delta, x) - target, -10.0, 40.0, xtol=1e-10))
 
 
 @functools.lru_cache(maxsize=512)
@@ -109,10 +114,8 @@ def _boundaries(info: tuple[float, ...], fractions: tuple[float, ...], alpha: fl
     for k, (i_k, t_k) in enumerate(zip(info, fractions, strict=True)):
         target = spent(t_k, alpha, kind) - used
         delta = i_k - (info[k - 1] if k else 0.0)
-        if target <= 1e-15:
-            z = math.inf
-        else:
-            z = float(brentq(lambda x: _cross(prev, i_k, delta, x) - target, -10.0, 40.0, xtol=1e-10))
+        z = _solve(prev, i_k, delta, target) if target > 1e-15 else math.inf
+        if math.isfinite(z):
             used += _cross(prev, i_k, delta, z)
         out.append(z)
         prev = _advance(prev, i_k, delta, z)
@@ -126,23 +129,10 @@ def boundaries(
 
     ``info``: statistical information at each look (any unit; only ratios matter), increasing.
     ``fractions``: how far through the planned maximum each look is (spending time), non-decreasing;
-    a look at fraction 1 spends all that is left. A look where nothing is left to spend gets ``inf``.
+    a look at fraction 1 spends all that is left. A look where nothing is left to spend gets ``inf``
+    (cached: the same looks give the same tuple).
     """
-    _check(info, fractions)
-    out: list[float] = []
-    prev: _Density | None = None
-    used = 0.0
-    for k, (i_k, t_k) in enumerate(zip(info, fractions, strict=True)):
-        target = spent(t_k, alpha, kind) - used
-        delta = i_k - (info[k - 1] if k else 0.0)
-        if target <= 1e-15:
-            z = math.inf
-        else:
-            z = float(brentq(lambda x: _cross(prev, i_k, delta, x) - target, -10.0, 40.0, xtol=1e-10))
-            used += _cross(prev, i_k, delta, z)
-        out.append(z)
-        prev = _advance(prev, i_k, delta, z)
-    return tuple(out)
+    return _boundaries(tuple(map(float, info)), tuple(map(float, fractions)), float(alpha), kind)
 
 
 def stagewise_p(

@@ -54,7 +54,7 @@ def min_samples(q: float) -> int:
 def maritz_jarrett(sorted_values: NDArray[np.float64], q: float) -> tuple[float, float]:
     """(X_(m), its Maritz-Jarrett standard error) for sorted values."""
     n = sorted_values.size
-    m = min(max(int(math.floor(q * n + 0.5)), 2), n - 1)
+    m = min(max(math.floor(q * n + 0.5), 2), n - 1)
     edges = np.arange(n + 1) / n
     w = np.diff(betainc(m - 1, n - m, edges))
     c1 = float(np.dot(w, sorted_values))

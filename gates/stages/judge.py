@@ -10,7 +10,7 @@ from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
 from gates.stages.build import BuildResult
 from gates.stages.drift import DriftResult
-from gates.stages.load import LoadResult
+from gates.stages.load import LoadResult, looks_of
 from gates.stages.quality import QualityResult
 from gates.stages.quality_judge import QualityVerdicts, merge, quality_entries
 
@@ -58,6 +58,7 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         ),
         generator_summary=_generator_summary(load.generator) if load else "",
         server_stall=stall,
+        looks=looks_of(load.stopped) if load else (),
     )
 
 
