@@ -12,7 +12,18 @@ perfect) and by a naive rule (FAIL when the observed p95 ratio exceeds 1.10, one
 statistics). Printed: false-fail rate on A/A (FAIL verdicts), detection rate (FAIL verdicts) for
 5/10/20% regressions, and how often each was inconclusive.
 
-    .venv/bin/python benchmarks/verdict_quality.py [--trials 300] [--n 500]
+Adaptive against fixed, at equal error rates: the same trials judged (a) once at n requests per
+arm (fixed) and (b) with adaptive stopping (gates/judge/adaptive.py): looks every --step requests
+per arm from --first to n, stopping when `settle` says the decision is settled, then judged by the
+real judge at that look with the looks recorded (the alpha-spent boundary). "Load time" here is
+requests consumed per arm (at a fixed request rate, simulated seconds are proportional), so the
+adaptive time ratio is mean(requests at stop) / n over the A/A and +10% trials of both sources.
+
+Tail only: the candidate keeps the baseline's median and has a longer upper tail: above the
+source's median m every value x becomes m·(x/m)^k, k chosen so that the p99 rises by 30% (the
+p95 then rises less). Judged by the full judge and by Mann-Whitney alone (the tail gates off).
+
+    .venv/bin/python benchmarks/verdict_quality.py [--trials 300] [--n 500] [--step 50] [--first 100]
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from gates.config.schema import GatesSection
+from gates.judge.adaptive import CONTINUE, Look, plan_for, settle
 from gates.judge.policy import FAIL, INCONCLUSIVE, Evidence, judge
 
 DATA = Path(__file__).with_name("data") / "demo_baseline_latency_ms.json"
@@ -43,7 +55,7 @@ def simulated_source(rng: np.random.Generator, n: int) -> np.ndarray:
     return body
 
 
-def evidence(b: np.ndarray, c: np.ndarray) -> Evidence:
+def evidence(b: np.ndarray, c: np.ndarray, looks: tuple[Look, ...] = ()) -> Evidence:
     tokens = 16.0
     return Evidence(
         series={
@@ -58,6 +70,7 @@ def evidence(b: np.ndarray, c: np.ndarray) -> Evidence:
         mean_kl=0.0,
         golden_prompts=18,
         latency_simulated=False,
+        looks=looks,
     )
 
 
@@ -65,44 +78,112 @@ def naive(b: np.ndarray, c: np.ndarray) -> str:
     return FAIL if np.percentile(c, 95) / np.percentile(b, 95) > 1.10 else "PASS"
 
 
+def tail_only(source: object, rng: np.random.Generator, n: int, p99_rise: float = 0.30) -> np.ndarray:
+    """Same median, p99 raised by p99_rise: the upper half stretched on the log scale."""
+    ref = source(np.random.default_rng(12345), 200_000)  # type: ignore[operator]
+    m, q99 = np.percentile(ref, [50, 99])
+    k = 1 + np.log1p(p99_rise) / np.log(q99 / m)
+    x: np.ndarray = source(rng, n)  # type: ignore[operator]
+    up = x > m
+    x[up] = m * (x[up] / m) ** k
+    return x
+
+
+def adaptive(
+    b: np.ndarray, c: np.ndarray, cfg: GatesSection, n: int, first: int, step: int, pass_error: float
+) -> tuple[str, int]:
+    """(verdict, requests per arm consumed) with looks at first, first+step, ..., n."""
+    plan = plan_for(cfg, pass_error)
+    looks: list[Look] = []
+    points = [*range(first, n, step), n]
+    for k in points:
+        looks.append(Look(k, k, k / n))
+        if settle(b[:k], c[:k], looks, plan).status != CONTINUE:
+            break
+    used = looks[-1].n_baseline
+    return judge(evidence(b[:used], c[:used], tuple(looks)), cfg).verdict, used
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--n", type=int, default=500, help="successful requests per arm (the demo's measured window)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--first", type=int, default=100, help="adaptive: requests per arm at the first look")
+    ap.add_argument("--step", type=int, default=50, help="adaptive: requests per arm between looks")
+    ap.add_argument("--pass-error", type=float, default=0.05, help="adaptive: load.pass_error")
     args = ap.parse_args()
     cfg = GatesSection()
+    mw_only = cfg.model_copy(update={"latency_p95_ratio_max": None, "latency_p99_ratio_max": None})
     rng = np.random.default_rng(args.seed)
     started = time.monotonic()
     print(
         f"judge: default gates (confidence {cfg.confidence:.0%}, latency allowed +{cfg.metrics[0].allowed_effect:.0%}, "
         f"p95 ratio ≤ {cfg.latency_p95_ratio_max}); naive: observed p95 ratio > 1.10 → FAIL"
     )
-    print(f"{args.trials} trials per row, n={args.n} requests per arm\n")
-    header = f"{'source':10} {'planted':>8} | {'judge FAIL':>10} {'judge INCONC':>12} | {'naive FAIL':>10}"
+    print(
+        f"{args.trials} trials per row, n={args.n} requests per arm; adaptive: looks every {args.step} from "
+        f"{args.first}, pass_error {args.pass_error}\n"
+    )
+    header = (
+        f"{'source':10} {'planted':>8} | {'judge FAIL':>10} {'judge INCONC':>12} | {'naive FAIL':>10} | "
+        f"{'adaptive FAIL':>13} {'INCONC':>7} {'mean n':>7}"
+    )
     print(header)
     print("-" * len(header))
-    results: dict[tuple[str, float], tuple[float, float, float]] = {}
+    results: dict[tuple[str, float], tuple[float, ...]] = {}
+    times: list[float] = []
     for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
         for planted in (0.0, 0.05, 0.10, 0.20):
-            fails = inconc = naive_fails = 0
+            fails = inconc = naive_fails = a_fails = a_inconc = 0
+            used_total = 0
             for _ in range(args.trials):
                 b, c = source(rng, args.n), source(rng, args.n) * (1 + planted)
                 v = judge(evidence(b, c), cfg).verdict
                 fails += v == FAIL
                 inconc += v == INCONCLUSIVE
                 naive_fails += naive(b, c) == FAIL
-            row = (fails / args.trials, inconc / args.trials, naive_fails / args.trials)
+                av, used = adaptive(b, c, cfg, args.n, args.first, args.step, args.pass_error)
+                a_fails += av == FAIL
+                a_inconc += av == INCONCLUSIVE
+                used_total += used
+                if planted in (0.0, 0.10):
+                    times.append(used / args.n)
+            t = args.trials
+            row = (fails / t, inconc / t, naive_fails / t, a_fails / t, a_inconc / t, used_total / t)
             results[(name, planted)] = row
             label = "A/A" if planted == 0 else f"+{planted:.0%}"
-            print(f"{name:10} {label:>8} | {row[0]:>10.1%} {row[1]:>12.1%} | {row[2]:>10.1%}")
+            print(
+                f"{name:10} {label:>8} | {row[0]:>10.1%} {row[1]:>12.1%} | {row[2]:>10.1%} | "
+                f"{row[3]:>13.1%} {row[4]:>7.1%} {row[5]:>7.0f}"
+            )
+    print("\ntail only (same median, p99 +30%), fixed n per arm:")
+    tail: dict[str, tuple[float, float, float]] = {}
+    for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
+        full = mw = ad = 0
+        for _ in range(args.trials):
+            b, c = source(rng, args.n), tail_only(source, rng, args.n)
+            full += judge(evidence(b, c), cfg).verdict == FAIL
+            mw += judge(evidence(b, c), mw_only).verdict == FAIL
+            ad += adaptive(b, c, cfg, args.n, args.first, args.step, args.pass_error)[0] == FAIL
+        tail[name] = (full / args.trials, mw / args.trials, ad / args.trials)
+        print(
+            f"{name:10} judge FAIL {tail[name][0]:.1%} | Mann-Whitney alone FAIL {tail[name][1]:.1%} | "
+            f"adaptive FAIL {tail[name][2]:.1%}"
+        )
     worst = lambda planted, i, agg: agg(results[(s, planted)][i] for s in ("recorded", "simulated"))  # noqa: E731
+    aa = max(worst(0.0, 0, max), worst(0.0, 3, max))
+    detect = min(worst(0.10, 0, min), worst(0.10, 3, min))
     print(f"\n({time.monotonic() - started:.0f}s)")
     print(
-        f"aa_false_fail={worst(0.0, 0, max):.4f} aa_inconclusive={worst(0.0, 1, max):.4f} "
-        f"detect_5pct={worst(0.05, 0, min):.4f} detect_10pct={worst(0.10, 0, min):.4f} "
+        f"aa_false_fail={aa:.4f} detect_10pct={detect:.4f} adaptive_time_ratio={np.mean(times):.4f} "
+        f"tail_detect={min(t[0] for t in tail.values()):.4f} mw_tail_detect={max(t[1] for t in tail.values()):.4f} "
+        f"fixed_aa_false_fail={worst(0.0, 0, max):.4f} adaptive_aa_false_fail={worst(0.0, 3, max):.4f} "
+        f"fixed_detect_10pct={worst(0.10, 0, min):.4f} adaptive_detect_10pct={worst(0.10, 3, min):.4f} "
+        f"aa_inconclusive={worst(0.0, 1, max):.4f} detect_5pct={worst(0.05, 0, min):.4f} "
         f"detect_20pct={worst(0.20, 0, min):.4f} naive_aa_false_fail={worst(0.0, 2, max):.4f} "
-        f"naive_detect_10pct={worst(0.10, 2, min):.4f} n_per_arm={args.n} trials={args.trials}"
+        f"naive_detect_10pct={worst(0.10, 2, min):.4f} adaptive_tail_detect={min(t[2] for t in tail.values()):.4f} "
+        f"n_per_arm={args.n} trials={args.trials}"
     )
     return 0
 

@@ -195,6 +195,29 @@ class LoadSection(Strict):
     profile: Literal["golden", "peak_context"] = "golden"
     # a request mix instead of one profile: relative weights, e.g. {golden: 0.8, peak_context: 0.2}
     mix: dict[Literal["golden", "peak_context"], float] | None = None
+    # adaptive stopping (gates/judge/adaptive.py): from min_duration_s (default duration_s) the
+    # latency decision is looked at every look_interval_s and the load stops once it is settled,
+    # at max_duration_s (required) at the latest; pass_error is the chance of an early PASS when
+    # the true shift sits exactly at the allowed effect
+    adaptive: bool = False
+    min_duration_s: float | None = Field(default=None, gt=0, le=86_400)
+    look_interval_s: float = Field(default=5.0, gt=0, le=3_600)
+    pass_error: float = Field(default=0.05, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _adaptive(self) -> LoadSection:
+        if self.adaptive and self.max_duration_s is None:
+            raise ValueError("load.adaptive needs load.max_duration_s (the planned maximum the error is spent over)")
+        first = self.first_look_s
+        if self.min_duration_s is not None and not self.adaptive:
+            raise ValueError("load.min_duration_s applies only with load.adaptive: true")
+        if self.adaptive and (first <= self.warmup_s or first > (self.max_duration_s or 0)):
+            raise ValueError("load.min_duration_s must lie after load.warmup_s and not after load.max_duration_s")
+        return self
+
+    @property
+    def first_look_s(self) -> float:
+        return self.min_duration_s if self.min_duration_s is not None else self.duration_s
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
@@ -278,6 +301,7 @@ class GatesSection(Strict):
     """Thresholds. A gate whose threshold is null is not applied (and the report says so)."""
 
     latency_p95_ratio_max: float | None = Field(default=1.10, gt=0)
+    latency_p99_ratio_max: float | None = Field(default=None, gt=0)  # the p99 too (needs ≥ 200 requests per arm)
     error_rate_max: float = Field(default=0.001, ge=0, le=1)
     top1_agreement_min: float | None = Field(default=0.95, ge=0, le=1)
     exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)

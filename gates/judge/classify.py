@@ -13,6 +13,9 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
+from gates.judge.adaptive import Look, adjusted_two_sided_p, final_look, mw_z
 from gates.judge.stats import finite, mann_whitney_hl, remove_outliers_iqr
 
 PASS, HIGH, LOW, NODATA = "Pass", "High", "Low", "NoData"
@@ -40,8 +43,13 @@ def classify(
     confidence: float,
     min_samples: int,
     remove_outliers: bool = True,
+    looks: Sequence[Look] = (),
 ) -> Classification:
+    """``looks``: the load was adaptive (gates/judge/adaptive.py); significance is then judged on
+    the stage-wise p-value at the final look, against the same alpha-spending boundary the stopping
+    rule used, instead of the fixed test's p."""
     b, c = finite(baseline), finite(candidate)
+    n_finite = (int(b.size), int(c.size))
     # min_samples counts the measured requests (gates.min_requests, what the load stage runs
     # until): dropping gross outliers is part of the analysis, not a reason to call it no data
     enough = b.size >= min_samples and c.size >= min_samples
@@ -66,7 +74,13 @@ def classify(
     test = mann_whitney_hl(b, c, confidence=confidence, log_scale=positive)
     rel, lo, hi = test.relative()
     alpha = 1 - confidence
-    significant = test.p_value < alpha
+    p_value, sequential = test.p_value, ""
+    if looks and positive:
+        z = mw_z(np.log(b), np.log(c))
+        schedule = final_look(looks, *n_finite)
+        p_value, bound = adjusted_two_sided_p(z, schedule, confidence)
+        sequential = f"; adaptive load, look {len(schedule)}: |z|={abs(z):.2f} vs boundary {bound:.2f}"
+    significant = p_value < alpha
     if significant and rel > allowed_effect:
         label = HIGH
     elif significant and rel < -allowed_effect:
@@ -79,10 +93,10 @@ def classify(
     verdict_word = {PASS: "no shift beyond the allowed effect", HIGH: "higher", LOW: "lower"}[label]
     reason = (
         f"{label}: candidate {rel:+.1%} (HL, {confidence:.0%} CI {lo:+.1%} to {hi:+.1%}), "
-        f"Mann-Whitney p={_p(test.p_value)}, allowed ±{allowed_effect:.0%}; {verdict_word}"
-        + (f"; {removed} outliers removed" if removed else "")
+        f"Mann-Whitney p={_p(p_value)}{' (adjusted)' if sequential else ''}, allowed ±{allowed_effect:.0%}; "
+        f"{verdict_word}" + (f"; {removed} outliers removed" if removed else "") + sequential
     )
-    return Classification(label, bad, int(b.size), int(c.size), removed, rel, (lo, hi), test.p_value, reason)
+    return Classification(label, bad, int(b.size), int(c.size), removed, rel, (lo, hi), p_value, reason)
 
 
 def _p(p: float) -> str:

@@ -5,7 +5,7 @@ Three kinds of gates:
   Mann-Whitney U + Hodges-Lehmann (see classify.py), weighted into group scores; a critical
   metric changing in its bad direction fails on its own;
 - the *score* gate: Kayenta-style score over the groups against ``pass``/``marginal``;
-- *absolute* gates: error rate, p95 ratio (bootstrap CI), drift thresholds, cost saving.
+- *absolute* gates: error rate, p95/p99 ratio (order-statistic test, tail.py), drift thresholds, cost saving.
 
 Verdict, over the blocking gates: any FAIL -> FAIL; else any INCONCLUSIVE/NO_DATA ->
 INCONCLUSIVE; else PASS if at least one gate was applied. Nothing missing ever becomes a pass.
@@ -18,10 +18,12 @@ import math
 from collections.abc import Mapping
 
 from gates.config.schema import GatesSection, MetricSpec
+from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
-from gates.judge.stats import percentile_ratio_ci
-from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, finite
+from gates.judge.stats import finite
+from gates.judge.tail import judge_quantile, quantile_test
+from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, finite_or_none
 
 Series = tuple[tuple[float, ...], tuple[float, ...]]  # (baseline, candidate)
 
@@ -46,6 +48,7 @@ class Evidence:
     generator_summary: str = ""
     server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
     server_stall: str | None = None  # a silence of both arms with requests failing (see stall.py)
+    looks: tuple[Look, ...] = ()  # an adaptive load's looks (gates/judge/adaptive.py); () = fixed duration
 
 
 def _missing(x: float | None) -> bool:
@@ -80,6 +83,7 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
         confidence=cfg.confidence,
         min_samples=cfg.min_requests,
         remove_outliers=spec.remove_outliers,
+        looks=ev.looks,
     )
     blocking = spec.critical or (cls.label == NODATA and spec.must_have_data)
     if cls.label == NODATA and _perf_unusable(ev):  # not judged anyway: missing data blocks nothing
@@ -136,61 +140,76 @@ def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSect
     return GateResult("score", status, score, thr, f"score {score:.0f} ({', '.join(parts)}): {word}")
 
 
-def latency_tail_gate(ev: Evidence, limit: float | None, cfg: GatesSection, shift_passed: bool) -> GateResult:
-    """p95 ratio against an absolute limit, on a bootstrap interval.
+def latency_tail_gate(
+    ev: Evidence, limit: float | None, cfg: GatesSection, shift_passed: bool, q: float = 0.95, alpha: float = 0.005
+) -> GateResult:
+    """The q-th percentile ratio (candidate / baseline) against its limit (gates/judge/tail.py).
 
-    A p95 needs many more samples than a median to be pinned down: at a few hundred requests
-    per arm its interval is often wider than the limit's margin. When the latency shift test has
-    already certified the whole distribution within its allowed effect (``shift_passed``), an
-    undecided tail is reported but does not hold the verdict; a tail that is clearly above the
-    limit always fails.
+    FAIL when the tail is significantly higher (one-sided at ``alpha``, this gate's share of the
+    family's error; the stage-wise p at the final look of an adaptive load) and the ratio exceeds
+    the limit; PASS when its interval is within the limit. A tail needs many more samples than a
+    median to be pinned down: when the latency shift test has already certified the distribution
+    within its allowed effect (``shift_passed``), an undecided tail is reported but does not hold
+    the verdict.
     """
-    name = "latency_p95_ratio"
+    pct = round(q * 100)
+    name, key = f"latency_p{pct}_ratio", f"gates.latency_p{pct}_ratio_max"
     if limit is None:
-        return GateResult(name, Status.NOT_APPLIED, None, "—", "no threshold configured (gates.latency_p95_ratio_max)")
+        return GateResult(name, Status.NOT_APPLIED, None, "—", f"no threshold configured ({key})")
     thr = f"≤ {limit:.2f}"
-    b, c = ev.series.get("latency_ms", ((), ()))
-    if len(b) < cfg.min_requests or len(c) < cfg.min_requests:
+    b, c = (finite(x) for x in ev.series.get("latency_ms", ((), ())))
+    b, c = b[b > 0], c[c > 0]
+    if b.size < cfg.min_requests or c.size < cfg.min_requests:
         return GateResult(
             name,
             Status.NO_DATA,
             None,
             thr,
-            f"too few successful requests (baseline {len(b)}, candidate {len(c)}; need {cfg.min_requests})",
+            f"too few successful requests (baseline {b.size}, candidate {c.size}; need {cfg.min_requests})",
         )
-    # One-sided bounds at the judge's confidence: PASS when the tail is within the limit with that
-    # confidence, FAIL when it is above it with that confidence, else INCONCLUSIVE ("run longer").
-    two_sided = 1 - 2 * (1 - cfg.confidence)
-    observed, lo, hi = percentile_ratio_ci(b, c, 95.0, confidence=two_sided)
-    if _missing(observed):
-        return GateResult(name, Status.NO_DATA, None, thr, "latency samples are not finite")
-    ci = f"{two_sided:.0%} CI {lo:.2f}–{hi:.2f}"
+    seq = None
+    test = quantile_test(b, c, q)
+    if ev.looks and test is not None:
+        seq = tail_boundary(test, final_look(ev.looks, b.size, c.size), alpha)
+    t = judge_quantile(b, c, q, limit, cfg.confidence, alpha, seq)
+    if t.status == "no_data":  # too few for this quantile: undecided, like an interval too wide
+        t = dataclasses.replace(t, status="undecided", reason=f"{t.reason}: run longer to judge the tail")
     if _perf_unusable(ev):
         return GateResult(
             name,
             Status.NOT_APPLIED,
-            observed,
+            t.observed,
             thr,
-            f"{_not_applied_sim(ev)}; measured ratio {observed:.2f} ({ci}) is not the shipped engine's",
-            (lo, hi),
+            f"{_not_applied_sim(ev)}; measured {t.reason} is not the shipped engine's",
+            t.interval,
+            t.p_value,
             blocking=False,
         )
-    if hi <= limit:
-        return GateResult(name, Status.PASS, observed, thr, f"p95 ratio {observed:.2f}, {ci} within limit", (lo, hi))
-    if lo > limit:
-        return GateResult(
-            name, Status.FAIL, observed, thr, f"p95 ratio {observed:.2f}, {ci} entirely above {limit:.2f}", (lo, hi)
-        )
+    if t.status in ("pass", "fail"):
+        status = Status.PASS if t.status == "pass" else Status.FAIL
+        return GateResult(name, status, t.observed, thr, t.reason, t.interval, t.p_value)
     advisory = "; advisory: the latency shift test passed" if shift_passed else ""
     return GateResult(
         name,
         Status.INCONCLUSIVE,
-        observed,
+        t.observed,
         thr,
-        f"p95 ratio {observed:.2f} but {ci} straddles {limit:.2f}: run longer to certify the tail{advisory}",
-        (lo, hi),
+        f"{t.reason}: run longer to certify the tail{advisory}",
+        t.interval,
+        t.p_value,
         blocking=not shift_passed,
     )
+
+
+def tail_gates(ev: Evidence, cfg: GatesSection, shift_passed: bool) -> tuple[GateResult, ...]:
+    """p95 (always shown) and p99 (when configured); together they spend (1 − confidence)/2, split
+    evenly (Bonferroni), the other half being the shift test's side: the latency family's A/A
+    false-FAIL rate stays ≤ 1 − confidence."""
+    limits = [(0.95, cfg.latency_p95_ratio_max)]
+    if cfg.latency_p99_ratio_max is not None:
+        limits.append((0.99, cfg.latency_p99_ratio_max))
+    alpha = (1 - cfg.confidence) / 2 / max(sum(lim is not None for _, lim in limits), 1)
+    return tuple(latency_tail_gate(ev, lim, cfg, shift_passed, q, alpha) for q, lim in limits)
 
 
 def generator_gate(ev: Evidence) -> GateResult:
@@ -251,7 +270,7 @@ def threshold_gate(
     name: str, observed: float | None, limit: float | None, prompts: int, what: str, *, minimum: bool
 ) -> GateResult:
     if limit is None:
-        return GateResult(name, Status.NOT_APPLIED, finite(observed), "—", "no threshold configured")
+        return GateResult(name, Status.NOT_APPLIED, finite_or_none(observed), "—", "no threshold configured")
     thr = f"{'≥' if minimum else '≤'} {limit:.3g}"
     if prompts == 0 or _missing(observed):
         return GateResult(name, Status.NO_DATA, None, thr, f"no {what} measured")
@@ -274,7 +293,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
         generator_gate(ev),
         *(g for _, g in metrics),
         score_gate(metrics, cfg),
-        latency_tail_gate(ev, cfg.latency_p95_ratio_max, cfg, shift_passed),
+        *tail_gates(ev, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
         server_failures_gate(ev),
         *([GateResult("server_stall", Status.INCONCLUSIVE, None, "none", ev.server_stall)] if ev.server_stall else []),

@@ -67,7 +67,7 @@ def mann_whitney_hl(
         b, c = np.log(b), np.log(c)
     n, m = b.size, c.size
     p = float(mannwhitneyu(c, b, alternative="two-sided", method="asymptotic").pvalue)
-    diffs = _pairwise_differences(b, c)
+    diffs = pairwise_differences(b, c)
     shift = float(np.median(diffs))
     # Distribution-free CI (Lehmann): the C-th smallest and largest pairwise differences, with
     # C from the normal approximation of U's null distribution (ties ignored, conservative enough
@@ -80,7 +80,7 @@ def mann_whitney_hl(
     return ShiftTest(n, m, p, shift, float(lo), float(hi), log_scale)
 
 
-def _pairwise_differences(b: NDArray[np.float64], c: NDArray[np.float64]) -> NDArray[np.float64]:
+def pairwise_differences(b: NDArray[np.float64], c: NDArray[np.float64]) -> NDArray[np.float64]:
     if b.size * c.size <= MAX_PAIRS:
         out: NDArray[np.float64] = (c[:, None] - b[None, :]).ravel()
         return out

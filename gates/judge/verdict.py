@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 
-def finite(x: float | None) -> float | None:
+def finite_or_none(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
@@ -35,9 +35,9 @@ class GateResult:
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["observed"] = finite(self.observed)
-        d["interval"] = [finite(x) for x in self.interval] if self.interval else None
-        d["p_value"] = finite(self.p_value)
+        d["observed"] = finite_or_none(self.observed)
+        d["interval"] = [finite_or_none(x) for x in self.interval] if self.interval else None
+        d["p_value"] = finite_or_none(self.p_value)
         return d
 
 

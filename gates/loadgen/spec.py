@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,9 @@ class LoadSpec:
     warmup_s: float = 0.0
     min_requests: int = 0
     max_duration_s: float | None = None
+    # adaptive stopping (gates/judge/adaptive.py): {"plan": Plan fields, "first_look_s", "look_interval_s"};
+    # None: the fixed rule above
+    adaptive: dict[str, Any] | None = None
 
     @property
     def deadline_s(self) -> float:

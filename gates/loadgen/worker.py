@@ -25,6 +25,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
 from gates.loadgen.sse import read_stream  # noqa: E402
 
 RUN_STARTED = time.monotonic()
@@ -142,7 +143,7 @@ def main(argv: list[str]) -> int:
             lags.append((time.monotonic() - before - 0.02) * 1000)
 
     watcher = gevent.spawn(watch_loop)
-    stopped = {"reason": "", "duration_s": 0.0}
+    stopped: dict[str, Any] = {"reason": "", "duration_s": 0.0}
 
     def enough() -> bool:
         ok: dict[str, int] = dict.fromkeys(spec.arms, 0)
@@ -165,8 +166,47 @@ def main(argv: list[str]) -> int:
         stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
         runner.quit()
 
+    def measured() -> tuple[list[float], list[float]]:
+        arms: dict[str, list[float]] = {"baseline": [], "candidate": []}
+        for r in list(records):
+            if not r["error"] and r["t_start_s"] >= spec.warmup_s and r["arm"] in arms:
+                arms[r["arm"]].append(float(r["latency_ms"]))
+        return arms["baseline"], arms["candidate"]
+
+    def adaptive_stopper(adaptive: dict[str, Any]) -> None:
+        # looks every look_interval_s from first_look_s; settled -> stop; at max_duration_s the last look
+        plan = Plan(**{**adaptive["plan"], "tail_limits": tuple(map(tuple, adaptive["plan"]["tail_limits"]))})
+        looks: list[Look] = []
+        next_look = float(adaptive["first_look_s"])
+        span = max(spec.deadline_s - spec.warmup_s, 1e-9)
+        while True:
+            gevent.sleep(0.2)
+            elapsed = time.monotonic() - state["t0"]
+            last = elapsed >= spec.deadline_s
+            if not last and elapsed < next_look:
+                continue
+            next_look = max(next_look + float(adaptive["look_interval_s"]), elapsed)
+            b, c = measured()
+            if min(len(b), len(c)) < plan.min_samples and not last:
+                continue
+            look = Look(len(b), len(c), 1.0 if last else min((elapsed - spec.warmup_s) / span, 1.0))
+            if not looks or look.info > looks[-1].info or last:
+                looks.append(look)
+            decision = settle(b, c, looks, plan) if min(len(b), len(c)) >= 2 else None
+            if last or (decision is not None and decision.status != CONTINUE):
+                stopped["reason"] = "max_duration" if last else "settled"
+                stopped["decision"] = decision.status if decision else "no_data"
+                stopped["detail"] = decision.reason if decision else "too few requests"
+                break
+        stopped["looks"] = [x.to_json() for x in looks]
+        stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
+        runner.quit()
+
     runner.start(spec.users, spawn_rate=spec.spawn_rate)
-    gevent.spawn(stopper)
+    if spec.adaptive:
+        gevent.spawn(adaptive_stopper, spec.adaptive)
+    else:
+        gevent.spawn(stopper)
     runner.greenlet.join()
     watcher.kill()
     wall = time.monotonic() - state["t0"]

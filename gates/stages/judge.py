@@ -10,6 +10,7 @@ from gates.judge.quality_gates import merge, quality_entries
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
+from gates.stages.load import looks_of
 
 
 def _generator_summary(g: dict[str, Any]) -> str:
@@ -55,6 +56,7 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         ),
         generator_summary=_generator_summary(load.generator) if load else "",
         server_stall=stall,
+        looks=looks_of(load.stopped) if load else (),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from gates.context import RunContext
 from gates.errors import InfraError
+from gates.judge.adaptive import Look, plan_for
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records, summarize
@@ -58,6 +60,22 @@ def peak_context_prompts(model_path: Path, prompts: tuple[str, ...], max_new_tok
     return tuple(out)
 
 
+def _adaptive(ctx: RunContext) -> dict[str, Any]:
+    cfg = ctx.config.load
+    return {
+        "plan": dataclasses.asdict(plan_for(ctx.config.gates, cfg.pass_error)),
+        "first_look_s": cfg.first_look_s,
+        "look_interval_s": cfg.look_interval_s,
+    }
+
+
+def looks_of(stopped: dict[str, Any]) -> tuple[Look, ...]:
+    """The looks an adaptive load recorded (``load.stopped.looks``); () for a fixed one."""
+    return tuple(
+        Look(int(x["n_baseline"]), int(x["n_candidate"]), float(x["fraction"])) for x in stopped.get("looks") or ()
+    )
+
+
 class LoadStage:
     name = "load"
 
@@ -92,6 +110,7 @@ class LoadStage:
             warmup_s=cfg.warmup_s,
             min_requests=ctx.config.gates.min_requests if cfg.max_duration_s else 0,
             max_duration_s=cfg.max_duration_s,
+            adaptive=_adaptive(ctx) if cfg.adaptive else None,
         )
         out = ctx.run_dir / "load"
         ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
@@ -118,6 +137,8 @@ class LoadStage:
         stopped = generator.get("stopped") or {"reason": "duration", "duration_s": cfg.duration_s}
         # the measured window ends when the load stopped (duration_s, or later when it went on)
         end_s = max(cfg.duration_s, float(stopped.get("duration_s") or cfg.duration_s))
+        if cfg.adaptive:  # an adaptive load may settle before duration_s
+            end_s = float(stopped.get("duration_s") or end_s)
         arms = {arm: summarize(records, arm, cfg.warmup_s, end_s, slo) for arm in ("baseline", "candidate")}
         problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
         for arm, s in arms.items():
@@ -135,7 +156,9 @@ class LoadStage:
                 problem,
                 memory,
                 stopped=stopped,
-                note=f"stopped at {stopped.get('duration_s', 0):.0f}s ({stopped.get('reason')}); "
+                note=f"stopped at {stopped.get('duration_s', 0):.0f}s ({stopped.get('reason')}"
+                + (f", {len(stopped.get('looks') or [])} looks" if cfg.adaptive else "")
+                + "); "
                 f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),

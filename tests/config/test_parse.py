@@ -182,3 +182,28 @@ def test_nul_in_path_and_endless_file_are_bad_input(tmp_path: Path) -> None:
 def test_a_secret_in_a_malformed_url_is_not_echoed(write_pipeline: Callable[..., Path]) -> None:
     msg = _error(write_pipeline, MINIMAL + "serve:\n  triton: https://bot:ghp_SECRET123@triton.internal/v2\n")
     assert "serve.triton" in msg and "ghp_SECRET123" not in msg and "***@triton.internal" in msg
+
+
+@pytest.mark.parametrize(
+    ("load", "expected"),
+    [
+        ("adaptive: true", "load.adaptive needs load.max_duration_s"),
+        (
+            "adaptive: true\n  max_duration_s: 60\n  min_duration_s: 1\n  warmup_s: 2",
+            "load.min_duration_s must lie after",
+        ),
+        ("adaptive: true\n  max_duration_s: 60\n  min_duration_s: 90", "load.min_duration_s must lie after"),
+        ("min_duration_s: 10", "load.min_duration_s applies only with load.adaptive"),
+        ("adaptive: true\n  max_duration_s: 60\n  pass_error: 0.7", "pass_error"),
+    ],
+)
+def test_adaptive_load_is_validated(write_pipeline: Callable[..., Path], load: str, expected: str) -> None:
+    msg = _error(write_pipeline, MINIMAL + f"load:\n  {load}\n")
+    assert expected in msg and "load" in msg
+
+
+def test_adaptive_load_defaults_keep_the_fixed_duration(write_pipeline: Callable[..., Path]) -> None:
+    cfg = load_pipeline(write_pipeline(MINIMAL)).config.load
+    assert cfg.adaptive is False and cfg.min_duration_s is None
+    on = load_pipeline(write_pipeline(MINIMAL + "load:\n  adaptive: true\n  duration_s: 10\n  max_duration_s: 60\n"))
+    assert on.config.load.first_look_s == 10.0

@@ -1,0 +1,240 @@
+"""Adaptive stopping of the load: is the latency verdict settled at this look?
+
+The load worker calls :func:`settle` every few seconds on the measured latencies; the judge uses
+the same boundaries at the final look (:func:`adjusted_two_sided_p`, :func:`tail_boundary`), so
+the verdict shown is the one the stopping rule controlled. Two kinds of test, each group-sequential
+(gates/judge/sequential.py):
+
+- the **shift** (Mann-Whitney z on log latencies, Hodges-Lehmann estimate): FAIL settled when z
+  crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/2`` (the fixed two-sided
+  test's error in the bad direction) *and* the estimate exceeds the allowed effect, the fixed
+  gate's rule with the adjusted critical value; PASS settled when the upper repeated confidence
+  bound of the shift is below the allowed effect (Pocock-type spending of ``pass_error``: the
+  chance of stopping early with PASS when the true shift is exactly at the limit);
+- the **tail** (p95, p99 by Maritz-Jarrett, gates/judge/tail.py): FAIL settled when its z crosses a
+  boundary spending ``(1 − confidence)/2`` split evenly over the quantiles (Bonferroni) and the
+  ratio exceeds its limit; PASS settled when the upper repeated bound is within the limit.
+
+Family-wise false FAIL on an A/A run: shift ``(1 − c)/2`` + tail ``(1 − c)/2`` ≤ ``1 − c``, with any
+number of looks (stopping early for PASS only lowers it). At the last look (the planned maximum
+reached) every test decides: FAIL as above, else PASS, as the fixed design does.
+
+Information at a look is ``n_b·n_c/(n_b + n_c)`` of the finite samples (before outlier removal, so
+the worker and the judge count alike); spending time is the share of the planned maximum elapsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import rankdata
+
+from gates.config.schema import GatesSection
+from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, stagewise_p
+from gates.judge.stats import finite, pairwise_differences, remove_outliers_iqr
+from gates.judge.tail import QuantileTest, quantile_test
+
+FAIL, PASS, CONTINUE = "fail", "pass", "continue"
+
+
+@dataclasses.dataclass(frozen=True)
+class Look:
+    n_baseline: int  # finite latency samples of each arm at this look
+    n_candidate: int
+    fraction: float  # share of the planned maximum elapsed (1.0: the last look)
+
+    @property
+    def info(self) -> float:
+        total = self.n_baseline + self.n_candidate
+        return self.n_baseline * self.n_candidate / total if total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the stopping rule needs from the gates (built from the config by the load stage)."""
+
+    allowed_effect: float = 0.05  # the latency shift's allowed relative increase
+    confidence: float = 0.99  # gates.confidence: the family's false-FAIL rate is 1 − confidence
+    pass_error: float = 0.05  # chance of an early PASS when the true shift (or tail) is at its limit
+    tail_limits: tuple[tuple[float, float], ...] = ((0.95, 1.10),)  # (quantile, ratio limit)
+    min_samples: int = 30  # per arm before the first look (gates.min_requests)
+    remove_outliers: bool = True
+
+    @property
+    def shift_alpha(self) -> float:
+        return (1.0 - self.confidence) / 2.0
+
+    @property
+    def tail_alpha(self) -> float:
+        return (1.0 - self.confidence) / 2.0 / max(len(self.tail_limits), 1)
+
+
+def plan_for(gates: GatesSection, pass_error: float) -> Plan:
+    """The stopping rule for these gates: the latency metric's allowed effect and the tail limits."""
+    latency = next((m for m in gates.metrics if m.name == "latency_ms"), None)
+    limits = [(0.95, gates.latency_p95_ratio_max), (0.99, gates.latency_p99_ratio_max)]
+    return Plan(
+        allowed_effect=latency.allowed_effect if latency else 0.05,
+        confidence=gates.confidence,
+        pass_error=pass_error,
+        tail_limits=tuple((q, lim) for q, lim in limits if lim is not None),
+        min_samples=gates.min_requests,
+        remove_outliers=latency.remove_outliers if latency else True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TestLook:
+    name: str  # "shift", "p95", "p99"
+    status: str  # fail | pass | continue
+    estimate: float | None  # relative change (+0.1 = candidate 10% higher)
+    z: float | None
+    boundary: float | None  # z needed to FAIL at this look
+    upper: float | None  # upper repeated confidence bound of the relative change
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    status: str  # fail | pass | continue
+    reason: str
+    tests: tuple[TestLook, ...]
+
+
+def schedule(looks: Sequence[Look]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(information, spending fractions) of the looks; later looks that add no information are dropped."""
+    info: list[float] = []
+    fractions: list[float] = []
+    for look in looks:
+        if look.info <= 0:
+            continue
+        if info and look.info <= info[-1]:  # no new data: the same look, later in time
+            fractions[-1] = min(max(look.fraction, fractions[-1]), 1.0)
+            continue
+        info.append(look.info)
+        fractions.append(min(max(look.fraction, fractions[-1] if fractions else 0.0), 1.0))
+    return tuple(info), tuple(fractions)
+
+
+def mw_z(baseline_log: NDArray[np.float64], candidate_log: NDArray[np.float64]) -> float:
+    """Mann-Whitney z of candidate vs baseline (positive: candidate higher), ties corrected."""
+    n, m = baseline_log.size, candidate_log.size
+    ranks = rankdata(np.concatenate([candidate_log, baseline_log]))
+    u = float(ranks[:m].sum()) - m * (m + 1) / 2.0
+    _, counts = np.unique(ranks, return_counts=True)
+    total = n + m
+    ties = float(np.sum(counts.astype(float) ** 3 - counts)) / (total * (total - 1))
+    var = n * m / 12.0 * ((total + 1) - ties)
+    return (u - n * m / 2.0) / math.sqrt(var) if var > 0 else 0.0
+
+
+def _hl(b: NDArray[np.float64], c: NDArray[np.float64], z_upper: float) -> tuple[float, float]:
+    """Hodges-Lehmann shift of logs and its upper bound at multiplier ``z_upper`` (Lehmann)."""
+    diffs = pairwise_differences(b, c)  # subsampled past MAX_PAIRS, as the judge does
+    n, m = b.size, c.size
+    k = math.floor(n * m / 2 - z_upper * math.sqrt(n * m * (n + m + 1) / 12)) if math.isfinite(z_upper) else 0
+    if k <= 0:
+        return float(np.median(diffs)), math.inf
+    est, upper = np.quantile(diffs, [0.5, 1 - k / (n * m)])
+    return float(est), float(upper)
+
+
+def _prepare(values: Sequence[float], remove: bool) -> NDArray[np.float64]:
+    x = finite(values)
+    x = x[x > 0]
+    return np.log(remove_outliers_iqr(x) if remove else x)
+
+
+def shift_look(baseline: Sequence[float], candidate: Sequence[float], looks: Sequence[Look], plan: Plan) -> TestLook:
+    info, fractions = schedule(looks)
+    b, c = _prepare(baseline, plan.remove_outliers), _prepare(candidate, plan.remove_outliers)
+    if not info or b.size < 2 or c.size < 2:
+        return TestLook("shift", CONTINUE, None, None, None, None)
+    bound = boundaries(info, fractions, plan.shift_alpha, OBRIEN_FLEMING)[-1]
+    equiv = boundaries(info, fractions, plan.pass_error, POCOCK)[-1]
+    z = mw_z(b, c)
+    est, upper = _hl(b, c, equiv)
+    limit = math.log1p(plan.allowed_effect)
+    if z >= bound and est > limit:
+        status = FAIL
+    elif upper < limit or fractions[-1] >= 1.0:
+        status = PASS
+    else:
+        status = CONTINUE
+    return TestLook("shift", status, math.expm1(est), z, bound, math.expm1(upper) if math.isfinite(upper) else None)
+
+
+def tail_look(
+    baseline: Sequence[float], candidate: Sequence[float], looks: Sequence[Look], plan: Plan, q: float, limit: float
+) -> TestLook:
+    name = f"p{round(q * 100)}"
+    info, fractions = schedule(looks)
+    b, c = finite(baseline), finite(candidate)
+    test = quantile_test(b[b > 0], c[c > 0], q) if info else None
+    last = bool(fractions) and fractions[-1] >= 1.0
+    if test is None:
+        return TestLook(name, PASS if last else CONTINUE, None, None, None, None)
+    bound = boundaries(info, fractions, plan.tail_alpha, OBRIEN_FLEMING)[-1]
+    equiv = boundaries(info, fractions, plan.pass_error, POCOCK)[-1]
+    upper = test.log_ratio + equiv * test.se
+    if test.z >= bound and test.ratio > limit:
+        status = FAIL
+    elif upper <= math.log(limit) or last:
+        status = PASS
+    else:
+        status = CONTINUE
+    return TestLook(name, status, test.ratio - 1.0, test.z, bound, math.expm1(upper))
+
+
+def settle(baseline: Sequence[float], candidate: Sequence[float], looks: Sequence[Look], plan: Plan) -> Decision:
+    """The latency decision at the last of ``looks``: FAIL or PASS settled, or go on."""
+    tests = (
+        shift_look(baseline, candidate, looks, plan),
+        *(tail_look(baseline, candidate, looks, plan, q, lim) for q, lim in plan.tail_limits),
+    )
+    failed = [t for t in tests if t.status == FAIL]
+    if failed:
+        return Decision(FAIL, "regression settled: " + ", ".join(_describe(t) for t in failed), tests)
+    if all(t.status == PASS for t in tests):
+        last = bool(looks) and looks[-1].fraction >= 1.0
+        word = "no regression at the last look" if last else "within limits, settled"
+        return Decision(PASS, f"{word}: " + ", ".join(_describe(t) for t in tests), tests)
+    open_ = [t.name for t in tests if t.status == CONTINUE]
+    return Decision(CONTINUE, "not settled: " + ", ".join(open_), tests)
+
+
+def _describe(t: TestLook) -> str:
+    if t.estimate is None:
+        return f"{t.name} not estimable yet"
+    z = f" z={t.z:.2f} vs {t.boundary:.2f}" if t.z is not None and t.boundary is not None else ""
+    return f"{t.name} {t.estimate:+.1%}{z}"
+
+
+def final_look(looks: Sequence[Look], n_baseline: int, n_candidate: int) -> tuple[Look, ...]:
+    """The judge's schedule: the recorded looks with the last one counted on the judged samples."""
+    if not looks:
+        return ()
+    *earlier, last = looks
+    return (*earlier, Look(n_baseline, n_candidate, last.fraction))
+
+
+def adjusted_two_sided_p(z: float, looks: Sequence[Look], confidence: float) -> tuple[float, float]:
+    """(two-sided stage-wise p, |z| boundary) for the shift at the last look, each side spending (1−c)/2."""
+    info, fractions = schedule(looks)
+    alpha = (1.0 - confidence) / 2.0
+    bound = boundaries(info, fractions, alpha, OBRIEN_FLEMING)[-1]
+    return min(1.0, 2.0 * stagewise_p(abs(z), info, fractions, alpha, OBRIEN_FLEMING)), bound
+
+
+def tail_boundary(test: QuantileTest, looks: Sequence[Look], alpha: float) -> tuple[float, float]:
+    """(one-sided stage-wise p, z boundary) for a tail test at the last look."""
+    info, fractions = schedule(looks)
+    bound = boundaries(info, fractions, alpha, OBRIEN_FLEMING)[-1]
+    return stagewise_p(test.z, info, fractions, alpha, OBRIEN_FLEMING), bound

@@ -1,0 +1,128 @@
+"""The tail itself: upper quantiles of the two arms compared with an order-statistic interval.
+
+Mann-Whitney and Hodges-Lehmann see a shift of the whole distribution. A candidate whose median
+stays put while its slow requests get slower (a wider spread, a longer tail: kayenta #780) moves
+them little. This compares the q-th quantile of each arm directly, on the log scale (a ratio):
+
+- estimate: the sample quantile ``X_(m)``, ``m = ⌊q·n + ½⌋``, of each arm's log latencies;
+- standard error: Maritz-Jarrett (1978), the spread of ``X_(m)`` under the Beta(m−1, n−m) weights
+  of the order statistics; distribution-free, it follows a heavy tail where a normal formula does
+  not, and it is deterministic (no resampling);
+- the log ratio of the two arms' quantiles is then approximately normal with the sum of the squared
+  standard errors (independent arms), giving ``z`` against "no change" and an interval.
+
+A quantile needs data beyond it: with fewer than ``2 / (1 − q)`` samples in an arm (40 for the p95,
+200 for the p99) it is not estimated. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import betainc
+from scipy.stats import norm
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantileTest:
+    q: float  # 0.95, 0.99
+    n_baseline: int
+    n_candidate: int
+    log_ratio: float  # log(candidate quantile / baseline quantile)
+    se: float  # standard error of log_ratio (Maritz-Jarrett, both arms)
+
+    @property
+    def ratio(self) -> float:
+        return math.exp(self.log_ratio)
+
+    @property
+    def z(self) -> float:
+        return self.log_ratio / self.se if self.se > 0 else (math.inf if self.log_ratio > 0 else 0.0)
+
+    def bounds(self, z: float) -> tuple[float, float]:
+        """Ratio interval ``exp(log_ratio ± z·se)``."""
+        return math.exp(self.log_ratio - z * self.se), math.exp(self.log_ratio + z * self.se)
+
+
+def min_samples(q: float) -> int:
+    return math.ceil(2.0 / (1.0 - q) - 1e-9)
+
+
+def maritz_jarrett(sorted_values: NDArray[np.float64], q: float) -> tuple[float, float]:
+    """(X_(m), its Maritz-Jarrett standard error) for sorted values."""
+    n = sorted_values.size
+    m = min(max(math.floor(q * n + 0.5), 2), n - 1)
+    edges = np.arange(n + 1) / n
+    w = np.diff(betainc(m - 1, n - m, edges))
+    c1 = float(np.dot(w, sorted_values))
+    c2 = float(np.dot(w, sorted_values**2))
+    return float(sorted_values[m - 1]), math.sqrt(max(c2 - c1 * c1, 0.0))
+
+
+def quantile_test(baseline: NDArray[np.float64], candidate: NDArray[np.float64], q: float) -> QuantileTest | None:
+    """The q-th quantile of candidate vs baseline (positive, finite values); None with too few samples."""
+    b = np.sort(np.log(np.asarray(baseline, dtype=float)))
+    c = np.sort(np.log(np.asarray(candidate, dtype=float)))
+    need = min_samples(q)
+    if b.size < need or c.size < need:
+        return None
+    qb, se_b = maritz_jarrett(b, q)
+    qc, se_c = maritz_jarrett(c, q)
+    return QuantileTest(q, int(b.size), int(c.size), qc - qb, math.hypot(se_b, se_c))
+
+
+def one_sided_p(z: float) -> float:
+    return float(norm.sf(z))
+
+
+@dataclasses.dataclass(frozen=True)
+class TailJudgement:
+    status: str  # pass | fail | undecided | no_data
+    observed: float | None  # candidate / baseline quantile ratio
+    interval: tuple[float, float] | None
+    p_value: float | None  # one-sided, "the candidate's quantile is higher"
+    reason: str
+
+
+def judge_quantile(
+    baseline: NDArray[np.float64],
+    candidate: NDArray[np.float64],
+    q: float,
+    limit: float,
+    confidence: float,
+    alpha: float,
+    sequential: tuple[float, float] | None = None,
+) -> TailJudgement:
+    """One tail quantile against its ratio limit.
+
+    FAIL: the candidate's quantile is significantly higher (one-sided at ``alpha``, the gate's share
+    of the family's error) *and* the ratio exceeds the limit, the same two conditions as the shift
+    gate. PASS: the interval (two-sided, ``1 − 2(1 − confidence)``) lies within the limit. Otherwise
+    undecided. ``sequential``: (stage-wise p, z boundary) at the final look of an adaptive load,
+    replacing the fixed p and critical value.
+    """
+    name = f"p{round(q * 100)}"
+    test = quantile_test(baseline, candidate, q)
+    if test is None:
+        need = min_samples(q)
+        return TailJudgement(
+            "no_data", None, None, None, f"{name} needs {need} samples per arm (have {baseline.size}, {candidate.size})"
+        )
+    z_ci = float(norm.ppf(confidence))
+    lo, hi = test.bounds(z_ci)
+    level = f"{1 - 2 * (1 - confidence):.0%} CI {lo:.2f}–{hi:.2f}"
+    if sequential is None:
+        p, crit = one_sided_p(test.z), float(norm.isf(alpha))
+        how = f"z={test.z:.2f}, p={p:.2g}"
+    else:
+        p, crit = sequential
+        how = f"z={test.z:.2f} vs sequential boundary {crit:.2f}, adjusted p={p:.2g}"
+    what = f"{name} ratio {test.ratio:.2f} ({level}; Maritz-Jarrett, {how})"
+    if test.z >= crit and test.ratio > limit:
+        return TailJudgement("fail", test.ratio, (lo, hi), p, f"{what}: higher, beyond {limit:.2f}")
+    if hi <= limit:
+        return TailJudgement("pass", test.ratio, (lo, hi), p, f"{what} within {limit:.2f}")
+    return TailJudgement("undecided", test.ratio, (lo, hi), p, f"{what} straddles {limit:.2f}")
