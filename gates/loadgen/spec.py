@@ -25,6 +25,12 @@ class LoadSpec:
     warmup_s: float = 0.0
     min_requests: int = 0
     max_duration_s: float | None = None
+    # closed: `users` loop as fast as responses come back; open: arrivals at `rate` per second
+    # per arm (gates/loadgen/open_loop.py), at most max_in_flight requests outstanding
+    mode: str = "closed"
+    rate: float | None = None
+    arrivals: str = "poisson"
+    max_in_flight: int = 512
 
     @property
     def deadline_s(self) -> float:

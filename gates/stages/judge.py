@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gates.context import RunContext
-from gates.judge.policy import Evidence, judge
+from gates.judge.capacity import capacity_gates
+from gates.judge.policy import Evidence, decide, judge
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
 from gates.stages.build import BuildResult
@@ -68,4 +69,11 @@ class JudgeStage:
         cfg = ctx.config.gates
         entries = quality_entries(ctx.get("drift", DriftResult), ctx.get("quality", QualityResult), cfg)
         ctx.put("quality_verdicts", QualityVerdicts(tuple(entries)))
-        ctx.put(self.name, merge(judge(gather_evidence(ctx), cfg), entries, cfg))
+        evidence = gather_evidence(ctx)
+        verdict = judge(evidence, cfg)
+        load = ctx.get("load", LoadResult)
+        simulated = evidence.simulated_reason or "candidate performance is simulated"
+        extra = capacity_gates(load.capacity if load else None, cfg, simulated if evidence.latency_simulated else None)
+        if extra and verdict.gates:  # capacity gates configured: judged with the others
+            verdict = decide(verdict.gates + extra)
+        ctx.put(self.name, merge(verdict, entries, cfg))

@@ -9,10 +9,12 @@ from typing import Any
 
 from gates.context import RunContext
 from gates.errors import InfraError
+from gates.loadgen.capacity import Capacity
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, read_records, summarize
 from gates.stages.deploy import DeployResult
+from gates.stages.load_sweep import run_sweep
 from gates.stages.optimize import OptimizeResult
 from gates.stages.preflight import PreflightResult
 from gates.triton.metrics import ModelWindow
@@ -31,6 +33,7 @@ class LoadResult:
     server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
     note: str
     stopped: dict[str, Any] = dataclasses.field(default_factory=dict)  # {reason, duration_s}
+    capacity: Capacity | None = None  # from load.sweep, when configured
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         """Output tokens per second of model busy time: what one instance of the arm can sustain.
@@ -54,11 +57,14 @@ def generator_problem(summary: dict[str, Any], max_cpu: float, max_lag_ms: float
     """
     cpu = summary.get("generator_cpu_util")
     lag = summary.get("loop_lag_ms_p95")
+    late = summary.get("arrival_lag_ms_p95")  # open loop: arrivals sent later than scheduled
     problems = []
     if cpu is not None and cpu >= max_cpu:
         problems.append(f"it used {cpu:.0%} of a CPU core (limit {max_cpu:.0%})")
     if lag is not None and lag >= max_lag_ms:
         problems.append(f"its event loop ran {lag:.0f} ms late at p95 (limit {max_lag_ms:.0f} ms)")
+    if late is not None and late >= max_lag_ms:
+        problems.append(f"it sent arrivals {late:.0f} ms late at p95 (limit {max_lag_ms:.0f} ms)")
     if not problems:
         return None
     return "the load generator was saturated: " + " and ".join(problems) + "; latencies include client delay"
@@ -121,9 +127,13 @@ class LoadStage:
             warmup_s=cfg.warmup_s,
             min_requests=ctx.config.gates.min_requests if cfg.max_duration_s else 0,
             max_duration_s=cfg.max_duration_s,
+            mode=cfg.mode,
+            rate=cfg.rate,
+            arrivals=cfg.arrivals,
         )
         out = ctx.run_dir / "load"
-        ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
+        what = f"{cfg.users} users" if cfg.mode == "closed" else f"{cfg.arrivals} arrivals at {cfg.rate:g}/s per arm"
+        ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
         snapshots: dict[str, dict[str, dict[str, float]]] = {}
         server = dep.server
 
@@ -154,6 +164,13 @@ class LoadStage:
                 why = f" ({problem})" if problem else ""
                 raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
         b, c = arms["baseline"], arms["candidate"]
+        capacity = None
+        if cfg.sweep is not None:
+
+            def problem_of(summary: dict[str, Any]) -> str | None:
+                return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
+
+            capacity = run_sweep(ctx.config, spec, out / "sweep", dep.check_alive, problem_of, ctx.progress)
         ctx.put(
             self.name,
             LoadResult(
@@ -165,6 +182,7 @@ class LoadStage:
                 problem,
                 memory,
                 stopped=stopped,
+                capacity=capacity,
                 note=f"stopped at {stopped.get('duration_s', 0):.0f}s ({stopped.get('reason')}); "
                 f"baseline p95 {b.latency_ms['p95']:.1f} ms ({b.requests} req), "
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
