@@ -152,6 +152,7 @@ class Capacity:
     checks: dict[str, tuple[StepCheck, ...]]  # per arm, one per step
     baseline: ArmCapacity
     candidate: ArmCapacity
+    confidence: float  # two-sided, of every step's p95 interval
 
     def gain(self) -> tuple[float | None, float | None, float | None]:
         return gain(self.baseline, self.candidate)
@@ -161,6 +162,7 @@ class Capacity:
         return {
             "slo": {**self.slo, "percentile": SLO_PERCENTILE},
             "over": self.over,
+            "confidence": self.confidence,
             "baseline": dataclasses.asdict(self.baseline),
             "candidate": dataclasses.asdict(self.candidate),
             "gain": est,
@@ -210,4 +212,5 @@ def capacity(
         checks,
         arm_capacity(steps, checks["baseline"], "baseline", usd_per_hour),
         arm_capacity(steps, checks["candidate"], "candidate", usd_per_hour),
+        confidence,
     )

@@ -71,12 +71,13 @@ def _env(autoescape: bool) -> jinja2.Environment:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    from gates.report.charts import mermaid_drift, mermaid_latency
+    from gates.report.charts import mermaid_capacity, mermaid_drift, mermaid_latency
 
     marker = MARKER.format(name=md_inline(report["pipeline"]))
     charts = {
         "latency": mermaid_latency(report["load"]) if report.get("load") else "",
         "drift": mermaid_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else "",
+        "capacity": mermaid_capacity(report["capacity"]) if report.get("capacity") else "",
     }
     return _env(False).get_template("report.md.j2").render(r=report, marker=marker, charts=charts)
 
@@ -106,10 +107,11 @@ def fit_comment(markdown: str, limit: int = COMMENT_LIMIT) -> str:
 
 def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None = None) -> str:
     """Self-contained HTML: the PNG plots are embedded as data URIs."""
-    from gates.report.charts import png_drift, png_latency_cdf
+    from gates.report.charts import png_capacity, png_drift, png_latency_cdf
 
     images = {
         "latency_cdf": png_latency_cdf(latency_samples) if latency_samples else None,
         "drift": png_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else None,
+        "capacity": png_capacity(report["capacity"]) if report.get("capacity") else None,
     }
     return _env(True).get_template("report.html.j2").render(r=report, images=images)
