@@ -42,16 +42,16 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gates-overhead-") as tmp:
         artifacts = args.artifacts or Path(tmp) / "artifacts"
-        first_wall, first, rc1 = gate_run(args.pipeline, artifacts, Path(tmp) / "first")
+        first_wall, _, rc1 = gate_run(args.pipeline, artifacts, Path(tmp) / "first")
         wall, durations, rc = gate_run(args.pipeline, artifacts, Path(tmp) / "cached")
     print(f"first run: {first_wall:.1f} s wall (exit {rc1})")
-    print(f"cached run: {wall:.1f} s wall (exit {rc}); stages: " + ", ".join(f"{k} {v:.1f}" for k, v in durations.items()))
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in durations.items())
+    print(f"cached run: {wall:.1f} s wall (exit {rc}); stages: {stages}")
     measured = durations.get("load", 0.0) + durations.get("drift", 0.0)
     other = wall - measured
     print(f"load + drift {measured:.1f} s; everything else {other:.1f} s")
     print(
-        f"cached_wall_s={wall:.1f} load_drift_s={measured:.1f} other_s={other:.1f} "
-        f"overhead_ratio={wall / measured:.3f}"
+        f"cached_wall_s={wall:.1f} load_drift_s={measured:.1f} other_s={other:.1f} overhead_ratio={wall / measured:.3f}"
     )
 
 

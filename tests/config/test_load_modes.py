@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_bad_modes_name_file_key_and_line(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(min_value=-5, max_value=20_000, allow_nan=False), min_size=0, max_size=8))
 def test_sweep_values_accepted_iff_positive_strictly_increasing(values: list[float]) -> None:
-    ok = bool(values) and all(0 < v <= 10_000 for v in values) and all(a < b for a, b in zip(values, values[1:]))
+    ok = bool(values) and all(0 < v <= 10_000 for v in values) and all(a < b for a, b in itertools.pairwise(values))
     try:
         SweepSection(over="rate", values=values)
     except ValidationError:
