@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from gates.engines.base import EngineBuild, ModelRef
 from gates.judge.quality import QualityEntry
 from gates.judge.verdict import Verdict
+from gates.loadgen.capacity import Capacity
 from gates.loadgen.stats import ArmLoad
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample
@@ -92,6 +93,7 @@ class LoadResult:
     server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
     note: str
     stopped: dict[str, Any] = dataclasses.field(default_factory=dict)  # {reason, duration_s}
+    capacity: Capacity | None = None  # from load.sweep, when configured
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         """Output tokens per second of model busy time: what one instance of the arm can sustain.

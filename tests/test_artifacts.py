@@ -150,7 +150,7 @@ def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> No
     from gates.context import RunContext
     from gates.engines.base import ModelRef
     from gates.pipeline import run_pipeline
-    from gates.stages.optimize import OptimizeResult
+    from gates.record import OptimizeResult
 
     candidate = tmp_path / "cand"
     candidate.mkdir()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gates.config.load_modes import Arrivals, LoadMode, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
 
@@ -195,6 +196,13 @@ class LoadSection(Strict):
     profile: Literal["golden", "peak_context"] = "golden"
     # a request mix instead of one profile: relative weights, e.g. {golden: 0.8, peak_context: 0.2}
     mix: dict[Literal["golden", "peak_context"], float] | None = None
+    # load modes (gates/config/load_modes.py): closed loop of `users`, or open loop at `rate`
+    # requests/s per arm; a sweep of steps after the main window gives the capacity at the SLO
+    mode: LoadMode = "closed"
+    rate: float | None = Field(default=None, gt=0, le=10_000)
+    arrivals: Arrivals = "poisson"
+    sweep: SweepSection | None = None
+
     # adaptive stopping (gates/judge/adaptive.py): from min_duration_s (default duration_s) the
     # latency decision is looked at every look_interval_s and the load stops once it is settled,
     # at max_duration_s (required) at the latest; pass_error is the chance of an early PASS when
@@ -221,6 +229,7 @@ class LoadSection(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
+        check_modes(self.mode, self.rate, self.sweep, self.slo.limits())
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -318,6 +327,10 @@ class GatesSection(Strict):
     perplexity_increase_max: float | None = Field(default=None, ge=0)  # relative: 0.05 = +5%
     drift_intervals: bool = False  # judge the drift thresholds on bootstrap intervals over prompts
     power: float = Field(default=0.8, gt=0, lt=1)  # for the detectable effect the report states
+    # capacity at the SLO (needs load.sweep): candidate/baseline highest rate within the SLO, and
+    # the relative increase of the cost per 1M output tokens at that rate (0.0: no dearer)
+    capacity_gain_min: float | None = Field(default=None, gt=0)
+    cost_at_slo_increase_max: float | None = Field(default=None, ge=-1)
 
     @model_validator(mode="after")
     def _groups(self) -> GatesSection:

@@ -29,6 +29,12 @@ class LoadSpec:
     # adaptive stopping (gates/judge/adaptive.py): {"plan": Plan fields, "first_look_s", "look_interval_s"};
     # None: the fixed rule above
     adaptive: dict[str, Any] | None = None
+    # closed: `users` loop as fast as responses come back; open: arrivals at `rate` per second
+    # per arm (gates/loadgen/open_loop.py), at most max_in_flight requests outstanding
+    mode: str = "closed"
+    rate: float | None = None
+    arrivals: str = "poisson"
+    max_in_flight: int = 512
 
     @property
     def deadline_s(self) -> float:

@@ -27,10 +27,11 @@ class ArmLoad:
     tokens_per_s_samples: tuple[float, ...]  # per successful request: output tokens / latency
     ttft_samples_ms: tuple[float, ...]
     first_errors: tuple[str, ...]
+    itl_samples_ms: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for key in ("samples_ms", "tokens_per_s_samples", "ttft_samples_ms"):
+        for key in ("samples_ms", "tokens_per_s_samples", "ttft_samples_ms", "itl_samples_ms"):
             d.pop(key)
         d["first_errors"] = list(self.first_errors)
         return d
@@ -103,4 +104,5 @@ def summarize(
         tokens_per_s_samples=tuple(r["output_tokens"] / (r["latency_ms"] / 1000) for r in ok if r["latency_ms"] > 0),
         ttft_samples_ms=tuple(r["ttft_ms"] for r in ok if math.isfinite(r["ttft_ms"])),
         first_errors=tuple(dict.fromkeys(r["error"] for r in rows if not r["ok"]))[:5],
+        itl_samples_ms=tuple(r["itl_ms"] for r in ok if math.isfinite(r["itl_ms"])),
     )

@@ -26,7 +26,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
-from gates.loadgen.sse import read_stream  # noqa: E402
+from gates.loadgen.open_loop import OpenLoop, arrivals_user  # noqa: E402
+from gates.loadgen.request import send  # noqa: E402
 
 RUN_STARTED = time.monotonic()
 
@@ -76,59 +77,24 @@ def main(argv: list[str]) -> int:
                 self._one(arm, model, prompt, max_new)
 
         def _one(self, arm: str, model: str, prompt: str, max_new: int) -> None:
-            body = json.dumps({"PROMPT": prompt, "MAX_NEW_TOKENS": max_new, "STREAM": True})
-            start = time.monotonic()
-            times: list[float] = []
-            error = ""
-            try:
-                self.client.request(
-                    "POST",
-                    f"/v2/models/{model}/generate_stream",
-                    body=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                response = self.client.getresponse()
-                if response.status != 200:
-                    error = f"HTTP {response.status}: {response.read()[:200]!r}"
-                else:
-                    times, error = read_stream(response)
-                    response.read()  # drain, so the connection can be reused
-                if not error and not times:
-                    error = "stream ended without a token"
-            except Exception as exc:  # every failure is data: it counts in the error rate
-                error = f"{type(exc).__name__}: {exc}"[:300]
-                self.client.close()  # a broken connection is reopened by the next request
-            end = time.monotonic()
-            tokens = len(times)
-            ttft = (times[0] - start) * 1000 if times else None
-            itl = (times[-1] - times[0]) * 1000 / (tokens - 1) if tokens > 1 else None
-            records.append(
-                {
-                    "arm": arm,
-                    "max_new_tokens": max_new,
-                    "user": self.user_id,
-                    "t_start_s": round(start - state["t0"], 6),
-                    "latency_ms": round((end - start) * 1000, 3),
-                    "ttft_ms": "" if ttft is None else round(ttft, 3),
-                    "itl_ms": "" if itl is None else round(itl, 3),
-                    "ok": int(not error),
-                    "output_tokens": tokens,
-                    "prompt_chars": len(prompt),
-                    "error": error,
-                }
-            )
-            self.environment.events.request.fire(
-                request_type="generate_stream",
-                name=arm,
-                response_time=(end - start) * 1000,
-                response_length=tokens,
-                exception=error or None,
-                context={},
-            )
+            record_and_fire(send(self.client, arm, model, prompt, max_new, state["t0"], int(self.user_id)))
+
+    def record_and_fire(record: dict[str, Any]) -> None:
+        records.append(record)
+        env.events.request.fire(  # type: ignore[no-untyped-call]
+            request_type="generate_stream",
+            name=record["arm"],
+            response_time=record["latency_ms"],
+            response_length=record["output_tokens"],
+            exception=record["error"] or None,
+            context={},
+        )
 
     from locust.env import Environment
 
-    env = Environment(user_classes=[ArmsUser])
+    open_loop = OpenLoop(spec, records, record_and_fire) if spec.mode == "open" else None
+    user_class = arrivals_user(open_loop, lambda: state["t0"]) if open_loop else ArmsUser
+    env = Environment(user_classes=[user_class])
     runner = env.create_local_runner()
     proc = psutil.Process()
     cpu0 = proc.cpu_times()
@@ -202,12 +168,14 @@ def main(argv: list[str]) -> int:
         stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
         runner.quit()
 
-    runner.start(spec.users, spawn_rate=spec.spawn_rate)
+    runner.start(1 if open_loop else spec.users, spawn_rate=spec.spawn_rate)
     if spec.adaptive:
         gevent.spawn(adaptive_stopper, spec.adaptive)
     else:
         gevent.spawn(stopper)
     runner.greenlet.join()
+    if open_loop:  # arrivals have stopped; the requests in flight finish (or time out) first
+        open_loop.drain(spec.timeout_s + 1.0)
     watcher.kill()
     wall = time.monotonic() - state["t0"]
     cpu1 = proc.cpu_times()
@@ -232,6 +200,8 @@ def main(argv: list[str]) -> int:
                 "locust_failures": stats.num_failures,
                 "records": len(records),
                 "stopped": stopped,
+                "mode": spec.mode,
+                **({"rate": spec.rate, "arrivals": spec.arrivals, **open_loop.summary()} if open_loop else {}),
             },
             indent=2,
         )

@@ -104,8 +104,12 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "warmup_s": cfg.load.warmup_s,
             "generator": load.generator,
             "records": str(load.records_path),
+            "mode": cfg.load.mode,
+            "rate": cfg.load.rate,
+            "arrivals": cfg.load.arrivals if cfg.load.mode == "open" else None,
         }
     report["cost"] = None
+    report["capacity"] = load.capacity.to_json() if load and load.capacity else None
     if load:
         report["load"]["server"] = {a: dataclasses.asdict(w) for a, w in (load.server or {}).items()} or None
         report["load"]["server_memory"] = load.server_memory

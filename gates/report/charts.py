@@ -113,3 +113,62 @@ def png_drift(rows: Sequence[Mapping[str, Any]]) -> str | None:
         return _png(fig)
     finally:
         plt.close(fig)
+
+
+def _capacity_series(capacity: Mapping[str, Any], arm: str, key: str) -> list[float | None]:
+    return [(s[arm].get(key) or {}).get("p95") if key.endswith("_ms") else s[arm].get(key) for s in capacity["steps"]]
+
+
+def mermaid_capacity(capacity: Mapping[str, Any]) -> str:
+    """p95 latency at every sweep step, both arms, and the SLO's latency limit as a third line."""
+    steps = capacity.get("steps") or []
+    if not steps:
+        return ""
+    unit = "req/s per arm" if capacity.get("over") == "rate" else "users"
+    xs = ", ".join(f'"{float(s["value"]):g}"' for s in steps)
+    b, c = _capacity_series(capacity, "baseline", "latency_ms"), _capacity_series(capacity, "candidate", "latency_ms")
+    limit = (capacity.get("slo") or {}).get("latency_ms")
+    top = max([v for v in [*b, *c, limit] if isinstance(v, (int, float)) and np.isfinite(v)] or [1.0])
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "p95 latency ms by load ({unit}): baseline, candidate{", SLO" if limit else ""}"',
+        f'    x-axis "{unit}" [{xs}]',
+        f'    y-axis "p95 ms" 0 --> {top * 1.1:.4g}',
+        f"    line [{_nums(b)}]",
+        f"    line [{_nums(c)}]",
+    ]
+    if limit:
+        lines.append(f"    line [{_nums([limit] * len(steps))}]")
+    return "\n".join([*lines, "```"])
+
+
+def png_capacity(capacity: Mapping[str, Any]) -> str | None:
+    """p95 latency against achieved throughput per arm, with the SLO's latency limit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = capacity.get("steps") or []
+    if not steps:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for arm, marker in (("baseline", "o"), ("candidate", "s")):
+        x, y = (
+            np.array([np.nan if v is None else v for v in _capacity_series(capacity, arm, key)], dtype=float)
+            for key in ("rps", "latency_ms")
+        )
+        ax.plot(x, y, marker=marker, label=arm)
+    limit = (capacity.get("slo") or {}).get("latency_ms")
+    if limit:
+        ax.axhline(limit, color="#b22", lw=1, ls="--", label=f"SLO p95 ≤ {limit:g} ms")
+    ax.set_xlabel("throughput (successful requests/s per arm)")
+    ax.set_ylabel("p95 latency (ms)")
+    ax.set_title("Latency against throughput, sweep steps")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)

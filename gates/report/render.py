@@ -7,7 +7,14 @@ from typing import Any
 
 import jinja2
 
-from gates.report.charts import mermaid_drift, mermaid_latency, png_drift, png_latency_cdf
+from gates.report.charts import (
+    mermaid_capacity,
+    mermaid_drift,
+    mermaid_latency,
+    png_capacity,
+    png_drift,
+    png_latency_cdf,
+)
 from gates.report.escape import md_inline
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -76,6 +83,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     charts = {
         "latency": mermaid_latency(report["load"]) if report.get("load") else "",
         "drift": mermaid_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else "",
+        "capacity": mermaid_capacity(report["capacity"]) if report.get("capacity") else "",
     }
     return _env(False).get_template("report.md.j2").render(r=report, marker=marker, charts=charts)
 
@@ -108,5 +116,6 @@ def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None =
     images = {
         "latency_cdf": png_latency_cdf(latency_samples) if latency_samples else None,
         "drift": png_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else None,
+        "capacity": png_capacity(report["capacity"]) if report.get("capacity") else None,
     }
     return _env(True).get_template("report.html.j2").render(r=report, images=images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from gates.context import RunContext
 from gates.engines import ENGINES
@@ -10,6 +11,14 @@ from gates.errors import InfraError
 from gates.record import BuildResult, DeployResult
 from gates.triton.client import TextModelClient
 from gates.triton.server import TritonServer
+
+
+def load_concurrently(server: TritonServer, names: tuple[str, ...]) -> None:
+    """Load the models at once, one request each: Triton loads them in parallel, so a cached run
+    waits for the slowest model's start-up (its Python stub, engine and tokenizer), not their sum."""
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        for future in [pool.submit(server.load_model, name) for name in names]:
+            future.result()  # the first failure propagates; the pool waits for the others
 
 
 class DeployStage:
@@ -28,8 +37,7 @@ class DeployStage:
             engine.write_serving(repo, models["candidate"], build.candidate, threads)
             server = ctx.resources.enter_context(TritonServer(repo, workdir, serve.startup_timeout_s))
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
-            for name in models.values():
-                server.load_model(name)
+            load_concurrently(server, tuple(models.values()))
             url, grpc_url = server.url, server.grpc_url
         else:
             server = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gates.context import RunContext
-from gates.judge.policy import Evidence, judge
+from gates.judge.capacity import capacity_gates
+from gates.judge.policy import Evidence, decide, judge
 from gates.judge.quality_gates import merge, quality_entries
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
@@ -67,4 +68,11 @@ class JudgeStage:
         cfg = ctx.config.gates
         entries = quality_entries(ctx.get(DriftResult), ctx.get(QualityResult), cfg)
         ctx.put(QualityVerdicts(tuple(entries)))
-        ctx.put(merge(judge(gather_evidence(ctx), cfg), entries, cfg))
+        evidence = gather_evidence(ctx)
+        verdict = judge(evidence, cfg)
+        load = ctx.get(LoadResult)
+        simulated = evidence.simulated_reason or "candidate performance is simulated"
+        extra = capacity_gates(load.capacity if load else None, cfg, simulated if evidence.latency_simulated else None)
+        if extra and verdict.gates:  # capacity gates configured: judged with the others
+            verdict = decide(verdict.gates + extra)
+        ctx.put(merge(verdict, entries, cfg))

@@ -13,6 +13,7 @@ from gates.judge.adaptive import Look, plan_for
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records, summarize
+from gates.loadgen.sweep import run_sweep
 from gates.record import DeployResult, LoadResult, OptimizeResult, PreflightResult
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory
@@ -27,11 +28,14 @@ def generator_problem(summary: dict[str, Any], max_cpu: float, max_lag_ms: float
     """
     cpu = summary.get("generator_cpu_util")
     lag = summary.get("loop_lag_ms_p95")
+    late = summary.get("arrival_lag_ms_p95")  # open loop: arrivals sent later than scheduled
     problems = []
     if cpu is not None and cpu >= max_cpu:
         problems.append(f"it used {cpu:.0%} of a CPU core (limit {max_cpu:.0%})")
     if lag is not None and lag >= max_lag_ms:
         problems.append(f"its event loop ran {lag:.0f} ms late at p95 (limit {max_lag_ms:.0f} ms)")
+    if late is not None and late >= max_lag_ms:
+        problems.append(f"it sent arrivals {late:.0f} ms late at p95 (limit {max_lag_ms:.0f} ms)")
     if not problems:
         return None
     return "the load generator was saturated: " + " and ".join(problems) + "; latencies include client delay"
@@ -111,9 +115,13 @@ class LoadStage:
             min_requests=ctx.config.gates.min_requests if cfg.max_duration_s else 0,
             max_duration_s=cfg.max_duration_s,
             adaptive=_adaptive(ctx) if cfg.adaptive else None,
+            mode=cfg.mode,
+            rate=cfg.rate,
+            arrivals=cfg.arrivals,
         )
         out = ctx.run_dir / "load"
-        ctx.progress(f"locust: {cfg.users} users for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
+        what = f"{cfg.users} users" if cfg.mode == "closed" else f"{cfg.arrivals} arrivals at {cfg.rate:g}/s per arm"
+        ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
         snapshots: dict[str, dict[str, dict[str, float]]] = {}
         server = dep.server
 
@@ -146,6 +154,13 @@ class LoadStage:
                 why = f" ({problem})" if problem else ""
                 raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
         b, c = arms["baseline"], arms["candidate"]
+        capacity = None
+        if cfg.sweep is not None:
+
+            def problem_of(summary: dict[str, Any]) -> str | None:
+                return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
+
+            capacity = run_sweep(ctx.config, spec, out / "sweep", dep.check_alive, problem_of, ctx.progress)
         ctx.put(
             LoadResult(
                 b,
@@ -156,6 +171,7 @@ class LoadStage:
                 problem,
                 memory,
                 stopped=stopped,
+                capacity=capacity,
                 note=f"stopped at {stopped.get('duration_s', 0):.0f}s ({stopped.get('reason')}"
                 + (f", {len(stopped.get('looks') or [])} looks" if cfg.adaptive else "")
                 + "); "

@@ -119,3 +119,52 @@ def test_quality_section_golden(golden: Callable[[str, str], None]) -> None:
         assert name in section
     assert "McNemar" in section and "❌ fail" in section and "⚠️ inconclusive" in section
     assert "<h2>Quality verdicts</h2>" in render_html(_quality())
+
+
+def _capacity() -> dict[str, Any]:
+    """A sweep of three rates, built from per-request records like the load stage builds it."""
+    from gates.loadgen.capacity import SweepStep, capacity
+    from gates.loadgen.stats import summarize
+
+    def records(arm: str, latency: float, n: int) -> list[dict[str, Any]]:
+        return [
+            {"arm": arm, "t_start_s": 1 + i * 0.1, "latency_ms": latency + 3 * i, "ttft_ms": 5.0, "itl_ms": 2.0,
+             "ok": True, "output_tokens": 16, "error": ""}
+            for i in range(n)
+        ]  # fmt: skip
+
+    table = [(0.5, 300.0, 250.0), (1.0, 600.0, 300.0), (2.0, 1500.0, 700.0)]
+    steps = [
+        SweepStep(
+            rate,
+            summarize(records("baseline", b, 40), "baseline", 1.0, 10.0, {"latency_ms": 1000.0}),
+            summarize(records("candidate", c, 40), "candidate", 1.0, 10.0, {"latency_ms": 1000.0}),
+            None,
+        )
+        for rate, b, c in table
+    ]
+    r = _report()
+    r["capacity"] = json.loads(json.dumps(capacity("rate", steps, {"latency_ms": 1000.0}, 0.001, 0.99, 2.5).to_json()))
+    r["load"].update(mode="open", rate=1.0, arrivals="poisson")
+    return r
+
+
+def test_capacity_section_golden(golden: Callable[[str, str], None]) -> None:
+    md = render_markdown(_capacity())
+    golden("report_capacity.md", md)
+    section = md.split("### Capacity at the SLO", 1)[1]
+    assert "| baseline | 1 | 1 to 2 |" in section and "| candidate | 2 | 2 to beyond the sweep |" in section
+    assert "xychart-beta" in section and 'x-axis "req/s per arm" ["0.5", "1", "2"]' in section
+    assert "    line [1000, 1000, 1000]" in section  # the SLO line
+    assert "### Load (open loop, poisson arrivals at 1 requests/s per arm" in md
+    html = render_html(_capacity())
+    assert "<h2>Capacity at the SLO</h2>" in html and 'alt="p95 latency against throughput' in html
+
+
+def test_capacity_text_is_escaped() -> None:
+    r = _capacity()
+    r["capacity"]["steps"][0]["baseline"]["status"] = HOSTILE
+    r["capacity"]["steps"][0]["generator_problem"] = HOSTILE
+    md = render_markdown(r)
+    assert "<script>" not in md and "</details><script>" not in md
+    assert "<script>" not in render_html(r)

@@ -1,0 +1,59 @@
+"""Open loop on the real tritonserver: the offered rate is achieved, arrivals do not wait for responses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gates.loadgen.run import run_worker
+from gates.loadgen.spec import LoadSpec
+from gates.loadgen.stats import read_records
+from gates.stages.load import generator_problem
+from gates.triton.repository import write_model
+from gates.triton.server import TritonServer
+
+
+@pytest.mark.integration
+def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, no_leaked_servers: None) -> None:
+    repo = tmp_path / "models"
+    write_model(repo, "b", tiny_model)
+    write_model(repo, "c", tiny_model)
+    rate, duration = 6.0, 5.0
+    with TritonServer(repo, tmp_path / "triton") as server:
+        for name in ("b", "c"):
+            server.load_model(name)
+        spec = LoadSpec(
+            url=server.url,
+            arms={"baseline": "b", "candidate": "c"},
+            prompts=("Four score and seven years",),
+            prompt_weights=(1.0,),
+            users=1,
+            spawn_rate=1.0,
+            duration_s=duration,
+            max_new_tokens=2,
+            max_new_tokens_max=2,
+            timeout_s=10.0,
+            mode="open",
+            rate=rate,
+            arrivals="constant",
+        )
+        records = read_records(run_worker(spec, tmp_path / "load", server.check_alive))
+    summary = json.loads((tmp_path / "load" / "summary.json").read_text())
+    for arm in ("baseline", "candidate"):
+        starts = np.sort([r["t_start_s"] for r in records if r["arm"] == arm and r["t_start_s"] < duration])
+        assert all(r["ok"] for r in records if r["arm"] == arm)
+        # constant arrivals every 1/rate s: the count in the window is rate * duration (±1 at the edges)
+        assert abs(len(starts) - rate * duration) <= 1, len(starts)
+        assert np.median(np.diff(starts)) == pytest.approx(1 / rate, abs=0.03)
+    assert summary["mode"] == "open" and summary["dropped"] == 0
+    assert summary["arrivals"] >= rate * duration
+    assert generator_problem(summary, 0.9, 60.0) is None
+
+
+def test_late_arrivals_are_a_saturated_generator() -> None:
+    summary = {"generator_cpu_util": 0.2, "loop_lag_ms_p95": 2.0, "arrival_lag_ms_p95": 85.0}
+    problem = generator_problem(summary, 0.9, 20)
+    assert problem is not None and "arrivals 85 ms late" in problem
