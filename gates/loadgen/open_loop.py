@@ -25,10 +25,9 @@ from gates.loadgen.spec import LoadSpec
 
 
 class OpenLoop:
-    def __init__(self, spec: LoadSpec, records: list[dict[str, Any]], fire: Callable[[dict[str, Any]], None]):
+    def __init__(self, spec: LoadSpec, sink: Callable[[dict[str, Any]], None]):
         self.spec = spec
-        self.records = records
-        self.fire = fire
+        self.sink = sink  # takes each finished request's record, once (the worker keeps and reports it)
         self.t0 = 0.0
         self.group = Group()
         self.in_flight: dict[int, tuple[str, float, int]] = {}  # request id -> (arm, start, prompt chars)
@@ -73,8 +72,7 @@ class OpenLoop:
         self._record(record)
 
     def _record(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        self.fire(record)
+        self.sink(record)
 
     def _error(self, arm: str, start: float, chars: int, max_new: int, arrival: int, why: str) -> dict[str, Any]:
         return {

@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
 
     from locust.env import Environment
 
-    open_loop = OpenLoop(spec, records, record_and_fire) if spec.mode == "open" else None
+    open_loop = OpenLoop(spec, record_and_fire) if spec.mode == "open" else None
     user_class = arrivals_user(open_loop, lambda: state["t0"]) if open_loop else ArmsUser
     env = Environment(user_classes=[user_class])
     runner = env.create_local_runner()

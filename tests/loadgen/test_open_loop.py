@@ -42,7 +42,11 @@ def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, n
         )
         records = read_records(run_worker(spec, tmp_path / "load", server.check_alive))
     summary = json.loads((tmp_path / "load" / "summary.json").read_text())
+    # each request is recorded once: locust counted what the CSV holds, and no arrival repeats in an arm
+    assert summary["locust_requests"] == summary["records"] == len(records)
     for arm in ("baseline", "candidate"):
+        arrivals = [r["user"] for r in records if r["arm"] == arm]
+        assert len(arrivals) == len(set(arrivals))
         starts = np.sort([r["t_start_s"] for r in records if r["arm"] == arm and r["t_start_s"] < duration])
         assert all(r["ok"] for r in records if r["arm"] == arm)
         # constant arrivals every 1/rate s: the count in the window is rate * duration (±1 at the edges)
