@@ -168,3 +168,14 @@ def test_capacity_text_is_escaped() -> None:
     md = render_markdown(r)
     assert "<script>" not in md and "</details><script>" not in md
     assert "<script>" not in render_html(r)
+
+
+def test_stop_reason_of_a_fixed_and_an_adaptive_load() -> None:
+    fixed = _report()
+    fixed["load"]["stopped"] = {"reason": "min_requests", "duration_s": 52.0}  # no looks: not adaptive
+    md = render_markdown(fixed)
+    assert "Stopped after 52 s: min&#95;requests." in md and "adaptive" not in md
+    adaptive = _report()
+    looks = [{"n_baseline": 50, "n_candidate": 50, "fraction": 0.5}]
+    adaptive["load"]["stopped"] = {"reason": "settled", "duration_s": 20.0, "looks": looks, "detail": "shift within"}
+    assert "**adaptive** load, 1 looks (shift within)" in render_markdown(adaptive)
