@@ -13,6 +13,7 @@ from gates.artifacts import ArtifactStore
 from gates.config.parse import PipelineFile
 from gates.config.schema import Pipeline
 from gates.record import RunRecord
+from gates.triton.warm import WarmServer
 
 T = TypeVar("T")
 
@@ -24,7 +25,7 @@ class RunContext:
     Stages read earlier results with :meth:`need` (by type) and add their own with :meth:`put`;
     results are frozen dataclasses held by the typed :class:`~gates.record.RunRecord`, so no stage
     can change what another measured. ``resources`` holds what must be released on every exit path
-    (the Triton server).
+    (the Triton server, the warm-started one too).
     """
 
     pipeline: PipelineFile
@@ -37,6 +38,7 @@ class RunContext:
     record: RunRecord = dataclasses.field(default_factory=RunRecord)
     durations_s: dict[str, float] = dataclasses.field(default_factory=dict)
     env: dict[str, str] = dataclasses.field(default_factory=dict)  # GitHub target etc., never printed
+    warm: WarmServer | None = None  # Triton started before deploy (gates/triton/warm.py), when any
 
     @property
     def config(self) -> Pipeline:

@@ -26,9 +26,11 @@ from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 from gates.ledger import Ledger
 from gates.record import ReportResult
 from gates.stages import MEASURE_STAGES, Stage
+from gates.stages.deploy import DeployStage
 from gates.stages.judge import JudgeStage
 from gates.stages.publish import PublishStage
 from gates.stages.report import ReportStage
+from gates.triton.warm import warm_start
 
 VERDICT_EXIT = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INFRA}
 
@@ -71,6 +73,10 @@ def run_pipeline(
     error: GatesError | None = None
     with ctx.resources:
         try:
+            if warm_start_wanted(stages):
+                ctx.warm = warm_start(pipeline.config, ctx.store, run_dir / "triton")
+                if ctx.warm is not None:  # stopped on every exit path, like the deploy stage's server
+                    ctx.resources.callback(ctx.warm.close)
             for stage in stages:
                 _timed(ctx, stage)
             _still_what_was_measured(ctx)
@@ -124,6 +130,11 @@ def run_pipeline(
     )
     digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json, digest)
+
+
+def warm_start_wanted(stages: tuple[Stage, ...]) -> bool:
+    """Only a run that deploys starts Triton early (the default stages do)."""
+    return any(isinstance(s, DeployStage) for s in stages)
 
 
 def _still_what_was_measured(ctx: RunContext) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 from gates.context import RunContext
 from gates.engines import ENGINES
@@ -11,14 +10,7 @@ from gates.errors import InfraError
 from gates.record import BuildResult, DeployResult
 from gates.triton.client import TextModelClient
 from gates.triton.server import TritonServer
-
-
-def load_concurrently(server: TritonServer, names: tuple[str, ...]) -> None:
-    """Load the models at once, one request each: Triton loads them in parallel, so a cached run
-    waits for the slowest model's start-up (its Python stub, engine and tokenizer), not their sum."""
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        for future in [pool.submit(server.load_model, name) for name in names]:
-            future.result()  # the first failure propagates; the pool waits for the others
+from gates.triton.warm import load_concurrently, remember
 
 
 class DeployStage:
@@ -28,7 +20,18 @@ class DeployStage:
         build = ctx.need(BuildResult)
         serve = ctx.config.serve
         models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
-        if serve.triton == "local":
+        builds = {"baseline": build.baseline, "candidate": build.candidate}
+        warm = ctx.warm
+        started = "local"
+        if serve.triton == "local" and warm is not None and warm.matches(builds):
+            server = warm.ready()  # started while the earlier stages ran; its failure is ours
+            (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
+            url, grpc_url = server.url, server.grpc_url
+            started = "warm-started local"
+        elif serve.triton == "local":
+            if warm is not None:  # it loaded other builds than these: never serve those
+                ctx.progress("the warm-started server loaded other builds; starting another")
+                warm.close()
             workdir = ctx.run_dir / "triton"
             repo = workdir / "models"
             threads = ctx.config.engine.threads_per_model()
@@ -52,5 +55,7 @@ class DeployStage:
                     raise InfraError(f"{arm} model {name!r} does not answer after deployment: {exc}") from exc
         finally:
             client.close()
-        where = f"local tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"
+        if server is not None:
+            remember(ctx.store, ctx.config, builds)  # the next run with this config starts warm
+        where = f"{started} tritonserver pid {server.pid} at {url}" if server else f"existing Triton at {url}"
         ctx.put(DeployResult(url, grpc_url, models, server, where))

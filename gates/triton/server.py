@@ -130,6 +130,12 @@ class TritonServer:
         return env
 
     def start(self) -> None:
+        self.launch()
+        self.wait_live()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it. Call it from a thread that outlives the server
+        (the main thread): the kernel signals the server when the thread that started it ends."""
         binary, backend, stub = find_tritonserver()
         backend_root = self.workdir / "backends"
         target = backend_root / "python"
@@ -150,9 +156,15 @@ class TritonServer:
             preexec_fn=_die_with_parent,
         )
         log.close()
+
+    def wait_live(self) -> None:
+        """Wait until the launched server answers; stop it and raise when it dies or times out."""
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            proc = self.proc
+            if proc is None:
+                raise InfraError("tritonserver was stopped during startup")
+            if proc.poll() is not None:
                 raise self._died("tritonserver exited during startup")
             if self._get("/v2/health/live") == 200:
                 return
@@ -185,9 +197,9 @@ class TritonServer:
             raise self._died("tritonserver died")
 
     def _died(self, what: str) -> SubprocessError:
-        assert self.proc is not None
+        code = self.proc.returncode if self.proc is not None else None
         log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return SubprocessError(what, self.cmd, self.proc.returncode, log, "(merged into stdout)")
+        return SubprocessError(what, self.cmd, code, log, "(merged into stdout)")
 
     # -- repository API ----------------------------------------------------------------------
     def load_model(self, name: str, timeout_s: float = 300.0) -> None:
