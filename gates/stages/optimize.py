@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import Artifact, tool_versions, tree_digest
+from gates.artifacts import Artifact, ArtifactStore, tool_versions, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
@@ -23,6 +24,8 @@ from gates.optimize.recipes import RECIPES
 from gates.quality.golden import GoldenPrompt
 from gates.record import OptimizeResult, PreflightResult
 
+RENDERED = "prompts.json"
+
 
 def resolve_base(ctx: RunContext) -> ResolvedSource:
     try:
@@ -31,11 +34,27 @@ def resolve_base(ctx: RunContext) -> ResolvedSource:
         raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: {exc}") from None
 
 
-def render_prompts(base: Path, golden: tuple[GoldenPrompt, ...]) -> tuple[str, ...]:
-    from transformers import AutoTokenizer
+def render_prompts(
+    store: ArtifactStore, base: Path, base_digest: str, golden: tuple[GoldenPrompt, ...]
+) -> tuple[str, ...]:
+    """The golden rows as the served models receive them: chats rendered with the base model's chat
+    template. The rendering is an artifact keyed by the model's digest, the chats and the tool
+    versions, so a cached run does not import transformers (seconds) to render the same text again."""
+    chats = tuple(g for g in golden if g.row.prompt is None)
+    if not chats:
+        return render_golden(None, golden)
 
-    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    return render_golden(tokenizer, golden)
+    def build(out: Path) -> dict[str, Any]:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        (out / RENDERED).write_text(json.dumps(render_golden(tokenizer, chats)))  # no template: exit 2 now
+        return {}
+
+    messages = [[m.model_dump() for m in g.row.messages or ()] for g in chats]
+    art = store.get_or_build("rendered-prompts", {"model": base_digest, "chats": messages, **tool_versions()}, build)
+    rendered = iter(json.loads((art.path / RENDERED).read_text()))
+    return tuple(g.row.prompt if g.row.prompt is not None else next(rendered) for g in golden)
 
 
 class OptimizeStage:
@@ -45,8 +64,8 @@ class OptimizeStage:
         pre = ctx.need(PreflightResult)
         source = resolve_base(ctx)
         base_path = source.path
-        prompts = render_prompts(base_path, pre.golden)  # a chat row without a template: exit 2 now
         base = ModelRef("baseline", base_path, tree_digest(base_path), "none", "real")
+        prompts = render_prompts(ctx.store, base_path, base.digest, pre.golden)  # a chat without a template: exit 2
         opt = ctx.config.optimize
         current = dataclasses.replace(base, role="candidate")
         steps: list[dict[str, Any]] = []
