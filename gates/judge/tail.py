@@ -130,9 +130,10 @@ def judge_quantile(
 
     FAIL: the candidate's tail is significantly higher (the upper-tail rank test, one-sided at
     ``alpha``, the gate's share of the family's error) *and* the quantile ratio exceeds the limit,
-    the same two conditions as the shift gate. PASS: the interval (two-sided, ``1 − 2(1 − confidence)``) lies within the limit. Otherwise
-    undecided. ``sequential``: (stage-wise p, z boundary) at the final look of an adaptive load,
-    replacing the fixed p and critical value.
+    the same two conditions as the shift gate. PASS: the interval (two-sided,
+    ``1 − 2(1 − confidence)``) lies within the limit. Otherwise undecided. ``sequential``:
+    (stage-wise p, z boundary) at the final look of an adaptive load, replacing the fixed p and
+    critical value.
     """
     name = f"p{round(q * 100)}"
     test = quantile_test(baseline, candidate, q)
