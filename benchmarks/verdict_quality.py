@@ -21,9 +21,12 @@ adaptive time ratio is mean(requests at stop) / n over the A/A and +10% trials o
 
 Tail only: the candidate keeps the baseline's median and has a longer upper tail: above the
 source's median m every value x becomes m·(x/m)^k, k chosen so that the p99 rises by 30% (the
-p95 then rises less). Judged by the full judge and by Mann-Whitney alone (the tail gates off).
+p95 then rises less; the achieved median and p90/p95/p99 ratios are printed, measured on 200,000
+draws). Judged by the full judge and by Mann-Whitney alone (the tail gates off).
 
-    .venv/bin/python benchmarks/verdict_quality.py [--trials 300] [--n 500] [--step 50] [--first 100]
+Every rate is printed with its 95% Wilson interval over the trials, so the precision is visible.
+
+    .venv/bin/python benchmarks/verdict_quality.py [--trials 200] [--n 500] [--step 50] [--first 100]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -78,15 +82,42 @@ def naive(b: np.ndarray, c: np.ndarray) -> str:
     return FAIL if np.percentile(c, 95) / np.percentile(b, 95) > 1.10 else "PASS"
 
 
-def tail_only(source: object, rng: np.random.Generator, n: int, p99_rise: float = 0.30) -> np.ndarray:
-    """Same median, p99 raised by p99_rise: the upper half stretched on the log scale."""
+def _stretch(source: object, p99_rise: float) -> tuple[float, float]:
     ref = source(np.random.default_rng(12345), 200_000)  # type: ignore[operator]
     m, q99 = np.percentile(ref, [50, 99])
-    k = 1 + np.log1p(p99_rise) / np.log(q99 / m)
+    return float(m), float(1 + np.log1p(p99_rise) / np.log(q99 / m))
+
+
+def tail_only(source: object, rng: np.random.Generator, n: int, p99_rise: float = 0.30) -> np.ndarray:
+    """Same median, p99 raised by p99_rise: the upper half stretched on the log scale."""
+    m, k = _stretch(source, p99_rise)
     x: np.ndarray = source(rng, n)  # type: ignore[operator]
     up = x > m
     x[up] = m * (x[up] / m) ** k
     return x
+
+
+def planted_ratios(source: object) -> str:
+    """The tail-only regression as achieved: candidate / baseline quantiles on 200,000 fresh draws."""
+    b = source(np.random.default_rng(1), 200_000)  # type: ignore[operator]
+    c = tail_only(source, np.random.default_rng(2), 200_000)
+    qs = (50, 90, 95, 99)
+    r = np.percentile(c, qs) / np.percentile(b, qs)
+    return " ".join(f"p{q} ×{x:.3f}" for q, x in zip(qs, r, strict=True))
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate k/n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    mid, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (mid - half) / (1 + z * z / n)), min(1.0, (mid + half) / (1 + z * z / n))
+
+
+def rate(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"{k / n:6.1%} [{lo:.1%}–{hi:.1%}]"
 
 
 def adaptive(
@@ -106,7 +137,7 @@ def adaptive(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=300)
+    ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--n", type=int, default=500, help="successful requests per arm (the demo's measured window)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--first", type=int, default=100, help="adaptive: requests per arm at the first look")
@@ -126,18 +157,18 @@ def main() -> int:
         f"{args.first}, pass_error {args.pass_error}\n"
     )
     header = (
-        f"{'source':10} {'planted':>8} | {'judge FAIL':>10} {'judge INCONC':>12} | {'naive FAIL':>10} | "
-        f"{'adaptive FAIL':>13} {'INCONC':>7} {'mean n':>7}"
+        f"{'source':10} {'planted':>8} | {'judge FAIL [95% CI]':>22} {'INCONC':>7} | {'naive FAIL':>10} | "
+        f"{'adaptive FAIL [95% CI]':>22} {'INCONC':>7} {'mean n':>7}"
     )
     print(header)
     print("-" * len(header))
-    results: dict[tuple[str, float], tuple[float, ...]] = {}
-    times: list[float] = []
+    t = args.trials
+    results: dict[tuple[str, float], tuple[int, ...]] = {}
+    used_by_row: dict[tuple[str, float], float] = {}
     for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
         for planted in (0.0, 0.05, 0.10, 0.20):
-            fails = inconc = naive_fails = a_fails = a_inconc = 0
-            used_total = 0
-            for _ in range(args.trials):
+            fails = inconc = naive_fails = a_fails = a_inconc = used_total = 0
+            for _ in range(t):
                 b, c = source(rng, args.n), source(rng, args.n) * (1 + planted)
                 v = judge(evidence(b, c), cfg).verdict
                 fails += v == FAIL
@@ -147,43 +178,51 @@ def main() -> int:
                 a_fails += av == FAIL
                 a_inconc += av == INCONCLUSIVE
                 used_total += used
-                if planted in (0.0, 0.10):
-                    times.append(used / args.n)
-            t = args.trials
-            row = (fails / t, inconc / t, naive_fails / t, a_fails / t, a_inconc / t, used_total / t)
-            results[(name, planted)] = row
+            results[(name, planted)] = (fails, inconc, naive_fails, a_fails, a_inconc)
+            used_by_row[(name, planted)] = used_total / t
             label = "A/A" if planted == 0 else f"+{planted:.0%}"
             print(
-                f"{name:10} {label:>8} | {row[0]:>10.1%} {row[1]:>12.1%} | {row[2]:>10.1%} | "
-                f"{row[3]:>13.1%} {row[4]:>7.1%} {row[5]:>7.0f}"
+                f"{name:10} {label:>8} | {rate(fails, t):>22} {inconc / t:>7.1%} | {naive_fails / t:>10.1%} | "
+                f"{rate(a_fails, t):>22} {a_inconc / t:>7.1%} {used_total / t:>7.0f}",
+                flush=True,
             )
-    print("\ntail only (same median, p99 +30%), fixed n per arm:")
-    tail: dict[str, tuple[float, float, float]] = {}
+    print(f"\ntail only (same median, p99 +30%), n={args.n} per arm; the planted regression as achieved:")
+    for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
+        print(f"  {name:10} {planted_ratios(source)}")
+    tail: dict[str, tuple[int, int, int]] = {}
     for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
         full = mw = ad = 0
-        for _ in range(args.trials):
+        for _ in range(t):
             b, c = source(rng, args.n), tail_only(source, rng, args.n)
             full += judge(evidence(b, c), cfg).verdict == FAIL
             mw += judge(evidence(b, c), mw_only).verdict == FAIL
             ad += adaptive(b, c, cfg, args.n, args.first, args.step, args.pass_error)[0] == FAIL
-        tail[name] = (full / args.trials, mw / args.trials, ad / args.trials)
+        tail[name] = (full, mw, ad)
         print(
-            f"{name:10} judge FAIL {tail[name][0]:.1%} | Mann-Whitney alone FAIL {tail[name][1]:.1%} | "
-            f"adaptive FAIL {tail[name][2]:.1%}"
+            f"{name:10} judge FAIL {rate(full, t)} | Mann-Whitney alone FAIL {rate(mw, t)} | "
+            f"adaptive FAIL {rate(ad, t)}",
+            flush=True,
         )
-    worst = lambda planted, i, agg: agg(results[(s, planted)][i] for s in ("recorded", "simulated"))  # noqa: E731
+
+    def worst(planted: float, i: int, agg: Callable[[Iterable[int]], int]) -> float:
+        return agg(results[(s, planted)][i] for s in ("recorded", "simulated")) / t
+
     aa = max(worst(0.0, 0, max), worst(0.0, 3, max))
     detect = min(worst(0.10, 0, min), worst(0.10, 3, min))
-    print(f"\n({time.monotonic() - started:.0f}s)")
+    # load time: requests consumed per arm, adaptive over fixed, A/A and +10% rows of both sources
+    ratio = float(np.mean([used_by_row[(s, p)] for s in ("recorded", "simulated") for p in (0.0, 0.10)])) / args.n
+    print(f"\nadaptive mean requests per arm / fixed {args.n}: {ratio:.3f} (A/A and +10%, both sources)")
+    print(f"({time.monotonic() - started:.0f}s)")
     print(
-        f"aa_false_fail={aa:.4f} detect_10pct={detect:.4f} adaptive_time_ratio={np.mean(times):.4f} "
-        f"tail_detect={min(t[0] for t in tail.values()):.4f} mw_tail_detect={max(t[1] for t in tail.values()):.4f} "
+        f"aa_false_fail={aa:.4f} detect_10pct={detect:.4f} adaptive_time_ratio={ratio:.4f} "
+        f"tail_detect={min(x[0] for x in tail.values()) / t:.4f} "
+        f"mw_tail_detect={max(x[1] for x in tail.values()) / t:.4f} "
         f"fixed_aa_false_fail={worst(0.0, 0, max):.4f} adaptive_aa_false_fail={worst(0.0, 3, max):.4f} "
         f"fixed_detect_10pct={worst(0.10, 0, min):.4f} adaptive_detect_10pct={worst(0.10, 3, min):.4f} "
         f"aa_inconclusive={worst(0.0, 1, max):.4f} detect_5pct={worst(0.05, 0, min):.4f} "
         f"detect_20pct={worst(0.20, 0, min):.4f} naive_aa_false_fail={worst(0.0, 2, max):.4f} "
-        f"naive_detect_10pct={worst(0.10, 2, min):.4f} adaptive_tail_detect={min(t[2] for t in tail.values()):.4f} "
-        f"n_per_arm={args.n} trials={args.trials}"
+        f"naive_detect_10pct={worst(0.10, 2, min):.4f} adaptive_tail_detect={min(x[2] for x in tail.values()) / t:.4f} "
+        f"n_per_arm={args.n} trials={t}"
     )
     return 0
 

@@ -205,8 +205,9 @@ class LoadSection(Strict):
 
     # adaptive stopping (gates/judge/adaptive.py): from min_duration_s (default duration_s) the
     # latency decision is looked at every look_interval_s and the load stops once it is settled,
-    # at max_duration_s (required) at the latest; pass_error is the chance of an early PASS when
-    # the true shift sits exactly at the allowed effect
+    # at max_duration_s (required) at the latest; pass_error bounds the chance of an early PASS
+    # when the true effect sits exactly at its limit, and when it is the effect the full load
+    # detects with power 1 - pass_error (the futility rule)
     adaptive: bool = False
     min_duration_s: float | None = Field(default=None, gt=0, le=86_400)
     look_interval_s: float = Field(default=5.0, gt=0, le=3_600)

@@ -8,16 +8,28 @@ the verdict shown is the one the stopping rule controlled. Two kinds of test, ea
 - the **shift** (Mann-Whitney z on log latencies, Hodges-Lehmann estimate): FAIL settled when z
   crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/2`` (the fixed two-sided
   test's error in the bad direction) *and* the estimate exceeds the allowed effect, the fixed
-  gate's rule with the adjusted critical value; PASS settled when the upper repeated confidence
-  bound of the shift is below the allowed effect (Pocock-type spending of ``pass_error``: the
-  chance of stopping early with PASS when the true shift is exactly at the limit);
-- the **tail** (p95, p99 by Maritz-Jarrett, gates/judge/tail.py): FAIL settled when its z crosses a
+  gate's rule with the adjusted critical value;
+- the **tail** (p95, p99, gates/judge/tail.py): FAIL settled when its upper-tail rank z crosses a
   boundary spending ``(1 − confidence)/2`` split evenly over the quantiles (Bonferroni) and the
-  ratio exceeds its limit; PASS settled when the upper repeated bound is within the limit.
+  Maritz-Jarrett quantile ratio exceeds its limit.
+
+Each test settles PASS early (non-binding) in either of two ways, both spending ``pass_error``
+with Pocock-type boundaries ``e_k`` over the looks:
+- *inside the limit*: the upper repeated confidence bound of the effect (HL shift; quantile ratio)
+  is within it: the chance of such a PASS when the true effect is exactly at the limit is
+  ≤ ``pass_error``;
+- *futility*: ``z_k ≤ (z_{1−α} + z_{1−pass_error})·√τ_k − e_k``. The first term is the mean of
+  ``z_k`` under the drift θ₁ that the full planned load detects with power ``1 − pass_error``
+  (information grows with the elapsed share ``τ``), so under θ₁ the chance of any futility stop is
+  ≤ ``pass_error`` (Pampallona & Tsiatis style, β-spending): an A/A run stops once its data no
+  longer look like an effect the full load would catch, instead of waiting for an interval narrow
+  enough to certify a limit.
 
 Family-wise false FAIL on an A/A run: shift ``(1 − c)/2`` + tail ``(1 − c)/2`` ≤ ``1 − c``, with any
-number of looks (stopping early for PASS only lowers it). At the last look (the planned maximum
-reached) every test decides: FAIL as above, else PASS, as the fixed design does.
+number of looks. The FAIL boundaries are computed as if the run never stopped for PASS, so the
+PASS rules (whatever they are) only remove chances to FAIL: they cannot raise that rate. At the
+last look (the planned maximum reached) every test decides: FAIL as above, else PASS, as the fixed
+design does.
 
 Information at a look is ``n_b·n_c/(n_b + n_c)`` of the finite samples (before outlier removal, so
 the worker and the judge count alike); spending time is the share of the planned maximum elapsed.
@@ -32,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, stagewise_p
@@ -146,6 +158,13 @@ def _hl(b: NDArray[np.float64], c: NDArray[np.float64], z_upper: float) -> tuple
     return float(est), float(upper)
 
 
+def futility_bound(alpha: float, pass_error: float, fraction: float, equiv: float) -> float:
+    """z at or below which a test settles PASS for futility at spending time ``fraction`` (module doc)."""
+    if fraction <= 0 or not math.isfinite(equiv):
+        return -math.inf
+    return (float(norm.isf(alpha)) + float(norm.isf(pass_error))) * math.sqrt(min(fraction, 1.0)) - equiv
+
+
 def _prepare(values: Sequence[float], remove: bool) -> NDArray[np.float64]:
     x = finite(values)
     x = x[x > 0]
@@ -162,9 +181,10 @@ def shift_look(baseline: Sequence[float], candidate: Sequence[float], looks: Seq
     z = mw_z(b, c)
     est, upper = _hl(b, c, equiv)
     limit = math.log1p(plan.allowed_effect)
+    futile = z <= futility_bound(plan.shift_alpha, plan.pass_error, fractions[-1], equiv)
     if z >= bound and est > limit:
         status = FAIL
-    elif upper < limit or fractions[-1] >= 1.0:
+    elif upper < limit or futile or fractions[-1] >= 1.0:
         status = PASS
     else:
         status = CONTINUE
@@ -184,9 +204,10 @@ def tail_look(
     bound = boundaries(info, fractions, plan.tail_alpha, OBRIEN_FLEMING)[-1]
     equiv = boundaries(info, fractions, plan.pass_error, POCOCK)[-1]
     upper = test.log_ratio + equiv * test.se
+    futile = test.z <= futility_bound(plan.tail_alpha, plan.pass_error, fractions[-1], equiv)
     if test.z >= bound and test.ratio > limit:
         status = FAIL
-    elif upper <= math.log(limit) or last:
+    elif upper <= math.log(limit) or futile or last:
         status = PASS
     else:
         status = CONTINUE

@@ -90,7 +90,8 @@ def _advance(prev: _Density | None, info: float, delta: float, z: float) -> _Den
         f = norm.pdf(s / math.sqrt(info)) / math.sqrt(info)
     else:
         sd = math.sqrt(delta)
-        f = (norm.pdf((s[:, None] - prev.s[None, :]) / sd) / sd) @ (prev.f * prev.w)
+        u = (s[:, None] - prev.s[None, :]) / sd
+        f = (np.exp(-0.5 * u * u) / (sd * math.sqrt(2.0 * math.pi))) @ (prev.f * prev.w)
     return _Density(s, np.asarray(f, dtype=float), w)
 
 
@@ -145,6 +146,16 @@ def stagewise_p(
     above the last boundary, so "adjusted p < α" and "crossed the boundary" are the same decision.
     """
     _check(info, fractions)
+    used, prev = _before_last(tuple(map(float, info)), tuple(map(float, fractions)), float(alpha), kind)
+    delta = info[-1] - (info[-2] if len(info) > 1 else 0.0)
+    return min(1.0, used + _cross(prev, info[-1], delta, z_last))
+
+
+@functools.lru_cache(maxsize=256)
+def _before_last(
+    info: tuple[float, ...], fractions: tuple[float, ...], alpha: float, kind: str
+) -> tuple[float, _Density | None]:
+    """(error spent at the looks before the last, sub-density of S reaching the last look); cached."""
     bounds = boundaries(info[:-1], fractions[:-1], alpha, kind) if len(info) > 1 else ()
     prev: _Density | None = None
     used = 0.0
@@ -152,5 +163,4 @@ def stagewise_p(
         delta = info[k] - (info[k - 1] if k else 0.0)
         used += _cross(prev, info[k], delta, z) if math.isfinite(z) else 0.0
         prev = _advance(prev, info[k], delta, z)
-    delta = info[-1] - (info[-2] if len(info) > 1 else 0.0)
-    return min(1.0, used + _cross(prev, info[-1], delta, z_last))
+    return used, prev

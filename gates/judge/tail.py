@@ -9,7 +9,15 @@ them little. This compares the q-th quantile of each arm directly, on the log sc
   of the order statistics; distribution-free, it follows a heavy tail where a normal formula does
   not, and it is deterministic (no resampling);
 - the log ratio of the two arms' quantiles is then approximately normal with the sum of the squared
-  standard errors (independent arms), giving ``z`` against "no change" and an interval.
+  standard errors (independent arms), giving an interval (used to certify PASS: within the limit);
+- significance ("the candidate's tail is higher"): the quantile ratio's own z is weak where the
+  density is thin (a Pareto tail), so the test is a linear rank test on the pooled sample with
+  upper-half Klotz scores ``a(u) = max(Φ⁻¹(u), 0)²`` (:func:`upper_tail_z`): zero below the pooled
+  median, growing into the tail, the locally most powerful rank score for a wider spread of the
+  upper half (Klotz 1962, restricted to it). Its mean and variance are the exact permutation
+  moments, so under "same distribution" its z is standard normal whatever the latency shape, and,
+  being a linear rank statistic, its values at successive looks follow the canonical joint
+  distribution the group-sequential boundaries assume.
 
 A quantile needs data beyond it: with fewer than ``2 / (1 − q)`` samples in an arm (40 for the p95,
 200 for the p99) it is not estimated. Pure functions, no I/O.
@@ -33,14 +41,11 @@ class QuantileTest:
     n_candidate: int
     log_ratio: float  # log(candidate quantile / baseline quantile)
     se: float  # standard error of log_ratio (Maritz-Jarrett, both arms)
+    z: float  # upper-tail rank test (positive: the candidate's tail is higher), see upper_tail_z
 
     @property
     def ratio(self) -> float:
         return math.exp(self.log_ratio)
-
-    @property
-    def z(self) -> float:
-        return self.log_ratio / self.se if self.se > 0 else (math.inf if self.log_ratio > 0 else 0.0)
 
     def bounds(self, z: float) -> tuple[float, float]:
         """Ratio interval ``exp(log_ratio ± z·se)``."""
@@ -62,6 +67,31 @@ def maritz_jarrett(sorted_values: NDArray[np.float64], q: float) -> tuple[float,
     return float(sorted_values[m - 1]), math.sqrt(max(c2 - c1 * c1, 0.0))
 
 
+def upper_tail_scores(n: int) -> NDArray[np.float64]:
+    """Upper-half Klotz scores of ranks 1..n: ``max(Φ⁻¹(r / (n + 1)), 0)²``."""
+    return np.asarray(np.maximum(norm.ppf(np.arange(1, n + 1) / (n + 1)), 0.0) ** 2, dtype=float)
+
+
+def upper_tail_z(baseline: NDArray[np.float64], candidate: NDArray[np.float64]) -> float:
+    """Linear rank statistic of the candidate with upper-half Klotz scores, standardised by its exact
+    permutation mean and variance (mid-ranks for ties, their scores averaged); 0 when degenerate."""
+    pooled = np.concatenate([np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)])
+    total, m = pooled.size, int(np.asarray(candidate).size)
+    n = total - m
+    if m < 1 or n < 1:
+        return 0.0
+    # tied values share the mean score of the ranks they span (scores of sorted positions, grouped)
+    _, group, counts = np.unique(pooled, return_inverse=True, return_counts=True)
+    sorted_scores = upper_tail_scores(total)
+    per_group = np.bincount(group[np.argsort(pooled, kind="stable")], weights=sorted_scores) / counts
+    a = per_group[group]
+    mean = float(a.mean())
+    var = m * n / (total * (total - 1)) * float(np.sum((a - mean) ** 2))
+    if var <= 0:
+        return 0.0
+    return (float(a[:m].sum()) - m * mean) / math.sqrt(var)
+
+
 def quantile_test(baseline: NDArray[np.float64], candidate: NDArray[np.float64], q: float) -> QuantileTest | None:
     """The q-th quantile of candidate vs baseline (positive, finite values); None with too few samples."""
     b = np.sort(np.log(np.asarray(baseline, dtype=float)))
@@ -71,7 +101,7 @@ def quantile_test(baseline: NDArray[np.float64], candidate: NDArray[np.float64],
         return None
     qb, se_b = maritz_jarrett(b, q)
     qc, se_c = maritz_jarrett(c, q)
-    return QuantileTest(q, int(b.size), int(c.size), qc - qb, math.hypot(se_b, se_c))
+    return QuantileTest(q, int(b.size), int(c.size), qc - qb, math.hypot(se_b, se_c), upper_tail_z(b, c))
 
 
 def one_sided_p(z: float) -> float:
@@ -98,11 +128,12 @@ def judge_quantile(
 ) -> TailJudgement:
     """One tail quantile against its ratio limit.
 
-    FAIL: the candidate's quantile is significantly higher (one-sided at ``alpha``, the gate's share
-    of the family's error) *and* the ratio exceeds the limit, the same two conditions as the shift
-    gate. PASS: the interval (two-sided, ``1 − 2(1 − confidence)``) lies within the limit. Otherwise
-    undecided. ``sequential``: (stage-wise p, z boundary) at the final look of an adaptive load,
-    replacing the fixed p and critical value.
+    FAIL: the candidate's tail is significantly higher (the upper-tail rank test, one-sided at
+    ``alpha``, the gate's share of the family's error) *and* the quantile ratio exceeds the limit,
+    the same two conditions as the shift gate. PASS: the interval (two-sided,
+    ``1 − 2(1 − confidence)``) lies within the limit. Otherwise undecided. ``sequential``:
+    (stage-wise p, z boundary) at the final look of an adaptive load, replacing the fixed p and
+    critical value.
     """
     name = f"p{round(q * 100)}"
     test = quantile_test(baseline, candidate, q)
@@ -120,7 +151,7 @@ def judge_quantile(
     else:
         p, crit = sequential
         how = f"z={test.z:.2f} vs sequential boundary {crit:.2f}, adjusted p={p:.2g}"
-    what = f"{name} ratio {test.ratio:.2f} ({level}; Maritz-Jarrett, {how})"
+    what = f"{name} ratio {test.ratio:.2f} ({level}; Maritz-Jarrett; upper-tail rank test {how})"
     if test.z >= crit and test.ratio > limit:
         return TailJudgement("fail", test.ratio, (lo, hi), p, f"{what}: higher, beyond {limit:.2f}")
     if hi <= limit:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from gates.config.schema import GatesSection
-from gates.judge.adaptive import CONTINUE, FAIL, PASS, Look, Plan, mw_z, plan_for, schedule, settle
+from gates.judge.adaptive import CONTINUE, FAIL, PASS, Look, Plan, futility_bound, mw_z, plan_for, schedule, settle
 from gates.judge.classify import classify
-from gates.judge.sequential import boundaries
+from gates.judge.sequential import POCOCK, boundaries
 
 
 def _lat(seed: int, n: int, scale: float = 1.0) -> np.ndarray:
@@ -64,3 +66,29 @@ def test_judge_uses_the_spent_boundary_at_the_final_look() -> None:
     assert "adaptive load, look" in adaptive.reason and "(adjusted)" in adaptive.reason
     info, frac = schedule(looks)
     assert f"{boundaries(info, frac, 0.005)[-1]:.2f}" in adaptive.reason
+
+
+def test_futility_bound_hand_computed() -> None:
+    # alpha 0.005 (z 2.5758), pass_error 0.05 (z 1.6449), a quarter of the way: 4.2207 * 0.5 - e
+    assert futility_bound(0.005, 0.05, 0.25, 2.0) == pytest.approx(4.2207 * 0.5 - 2.0, abs=1e-3)
+    assert futility_bound(0.005, 0.05, 0.0, 2.0) == -math.inf
+
+
+def test_identical_arms_settle_pass_early_for_futility() -> None:
+    # far too few samples to certify the 5% limit (the interval is wide), yet no sign of an effect
+    # the full load would catch: futility settles PASS
+    plan = Plan(tail_limits=(), pass_error=0.05)
+    d = settle(_lat(20, 100), _lat(120, 100), _looks([100], 500), plan)
+    shift = d.tests[0]
+    assert shift.upper is not None and shift.upper > 0.05  # not certified inside the limit
+    bound = futility_bound(plan.shift_alpha, plan.pass_error, 0.2, boundaries([50.0], [0.2], 0.05, POCOCK)[0])
+    assert shift.z is not None and shift.z <= bound and d.status == PASS
+    # the same look with a z above the futility bound goes on
+    later = settle(_lat(23, 100), _lat(123, 100), _looks([100], 500), plan).tests[0]
+    assert later.z is not None and later.z > bound and later.status == CONTINUE
+
+
+def test_a_clear_regression_is_not_stopped_for_futility() -> None:
+    plan = Plan(tail_limits=(), pass_error=0.05)
+    d = settle(_lat(11, 100), _lat(12, 100, 1.10), _looks([100], 500), plan)
+    assert d.status != PASS

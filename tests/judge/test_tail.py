@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy.special import betainc
 
-from gates.judge.tail import judge_quantile, maritz_jarrett, min_samples, quantile_test
+from gates.judge.tail import (
+    judge_quantile,
+    maritz_jarrett,
+    min_samples,
+    quantile_test,
+    upper_tail_scores,
+    upper_tail_z,
+)
 
 
 def test_maritz_jarrett_hand_computed() -> None:
@@ -50,3 +57,42 @@ def test_a_a_false_fail_rate_stays_below_alpha() -> None:
         for _ in range(400)
     )
     assert fails / 400 <= 0.02
+
+
+def test_upper_tail_scores_hand_computed() -> None:
+    # n=4: u = 0.2, 0.4, 0.6, 0.8 -> Φ⁻¹ = -0.8416, -0.2533, 0.2533, 0.8416; lower half scores 0
+    assert upper_tail_scores(4) == pytest.approx([0.0, 0.0, 0.2533471**2, 0.8416212**2], rel=1e-6)
+
+
+def test_upper_tail_z_hand_computed() -> None:
+    # pooled sorted: b1 < b2 < c1 < c2 (N=4): candidate holds scores a3, a4; permutation moments
+    a = upper_tail_scores(4)
+    mean = a.mean()
+    var = 2 * 2 / (4 * 3) * float(np.sum((a - mean) ** 2))
+    z = upper_tail_z(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert z == pytest.approx((a[2] + a[3] - 2 * mean) / math.sqrt(var))
+    assert upper_tail_z(np.array([3.0, 4.0]), np.array([1.0, 2.0])) < 0
+
+
+def test_upper_tail_z_ties_share_their_mean_score() -> None:
+    # c = [2, 2] ties with b's 2 at ranks 2..4 of pooled [1, 2, 2, 2]: each gets mean(a2, a3, a4)
+    a = upper_tail_scores(4)
+    tied = (a[1] + a[2] + a[3]) / 3
+    scores = np.array([tied, tied, a[0], tied])  # candidate first, as pooled
+    var = 2 * 2 / (4 * 3) * float(np.sum((scores - scores.mean()) ** 2))
+    z = upper_tail_z(np.array([1.0, 2.0]), np.array([2.0, 2.0]))
+    assert z == pytest.approx((2 * tied - 2 * scores.mean()) / math.sqrt(var))
+    assert upper_tail_z(np.array([5.0, 5.0]), np.array([5.0, 5.0])) == 0.0  # no variance: no evidence
+
+
+def test_upper_tail_z_sees_a_longer_tail_that_the_median_does_not() -> None:
+    rng = np.random.default_rng(5)
+    b, c = _spread(rng, 500, 1.0), _spread(rng, 500, 1.4)
+    t = quantile_test(b, c, 0.95)
+    assert t is not None and t.z > 3.0
+
+
+def test_upper_tail_z_is_standard_normal_under_the_null() -> None:
+    rng = np.random.default_rng(9)
+    zs = np.array([upper_tail_z(_spread(rng, 200, 1.0), _spread(rng, 200, 1.0)) for _ in range(400)])
+    assert abs(zs.mean()) < 0.15 and 0.85 < zs.std() < 1.15
