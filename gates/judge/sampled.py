@@ -2,14 +2,17 @@
 
 An item answered by sampling (``temperature > 0``) is drawn ``repeats`` times in each arm with
 the same seeds (repeat r of the baseline pairs with repeat r of the candidate); its score is its
-pass fraction in [0, 1]. Items are the unit of every interval and test: the repeats of one item
-are not independent items.
+pass fraction in [0, 1]. Items are the unit of the bootstrap and of the test: the repeats of one
+item are not independent items.
 
 - :func:`paired_rates`: both arms' mean pass rate, the drop (baseline - candidate) with a paired
-  bootstrap over items, never narrower than Newcombe's interval on the table of repeats (each
-  item's repeats shared out over both / only baseline / only candidate / neither, so the table
-  still counts n items: with one repeat per item it is the 0/1 table exactly), and the p-value of
-  the paired sign-flip test. Every item with one repeat: exactly :func:`paired_difference`.
+  bootstrap over items, and the p-value of the paired sign-flip test. Every item with one repeat:
+  exactly :func:`paired_difference`. The bootstrap collapses to a point when every item's
+  difference is the same (all 0: no draw disagreed), so the interval is never narrower than
+  Newcombe's on the 2x2 table of draws (repeat r of one arm against repeat r of the other). That
+  floor may count draws, not items: no disagreement among N draws has probability
+  prod (1 - q_i)^R <= exp(-N * mean q), so its bound on the mean disagreement rate holds however
+  the items differ; where items do differ, the bootstrap over items is the wider of the two.
 - :func:`sign_flip_test`: the paired permutation test of the mean per-item difference; on 0/1
   outcomes it is McNemar's exact test.
 - :func:`score_variance`: the variance of one item's score for sample-size planning.
@@ -110,10 +113,10 @@ def paired_rates(
     pairs = [
         (np.asarray(bo, dtype=bool), np.asarray(co, dtype=bool)) for bo, co in zip(baseline, candidate, strict=True)
     ]
-    both = sum(float(np.mean(x & y)) for x, y in pairs)
-    only_b = sum(float(np.mean(x & ~y)) for x, y in pairs)
-    only_c = sum(float(np.mean(~x & y)) for x, y in pairs)
-    neither = max(0.0, n - both - only_b - only_c)
+    both = sum(int((x & y).sum()) for x, y in pairs)
+    only_b = sum(int((x & ~y).sum()) for x, y in pairs)
+    only_c = sum(int((~x & y).sum()) for x, y in pairs)
+    neither = sum(counts) - both - only_b - only_c
     drop, recovery = drop_and_recovery(
         b, c, newcombe_paired(both, only_b, only_c, neither, confidence), confidence, resamples, seed
     )
@@ -126,8 +129,8 @@ def paired_rates(
         drop=drop,
         recovery=recovery,
         p_value=sign_flip_test(d),
-        only_baseline=int(sum(int((x & ~y).sum()) for x, y in pairs)),
-        only_candidate=int(sum(int((~x & y).sum()) for x, y in pairs)),
+        only_baseline=only_b,
+        only_candidate=only_c,
         item_sd=float(d.std(ddof=1)) if n > 1 else math.nan,
         repeats=max(counts),
         score_variance=score_variance(b, counts),

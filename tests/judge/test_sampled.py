@@ -54,9 +54,9 @@ def test_pass_rates_by_hand() -> None:
     assert (pa.only_baseline, pa.only_candidate) == (1, 0)  # draws, repeat r against repeat r
     assert pa.item_sd == pytest.approx(math.sqrt(0.25**2 / 2))  # differences (.25, 0)
     assert pa.p_value == 1.0  # one non-zero difference: both signs reach it
-    # the interval is never narrower than Newcombe's on the table of repeats: item 1 puts 1/4 in
-    # "both", 1/4 in "only baseline", 2/4 in "neither"; item 2 all of it in "both"
-    lo, hi = newcombe_paired(1.25, 0.25, 0.0, 0.5, 0.90)
+    # the interval is never narrower than Newcombe's on the table of the 8 draws: both 1 + 4,
+    # only baseline 1, only candidate 0, neither 2
+    lo, hi = newcombe_paired(5, 1, 0, 2, 0.90)
     assert pa.drop.low <= lo and pa.drop.high >= hi
     assert pa.drop.low <= pa.drop.estimate <= pa.drop.high
     assert 0 <= pa.baseline.low <= 0.75 <= pa.baseline.high <= 1
@@ -89,12 +89,17 @@ def test_detectable_effect_accounts_for_the_item_variance() -> None:
 
 
 def test_identical_draws_on_many_items_certify_a_small_drop() -> None:
-    """A/A with common random numbers: every draw agrees, the interval is Newcombe's for n items."""
+    """A/A with common random numbers: every draw agrees; the interval is Newcombe's on the draws."""
     rng = np.random.default_rng(2)
-    outcomes = [[bool(x) for x in rng.random(5) < p] for p in rng.uniform(0.2, 1.0, 400)]
+    outcomes = [[bool(x) for x in rng.random(5) < p] for p in rng.uniform(0.2, 1.0, 200)]
     pa = paired_rates(outcomes, outcomes, 0.98)
     assert pa.drop.estimate == 0 and pa.p_value == 1.0
-    assert pa.drop.low < 0 < pa.drop.high < 0.05
+    both = sum(sum(o) for o in outcomes)
+    lo, hi = newcombe_paired(both, 0, 0, 1000 - both, 0.98)
+    assert (pa.drop.low, pa.drop.high) == pytest.approx((lo, hi)) and lo < 0 < hi < 0.05
+    # the same items answered once each certify less: 200 agreeing outcomes instead of 1000
+    once = paired_rates([o[:1] for o in outcomes], [o[:1] for o in outcomes], 0.98)
+    assert once.drop.high > 2 * pa.drop.high
 
 
 def test_pass_rate_interval_covers_the_true_drop() -> None:
