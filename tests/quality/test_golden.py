@@ -155,3 +155,9 @@ def test_sampled_rows_and_their_seeds(tmp_path: Path) -> None:
     assert again[1].row.seeds() == a.seeds() and again[0].row.seeds() == b.seeds()
     renamed = load_golden_suite(_write(tmp_path / "i.jsonl", [{**rows[1], "id": "other"}]), "i")
     assert renamed[0].row.seeds() == b.seeds()  # an explicit seed, not the id, decides the draws
+
+
+def test_smollm2_sampled_suite_is_sampled_and_checked() -> None:
+    prompts = load_golden_suite(REPO / "golden_prompts" / "smollm2-sampled.jsonl", "s")
+    assert len(prompts) >= 8
+    assert all(g.row.temperature == 0.7 and g.row.repeats == 5 and g.row.regex for g in prompts)
