@@ -78,6 +78,11 @@ class GoldenRow(BaseModel):
     def sampled(self) -> bool:
         return self.temperature is not None
 
+    @property
+    def has_check(self) -> bool:
+        """Whether the row has a task check (``expected``, ``must_contain`` or ``regex``)."""
+        return self.expected is not None or bool(self.must_contain) or self.regex is not None
+
     def seeds(self) -> list[int]:
         """One seed per repeat, the same for both arms and every run: from ``seed`` when given,
         else from the row's id (so adding or reordering rows changes no other row's draws)."""

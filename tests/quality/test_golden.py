@@ -149,6 +149,7 @@ def test_sampled_rows_and_their_seeds(tmp_path: Path) -> None:
     ]
     a, b, c = (g.row for g in load_golden_suite(_write(tmp_path / "g.jsonl", rows), "g"))
     assert a.sampled and b.sampled and not c.sampled and c.repeats == 1
+    assert a.has_check and not c.has_check
     assert len(set(a.seeds())) == 4 and a.seeds() != b.seeds()
     assert all(0 <= s < 2**31 for s in a.seeds() + b.seeds())
     again = load_golden_suite(_write(tmp_path / "h.jsonl", [rows[1], rows[0]]), "h")  # reordered
