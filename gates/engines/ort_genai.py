@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
 from gates.engines.base import EngineBuild, ModelRef
-from gates.engines.runner import log_softmax
+from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
 from gates.triton.repository import write_model
@@ -181,7 +181,10 @@ class OrtRunner:
         generator.append_tokens(np.asarray([ids], dtype=np.int32))
         return generator
 
-    def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
+    def stream(self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0) -> Iterator[int]:
+        if temperature > 0:
+            yield from self._sampled(ids, max_new, Sampler(temperature, seed), [])
+            return
         generator = self._generator(ids, max_new)
         for _ in range(max_new):
             if generator.is_done():
@@ -192,7 +195,29 @@ class OrtRunner:
             if token in self.stop_ids:
                 return
 
-    def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
+    def _sampled(self, ids: list[int], max_new: int, sample: Sampler, rows: list[NDArray[np.float32]]) -> Iterator[int]:
+        """Sampled tokens: the shared Sampler on the model's logits, each draw fed back with
+        ``append_tokens`` (ORT GenAI's own ``do_sample`` draws top-k/top-p with its own generator,
+        which would not reproduce the other engines' draws for a seed)."""
+        generator = self._generator(ids, max_new)
+        token = -1
+        for step in range(max_new):
+            if step:  # the previous draw is the next position's input
+                generator.append_tokens(np.asarray([[token]], dtype=np.int32))
+            logits = np.asarray(generator.get_logits()).reshape(-1)
+            rows.append(log_softmax(logits))
+            token = sample(logits)
+            yield token
+            if token in self.stop_ids:
+                return
+
+    def generate(
+        self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0
+    ) -> tuple[list[int], NDArray[np.float32]]:
+        if temperature > 0:
+            sampled_rows: list[NDArray[np.float32]] = []
+            drawn = list(self._sampled(ids, max_new, Sampler(temperature, seed), sampled_rows))
+            return drawn, np.stack(sampled_rows) if sampled_rows else np.zeros((0, 0), dtype=np.float32)
         generator = self._generator(ids, max_new)
         tokens: list[int] = []
         rows = []

@@ -2,8 +2,11 @@
 
 An engine builds an artifact (``EngineBuild.serve_path``) and knows how to run it: a ``Runner``
 generates greedily (streamed or with per-position log-probabilities) and scores a forced
-continuation (teacher forcing). The Triton model (``gates/triton/python_model.py``) only turns
-tensors into calls and results into tensors, so load and drift reach every engine the same way.
+continuation (teacher forcing). With ``temperature > 0`` it samples instead: every engine draws
+with :class:`Sampler` from softmax(logits / temperature), so one seed gives one answer whatever
+the engine, and the two arms of a comparison share their random numbers. The Triton model
+(``gates/triton/python_model.py``) only turns tensors into calls and results into tensors, so
+load and drift reach every engine the same way.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ class Runner(Protocol):
     def encode(self, prompt: str) -> list[int]:
         """Token ids of a prompt (special tokens of a rendered chat included)."""
 
-    def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
-        """Greedy tokens one by one; the last one may be a stop token."""
+    def stream(self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0) -> Iterator[int]:
+        """Tokens one by one (greedy, or sampled when ``temperature > 0``); the last may be a stop token."""
 
-    def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
-        """Greedy tokens and the log-probabilities (``[len(tokens), vocab]``) each was chosen from."""
+    def generate(
+        self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0
+    ) -> tuple[list[int], NDArray[np.float32]]:
+        """Tokens (greedy, or sampled when ``temperature > 0``) and the model's log-probabilities
+        (``[len(tokens), vocab]``, at temperature 1) at each position."""
 
     def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
         """Log-probabilities (``[len(continuation), vocab]``) of the positions predicting each forced token."""
@@ -38,3 +44,27 @@ def log_softmax(logits: NDArray[Any]) -> NDArray[np.float32]:
     x = x - x.max(axis=-1, keepdims=True)
     out: NDArray[np.float32] = (x - np.log(np.exp(x).sum(axis=-1, keepdims=True))).astype(np.float32)
     return out
+
+
+class Sampler:
+    """Draws tokens from softmax(logits / temperature) by inverse CDF with a seeded generator.
+
+    One uniform number per position, from ``numpy``'s PCG64 seeded with ``seed``: the token is
+    where that number falls in the cumulative distribution (vocabulary order). Two models asked
+    with the same seed use the same numbers (common random numbers), so where their
+    distributions are close they draw the same token and the paired comparison sees only the
+    models' difference, not the luck of the draw.
+    """
+
+    def __init__(self, temperature: float, seed: int):
+        if not temperature > 0:
+            raise ValueError(f"sampling needs a temperature > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.rng = np.random.default_rng(int(seed))
+
+    def __call__(self, logits: NDArray[Any]) -> int:
+        x = np.asarray(logits, dtype=np.float64).reshape(-1) / self.temperature
+        p = np.exp(x - x.max())
+        cdf = np.cumsum(p)
+        u = float(self.rng.random()) * float(cdf[-1])
+        return int(min(int(np.searchsorted(cdf, u, side="right")), x.size - 1))

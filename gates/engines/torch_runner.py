@@ -1,14 +1,19 @@
 """The PyTorch runner: a model loaded by gates' loader (a checkpoint, a Model Optimizer artifact, a
-``torch-int8`` engine) run in eager mode on CPU, with the KV cache when streaming."""
+``torch-int8`` engine) run in eager mode on CPU, with the KV cache when streaming or sampling.
+
+Greedy generation is transformers' ``generate``; sampled generation (``temperature > 0``) is a
+KV-cached loop drawing each token with the shared :class:`~gates.engines.runner.Sampler`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gates.engines.runner import Sampler
 from gates.models.loader import load_model, stop_token_ids
 
 
@@ -24,21 +29,36 @@ class TorchRunner:
     def encode(self, prompt: str) -> list[int]:
         return [int(i) for i in self.tokenizer(prompt)["input_ids"]]
 
-    def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
+    def _steps(self, ids: list[int], max_new: int, sample: Sampler | None) -> Iterator[tuple[int, Any]]:
+        """(token, that position's logits) with the KV cache; argmax unless ``sample`` draws."""
         torch = self.torch
         past, step_input = None, torch.tensor([ids])
         with torch.no_grad():
             for _ in range(max_new):
                 out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
                 past = out.past_key_values
-                token = int(out.logits[0, -1].argmax())
-                yield token
+                logits = out.logits[0, -1]
+                token = int(logits.argmax()) if sample is None else sample(logits.float().numpy())
+                yield token, logits
                 if token in self.stop_ids:
                     return
                 step_input = torch.tensor([[token]])
 
-    def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
+    def stream(self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0) -> Iterator[int]:
+        sample = Sampler(temperature, seed) if temperature > 0 else None
+        for token, _ in self._steps(ids, max_new, sample):
+            yield token
+
+    def generate(
+        self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0
+    ) -> tuple[list[int], NDArray[np.float32]]:
         torch = self.torch
+        if temperature > 0:
+            steps = list(self._steps(ids, max_new, Sampler(temperature, seed)))
+            if not steps:
+                return [], np.zeros((0, 0), dtype=np.float32)
+            rows = torch.log_softmax(torch.stack([s[1] for s in steps]).float(), dim=-1)
+            return [s[0] for s in steps], rows.numpy().astype(np.float32)
         prompt = torch.tensor([ids])
         with torch.no_grad():
             out = self.model.generate(

@@ -39,15 +39,17 @@ class Interval:
 
 @dataclasses.dataclass(frozen=True)
 class PairedAccuracy:
-    n: int
-    baseline: Interval  # accuracy with a Wilson interval
+    n: int  # items
+    baseline: Interval  # accuracy with a Wilson interval (sampled items: the mean pass rate)
     candidate: Interval
     drop: Interval  # baseline - candidate: positive means the candidate is worse
     recovery: Interval  # candidate / baseline accuracy
-    p_value: float  # McNemar exact, two-sided
-    only_baseline: int  # items only the baseline got right
+    p_value: float  # McNemar exact, two-sided (sampled items: the paired sign-flip test)
+    only_baseline: int  # items only the baseline got right (sampled items: repeats)
     only_candidate: int
     item_sd: float  # standard deviation of the per-item difference (for sample-size advice)
+    repeats: int = 1  # the most draws per item and arm (1: every item has a 0/1 outcome)
+    score_variance: float | None = None  # of one item's score, for detectable_effect (None: p(1-p))
 
 
 def two_sided(confidence: float) -> float:
@@ -64,8 +66,9 @@ def mcnemar_exact(only_baseline: int, only_candidate: int) -> float:
     return float(min(1.0, 2 * binom.cdf(k, n, 0.5)))
 
 
-def wilson(successes: int, n: int, confidence: float) -> Interval:
-    """Wilson score interval of a proportion (two-sided at ``confidence``)."""
+def wilson(successes: float, n: float, confidence: float) -> Interval:
+    """Wilson score interval of a proportion (two-sided at ``confidence``); ``successes`` may be
+    fractional (a mean of per-item pass rates times n)."""
     if n == 0:
         return Interval(math.nan, math.nan, math.nan)
     z = float(norm.ppf(1 - (1 - confidence) / 2))
@@ -76,8 +79,12 @@ def wilson(successes: int, n: int, confidence: float) -> Interval:
     return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
 
 
-def newcombe_paired(both: int, only_b: int, only_c: int, neither: int, confidence: float) -> tuple[float, float]:
-    """Newcombe's (1998, method 10) interval of p_baseline - p_candidate for paired proportions."""
+def newcombe_paired(
+    both: float, only_b: float, only_c: float, neither: float, confidence: float
+) -> tuple[float, float]:
+    """Newcombe's (1998, method 10) interval of p_baseline - p_candidate for paired proportions.
+
+    The counts may be fractional (items weighted by the share of their repeats in each cell)."""
     n = both + only_b + only_c + neither
     p1, p2 = (both + only_b) / n, (both + only_c) / n
     w1, w2 = wilson(both + only_b, n, confidence), wilson(both + only_c, n, confidence)
@@ -97,10 +104,43 @@ def newcombe_paired(both: int, only_b: int, only_c: int, neither: int, confidenc
     return diff - delta, diff + eps
 
 
-def _bootstrap_indices(n: int, resamples: int, seed: int) -> NDArray[np.int64]:
+def bootstrap_indices(n: int, resamples: int, seed: int) -> NDArray[np.int64]:
     rng = np.random.default_rng(seed)
     idx: NDArray[np.int64] = rng.integers(0, n, size=(resamples, n))
     return idx
+
+
+def drop_and_recovery(
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    floor: tuple[float, float],
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> tuple[Interval, Interval]:
+    """The mean per-item drop with its paired bootstrap interval, never narrower than ``floor``
+    (Newcombe's interval), and candidate/baseline recovery with its bootstrap interval."""
+    n = int(b.size)
+    nan = Interval(math.nan, math.nan, math.nan)
+    d = b - c
+    idx = bootstrap_indices(n, resamples, seed)
+    alpha = (1 - confidence) / 2
+    boot_lo, boot_hi = np.quantile(d[idx].mean(axis=1), [alpha, 1 - alpha])
+    new_lo, new_hi = floor
+    drop = Interval(float(d.mean()), float(min(boot_lo, new_lo)), float(max(boot_hi, new_hi)))
+    sums_b, sums_c = b[idx].sum(axis=1), c[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(sums_b > 0, sums_c / np.maximum(sums_b, 1e-300), np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    rec_est = float(c.sum() / b.sum()) if b.sum() > 0 else math.nan
+    recovery = nan
+    if ratios.size and math.isfinite(rec_est):
+        lo, hi = (float(x) for x in np.quantile(ratios, [alpha, 1 - alpha]))
+        # like the drop, never narrower than the drop's own interval scaled by the baseline's
+        # accuracy: a few discordant items would otherwise pin the bootstrap ratio at 1
+        p_b = float(b.mean())
+        recovery = Interval(rec_est, min(lo, 1 - drop.high / p_b), max(hi, 1 - drop.low / p_b))
+    return drop, recovery
 
 
 def paired_difference(
@@ -123,24 +163,9 @@ def paired_difference(
     only_b = int(((b == 1) & (c == 0)).sum())
     only_c = int(((b == 0) & (c == 1)).sum())
     neither = n - both - only_b - only_c
-    d = b - c
-    idx = _bootstrap_indices(n, resamples, seed)
-    alpha = (1 - confidence) / 2
-    boot_lo, boot_hi = np.quantile(d[idx].mean(axis=1), [alpha, 1 - alpha])
-    new_lo, new_hi = newcombe_paired(both, only_b, only_c, neither, confidence)
-    drop = Interval(float(d.mean()), float(min(boot_lo, new_lo)), float(max(boot_hi, new_hi)))
-    sums_b, sums_c = b[idx].sum(axis=1), c[idx].sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(sums_b > 0, sums_c / np.maximum(sums_b, 1e-300), np.nan)
-    ratios = ratios[np.isfinite(ratios)]
-    rec_est = float(c.sum() / b.sum()) if b.sum() > 0 else math.nan
-    recovery = nan
-    if ratios.size and math.isfinite(rec_est):
-        lo, hi = (float(x) for x in np.quantile(ratios, [alpha, 1 - alpha]))
-        # like the drop, never narrower than the drop's own interval scaled by the baseline's
-        # accuracy: a few discordant items would otherwise pin the bootstrap ratio at 1
-        p_b = float(b.mean())
-        recovery = Interval(rec_est, min(lo, 1 - drop.high / p_b), max(hi, 1 - drop.low / p_b))
+    drop, recovery = drop_and_recovery(
+        b, c, newcombe_paired(both, only_b, only_c, neither, confidence), confidence, resamples, seed
+    )
     return PairedAccuracy(
         n=n,
         baseline=wilson(int(b.sum()), n, confidence),
@@ -150,7 +175,7 @@ def paired_difference(
         p_value=mcnemar_exact(only_b, only_c),
         only_baseline=only_b,
         only_candidate=only_c,
-        item_sd=float(d.std(ddof=1)) if n > 1 else math.nan,
+        item_sd=float((b - c).std(ddof=1)) if n > 1 else math.nan,
     )
 
 
@@ -165,7 +190,7 @@ def bootstrap_ratio(
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     if a.size == 0 or a.shape != b.shape or b.sum() <= 0:
         return Interval(math.nan, math.nan, math.nan)
-    idx = _bootstrap_indices(a.size, resamples, seed)
+    idx = bootstrap_indices(a.size, resamples, seed)
     sums = b[idx].sum(axis=1)
     ratios = a[idx].sum(axis=1)[sums > 0] / sums[sums > 0]
     alpha = (1 - confidence) / 2
@@ -190,25 +215,33 @@ def bootstrap_mean(
     return bootstrap_ratio(v * w, w, confidence, resamples, seed)
 
 
-def detectable_effect(n: int, baseline_accuracy: float, confidence: float, power: float = 0.8) -> float:
+def detectable_effect(
+    n: int, baseline_accuracy: float, confidence: float, power: float = 0.8, variance: float | None = None
+) -> float:
     """Smallest accuracy drop a one-sided test at ``confidence`` detects with ``power`` on ``n`` items.
 
     Uses the variance of two independent proportions, 2·p(1-p)/n: an upper bound for paired
     items whose outcomes are positively correlated (the usual case: both arms find the same
-    items hard), so the real test is at least this sensitive.
+    items hard), so the real test is at least this sensitive. ``variance`` replaces p(1-p) as
+    the variance of one item's score (a pass rate over sampled repeats varies less than a 0/1
+    outcome: see :func:`gates.judge.sampled.score_variance`).
     """
     if n <= 0 or not 0 < baseline_accuracy < 1:
         return math.nan
+    var = baseline_accuracy * (1 - baseline_accuracy) if variance is None else variance
     z = float(norm.ppf(confidence) + norm.ppf(power))
-    return z * math.sqrt(2 * baseline_accuracy * (1 - baseline_accuracy) / n)
+    return z * math.sqrt(2 * var / n)
 
 
-def items_for_effect(effect: float, baseline_accuracy: float, confidence: float, power: float = 0.8) -> int:
+def items_for_effect(
+    effect: float, baseline_accuracy: float, confidence: float, power: float = 0.8, variance: float | None = None
+) -> int:
     """Items needed for :func:`detectable_effect` to reach ``effect``."""
     if effect <= 0 or not 0 < baseline_accuracy < 1:
         return 0
+    var = baseline_accuracy * (1 - baseline_accuracy) if variance is None else variance
     z = float(norm.ppf(confidence) + norm.ppf(power))
-    return math.ceil(z * z * 2 * baseline_accuracy * (1 - baseline_accuracy) / (effect * effect))
+    return math.ceil(z * z * 2 * var / (effect * effect))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from gates.judge.paired import (
     paired_difference,
     two_sided,
 )
+from gates.judge.sampled import paired_rates
 from gates.judge.verdict import GateResult, Status
 
 ACCURACY, LOGLIKELIHOOD, PERPLEXITY, DRIFT, LM_EVAL = "accuracy", "loglikelihood", "perplexity", "drift", "lm_eval"
@@ -45,12 +46,16 @@ class QualityEntry:
     status: str
     threshold: str
     reason: str
+    # sampled decoding of the entry's items (empty: every item greedy): distinct temperatures
+    # and repeats per item, shown in report.json as "temperature" and "repeats"
+    temperature: tuple[float, ...] = ()
+    repeats: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         def fin(x: float | None) -> float | None:
             return x if x is not None and math.isfinite(x) else None
 
-        return {
+        out = {
             "name": self.name,
             "kind": self.kind,
             "n": self.n,
@@ -63,6 +68,9 @@ class QualityEntry:
             "threshold": self.threshold,
             "reason": self.reason,
         }
+        if self.temperature:
+            out |= {"temperature": list(self.temperature), "repeats": list(self.repeats)}
+        return out
 
     def gate(self) -> GateResult:
         d = self.difference
@@ -83,20 +91,64 @@ def accuracy_entry(
     name: str, kind: str, baseline: Sequence[bool], candidate: Sequence[bool], cfg: GatesSection
 ) -> list[QualityEntry]:
     """Paired task accuracy: the drop gate (non-inferiority) and, when configured, recovery."""
-    level = two_sided(cfg.confidence)
-    margin = cfg.accuracy_drop_max
-    thr = f"drop < {margin:.3g}" if margin is not None else "—"
     if not baseline:
-        nan = Interval(math.nan, math.nan, math.nan)
-        reason = "no items with a task check were scored"
-        status = Status.NO_DATA if margin is not None else Status.NOT_APPLIED
-        return [QualityEntry(name, kind, 0, None, None, nan, None, None, status, thr, reason)]
-    pa = paired_difference(baseline, candidate, level)
-    mde = detectable_effect(pa.n, pa.baseline.estimate, cfg.confidence, cfg.power)
+        return [_no_items(name, kind, cfg)]
+    pa = paired_difference(baseline, candidate, two_sided(cfg.confidence))
     summary = (
         f"baseline {_ci(pa.baseline)}, candidate {_ci(pa.candidate)} on {pa.n} items; drop {_ci(pa.drop)}, "
         f"McNemar p={pa.p_value:.2g} ({pa.only_baseline} only baseline right, {pa.only_candidate} only candidate)"
     )
+    return _accuracy_entries(name, kind, pa, cfg, summary)
+
+
+def sampled_accuracy_entry(
+    name: str,
+    kind: str,
+    baseline: Sequence[Sequence[bool]],
+    candidate: Sequence[Sequence[bool]],
+    cfg: GatesSection,
+    temperatures: Sequence[float],
+) -> list[QualityEntry]:
+    """Paired per-item pass rates over sampled repeats (outcomes per repeat, the same seeds in
+    both arms), judged by the same rule as :func:`accuracy_entry`; items with one outcome (greedy
+    rows, or one draw) count as 0/1. Every item with one outcome: exactly :func:`accuracy_entry`."""
+    temps = tuple(sorted({t for t in temperatures if t > 0}))
+    reps = tuple(sorted({len(o) for o, t in zip(baseline, temperatures, strict=True) if t > 0}))
+    if not baseline:
+        return [_no_items(name, kind, cfg)]
+    if all(len(o) == 1 for o in baseline):
+        flat = accuracy_entry(name, kind, [o[0] for o in baseline], [o[0] for o in candidate], cfg)
+    else:
+        pa = paired_rates(baseline, candidate, two_sided(cfg.confidence))
+        draws = sum(len(o) for o in baseline)
+        summary = (
+            f"mean pass rate over {draws} draws per arm (temperature {_list(temps)}, {_list(reps)} per sampled "
+            f"item): baseline {_ci(pa.baseline)}, candidate {_ci(pa.candidate)} on {pa.n} items; drop "
+            f"{_ci(pa.drop)}, paired sign-flip p={pa.p_value:.2g} ({pa.only_baseline} draws only baseline "
+            f"passed, {pa.only_candidate} only candidate)"
+        )
+        flat = _accuracy_entries(name, kind, pa, cfg, summary)
+    return [dataclasses.replace(e, temperature=temps, repeats=reps) if temps else e for e in flat]
+
+
+def _list(values: Sequence[float]) -> str:
+    return "/".join(f"{v:g}" for v in values)
+
+
+def _no_items(name: str, kind: str, cfg: GatesSection) -> QualityEntry:
+    margin = cfg.accuracy_drop_max
+    thr = f"drop < {margin:.3g}" if margin is not None else "—"
+    nan = Interval(math.nan, math.nan, math.nan)
+    status = Status.NO_DATA if margin is not None else Status.NOT_APPLIED
+    return QualityEntry(
+        name, kind, 0, None, None, nan, None, None, status, thr, "no items with a task check were scored"
+    )
+
+
+def _accuracy_entries(name: str, kind: str, pa: PairedAccuracy, cfg: GatesSection, summary: str) -> list[QualityEntry]:
+    margin = cfg.accuracy_drop_max
+    thr = f"drop < {margin:.3g}" if margin is not None else "—"
+    mde = detectable_effect(pa.n, pa.baseline.estimate, cfg.confidence, cfg.power, pa.score_variance)
     out = [_drop_entry(name, kind, pa, mde, cfg, summary, thr)]
     if cfg.recovery_min is not None:
         out.append(_recovery_entry(f"{name} recovery", kind, pa, mde, cfg))
@@ -119,7 +171,7 @@ def _drop_entry(
         else:
             reason = f"{summary}: the interval straddles {margin:.3g}; {_more(dec.more_items)}"
         if math.isfinite(mde) and mde > margin:
-            need = items_for_effect(margin, pa.baseline.estimate, cfg.confidence, cfg.power)
+            need = items_for_effect(margin, pa.baseline.estimate, cfg.confidence, cfg.power, pa.score_variance)
             reason += f" (this suite detects drops of {mde:.3g}; {need} items would detect {margin:.3g})"
     return QualityEntry(name, kind, pa.n, pa.baseline, pa.candidate, pa.drop, pa.p_value, mde, status, thr, reason)
 

@@ -17,6 +17,7 @@ from gates.judge.quality import (
     accuracy_entry,
     drift_entry,
     perplexity_entry,
+    sampled_accuracy_entry,
 )
 from gates.judge.verdict import GateResult, Status, Verdict
 from gates.record import DriftResult, QualityResult
@@ -28,13 +29,23 @@ def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cf
     out: list[QualityEntry] = []
     if drift is not None:
         checked = [r for r in drift.rows if r.baseline_task_pass is not None and r.candidate_task_pass is not None]
-        out += accuracy_entry(
-            "task_accuracy",
-            ACCURACY,
-            [bool(r.baseline_task_pass) for r in checked],
-            [bool(r.candidate_task_pass) for r in checked],
-            cfg,
-        )
+        if any(r.temperature is not None for r in checked):  # sampled rows: scored on their draws
+            out += sampled_accuracy_entry(
+                "task_accuracy",
+                ACCURACY,
+                [r.outcomes("baseline") or () for r in checked],
+                [r.outcomes("candidate") or () for r in checked],
+                cfg,
+                [r.temperature or 0.0 for r in checked],
+            )
+        else:
+            out += accuracy_entry(
+                "task_accuracy",
+                ACCURACY,
+                [bool(r.baseline_task_pass) for r in checked],
+                [bool(r.candidate_task_pass) for r in checked],
+                cfg,
+            )
         rows = drift.rows
         out.append(
             drift_entry(

@@ -39,8 +39,26 @@ class PromptDrift:
     top1_agreement: float
     mean_kl: float
     max_kl: float
-    baseline_task_pass: bool | None
+    baseline_task_pass: bool | None  # of the greedy answer
     candidate_task_pass: bool | None
+    # sampled rows (temperature > 0): the task check of each draw, repeat r of both arms drawn
+    # with the same seed; the item's score is then the pass rate of these, not the greedy answer
+    temperature: float | None = None
+    baseline_samples: tuple[bool, ...] = ()
+    candidate_samples: tuple[bool, ...] = ()
+
+    def outcomes(self, arm: str) -> tuple[bool, ...] | None:
+        """The task outcomes the item is scored on: its draws, or the greedy answer's check."""
+        samples = self.baseline_samples if arm == "baseline" else self.candidate_samples
+        greedy = self.baseline_task_pass if arm == "baseline" else self.candidate_task_pass
+        if samples:
+            return samples
+        return None if greedy is None else (greedy,)
+
+    def score(self, arm: str) -> float | None:
+        """The item's task score: its pass rate (0 or 1 when answered once)."""
+        o = self.outcomes(arm)
+        return None if o is None else sum(o) / len(o)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +137,10 @@ def prompt_drift(
     candidate_text: str,
     candidate_forced_argmax: NDArray[Any],
     candidate_forced_logprobs: NDArray[Any],
+    baseline_samples: Sequence[str] = (),
+    candidate_samples: Sequence[str] = (),
 ) -> PromptDrift:
+    """``*_samples``: the texts of a sampled row's draws (repeat r of both arms with one seed)."""
     positions = len(baseline_ids)
     if positions == 0:
         top1, kls = math.nan, np.array([])
@@ -145,6 +166,9 @@ def prompt_drift(
         max_kl=float(kls.max()) if kls.size else math.nan,
         baseline_task_pass=task_pass(baseline_text, *check),
         candidate_task_pass=task_pass(candidate_text, *check),
+        temperature=meta.get("temperature"),
+        baseline_samples=tuple(bool(task_pass(t, *check)) for t in baseline_samples),
+        candidate_samples=tuple(bool(task_pass(t, *check)) for t in candidate_samples),
     )
 
 
@@ -167,6 +191,8 @@ def summarize(rows: Sequence[PromptDrift], top_k: int) -> DriftSummary:
     overall = agg(rows)
     tags = sorted({t for r in rows for t in r.tags})
     checked = [r for r in rows if r.baseline_task_pass is not None]
+    b_scores = [r.score("baseline") or 0.0 for r in checked]
+    c_scores = [r.score("candidate") or 0.0 for r in checked]
     return DriftSummary(
         prompts=len(rows),
         positions=sum(r.positions for r in rows),
@@ -175,8 +201,8 @@ def summarize(rows: Sequence[PromptDrift], top_k: int) -> DriftSummary:
         mean_kl=overall["mean_kl"],
         max_kl=max((r.max_kl for r in rows if r.positions), default=nan),
         mean_edit_distance=float(np.mean([r.edit_distance for r in rows])),
-        baseline_task_pass_rate=sum(bool(r.baseline_task_pass) for r in checked) / len(checked) if checked else None,
-        candidate_task_pass_rate=sum(bool(r.candidate_task_pass) for r in checked) / len(checked) if checked else None,
+        baseline_task_pass_rate=sum(b_scores) / len(checked) if checked else None,  # sampled rows: pass rates
+        candidate_task_pass_rate=sum(c_scores) / len(checked) if checked else None,
         by_tag={t: agg([r for r in rows if t in r.tags]) for t in tags},
         top_k=top_k,
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gates.errors import DataError
 from gates.quality.expectations import Expectation, validate_rows
@@ -17,6 +18,8 @@ from gates.quality.expectations import Expectation, validate_rows
 MAX_PROMPT_CHARS = 8000
 MAX_JSONL_BYTES = 64_000_000  # data files are read whole; bigger ones are a mistake or an attack
 MAX_JSONL_LINE = 1_000_000
+MAX_TEMPERATURE = 10.0
+MAX_REPEATS = 1000
 
 
 class ChatMessage(BaseModel):
@@ -47,11 +50,47 @@ class GoldenRow(BaseModel):
     max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
     tags: list[str] = Field(default_factory=list)
     weight: float = Field(default=1.0, gt=0)
+    # sampled decoding: softmax(logits / temperature), `repeats` draws per arm, seeded per repeat
+    temperature: float | None = Field(default=None, gt=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+    @field_validator("repeats")
+    @classmethod
+    def _repeats_need_sampling(cls, repeats: int, info: ValidationInfo) -> int:
+        if repeats > 1 and info.data.get("temperature") is None:
+            raise ValueError("repeats > 1 needs 'temperature' > 0 (greedy decoding repeats the same answer)")
+        return repeats
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_needs_sampling(cls, seed: int | None, info: ValidationInfo) -> int | None:
+        if seed is not None and info.data.get("temperature") is None:
+            raise ValueError("'seed' needs 'temperature' > 0 (greedy decoding draws nothing)")
+        return seed
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> GoldenRow:
         _one_of_prompt_or_messages(self.prompt, self.messages, "prompt")
         return self
+
+    @property
+    def sampled(self) -> bool:
+        return self.temperature is not None
+
+    @property
+    def has_check(self) -> bool:
+        """Whether the row has a task check (``expected``, ``must_contain`` or ``regex``)."""
+        return self.expected is not None or bool(self.must_contain) or self.regex is not None
+
+    def seeds(self) -> list[int]:
+        """One seed per repeat, the same for both arms and every run: from ``seed`` when given,
+        else from the row's id (so adding or reordering rows changes no other row's draws)."""
+        key = f"seed:{self.seed}" if self.seed is not None else f"id:{self.id}"
+        return [
+            int.from_bytes(hashlib.sha256(f"{key}:{r}".encode()).digest()[:4], "big") & 0x7FFFFFFF
+            for r in range(self.repeats)
+        ]
 
     @property
     def display(self) -> str:

@@ -1,4 +1,8 @@
-"""Drift: every golden prompt through both served models; compare outputs and distributions."""
+"""Drift: every golden prompt through both served models; compare outputs and distributions.
+
+Drift itself is measured on greedy answers. A row with ``temperature`` (and a task check) is also
+drawn ``repeats`` times per arm, repeat r of both arms with the same seed (common random
+numbers), and its task score is the pass rate of those draws."""
 
 from __future__ import annotations
 
@@ -26,14 +30,22 @@ class DriftStage:
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]
         budgets = [g.row.max_new_tokens or golden.max_new_tokens for g in pre.golden]
 
-        def generate_all(model: str, top_k: int) -> list[Generation]:
+        def generate_all(model: str, top_k: int) -> tuple[list[Generation], list[list[str]]]:
             client = TextModelClient(dep.grpc_url)  # one stream at a time per client: one per arm
             try:
-                out = []
-                for prompt, n in zip(prompts, budgets, strict=True):
+                out, draws = [], []
+                for g, prompt, n in zip(pre.golden, prompts, budgets, strict=True):
                     dep.check_alive()
                     out.append(client.generate(model, prompt, n, top_k=top_k))
-                return out
+                    texts = []
+                    if g.row.temperature is not None and g.row.has_check:  # draws only where a check scores them
+                        for seed in g.row.seeds():
+                            dep.check_alive()
+                            texts.append(
+                                client.generate(model, prompt, n, temperature=g.row.temperature, seed=seed).text
+                            )
+                    draws.append(texts)
+                return out, draws
             finally:
                 client.close()
 
@@ -42,11 +54,13 @@ class DriftStage:
         with ThreadPoolExecutor(max_workers=2) as pool:
             b_future = pool.submit(generate_all, b_model, k)
             c_future = pool.submit(generate_all, c_model, 0)
-            baseline, candidate = b_future.result(), c_future.result()
+            (baseline, b_draws), (candidate, c_draws) = b_future.result(), c_future.result()
         rows = []
         client = TextModelClient(dep.grpc_url)
         try:
-            for g, prompt, n, b, c in zip(pre.golden, prompts, budgets, baseline, candidate, strict=True):
+            for g, prompt, n, b, c, b_d, c_d in zip(
+                pre.golden, prompts, budgets, baseline, candidate, b_draws, c_draws, strict=True
+            ):
                 dep.check_alive()
                 if b.token_ids:
                     forced = client.generate(
@@ -66,6 +80,8 @@ class DriftStage:
                         candidate_text=c.text,
                         candidate_forced_argmax=argmax,
                         candidate_forced_logprobs=selected,
+                        baseline_samples=b_d,
+                        candidate_samples=c_d,
                     )
                 )
         finally:

@@ -18,9 +18,19 @@ from gates.record import PreflightResult
 ASSUMED_ACCURACY = 0.8
 
 
-def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence: float, power: float) -> list[str]:
+def suite_size_warnings(
+    sizes: dict[str, int],
+    margin: float | None,
+    confidence: float,
+    power: float,
+    repeats: dict[str, int] | None = None,
+) -> list[str]:
     """A suite too small to tell a drop of ``margin`` from none can only be INCONCLUSIVE (or
-    pass an A/A-like candidate by luck of the bounds): say so before spending minutes on it."""
+    pass an A/A-like candidate by luck of the bounds): say so before spending minutes on it.
+
+    ``repeats``: the fewest draws per sampled item of a suite (sampled rows): a pass rate over R
+    draws varies between p(1-p)/R (items equally hard) and p(1-p) (each item all or nothing), so
+    the warning uses the latter and states the range."""
     if margin is None:
         return []
     out = []
@@ -28,11 +38,21 @@ def suite_size_warnings(sizes: dict[str, int], margin: float | None, confidence:
         mde = detectable_effect(n, ASSUMED_ACCURACY, confidence, power)
         if n and mde > margin:
             need = items_for_effect(margin, ASSUMED_ACCURACY, confidence, power)
-            out.append(
+            text = (
                 f"{label}: {n} items detect accuracy drops of {mde:.3f} with {power:.0%} power "
                 f"(at baseline accuracy {ASSUMED_ACCURACY}); gates.accuracy_drop_max {margin:.3g} needs about "
                 f"{need} items, so unless the arms agree on nearly every item this gate will be inconclusive"
             )
+            r = (repeats or {}).get(label, 1)
+            if r > 1:
+                low_var = ASSUMED_ACCURACY * (1 - ASSUMED_ACCURACY) / r
+                best = detectable_effect(n, ASSUMED_ACCURACY, confidence, power, low_var)
+                fewest = items_for_effect(margin, ASSUMED_ACCURACY, confidence, power, low_var)
+                text += (
+                    f" (sampled rows, {r} draws each: {best:.3f} and {fewest} items if every item is "
+                    "equally hard; the figures above if each item is all or nothing)"
+                )
+            out.append(text)
     return out
 
 
@@ -88,7 +108,14 @@ class PreflightStage:
         sizes = {"task checks": sum(1 for g in golden if _checked(g))} | {
             f: sum(1 for c in choices if c.suite == f) for f in cfg.golden.multiple_choice
         }
-        warnings = suite_size_warnings(sizes, cfg.gates.accuracy_drop_max, cfg.gates.confidence, cfg.gates.power)
+        draws = [g.row.repeats for g in golden if _checked(g)]  # greedy rows: 1
+        warnings = suite_size_warnings(
+            sizes,
+            cfg.gates.accuracy_drop_max,
+            cfg.gates.confidence,
+            cfg.gates.power,
+            {"task checks": min(draws)} if draws else None,
+        )
         for w in warnings:
             ctx.progress(f"warning: {w}")
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")

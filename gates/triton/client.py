@@ -32,7 +32,11 @@ def build_inputs(
     top_k: int = 0,
     forced_ids: NDArray[Any] | None = None,
     logprob_ids: NDArray[Any] | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
 ) -> list[Any]:
+    """The request's tensors; TEMPERATURE and SEED only when sampling, so a greedy request is
+    exactly what it was before sampling existed."""
     import tritonclient.grpc as grpcclient
 
     def tensor(name: str, array: NDArray[Any], dtype: str) -> Any:
@@ -49,6 +53,9 @@ def build_inputs(
         inputs.append(tensor("FORCED_IDS", np.asarray(forced_ids, dtype=np.int64).reshape(-1), "INT64"))
     if logprob_ids is not None:
         inputs.append(tensor("LOGPROB_IDS", np.asarray(logprob_ids, dtype=np.int64), "INT64"))
+    if temperature > 0:
+        inputs.append(tensor("TEMPERATURE", np.array([temperature], dtype=np.float32), "FP32"))
+        inputs.append(tensor("SEED", np.array([seed], dtype=np.int64), "INT64"))
     return inputs
 
 
@@ -88,7 +95,10 @@ class TextModelClient:
         top_k: int = 0,
         forced_ids: NDArray[Any] | None = None,
         logprob_ids: NDArray[Any] | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
     ) -> Generation:
+        """One answer; greedy unless ``temperature > 0`` (then drawn with ``seed``)."""
         import queue
 
         import tritonclient.grpc as grpcclient
@@ -99,7 +109,9 @@ class TextModelClient:
             self._client.start_stream(callback=lambda result, error: answers.put((result, error)))
             try:
                 self._client.async_stream_infer(
-                    model, build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids), outputs=outputs
+                    model,
+                    build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids, temperature, seed),
+                    outputs=outputs,
                 )
                 result, error = answers.get(timeout=self.timeout_s)
             finally:

@@ -11,6 +11,9 @@ tensors to the runner's calls, so every engine answers the same protocol. Inputs
   return in ``SELECTED_LOGPROBS``.
 - optional ``STREAM`` (BOOL [1]): send one response per generated token (``TEXT`` piece and
   ``TOKEN_IDS`` of that token) instead of one response with everything.
+- optional ``TEMPERATURE`` (FP32 [1]) and ``SEED`` (INT64 [1]): above 0, sample from
+  softmax(logits / temperature) with a generator seeded by ``SEED`` (0 when absent) instead of
+  decoding greedily; absent or 0 is greedy, exactly as without them.
 - ``TEXT`` (BYTES [1]), ``TOKEN_IDS`` (INT64 [-1]), ``TOP_IDS`` / ``TOP_LOGPROBS`` ([-1, -1]),
   ``SELECTED_LOGPROBS`` (FP32 [-1, -1]), ``PROMPT_TOKENS`` (INT32 [1]).
 
@@ -84,12 +87,23 @@ class TritonPythonModel:
         max_new = int(_optional(request, "MAX_NEW_TOKENS").reshape(-1)[0])
         return ids, max(1, min(max_new, self.runner.max_len - len(ids)))
 
+    def _sampling(self, request: Any) -> dict[str, Any]:
+        """Keyword arguments for the runner: none (greedy) unless TEMPERATURE > 0 was sent."""
+        temperature = _optional(request, "TEMPERATURE")
+        t = float(temperature.reshape(-1)[0]) if temperature is not None else 0.0
+        if not np.isfinite(t) or t < 0:
+            raise ValueError(f"TEMPERATURE must be a finite number ≥ 0, got {t}")
+        if t == 0:
+            return {}
+        seed = _optional(request, "SEED")
+        return {"temperature": t, "seed": int(seed.reshape(-1)[0]) if seed is not None else 0}
+
     def _stream(self, request: Any) -> Any:
-        """Greedy decoding, one token per response."""
+        """Greedy (or sampled) decoding, one token per response."""
         ids, max_new = self._prompt(request)
         decode = self.runner.tokenizer.decode
         generated: list[int] = []
-        for token in self.runner.stream(ids, max_new):
+        for token in self.runner.stream(ids, max_new, **self._sampling(request)):
             generated.append(token)
             text = decode(generated, skip_special_tokens=True)
             previous = decode(generated[:-1], skip_special_tokens=True)
@@ -111,7 +125,7 @@ class TritonPythonModel:
                 raise ValueError(f"prompt+forced length {len(ids) + len(token_ids)} exceeds {self.runner.max_len}")
             logprobs = self.runner.score(ids, token_ids)
         else:
-            token_ids, logprobs = self.runner.generate(ids, max_new)
+            token_ids, logprobs = self.runner.generate(ids, max_new, **self._sampling(request))
         n = len(token_ids)
         k = min(top_k, logprobs.shape[-1]) if n else 0
         if k > 0:

@@ -16,7 +16,9 @@ input [
   { name: "TOP_K" data_type: TYPE_INT32 dims: [ 1 ] optional: true },
   { name: "FORCED_IDS" data_type: TYPE_INT64 dims: [ -1 ] optional: true },
   { name: "LOGPROB_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] optional: true },
-  { name: "STREAM" data_type: TYPE_BOOL dims: [ 1 ] optional: true }
+  { name: "STREAM" data_type: TYPE_BOOL dims: [ 1 ] optional: true },
+  { name: "TEMPERATURE" data_type: TYPE_FP32 dims: [ 1 ] optional: true },
+  { name: "SEED" data_type: TYPE_INT64 dims: [ 1 ] optional: true }
 ]
 output [
   { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] },

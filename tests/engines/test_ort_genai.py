@@ -110,3 +110,19 @@ def test_served_through_tritonserver_equals_in_process(
         tokens, logprobs = runner.generate(runner.encode(prompt), 8)
         assert list(served[name].token_ids) == tokens, name
         np.testing.assert_allclose(served[name].top_logprobs[:, 0], logprobs.max(-1), atol=1e-4, err_msg=name)
+
+
+def test_ort_runner_samples_like_the_torch_runner(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    """Both engines draw with the shared sampler: one seed gives the same answer on the same model."""
+    from gates.engines.torch_runner import TorchRunner
+
+    _, base, builds = built
+    ort_runner = load_runner(builds["baseline"].serve_path, 1)  # type: ignore[attr-defined]
+    hf = TorchRunner(base, 1)
+    ids = hf.encode("Four score and seven years ago")
+    for seed in (1, 2, 3):
+        tokens, lp = ort_runner.generate(ids, 8, temperature=0.9, seed=seed)
+        assert tokens == hf.generate(ids, 8, temperature=0.9, seed=seed)[0], seed
+        assert list(ort_runner.stream(ids, 8, temperature=0.9, seed=seed)) == tokens
+        np.testing.assert_allclose(lp, ort_runner.score(ids, tokens), atol=1e-4)
+    assert ort_runner.generate(ids, 8)[0] == hf.generate(ids, 8)[0]  # greedy as before

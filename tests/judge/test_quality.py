@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gates.config.schema import GatesSection
-from gates.judge.quality import ACCURACY, accuracy_entry, drift_entry, perplexity_entry
+from gates.judge.quality import ACCURACY, accuracy_entry, drift_entry, perplexity_entry, sampled_accuracy_entry
 
 
 def cfg(**kw: float | bool | None) -> GatesSection:
@@ -80,3 +80,46 @@ def test_drift_interval_rule() -> None:
     kl = drift_entry("mean_kl", [0.01, 0.02, math.nan], [1.0, 1.0, 1.0], 0.05, cfg(), minimum=False)
     assert kl.status == "pass" and kl.n == 2
     assert drift_entry("mean_kl", [], [], 0.05, cfg(), minimum=False).status == "no_data"
+
+
+def _draws(rates: list[float], repeats: int) -> list[list[bool]]:
+    """Items whose draws pass at the given rates (the first k of ``repeats`` pass)."""
+    return [[r < round(rate * repeats) for r in range(repeats)] for rate in rates]
+
+
+def test_sampled_items_are_judged_on_pass_rates_and_say_so() -> None:
+    base = _draws([1.0, 0.8, 0.6, 0.4] * 50, 5)
+    cand = _draws([0.8, 0.6, 0.4, 0.2] * 50, 5)  # every item loses one draw in five: drop 0.2
+    entries = sampled_accuracy_entry("task_accuracy", ACCURACY, base, cand, cfg(accuracy_drop_max=0.05), [0.7] * 200)
+    (e,) = entries
+    assert e.status == "fail" and e.difference.estimate == pytest.approx(0.2) and e.difference.low > 0.05
+    assert e.baseline is not None and e.baseline.estimate == pytest.approx(0.7)
+    assert "sign-flip" in e.reason and "1000 draws per arm" in e.reason and "McNemar" not in e.reason
+    assert e.p_value is not None and e.p_value < 1e-3
+    js = e.to_json()
+    assert js["temperature"] == [0.7] and js["repeats"] == [5] and js["kind"] == "accuracy"
+    assert {"name", "kind", "baseline", "candidate", "difference", "p_value", "detectable_effect", "status"} <= set(js)
+    # the detectable effect uses the variance of a pass rate, not of a 0/1 outcome
+    assert e.detectable_effect is not None and e.detectable_effect < (2.3263479 + 0.8416212) * math.sqrt(
+        2 * 0.7 * 0.3 / 200
+    )
+
+
+def test_identical_sampled_arms_pass_and_one_draw_per_item_is_the_zero_one_gate() -> None:
+    base = _draws([1.0, 0.8, 0.6, 0.4, 0.0] * 100, 5)
+    (e,) = sampled_accuracy_entry("task_accuracy", ACCURACY, base, base, cfg(accuracy_drop_max=0.05), [0.7] * 500)
+    assert e.status == "pass" and e.p_value == 1.0 and e.difference.high < 0.05
+    b = [True] * 20 + [False] * 8
+    c = [True] * 19 + [False] * 9
+    once = sampled_accuracy_entry(
+        "task_accuracy", ACCURACY, [[x] for x in b], [[x] for x in c], cfg(accuracy_drop_max=0.02), [0.7] * 28
+    )
+    (flat,) = accuracy_entry("task_accuracy", ACCURACY, b, c, cfg(accuracy_drop_max=0.02))
+    assert once == [flat.__class__(**{**flat.__dict__, "temperature": (0.7,), "repeats": (1,)})]
+    assert "McNemar" in once[0].reason
+    # greedy rows (temperature 0) mixed in count as one 0/1 outcome and add no temperature
+    (mixed,) = sampled_accuracy_entry(
+        "t", ACCURACY, [[True], [True, False]], [[True], [False, False]], cfg(accuracy_drop_max=0.05), [0.0, 0.9]
+    )
+    assert mixed.temperature == (0.9,) and mixed.repeats == (2,) and mixed.n == 2
+    assert "temperature" not in accuracy_entry("t", ACCURACY, b, c, cfg())[0].to_json()

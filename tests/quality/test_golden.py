@@ -120,3 +120,45 @@ def test_chat_rows_render_with_the_template_or_name_their_line(tiny_model: Path,
     tok.chat_template = "{% for m in messages %}<s>{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:"
     rendered = render_golden(tok, golden)
     assert rendered[0] == "plain" and rendered[1].endswith("user: Four score\nassistant:")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"repeats": 5}, r"at key 'repeats': .*repeats > 1 needs 'temperature' > 0"),
+        ({"temperature": 0, "repeats": 5}, r"at key 'temperature': Input should be greater than 0"),
+        ({"temperature": -0.5}, r"at key 'temperature': Input should be greater than 0"),
+        ({"temperature": 0.7, "repeats": 0}, r"at key 'repeats': Input should be greater than or equal to 1"),
+        ({"seed": 3}, r"at key 'seed': .*'seed' needs 'temperature' > 0"),
+        ({"temperature": 0.7, "seed": -1}, r"at key 'seed': Input should be greater than or equal to 0"),
+        ({"temperature": "warm"}, r"at key 'temperature': Input should be a valid number"),
+    ],
+)
+def test_sampling_keys_are_checked_with_file_and_line(tmp_path: Path, extra: dict[str, object], message: str) -> None:
+    path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "x"}, "", {"id": "b", "prompt": "y", **extra}])
+    with pytest.raises(DataError, match=rf"g\.jsonl:3: {message}") as info:
+        load_golden_suite(path, "g")
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_sampled_rows_and_their_seeds(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "prompt": "x", "regex": "x", "temperature": 0.7, "repeats": 4},
+        {"id": "b", "prompt": "y", "regex": "y", "temperature": 0.7, "repeats": 4, "seed": 11},
+        {"id": "c", "prompt": "z"},
+    ]
+    a, b, c = (g.row for g in load_golden_suite(_write(tmp_path / "g.jsonl", rows), "g"))
+    assert a.sampled and b.sampled and not c.sampled and c.repeats == 1
+    assert a.has_check and not c.has_check
+    assert len(set(a.seeds())) == 4 and a.seeds() != b.seeds()
+    assert all(0 <= s < 2**31 for s in a.seeds() + b.seeds())
+    again = load_golden_suite(_write(tmp_path / "h.jsonl", [rows[1], rows[0]]), "h")  # reordered
+    assert again[1].row.seeds() == a.seeds() and again[0].row.seeds() == b.seeds()
+    renamed = load_golden_suite(_write(tmp_path / "i.jsonl", [{**rows[1], "id": "other"}]), "i")
+    assert renamed[0].row.seeds() == b.seeds()  # an explicit seed, not the id, decides the draws
+
+
+def test_smollm2_sampled_suite_is_sampled_and_checked() -> None:
+    prompts = load_golden_suite(REPO / "golden_prompts" / "smollm2-sampled.jsonl", "s")
+    assert len(prompts) >= 8
+    assert all(g.row.temperature == 0.7 and g.row.repeats == 5 and g.row.regex for g in prompts)

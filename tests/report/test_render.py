@@ -179,3 +179,22 @@ def test_stop_reason_of_a_fixed_and_an_adaptive_load() -> None:
     looks = [{"n_baseline": 50, "n_candidate": 50, "fraction": 0.5}]
     adaptive["load"]["stopped"] = {"reason": "settled", "duration_s": 20.0, "looks": looks, "detail": "shift within"}
     assert "**adaptive** load, 1 looks (shift within)" in render_markdown(adaptive)
+
+
+def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> None:
+    from gates.config.schema import GatesSection
+    from gates.judge.quality import ACCURACY, sampled_accuracy_entry
+
+    cfg = GatesSection(accuracy_drop_max=0.05)
+    rates_b = [1.0, 0.8, 0.6, 0.4, 1.0, 0.8] * 5
+    rates_c = [1.0, 0.6, 0.6, 0.4, 0.8, 0.8] * 5
+    draws = [[[r < round(x * 5) for r in range(5)] for x in rates] for rates in (rates_b, rates_c)]
+    entries = sampled_accuracy_entry("task_accuracy", ACCURACY, draws[0], draws[1], cfg, [0.7] * 30)
+    r = _fail()
+    r["quality"] = [e.to_json() for e in entries]
+    r["confidence_level"] = 0.98
+    md = render_markdown(r)
+    section = md.split("### Quality verdicts", 1)[1].split("<details>", 1)[0]
+    golden("report_quality_sampled.md", section)
+    assert "temperature 0.7, 5 draws per sampled item and arm" in section and "sign-flip" in section
+    assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)

@@ -30,7 +30,7 @@ load:
   max_new_tokens: 4
   generator_max_lag_ms: 60
 golden:
-  suites: [golden_prompts/demo.jsonl]
+  suites: [golden_prompts/demo.jsonl, sampled.jsonl]
   max_new_tokens: 8
   multiple_choice: [mc.jsonl]
   perplexity: [held.txt]
@@ -53,6 +53,13 @@ def test_quality_kinds_reach_the_report(
         for i in range(6)
     ]
     (project / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # sampled rows: 3 draws per arm at temperature 1, the task check is a letter the tiny model's
+    # gibberish holds in some draws and not others
+    sampled = [
+        {"id": f"s{i}", "prompt": p, "regex": "e", "temperature": 1.0, "repeats": 3, "max_new_tokens": 4}
+        for i, p in enumerate(["Four score and", "Shall I compare", "It was the best", "Call me"])
+    ]
+    (project / "sampled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sampled))
     (project / "held.txt").write_text(
         "Shall I compare thee to a summer's day?\n\nThou art more lovely and more temperate.\n"
     )
@@ -85,6 +92,14 @@ def test_quality_kinds_reach_the_report(
         assert {"name", "kind", "baseline", "candidate", "difference", "p_value", "detectable_effect", "status"} <= set(
             q
         )
+    # the task checks include sampled rows: per-item pass rates over 3 draws, with a verdict
+    task = next(q for q in report["quality"] if q["name"] == "task_accuracy")
+    assert task["temperature"] == [1.0] and task["repeats"] == [3]
+    assert task["status"] in ("pass", "fail", "inconclusive") and task["n"] >= 4
+    assert "draws per arm" in task["reason"] and task["p_value"] is not None
+    drift_rows = [json.loads(x) for x in (out / "drift.jsonl").read_text().splitlines()]
+    draws = {r["id"]: (r["baseline_samples"], r["candidate_samples"]) for r in drift_rows if r["temperature"]}
+    assert set(draws) == {"s0", "s1", "s2", "s3"} and all(len(b) == len(c) == 3 for b, c in draws.values())
     mc = next(q for q in report["quality"] if q["kind"] == "loglikelihood")
     # six items cannot certify a 0.05 margin: never a pass, and the gate is in the verdict
     assert mc["status"] in ("inconclusive", "fail") and mc["n"] == 6
@@ -92,3 +107,4 @@ def test_quality_kinds_reach_the_report(
     assert report["verdict"] != "PASS" and proc.returncode in (1, 3)
     md = (out / "report.md").read_text()
     assert "### Quality verdicts" in md and "detectable effect" in md
+    assert "3 draws per sampled item and arm" in md

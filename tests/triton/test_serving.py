@@ -91,3 +91,30 @@ def test_dead_server_is_reported(tmp_path: Path, tiny_model: Path, no_leaked_ser
     finally:
         server.stop()
         server.stop()  # idempotent
+
+
+def test_sampling_through_tritonserver_is_seeded_and_greedy_is_unchanged(
+    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
+) -> None:
+    from gates.engines.torch_runner import TorchRunner
+
+    repo = tmp_path / "models"
+    write_model(repo, "baseline", tiny_model)
+    prompt = "Shall I compare thee to a"
+    with TritonServer(repo, tmp_path) as server:
+        server.load_model("baseline")
+        client = TextModelClient(server.grpc_url)
+        greedy = client.generate("baseline", prompt, 10, top_k=4)
+        zero = client.generate("baseline", prompt, 10, top_k=4, temperature=0.0, seed=3)
+        drawn = {s: client.generate("baseline", prompt, 10, temperature=1.0, seed=s).token_ids for s in range(1, 6)}
+        again = client.generate("baseline", prompt, 10, temperature=1.0, seed=1).token_ids
+        client.close()
+    runner = TorchRunner(tiny_model, 1)
+    ids = runner.encode(prompt)
+    # no TEMPERATURE input (or 0) is greedy, exactly what the runner decodes greedily in process
+    assert list(greedy.token_ids) == runner.generate(ids, 10)[0] == list(zero.token_ids)
+    np.testing.assert_array_equal(greedy.top_logprobs, zero.top_logprobs)
+    # the same seed draws the same answer, served or in process; other seeds draw others
+    assert again == drawn[1]
+    assert list(drawn[1]) == runner.generate(ids, 10, temperature=1.0, seed=1)[0]
+    assert len(set(drawn.values())) > 1
