@@ -126,3 +126,15 @@ def int8_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("int8_sq")
     save_quantized(model, tok, out)
     return out, model
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need CUDA: skipped, with that reason, where no CUDA device is visible."""
+    from gates.models.placement import cuda_available
+
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none visible here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -142,11 +142,19 @@ class OptimizeSection(_Strict):
 INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
 
 
+FP8_ENGINE_FORMATS = ("fp8",)  # FP8 E4M3 per-tensor weights and activations: what torch-fp8 executes
+
+
 class EngineSection(_Strict):
-    # torch: the artifact as Model Optimizer left it (simulated quantization on CPU);
-    # torch-int8: INT8 formats on real integer GEMMs (CPU); tensorrt-llm: GPU engines
+    # torch: the artifact as Model Optimizer left it (simulated quantization);
+    # torch-int8: INT8 formats on real integer GEMMs (torch._int_mm, CPU or CUDA);
+    # torch-fp8: FP8 on real FP8 GEMMs (torch._scaled_mm, CUDA >= sm89); tensorrt-llm: GPU engines;
     # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
-    backend: Literal["torch", "torch-int8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
+    backend: Literal["torch", "torch-int8", "torch-fp8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
+    # where the PyTorch engines run and calibration happens (auto: cuda when a CUDA device is
+    # visible) and in what dtype the float parts run (null: fp32 on CPU, bf16 on CUDA)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["bf16", "fp16", "fp32"] | None = None
     max_batch_size: int = Field(default=8, ge=1)
     max_input_len: int = Field(default=256, ge=1)
     max_output_len: int = Field(default=64, ge=1)
@@ -163,6 +171,13 @@ class EngineSection(_Strict):
 
     def threads_per_model(self) -> int:
         return self.threads or max(1, (os.cpu_count() or 2) // 2)
+
+    def placement(self, cuda: bool) -> tuple[str, str]:
+        """``(device, dtype)`` this engine runs on, given whether CUDA is available here.
+
+        ``cuda`` requested where it is not available is refused by preflight, before model work."""
+        device = self.device if self.device != "auto" else ("cuda" if cuda else "cpu")
+        return device, self.dtype or ("bf16" if device == "cuda" else "fp32")
 
 
 class ServeSection(_Strict):
@@ -403,6 +418,19 @@ class Pipeline(_Strict):
                 raise ValueError(
                     "engine.backend 'torch-int8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
                 )
+        if self.engine.backend == "torch-fp8":
+            q = self.optimize.quantize
+            if q is None or q.format not in FP8_ENGINE_FORMATS:
+                raise ValueError(
+                    f"engine.backend 'torch-fp8' runs formats {', '.join(FP8_ENGINE_FORMATS)}; "
+                    f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
+                )
+            if q.kv_cache != "none":
+                raise ValueError(
+                    "engine.backend 'torch-fp8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
+                )
+            if self.engine.device == "cpu":
+                raise ValueError("engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu")
         return self
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 
 from gates.artifacts import ArtifactStore
 from gates.config.schema import EngineSection
-from gates.engines.base import EngineBuild, ModelRef
+from gates.engines.base import EngineBuild, KernelSupport, ModelRef
 from gates.engines.runner import Runner
 from gates.errors import CapabilityError, SubprocessError
 
@@ -70,6 +70,16 @@ def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") 
 
 class TensorRTLLMEngine:
     name = "tensorrt-llm"
+    # TensorRT-LLM's quantization support matrix: the least compute capability per format
+    kernels = KernelSupport(
+        "TensorRT-LLM engine (trtllm-build)",
+        {
+            **dict.fromkeys(("int8", "int8_sq", "int8_wo", "int4_awq", "int4_wo"), (8, 0)),
+            **dict.fromkeys(("fp8", "fp8_pcpt", "w4a8_awq"), (8, 9)),
+            **dict.fromkeys(("nvfp4", "nvfp4_awq"), (10, 0)),
+        },
+        cuda=True,
+    )
 
     def check_available(self) -> None:
         if importlib.util.find_spec("tensorrt_llm") is None:

@@ -1,5 +1,6 @@
 """The PyTorch runner: a model loaded by gates' loader (a checkpoint, a Model Optimizer artifact, a
-``torch-int8`` engine) run in eager mode on CPU, with the KV cache when streaming."""
+``torch``, ``torch-int8`` or ``torch-fp8`` engine) run in eager mode on the engine's device (CPU
+unless its ``engine.json`` says CUDA), with the KV cache when streaming."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from gates.models.loader import load_model, stop_token_ids
+from gates.engines.torch_load import load_engine_model
+from gates.models.loader import stop_token_ids
+from gates.models.placement import model_device
 
 
 class TorchRunner:
@@ -17,7 +20,8 @@ class TorchRunner:
         import torch
 
         self.torch = torch
-        self.model, self.tokenizer = load_model(path, threads=threads, fold_weights=True)
+        self.model, self.tokenizer = load_engine_model(path, threads=threads, fold_weights=True)
+        self.device = model_device(self.model)  # inputs go where the weights are
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
 
@@ -26,7 +30,7 @@ class TorchRunner:
 
     def stream(self, ids: list[int], max_new: int) -> Iterator[int]:
         torch = self.torch
-        past, step_input = None, torch.tensor([ids])
+        past, step_input = None, torch.tensor([ids], device=self.device)
         with torch.no_grad():
             for _ in range(max_new):
                 out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
@@ -35,11 +39,11 @@ class TorchRunner:
                 yield token
                 if token in self.stop_ids:
                     return
-                step_input = torch.tensor([[token]])
+                step_input = torch.tensor([[token]], device=self.device)
 
     def generate(self, ids: list[int], max_new: int) -> tuple[list[int], NDArray[np.float32]]:
         torch = self.torch
-        prompt = torch.tensor([ids])
+        prompt = torch.tensor([ids], device=self.device)
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=prompt,
@@ -54,12 +58,12 @@ class TorchRunner:
             tokens = out.sequences[0, len(ids) :]
             logits = torch.stack([step[0] for step in out.logits])[: len(tokens)]
             logprobs = torch.log_softmax(logits.float(), dim=-1)
-        return [int(t) for t in tokens], logprobs.numpy().astype(np.float32)
+        return [int(t) for t in tokens], logprobs.cpu().numpy().astype(np.float32)
 
     def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
         torch = self.torch
-        full = torch.tensor([ids + continuation])
+        full = torch.tensor([ids + continuation], device=self.device)
         with torch.no_grad():
             logits = self.model(input_ids=full).logits[0, len(ids) - 1 : len(ids) - 1 + len(continuation)]
-            out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).numpy().astype(np.float32)
+            out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out

@@ -17,6 +17,7 @@ from typing import Any
 from gates.config.schema import QuantizeSection
 from gates.errors import CapabilityError, InfraError, UnsupportedError
 from gates.models.loader import MODELOPT_STATE, prepare_tokenizer
+from gates.models.placement import cuda_available
 from gates.models.prompts import sample_texts
 from gates.progress import bar
 from gates.quality.golden import Sample
@@ -58,14 +59,6 @@ FORMATS: dict[str, FormatInfo] = {
 }
 KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG", "nvfp4": "NVFP4_KV_CFG"}
 KV_NEEDS_CUDA = {"nvfp4"}
-
-
-def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def check_format_supported(fmt: str, kv_cache: str = "none") -> str:
@@ -124,8 +117,13 @@ def quantize(
     calibration_batches: Sequence[Any],
     progress: Callable[[str], None] | None = None,
     what: str = "the model",
+    device: str = "cpu",
 ) -> Any:
     """Quantize ``model`` in place with a calibration loop over ``calibration_batches``.
+
+    ``device``: where calibration runs (``engine.device``: on a GPU runner, the GPU); the model is
+    moved there and each batch with it. The caller moves it back before saving (artifacts are
+    device-neutral).
 
     Model Optimizer refusing an architecture or format (it raises plain exceptions) is bad input
     naming ``what`` and the reason: the config asks for something this model cannot be given.
@@ -134,12 +132,14 @@ def quantize(
     import torch
 
     cfg = build_quant_config(section)
+    if device != "cpu":
+        model = model.to(device)
 
     def forward_loop(m: Any) -> None:
         with torch.no_grad():
             batches = enumerate(calibration_batches)
             for i, batch in bar(batches, len(calibration_batches), f"calibration {section.format}"):
-                m(**batch)
+                m(**({k: v.to(device) for k, v in batch.items()} if device != "cpu" else batch))
                 if progress and (i + 1) % max(1, len(calibration_batches) // 4) == 0:
                     progress(f"calibration {i + 1}/{len(calibration_batches)}")
 

@@ -17,6 +17,7 @@ from gates.artifacts import Artifact, file_sha256, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
+from gates.models.placement import cuda_available
 from gates.models.prompts import render_golden
 from gates.models.sources import ResolvedSource, resolve_source
 from gates.quality.golden import GoldenPrompt
@@ -173,6 +174,8 @@ class OptimizeStage:
         q = opt.quantize
         if q is not None and q.format != "none":
             parent = current
+            # calibration runs where the engine runs (a GPU runner's GPU); the artifact is saved from CPU
+            device = ctx.config.engine.placement(cuda_available())[0]
 
             def build_quantized(out: Path) -> dict[str, Any]:
                 from gates.models.loader import load_model
@@ -182,8 +185,9 @@ class OptimizeStage:
                 texts = list(pre.calibration)[: q.samples]
                 batches = calibration_batches(tokenizer, texts, q.batch_size, q.max_length)
                 ctx.progress(f"quantizing to {q.format} with {len(texts)} calibration samples")
-                model = quantize(model, q, batches, ctx.progress, what=f"model.source {ctx.config.model.source!r}")
-                export = save_quantized(model, tokenizer, out)
+                what = f"model.source {ctx.config.model.source!r}"
+                model = quantize(model, q, batches, ctx.progress, what=what, device=device)
+                export = save_quantized(model.to("cpu") if device != "cpu" else model, tokenizer, out)
                 return {
                     "quant_path": pre.quant_path,
                     "hf_export": export,
@@ -197,6 +201,8 @@ class OptimizeStage:
                     "base_digest": parent.digest,
                     "calibration_digest": file_sha256(ctx.pipeline.resolve(q.calibration)) if q.calibration else None,
                     "tools": tools,
+                    # calibrated elsewhere than on CPU: another artifact (CPU keys stay what they were)
+                    **({"calibration_device": device} if device != "cpu" else {}),
                 },
                 build_quantized,
             )
