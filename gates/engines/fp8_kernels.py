@@ -110,7 +110,7 @@ def _enabled(q: Any) -> bool:
 
 
 def _check_fp8_per_tensor(name: str, q: Any, what: str) -> None:
-    if tuple(getattr(q, "num_bits", ()) or ()) != (4, 3) or getattr(q, "block_sizes", None):
+    if getattr(q, "num_bits", None) != (4, 3) or getattr(q, "block_sizes", None):
         raise CapabilityError(
             f"engine torch-fp8 runs FP8 E4M3 per-tensor layers only; {name}.{what} is {q} (use engine.backend: torch)"
         )
