@@ -407,30 +407,21 @@ class Pipeline(_Strict):
 
     @model_validator(mode="after")
     def _engine_runs_format(self) -> Pipeline:
-        if self.engine.backend == "torch-int8":
+        engine_formats = {"torch-int8": INT8_ENGINE_FORMATS, "torch-fp8": FP8_ENGINE_FORMATS}
+        backend = self.engine.backend
+        if backend in engine_formats:
             q = self.optimize.quantize
-            if q is None or q.format not in INT8_ENGINE_FORMATS:
+            if q is None or q.format not in engine_formats[backend]:
                 raise ValueError(
-                    f"engine.backend 'torch-int8' runs formats {', '.join(INT8_ENGINE_FORMATS)}; "
+                    f"engine.backend {backend!r} runs formats {', '.join(engine_formats[backend])}; "
                     f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
                 )
             if q.kv_cache != "none":
                 raise ValueError(
-                    "engine.backend 'torch-int8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
+                    f"engine.backend {backend!r} has no quantized KV cache: set optimize.quantize.kv_cache: none"
                 )
-        if self.engine.backend == "torch-fp8":
-            q = self.optimize.quantize
-            if q is None or q.format not in FP8_ENGINE_FORMATS:
-                raise ValueError(
-                    f"engine.backend 'torch-fp8' runs formats {', '.join(FP8_ENGINE_FORMATS)}; "
-                    f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
-                )
-            if q.kv_cache != "none":
-                raise ValueError(
-                    "engine.backend 'torch-fp8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
-                )
-            if self.engine.device == "cpu":
-                raise ValueError("engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu")
+        if backend == "torch-fp8" and self.engine.device == "cpu":
+            raise ValueError("engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu")
         return self
 
     @property
