@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gates.models.placement import cuda_available
 from gates.testing import tritonserver_pids
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -130,8 +131,6 @@ def int8_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``gpu`` need CUDA: skipped, with that reason, where no CUDA device is visible."""
-    from gates.models.placement import cuda_available
-
     if cuda_available():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none visible here)")

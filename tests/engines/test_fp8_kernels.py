@@ -26,6 +26,7 @@ from gates.engines.fp8_kernels import (
     scaled_mm,
     to_fp8,
 )
+from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError, ConfigError
 from gates.models.loader import load_model
 from gates.models.placement import cuda_capability
@@ -148,8 +149,6 @@ def test_config_ties_the_engine_to_fp8_on_cuda(tmp_path: Path) -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not FP8_GPU, reason="needs FP8 tensor cores (compute capability >= 8.9)")
 def test_engine_serves_fp8_on_cuda(fp8_candidate: tuple[Path, Any], tmp_path: Path) -> None:
-    from gates.engines.torch_runner import TorchRunner
-
     path, simulated = fp8_candidate
     ref = ModelRef("candidate", path, tree_digest(path), "fp8", "simulated")
     build = ENGINES["torch-fp8"].build(ArtifactStore(tmp_path), ref, EngineSection(backend="torch-fp8"))

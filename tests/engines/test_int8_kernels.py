@@ -15,7 +15,7 @@ from gates.config.load import parse_pipeline
 from gates.config.schema import EngineSection, QuantizeSection
 from gates.engines import ENGINES
 from gates.engines.base import ModelRef
-from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers
+from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers, int_mm
 from gates.errors import CapabilityError, ConfigError, InfraError
 from gates.models.loader import load_model
 from gates.optimize.quantize import calibration_batches, quantize, save_quantized
@@ -130,8 +130,6 @@ def test_config_refuses_torch_int8_for_other_formats(tmp_path: Path) -> None:
 
 
 def test_int_mm_on_cpu_is_torch_int_mm() -> None:
-    from gates.engines.int8_kernels import int_mm
-
     g = torch.Generator().manual_seed(0)
     a = torch.randint(-128, 128, (3, 24), dtype=torch.int8, generator=g)
     b = torch.randint(-128, 128, (24, 16), dtype=torch.int8, generator=g)
@@ -140,8 +138,6 @@ def test_int_mm_on_cpu_is_torch_int_mm() -> None:
 
 @pytest.mark.gpu
 def test_int_mm_on_cuda_pads_shapes_the_kernel_refuses() -> None:
-    from gates.engines.int8_kernels import int_mm
-
     g = torch.Generator().manual_seed(0)
     for m, k, n in ((1, 24, 16), (5, 12, 10), (32, 64, 64)):  # M <= 16 and K, N not multiples of 8
         a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
