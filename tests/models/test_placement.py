@@ -23,10 +23,10 @@ def test_auto_is_cuda_in_bf16_where_cuda_is_and_cpu_in_fp32_elsewhere() -> None:
 
 def test_bad_values_name_the_key_and_line(tmp_path: Path) -> None:
     text = "name: x\nmodel: {source: builtin:tiny-llama}\nengine:\n  device: gpu\ngolden: {suites: [g.jsonl]}\n"
-    with pytest.raises(ConfigError, match=r"p\.yaml:4: .*engine\.device"):
+    with pytest.raises(ConfigError, match=r"(?s)p\.yaml:4: .*engine\.device"):
         parse_pipeline(text, tmp_path / "p.yaml")
     text = "name: x\nmodel: {source: builtin:tiny-llama}\nengine:\n  dtype: float8\ngolden: {suites: [g.jsonl]}\n"
-    with pytest.raises(ConfigError, match=r"p\.yaml:4: .*engine\.dtype"):
+    with pytest.raises(ConfigError, match=r"(?s)p\.yaml:4: .*engine\.dtype"):
         parse_pipeline(text, tmp_path / "p.yaml")
 
 
