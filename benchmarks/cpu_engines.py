@@ -29,7 +29,7 @@ os.environ.setdefault("GATES_PROGRESS", "0")
 import numpy as np
 
 from gates.artifacts import ArtifactStore, tree_digest
-from gates.config.schema import EngineSection
+from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
 from gates.engines.base import ModelRef
 from gates.engines.torch_runner import TorchRunner

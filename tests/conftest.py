@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gates.models.placement import cuda_available
 from gates.testing import tritonserver_pids
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,3 +127,13 @@ def int8_candidate(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     out = tmp_path_factory.mktemp("int8_sq")
     save_quantized(model, tok, out)
     return out, model
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need CUDA: skipped, with that reason, where no CUDA device is visible."""
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none visible here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

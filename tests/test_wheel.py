@@ -46,6 +46,10 @@ def test_wheel_carries_package_data_and_the_entry_point(wheel: Path) -> None:
     for data in ("gates/py.typed", "gates/models/data/corpus.txt", "gates/report/templates/report.md.j2",
                  "gates/report/templates/report.html.j2", "gates/cli/main.py"):  # fmt: skip
         assert data in names, data
+    for model in ("ensemble", "preprocessing", "postprocessing", "tensorrt_llm"):  # TensorRT-LLM's templates
+        assert f"gates/triton/templates/trtllm/{model}/config.pbtxt" in names, model
+    assert "gates/triton/templates/trtllm/preprocessing/1/model.py" in names
+    assert "gates/triton/templates/trtllm/SOURCE" in names and "gates/triton/templates/trtllm/LICENSE" in names
     assert not any(n.startswith("tests/") for n in names)
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()

@@ -6,12 +6,12 @@ frozen (stages read the config, never change it).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gates.config.engine import FP8_ENGINE_FORMATS, INT8_ENGINE_FORMATS, EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, LoadMode, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
@@ -126,47 +126,6 @@ class OptimizeSection(Strict):
     prune: PruneSection | None = None
     distill: DistillSection | None = None
     quantize: QuantizeSection | None = None
-
-
-INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
-
-
-class EngineSection(Strict):
-    # torch: the artifact as Model Optimizer left it (simulated quantization on CPU);
-    # torch-int8: INT8 formats on real integer GEMMs (CPU); tensorrt-llm: GPU engines
-    # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
-    backend: Literal["torch", "torch-int8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
-    max_batch_size: int = Field(default=8, ge=1)
-    max_input_len: int = Field(default=256, ge=1)
-    max_output_len: int = Field(default=64, ge=1)
-    # CPU threads of each served model; null: half the machine's cores each, so the two arms
-    # (served side by side) neither starve each other nor oversubscribe the CPU
-    threads: int | None = Field(default=None, ge=1, le=1024)
-    # onnxruntime-genai only: the candidate's weights (the baseline is built fp32 by the same
-    # builder), MatMulNBits block size, accuracy level (4: int8 activations, the fast integer
-    # kernels; 1: fp32 compute) and the builder's quantization algorithm
-    precision: Literal["int8", "int4"] = "int4"
-    block_size: Literal[16, 32, 64, 128, 256] = 32
-    accuracy_level: Literal[1, 2, 3, 4] = 4
-    algo: Literal["default", "rtn", "k_quant"] = "default"
-
-    def threads_per_model(self) -> int:
-        return self.threads or max(1, (os.cpu_count() or 2) // 2)
-
-
-class ServeSection(Strict):
-    triton: str = "local"
-    triton_grpc: str | None = None  # host:port of an existing Triton's gRPC endpoint (default: its host, port 8001)
-    startup_timeout_s: float = Field(default=180.0, gt=0)
-    baseline_model: str = "baseline"
-    candidate_model: str = "candidate"
-
-    @field_validator("triton")
-    @classmethod
-    def _triton(cls, v: str) -> str:
-        if v != "local" and not re.match(r"^https?://[^/\s]+(:\d+)?/?$", v):
-            raise ValueError("serve.triton must be 'local' or an http(s)://host:port URL of a Triton server")
-        return v
 
 
 class SloSection(Strict):
@@ -373,17 +332,21 @@ class Pipeline(Strict):
 
     @model_validator(mode="after")
     def _engine_runs_format(self) -> Pipeline:
-        if self.engine.backend == "torch-int8":
+        engine_formats = {"torch-int8": INT8_ENGINE_FORMATS, "torch-fp8": FP8_ENGINE_FORMATS}
+        backend = self.engine.backend
+        if backend in engine_formats:
             q = self.optimize.quantize
-            if q is None or q.format not in INT8_ENGINE_FORMATS:
+            if q is None or q.format not in engine_formats[backend]:
                 raise ValueError(
-                    f"engine.backend 'torch-int8' runs formats {', '.join(INT8_ENGINE_FORMATS)}; "
+                    f"engine.backend {backend!r} runs formats {', '.join(engine_formats[backend])}; "
                     f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
                 )
             if q.kv_cache != "none":
                 raise ValueError(
-                    "engine.backend 'torch-int8' has no quantized KV cache: set optimize.quantize.kv_cache: none"
+                    f"engine.backend {backend!r} has no quantized KV cache: set optimize.quantize.kv_cache: none"
                 )
+        if backend == "torch-fp8" and self.engine.device == "cpu":
+            raise ValueError("engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu")
         return self
 
     @property

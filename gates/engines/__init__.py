@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gates.engines.base import Engine, EngineBuild, ModelRef
+from gates.engines.base import Engine, EngineBuild, KernelSupport, ModelRef
 from gates.engines.ort_genai import OrtGenaiEngine
 from gates.engines.runner import Runner
 from gates.engines.tensorrt_llm import TensorRTLLMEngine
 from gates.engines.torch_cpu import TorchEngine
+from gates.engines.torch_fp8 import TorchFp8Engine
 from gates.engines.torch_int8 import TorchInt8Engine
 
 ENGINES: dict[str, Engine] = {
     "torch": TorchEngine(),
     "torch-int8": TorchInt8Engine(),
+    "torch-fp8": TorchFp8Engine(),
     "tensorrt-llm": TensorRTLLMEngine(),
     "onnxruntime-genai": OrtGenaiEngine(),
 }
@@ -32,4 +34,4 @@ def load_runner(path: Path, threads: int) -> Runner:
     return ENGINES[backend].runner(path, threads)
 
 
-__all__ = ["ENGINES", "Engine", "EngineBuild", "ModelRef", "Runner", "load_runner"]
+__all__ = ["ENGINES", "Engine", "EngineBuild", "KernelSupport", "ModelRef", "Runner", "load_runner"]

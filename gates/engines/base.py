@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gates.artifacts import ArtifactStore
-from gates.config.schema import EngineSection
+from gates.config.engine import EngineSection
 from gates.engines.runner import Runner
 
 
@@ -32,10 +32,35 @@ class EngineBuild:
     latency_representative: bool
     latency_note: str
     recipe: str = ""  # what the engine itself did to the model (e.g. its own int8 quantization)
+    device: str = "cpu"  # where the served model runs: cpu | cuda (Triton's instance group follows it)
+    dtype: str = "fp32"  # the float dtype of its non-quantized parts: fp32 | bf16 | fp16
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSupport:
+    """What an engine runs on real low-precision kernels, and where (``gates formats`` reads it).
+
+    ``formats`` maps a quantization format to the least CUDA compute capability its kernels need
+    on a GPU (``(0, 0)``: any CUDA device). ``cpu``: the same formats run on real kernels on CPU."""
+
+    kernel: str  # what computes the products, in words
+    formats: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    cpu: bool = False
+    cuda: bool = False
+    note: str = ""
+
+    def runs(self, fmt: str, capability: tuple[int, int] | None) -> bool:
+        """Whether ``fmt`` runs on real kernels on a machine with this CUDA capability (None: CPU only)."""
+        if fmt not in self.formats:
+            return False
+        if capability is None:
+            return self.cpu
+        return self.cuda and capability >= self.formats[fmt]
 
 
 class Engine(Protocol):
     name: str
+    kernels: KernelSupport
 
     def check_available(self) -> None:
         """Raise CapabilityError (with an install or hardware hint) when this machine cannot build."""

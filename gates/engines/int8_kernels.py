@@ -10,6 +10,10 @@ weight quantizer chose (``round(w / (amax / 127))``), activations are scaled by 
 simulation. Only the accumulation differs (exact int32 instead of float32), which the drift gate
 measures like any other difference.
 
+On CUDA the product is ``torch._int_mm`` too, whose CUDA kernel needs more than 16 rows and K and
+N multiples of 8: :func:`int_mm` pads with zeros where a shape does not fit (zero rows and
+columns add nothing to an integer sum, so the result is exact) and slices the padding off.
+
 Anything this engine cannot reproduce (another bit width, block scales, an enabled output or
 KV-cache quantizer) is refused with the layer's name: an engine that silently dropped a quantizer
 would gate a different model from the one shipped.
@@ -55,10 +59,38 @@ class Int8Linear(nn.Module):  # type: ignore[misc]  # torch is untyped under our
         if self.pre_quant_scale is not None:
             x2 = x2 * self.pre_quant_scale
         xq = torch.clamp(torch.round(x2 / self.in_scale), QMIN, QMAX).to(torch.int8)
-        y = torch._int_mm(xq, self.weight_kn).float() * (self.in_scale * self.w_scale)
+        y = int_mm(xq, self.weight_kn).float() * (self.in_scale * self.w_scale)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
+
+
+CUDA_MIN_ROWS, CUDA_MULTIPLE = 17, 8  # torch._int_mm on CUDA: M > 16, K and N multiples of 8
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a [M, K] int8 @ b [K, N] int8 -> int32`` with ``torch._int_mm``.
+
+    On CPU as is. On CUDA, shapes the kernel refuses are zero-padded (rows up to 17, K and N up to
+    multiples of 8) and the result sliced back: exact, since zeros add nothing to the sums.
+    """
+    if not a.is_cuda:
+        return torch._int_mm(a, b)
+    (m, k), n = a.shape, b.shape[1]
+    pm, pk, pn = max(m, CUDA_MIN_ROWS), _round_up(k, CUDA_MULTIPLE), _round_up(n, CUDA_MULTIPLE)
+    if (pm, pk, pn) == (m, k, n):
+        return torch._int_mm(a, b)
+    ap = torch.zeros((pm, pk), dtype=a.dtype, device=a.device)
+    ap[:m, :k] = a
+    bp = b
+    if (pk, pn) != (k, n):
+        bp = torch.zeros((pk, pn), dtype=b.dtype, device=b.device)
+        bp[:k, :n] = b
+    return torch._int_mm(ap, bp)[:m, :n]
 
 
 def _quantizers(module: nn.Module) -> Iterator[tuple[str, Any]]:
@@ -128,14 +160,16 @@ def extract_int8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     return layers
 
 
-def install_int8_layers(model: nn.Module, layers: dict[str, dict[str, torch.Tensor]]) -> nn.Module:
-    """Replace the named Linear modules by :class:`Int8Linear` (in place; returns the model)."""
+def install_int8_layers(model: nn.Module, layers: dict[str, dict[str, torch.Tensor]], device: str = "cpu") -> nn.Module:
+    """Replace the named Linear modules by :class:`Int8Linear` on ``device`` (in place; returns the model).
+
+    Install after the model is placed (``model.to(device, dtype)``): the layers' scales stay float32."""
     for name, tensors in layers.items():
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         if not isinstance(getattr(parent, child, None), nn.Linear):
             raise CapabilityError(f"INT8 engine layer {name} does not match a Linear of the model")
-        setattr(parent, child, Int8Linear(tensors))
+        setattr(parent, child, Int8Linear(tensors).to(device))
     return model
 
 

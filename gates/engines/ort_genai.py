@@ -30,8 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gates.artifacts import ArtifactStore
-from gates.config.schema import EngineSection
-from gates.engines.base import EngineBuild, ModelRef
+from gates.config.engine import EngineSection
+from gates.engines.base import EngineBuild, KernelSupport, ModelRef
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
@@ -63,6 +63,12 @@ def kernels(precision: str, cfg: EngineSection) -> str:
 
 class OrtGenaiEngine:
     name = "onnxruntime-genai"
+    kernels = KernelSupport(
+        "ONNX Runtime GenAI MatMulNBits",
+        {"int8_wo": (0, 0), "int4_wo": (0, 0)},
+        cpu=True,
+        note="engine.precision int8|int4: the builder's own quantization, not this artifact",
+    )
 
     def check_available(self) -> None:
         try:

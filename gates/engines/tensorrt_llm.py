@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from gates.artifacts import ArtifactStore
-from gates.config.schema import EngineSection
-from gates.engines.base import EngineBuild, ModelRef
+from gates.config.engine import EngineSection
+from gates.engines.base import EngineBuild, KernelSupport, ModelRef
 from gates.engines.runner import Runner
 from gates.errors import CapabilityError, SubprocessError
 from gates.models.loader import load_model
+from gates.triton.trtllm_repository import TrtllmRepoSpec
+from gates.triton.trtllm_repository import write as write_trtllm_repository
 
 HINT = (
     "engine.backend 'tensorrt-llm' needs the tensorrt_llm package and an NVIDIA GPU. On a self-hosted GPU "
@@ -67,8 +69,28 @@ def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") 
         )
 
 
+def build_batch(build: EngineBuild) -> int:
+    """The engine's max batch size, as trtllm-build was told (engine.json), 8 when unrecorded."""
+    spec = build.serve_path.parent / "engine.json"
+    if not spec.is_file():
+        return 8
+    command = json.loads(spec.read_text()).get("command", [])
+    sizes = [int(a.split("=", 1)[1]) for a in command if str(a).startswith("--max_batch_size=")]
+    return sizes[0] if sizes else 8
+
+
 class TensorRTLLMEngine:
     name = "tensorrt-llm"
+    # TensorRT-LLM's quantization support matrix: the least compute capability per format
+    kernels = KernelSupport(
+        "TensorRT-LLM engine (trtllm-build)",
+        {
+            **dict.fromkeys(("int8", "int8_sq", "int8_wo", "int4_awq", "int4_wo"), (8, 0)),
+            **dict.fromkeys(("fp8", "fp8_pcpt", "w4a8_awq"), (8, 9)),
+            **dict.fromkeys(("nvfp4", "nvfp4_awq"), (10, 0)),
+        },
+        cuda=True,
+    )
 
     def check_available(self) -> None:
         if importlib.util.find_spec("tensorrt_llm") is None:
@@ -106,11 +128,18 @@ class TensorRTLLMEngine:
         )
 
     def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
-        # The engine renders Triton's tensorrtllm ensemble (gates/triton/trtllm_repository.py), whose
-        # protocol (text_input/text_output) load and drift do not speak yet: refuse, never fake it.
+        """Render the engine's Triton repository from tensorrtllm_backend's templates (``<name>`` is the
+        ensemble), then refuse: load and drift speak gates' protocol (PROMPT/TOKEN_IDS/log-probabilities),
+        the ensemble speaks text_input/max_tokens -> text_output without per-position log-probabilities.
+        The rendered repository stays for inspection; nothing half-served is measured."""
+        spec = TrtllmRepoSpec(
+            engine_dir=build.serve_path, tokenizer_dir=build.model.path, max_batch_size=build_batch(build)
+        )
+        ensemble = write_trtllm_repository(repo, spec, prefix=name)
         raise CapabilityError(
-            "serving a TensorRT-LLM engine through gates' deploy stage is not wired yet (its Triton "
-            "ensemble is rendered by gates/triton/trtllm_repository.py; load and drift speak gates' protocol)"
+            f"the TensorRT-LLM engine's Triton repository is rendered ({ensemble}), but gates' load and drift do not "
+            "speak its ensemble's protocol yet (text_input/max_tokens -> text_output, no per-position "
+            "log-probabilities): use engine.backend torch-fp8 or torch-int8 on GPU runners"
         )
 
     def runner(self, path: Path, threads: int) -> Runner:

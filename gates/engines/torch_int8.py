@@ -1,6 +1,7 @@
-"""The ``torch-int8`` backend: INT8 candidates on real integer kernels on CPU.
+"""The ``torch-int8`` backend: INT8 candidates on real integer kernels (``torch._int_mm``), CPU or CUDA.
 
-The baseline (no quantization) is served in float32 as with ``torch``; the candidate's quantized
+The baseline (no quantization) is served as with ``torch`` (float32 on CPU, ``engine.dtype`` on
+CUDA); the candidate's quantized
 Linear layers become :class:`gates.engines.int8_kernels.Int8Linear` (int8 weights built here,
 once, from the artifact, and stored in the engine artifact with their digest). So the
 performance gates compare a float baseline against real INT8 GEMMs, not against a simulation.
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from gates.artifacts import ArtifactStore
-from gates.config.schema import INT8_ENGINE_FORMATS, EngineSection
-from gates.engines.base import EngineBuild, ModelRef
-from gates.engines.torch_cpu import TorchEngine
+from gates.config.engine import INT8_ENGINE_FORMATS, EngineSection
+from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.torch_cpu import TorchEngine, placement
 from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError
 from gates.models.loader import load_model
+from gates.models.placement import TORCH_DTYPES
 from gates.triton.repository import write_model
 
 ENGINE_JSON = "engine.json"
@@ -26,6 +28,9 @@ ENGINE_JSON = "engine.json"
 
 class TorchInt8Engine:
     name = "torch-int8"
+    kernels = KernelSupport(
+        "torch._int_mm (int8 x int8 -> int32)", dict.fromkeys(INT8_ENGINE_FORMATS, (0, 0)), cpu=True, cuda=True
+    )
 
     def check_available(self) -> None:
         import torch
@@ -44,6 +49,7 @@ class TorchInt8Engine:
             return TorchEngine().build(store, model, cfg)
         if model.format not in INT8_ENGINE_FORMATS:
             raise CapabilityError(f"engine torch-int8 runs {', '.join(INT8_ENGINE_FORMATS)}, not {model.format!r}")
+        device, dtype = placement(cfg)
 
         def write(out: Path) -> dict[str, Any]:
             from gates.engines.int8_kernels import extract_int8_layers, save_int8_layers
@@ -58,6 +64,8 @@ class TorchInt8Engine:
                         "model_digest": model.digest,
                         "model_path": str(model.path),
                         "kernel": "torch._int_mm (int8 x int8 -> int32)",
+                        "device": device,
+                        "dtype": dtype,
                         "int8_layers": len(layers),
                         "max_batch_size": cfg.max_batch_size,
                     },
@@ -67,15 +75,17 @@ class TorchInt8Engine:
             )
             return {"int8_layers": len(layers)}
 
-        art = store.get_or_build("engine-torch-int8", {"model": model.digest, "engine": cfg.model_dump()}, write)
+        inputs = {"model": model.digest, "engine": cfg.model_dump(), "device": device, "dtype": dtype}
+        art = store.get_or_build("engine-torch-int8", inputs, write)
         note = (
-            f"candidate format {model.format} runs on INT8 integer GEMMs (torch._int_mm) on CPU, "
-            "other operations in float32: latency measured on real low-precision kernels"
+            f"candidate format {model.format} runs on INT8 integer GEMMs (torch._int_mm) on "
+            f"{'CUDA' if device == 'cuda' else 'CPU'}, other operations in {TORCH_DTYPES[dtype]}: latency measured on "
+            "real low-precision kernels"
         )
-        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note)
+        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, device=device, dtype=dtype)
 
     def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
-        return write_model(repo, name, build.serve_path, threads)
+        return write_model(repo, name, build.serve_path, threads, device=build.device)
 
     def runner(self, path: Path, threads: int) -> TorchRunner:
         return TorchRunner(path, threads)

@@ -1,5 +1,6 @@
 """The PyTorch runner: a model loaded by gates' loader (a checkpoint, a Model Optimizer artifact, a
-``torch-int8`` engine) run in eager mode on CPU, with the KV cache when streaming or sampling.
+``torch``, ``torch-int8`` or ``torch-fp8`` engine) run in eager mode on the engine's device (CPU
+unless its ``engine.json`` says CUDA), with the KV cache when streaming or sampling.
 
 Greedy generation is transformers' ``generate``; sampled generation (``temperature > 0``) is a
 KV-cached loop drawing each token with the shared :class:`~gates.engines.runner.Sampler`."""
@@ -14,7 +15,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gates.engines.runner import Sampler
-from gates.models.loader import load_model, stop_token_ids
+from gates.engines.torch_load import load_engine_model
+from gates.models.loader import stop_token_ids
+from gates.models.placement import model_device
 
 
 class TorchRunner:
@@ -22,7 +25,8 @@ class TorchRunner:
         import torch
 
         self.torch = torch
-        self.model, self.tokenizer = load_model(path, threads=threads, fold_weights=True)
+        self.model, self.tokenizer = load_engine_model(path, threads=threads, fold_weights=True)
+        self.device = model_device(self.model)  # inputs go where the weights are
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.stop_ids = frozenset(stop_token_ids(self.model, self.tokenizer))
 
@@ -32,17 +36,17 @@ class TorchRunner:
     def _steps(self, ids: list[int], max_new: int, sample: Sampler | None) -> Iterator[tuple[int, Any]]:
         """(token, that position's logits) with the KV cache; argmax unless ``sample`` draws."""
         torch = self.torch
-        past, step_input = None, torch.tensor([ids])
+        past, step_input = None, torch.tensor([ids], device=self.device)
         with torch.no_grad():
             for _ in range(max_new):
                 out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
                 past = out.past_key_values
                 logits = out.logits[0, -1]
-                token = int(logits.argmax()) if sample is None else sample(logits.float().numpy())
+                token = int(logits.argmax()) if sample is None else sample(logits.float().cpu().numpy())
                 yield token, logits
                 if token in self.stop_ids:
                     return
-                step_input = torch.tensor([[token]])
+                step_input = torch.tensor([[token]], device=self.device)
 
     def stream(self, ids: list[int], max_new: int, temperature: float = 0.0, seed: int = 0) -> Iterator[int]:
         sample = Sampler(temperature, seed) if temperature > 0 else None
@@ -58,8 +62,8 @@ class TorchRunner:
             if not steps:
                 return [], np.zeros((0, 0), dtype=np.float32)
             rows = torch.log_softmax(torch.stack([s[1] for s in steps]).float(), dim=-1)
-            return [s[0] for s in steps], rows.numpy().astype(np.float32)
-        prompt = torch.tensor([ids])
+            return [s[0] for s in steps], rows.cpu().numpy().astype(np.float32)
+        prompt = torch.tensor([ids], device=self.device)
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=prompt,
@@ -74,12 +78,12 @@ class TorchRunner:
             tokens = out.sequences[0, len(ids) :]
             logits = torch.stack([step[0] for step in out.logits])[: len(tokens)]
             logprobs = torch.log_softmax(logits.float(), dim=-1)
-        return [int(t) for t in tokens], logprobs.numpy().astype(np.float32)
+        return [int(t) for t in tokens], logprobs.cpu().numpy().astype(np.float32)
 
     def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
         torch = self.torch
-        full = torch.tensor([ids + continuation])
+        full = torch.tensor([ids + continuation], device=self.device)
         with torch.no_grad():
             logits = self.model(input_ids=full).logits[0, len(ids) - 1 : len(ids) - 1 + len(continuation)]
-            out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).numpy().astype(np.float32)
+            out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out

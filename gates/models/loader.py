@@ -20,10 +20,11 @@ ENGINE_JSON = "engine.json"
 
 
 def load_model(path: Path, threads: int | None = None, fold_weights: bool = False) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU.
+    """Load ``(model, tokenizer)`` from a checkpoint directory, in eval mode, on CPU in float32.
 
     ``path`` may also be a ``torch-int8`` engine directory: the model it was built from is loaded
-    and its quantized Linear layers are replaced by the engine's INT8 layers.
+    and its quantized Linear layers are replaced by the engine's INT8 layers (on CPU; the engines
+    place a model where they run it: ``gates.engines.torch_load``).
 
     ``fold_weights`` (serving): Model Optimizer's simulation fake-quantizes every weight on every
     forward pass, which made a weight-only SmolLM2 candidate ~7x slower than its baseline. The
@@ -92,16 +93,21 @@ def stop_token_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def _load_int8_engine(path: Path, spec: dict[str, Any], threads: int | None) -> tuple[Any, Any]:
-    from gates.engines.int8_kernels import INT8_WEIGHTS, install_int8_layers, load_int8_layers
-
+def engine_source(path: Path, spec: dict[str, Any]) -> Path:
+    """The model an engine directory was built from, checked against the digest it was built from."""
     source = Path(spec["model_path"])
     manifest = source / "manifest.json"
     if manifest.is_file():  # the engine must run on the model it was built from, not a rebuilt one
         digest = json.loads(manifest.read_text()).get("output_digest")
         if digest != spec.get("model_digest"):
             raise InfraError(f"{path}: built from model {spec.get('model_digest')}, but {source} now holds {digest}")
-    model, tokenizer = load_model(source, threads)
+    return source
+
+
+def _load_int8_engine(path: Path, spec: dict[str, Any], threads: int | None) -> tuple[Any, Any]:
+    from gates.engines.int8_kernels import INT8_WEIGHTS, install_int8_layers, load_int8_layers
+
+    model, tokenizer = load_model(engine_source(path, spec), threads)
     install_int8_layers(model, load_int8_layers(path / INT8_WEIGHTS))
     model.eval()
     return model, tokenizer

@@ -27,6 +27,7 @@ class RecipeInput:
     calibration: tuple[Sample, ...]  # golden.calibration rows, validated by preflight
     quant_path: str  # "real" | "simulated", as preflight found for this machine
     progress: Callable[[str], None]
+    device: str = "cpu"  # where calibration or training runs: the engine's placement (a GPU runner's GPU)
 
 
 def save_hf(model: Any, tokenizer: Any, out: Path) -> None:

@@ -18,6 +18,7 @@ from gates.artifacts import file_sha256
 from gates.config.schema import OptimizeSection, QuantizeSection
 from gates.errors import CapabilityError, InfraError, UnsupportedError
 from gates.models.loader import MODELOPT_STATE, load_model, prepare_tokenizer
+from gates.models.placement import cuda_available
 from gates.models.prompts import sample_texts
 from gates.optimize.base import RecipeInput
 from gates.progress import bar
@@ -60,14 +61,6 @@ FORMATS: dict[str, FormatInfo] = {
 }
 KV_CACHE_CFGS = {"fp8": "FP8_KV_CFG", "nvfp4": "NVFP4_KV_CFG"}
 KV_NEEDS_CUDA = {"nvfp4"}
-
-
-def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def check_format_supported(fmt: str, kv_cache: str = "none") -> str:
@@ -126,8 +119,13 @@ def quantize(
     calibration_batches: Sequence[Any],
     progress: Callable[[str], None] | None = None,
     what: str = "the model",
+    device: str = "cpu",
 ) -> Any:
     """Quantize ``model`` in place with a calibration loop over ``calibration_batches``.
+
+    ``device``: where calibration runs (``engine.device``: on a GPU runner, the GPU); the model is
+    moved there and each batch with it. The caller moves it back before saving (artifacts are
+    device-neutral).
 
     Model Optimizer refusing an architecture or format (it raises plain exceptions) is bad input
     naming ``what`` and the reason: the config asks for something this model cannot be given.
@@ -136,12 +134,14 @@ def quantize(
     import torch
 
     cfg = build_quant_config(section)
+    if device != "cpu":
+        model = model.to(device)
 
     def forward_loop(m: Any) -> None:
         with torch.no_grad():
             batches = enumerate(calibration_batches)
             for i, batch in bar(batches, len(calibration_batches), f"calibration {section.format}"):
-                m(**batch)
+                m(**({k: v.to(device) for k, v in batch.items()} if device != "cpu" else batch))
                 if progress and (i + 1) % max(1, len(calibration_batches) // 4) == 0:
                     progress(f"calibration {i + 1}/{len(calibration_batches)}")
 
@@ -237,6 +237,8 @@ class QuantizeRecipe:
             "quantize": section.model_dump(mode="json"),
             "base_digest": inp.parent.digest,
             "calibration_digest": file_sha256(calibration) if calibration else None,
+            # calibrated elsewhere than on CPU: another artifact (CPU keys stay what they were)
+            **({"calibration_device": inp.device} if inp.device != "cpu" else {}),
         }
 
     def build(self, section: QuantizeSection, inp: RecipeInput, out: Path) -> dict[str, Any]:
@@ -244,10 +246,10 @@ class QuantizeRecipe:
         texts = list(inp.calibration)[: section.samples]
         batches = calibration_batches(tokenizer, texts, section.batch_size, section.max_length)
         inp.progress(f"quantizing to {section.format} with {len(texts)} calibration samples")
-        model = quantize(
-            model, section, batches, inp.progress, what=f"model.source {inp.pipeline.config.model.source!r}"
-        )
-        export = save_quantized(model, tokenizer, out)
+        what = f"model.source {inp.pipeline.config.model.source!r}"
+        model = quantize(model, section, batches, inp.progress, what=what, device=inp.device)
+        # artifacts are device-neutral: saved from the CPU
+        export = save_quantized(model.to("cpu") if inp.device != "cpu" else model, tokenizer, out)
         return {
             "quant_path": inp.quant_path,
             "hf_export": export,

@@ -17,6 +17,7 @@ from gates.artifacts import Artifact, ArtifactStore, tool_versions, tree_digest
 from gates.context import RunContext
 from gates.engines.base import ModelRef
 from gates.errors import BadInputError
+from gates.models.placement import cuda_available
 from gates.models.prompts import render_golden
 from gates.models.sources import ResolvedSource, resolve_source
 from gates.optimize.base import RecipeInput
@@ -85,11 +86,13 @@ class OptimizeStage:
             ctx.progress(f"{kind}: {'cache hit' if art.reused else 'built'} {art.manifest['output_digest'][:12]}")
             return ModelRef("candidate", art.path, art.manifest["output_digest"], label, quant_path)
 
+        # calibration runs where the engine runs (a GPU runner's GPU)
+        device = ctx.config.engine.placement(cuda_available())[0]
         for recipe in RECIPES.values():
             section = recipe.section(opt)
             if section is None:
                 continue
-            inp = RecipeInput(base, current, ctx.pipeline, pre.calibration, pre.quant_path, ctx.progress)
+            inp = RecipeInput(base, current, ctx.pipeline, pre.calibration, pre.quant_path, ctx.progress, device)
             key = {**recipe.cache_key(section, inp), "tools": tools}
             art = ctx.store.get_or_build(recipe.artifact_kind, key, functools.partial(recipe.build, section, inp))
             current = record(recipe.kind, art, recipe.label(section, current.format), recipe.quant_path(section, inp))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from gates.context import RunContext
 from gates.engines import ENGINES
 from gates.errors import BadInputError, CapabilityError, DataError
 from gates.judge.paired import detectable_effect, items_for_effect
+from gates.models.placement import cuda_available
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
@@ -69,6 +72,21 @@ def check_model_source(ctx: RunContext) -> None:
         raise BadInputError(f"{ctx.pipeline.where('model', 'source')}: model.source {source[:200]!r}: {problem}")
 
 
+def check_placement(ctx: RunContext) -> None:
+    """``engine.device: cuda`` where no CUDA device is visible is refused naming the key; on CUDA,
+    Model Optimizer's CUDA extensions are compiled once into a cache under the artifacts
+    directory (``TORCH_EXTENSIONS_DIR``; 45 s each otherwise, every run)."""
+    engine = ctx.config.engine
+    cuda = cuda_available()
+    if engine.device == "cuda" and not cuda:
+        raise CapabilityError(
+            f"{ctx.pipeline.where('engine', 'device')}: engine.device is cuda, but no CUDA device is visible here "
+            "(torch.cuda.is_available() is False); run on a GPU runner or set engine.device: auto"
+        )
+    if engine.placement(cuda)[0] == "cuda":
+        os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(ctx.store.root / "torch_extensions"))
+
+
 class PreflightStage:
     name = "preflight"
 
@@ -119,6 +137,7 @@ class PreflightStage:
         for w in warnings:
             ctx.progress(f"warning: {w}")
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
+        check_placement(ctx)
         ENGINES[cfg.engine.backend].check_available()
         ctx.put(
             PreflightResult(

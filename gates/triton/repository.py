@@ -35,7 +35,9 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(name: str, artifact_path: Path, threads: int = 1, instances: int = 1) -> str:
+def render_config(name: str, artifact_path: Path, threads: int = 1, instances: int = 1, device: str = "cpu") -> str:
+    """The Python model's config; on ``device`` cuda its instance group is on the GPU (``KIND_GPU``),
+    so Triton places the instance (and reports it) where the engine runs the model."""
     params = {
         "artifact_path": str(artifact_path),
         "threads": str(threads),
@@ -48,7 +50,7 @@ def render_config(name: str, artifact_path: Path, threads: int = 1, instances: i
         "max_batch_size: 0",
         "model_transaction_policy { decoupled: true }",
         _IO,
-        f"instance_group [ {{ count: {instances} kind: KIND_CPU }} ]",
+        f"instance_group [ {{ count: {instances} kind: {'KIND_GPU' if device == 'cuda' else 'KIND_CPU'} }} ]",
         "version_policy: { latest: { num_versions: 1 } }",
     ]
     for key, value in params.items():
@@ -56,9 +58,11 @@ def render_config(name: str, artifact_path: Path, threads: int = 1, instances: i
     return "\n".join(lines) + "\n"
 
 
-def write_model(repo: Path, name: str, artifact_path: Path, threads: int = 1, version: int = 1) -> Path:
+def write_model(
+    repo: Path, name: str, artifact_path: Path, threads: int = 1, version: int = 1, device: str = "cpu"
+) -> Path:
     model_dir = repo / name
     (model_dir / str(version)).mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.pbtxt").write_text(render_config(name, artifact_path, threads))
+    (model_dir / "config.pbtxt").write_text(render_config(name, artifact_path, threads, device=device))
     shutil.copyfile(PYTHON_MODEL, model_dir / str(version) / "model.py")
     return model_dir

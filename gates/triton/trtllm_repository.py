@@ -1,20 +1,33 @@
-"""The standard TensorRT-LLM model repository for Triton (tensorrtllm_backend's inflight_batcher_llm).
+"""A TensorRT-LLM engine's Triton repository, rendered from tensorrtllm_backend's own templates.
 
-Four models: ``preprocessing`` (tokenize, Python), ``tensorrt_llm`` (the engine, C++ backend,
-in-flight batching, decoupled for streaming), ``postprocessing`` (detokenize, Python) and
-``ensemble`` (wires them). We render every ``config.pbtxt`` from the engine artifact; the two
-Python ``model.py`` files come from the Triton TensorRT-LLM container on the GPU runner
-(``template_dir``, by default where NVIDIA's image ships them). Serving it needs that runner;
-rendering is tested everywhere.
+The templates are ``all_models/inflight_batcher_llm`` of triton-inference-server/tensorrtllm_backend,
+vendored unchanged under ``gates/triton/templates/trtllm/`` (``SOURCE`` records the commit): four
+models, ``preprocessing`` (tokenize, Python), ``tensorrt_llm`` (the engine in the C++
+``tensorrtllm`` backend, in-flight batching, decoupled for streaming), ``postprocessing``
+(detokenize, Python) and ``ensemble`` (wires them; speaks ``text_input``/``max_tokens``/``stream``
+-> ``text_output``).
+
+Rendering is what the backend's ``tools/fill_template.py`` does (``string.Template`` over
+``${var}`` placeholders), with every placeholder given a value or, for the optional
+``parameters`` this engine leaves to the backend's defaults, the parameter entry removed (the
+backend treats an absent parameter as unset, as it does an unfilled one). The result is parsed as
+Triton's ``ModelConfig`` protobuf, so a rendered file that Triton could not read is an error here,
+and the models are renamed per arm (``<arm>`` is the ensemble, ``<arm>_tensorrt_llm`` …) so a
+baseline and a candidate engine live side by side in one repository.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
+from string import Template
+from typing import Any
 
-DEFAULT_TEMPLATE_DIR = Path("/app/all_models/inflight_batcher_llm")
+TEMPLATE_DIR = Path(__file__).with_name("templates") / "trtllm"
+MODELS = ("preprocessing", "tensorrt_llm", "postprocessing", "ensemble")
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,119 +38,114 @@ class TrtllmRepoSpec:
     decoupled: bool = True
     kv_cache_free_gpu_mem_fraction: float = 0.85
     instances: int = 1
+    max_queue_delay_microseconds: int = 0
 
 
-def _params(values: dict[str, str]) -> str:
-    out = []
-    for key, value in values.items():
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        out.append(f'parameters: {{ key: "{key}" value: {{ string_value: "{escaped}" }} }}')
-    return "\n".join(out)
-
-
-def render(spec: TrtllmRepoSpec) -> dict[str, str]:
-    """model name -> config.pbtxt text."""
-    b = spec.max_batch_size
-    pre = f"""name: "preprocessing"
-backend: "python"
-max_batch_size: {b}
-input [
-  {{ name: "QUERY" data_type: TYPE_STRING dims: [ 1 ] }},
-  {{ name: "REQUEST_OUTPUT_LEN" data_type: TYPE_INT32 dims: [ 1 ] }}
-]
-output [
-  {{ name: "INPUT_ID" data_type: TYPE_INT32 dims: [ -1 ] }},
-  {{ name: "REQUEST_INPUT_LEN" data_type: TYPE_INT32 dims: [ 1 ] }},
-  {{ name: "REQUEST_OUTPUT_LEN" data_type: TYPE_INT32 dims: [ -1 ] }}
-]
-instance_group [ {{ count: {spec.instances} kind: KIND_CPU }} ]
-{_params({"tokenizer_dir": str(spec.tokenizer_dir), "add_special_tokens": "true"})}
-"""
-    engine = f"""name: "tensorrt_llm"
-backend: "tensorrtllm"
-max_batch_size: {b}
-model_transaction_policy {{ decoupled: {str(spec.decoupled).lower()} }}
-dynamic_batching {{ }}
-input [
-  {{ name: "input_ids" data_type: TYPE_INT32 dims: [ -1 ] allow_ragged_batch: true }},
-  {{ name: "input_lengths" data_type: TYPE_INT32 dims: [ 1 ] reshape: {{ shape: [ ] }} }},
-  {{ name: "request_output_len" data_type: TYPE_INT32 dims: [ 1 ] reshape: {{ shape: [ ] }} }},
-  {{ name: "streaming" data_type: TYPE_BOOL dims: [ 1 ] reshape: {{ shape: [ ] }} optional: true }}
-]
-output [
-  {{ name: "output_ids" data_type: TYPE_INT32 dims: [ -1, -1 ] }},
-  {{ name: "sequence_length" data_type: TYPE_INT32 dims: [ -1 ] }}
-]
-instance_group [ {{ count: 1 kind: KIND_GPU }} ]
-{
-        _params(
-            {
-                "gpt_model_type": "inflight_fused_batching",
-                "gpt_model_path": str(spec.engine_dir),
-                "batching_strategy": "inflight_fused_batching",
-                "kv_cache_free_gpu_mem_fraction": str(spec.kv_cache_free_gpu_mem_fraction),
-                "exclude_input_in_output": "true",
-            }
-        )
+def substitutions(spec: TrtllmRepoSpec) -> dict[str, dict[str, str]]:
+    """Per model, the value of each placeholder this engine sets (the rest: the backend's defaults)."""
+    common = {"triton_max_batch_size": str(spec.max_batch_size), "logits_datatype": "TYPE_FP32"}
+    return {
+        "preprocessing": {
+            "triton_max_batch_size": str(spec.max_batch_size),
+            "tokenizer_dir": str(spec.tokenizer_dir),
+            "add_special_tokens": "True",
+            "preprocessing_instance_count": str(spec.instances),
+            "engine_dir": str(spec.engine_dir),
+            "max_num_images": "0",
+        },
+        "tensorrt_llm": common
+        | {
+            "triton_backend": "tensorrtllm",
+            "decoupled_mode": str(spec.decoupled).lower(),
+            "engine_dir": str(spec.engine_dir),
+            "batching_strategy": "inflight_fused_batching",
+            "batch_scheduler_policy": "guaranteed_no_evict",
+            "kv_cache_free_gpu_mem_fraction": str(spec.kv_cache_free_gpu_mem_fraction),
+            "exclude_input_in_output": "True",
+            "enable_kv_cache_reuse": "False",
+            "max_beam_width": "1",
+            "encoder_input_features_data_type": "TYPE_FP16",
+        },
+        "postprocessing": {
+            "triton_max_batch_size": str(spec.max_batch_size),
+            "tokenizer_dir": str(spec.tokenizer_dir),
+            "skip_special_tokens": "True",
+            "postprocessing_instance_count": str(spec.instances),
+        },
+        "ensemble": common,
     }
-"""
-    post = f"""name: "postprocessing"
-backend: "python"
-max_batch_size: {b}
-input [
-  {{ name: "TOKENS_BATCH" data_type: TYPE_INT32 dims: [ -1, -1 ] }},
-  {{ name: "SEQUENCE_LENGTH" data_type: TYPE_INT32 dims: [ -1 ] }}
-]
-output [ {{ name: "OUTPUT" data_type: TYPE_STRING dims: [ -1 ] }} ]
-instance_group [ {{ count: {spec.instances} kind: KIND_CPU }} ]
-{_params({"tokenizer_dir": str(spec.tokenizer_dir), "skip_special_tokens": "true"})}
-"""
-    ensemble = f"""name: "ensemble"
-platform: "ensemble"
-max_batch_size: {b}
-input [
-  {{ name: "text_input" data_type: TYPE_STRING dims: [ 1 ] }},
-  {{ name: "max_tokens" data_type: TYPE_INT32 dims: [ 1 ] }},
-  {{ name: "stream" data_type: TYPE_BOOL dims: [ 1 ] optional: true }}
-]
-output [ {{ name: "text_output" data_type: TYPE_STRING dims: [ -1 ] }} ]
-ensemble_scheduling {{
-  step [
-    {{
-      model_name: "preprocessing" model_version: -1
-      input_map {{ key: "QUERY" value: "text_input" }}
-      input_map {{ key: "REQUEST_OUTPUT_LEN" value: "max_tokens" }}
-      output_map {{ key: "INPUT_ID" value: "_INPUT_ID" }}
-      output_map {{ key: "REQUEST_INPUT_LEN" value: "_REQUEST_INPUT_LEN" }}
-      output_map {{ key: "REQUEST_OUTPUT_LEN" value: "_REQUEST_OUTPUT_LEN" }}
-    }},
-    {{
-      model_name: "tensorrt_llm" model_version: -1
-      input_map {{ key: "input_ids" value: "_INPUT_ID" }}
-      input_map {{ key: "input_lengths" value: "_REQUEST_INPUT_LEN" }}
-      input_map {{ key: "request_output_len" value: "_REQUEST_OUTPUT_LEN" }}
-      input_map {{ key: "streaming" value: "stream" }}
-      output_map {{ key: "output_ids" value: "_TOKENS_BATCH" }}
-      output_map {{ key: "sequence_length" value: "_SEQUENCE_LENGTH" }}
-    }},
-    {{
-      model_name: "postprocessing" model_version: -1
-      input_map {{ key: "TOKENS_BATCH" value: "_TOKENS_BATCH" }}
-      input_map {{ key: "SEQUENCE_LENGTH" value: "_SEQUENCE_LENGTH" }}
-      output_map {{ key: "OUTPUT" value: "text_output" }}
-    }}
-  ]
-}}
-"""
-    return {"preprocessing": pre, "tensorrt_llm": engine, "postprocessing": post, "ensemble": ensemble}
 
 
-def write(repo: Path, spec: TrtllmRepoSpec, template_dir: Path = DEFAULT_TEMPLATE_DIR) -> Path:
-    """Write the four models; Python models take their model.py from ``template_dir`` when present."""
-    for name, text in render(spec).items():
+def template_text(model: str, template_dir: Path = TEMPLATE_DIR) -> str:
+    return (template_dir / model / "config.pbtxt").read_text()
+
+
+def fill_template(text: str, values: dict[str, str], queue: tuple[int, int] = (0, 0)) -> str:
+    """``tools/fill_template.py``: ``string.Template.safe_substitute`` over ``${var}`` placeholders,
+    with its defaults for ``max_queue_size``/``max_queue_delay_microseconds`` (``queue``) and
+    refusing a key the template does not have (as that tool asserts)."""
+    names = set(PLACEHOLDER.findall(text))
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"keys {unknown} do not exist in the template")
+    defaults = {"max_queue_size": str(queue[0]), "max_queue_delay_microseconds": str(queue[1])}
+    return Template(text).safe_substitute(defaults | values)
+
+
+def _model_config() -> Any:
+    from tritonclient.grpc import model_config_pb2  # ships with tritonclient[grpc]
+
+    return model_config_pb2.ModelConfig()
+
+
+def parse_config(text: str) -> Any:
+    """A rendered config.pbtxt as Triton's ``ModelConfig`` (protobuf text format); raises on anything else."""
+    from google.protobuf import text_format
+
+    return text_format.Parse(text, _model_config())
+
+
+def render_model(model: str, spec: TrtllmRepoSpec, prefix: str = "", template_dir: Path = TEMPLATE_DIR) -> Any:
+    """One model's ``ModelConfig``: filled, unset optional parameters removed, renamed ``<prefix>_<model>``."""
+    text = template_text(model, template_dir)
+    # values land inside "..." (paths) or bare (numbers, enums): escaped for protobuf text strings, which
+    # leaves the bare ones as they are (fill_template.py itself would break on a path with a quote)
+    values = {k: v.replace("\\", "\\\\").replace('"', '\\"') for k, v in substitutions(spec)[model].items()}
+    filled = fill_template(text, values, (0, spec.max_queue_delay_microseconds))
+    config = parse_config(filled)
+    for key in [k for k, v in config.parameters.items() if PLACEHOLDER.fullmatch(v.string_value)]:
+        del config.parameters[key]  # left to the backend's default, as an unfilled template leaves it
+    from google.protobuf import text_format
+
+    left = PLACEHOLDER.findall(text_format.MessageToString(config))
+    if left:
+        raise ValueError(f"{model}: placeholders left unfilled outside parameters: {sorted(set(left))}")
+    names = {m: f"{prefix}_{m}" if prefix else m for m in MODELS}
+    names["ensemble"] = prefix or "ensemble"
+    config.name = names[model]
+    for step in config.ensemble_scheduling.step:
+        step.model_name = names[step.model_name]
+    return config
+
+
+def render(spec: TrtllmRepoSpec, prefix: str = "", template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
+    """Triton model name -> config.pbtxt text, for the four models of one engine."""
+    from google.protobuf import text_format
+
+    out = {}
+    for model in MODELS:
+        config = render_model(model, spec, prefix, template_dir)
+        out[config.name] = text_format.MessageToString(config)
+    return out
+
+
+def write(repo: Path, spec: TrtllmRepoSpec, prefix: str = "", template_dir: Path = TEMPLATE_DIR) -> Path:
+    """Write the four models (the Python ones with the backend's own ``model.py``); returns the
+    ensemble's directory (what a client calls)."""
+    for (name, text), model in zip(render(spec, prefix, template_dir).items(), MODELS, strict=True):
         (repo / name / "1").mkdir(parents=True, exist_ok=True)
         (repo / name / "config.pbtxt").write_text(text)
-        source = template_dir / name / "1" / "model.py"
-        if name in ("preprocessing", "postprocessing") and source.is_file():
+        source = template_dir / model / "1" / "model.py"
+        if source.is_file():
             shutil.copyfile(source, repo / name / "1" / "model.py")
-    return repo
+    return repo / (prefix or "ensemble")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gates.models.placement import cuda_available
+
 GOOD = """
 name: cli
 model:
@@ -161,3 +163,21 @@ def test_overlong_model_source_exits_2_before_model_work(write_pipeline: Callabl
     proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art"), "--output", str(tmp_path / "out")])
     assert proc.returncode == 2 and "model.source" in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     assert "[optimize]" not in proc.stdout
+
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has CUDA")
+def test_cuda_device_without_cuda_refused_naming_the_key(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    text = GOOD.format(fmt="int8_sq", backend="torch", suite="golden_prompts/demo.jsonl")
+    path = write_pipeline(text.replace("  backend: torch\n", "  backend: torch\n  device: cuda\n"))
+    proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art")])
+    assert proc.returncode == 3, proc.stderr
+    assert "p.yaml:10: engine.device is cuda, but no CUDA device is visible" in proc.stderr
+    assert not (tmp_path / "art" / "store").exists()  # refused before any model work
+
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has CUDA")
+def test_torch_fp8_refused_here_before_work(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_pipeline(GOOD.format(fmt="fp8", backend="torch-fp8", suite="golden_prompts/demo.jsonl"))
+    proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art")])
+    assert proc.returncode == 3, proc.stderr
+    assert "torch-fp8' runs FP8 GEMMs (torch._scaled_mm)" in proc.stderr and "no CUDA device" in proc.stderr

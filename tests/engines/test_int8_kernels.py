@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from gates.artifacts import ArtifactStore, tree_digest
+from gates.config.engine import EngineSection
 from gates.config.parse import parse_pipeline
-from gates.config.schema import EngineSection, QuantizeSection
+from gates.config.schema import QuantizeSection
 from gates.engines import ENGINES
 from gates.engines.base import ModelRef
-from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers
+from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers, int_mm
 from gates.errors import CapabilityError, ConfigError, InfraError
 from gates.models.loader import load_model
 from gates.optimize.quantize import calibration_batches, quantize, save_quantized
@@ -127,3 +128,19 @@ def test_config_refuses_torch_int8_for_other_formats(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"torch-int8' runs formats int8, int8_sq; .*'fp8'"):
         parse_pipeline(text, tmp_path / "p.yaml")
+
+
+def test_int_mm_on_cpu_is_torch_int_mm() -> None:
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(-128, 128, (3, 24), dtype=torch.int8, generator=g)
+    b = torch.randint(-128, 128, (24, 16), dtype=torch.int8, generator=g)
+    assert torch.equal(int_mm(a, b), a.int() @ b.int())
+
+
+@pytest.mark.gpu
+def test_int_mm_on_cuda_pads_shapes_the_kernel_refuses() -> None:
+    g = torch.Generator().manual_seed(0)
+    for m, k, n in ((1, 24, 16), (5, 12, 10), (32, 64, 64)):  # M <= 16 and K, N not multiples of 8
+        a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
+        b = torch.randint(-128, 128, (k, n), dtype=torch.int8, generator=g)
+        assert torch.equal(int_mm(a.cuda(), b.cuda()).cpu(), a.int() @ b.int()), (m, k, n)

@@ -10,7 +10,7 @@ import pytest
 
 from gates.artifacts import ArtifactStore, tree_digest
 from gates.config import load_pipeline
-from gates.config.schema import EngineSection
+from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
 from gates.engines import ort_genai as ort
 from gates.engines.base import ModelRef

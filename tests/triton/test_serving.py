@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gates.artifacts import ArtifactStore, tree_digest
-from gates.config.schema import EngineSection
+from gates.config.engine import EngineSection
 from gates.engines import ENGINES
 from gates.engines.base import ModelRef
 from gates.errors import InfraError, SubprocessError

@@ -1,0 +1,67 @@
+"""Where and how the models are served: ``engine:`` (the backend that builds and serves both arms,
+its device and dtype) and ``serve:`` (a local tritonserver or an existing one)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from gates.config.strict import Strict
+
+INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
+
+
+FP8_ENGINE_FORMATS = ("fp8",)  # FP8 E4M3 per-tensor weights and activations: what torch-fp8 executes
+
+
+class EngineSection(Strict):
+    # torch: the artifact as Model Optimizer left it (simulated quantization);
+    # torch-int8: INT8 formats on real integer GEMMs (torch._int_mm, CPU or CUDA);
+    # torch-fp8: FP8 on real FP8 GEMMs (torch._scaled_mm, CUDA >= sm89); tensorrt-llm: GPU engines;
+    # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
+    backend: Literal["torch", "torch-int8", "torch-fp8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
+    # where the PyTorch engines run and calibration happens (auto: cuda when a CUDA device is
+    # visible) and in what dtype the float parts run (null: fp32 on CPU, bf16 on CUDA)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["bf16", "fp16", "fp32"] | None = None
+    max_batch_size: int = Field(default=8, ge=1)
+    max_input_len: int = Field(default=256, ge=1)
+    max_output_len: int = Field(default=64, ge=1)
+    # CPU threads of each served model; null: half the machine's cores each, so the two arms
+    # (served side by side) neither starve each other nor oversubscribe the CPU
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    # onnxruntime-genai only: the candidate's weights (the baseline is built fp32 by the same
+    # builder), MatMulNBits block size, accuracy level (4: int8 activations, the fast integer
+    # kernels; 1: fp32 compute) and the builder's quantization algorithm
+    precision: Literal["int8", "int4"] = "int4"
+    block_size: Literal[16, 32, 64, 128, 256] = 32
+    accuracy_level: Literal[1, 2, 3, 4] = 4
+    algo: Literal["default", "rtn", "k_quant"] = "default"
+
+    def threads_per_model(self) -> int:
+        return self.threads or max(1, (os.cpu_count() or 2) // 2)
+
+    def placement(self, cuda: bool) -> tuple[str, str]:
+        """``(device, dtype)`` this engine runs on, given whether CUDA is available here.
+
+        ``cuda`` requested where it is not available is refused by preflight, before model work."""
+        device = self.device if self.device != "auto" else ("cuda" if cuda else "cpu")
+        return device, self.dtype or ("bf16" if device == "cuda" else "fp32")
+
+
+class ServeSection(Strict):
+    triton: str = "local"
+    triton_grpc: str | None = None  # host:port of an existing Triton's gRPC endpoint (default: its host, port 8001)
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+    baseline_model: str = "baseline"
+    candidate_model: str = "candidate"
+
+    @field_validator("triton")
+    @classmethod
+    def _triton(cls, v: str) -> str:
+        if v != "local" and not re.match(r"^https?://[^/\s]+(:\d+)?/?$", v):
+            raise ValueError("serve.triton must be 'local' or an http(s)://host:port URL of a Triton server")
+        return v
