@@ -219,6 +219,11 @@ def test_starved_generator_is_inconclusive(
             if "gates.loadgen.worker" in " ".join(c.cmdline())
         ]
     assert workers, "locust worker not found"
+    # starve it once its load runs (a connection to the server is open), not while it imports
+    # locust: at nice 19 beside a busy loop an import takes minutes, and the run then ends as
+    # "did not finish" instead of exercising the saturation check
+    while not workers[0].net_connections(kind="tcp") and time.monotonic() < deadline + 60:
+        time.sleep(0.05)
     os.sched_setaffinity(workers[0].pid, {0})
     os.setpriority(os.PRIO_PROCESS, workers[0].pid, 19)
     hog = multiprocessing.Process(target=_busy_on_cpu0, daemon=True)
