@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 import traceback
 import uuid
@@ -71,7 +72,11 @@ def run_pipeline(
         env=dict(env or {}),
     )
     error: GatesError | None = None
-    with ctx.resources:
+    # Servers stop in the background once measurement is over: the judge and the report do not
+    # need them, and a tritonserver's graceful stop takes seconds (its Python stubs unload). The
+    # run returns only after they are stopped.
+    releaser = threading.Thread(target=_release, args=(ctx,), name="gates-release")
+    try:
         try:
             if warm_start_wanted(stages):
                 ctx.warm = warm_start(pipeline.config, ctx.store, run_dir / "triton")
@@ -79,7 +84,6 @@ def run_pipeline(
                     ctx.resources.callback(ctx.warm.close)
             for stage in stages:
                 _timed(ctx, stage)
-            _still_what_was_measured(ctx)
         except (BadInputError, CapabilityError) as exc:
             if ctx.record.preflight is None:
                 raise  # refused before any model work: nothing to judge or report
@@ -91,7 +95,30 @@ def run_pipeline(
             error = GatesError(
                 f"internal error in gates: {type(exc).__name__}: {exc} (traceback in {run_dir}/traceback.txt)"
             )
-    # The server is stopped by now; judging and reporting do not need it.
+        finally:
+            releaser.start()
+        if error is None:
+            try:
+                _still_what_was_measured(ctx)
+            except GatesError as exc:
+                error = exc
+            except OSError as exc:  # a file removed while it was hashed
+                error = InfraError(f"the measured artifacts could not be re-read: {exc}")
+        return _conclude(ctx, error)
+    finally:
+        releaser.join()
+
+
+def _release(ctx: RunContext) -> None:
+    try:
+        ctx.resources.close()
+    except Exception as exc:  # stopping is best effort (TritonServer.stop escalates to SIGKILL itself)
+        ctx.progress(f"warning: releasing the run's servers failed: {type(exc).__name__}: {exc}")
+
+
+def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
+    """Judge (or take the error as the reason), report, publish, write run.json."""
+    progress, run_dir, run_id, pipeline = ctx.progress, ctx.run_dir, ctx.run_id, ctx.pipeline
     if error is None:
         _timed(ctx, JudgeStage())
         verdict = ctx.need(Verdict)
