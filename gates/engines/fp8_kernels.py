@@ -24,13 +24,21 @@ or enabled output quantizer, SmoothQuant-style pre-quant scales) is refused with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from gates.engines.layer_swap import (
+    Layers,
+    check_all_covered,
+    enabled,
+    install_layers,
+    load_layers,
+    round_up,
+    save_layers,
+)
 from gates.errors import CapabilityError
 
 FP8_WEIGHTS = "fp8_linear.pt"
@@ -50,10 +58,6 @@ def to_fp8(x: torch.Tensor, amax: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return q, (1 / scale).float()
 
 
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
 def scaled_mm(
     a: torch.Tensor, b_nk: torch.Tensor, scale_a: torch.Tensor, scale_b: torch.Tensor, out_dtype: torch.dtype
 ) -> torch.Tensor:
@@ -62,7 +66,7 @@ def scaled_mm(
     The right operand is passed column-major (``b_nk.t()``), as the kernel wants. On CUDA, K and N
     that are not multiples of 16 are zero-padded and the result sliced back."""
     (m, k), n = a.shape, b_nk.shape[0]
-    pk, pn = (_round_up(k, CUDA_MULTIPLE), _round_up(n, CUDA_MULTIPLE)) if a.is_cuda else (k, n)
+    pk, pn = (round_up(k, CUDA_MULTIPLE), round_up(n, CUDA_MULTIPLE)) if a.is_cuda else (k, n)
     if (pk, pn) != (k, n):
         ap = torch.zeros((m, pk), dtype=a.dtype, device=a.device)
         ap[:, :k] = a
@@ -99,16 +103,6 @@ class Fp8Linear(nn.Module):  # type: ignore[misc]  # torch is untyped under our 
         return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
 
-def _quantizers(module: nn.Module) -> Iterator[tuple[str, Any]]:
-    for name, child in module.named_modules():
-        if type(child).__name__.endswith("TensorQuantizer"):
-            yield name, child
-
-
-def _enabled(q: Any) -> bool:
-    return q is not None and bool(getattr(q, "is_enabled", False))
-
-
 def _check_fp8_per_tensor(name: str, q: Any, what: str) -> None:
     if getattr(q, "num_bits", None) != (4, 3) or getattr(q, "block_sizes", None):
         raise CapabilityError(
@@ -124,12 +118,12 @@ def extract_fp8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     covered: set[str] = set()
     for name, mod in model.named_modules():
         wq: Any = getattr(mod, "weight_quantizer", None)
-        if not isinstance(mod, nn.Linear) or not _enabled(wq):
+        if not isinstance(mod, nn.Linear) or not enabled(wq):
             continue
         iq: Any = getattr(mod, "input_quantizer", None)
         oq: Any = getattr(mod, "output_quantizer", None)
         _check_fp8_per_tensor(name, wq, "weight_quantizer")
-        if not _enabled(iq):
+        if not enabled(iq):
             raise CapabilityError(
                 f"engine torch-fp8 runs FP8 x FP8 products; {name} has weight-only quantization "
                 "(use engine.backend: torch)"
@@ -139,7 +133,7 @@ def extract_fp8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
             raise CapabilityError(
                 f"engine torch-fp8 has no pre-quant (smoothing) scale; {name}.input_quantizer has one"
             )
-        if _enabled(oq):
+        if enabled(oq):
             raise CapabilityError(f"engine torch-fp8 cannot quantize outputs; {name}.output_quantizer is enabled")
         with torch.no_grad():
             w_fp8, w_scale = to_fp8(mod.weight.detach(), wq.amax)
@@ -148,41 +142,21 @@ def extract_fp8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
                 tensors["bias"] = mod.bias.detach().float().clone()
         layers[name] = tensors
         covered.update({f"{name}.weight_quantizer", f"{name}.input_quantizer"})
-    if not layers:
-        raise CapabilityError("engine torch-fp8 found no FP8 layer in the candidate (is it quantized fp8?)")
-    left = [n for n, q in _quantizers(model) if _enabled(q) and n not in covered]
-    if left:
-        raise CapabilityError(
-            "engine torch-fp8 cannot run these enabled quantizers, so its numerics would not be the "
-            f"artifact's: {', '.join(left[:6])}{' …' if len(left) > 6 else ''} (use engine.backend: torch)"
-        )
+    check_all_covered(model, layers, covered, "torch-fp8", "FP8", "fp8")
     return layers
 
 
-def install_fp8_layers(model: nn.Module, layers: dict[str, dict[str, torch.Tensor]], device: str = "cpu") -> nn.Module:
-    """Replace the named Linear modules by :class:`Fp8Linear` on ``device`` (in place; returns the model).
-
-    Install after the model is placed (``model.to(device, dtype)``): the layers' scales stay float32."""
-    for name, tensors in layers.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        if not isinstance(getattr(parent, child, None), nn.Linear):
-            raise CapabilityError(f"FP8 engine layer {name} does not match a Linear of the model")
-        setattr(parent, child, Fp8Linear(tensors).to(device))
-    return model
+def install_fp8_layers(model: nn.Module, layers: Layers, device: str = "cpu") -> nn.Module:
+    """Replace the named Linear modules by :class:`Fp8Linear` on ``device`` (in place; returns the model)."""
+    return install_layers(model, layers, Fp8Linear, "FP8", device)
 
 
-def save_fp8_layers(layers: dict[str, dict[str, torch.Tensor]], out_dir: Path) -> Path:
-    path = out_dir / FP8_WEIGHTS
-    torch.save(layers, path)
-    return path
+def save_fp8_layers(layers: Layers, out_dir: Path) -> Path:
+    return save_layers(layers, out_dir / FP8_WEIGHTS)
 
 
-def load_fp8_layers(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict):
-        raise CapabilityError(f"{path}: not an FP8 engine file")
-    return data
+def load_fp8_layers(path: Path) -> Layers:
+    return load_layers(path, "FP8")
 
 
 def check_fp8_device(capability: tuple[int, int] | None) -> None:

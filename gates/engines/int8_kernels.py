@@ -21,13 +21,21 @@ would gate a different model from the one shipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from gates.engines.layer_swap import (
+    Layers,
+    check_all_covered,
+    enabled,
+    install_layers,
+    load_layers,
+    round_up,
+    save_layers,
+)
 from gates.errors import CapabilityError
 
 INT8_WEIGHTS = "int8_linear.pt"
@@ -68,10 +76,6 @@ class Int8Linear(nn.Module):  # type: ignore[misc]  # torch is untyped under our
 CUDA_MIN_ROWS, CUDA_MULTIPLE = 17, 8  # torch._int_mm on CUDA: M > 16, K and N multiples of 8
 
 
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
 def int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a [M, K] int8 @ b [K, N] int8 -> int32`` with ``torch._int_mm``.
 
@@ -81,7 +85,7 @@ def int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if not a.is_cuda:
         return torch._int_mm(a, b)
     (m, k), n = a.shape, b.shape[1]
-    pm, pk, pn = max(m, CUDA_MIN_ROWS), _round_up(k, CUDA_MULTIPLE), _round_up(n, CUDA_MULTIPLE)
+    pm, pk, pn = max(m, CUDA_MIN_ROWS), round_up(k, CUDA_MULTIPLE), round_up(n, CUDA_MULTIPLE)
     if (pm, pk, pn) == (m, k, n):
         return torch._int_mm(a, b)
     ap = torch.zeros((pm, pk), dtype=a.dtype, device=a.device)
@@ -91,16 +95,6 @@ def int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         bp = torch.zeros((pk, pn), dtype=b.dtype, device=b.device)
         bp[:k, :n] = b
     return torch._int_mm(ap, bp)[:m, :n]
-
-
-def _quantizers(module: nn.Module) -> Iterator[tuple[str, Any]]:
-    for name, child in module.named_modules():
-        if type(child).__name__.endswith("TensorQuantizer"):
-            yield name, child
-
-
-def _enabled(q: Any) -> bool:
-    return q is not None and bool(getattr(q, "is_enabled", False))
 
 
 def _check_int8_per_tensor(name: str, q: Any, what: str) -> None:
@@ -116,14 +110,14 @@ def extract_int8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
     covered: set[str] = set()
     for name, mod in model.named_modules():
         wq: Any = getattr(mod, "weight_quantizer", None)
-        if not isinstance(mod, nn.Linear) or not _enabled(wq):
+        if not isinstance(mod, nn.Linear) or not enabled(wq):
             continue
         iq: Any = getattr(mod, "input_quantizer", None)
         oq: Any = getattr(mod, "output_quantizer", None)
         _check_int8_per_tensor(name, wq, "weight_quantizer")
         if wq.axis != 0 or wq.amax is None or wq.amax.numel() != mod.out_features:
             raise CapabilityError(f"engine torch-int8 needs per-output-channel weight scales; {name} has {wq}")
-        if not _enabled(iq):
+        if not enabled(iq):
             raise CapabilityError(
                 f"engine torch-int8 runs INT8 x INT8 products; {name} has weight-only quantization "
                 "(formats int8 and int8_sq have INT8 activations; use engine.backend: torch for int8_wo)"
@@ -131,7 +125,7 @@ def extract_int8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
         _check_int8_per_tensor(name, iq, "input_quantizer")
         if iq.amax is None or iq.amax.numel() != 1:
             raise CapabilityError(f"engine torch-int8 needs a static per-tensor input scale; {name} has {iq}")
-        if _enabled(oq):
+        if enabled(oq):
             raise CapabilityError(f"engine torch-int8 cannot quantize outputs; {name}.output_quantizer is enabled")
         with torch.no_grad():
             w_scale = (wq.amax.float().reshape(-1) / QMAX).clamp_min(torch.finfo(torch.float32).tiny)
@@ -149,38 +143,18 @@ def extract_int8_layers(model: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
                 tensors["bias"] = mod.bias.detach().float().clone()
         layers[name] = tensors
         covered.update({f"{name}.weight_quantizer", f"{name}.input_quantizer"})
-    if not layers:
-        raise CapabilityError("engine torch-int8 found no INT8 layer in the candidate (is it quantized int8/int8_sq?)")
-    left = [n for n, q in _quantizers(model) if _enabled(q) and n not in covered]
-    if left:
-        raise CapabilityError(
-            "engine torch-int8 cannot run these enabled quantizers, so its numerics would not be the "
-            f"artifact's: {', '.join(left[:6])}{' …' if len(left) > 6 else ''} (use engine.backend: torch)"
-        )
+    check_all_covered(model, layers, covered, "torch-int8", "INT8", "int8/int8_sq")
     return layers
 
 
-def install_int8_layers(model: nn.Module, layers: dict[str, dict[str, torch.Tensor]], device: str = "cpu") -> nn.Module:
-    """Replace the named Linear modules by :class:`Int8Linear` on ``device`` (in place; returns the model).
-
-    Install after the model is placed (``model.to(device, dtype)``): the layers' scales stay float32."""
-    for name, tensors in layers.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        if not isinstance(getattr(parent, child, None), nn.Linear):
-            raise CapabilityError(f"INT8 engine layer {name} does not match a Linear of the model")
-        setattr(parent, child, Int8Linear(tensors).to(device))
-    return model
+def install_int8_layers(model: nn.Module, layers: Layers, device: str = "cpu") -> nn.Module:
+    """Replace the named Linear modules by :class:`Int8Linear` on ``device`` (in place; returns the model)."""
+    return install_layers(model, layers, Int8Linear, "INT8", device)
 
 
-def save_int8_layers(layers: dict[str, dict[str, torch.Tensor]], out_dir: Path) -> Path:
-    path = out_dir / INT8_WEIGHTS
-    torch.save(layers, path)
-    return path
+def save_int8_layers(layers: Layers, out_dir: Path) -> Path:
+    return save_layers(layers, out_dir / INT8_WEIGHTS)
 
 
-def load_int8_layers(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict):
-        raise CapabilityError(f"{path}: not an INT8 engine file")
-    return data
+def load_int8_layers(path: Path) -> Layers:
+    return load_layers(path, "INT8")
