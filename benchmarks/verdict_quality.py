@@ -10,7 +10,9 @@ regression multiplies the candidate's samples by 1+X, which raises its p95 by X.
 judged by the real judge (`gates.judge.policy.judge`, default gates and metrics, quality
 perfect) and by a naive rule (FAIL when the observed p95 ratio exceeds 1.10, one run, no
 statistics). Printed: false-fail rate on A/A (FAIL verdicts), detection rate (FAIL verdicts) for
-5/10/20% regressions, and how often each was inconclusive.
+5/10/20% regressions, and how often each was inconclusive. A +4% regression is *within* the
+default allowed effect (5%): a FAIL there is an error of the point-estimate rule, printed for the
+fixed and the adaptive design (`fixed_fail_4pct`, `adaptive_fail_4pct`, the worse source).
 
 Adaptive against fixed, at equal error rates: the same trials judged (a) once at n requests per
 arm (fixed) and (b) with adaptive stopping (gates/judge/adaptive.py): looks every --step requests
@@ -176,7 +178,7 @@ def main() -> int:
     results: dict[tuple[str, float], tuple[int, ...]] = {}
     used_by_row: dict[tuple[str, float], float] = {}
     for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
-        for planted in (0.0, 0.05, 0.10, 0.20):
+        for planted in (0.0, 0.04, 0.05, 0.10, 0.20):
             fails = inconc = naive_fails = a_fails = a_inconc = used_total = 0
             for _ in range(t):
                 b, c = source(rng, args.n), source(rng, args.n) * (1 + planted)
@@ -232,6 +234,7 @@ def main() -> int:
         f"aa_inconclusive={worst(0.0, 1, max):.4f} detect_5pct={worst(0.05, 0, min):.4f} "
         f"detect_20pct={worst(0.20, 0, min):.4f} naive_aa_false_fail={worst(0.0, 2, max):.4f} "
         f"naive_detect_10pct={worst(0.10, 2, min):.4f} adaptive_tail_detect={min(x[2] for x in tail.values()) / t:.4f} "
+        f"fixed_fail_4pct={worst(0.04, 0, max):.4f} adaptive_fail_4pct={worst(0.04, 3, max):.4f} "
         f"n_per_arm={args.n} trials={t}"
     )
     return 0

@@ -20,6 +20,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -73,6 +74,9 @@ class TritonServer:
         self.cmd: list[str] = []
         self.http_port = self.grpc_port = self.metrics_port = 0
         self.log_path = workdir / "tritonserver.log"
+        # The Python backend's shared-memory regions are named with this prefix, so that stop()
+        # can remove exactly this server's regions: /dev/shm outlives a killed server otherwise.
+        self.shm_prefix = f"gates_{uuid.uuid4().hex[:12]}_"
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> TritonServer:
@@ -108,6 +112,7 @@ class TritonServer:
             f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
             "--exit-timeout-secs=5",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             "--strict-readiness=true",
             f"--log-verbose={self.log_verbose}",
         ]
@@ -173,22 +178,23 @@ class TritonServer:
         raise InfraError(f"tritonserver was not live after {self.startup_timeout_s:.0f}s; log: {self.log_path}")
 
     def stop(self) -> None:
-        """Stop by PID: SIGTERM, then SIGKILL after a grace period. Safe to call twice."""
+        """Stop by PID: SIGKILL to the whole process group, then remove its shared memory. Safe to
+        call twice.
+
+        The group is the server and its Python-backend stubs (also orphaned ones, when the server
+        itself died). Not a graceful SIGTERM: gates stops a server only when nothing it serves is
+        still wanted (measurement over, or a failure), the models are read-only artifacts, and a
+        graceful stop took ~3 s (the stubs unload, the server polls once a second) on every run."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        # The whole process group: the server and its Python-backend stubs. When the server itself
-        # died (killed, crashed), its stubs are orphaned but still in the group; they go too.
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            # After stub crashes the server may wait out its exit timeout: do not wait with it.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
+        for region in Path("/dev/shm").glob(f"{self.shm_prefix}*"):
+            with contextlib.suppress(OSError):
+                region.unlink()
 
     def check_alive(self) -> None:
         if self.proc is None:
