@@ -92,3 +92,17 @@ def test_a_clear_regression_is_not_stopped_for_futility() -> None:
     plan = Plan(tail_limits=(), pass_error=0.05)
     d = settle(_lat(11, 100), _lat(12, 100, 1.10), _looks([100], 500), plan)
     assert d.status != PASS
+
+
+def test_interim_fail_needs_the_shift_beyond_the_allowance_not_just_its_estimate() -> None:
+    # significant (z 4.79 over the look's 4.29) with an estimate of +8.8% over the allowed 5%, but
+    # the repeated lower bound is still inside the allowance: go on; the same data at the last look
+    # are judged by the fixed rule and fail
+    plan = Plan(tail_limits=())
+    b, c = _lat(7, 400), _lat(8, 400, 1.07)
+    interim = settle(b, c, [Look(200, 200, 0.2), Look(400, 400, 0.4)], plan)
+    shift = interim.tests[0]
+    assert shift.z is not None and shift.boundary is not None and shift.z >= shift.boundary
+    assert shift.estimate is not None and shift.estimate > plan.allowed_effect
+    assert interim.status == CONTINUE
+    assert settle(b, c, [Look(200, 200, 0.2), Look(400, 400, 1.0)], plan).status == FAIL
