@@ -47,7 +47,7 @@ CHECK_TEXTS = (
 )
 CHECK_TOP1_MIN = 0.99
 CHECK_KL_MAX = 0.01
-BUILD_VERSION = 1  # bump when the build below changes: part of the artifact's cache key
+BUILD_VERSION = 2  # bump when the build below changes: part of the artifact's cache key
 
 
 def precision_of(model: ModelRef, cfg: EngineSection) -> str:
@@ -87,6 +87,7 @@ class OrtGenaiEngine:
                 if (model.path / name).is_file():  # transformers' reading of the tokenizer, not the builder's
                     shutil.copyfile(model.path / name, out / name)
             measured = check_numerics(model.path, out)
+            light = light_tokenizer(model.path, out)
             if precision == "fp32" and (measured["top1"] < CHECK_TOP1_MIN or measured["kl"] > CHECK_KL_MAX):
                 raise BadInputError(
                     f"the ONNX Runtime GenAI fp32 build of {model.path} does not reproduce the Hugging Face "
@@ -94,8 +95,14 @@ class OrtGenaiEngine:
                     f"{measured['kl']:.4g} (need ≤ {CHECK_KL_MAX}) over {measured['positions']} positions; "
                     "refusing to serve it (the builder may not support this architecture)"
                 )
-            spec = {"backend": self.name, "precision": precision, "options": options, "model_digest": model.digest}
-            (out / "engine.json").write_text(json.dumps({**spec, "model_path": str(model.path)}, indent=2))
+            spec: dict[str, Any] = {
+                "backend": self.name,
+                "precision": precision,
+                "options": options,
+                "model_digest": model.digest,
+            }
+            spec = {**spec, "model_path": str(model.path), **({"tokenizer": light} if light else {})}
+            (out / "engine.json").write_text(json.dumps(spec, indent=2))
             return {"measured": {"vs_hf": measured}}
 
         inputs = {"model": model.digest, "precision": precision, "options": options, "v": BUILD_VERSION}
@@ -155,6 +162,55 @@ def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
     return {"top1": agree / max(positions, 1), "kl": max(0.0, float(np.mean(kls))), "positions": positions}
 
 
+TOKENIZER_CHECK_TEXTS = (
+    *CHECK_TEXTS,
+    "<|im_start|>user\nWhat is 12 + 7?<|im_end|>\n<|im_start|>assistant\n",
+    "  Leading spaces, tabs\tand UTF-8: café, naïve, 東京, emoji 🙂.\n\nTwo lines.",
+    "",
+)
+
+
+def light_tokenizer(hf_dir: Path, engine_dir: Path) -> dict[str, Any] | None:
+    """The served model may tokenize with the ``tokenizers`` library alone (no transformers import:
+    ~2 s of every Triton stub's start) when it encodes and decodes exactly as transformers'
+    tokenizer does: checked here, at build time, on fixed texts (chat markup, whitespace,
+    non-ASCII, empty) and every prefix of their ids.
+    Returns what the runner needs (its stop ids), or None: the runner then loads transformers'."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    if not (engine_dir / "tokenizer.json").is_file():
+        return None
+    reference = prepare_tokenizer(AutoTokenizer.from_pretrained(hf_dir, local_files_only=True))
+    fast = Tokenizer.from_file(str(engine_dir / "tokenizer.json"))
+    for text in TOKENIZER_CHECK_TEXTS:
+        ids = [int(i) for i in reference(text)["input_ids"]]
+        if fast.encode(text).ids != ids:
+            return None
+        # served text is decoded too, every prefix when streaming (transformers may clean up spaces)
+        for end in range(len(ids) + 1):
+            if fast.decode(ids[:end], skip_special_tokens=True) != reference.decode(
+                ids[:end], skip_special_tokens=True
+            ):
+                return None
+    return {"library": "tokenizers", "stop_ids": list(stop_token_ids(None, reference))}
+
+
+class _TokenizersEncoder:
+    """``tokenizers.Tokenizer`` behind the calls made of a runner's tokenizer (encode, decode)."""
+
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(path))
+
+    def __call__(self, text: str) -> dict[str, list[int]]:
+        return {"input_ids": list(self.tokenizer.encode(text).ids)}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens))
+
+
 class OrtRunner:
     """An ONNX Runtime GenAI model behind the Runner interface (token ids in, tokens/log-probs out)."""
 
@@ -169,12 +225,18 @@ class OrtRunner:
         genai = json.loads((path / "genai_config.json").read_text())["model"]
         self.max_len = int(genai.get("context_length", 2048))
         eos = genai.get("eos_token_id", [])
+        configured = {int(e) for e in (eos if isinstance(eos, list) else [eos])}
+        spec = json.loads((path / "engine.json").read_text()) if (path / "engine.json").is_file() else {}
+        light = spec.get("tokenizer") if tokenizer is None else None
+        if light and light.get("library") == "tokenizers":  # verified equal at build (light_tokenizer)
+            self.tokenizer: Any = _TokenizersEncoder(path / "tokenizer.json")
+            self.stop_ids = frozenset(configured | {int(i) for i in light["stop_ids"]})
+            return
         if tokenizer is None:
             from transformers import AutoTokenizer
 
             tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
         self.tokenizer = tokenizer
-        configured = {int(e) for e in (eos if isinstance(eos, list) else [eos])}
         self.stop_ids = frozenset(configured | set(stop_token_ids(None, tokenizer)))
 
     def encode(self, prompt: str) -> list[int]:

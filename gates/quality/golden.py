@@ -193,9 +193,15 @@ def _typed(path: Path, rows: list[dict[str, Any]], lines: list[int], model: type
 
 
 def load_golden_suite(
-    path: Path, label: str, allowed_tags: Sequence[str] | None = None, max_prompt_words: int = 1024
+    path: Path,
+    label: str,
+    allowed_tags: Sequence[str] | None = None,
+    max_prompt_words: int = 1024,
+    validated: Path | None = None,
 ) -> list[GoldenPrompt]:
-    """Parse, check expectations (before any model work), then type the rows of one suite."""
+    """Parse, check expectations (before any model work), then type the rows of one suite.
+
+    ``validated``: where passing expectation checks are remembered (see ``validate_rows``)."""
     rows, lines = read_jsonl(path)
     checks = [
         *GOLDEN_CHECKS,
@@ -225,7 +231,7 @@ def load_golden_suite(
                 f"tag not in golden.allowed_tags {sorted(allowed_tags)}",
             )
         )
-    validate_rows(path, derived, lines, checks)
+    validate_rows(path, derived, lines, checks, validated)
     typed = _typed(path, rows, lines, GoldenRow)
     for r, n in zip(typed, lines, strict=True):
         if r.regex is not None:
@@ -248,9 +254,10 @@ def _row_text(row: dict[str, Any], key: str) -> str | None:
     return "\n".join(p for p in parts if isinstance(p, str)) or None
 
 
-def load_calibration(path: Path) -> list[Sample]:
+def load_calibration(path: Path, validated: Path | None = None) -> list[Sample]:
     rows, lines = read_jsonl(path)
-    validate_rows(path, [{**r, "sample_text": _row_text(r, "text")} for r in rows], lines, CALIBRATION_CHECKS)
+    derived = [{**r, "sample_text": _row_text(r, "text")} for r in rows]
+    validate_rows(path, derived, lines, CALIBRATION_CHECKS, validated)
     out: list[Sample] = []
     for r in _typed(path, rows, lines, CalibrationRow):
         out.append(r.text if r.text is not None else r.messages)

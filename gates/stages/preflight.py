@@ -93,12 +93,12 @@ class PreflightStage:
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config
         check_model_source(ctx)
+        validated = ctx.store.root / "validated"  # passing expectation checks, not run twice
         golden: list[GoldenPrompt] = []
         for suite in cfg.golden.suites:
+            path = ctx.pipeline.resolve(suite)
             golden.extend(
-                load_golden_suite(
-                    ctx.pipeline.resolve(suite), suite, cfg.golden.allowed_tags, cfg.golden.max_prompt_words
-                )
+                load_golden_suite(path, suite, cfg.golden.allowed_tags, cfg.golden.max_prompt_words, validated)
             )
         seen: dict[str, str] = {}
         for g in golden:  # ids are unique per suite (expectation); across suites they must be too
@@ -109,12 +109,12 @@ class PreflightStage:
         q = cfg.optimize.quantize
         calibration: list[Sample] = []
         if q is not None and q.format != "none" and q.calibration is not None:
-            calibration = load_calibration(ctx.pipeline.resolve(q.calibration))
+            calibration = load_calibration(ctx.pipeline.resolve(q.calibration), validated)
         # every other data file a recipe reads is checked here too, before any model work
         if cfg.optimize.prune is not None:
-            load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration))
+            load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration), validated)
         if cfg.optimize.distill is not None:
-            load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data))
+            load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data), validated)
         choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
         documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
         tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]

@@ -3,6 +3,7 @@ and serves through the real tritonserver exactly what runs in process."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,12 @@ def test_runner_generates_what_the_hf_model_generates(built: tuple[ArtifactStore
     hf = TorchRunner(base, 1)
     ids = hf.encode("Four score and seven years ago")
     assert ort_runner.encode("Four score and seven years ago") == ids
+    # the build verified that `tokenizers` alone encodes as transformers does: the served runner
+    # uses it (no transformers import in the Triton stub) with the same stop ids
+    spec = json.loads((builds["baseline"].serve_path / "engine.json").read_text())  # type: ignore[attr-defined]
+    assert spec["tokenizer"]["library"] == "tokenizers"
+    assert type(ort_runner.tokenizer).__name__ == "_TokenizersEncoder"
+    assert ort_runner.stop_ids == ort.OrtRunner(builds["baseline"].serve_path, 1, tokenizer=hf.tokenizer).stop_ids  # type: ignore[attr-defined]
     hf_tokens, hf_lp = hf.generate(ids, 8)
     ort_tokens, ort_lp = ort_runner.generate(ids, 8)
     assert ort_tokens == hf_tokens and list(ort_runner.stream(ids, 8)) == hf_tokens
