@@ -57,9 +57,15 @@ def mermaid_drift(rows: Sequence[Mapping[str, Any]], limit: int = 20) -> str:
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    """The figure as a data URL; the figure is closed (matplotlib keeps open figures alive)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    finally:
+        plt.close(fig)
 
 
 def png_latency_cdf(samples: Mapping[str, Sequence[float]]) -> str | None:
@@ -82,10 +88,7 @@ def png_latency_cdf(samples: Mapping[str, Sequence[float]]) -> str | None:
     ax.set_xscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
-    try:
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    return _png(fig)
 
 
 def png_drift(rows: Sequence[Mapping[str, Any]]) -> str | None:
@@ -109,10 +112,7 @@ def png_drift(rows: Sequence[Mapping[str, Any]]) -> str | None:
     a2.tick_params(axis="x", labelrotation=70)
     for ax in (a1, a2):
         ax.grid(axis="y", alpha=0.3)
-    try:
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    return _png(fig)
 
 
 def _capacity_series(capacity: Mapping[str, Any], arm: str, key: str) -> list[float | None]:
@@ -168,7 +168,4 @@ def png_capacity(capacity: Mapping[str, Any]) -> str | None:
     ax.set_title("Latency against throughput, sweep steps")
     ax.grid(alpha=0.3)
     ax.legend()
-    try:
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    return _png(fig)
