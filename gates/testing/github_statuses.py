@@ -6,13 +6,20 @@ server class mixes this in and supplies the shared state and object helpers decl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import Any
 
 NOW = "2026-11-23T12:00:00Z"
 MAX_BODY = 65536
 STATUS_STATES = {"error", "failure", "pending", "success"}
 CHECK_CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out"}
+
+
+# The body fields GitHub accepts for a check run: an update takes all but the commit it is on.
+CHECK_RUN_UPDATE_FIELDS = frozenset(
+    {"name", "details_url", "external_id", "started_at", "status", "conclusion", "completed_at", "output", "actions"}
+)
+CHECK_RUN_CREATE_FIELDS = CHECK_RUN_UPDATE_FIELDS | {"head_sha"}
 
 
 class StatusesAndDeployments:
@@ -36,7 +43,7 @@ class StatusesAndDeployments:
         raise NotImplementedError
 
     @staticmethod
-    def _check_fields(body: Any, required: set[str], allowed: set[str]) -> tuple[int, Any, dict[str, str]] | None:
+    def _check_fields(body: Any, required: set[str], allowed: Set[str]) -> tuple[int, Any, dict[str, str]] | None:
         if not isinstance(body, dict):
             return 400, {"message": "Body should be a JSON object"}, {}
         missing = required - set(body)
@@ -90,18 +97,7 @@ class StatusesAndDeployments:
         return self._public(run)
 
     def _create_check_run(self, body: Any, full: str) -> tuple[int, Any, dict[str, str]]:
-        allowed = {
-            "name",
-            "head_sha",
-            "details_url",
-            "external_id",
-            "started_at",
-            "status",
-            "conclusion",
-            "completed_at",
-            "output",
-            "actions",
-        }
+        allowed = CHECK_RUN_CREATE_FIELDS
         if err := self._check_fields(body, {"name", "head_sha"}, allowed):
             return err
         if body.get("conclusion") is not None and body["conclusion"] not in CHECK_CONCLUSIONS:
@@ -158,17 +154,7 @@ class StatusesAndDeployments:
         run = self.check_runs.get(int(rid))
         if run is None:
             return 404, {"message": "Not Found"}, {}
-        allowed = {
-            "name",
-            "details_url",
-            "external_id",
-            "started_at",
-            "status",
-            "conclusion",
-            "completed_at",
-            "output",
-            "actions",
-        }
+        allowed = CHECK_RUN_UPDATE_FIELDS
         if err := self._check_fields(body, set(), allowed):
             return err
         if body.get("conclusion") is not None and body["conclusion"] not in CHECK_CONCLUSIONS:
