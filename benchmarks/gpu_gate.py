@@ -10,20 +10,23 @@ Model Optimizer's FP8 config, calibrated on the GPU and served on ``torch._scale
 ``gates run`` on it — the ``tritonserver`` of the nvidia-pytriton wheel, locust load, golden-prompt
 drift, the judge — once per number of concurrent users (1, 8, 64 by default; the model, the
 candidate and the engines are built once and reused from the artifact store). It reads each
-report.json and prints p50/p95 latency, output tokens/s per arm, the FP8/bf16 throughput ratio and
-drift top-1 agreement, and ends with one line::
+report.json and prints p50/p95 latency, inter-token latency, output tokens per second of model busy
+time per arm (``load.capacity_tokens_per_s``: the arms share their users, so client-side tokens/s
+are tied), the FP8/bf16 ratio of that and drift top-1 agreement, and ends with one line::
 
     fp8_vs_bf16_tokens_per_s_1=… fp8_vs_bf16_tokens_per_s_8=… fp8_vs_bf16_tokens_per_s_64=… top1=…
 
-Without CUDA (or below sm89) it prints why and exits 2.
+Without CUDA (or below sm89) it prints why and exits 2. ``--reports DIR`` prints the same summary
+of report.json files saved from an earlier run (``u1.json`` … or ``runs/u1/report.json`` …), anywhere.
 
-    python3 benchmarks/gpu_gate.py [--users 1,8,64] [--duration 30] [--steps 150] [--keep DIR]
+    python3 benchmarks/gpu_gate.py [--users 1,8,64] [--duration 45] [--steps 150] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -121,7 +124,7 @@ def build_model(out: Path, hidden: int, intermediate: int, layers: int, steps: i
     torch.cuda.empty_cache()
     return (
         f"model: {params / 1e9:.2f}B parameters ({layers}x{hidden}, ffn {intermediate}), trained {steps} steps "
-        f"in {time.monotonic() - t0:.0f}s, final loss {float(loss):.3f}; torch {torch.__version__}, "
+        f"in {time.monotonic() - t0:.0f}s, final loss {loss.item():.3f}; torch {torch.__version__}, "
         f"{torch.cuda.get_device_name()}"
     )
 
@@ -144,18 +147,84 @@ def run_gate(project: Path, users: int, model: Path, args: argparse.Namespace) -
     return report
 
 
+def arm_figures(report: dict[str, Any], arm: str) -> dict[str, float]:
+    """One arm's figures from a report.json.
+
+    ``tokens_per_s`` is output tokens per second of the arm's model *busy* time on the server
+    (report key ``load.capacity_tokens_per_s``): both arms are sent interleaved requests by the
+    same users, so their client-side tokens/s are tied to each other and cannot be compared.
+    An arm without figures (no request completed in the window) has 0 tokens/s and NaN latencies.
+    """
+    load = report.get("load") or {}
+    m = load.get(arm)
+    if not m:
+        return {"requests": 0, "p50": math.nan, "p95": math.nan, "itl_p50": math.nan, "tokens_per_s": 0.0}
+    busy = (load.get("capacity_tokens_per_s") or {}).get(arm)
+    return {
+        "requests": m["requests"],
+        "p50": m["latency_ms"]["p50"],
+        "p95": m["latency_ms"]["p95"],
+        "itl_p50": (m.get("itl_ms") or {}).get("p50", math.nan),
+        "tokens_per_s": float(busy) if busy is not None else 0.0,
+    }
+
+
+def top1_of(report: dict[str, Any]) -> float:
+    return float((report.get("drift") or {}).get("top1_agreement", math.nan))
+
+
+def summarize(reports: dict[int, dict[str, Any]]) -> str:
+    """The table and the closing ``key=value`` line for reports keyed by number of users."""
+    lines = [
+        f"{'users':>5} {'arm':5} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'ITL ms':>7} {'busy tok/s':>10} "
+        f"{'fp8/bf16':>8} {'top-1':>6}"
+    ]
+    ratios, top1s = {}, []
+    for u, r in sorted(reports.items()):
+        b, c = arm_figures(r, "baseline"), arm_figures(r, "candidate")
+        ratios[u] = c["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else math.nan
+        top1s.append(top1_of(r))
+        for arm, m in (("bf16", b), ("fp8", c)):
+            tail = f" {ratios[u]:8.3f} {top1_of(r):6.3f}" if arm == "fp8" else ""
+            lines.append(
+                f"{u:5d} {arm:5} {m['requests']:8d} {m['p50']:8.1f} {m['p95']:8.1f} {m['itl_p50']:7.2f} "
+                f"{m['tokens_per_s']:10.1f}{tail}"
+            )
+        lines.append(f"      {r['verdict']}: {r.get('reason', '')}")
+    finite = [t for t in top1s if t == t]
+    kv = " ".join(f"fp8_vs_bf16_tokens_per_s_{u}={ratio:.3f}" for u, ratio in sorted(ratios.items()))
+    lines.append(f"\n{kv} top1={min(finite) if finite else math.nan:.4f}")
+    return "\n".join(lines)
+
+
+def saved_reports(folder: Path) -> dict[int, dict[str, Any]]:
+    """report.json files saved by an earlier run: ``runs/u<N>/report.json`` or ``u<N>.json``."""
+    found: dict[int, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*.json")):
+        name = path.parent.name if path.name == "report.json" else path.stem
+        if name.startswith("u") and name[1:].isdigit():
+            found[int(name[1:])] = json.loads(path.read_text())
+    if not found:
+        raise SystemExit(f"gpu_gate: no u<N>.json or runs/u<N>/report.json under {folder}")
+    return found
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", default="1,8,64")
-    ap.add_argument("--duration", type=float, default=30.0)
-    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--duration", type=float, default=45.0)
+    ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--hidden", type=int, default=2048)
     ap.add_argument("--intermediate", type=int, default=8192)
     ap.add_argument("--layers", type=int, default=16)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per gates run")
     ap.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temp dir)")
+    ap.add_argument("--reports", type=Path, default=None, help="only summarize the report.json files saved here")
     args = ap.parse_args()
+    if args.reports is not None:
+        print(summarize(saved_reports(args.reports)))
+        return 0
     problem = cuda_problem()
     if problem is not None:
         print(f"gpu_gate: {problem}")
@@ -169,22 +238,11 @@ def main() -> int:
         model = work / "model"
         if not (model / "config.json").is_file():
             print(build_model(model, args.hidden, args.intermediate, args.layers, args.steps), flush=True)
-        rows = []
+        reports = {}
         for u in users:
-            r = run_gate(project, u, model, args)
-            b, c = r["load"]["baseline"], r["load"]["candidate"]
-            ratio = c["output_tokens_per_s"] / b["output_tokens_per_s"] if b["output_tokens_per_s"] else float("nan")
-            rows.append((u, r, b, c, ratio))
+            reports[u] = r = run_gate(project, u, model, args)
             print(f"{u} users: verdict {r['verdict']} (exit {r['_exit']}, {r['_wall_s']:.0f}s)", flush=True)
-        print(f"\n{'users':>5} {'arm':9} {'p50 ms':>9} {'p95 ms':>9} {'tokens/s':>9} {'fp8/bf16':>9} {'top-1':>6}")
-        for u, r, b, c, ratio in rows:
-            for arm, m in (("bf16", b), ("fp8", c)):
-                lat = m["latency_ms"]
-                tail = f" {ratio:9.2f} {r['drift']['top1_agreement']:6.3f}" if arm == "fp8" else ""
-                print(f"{u:5d} {arm:9} {lat['p50']:9.1f} {lat['p95']:9.1f} {m['output_tokens_per_s']:9.1f}{tail}")
-        top1 = min(r["drift"]["top1_agreement"] for _, r, *_ in rows)
-        kv = " ".join(f"fp8_vs_bf16_tokens_per_s_{u}={ratio:.3f}" for u, *_, ratio in rows)
-        print(f"\n{kv} top1={top1:.4f}")
+        print(summarize(reports))
         return 0
     finally:
         if args.keep is None:

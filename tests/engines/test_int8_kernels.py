@@ -102,7 +102,9 @@ def test_engine_artifact_is_reused_and_served_by_the_loader(
     assert any(isinstance(m, Int8Linear) for m in served.modules())
     assert torch.equal(_logprobs(served, tok).argmax(-1), _logprobs(simulated, tok).argmax(-1))
     # the baseline stays float: that is what the INT8 engine is compared with
-    base = engine.build(store, ModelRef("baseline", tiny_model, "b" * 64, "none", "real"), EngineSection())
+    # (on CPU: on a CUDA machine ``device: auto`` places the baseline in bf16, a new build)
+    base_ref = ModelRef("baseline", tiny_model, "b" * 64, "none", "real")
+    base = engine.build(store, base_ref, EngineSection(device="cpu"))
     assert base.backend == "torch" and base.serve_path == tiny_model
 
 
