@@ -3,7 +3,12 @@
 Build path: the candidate artifact (Model Optimizer state) is restored, exported as a TensorRT-LLM
 checkpoint with ``export_tensorrt_llm_checkpoint``, and ``trtllm-build`` turns it into an engine
 for *this* GPU's architecture (engines are not portable across architectures, so the
-architecture is part of the artifact's inputs). Sizes come from ``engine:`` in the config.
+architecture is part of the artifact's inputs). Sizes come from ``engine:`` in the config. The
+artifact is self-contained: ``engine/``, ``tokenizer/`` and the stop tokens in ``engine.json``.
+
+Serving in the gate: gates' own Triton Python model runs the engine with TensorRT-LLM's Python
+runtime (:class:`~gates.engines.trtllm_runner.TrtllmRunner`), so load and drift speak the same
+protocol as for every other engine (the ensemble has no per-position log-probabilities).
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from gates.artifacts import ArtifactStore
 from gates.config.engine import EngineSection
 from gates.engines.base import EngineBuild, KernelSupport, ModelRef
 from gates.engines.runner import Runner
+from gates.engines.trtllm_runner import TrtllmRunner
 from gates.errors import CapabilityError, SubprocessError
-from gates.models.loader import load_model
+from gates.models.loader import load_model, stop_token_ids
+from gates.triton.repository import write_model
 from gates.triton.trtllm_repository import TrtllmRepoSpec
 from gates.triton.trtllm_repository import write as write_trtllm_repository
 
@@ -54,11 +61,14 @@ def build_command(
     ]
 
 
-def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") -> None:
+def export_checkpoint(model_path: Path, out: Path, tokenizer_out: Path, decoder_type: str = "llama") -> list[int]:
+    """Export the TensorRT-LLM checkpoint and the tokenizer; returns the model's stop token ids."""
     import torch
     from modelopt.torch.export import export_tensorrt_llm_checkpoint
 
-    model, _ = load_model(model_path)
+    model, tokenizer = load_model(model_path)
+    tokenizer.save_pretrained(tokenizer_out)
+    stops = [int(i) for i in stop_token_ids(model, tokenizer)]
     with torch.inference_mode():
         export_tensorrt_llm_checkpoint(
             model.cuda().half(),
@@ -67,11 +77,12 @@ def export_checkpoint(model_path: Path, out: Path, decoder_type: str = "llama") 
             export_dir=str(out),
             inference_tensor_parallel=1,
         )
+    return stops
 
 
 def build_batch(build: EngineBuild) -> int:
     """The engine's max batch size, as trtllm-build was told (engine.json), 8 when unrecorded."""
-    spec = build.serve_path.parent / "engine.json"
+    spec = build.serve_path / "engine.json"
     if not spec.is_file():
         return 8
     command = json.loads(spec.read_text()).get("command", [])
@@ -108,14 +119,21 @@ class TensorRTLLMEngine:
 
         def write(out: Path) -> dict[str, Any]:
             checkpoint, engine = out / "checkpoint", out / "engine"
-            export_checkpoint(model.path, checkpoint)
+            stops = export_checkpoint(model.path, checkpoint, out / "tokenizer")
             cmd = build_command(checkpoint, engine, cfg, shutil.which("trtllm-build") or "trtllm-build")
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
             if proc.returncode != 0:
                 raise SubprocessError("trtllm-build failed", cmd, proc.returncode, proc.stdout, proc.stderr)
             (out / "engine.json").write_text(
                 json.dumps(
-                    {"backend": self.name, "gpu_arch": arch, "model_digest": model.digest, "command": cmd}, indent=2
+                    {
+                        "backend": self.name,
+                        "gpu_arch": arch,
+                        "model_digest": model.digest,
+                        "command": cmd,
+                        "stop_ids": stops,
+                    },
+                    indent=2,
                 )
             )
             return {"gpu_arch": arch}
@@ -123,24 +141,25 @@ class TensorRTLLMEngine:
         art = store.get_or_build(
             "engine-trtllm", {"model": model.digest, "engine": cfg.model_dump(), "gpu_arch": arch}, write
         )
-        return EngineBuild(
-            self.name, model, art.path / "engine", art.digest, art.reused, True, f"TensorRT-LLM engine for {arch}"
+        note = (
+            f"TensorRT-LLM engine for {arch}, run by TensorRT-LLM's Python runtime in gates' Triton model: one "
+            "request at a time per instance, no in-flight batching (Triton's tensorrtllm backend, whose repository is "
+            "rendered beside the gate's, batches), so throughput under concurrency is a lower bound"
         )
+        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, device="cuda", dtype="fp16")
 
     def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
-        """Render the engine's Triton repository from tensorrtllm_backend's templates (``<name>`` is the
-        ensemble), then refuse: load and drift speak gates' protocol (PROMPT/TOKEN_IDS/log-probabilities),
-        the ensemble speaks text_input/max_tokens -> text_output without per-position log-probabilities.
-        The rendered repository stays for inspection; nothing half-served is measured."""
+        """gates' Python model over the engine (what the gate loads), and beside the repository the
+        same engine's repository for Triton's ``tensorrtllm`` backend, rendered from
+        tensorrtllm_backend's templates, for deployments with in-flight batching (not loaded here:
+        its ensemble has no per-position log-probabilities for the drift check)."""
         spec = TrtllmRepoSpec(
-            engine_dir=build.serve_path, tokenizer_dir=build.model.path, max_batch_size=build_batch(build)
+            engine_dir=build.serve_path / "engine",
+            tokenizer_dir=build.serve_path / "tokenizer",
+            max_batch_size=build_batch(build),
         )
-        ensemble = write_trtllm_repository(repo, spec, prefix=name)
-        raise CapabilityError(
-            f"the TensorRT-LLM engine's Triton repository is rendered ({ensemble}), but gates' load and drift do not "
-            "speak its ensemble's protocol yet (text_input/max_tokens -> text_output, no per-position "
-            "log-probabilities): use engine.backend torch-fp8 or torch-int8 on GPU runners"
-        )
+        write_trtllm_repository(repo.parent / f"{name}-tensorrtllm", spec, prefix=name)
+        return write_model(repo, name, build.serve_path, threads, device="cuda")
 
     def runner(self, path: Path, threads: int) -> Runner:
-        raise CapabilityError("a TensorRT-LLM engine runs in Triton's tensorrtllm backend, not in-process")
+        return TrtllmRunner(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from gates.engines import ENGINES
+from gates.errors import CapabilityError
 from gates.models.placement import cuda_capability
 from gates.optimize.quantize import FORMATS
 
@@ -27,8 +28,20 @@ def _gpu_label(capability: tuple[int, int]) -> str:
     return "any CUDA GPU" if capability == (0, 0) else f"sm{capability[0]}{capability[1]}+"
 
 
-def format_places(capability: tuple[int, int] | None) -> list[FormatPlaces]:
-    """Per format: where it runs on real kernels; ``capability`` is this machine's GPU (None: CPU only)."""
+def unavailable_engines() -> frozenset[str]:
+    """Engines whose kernels this machine has but whose software is missing (their own check says so)."""
+    missing = set()
+    for name, engine in ENGINES.items():
+        try:
+            engine.check_available()
+        except CapabilityError:
+            missing.add(name)
+    return frozenset(missing)
+
+
+def format_places(capability: tuple[int, int] | None, unavailable: frozenset[str] = frozenset()) -> list[FormatPlaces]:
+    """Per format: where it runs on real kernels; ``capability`` is this machine's GPU (None: CPU only).
+    An engine in ``unavailable`` is named "here" with "(not installed)": the GPU could, this install cannot."""
     device = "GPU" if capability is not None else "CPU"
     out = []
     for name, info in FORMATS.items():
@@ -38,7 +51,11 @@ def format_places(capability: tuple[int, int] | None) -> list[FormatPlaces]:
             here = "refused: needs CUDA"
         else:
             here = f"simulated on {device}"
-        real_here = tuple(e.name for e in ENGINES.values() if e.kernels.runs(name, capability))
+        real_here = tuple(
+            e.name + (" (not installed)" if e.name in unavailable else "")
+            for e in ENGINES.values()
+            if e.kernels.runs(name, capability)
+        )
         real_gpu = tuple(
             f"{e.name} ({_gpu_label(e.kernels.formats[name])})"
             for e in ENGINES.values()
@@ -53,7 +70,7 @@ def formats_table() -> list[str]:
     capability = cuda_capability()
     here = "CPU" if capability is None else f"GPU sm{capability[0]}{capability[1]}"
     lines = [f"{'format':14} {'modelopt config':32} {'Model Optimizer here':22} note"]
-    for p in format_places(capability):
+    for p in format_places(capability, unavailable_engines()):
         lines.append(f"{p.format:14} {p.modelopt_cfg:32} {p.modelopt_here:22} {p.note}")
         if p.format != "none":
             lines.append(

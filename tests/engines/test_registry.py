@@ -37,10 +37,21 @@ def test_trtllm_refused_with_hint_where_absent() -> None:
     reason="TensorRT-LLM is not installable on these machines (PyPI ships a stub; "
     "NVIDIA's index is unreachable): the end-to-end engine build runs on GPU runners only",
 )
-def test_trtllm_engine_builds(tiny_model: Path, artifacts_root: Path) -> None:
+def test_trtllm_engine_builds_and_runs(tiny_model: Path, artifacts_root: Path) -> None:
+    import numpy as np
+
     from gates.artifacts import ArtifactStore, tree_digest
     from gates.engines.base import ModelRef
+    from gates.engines.torch_runner import TorchRunner
 
     ref = ModelRef("candidate", tiny_model, tree_digest(tiny_model), "none", "real")
     build = ENGINES["tensorrt-llm"].build(ArtifactStore(artifacts_root), ref, EngineSection(backend="tensorrt-llm"))
-    assert (build.serve_path / "rank0.engine").is_file()
+    assert (build.serve_path / "engine" / "rank0.engine").is_file() and build.device == "cuda"
+    runner, reference = ENGINES["tensorrt-llm"].runner(build.serve_path, 1), TorchRunner(tiny_model, 1)
+    ids = reference.encode("The quick brown fox")
+    tokens, logprobs = runner.generate(ids, 8)
+    assert list(runner.stream(ids, 8)) == tokens
+    want = reference.score(ids, tokens)  # the float32 model on the fp16 engine's own tokens
+    assert logprobs.shape == want.shape
+    assert float(np.mean(logprobs.argmax(-1) == want.argmax(-1))) >= 0.75
+    np.testing.assert_allclose(runner.score(ids, tokens), logprobs, atol=2e-2)  # forced = generated

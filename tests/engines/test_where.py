@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from gates.engines import ENGINES
-from gates.engines.where import format_places, formats_table
+from gates.engines.where import format_places, formats_table, unavailable_engines
 from gates.optimize.quantize import FORMATS
 
 
@@ -25,6 +27,14 @@ def test_gpu_machines_by_compute_capability() -> None:
     assert _by_format((9, 0))["int8"][0] == ("torch-int8", "tensorrt-llm")
     assert _by_format((9, 0))["int4_wo"][0] == ("tensorrt-llm",)  # ORT GenAI here is the CPU package
     assert _by_format((10, 0))["nvfp4"][0] == ("tensorrt-llm",)
+
+
+def test_a_gpu_without_the_software_says_so() -> None:
+    # the H100 used for issue 12 had FP8 tensor cores but no TensorRT-LLM
+    places = {p.format: p.real_here for p in format_places((9, 0), frozenset({"tensorrt-llm"}))}
+    assert places["fp8"] == ("torch-fp8", "tensorrt-llm (not installed)")
+    if importlib.util.find_spec("tensorrt_llm") is None:  # not installable on these machines
+        assert "tensorrt-llm" in unavailable_engines()
 
 
 def test_every_declared_format_is_listed_and_known() -> None:

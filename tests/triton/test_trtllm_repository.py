@@ -9,11 +9,11 @@ from pathlib import Path
 from string import Template
 
 import pytest
+from tritonclient.grpc import model_config_pb2
 
 from gates.artifacts import tree_digest
 from gates.engines import ENGINES
 from gates.engines.base import EngineBuild, ModelRef
-from gates.errors import CapabilityError
 from gates.triton.trtllm_repository import (
     MODELS,
     PLACEHOLDER,
@@ -117,13 +117,19 @@ def test_write_lays_out_the_repository(tmp_path: Path) -> None:
     assert (tmp_path / "repo" / "baseline_postprocessing" / "1" / "model.py").is_file()
 
 
-def test_engine_renders_its_repository_then_refuses_unwired_protocol(tiny_model: Path, tmp_path: Path) -> None:
-    engine_dir = tmp_path / "engine-art" / "engine"
-    engine_dir.mkdir(parents=True)
-    (engine_dir.parent / "engine.json").write_text('{"command": ["trtllm-build", "--max_batch_size=32"]}')
+def test_engine_serves_gates_model_and_renders_the_backend_repository(tiny_model: Path, tmp_path: Path) -> None:
+    art = tmp_path / "engine-art"
+    (art / "engine").mkdir(parents=True)
+    (art / "engine.json").write_text('{"backend": "tensorrt-llm", "command": ["trtllm-build", "--max_batch_size=32"]}')
     ref = ModelRef("candidate", tiny_model, tree_digest(tiny_model), "fp8", "real")
-    build = EngineBuild("tensorrt-llm", ref, engine_dir, "d" * 64, False, True, "TensorRT-LLM engine for sm90")
-    with pytest.raises(CapabilityError, match="do not speak its ensemble's protocol"):
-        ENGINES["tensorrt-llm"].write_serving(tmp_path / "repo", "candidate", build, 1)
-    config = parse_config((tmp_path / "repo" / "candidate_tensorrt_llm" / "config.pbtxt").read_text())
-    assert config.parameters["gpt_model_path"].string_value == str(engine_dir) and config.max_batch_size == 32
+    build = EngineBuild("tensorrt-llm", ref, art, "d" * 64, False, True, "TensorRT-LLM engine for sm90", device="cuda")
+    served = ENGINES["tensorrt-llm"].write_serving(tmp_path / "repo", "candidate", build, 1)
+    # what the gate loads: gates' Python model over the engine artifact, on the GPU
+    assert served == tmp_path / "repo" / "candidate"
+    ours = parse_config((served / "config.pbtxt").read_text())
+    assert ours.backend == "python" and ours.parameters["artifact_path"].string_value == str(art)
+    assert [g.kind for g in ours.instance_group] == [model_config_pb2.ModelInstanceGroup.KIND_GPU]
+    # beside it, never loaded by the gate: the same engine for Triton's tensorrtllm backend
+    config = parse_config((tmp_path / "candidate-tensorrtllm" / "candidate_tensorrt_llm" / "config.pbtxt").read_text())
+    assert config.parameters["gpt_model_path"].string_value == str(art / "engine") and config.max_batch_size == 32
+    assert not (tmp_path / "repo" / "candidate_tensorrt_llm").exists()
