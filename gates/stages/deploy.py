@@ -38,7 +38,10 @@ class DeployStage:
             engine = ENGINES[ctx.config.engine.backend]  # the engine that built them serves them
             engine.write_serving(repo, models["baseline"], build.baseline, threads)
             engine.write_serving(repo, models["candidate"], build.candidate, threads)
-            server = ctx.resources.enter_context(TritonServer(repo, workdir, serve.startup_timeout_s))
+            on_gpu = any(b.device == "cuda" for b in builds.values())
+            server = ctx.resources.enter_context(
+                TritonServer(repo, workdir, serve.startup_timeout_s, gpu_metrics=on_gpu)
+            )
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             load_concurrently(server, tuple(models.values()))
             url, grpc_url = server.url, server.grpc_url

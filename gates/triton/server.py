@@ -65,8 +65,18 @@ def _die_with_parent() -> None:
 class TritonServer:
     """Context manager: ``with TritonServer(repo, workdir) as server: server.load_model(...)``."""
 
-    def __init__(self, repository: Path, workdir: Path, startup_timeout_s: float = 120.0, log_verbose: int = 0):
+    def __init__(
+        self,
+        repository: Path,
+        workdir: Path,
+        startup_timeout_s: float = 120.0,
+        log_verbose: int = 0,
+        gpu_metrics: bool = False,
+    ):
         self.repository = repository
+        # GPU gauges (nv_gpu_memory_used_bytes …) only when a model runs on the GPU: on a CPU
+        # machine the metrics thread would poll a DCGM that is not there.
+        self.gpu_metrics = gpu_metrics
         self.workdir = workdir
         self.startup_timeout_s = startup_timeout_s
         self.log_verbose = log_verbose
@@ -110,7 +120,7 @@ class TritonServer:
             f"--grpc-port={self.grpc_port}",
             "--metrics-address=127.0.0.1",
             f"--metrics-port={self.metrics_port}",
-            "--allow-gpu-metrics=false",
+            f"--allow-gpu-metrics={'true' if self.gpu_metrics else 'false'}",
             "--exit-timeout-secs=5",
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             "--strict-readiness=true",

@@ -151,7 +151,9 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     threads = config.engine.threads_per_model()
     for arm, build in builds.items():
         ENGINES[build.backend].write_serving(repo, models[arm], build, threads)
-    server = TritonServer(repo, workdir, serve.startup_timeout_s)
+    server = TritonServer(
+        repo, workdir, serve.startup_timeout_s, gpu_metrics=any(b.device == "cuda" for b in builds.values())
+    )
     warm = WarmServer(server, models, builds)
     try:
         server.launch()
