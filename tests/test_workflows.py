@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
 UNTRUSTED = re.compile(
     r"\$\{\{\s*github\.event\.(comment\.body|issue\.title|issue\.body|pull_request\.title|pull_request\.body|"
     r"pull_request\.head\.ref|review\.body|head_commit\.message)"
@@ -78,3 +80,8 @@ def test_promote_workflow_routes_through_handle_event_with_reviewers() -> None:
 def test_ci_workflow_runs_make_test_on_hosted_runner() -> None:
     job = load("ci.yml")["jobs"]["test"]
     assert job["runs-on"] == "ubuntu-latest" and any("make test" in s.get("run", "") for s in job["steps"])
+    # every Python pyproject allows is tested
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11,<3.13" and job["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
+    setup = next(s for s in job["steps"] if "actions/setup-python" in s.get("uses", ""))
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"
