@@ -185,7 +185,7 @@ def summarize(reports: dict[int, dict[str, Any]]) -> str:
         ratios[u] = c["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else math.nan
         top1s.append(top1_of(r))
         for arm, m in (("bf16", b), ("fp8", c)):
-            tail = f" {ratios[u]:8.3f} {top1_of(r):6.3f}" if arm == "fp8" else ""
+            tail = f" {ratios[u]:8.3f} {top1s[-1]:6.3f}" if arm == "fp8" else ""
             lines.append(
                 f"{u:5d} {arm:5} {m['requests']:8d} {m['p50']:8.1f} {m['p95']:8.1f} {m['itl_p50']:7.2f} "
                 f"{m['tokens_per_s']:10.1f}{tail}"

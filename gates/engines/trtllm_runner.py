@@ -57,17 +57,14 @@ class _StepHook:
         self.steps = 0
 
     def __call__(self, step: int, input_ids: Any, scores: Any) -> Any:
-        logits = scores.reshape(-1, scores.shape[-1])[0]
-        host = None
-        if self.record or self.choose is not None:
-            host = logits.float().cpu().numpy().astype(np.float32)
-        if self.record and host is not None:
+        # ``self.steps`` counts the calls: the runtime's own ``step`` base is not part of its contract
+        host = scores.reshape(-1, scores.shape[-1])[0].float().cpu().numpy().astype(np.float32)
+        if self.record:
             self.rows.append(host)
-        if self.choose is not None and host is not None:
+        if self.choose is not None:
             token = int(self.choose(self.steps, host))
-            forced = scores.new_full(scores.shape, float("-inf"))
-            forced[..., token] = 0.0
-            scores = forced
+            scores = scores.new_full(scores.shape, float("-inf"))
+            scores[..., token] = 0.0
         self.steps += 1
         return scores
 

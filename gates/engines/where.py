@@ -29,7 +29,7 @@ def _gpu_label(capability: tuple[int, int]) -> str:
 
 
 def unavailable_engines() -> frozenset[str]:
-    """Engines whose kernels this machine has but whose software is missing (their own check says so)."""
+    """Engines that refuse this machine by their own ``check_available`` (software or hardware missing)."""
     missing = set()
     for name, engine in ENGINES.items():
         try:

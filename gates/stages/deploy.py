@@ -9,8 +9,7 @@ from gates.engines import ENGINES
 from gates.errors import InfraError
 from gates.record import BuildResult, DeployResult
 from gates.triton.client import TextModelClient
-from gates.triton.server import TritonServer
-from gates.triton.warm import load_concurrently, remember
+from gates.triton.warm import load_concurrently, local_server, remember
 
 
 class DeployStage:
@@ -38,10 +37,7 @@ class DeployStage:
             engine = ENGINES[ctx.config.engine.backend]  # the engine that built them serves them
             engine.write_serving(repo, models["baseline"], build.baseline, threads)
             engine.write_serving(repo, models["candidate"], build.candidate, threads)
-            on_gpu = any(b.device == "cuda" for b in builds.values())
-            server = ctx.resources.enter_context(
-                TritonServer(repo, workdir, serve.startup_timeout_s, gpu_metrics=on_gpu)
-            )
+            server = ctx.resources.enter_context(local_server(repo, workdir, serve.startup_timeout_s, builds))
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             load_concurrently(server, tuple(models.values()))
             url, grpc_url = server.url, server.grpc_url

@@ -135,6 +135,11 @@ def load_concurrently(server: TritonServer, names: tuple[str, ...]) -> None:
             future.result()  # the first failure propagates; the pool waits for the others
 
 
+def local_server(repo: Path, workdir: Path, startup_timeout_s: float, builds: dict[str, EngineBuild]) -> TritonServer:
+    """The local tritonserver for these builds (not started): GPU gauges only when one of them runs on the GPU."""
+    return TritonServer(repo, workdir, startup_timeout_s, gpu_metrics=any(b.device == "cuda" for b in builds.values()))
+
+
 def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmServer | None:
     """Launch tritonserver and start loading the remembered builds; None when there is nothing to
     remember (a first run, another config) or the server is not local.
@@ -151,9 +156,7 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     threads = config.engine.threads_per_model()
     for arm, build in builds.items():
         ENGINES[build.backend].write_serving(repo, models[arm], build, threads)
-    server = TritonServer(
-        repo, workdir, serve.startup_timeout_s, gpu_metrics=any(b.device == "cuda" for b in builds.values())
-    )
+    server = local_server(repo, workdir, serve.startup_timeout_s, builds)
     warm = WarmServer(server, models, builds)
     try:
         server.launch()
