@@ -28,10 +28,9 @@ os.environ.setdefault("GATES_PROGRESS", "0")
 
 import numpy as np
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
-from gates.engines.base import ModelRef
 from gates.engines.torch_runner import TorchRunner
 from gates.models.prompts import render_golden
 from gates.models.sources import SMOLLM2, resolve_source

@@ -27,6 +27,31 @@ MANIFEST = "manifest.json"
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """A model artifact: where it is and the digest of what is in it."""
+
+    role: str  # baseline | candidate
+    path: Path
+    digest: str
+    format: str  # quantization format, "none" for the base model
+    quant_path: str  # "real" | "simulated"
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineBuild:
+    backend: str
+    model: ModelRef
+    serve_path: Path  # what the Triton model loads
+    digest: str
+    reused: bool
+    latency_representative: bool
+    latency_note: str
+    recipe: str = ""  # what the engine itself did to the model (e.g. its own int8 quantization)
+    device: str = "cpu"  # where the served model runs: cpu | cuda (Triton's instance group follows it)
+    dtype: str = "fp32"  # the float dtype of its non-quantized parts: fp32 | bf16 | fp16
+
+
+@dataclasses.dataclass(frozen=True)
 class Artifact:
     kind: str
     digest: str

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gates.engines.base import EngineBuild, ModelRef
+from gates.artifacts import EngineBuild, ModelRef
 from gates.judge.quality import QualityEntry
 from gates.judge.verdict import Verdict
 from gates.loadgen.capacity import Capacity

@@ -146,9 +146,9 @@ def test_artifacts_verify_checks_the_cached_base_model(tmp_path: Path) -> None:
 def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> None:
     import shutil
 
+    from gates.artifacts import ModelRef
     from gates.config.parse import parse_pipeline
     from gates.context import RunContext
-    from gates.engines.base import ModelRef
     from gates.pipeline import run_pipeline
     from gates.record import OptimizeResult
 

@@ -26,6 +26,7 @@ LOCAL_IMPORTS_ALLOWED = {
         "gates.engines.int8_kernels",
     ): "imports torch at module level; the CLI must start without it",
     ("gates.engines.torch_int8", "gates.engines.int8_kernels"): "imports torch at module level",
+    ("gates.cli.handle_event", "gates.cli.events"): "--dry-run (and the hosted jobs) need pydantic and PyYAML only",
 }
 
 

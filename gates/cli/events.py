@@ -1,18 +1,17 @@
-"""``gates handle-event`` (what a workflow calls) and ``gates serve`` (a webhook receiver)."""
+"""``gates serve`` (a webhook receiver) and carrying out a routed event (``gates handle-event``)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
-from gates.events.handle import HandlerContext, handle_event, load_payload
-from gates.events.routing import MalformedEvent
+from gates.events.handle import HandlerContext, handle_event
 from gates.events.webhook import Delivery, WebhookServer, serve_forever
 
 
@@ -21,35 +20,6 @@ def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> Handler
     return HandlerContext(
         repo_dir.resolve(), open_ledger(ledger_url, root), dict(os.environ), root.resolve(), click.echo
     )
-
-
-@click.command("handle-event")
-@click.option("--name", required=True, help="Event name (GITHUB_EVENT_NAME / X-GitHub-Event).")
-@click.option("--payload", required=True, type=click.Path(dir_okay=False, path_type=Path), help="GITHUB_EVENT_PATH.")
-@click.option("--dry-run", is_flag=True, help="Print the actions; execute none.")
-@click.option("--repo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
-@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None)
-@ledger_options
-def handle(
-    name: str, payload: Path, dry_run: bool, repo_dir: Path, artifacts: Path | None, ledger_url: str, actor: str
-) -> None:
-    """Route one GitHub event to gate runs, promotions, rollbacks or replies, and carry them out.
-
-    Exit 0 when nothing was needed or everything passed, 1 a gate failed or a canary was rolled
-    back or refused, 2 a malformed payload, 3 an infrastructure error.
-    """
-    del actor  # the actor of an event is the one in its payload
-    ctx = _context(repo_dir, ledger_url, artifacts)
-    try:
-        outcome = handle_event(name, load_payload(payload), ctx, dry_run=dry_run)
-    except MalformedEvent as exc:  # name the file, as for every bad input
-        raise MalformedEvent(f"{payload}: {exc} ({name} event)") from exc
-    click.echo(f"{name}: {outcome.routed.reason}")
-    for action in outcome.routed.actions:
-        click.echo(f"  {'would ' if dry_run else ''}{action.describe()}")
-    for result in outcome.results:
-        click.echo(f"  -> exit {int(result.exit_code)}: {result.message}")
-    sys.exit(int(outcome.exit_code))
 
 
 @click.command("serve")
@@ -71,6 +41,17 @@ def serve(
     with WebhookServer(secret, ctx.ledger, _processor(ctx), host, port, workers, click.echo) as server:
         click.echo(f"gates serve: listening on {server.url} ({workers} workers)")
         serve_forever()
+
+
+def execute(name: str, payload: Any, repo_dir: Path, ledger_url: str, artifacts: Path | None) -> ExitCode:
+    """Carry out what one event routes to (``gates handle-event`` without ``--dry-run``)."""
+    outcome = handle_event(name, payload, _context(repo_dir, ledger_url, artifacts))
+    click.echo(f"{name}: {outcome.routed.reason}")
+    for action in outcome.routed.actions:
+        click.echo(f"  {action.describe()}")
+    for result in outcome.results:
+        click.echo(f"  -> exit {int(result.exit_code)}: {result.message}")
+    return outcome.exit_code
 
 
 def _processor(ctx: HandlerContext) -> Callable[[Delivery], str]:

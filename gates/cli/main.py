@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -11,16 +12,43 @@ from typing import Any
 import click
 
 from gates import __version__
-from gates.cli import artifacts as artifacts_cmd
-from gates.cli import canary as canary_cmd
-from gates.cli import events as events_cmd
-from gates.cli import formats as formats_cmd
-from gates.cli import history as history_cmd
-from gates.cli import promote as promote_cmd
-from gates.cli import publish as publish_cmd
-from gates.cli import run as run_cmd
 from gates.errors import ExitCode, GatesError
 from gates.github.actions import error_annotation
+
+# name -> ("module:attribute", one-line help). Each command is imported only when it runs, so
+# `gates --help` and the light commands never import torch, the engines or the judge.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("gates.cli.run:command", "Run the gate on one pipeline: optimize, build, serve, load, drift, judge."),
+    "formats": ("gates.cli.formats:command", "Quantization formats, their Model Optimizer configs and kernels."),
+    "publish": ("gates.cli.publish:command", "Publish a report.json to its pull request (comment and status)."),
+    "canary": ("gates.cli.canary:command", "Serve, register and set canary targets."),
+    "artifacts": ("gates.cli.artifacts:command", "List, verify and garbage-collect the artifact store."),
+    "promote": ("gates.cli.promote:promote", "Promote a PASSed canary step by step (authorized, re-checked)."),
+    "rollback": ("gates.cli.promote:rollback", "Roll a canary back to stable."),
+    "recheck": ("gates.cli.promote:recheck", "Re-check the canary in progress against stable."),
+    "handle-event": ("gates.cli.handle_event:handle", "Route one GitHub event to gate runs, promotions or replies."),
+    "serve": ("gates.cli.events:serve", "Receive GitHub webhooks and handle them."),
+    "history": ("gates.cli.history:command", "Runs, verdicts and promotions from the ledger."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented lazy pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, attr = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):  # from the table: listing help imports no command
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
 
 
 class _Terminated(KeyboardInterrupt):
@@ -31,23 +59,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gates")
 def cli() -> None:
     """A promotion gate for optimized LLMs."""
-
-
-cli.add_command(run_cmd.command)
-cli.add_command(formats_cmd.command)
-cli.add_command(publish_cmd.command)
-cli.add_command(canary_cmd.command)
-cli.add_command(artifacts_cmd.command)
-cli.add_command(promote_cmd.promote)
-cli.add_command(promote_cmd.rollback)
-cli.add_command(promote_cmd.recheck)
-cli.add_command(events_cmd.handle)
-cli.add_command(events_cmd.serve)
-cli.add_command(history_cmd.command)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.base import KernelSupport
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids

@@ -20,9 +20,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.base import KernelSupport
 from gates.engines.runner import Runner
 from gates.engines.trtllm_runner import TrtllmRunner
 from gates.errors import CapabilityError, SubprocessError

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.base import KernelSupport
 from gates.engines.torch_runner import TorchRunner
 from gates.models.placement import cuda_available
 from gates.triton.repository import write_model

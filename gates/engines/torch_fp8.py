@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import FP8_ENGINE_FORMATS, EngineSection
-from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.base import KernelSupport
 from gates.engines.fp8_kernels import MIN_CAPABILITY, check_fp8_device, extract_fp8_layers, save_fp8_layers
 from gates.engines.torch_cpu import TorchEngine, placement
 from gates.engines.torch_runner import TorchRunner

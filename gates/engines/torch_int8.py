@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import INT8_ENGINE_FORMATS, EngineSection
-from gates.engines.base import EngineBuild, KernelSupport, ModelRef
+from gates.engines.base import KernelSupport
 from gates.engines.torch_cpu import TorchEngine, placement
 from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError

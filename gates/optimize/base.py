@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from gates.artifacts import ModelRef
 from gates.config.parse import PipelineFile
 from gates.config.schema import OptimizeSection
-from gates.engines.base import ModelRef
 from gates.quality.golden import Sample
 
 

@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gates.artifacts import Artifact, ArtifactStore, tool_versions, tree_digest
+from gates.artifacts import Artifact, ArtifactStore, ModelRef, tool_versions, tree_digest
 from gates.context import RunContext
-from gates.engines.base import ModelRef
 from gates.errors import BadInputError
 from gates.models.placement import cuda_available
 from gates.models.prompts import render_golden

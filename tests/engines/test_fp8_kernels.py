@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 import torch
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.config.parse import parse_pipeline
 from gates.config.schema import QuantizeSection
 from gates.engines import ENGINES
-from gates.engines.base import ModelRef
 from gates.engines.fp8_kernels import (
     Fp8Linear,
     check_fp8_device,

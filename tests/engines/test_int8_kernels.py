@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.config.parse import parse_pipeline
 from gates.config.schema import QuantizeSection
 from gates.engines import ENGINES
-from gates.engines.base import ModelRef
 from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers, int_mm
 from gates.errors import CapabilityError, ConfigError, InfraError
 from gates.models.loader import load_model

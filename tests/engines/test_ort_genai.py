@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config import load_pipeline
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
 from gates.engines import ort_genai as ort
-from gates.engines.base import ModelRef
 from gates.errors import BadInputError, ConfigError
 from gates.models.tiny import ensure_tiny_llama
 from gates.testing.checkpoints import build_checkpoint

@@ -40,8 +40,7 @@ def test_trtllm_refused_with_hint_where_absent() -> None:
 def test_trtllm_engine_builds_and_runs(tiny_model: Path, artifacts_root: Path) -> None:
     import numpy as np
 
-    from gates.artifacts import ArtifactStore, tree_digest
-    from gates.engines.base import ModelRef
+    from gates.artifacts import ArtifactStore, ModelRef, tree_digest
     from gates.engines.torch_runner import TorchRunner
 
     ref = ModelRef("candidate", tiny_model, tree_digest(tiny_model), "none", "real")

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import torch
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
-from gates.engines.base import ModelRef
 from gates.engines.torch_runner import TorchRunner
 from gates.models.placement import cuda_available
 from gates.triton.repository import render_config, write_model

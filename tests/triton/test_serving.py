@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES
-from gates.engines.base import ModelRef
 from gates.errors import InfraError, SubprocessError
 from gates.models.loader import load_model
 from gates.triton.client import TextModelClient

@@ -11,9 +11,8 @@ from string import Template
 import pytest
 from tritonclient.grpc import model_config_pb2
 
-from gates.artifacts import tree_digest
+from gates.artifacts import EngineBuild, ModelRef, tree_digest
 from gates.engines import ENGINES
-from gates.engines.base import EngineBuild, ModelRef
 from gates.triton.trtllm_repository import (
     MODELS,
     PLACEHOLDER,
