@@ -35,6 +35,8 @@ demo-broken: install
 lint: install
 	$(BIN)/ruff check gates tests benchmarks
 	$(BIN)/ruff format --check gates tests benchmarks
+	# architecture contracts (pyproject.toml [tool.importlinter]): layers, and no torch in the light core
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

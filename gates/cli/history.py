@@ -7,7 +7,7 @@ import time
 import click
 
 from gates.cli.common import ledger_options, open_ledger
-from gates.events.comments import detail_text
+from gates.promotion.comments import detail_text
 
 
 @click.command("history")

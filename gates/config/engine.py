@@ -11,18 +11,11 @@ from pydantic import Field, field_validator
 
 from gates.config.strict import Strict
 
-INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what torch-int8 executes
-
-
-FP8_ENGINE_FORMATS = ("fp8",)  # FP8 E4M3 per-tensor weights and activations: what torch-fp8 executes
-
 
 class EngineSection(Strict):
-    # torch: the artifact as Model Optimizer left it (simulated quantization);
-    # torch-int8: INT8 formats on real integer GEMMs (torch._int_mm, CPU or CUDA);
-    # torch-fp8: FP8 on real FP8 GEMMs (torch._scaled_mm, CUDA >= sm89); tensorrt-llm: GPU engines;
-    # onnxruntime-genai: real int8/int4 CPU kernels, both arms built by the same engine
-    backend: Literal["torch", "torch-int8", "torch-fp8", "tensorrt-llm", "onnxruntime-genai"] = "torch"
+    # a name in the engine registry (gates/engines/__init__.py; `gates formats` lists them): the
+    # engine checks the rest of the pipeline against what it runs (Engine.check_config, at preflight)
+    backend: str = Field(default="torch", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     # where the PyTorch engines run and calibration happens (auto: cuda when a CUDA device is
     # visible) and in what dtype the float parts run (null: fp32 on CPU, bf16 on CUDA)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -33,9 +26,10 @@ class EngineSection(Strict):
     # CPU threads of each served model; null: half the machine's cores each, so the two arms
     # (served side by side) neither starve each other nor oversubscribe the CPU
     threads: int | None = Field(default=None, ge=1, le=1024)
-    # onnxruntime-genai only: the candidate's weights (the baseline is built fp32 by the same
-    # builder), MatMulNBits block size, accuracy level (4: int8 activations, the fast integer
-    # kernels; 1: fp32 compute) and the builder's quantization algorithm
+    # options of the engines that declare them (Engine.options; onnxruntime-genai today): the
+    # candidate's weights (the baseline is built fp32 by the same builder), MatMulNBits block size,
+    # accuracy level (4: int8 activations, the fast integer kernels; 1: fp32 compute) and the
+    # builder's quantization algorithm; set for an engine that does not read them, preflight refuses
     precision: Literal["int8", "int4"] = "int4"
     block_size: Literal[16, 32, 64, 128, 256] = 32
     accuracy_level: Literal[1, 2, 3, 4] = 4

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gates.config.engine import FP8_ENGINE_FORMATS, INT8_ENGINE_FORMATS, EngineSection, ServeSection
+from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, LoadMode, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
@@ -91,6 +91,9 @@ class QuantizeSection(Strict):
     exclude: list[str] = Field(default_factory=lambda: ["*lm_head*"])
     quant_cfg: dict[str, QuantizerOverride] = Field(default_factory=dict)
 
+    def data_files(self) -> tuple[str, ...]:
+        return (self.calibration,) if self.calibration else ()
+
     @model_validator(mode="after")
     def _needs_calibration(self) -> QuantizeSection:
         if self.format != "none" and self.calibration is None:
@@ -106,6 +109,9 @@ class PruneSection(Strict):
     samples: int = Field(default=64, ge=1)
     max_length: int = Field(default=128, ge=8)
 
+    def data_files(self) -> tuple[str, ...]:
+        return (self.calibration,)
+
 
 class DistillSection(Strict):
     """Logits knowledge distillation from the base model (the teacher) into the student."""
@@ -119,6 +125,9 @@ class DistillSection(Strict):
     max_length: int = Field(default=64, ge=8)
     seed: int = 0
 
+    def data_files(self) -> tuple[str, ...]:
+        return (self.data,)
+
 
 class OptimizeSection(Strict):
     """Recipes run in this order when present: prune -> distill -> quantize."""
@@ -126,6 +135,10 @@ class OptimizeSection(Strict):
     prune: PruneSection | None = None
     distill: DistillSection | None = None
     quantize: QuantizeSection | None = None
+
+    def data_files(self) -> tuple[str, ...]:
+        """The data files the recipes read (each section names its own), in the order they run."""
+        return tuple(f for s in (self.prune, self.distill, self.quantize) if s is not None for f in s.data_files())
 
 
 class SloSection(Strict):
@@ -321,33 +334,10 @@ class Pipeline(Strict):
             raise ValueError("name must be lowercase letters, digits, '.', '_' or '-' (at most 63)")
         return v
 
-    @model_validator(mode="after")
-    def _engine_quantizes_itself(self) -> Pipeline:
-        if self.engine.backend == "onnxruntime-genai" and self.quant_format != "none":
-            raise ValueError(
-                "engine.backend 'onnxruntime-genai' quantizes the candidate with its own builder "
-                f"(engine.precision); optimize.quantize.format is {self.quant_format!r}: remove optimize.quantize"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _engine_runs_format(self) -> Pipeline:
-        engine_formats = {"torch-int8": INT8_ENGINE_FORMATS, "torch-fp8": FP8_ENGINE_FORMATS}
-        backend = self.engine.backend
-        if backend in engine_formats:
-            q = self.optimize.quantize
-            if q is None or q.format not in engine_formats[backend]:
-                raise ValueError(
-                    f"engine.backend {backend!r} runs formats {', '.join(engine_formats[backend])}; "
-                    f"optimize.quantize.format is {self.quant_format!r} (use engine.backend: torch)"
-                )
-            if q.kv_cache != "none":
-                raise ValueError(
-                    f"engine.backend {backend!r} has no quantized KV cache: set optimize.quantize.kv_cache: none"
-                )
-        if backend == "torch-fp8" and self.engine.device == "cpu":
-            raise ValueError("engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu")
-        return self
+    def data_files(self) -> tuple[str, ...]:
+        """Every data file the pipeline names (golden suites and quality data, recipe data), as written."""
+        g = self.golden
+        return (*g.suites, *g.multiple_choice, *g.perplexity, *g.lm_eval, *self.optimize.data_files())
 
     @property
     def quant_format(self) -> str:

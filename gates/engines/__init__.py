@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gates.artifacts import EngineBuild, ModelRef
-from gates.engines.base import Engine, KernelSupport
+from gates.config.parse import PipelineFile
+from gates.engines.base import SHARED_OPTIONS, ConfigProblem, Engine, KernelSupport
+from gates.errors import ConfigError, GatesError
 from gates.registry import LazyRegistry
 
 if TYPE_CHECKING:
@@ -32,6 +34,38 @@ ENGINES: LazyRegistry[Engine] = LazyRegistry(
 ENGINE_JSON = "engine.json"
 
 
+def engine_for(pf: PipelineFile) -> Engine:
+    """The pipeline's engine, after it checked the pipeline: ConfigError (exit 2) naming file, key and line."""
+    backend = pf.config.engine.backend
+    if backend not in ENGINES:
+        raise ConfigError(
+            f"{pf.where('engine', 'backend')}: engine.backend {backend!r} is not a registered engine "
+            f"(engines: {', '.join(ENGINES)})",
+            str(pf.path),
+        )
+    engine = ENGINES[backend]
+    problems = list(engine.check_config(pf.config))
+    for key in sorted(pf.config.engine.model_fields_set - SHARED_OPTIONS - engine.options):
+        others = [name for name in ENGINES if key in _declared_options(name)]
+        problems.append(
+            ConfigProblem(
+                ("engine", key),
+                f"engine.{key} is an option of {', '.join(others) or 'no engine'}, not of engine {backend!r}",
+            )
+        )
+    if problems:
+        where = [f"{pf.where(*p.keys)}: at key {'.'.join(map(str, p.keys))}: {p.message}" for p in problems]
+        raise ConfigError("\n".join(where), str(pf.path))
+    return engine
+
+
+def _declared_options(name: str) -> frozenset[str]:
+    try:
+        return ENGINES[name].options
+    except GatesError:  # an entry that cannot load declares nothing here
+        return frozenset()
+
+
 def load_runner(path: Path, threads: int) -> Runner:
     """Run a served artifact with the engine that built it (a plain checkpoint: PyTorch)."""
     spec = path / ENGINE_JSON
@@ -39,4 +73,13 @@ def load_runner(path: Path, threads: int) -> Runner:
     return ENGINES[backend].runner(path, threads)
 
 
-__all__ = ["ENGINES", "Engine", "EngineBuild", "KernelSupport", "ModelRef", "load_runner"]
+__all__ = [
+    "ENGINES",
+    "ConfigProblem",
+    "Engine",
+    "EngineBuild",
+    "KernelSupport",
+    "ModelRef",
+    "engine_for",
+    "load_runner",
+]

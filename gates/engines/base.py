@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
+from gates.config.schema import Pipeline
 
 if TYPE_CHECKING:  # numpy: the light core (config checks, the PR planner) imports this module
     from gates.engines.runner import Runner
@@ -35,9 +36,49 @@ class KernelSupport:
         return self.cuda and capability >= self.formats[fmt]
 
 
+# engine: keys every engine reads; any other key under engine: is an option of the engines that
+# declare it (Engine.options), refused with the others
+SHARED_OPTIONS = frozenset(
+    {"backend", "device", "dtype", "max_batch_size", "max_input_len", "max_output_len", "threads"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigProblem:
+    """What an engine refuses in a pipeline, at a key path (preflight reports file and line)."""
+
+    keys: tuple[str | int, ...]
+    message: str
+
+
+def formats_rule(name: str, formats: tuple[str, ...], pipeline: Pipeline) -> list[ConfigProblem]:
+    """An engine that runs only ``formats`` (its real kernels): the candidate must be one of them."""
+    q = pipeline.optimize.quantize
+    if q is None or q.format not in formats:
+        return [
+            ConfigProblem(
+                ("optimize", "quantize", "format") if q is not None else ("engine", "backend"),
+                f"engine.backend {name!r} runs formats {', '.join(formats)}; optimize.quantize.format is "
+                f"{pipeline.quant_format!r} (use engine.backend: torch)",
+            )
+        ]
+    if q.kv_cache != "none":
+        return [
+            ConfigProblem(
+                ("optimize", "quantize", "kv_cache"),
+                f"engine.backend {name!r} has no quantized KV cache: set optimize.quantize.kv_cache: none",
+            )
+        ]
+    return []
+
+
 class Engine(Protocol):
     name: str
     kernels: KernelSupport
+    options: frozenset[str]  # the engine: keys beyond SHARED_OPTIONS that this engine reads
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        """What this engine refuses in the pipeline (formats it cannot run, options it has not)."""
 
     def check_available(self) -> None:
         """Raise CapabilityError (with an install or hardware hint) when this machine cannot build."""

@@ -31,7 +31,8 @@ from numpy.typing import NDArray
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import KernelSupport
+from gates.config.schema import Pipeline
+from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
@@ -69,6 +70,19 @@ class OrtGenaiEngine:
         cpu=True,
         note="engine.precision int8|int4: the builder's own quantization, not this artifact",
     )
+
+    options = frozenset({"precision", "block_size", "accuracy_level", "algo"})
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        if pipeline.quant_format == "none":
+            return []
+        return [
+            ConfigProblem(
+                ("optimize", "quantize", "format"),
+                "engine.backend 'onnxruntime-genai' quantizes the candidate with its own builder "
+                f"(engine.precision); optimize.quantize.format is {pipeline.quant_format!r}: remove optimize.quantize",
+            )
+        ]
 
     def check_available(self) -> None:
         try:

@@ -22,7 +22,8 @@ from typing import Any
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import KernelSupport
+from gates.config.schema import Pipeline
+from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.runner import Runner
 from gates.engines.trtllm_runner import TrtllmRunner
 from gates.errors import CapabilityError, SubprocessError
@@ -102,6 +103,19 @@ class TensorRTLLMEngine:
         },
         cuda=True,
     )
+
+    options: frozenset[str] = frozenset()
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        fmt = pipeline.quant_format
+        if fmt == "none" or fmt in self.kernels.formats:
+            return []
+        known = ", ".join(self.kernels.formats)
+        return [
+            ConfigProblem(
+                ("optimize", "quantize", "format"), f"engine.backend 'tensorrt-llm' builds {known}; not {fmt!r}"
+            )
+        ]
 
     def check_available(self) -> None:
         if importlib.util.find_spec("tensorrt_llm") is None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
-from gates.engines.base import KernelSupport
+from gates.config.schema import Pipeline
+from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.torch_runner import TorchRunner
 from gates.models.placement import cuda_available
 from gates.triton.repository import write_model
@@ -30,6 +31,11 @@ class TorchEngine:
     kernels = KernelSupport(
         "PyTorch float kernels; quantized formats as Model Optimizer fake-quant (simulated)", cpu=True, cuda=True
     )
+
+    options: frozenset[str] = frozenset()
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        return []  # every Model Optimizer format runs here, simulated (the report says so)
 
     def check_available(self) -> None:
         return None  # torch is a hard dependency; engine.device cuda without CUDA is refused by preflight

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
-from gates.config.engine import FP8_ENGINE_FORMATS, EngineSection
-from gates.engines.base import KernelSupport
+from gates.config.engine import EngineSection
+from gates.config.schema import Pipeline
+from gates.engines.base import ConfigProblem, KernelSupport, formats_rule
 from gates.engines.fp8_kernels import MIN_CAPABILITY, check_fp8_device, extract_fp8_layers, save_fp8_layers
 from gates.engines.torch_cpu import TorchEngine, placement
 from gates.engines.torch_runner import TorchRunner
@@ -24,6 +25,8 @@ from gates.errors import CapabilityError
 from gates.models.loader import ENGINE_JSON, load_model
 from gates.models.placement import cuda_capability
 from gates.triton.repository import write_model
+
+FP8_ENGINE_FORMATS = ("fp8",)  # FP8 E4M3 per-tensor weights and activations: what this engine executes
 
 
 class TorchFp8Engine:
@@ -33,6 +36,18 @@ class TorchFp8Engine:
         dict.fromkeys(FP8_ENGINE_FORMATS, MIN_CAPABILITY),
         cuda=True,
     )
+
+    options: frozenset[str] = frozenset()
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        problems = formats_rule(self.name, FP8_ENGINE_FORMATS, pipeline)
+        if pipeline.engine.device == "cpu":
+            problems.append(
+                ConfigProblem(
+                    ("engine", "device"), "engine.backend 'torch-fp8' runs on CUDA: engine.device cannot be cpu"
+                )
+            )
+        return problems
 
     def check_available(self) -> None:
         check_fp8_device(cuda_capability())

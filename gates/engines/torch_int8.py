@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
-from gates.config.engine import INT8_ENGINE_FORMATS, EngineSection
-from gates.engines.base import KernelSupport
+from gates.config.engine import EngineSection
+from gates.config.schema import Pipeline
+from gates.engines.base import ConfigProblem, KernelSupport, formats_rule
 from gates.engines.torch_cpu import TorchEngine, placement
 from gates.engines.torch_runner import TorchRunner
 from gates.errors import CapabilityError
@@ -24,6 +25,7 @@ from gates.models.placement import TORCH_DTYPES
 from gates.triton.repository import write_model
 
 ENGINE_JSON = "engine.json"
+INT8_ENGINE_FORMATS = ("int8", "int8_sq")  # INT8 weights and activations: what this engine executes
 
 
 class TorchInt8Engine:
@@ -31,6 +33,11 @@ class TorchInt8Engine:
     kernels = KernelSupport(
         "torch._int_mm (int8 x int8 -> int32)", dict.fromkeys(INT8_ENGINE_FORMATS, (0, 0)), cpu=True, cuda=True
     )
+
+    options: frozenset[str] = frozenset()
+
+    def check_config(self, pipeline: Pipeline) -> list[ConfigProblem]:
+        return formats_rule(self.name, INT8_ENGINE_FORMATS, pipeline)
 
     def check_available(self) -> None:
         import torch

@@ -21,7 +21,6 @@ from typing import Any
 from gates.config import load_pipeline
 from gates.errors import BadInputError, ConfigError, GatesError, SubprocessError
 from gates.events.routing import Routed, diff_request, route
-from gates.optimize.recipes import RECIPES
 
 
 def pipeline_files(repo_dir: Path) -> list[str]:
@@ -37,12 +36,7 @@ def data_index(repo_dir: Path) -> dict[str, list[str]]:
             pf = load_pipeline(repo_dir / rel)
         except ConfigError:
             continue  # a broken pipeline still runs (and fails with its error) when its own file changes
-        golden = pf.config.golden
-        files = [*golden.suites, *golden.multiple_choice, *golden.perplexity, *golden.lm_eval]
-        for recipe in RECIPES.values():  # each recipe names the data it reads
-            section = recipe.section(pf.config.optimize)
-            files += recipe.data_files(section) if section is not None else ()
-        for f in files:
+        for f in pf.config.data_files():  # each config section names the data it reads
             path = pf.resolve(f).resolve()
             if path.is_relative_to(root):
                 index.setdefault(path.relative_to(root).as_posix(), []).append(rel)

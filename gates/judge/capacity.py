@@ -16,6 +16,7 @@ baseline without capacity makes the gate INCONCLUSIVE (sweep lower), never a PAS
 from __future__ import annotations
 
 from gates.config.schema import GatesSection
+from gates.judge.policy import Evidence
 from gates.judge.verdict import GateResult, Status
 from gates.loadgen.capacity import Capacity
 
@@ -102,3 +103,11 @@ def capacity_gates(cap: Capacity | None, cfg: GatesSection, unusable: str | None
     """The capacity gates that have a threshold (none configured: the verdict is unchanged)."""
     gates = (capacity_gain_gate(cap, cfg, unusable), cost_at_slo_gate(cap, cfg, unusable))
     return tuple(g for g in gates if g.status != Status.NOT_APPLIED or g.observed is not None)
+
+
+class CapacityGates:
+    """The capacity gates as a gate set (gates/judge/decide.py's registry)."""
+
+    def gates(self, evidence: Evidence, capacity: Capacity | None, cfg: GatesSection) -> tuple[GateResult, ...]:
+        simulated = evidence.simulated_reason or "candidate performance is simulated"
+        return capacity_gates(capacity, cfg, simulated if evidence.latency_simulated else None)

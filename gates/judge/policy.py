@@ -7,8 +7,7 @@ Three kinds of gates:
 - the *score* gate: Kayenta-style score over the groups against ``pass``/``marginal``;
 - *absolute* gates: error rate, p95/p99 ratio (order-statistic test, tail.py), drift thresholds, cost saving.
 
-Verdict, over the blocking gates: any FAIL -> FAIL; else any INCONCLUSIVE/NO_DATA ->
-INCONCLUSIVE; else PASS if at least one gate was applied. Nothing missing ever becomes a pass.
+The verdict over them (and the capacity and quality gates) is decided once, in decide.py.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
 from gates.judge.stats import finite
 from gates.judge.tail import judge_quantile, quantile_test
-from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, finite_or_none
+from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, decide, finite_or_none
 
 Series = tuple[tuple[float, ...], tuple[float, ...]]  # (baseline, candidate)
 
@@ -287,6 +286,12 @@ def threshold_gate(
 
 
 def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
+    """The performance and drift-threshold gates alone, decided (benchmarks and tests judge these
+    directly; a run's verdict adds capacity and quality gates in gates/judge/decide.py)."""
+    return decide(performance_gates(ev, cfg))
+
+
+def performance_gates(ev: Evidence, cfg: GatesSection) -> tuple[GateResult, ...]:
     metrics = [(spec, metric_gate(ev, spec, cfg)) for spec in cfg.metrics]
     shift_passed = any(s.name == "latency_ms" and g.status == Status.PASS for s, g in metrics)
     gates = (
@@ -328,22 +333,18 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
             else []
         ),
     )
-    return decide(tuple(gates))
+    return gates
 
 
-def decide(gates: tuple[GateResult, ...]) -> Verdict:
-    blocking = [g for g in gates if g.blocking]
-    failed = [g for g in blocking if g.status == Status.FAIL]
-    unsure = [g for g in blocking if g.status in (Status.INCONCLUSIVE, Status.NO_DATA)]
-    applied = [g for g in blocking if g.status != Status.NOT_APPLIED]
-    skipped = [g for g in gates if g.status == Status.NOT_APPLIED and g.observed is not None]
-    if failed:
-        return Verdict(FAIL, "failed: " + "; ".join(f"{g.name} ({g.reason})" for g in failed), gates)
-    if unsure:
-        return Verdict(INCONCLUSIVE, "inconclusive: " + "; ".join(f"{g.name} ({g.reason})" for g in unsure), gates)
-    if not applied:
-        return Verdict(INCONCLUSIVE, "inconclusive: no gate could be applied", gates)
-    reason = f"all {len(applied)} applied gates passed"
-    if skipped:
-        reason += "; not judged: " + ", ".join(g.name for g in skipped) + " (see reasons)"
-    return Verdict(PASS, reason, gates)
+__all__ = [
+    "FAIL",
+    "INCONCLUSIVE",
+    "PASS",
+    "Evidence",
+    "GateResult",
+    "Status",
+    "Verdict",
+    "decide",
+    "judge",
+    "performance_gates",
+]

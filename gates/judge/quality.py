@@ -163,7 +163,7 @@ def _drop_entry(
         status, reason = Status.NOT_APPLIED, f"{summary}; no margin configured (gates.accuracy_drop_max)"
     else:
         dec = non_inferiority(pa.drop, margin, pa.n, pa.item_sd, cfg.confidence)
-        status = dec.status
+        status = Status(dec.status)
         if status == Status.PASS:
             reason = f"{summary}: the drop is below {margin:.3g} with {cfg.confidence:.0%} confidence"
         elif status == Status.FAIL:

@@ -1,14 +1,13 @@
-"""Quality entries from the measurement results, and their gates merged into the verdict.
+"""Quality entries from the measurement results (their gates join the verdict in decide.py).
 
-Kept apart from ``policy.judge`` so the latency/drift policy and the quality statistics can
-change independently: the judge stage runs both and decides over the union of their gates.
+Kept apart from ``policy`` so the latency/drift policy and the quality statistics can change
+independently.
 """
 
 from __future__ import annotations
 
 from gates.config.schema import GatesSection
 from gates.errors import InfraError
-from gates.judge.policy import decide
 from gates.judge.quality import (
     ACCURACY,
     LM_EVAL,
@@ -19,10 +18,7 @@ from gates.judge.quality import (
     perplexity_entry,
     sampled_accuracy_entry,
 )
-from gates.judge.verdict import GateResult, Status, Verdict
 from gates.record import DriftResult, QualityResult
-
-DRIFT_GATES = ("exact_match_rate", "top1_agreement", "mean_kl")
 
 
 def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cfg: GatesSection) -> list[QualityEntry]:
@@ -78,20 +74,3 @@ def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cf
                 raise InfraError(f"lm-eval task {b_task.task!r} scored different documents for the two arms")
             out += accuracy_entry(f"lm_eval:{b_task.task}", LM_EVAL, b_task.correct, c_task.correct, cfg)
     return out
-
-
-def merge(verdict: Verdict, entries: list[QualityEntry], cfg: GatesSection) -> Verdict:
-    """The policy's gates plus the quality gates. With ``gates.drift_intervals`` the drift
-    thresholds are judged on their intervals (replacing the point-estimate gates of the same
-    name); otherwise the drift entries are reported but the point-estimate gates decide."""
-    by_name = {e.name: e for e in entries}
-    gates: list[GateResult] = []
-    for g in verdict.gates:
-        if cfg.drift_intervals and g.name in DRIFT_GATES and g.name in by_name:
-            gates.append(by_name[g.name].gate())
-        else:
-            gates.append(g)
-    # a quality gate without a threshold is reported in the quality table only, so pipelines that
-    # configure none keep exactly the verdict (and reason) they had
-    gates += [e.gate() for e in entries if e.kind != "drift" and e.status != Status.NOT_APPLIED]
-    return decide(tuple(gates)) if verdict.gates else verdict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from enum import StrEnum
 from typing import Any
 
 
@@ -11,10 +12,20 @@ def finite_or_none(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+class Decision(StrEnum):
+    """The verdict of a run (report.json ``verdict``, the exit code, the ledger)."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
 
 
-class Status:
+PASS, FAIL, INCONCLUSIVE = Decision.PASS, Decision.FAIL, Decision.INCONCLUSIVE
+
+
+class Status(StrEnum):
+    """What one gate decided: the one vocabulary of every gate, the report and report.json."""
+
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
@@ -43,6 +54,26 @@ class GateResult:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    verdict: str
+    verdict: Decision
     reason: str
     gates: tuple[GateResult, ...]
+
+
+def decide(gates: tuple[GateResult, ...]) -> Verdict:
+    """The verdict over the blocking gates: any FAIL -> FAIL; else any INCONCLUSIVE/NO_DATA ->
+    INCONCLUSIVE; else PASS when at least one gate was applied. Nothing missing becomes a pass."""
+    blocking = [g for g in gates if g.blocking]
+    failed = [g for g in blocking if g.status == Status.FAIL]
+    unsure = [g for g in blocking if g.status in (Status.INCONCLUSIVE, Status.NO_DATA)]
+    applied = [g for g in blocking if g.status != Status.NOT_APPLIED]
+    skipped = [g for g in gates if g.status == Status.NOT_APPLIED and g.observed is not None]
+    if failed:
+        return Verdict(FAIL, "failed: " + "; ".join(f"{g.name} ({g.reason})" for g in failed), gates)
+    if unsure:
+        return Verdict(INCONCLUSIVE, "inconclusive: " + "; ".join(f"{g.name} ({g.reason})" for g in unsure), gates)
+    if not applied:
+        return Verdict(INCONCLUSIVE, "inconclusive: no gate could be applied", gates)
+    reason = f"all {len(applied)} applied gates passed"
+    if skipped:
+        reason += "; not judged: " + ", ".join(g.name for g in skipped) + " (see reasons)"
+    return Verdict(PASS, reason, gates)

@@ -87,7 +87,7 @@ class DistillRecipe:
         return cfg.distill
 
     def data_files(self, section: DistillSection) -> tuple[str, ...]:
-        return (section.data,)
+        return section.data_files()
 
     def cache_key(self, section: DistillSection, inp: RecipeInput) -> dict[str, Any]:
         return {

@@ -107,7 +107,7 @@ class PruneRecipe:
         return cfg.prune
 
     def data_files(self, section: PruneSection) -> tuple[str, ...]:
-        return (section.calibration,)
+        return section.data_files()
 
     def cache_key(self, section: PruneSection, inp: RecipeInput) -> dict[str, Any]:
         return {

@@ -229,7 +229,7 @@ class QuantizeRecipe:
         return cfg.quantize if cfg.quantize is not None and cfg.quantize.format != "none" else None
 
     def data_files(self, section: QuantizeSection) -> tuple[str, ...]:
-        return (section.calibration,) if section.calibration else ()
+        return section.data_files()
 
     def cache_key(self, section: QuantizeSection, inp: RecipeInput) -> dict[str, Any]:
         calibration = inp.pipeline.resolve(section.calibration) if section.calibration else None

@@ -18,14 +18,14 @@ from typing import Any
 from gates.config import load_pipeline
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
-from gates.events.authz import authorize, read_codeowners
-from gates.events.comments import PROMOTION_MARKER, promotion_comment, quiet
 from gates.github.api import DeploymentReporter, is_team_member, post_comment, pull_head_sha
 from gates.github.client import GitHubClients
 from gates.journal import Journal
 from gates.ledger import CanaryState, Ledger, PromotionRecord
 from gates.pipeline import RunOutcome, record_run, run_pipeline
 from gates.promotion import canary as ops
+from gates.promotion.authz import authorize, read_codeowners
+from gates.promotion.comments import PROMOTION_MARKER, promotion_comment, quiet
 from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
 from gates.promotion.supersede import supersede
 from gates.stages import MEASURE_STAGES, Stage

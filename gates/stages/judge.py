@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gates.context import RunContext
-from gates.judge.capacity import capacity_gates
-from gates.judge.policy import Evidence, decide, judge
-from gates.judge.quality_gates import merge, quality_entries
+from gates.judge.decide import shown_quality, verdict_of
+from gates.judge.policy import Evidence
+from gates.judge.quality_gates import quality_entries
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
@@ -67,12 +67,7 @@ class JudgeStage:
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config.gates
         entries = quality_entries(ctx.get(DriftResult), ctx.get(QualityResult), cfg)
-        ctx.put(QualityVerdicts(tuple(entries)))
-        evidence = gather_evidence(ctx)
-        verdict = judge(evidence, cfg)
         load = ctx.get(LoadResult)
-        simulated = evidence.simulated_reason or "candidate performance is simulated"
-        extra = capacity_gates(load.capacity if load else None, cfg, simulated if evidence.latency_simulated else None)
-        if extra and verdict.gates:  # capacity gates configured: judged with the others
-            verdict = decide(verdict.gates + extra)
-        ctx.put(merge(verdict, entries, cfg))
+        verdict = verdict_of(gather_evidence(ctx), entries, load.capacity if load else None, cfg)
+        ctx.put(QualityVerdicts(shown_quality(entries, cfg)))
+        ctx.put(verdict)

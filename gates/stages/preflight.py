@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from gates.context import RunContext
-from gates.engines import ENGINES
+from gates.engines import engine_for
 from gates.errors import BadInputError, CapabilityError, DataError
 from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.placement import cuda_available
@@ -92,6 +92,7 @@ class PreflightStage:
 
     def run(self, ctx: RunContext) -> None:
         cfg = ctx.config
+        engine = engine_for(ctx.pipeline)  # the engine's own rules first: a config error before any work
         check_model_source(ctx)
         validated = ctx.store.root / "validated"  # passing expectation checks, not run twice
         golden: list[GoldenPrompt] = []
@@ -138,7 +139,7 @@ class PreflightStage:
             ctx.progress(f"warning: {w}")
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         check_placement(ctx)
-        ENGINES[cfg.engine.backend].check_available()
+        engine.check_available()
         ctx.put(
             PreflightResult(
                 tuple(golden),

@@ -17,7 +17,7 @@ from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.config.parse import parse_pipeline
 from gates.config.schema import QuantizeSection
-from gates.engines import ENGINES
+from gates.engines import ENGINES, engine_for
 from gates.engines.fp8_kernels import (
     Fp8Linear,
     check_fp8_device,
@@ -140,9 +140,9 @@ def test_config_ties_the_engine_to_fp8_on_cuda(tmp_path: Path) -> None:
         )
 
     with pytest.raises(ConfigError, match=r"torch-fp8' runs formats fp8; .*'int8'"):
-        parse_pipeline(cfg("int8", "auto"), tmp_path / "p.yaml")
-    with pytest.raises(ConfigError, match=r"engine.device cannot be cpu"):
-        parse_pipeline(cfg("fp8", "cpu"), tmp_path / "p.yaml")
+        engine_for(parse_pipeline(cfg("int8", "auto"), tmp_path / "p.yaml"))
+    with pytest.raises(ConfigError, match=r"p.yaml:7: at key engine.device: .*engine.device cannot be cpu"):
+        engine_for(parse_pipeline(cfg("fp8", "cpu"), tmp_path / "p.yaml"))
     assert parse_pipeline(cfg("fp8", "cuda"), tmp_path / "p.yaml").config.engine.backend == "torch-fp8"
 
 

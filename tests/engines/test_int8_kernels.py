@@ -14,7 +14,7 @@ from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.config.parse import parse_pipeline
 from gates.config.schema import QuantizeSection
-from gates.engines import ENGINES
+from gates.engines import ENGINES, engine_for
 from gates.engines.int8_kernels import Int8Linear, extract_int8_layers, install_int8_layers, int_mm
 from gates.errors import CapabilityError, ConfigError, InfraError
 from gates.models.loader import load_model
@@ -127,8 +127,11 @@ def test_config_refuses_torch_int8_for_other_formats(tmp_path: Path) -> None:
         "optimize:\n  quantize: {format: fp8, calibration: c.jsonl}\n"
         "engine:\n  backend: torch-int8\ngolden: {suites: [g.jsonl]}\n"
     )
-    with pytest.raises(ConfigError, match=r"torch-int8' runs formats int8, int8_sq; .*'fp8'"):
-        parse_pipeline(text, tmp_path / "p.yaml")
+    with pytest.raises(
+        ConfigError,
+        match=r"p.yaml:4: at key optimize.quantize.format: .*torch-int8' runs formats int8, int8_sq; .*'fp8'",
+    ):
+        engine_for(parse_pipeline(text, tmp_path / "p.yaml"))
 
 
 def test_int_mm_on_cpu_is_torch_int_mm() -> None:

@@ -12,7 +12,7 @@ import pytest
 from gates.artifacts import ArtifactStore, ModelRef, tree_digest
 from gates.config import load_pipeline
 from gates.config.engine import EngineSection
-from gates.engines import ENGINES, load_runner
+from gates.engines import ENGINES, engine_for, load_runner
 from gates.engines import ort_genai as ort
 from gates.errors import BadInputError, ConfigError
 from gates.models.tiny import ensure_tiny_llama
@@ -91,8 +91,10 @@ def test_config_refuses_model_optimizer_quantization_with_this_engine(tmp_path: 
         "name: p\nmodel: {source: builtin:tiny-llama}\noptimize:\n  quantize: {format: int8_wo, calibration: c.jsonl}\n"
         "engine: {backend: onnxruntime-genai}\ngolden: {suites: [g.jsonl]}\n"
     )
-    with pytest.raises(ConfigError, match=r"quantizes the candidate with its own builder"):
-        load_pipeline(path)
+    with pytest.raises(
+        ConfigError, match=r"p.yaml:4: at key optimize.quantize.format: .*quantizes the candidate with its own builder"
+    ):
+        engine_for(load_pipeline(path))
 
 
 @pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gates.config.schema import PromotionSection
-from gates.events.authz import authorize, codeowners_for
+from gates.promotion.authz import authorize, codeowners_for
 
 CODEOWNERS = """
 # comments are ignored

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gates.events.comments import promotion_comment
+from gates.promotion.comments import promotion_comment
 from gates.promotion.machine import Outcome
 
 T0 = 1_795_000_000.0
