@@ -187,7 +187,7 @@ class StepArm(_Object):
     latency_ms: Percentiles
     ttft_ms: Percentiles
     itl_ms: Percentiles
-    p95_interval: dict[str, list[Measured]]
+    p95_interval: dict[str, tuple[Measured, Measured, Measured]]
     """Per SLO metric: [estimate, low, high] of the p95."""
 
 
@@ -205,7 +205,7 @@ class Capacity(_Object):
     baseline: ArmCapacity
     candidate: ArmCapacity
     gain: Measured
-    gain_interval: list[Measured]
+    gain_interval: tuple[Measured, Measured]
     steps: list[SweepStep]
 
 
@@ -270,7 +270,7 @@ class Gate(_Object):
     observed: Measured
     threshold: str
     reason: str
-    interval: list[Measured] | None
+    interval: tuple[Measured, Measured] | None
     p_value: Measured
     blocking: bool
     """False: shown and scored, but it cannot decide the verdict (advisory)."""
@@ -327,7 +327,7 @@ class Report(_Object):
     load: Load | None
     drift: Drift | None
     gates: list[Gate]
-    durations_s: dict[str, Measured]
+    durations_s: dict[str, float]
     links: Links
     tools: dict[str, str]
     cost: Cost | None
@@ -343,7 +343,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 # sha256 of report.schema.json at each schema_version: a changed schema without a new version fails
 # tests/report/test_schema.py. Version 1 (gates before the schema existed) had no schema file.
 SCHEMA_HISTORY: dict[int, str] = {
-    2: "",
+    2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
 }
 
 

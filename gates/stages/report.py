@@ -21,10 +21,11 @@ class ReportStage:
         paths = ReportResult(ctx.run_dir / "report.json", ctx.run_dir / "report.md", ctx.run_dir / "report.html", "")
         try:
             text = report_json(report)  # fails closed when a producer drifted from the schema
-        except InfraError:
+        except InfraError as exc:
             # kept for the fix, under a name no consumer reads as the run's report
-            (ctx.run_dir / "report.unchecked.json").write_text(json.dumps(report, indent=2, default=str))
-            raise
+            unchecked = ctx.run_dir / "report.unchecked.json"
+            unchecked.write_text(json.dumps(report, indent=2, default=str))
+            raise InfraError(f"{exc}; the report as produced: {unchecked}") from None
         paths.markdown.write_text(render_markdown(report))
         load = ctx.get(LoadResult)
         samples = {"baseline": load.baseline.samples_ms, "candidate": load.candidate.samples_ms} if load else None
