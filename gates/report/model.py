@@ -364,6 +364,6 @@ def report_json(report: dict[str, Any]) -> str:
         problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
         raise InfraError(
             f"report.json does not match its schema (schema_version {SCHEMA_VERSION}, gates/report/model.py): "
-            f"{problems} (a producer changed the report without the model: add the key there)"
+            f"{problems} (a producer changed the report but not its model: add or change the key there)"
         ) from None
     return text
