@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from gates.report.schema import SCHEMA_PATH
 from gates.testing import tritonserver_pids
 
 pytestmark = pytest.mark.integration
@@ -63,6 +65,7 @@ def test_spine_passes_and_writes_the_report_contract(
         assert f"[{stage}] done" in proc.stdout
     assert "verdict: PASS" in proc.stdout and f"report: {out / 'report.md'}" in proc.stdout
     report = json.loads((out / "report.json").read_text())
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(report)  # what consumers rely on
     assert report["verdict"] == "PASS" and report["pipeline"] == "spine-ok"
     assert len(report["baseline"]["digest"]) == 64 and len(report["candidate"]["digest"]) == 64
     assert report["baseline"]["digest"] != report["candidate"]["digest"]

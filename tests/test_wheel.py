@@ -44,7 +44,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_package_data_and_the_entry_point(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for data in ("gates/py.typed", "gates/models/data/corpus.txt", "gates/report/templates/report.md.j2",
-                 "gates/report/templates/report.html.j2", "gates/cli/main.py"):  # fmt: skip
+                 "gates/report/templates/report.html.j2", "gates/cli/main.py",
+                 "gates/report/report.schema.json"):  # fmt: skip
         assert data in names, data
     for model in ("ensemble", "preprocessing", "postprocessing", "tensorrt_llm"):  # TensorRT-LLM's templates
         assert f"gates/triton/templates/trtllm/{model}/config.pbtxt" in names, model

@@ -12,8 +12,7 @@ from gates.judge.cost import compare
 from gates.judge.paired import two_sided
 from gates.judge.verdict import Verdict
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
-
-SCHEMA_VERSION = 1
+from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
 
 
 def _clean(obj: Any) -> Any:

@@ -6,8 +6,10 @@ import dataclasses
 import json
 
 from gates.context import RunContext
+from gates.errors import InfraError
 from gates.record import LoadResult, ReportResult
 from gates.report.assemble import build_report
+from gates.report.model import report_json
 from gates.report.render import render_html, render_markdown
 
 
@@ -17,10 +19,17 @@ class ReportStage:
     def run(self, ctx: RunContext) -> None:
         report = build_report(ctx)
         paths = ReportResult(ctx.run_dir / "report.json", ctx.run_dir / "report.md", ctx.run_dir / "report.html", "")
+        try:
+            text = report_json(report)  # fails closed when a producer drifted from the schema
+        except InfraError as exc:
+            # kept for the fix, under a name no consumer reads as the run's report
+            unchecked = ctx.run_dir / "report.unchecked.json"
+            unchecked.write_text(json.dumps(report, indent=2, default=str))
+            raise InfraError(f"{exc}; the report as produced: {unchecked}") from None
         paths.markdown.write_text(render_markdown(report))
         load = ctx.get(LoadResult)
         samples = {"baseline": load.baseline.samples_ms, "candidate": load.candidate.samples_ms} if load else None
         paths.html.write_text(render_html(report, samples))
         # durations_s includes the report stage itself only in run.json; report.json is written last
-        paths.json.write_text(json.dumps(report, indent=2, sort_keys=False))
+        paths.json.write_text(text)
         ctx.put(dataclasses.replace(paths, note=str(paths.markdown)))

@@ -181,7 +181,7 @@ def test_stop_reason_of_a_fixed_and_an_adaptive_load() -> None:
     assert "**adaptive** load, 1 looks (shift within)" in render_markdown(adaptive)
 
 
-def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> None:
+def _sampled() -> dict[str, Any]:
     from gates.config.schema import GatesSection
     from gates.judge.quality import ACCURACY, sampled_accuracy_entry
 
@@ -193,8 +193,44 @@ def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> N
     r = _fail()
     r["quality"] = [e.to_json() for e in entries]
     r["confidence_level"] = 0.98
+    return r
+
+
+def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> None:
+    r = _sampled()
     md = render_markdown(r)
     section = md.split("### Quality verdicts", 1)[1].split("<details>", 1)[0]
     golden("report_quality_sampled.md", section)
     assert "temperature 0.7, 5 draws per sampled item and arm" in section and "sign-flip" in section
     assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)
+
+
+# every golden report file and the report.json it is rendered from
+GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "report_pass.md": _report,
+    "report_fail.md": _fail,
+    "report_inconclusive.md": _inconclusive,
+    "report_quality.md": _quality,
+    "report_capacity.md": _capacity,
+    "report_quality_sampled.md": _sampled,
+}
+
+
+def test_every_golden_report_is_listed() -> None:
+    golden_dir = Path(__file__).resolve().parent.parent / "golden"
+    assert {p.name for p in golden_dir.glob("report_*.md")} == set(GOLDEN_REPORTS)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_REPORTS))
+def test_every_golden_report_matches_the_schema(name: str) -> None:
+    """report.json's JSON Schema (what consumers validate with) and the model (what the report stage checks)."""
+    import jsonschema
+
+    from gates.report.model import report_json
+    from gates.report.schema import SCHEMA_PATH
+
+    report = GOLDEN_REPORTS[name]()
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(report)]
+    assert not errors, errors
+    report_json(report)

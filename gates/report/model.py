@@ -1,0 +1,369 @@
+"""The typed model of report.json: the contract with every consumer, and the source of its JSON Schema.
+
+``gates/report/assemble.py`` builds report.json as a plain dict; this model says what that dict
+may hold, key by key. The report stage checks the JSON it is about to write against the model
+(:func:`report_json`), so a producer that adds, drops or retypes a key fails the run closed,
+naming the key, instead of changing the contract silently. ``report.schema.json`` beside this
+module is generated from the model (``python -m gates.report.schema``) and shipped in the wheel.
+
+Adding a key (e.g. ``baseline.build_digest``) takes one line in the class of its section below
+(``build_digest: str | None``), then: bump the ``Literal`` of ``Report.schema_version``, run
+``python -m gates.report.schema`` and record the hash it prints in ``SCHEMA_HISTORY``.
+
+Conventions: every object lists exactly its keys (``extra="forbid"``) unless it says it is open;
+every key is always written (``null`` when it has no value) unless it has a default here; a
+measured number is :data:`Measured`, ``null`` where it was not finite (NaN or infinity).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gates.errors import InfraError
+
+# A measured number: report.json writes NaN and infinity as null (a missing value reads as missing).
+Measured = float | None
+Status = Literal["pass", "fail", "inconclusive", "no_data", "not_applied"]  # of a gate or a quality entry
+
+
+class _Object(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
+
+
+class _Open(BaseModel):
+    """An object whose listed keys are always there; other keys may be added without a new schema."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, use_attribute_docstrings=True)
+
+
+# -- what was compared ---------------------------------------------------------------------------
+class Quantization(_Object):
+    format: str
+    """The configured quantization format ("none": no quantization)."""
+    path: str | None
+    """"real" or "simulated" (fake-quant on float kernels); null before preflight finished."""
+    kv_cache: str
+
+
+class Kernels(_Object):
+    baseline: str
+    candidate: str
+
+
+class Engine(_Object):
+    backend: str
+    latency_representative: bool | None
+    """False: the candidate's latency is not the shipped engine's (see latency_note)."""
+    latency_note: str | None
+    kernels: Kernels | None
+
+
+class Baseline(_Object):
+    digest: str | None
+    path: str | None
+
+
+class RecipeStep(_Open):
+    """One optimization step of the candidate; ``measured`` holds what the step measured, if anything."""
+
+    kind: str
+    digest: str
+    reused: bool
+    build_wall_s: Measured
+
+
+class Candidate(_Object):
+    digest: str | None
+    path: str | None
+    reused: bool | None
+    """Every optimization step was a cache hit."""
+    recipe: str | None
+    steps: list[RecipeStep]
+
+
+# -- load ------------------------------------------------------------------------------------------
+class Percentiles(_Object):
+    p50: Measured
+    p95: Measured
+    p99: Measured
+    mean: Measured
+
+
+class ArmLoad(_Object):
+    requests: int
+    errors: int
+    window_s: Measured
+    latency_ms: Percentiles
+    ttft_ms: Percentiles
+    itl_ms: Percentiles
+    rps: Measured
+    output_tokens_per_s: Measured
+    goodput_rps: Measured
+    """Successful requests per second meeting every SLO; null without an SLO."""
+    error_rate: Measured
+    first_errors: list[str]
+
+
+class Look(_Object):
+    n_baseline: int
+    n_candidate: int
+    fraction: Measured
+
+
+class Stopped(_Open):
+    """Why the load stopped; an adaptive load adds ``looks``, ``decision`` and ``detail``."""
+
+    reason: str
+    duration_s: Measured
+    looks: list[Look] = []
+    decision: str = ""
+    detail: str = ""
+
+
+class ServerWindow(_Object):
+    """What Triton counted for one arm's model over the measured window."""
+
+    success: Measured
+    failure: Measured
+    queue_ms_mean: Measured
+    compute_ms_mean: Measured
+    compute_s: Measured
+
+
+class PerArm(_Object):
+    baseline: Measured
+    candidate: Measured
+
+
+class Load(_Object):
+    baseline: ArmLoad
+    candidate: ArmLoad
+    users: int
+    duration_s: float
+    stopped: Stopped
+    warmup_s: float
+    generator: dict[str, Any]
+    """The load generator's own summary (open: its keys follow the generator)."""
+    records: str
+    """The per-request records (CSV) of both arms."""
+    mode: str
+    rate: float | None
+    arrivals: str | None
+    server: dict[str, ServerWindow] | None
+    server_memory: dict[str, Measured] | None
+    capacity_tokens_per_s: PerArm
+
+
+class Cost(_Object):
+    usd_per_hour: float
+    baseline_tokens_per_s: Measured
+    candidate_tokens_per_s: Measured
+    baseline_usd_per_mtok: Measured
+    candidate_usd_per_mtok: Measured
+    saving: Measured
+    """0.25: the candidate is 25% cheaper per output token."""
+
+
+class ArmCapacity(_Object):
+    max_rate: Measured
+    low: Measured
+    high: Measured
+    usd_per_1m_tokens: Measured
+    throughput_rps: Measured
+    output_tokens_per_s: Measured
+
+
+class StepArm(_Object):
+    status: Literal["pass", "fail", "pass?", "fail?", "unusable"]
+    reason: str
+    requests: int
+    rps: Measured
+    output_tokens_per_s: Measured
+    goodput_rps: Measured
+    error_rate: Measured
+    latency_ms: Percentiles
+    ttft_ms: Percentiles
+    itl_ms: Percentiles
+    p95_interval: dict[str, tuple[Measured, Measured, Measured]]
+    """Per SLO metric: [estimate, low, high] of the p95."""
+
+
+class SweepStep(_Object):
+    value: float
+    generator_problem: str | None
+    baseline: StepArm
+    candidate: StepArm
+
+
+class Capacity(_Object):
+    slo: dict[str, float]
+    over: str
+    confidence: float
+    baseline: ArmCapacity
+    candidate: ArmCapacity
+    gain: Measured
+    gain_interval: tuple[Measured, Measured]
+    steps: list[SweepStep]
+
+
+# -- drift and quality -------------------------------------------------------------------------
+class TagDrift(_Object):
+    prompts: float
+    exact_match_rate: Measured
+    top1_agreement: Measured
+    mean_kl: Measured
+
+
+class PromptDrift(_Object):
+    id: str
+    suite: str
+    line: int
+    tags: list[str]
+    weight: float
+    prompt: str
+    baseline_text: str
+    candidate_text: str
+    exact_match: bool
+    edit_distance: int
+    first_divergence: int | None
+    positions: int
+    top1_agreement: Measured
+    mean_kl: Measured
+    max_kl: Measured
+    baseline_task_pass: bool | None
+    candidate_task_pass: bool | None
+    temperature: float | None
+    baseline_samples: list[bool]
+    candidate_samples: list[bool]
+
+
+class PromptSummary(_Object):
+    id: str
+    mean_kl: Measured
+    top1_agreement: Measured
+    exact_match: bool
+
+
+class Drift(_Object):
+    prompts: int
+    positions: int
+    exact_match_rate: Measured
+    top1_agreement: Measured
+    mean_kl: Measured
+    max_kl: Measured
+    mean_edit_distance: Measured
+    baseline_task_pass_rate: Measured
+    candidate_task_pass_rate: Measured
+    by_tag: dict[str, TagDrift]
+    top_k: int
+    worst: list[PromptDrift]
+    per_prompt: list[PromptSummary]
+    rows: str
+
+
+class Gate(_Object):
+    name: str
+    status: Status
+    observed: Measured
+    threshold: str
+    reason: str
+    interval: tuple[Measured, Measured] | None
+    p_value: Measured
+    blocking: bool
+    """False: shown and scored, but it cannot decide the verdict (advisory)."""
+
+
+class Interval(_Object):
+    estimate: Measured
+    low: Measured
+    high: Measured
+
+
+class QualityEntry(_Object):
+    name: str
+    kind: str
+    n: int
+    baseline: Interval | None
+    candidate: Interval | None
+    difference: Interval
+    p_value: Measured
+    detectable_effect: Measured
+    status: Status
+    threshold: str
+    reason: str
+    temperature: list[float] = []
+    """Sampled items only: the distinct temperatures (absent: every item greedy)."""
+    repeats: list[int] = []
+
+
+class Links(_Object):
+    workflow_run: str = ""
+    html_report: str = ""
+
+
+# -- the report --------------------------------------------------------------------------------
+class Report(_Object):
+    """report.json, as gates writes it after every run that got past preflight."""
+
+    model_config = ConfigDict(title="gates report.json")
+
+    schema_version: Literal[2]
+    """Bumped whenever this schema changes."""
+    verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
+    reason: str
+    pipeline: str
+    config_path: str
+    run_id: str
+    error: str | None
+    """Why the measurement stopped (the run is then INCONCLUSIVE); null when it completed."""
+    model_source: str
+    quantization: Quantization
+    engine: Engine
+    baseline: Baseline
+    candidate: Candidate
+    load: Load | None
+    drift: Drift | None
+    gates: list[Gate]
+    durations_s: dict[str, float]
+    links: Links
+    tools: dict[str, str]
+    cost: Cost | None
+    capacity: Capacity | None
+    quality: list[QualityEntry]
+    confidence_level: float
+    """Two-sided level of every quality interval shown."""
+    quality_warnings: list[str]
+
+
+SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)[0]
+
+# sha256 of report.schema.json at each schema_version: a changed schema without a new version fails
+# tests/report/test_schema.py. Version 1 (gates before the schema existed) had no schema file.
+SCHEMA_HISTORY: dict[int, str] = {
+    2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
+}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".") or "(top)"
+
+
+def report_json(report: dict[str, Any]) -> str:
+    """The text of report.json for ``report``, checked against the model; InfraError naming each bad key."""
+    try:
+        # NaN is not JSON: assemble writes it as null, so one here is a producer bypassing that
+        text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError as exc:
+        raise InfraError(f"report.json: {exc}") from None
+    try:
+        Report.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
+        raise InfraError(
+            f"report.json does not match its schema (schema_version {SCHEMA_VERSION}, gates/report/model.py): "
+            f"{problems} (a producer changed the report but not its model: add or change the key there)"
+        ) from None
+    return text
