@@ -119,7 +119,7 @@ class GeneratorSummary:
         """The worker's summary; a missing or malformed file is an infrastructure fault naming it."""
         try:
             return cls.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # not the shape written
             raise InfraError(f"the load generator's summary {path} is unreadable: {type(e).__name__}: {e}") from e
 
 
