@@ -105,7 +105,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "warmup_s": cfg.load.warmup_s,
             "generator": load.generator.to_json(),
             "records": str(load.records_path),
-            "mode": cfg.load.mode,
+            "mode": str(cfg.load.mode),
             "rate": cfg.load.rate,
             "arrivals": LOAD_MODES[cfg.load.mode].report_arrivals(cfg.load.arrivals),
         }
