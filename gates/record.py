@@ -16,6 +16,7 @@ from gates.judge.quality import QualityEntry
 from gates.judge.verdict import Verdict
 from gates.loadgen.capacity import Capacity
 from gates.loadgen.stats import ArmLoad
+from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample
 from gates.quality.lm_eval_tasks import TaskSamples, TaskSpec
@@ -86,13 +87,13 @@ class DeployResult:
 class LoadResult:
     baseline: ArmLoad
     candidate: ArmLoad
-    generator: dict[str, Any]
+    generator: GeneratorSummary  # the worker's summary.json
     records_path: Path
     server: dict[str, ModelWindow] | None  # per arm, from Triton's metrics (local server only)
     generator_problem: str | None  # why the load generator, not the server, was the bottleneck
     server_memory: dict[str, float] | None  # Triton's memory gauges at the end of the window
     note: str
-    stopped: dict[str, Any] = dataclasses.field(default_factory=dict)  # {reason, duration_s}
+    stopped: Stopped  # why and when the load stopped
     capacity: Capacity | None = None  # from load.sweep, when configured
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:

@@ -18,8 +18,6 @@ MAX_LINES = 400
 
 # (module, gates module it imports inside a function) -> why it cannot be a top-level import
 LOCAL_IMPORTS_ALLOWED = {
-    ("gates.loadgen.worker", "gates.loadgen.run"): "gevent must monkey-patch before anything imports ssl/socket",
-    ("gates.loadgen.worker", "gates.loadgen.spec"): "gevent must monkey-patch before anything imports ssl/socket",
     ("gates.triton.python_model", "gates.engines"): "Triton's stub puts gates on sys.path only in initialize()",
     (
         "gates.models.loader",

@@ -1,10 +1,10 @@
-"""The load modes of ``load:`` beyond today's closed loop: open-loop arrivals and sweeps.
+"""The load modes of ``load:``: which mode (gates/loadgen/modes/), its arrivals, and sweeps.
 
-``mode: closed`` (the default) is N users each sending a request as soon as the last one came
-back; ``mode: open`` sends requests at ``rate`` per second per arm whether or not earlier ones
-came back (Poisson or evenly spaced arrivals), which is how real traffic arrives and the only way
-to see queueing past a server's capacity. ``sweep`` measures several steps of concurrency (closed)
-or rate (open), both arms interleaved in every step, for the capacity at the SLO.
+Each mode's own rules live in its class (gates/loadgen/modes/closed.py, open.py): ``closed`` (the
+default) is N users each sending a request as soon as the last one came back; ``open`` sends
+requests at ``rate`` per second per arm whether or not earlier ones came back. ``sweep`` measures
+several steps of the mode's quantity (concurrency, rate), both arms interleaved in every step, for
+the capacity at the SLO.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-LoadMode = Literal["closed", "open"]
+from gates.loadgen.modes import LOAD_MODES, LoadMode
+
 Arrivals = Literal["poisson", "constant"]
 
 
@@ -41,18 +42,9 @@ class SweepSection(BaseModel):
 
 def check_modes(mode: LoadMode, rate: float | None, sweep: SweepSection | None, slo_limits: dict[str, float]) -> None:
     """The cross-field rules of the load modes; raises ValueError with what to change."""
-    if mode == "open" and rate is None and (sweep is None or sweep.over != "rate"):
-        raise ValueError("load.mode 'open' needs load.rate (requests/s per arm) or a load.sweep over rate")
-    if mode == "closed" and rate is not None:
-        raise ValueError("load.rate applies to load.mode 'open' only (closed loop is set by load.users)")
+    LOAD_MODES[mode].check(rate, sweep)  # the mode's own rules: rate, which sweep
     if sweep is None:
         return
-    if sweep.over == "rate" and mode != "open":
-        raise ValueError("load.sweep over 'rate' needs load.mode: open")
-    if sweep.over == "concurrency" and mode != "closed":
-        raise ValueError("load.sweep over 'concurrency' needs load.mode: closed")
-    if sweep.over == "concurrency" and any(x != int(x) for x in sweep.values):
-        raise ValueError("load.sweep.values over concurrency must be whole numbers of users")
     if sweep.warmup_s >= sweep.duration_s:
         raise ValueError("load.sweep.warmup_s must be shorter than load.sweep.duration_s")
     if not slo_limits:

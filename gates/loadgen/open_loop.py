@@ -1,11 +1,12 @@
 """Open loop inside the locust process: one scheduler issues arrivals, each request on its own greenlet.
 
-Arrivals do not wait for responses: at ``rate`` per second every arrival sends the same prompt to
-both arms (in a random order, on two greenlets), so the arms stay paired in time as in the closed
-loop. A scheduler that wakes up late is a saturated client: its lateness is recorded for the
-self-check. Requests still in flight past ``max_in_flight`` are not sent but recorded as errors (the
-server is not keeping up); at the end the requests in flight are waited for (up to their timeout),
-so an overloaded server's slowest requests are not silently dropped from the statistics.
+Arrivals do not wait for responses: at the times the load mode gives (gates/loadgen/modes/,
+``Arrivals``) every arrival sends the same prompt to both arms (in a random order, on two
+greenlets), so the arms stay paired in time as in the closed loop. A scheduler that wakes up late
+is a saturated client: its lateness is recorded for the self-check. Requests still in flight past
+``max_in_flight`` are not sent but recorded as errors (the server is not keeping up); at the end
+the requests in flight are waited for (up to their timeout), so an overloaded server's slowest
+requests are not silently dropped from the statistics.
 """
 
 from __future__ import annotations
@@ -13,21 +14,27 @@ from __future__ import annotations
 import http.client
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
 from gevent.pool import Group
 
-from gates.loadgen.arrivals import arrival_times
 from gates.loadgen.request import send
 from gates.loadgen.spec import LoadSpec
+from gates.loadgen.summary import ArrivalStats
+
+Send = Callable[[Any, str, str, str, int, float, int], dict[str, Any]]  # gates.loadgen.request.send
 
 
 class OpenLoop:
-    def __init__(self, spec: LoadSpec, sink: Callable[[dict[str, Any]], None]):
+    def __init__(
+        self, spec: LoadSpec, times: Iterator[float], sink: Callable[[dict[str, Any]], None], sender: Send = send
+    ):
         self.spec = spec
+        self.times = times  # seconds from the start, from the load mode
         self.sink = sink  # takes each finished request's record, once (the worker keeps and reports it)
+        self.send = sender
         self.t0 = 0.0
         self.group = Group()
         self.in_flight: dict[int, tuple[str, float, int]] = {}  # request id -> (arm, start, prompt chars)
@@ -38,21 +45,18 @@ class OpenLoop:
         self.port = int(port)
 
     def run(self, t0: float) -> None:
-        """Issue arrivals until killed (the locust runner kills its user's greenlet at the stop)."""
+        """Issue arrivals until killed (the locust runner kills its user's greenlet at the stop) or
+        the times run out."""
         self.t0 = t0
         spec = self.spec
         rng = random.Random(spec.seed)
-        assert spec.rate is not None
-        for i, at in enumerate(arrival_times(spec.rate, spec.arrivals, spec.seed)):
+        for i, at in enumerate(self.times):
             delay = t0 + at - time.monotonic()
             if delay > 0:
                 gevent.sleep(delay)
             self.lags_ms.append(max(0.0, time.monotonic() - (t0 + at)) * 1000)
             self.arrivals += 1
-            prompt = rng.choices(spec.prompts, weights=spec.prompt_weights)[0]
-            max_new = rng.randint(spec.max_new_tokens, spec.max_new_tokens_max)
-            arms = list(spec.arms.items())
-            rng.shuffle(arms)
+            prompt, max_new, arms = spec.draw(rng)
             for j, (arm, model) in enumerate(arms):
                 key = 2 * i + j
                 if len(self.in_flight) >= spec.max_in_flight:
@@ -65,7 +69,7 @@ class OpenLoop:
     def _one(self, key: int, arm: str, model: str, prompt: str, max_new: int, arrival: int) -> None:
         client = http.client.HTTPConnection(self.host, self.port, timeout=self.spec.timeout_s)
         try:
-            record = send(client, arm, model, prompt, max_new, self.t0, arrival)
+            record = self.send(client, arm, model, prompt, max_new, self.t0, arrival)
         finally:
             client.close()
         self.in_flight.pop(key, None)
@@ -97,21 +101,7 @@ class OpenLoop:
         self.in_flight.clear()
         self.group.kill(block=False)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ArrivalStats:
         lags = sorted(self.lags_ms)
         p95 = lags[min(len(lags) - 1, round(0.95 * (len(lags) - 1)))] if lags else None
-        return {"arrivals": self.arrivals, "arrival_lag_ms_p95": p95, "dropped": self.dropped}
-
-
-def arrivals_user(loop: OpenLoop, t0: Callable[[], float]) -> type[Any]:
-    """The one locust user of the open loop: its task is the scheduler."""
-    from locust import User, constant, task
-
-    class ArrivalsUser(User):
-        wait_time = constant(0)
-
-        @task
-        def schedule(self) -> None:
-            loop.run(t0())
-
-    return ArrivalsUser
+        return ArrivalStats(self.spec.rate, self.arrivals, p95, self.dropped)

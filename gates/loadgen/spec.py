@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gates.judge.adaptive import plan_for
+from gates.loadgen.modes import LoadMode
+
+if TYPE_CHECKING:
+    from gates.config.schema import Pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +37,59 @@ class LoadSpec:
     # adaptive stopping (gates/judge/adaptive.py): {"plan": Plan fields, "first_look_s", "look_interval_s"};
     # None: the fixed rule above
     adaptive: dict[str, Any] | None = None
-    # closed: `users` loop as fast as responses come back; open: arrivals at `rate` per second
-    # per arm (gates/loadgen/open_loop.py), at most max_in_flight requests outstanding
-    mode: str = "closed"
+    # a gates.loadgen.modes.LOAD_MODES name: closed: `users` loop as fast as responses come back;
+    # open: arrivals at `rate` per second per arm, at most max_in_flight requests outstanding
+    mode: str = LoadMode.closed
     rate: float | None = None
     arrivals: str = "poisson"
     max_in_flight: int = 512
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Pipeline,
+        url: str,
+        arms: Mapping[str, str],
+        prompts: Sequence[str],
+        weights: Sequence[float],
+    ) -> LoadSpec:
+        """The main window's spec: ``load:`` of the pipeline, the deployed ``arms`` (arm -> Triton
+        model name) at ``url``, and the request mix (``prompts``, each with its sampling weight)."""
+        load = config.load
+        adaptive = None
+        if load.adaptive:
+            adaptive = {
+                "plan": dataclasses.asdict(plan_for(config.gates, load.pass_error)),
+                "first_look_s": load.first_look_s,
+                "look_interval_s": load.look_interval_s,
+            }
+        return cls(
+            url=url,
+            arms=dict(arms),
+            prompts=tuple(prompts),
+            prompt_weights=tuple(weights),
+            users=load.users,
+            spawn_rate=load.spawn_rate or float(load.users),
+            duration_s=load.duration_s,
+            max_new_tokens=load.max_new_tokens,
+            max_new_tokens_max=load.max_new_tokens_max or load.max_new_tokens,
+            timeout_s=load.timeout_s,
+            warmup_s=load.warmup_s,
+            min_requests=config.gates.min_requests if load.max_duration_s else 0,
+            max_duration_s=load.max_duration_s,
+            adaptive=adaptive,
+            mode=str(load.mode),
+            rate=load.rate,
+            arrivals=load.arrivals,
+        )
+
+    def draw(self, rng: random.Random) -> tuple[str, int, list[tuple[str, str]]]:
+        """One pair's request: a prompt from the mix, an output length, the arms in a random order."""
+        prompt = rng.choices(self.prompts, weights=self.prompt_weights)[0]
+        max_new = rng.randint(self.max_new_tokens, self.max_new_tokens_max)
+        arms = list(self.arms.items())
+        rng.shuffle(arms)
+        return prompt, max_new, arms
 
     @property
     def deadline_s(self) -> float:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gates.config.schema import Pipeline
 from gates.loadgen.capacity import Capacity, SweepStep, capacity, check_step
+from gates.loadgen.modes import LOAD_MODES
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records, summarize
+from gates.loadgen.summary import GeneratorSummary
 
 
-def step_spec(base: LoadSpec, over: str, value: float, index: int, duration_s: float, warmup_s: float) -> LoadSpec:
-    """The main window's spec at one sweep step: its own duration and warm-up, no extension."""
-    setting: dict[str, Any] = {"rate": value} if over == "rate" else {"users": int(value), "spawn_rate": value}
+def step_spec(base: LoadSpec, value: float, index: int, duration_s: float, warmup_s: float) -> LoadSpec:
+    """The main window's spec at one sweep step: its own duration and warm-up, no extension; the
+    load mode says what ``value`` sets (users, rate)."""
+    setting = LOAD_MODES[base.mode].sweep_step(base, value)
     return dataclasses.replace(
         base,
         duration_s=duration_s,
@@ -34,7 +35,7 @@ def run_sweep(
     base: LoadSpec,
     out: Path,
     check_alive: Callable[[], None],
-    problem_of: Callable[[dict[str, Any]], str | None],
+    problem_of: Callable[[GeneratorSummary], str | None],
     progress: Callable[[str], None],
 ) -> Capacity:
     """Every step interleaves both arms in one window (as the main window does), so the two arms
@@ -43,13 +44,13 @@ def run_sweep(
     assert sweep is not None
     slo = load.slo.limits()
     steps: list[SweepStep] = []
-    unit = "requests/s per arm" if sweep.over == "rate" else "users"
+    unit = LOAD_MODES[base.mode].sweep_unit
     for i, value in enumerate(sweep.values):
-        spec = step_spec(base, sweep.over, value, i, sweep.duration_s, sweep.warmup_s)
+        spec = step_spec(base, value, i, sweep.duration_s, sweep.warmup_s)
         progress(f"sweep step {i + 1}/{len(sweep.values)}: {value:g} {unit} for {sweep.duration_s:g}s")
         step_dir = out / f"step-{i:02d}"
         records = read_records(run_worker(spec, step_dir, check_alive))
-        generator = json.loads((step_dir / "summary.json").read_text())
+        generator = GeneratorSummary.read(step_dir / "summary.json")
         arms = [summarize(records, arm, sweep.warmup_s, sweep.duration_s, slo) for arm in ("baseline", "candidate")]
         step = SweepStep(value, arms[0], arms[1], problem_of(generator))
         steps.append(step)

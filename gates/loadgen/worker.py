@@ -2,13 +2,14 @@
 
 It runs in its own process because locust needs gevent's monkey-patching, which must happen
 before anything else is imported and would otherwise leak into the gates process (subprocess
-handling, torch). Each simulated user sends baseline and candidate requests alternately, in a
-random order per pair, so both arms see the same time window, the same prompts and the same
-contention. Requests stream over Triton's HTTP ``generate_stream`` (server-sent events, one per
-token), read with geventhttpclient, which cooperates with gevent (gRPC's client does not without
-extra care). Every request becomes one row of ``requests.csv`` with its end-to-end latency, time to
-first token and inter-token latency; ``summary.json`` records what the generator itself used
-(CPU), for the self-check.
+handling, torch). Both arms see the same time window, the same prompts and the same contention:
+every request is a pair, baseline and candidate in a random order, paced as the spec's load mode
+says (gates/loadgen/modes/: users in a closed loop, or arrivals in an open one). Requests stream
+over Triton's HTTP ``generate_stream`` (server-sent events, one per token), read with the standard
+library's client, which gevent makes cooperative. Every request becomes one row of
+``requests.csv`` with its end-to-end latency, time to first token and inter-token latency;
+``summary.json`` (gates/loadgen/summary.py) records what the generator itself used (CPU, event-loop
+lag), for the self-check, and why the load stopped.
 """
 
 from __future__ import annotations
@@ -18,70 +19,50 @@ from gevent import monkey
 monkey.patch_all()
 
 import csv  # noqa: E402
-import json  # noqa: E402
+import http.client  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, ClassVar  # noqa: E402
+
+import gevent  # noqa: E402
+import psutil  # noqa: E402
+from locust import User, constant, task  # noqa: E402
+from locust.env import Environment  # noqa: E402
+from locust.runners import Runner  # noqa: E402
 
 from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
-from gates.loadgen.open_loop import OpenLoop, arrivals_user  # noqa: E402
+from gates.loadgen.modes import LOAD_MODES, Arrivals, Users  # noqa: E402
+from gates.loadgen.open_loop import OpenLoop  # noqa: E402
 from gates.loadgen.request import send  # noqa: E402
+from gates.loadgen.run import PARENT_ENV, die_with_parent  # noqa: E402
+from gates.loadgen.spec import RECORD_FIELDS, LoadSpec  # noqa: E402
+from gates.loadgen.summary import GeneratorSummary, Stopped  # noqa: E402
 
-RUN_STARTED = time.monotonic()
 
+class Load:
+    """One run's state: the spec, every request's record, the start time, the loop's lateness."""
 
-def main(argv: list[str]) -> int:
-    import http.client
-    import os
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        self.records: list[dict[str, Any]] = []
+        self.rng = random.Random(spec.seed)  # the closed loop's users share one stream of draws
+        self.t0 = 0.0
+        self.users = 0
+        self.lags_ms: list[float] = []
+        self.stopped = Stopped("", 0.0)
+        self.env: Environment | None = None
 
-    from gates.loadgen.run import PARENT_ENV, die_with_parent
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
 
-    if os.environ.get(PARENT_ENV):
-        die_with_parent(int(os.environ[PARENT_ENV]))
-
-    import gevent
-    import psutil
-    from locust import User, constant, task
-
-    from gates.loadgen.spec import RECORD_FIELDS, LoadSpec
-
-    spec = LoadSpec.read(Path(argv[0]))
-    out_dir = Path(argv[1])
-    records: list[dict[str, Any]] = []
-    rng = random.Random(spec.seed)
-    state = {"t0": 0.0, "next_user": 0}
-    host, port = spec.url.rsplit(":", 1)
-
-    class ArmsUser(User):
-        wait_time = constant(0)
-
-        def on_start(self) -> None:
-            self.user_id = state["next_user"]
-            state["next_user"] += 1
-            # The standard library's client, made cooperative by gevent's monkey-patching: its
-            # readline() on a chunked body returns each server-sent event as soon as it arrives.
-            self.client = http.client.HTTPConnection(host, int(port), timeout=spec.timeout_s)
-
-        def on_stop(self) -> None:
-            self.client.close()
-
-        @task
-        def pair(self) -> None:
-            prompt = rng.choices(spec.prompts, weights=spec.prompt_weights)[0]
-            max_new = rng.randint(spec.max_new_tokens, spec.max_new_tokens_max)
-            arms = list(spec.arms.items())
-            rng.shuffle(arms)
-            for arm, model in arms:
-                self._one(arm, model, prompt, max_new)
-
-        def _one(self, arm: str, model: str, prompt: str, max_new: int) -> None:
-            record_and_fire(send(self.client, arm, model, prompt, max_new, state["t0"], int(self.user_id)))
-
-    def record_and_fire(record: dict[str, Any]) -> None:
-        records.append(record)
-        env.events.request.fire(  # type: ignore[no-untyped-call]
+    def record(self, record: dict[str, Any]) -> None:
+        """Keep a finished request's record and count it in locust's statistics."""
+        self.records.append(record)
+        assert self.env is not None
+        self.env.events.request.fire(  # type: ignore[no-untyped-call]
             request_type="generate_stream",
             name=record["arm"],
             response_time=record["latency_ms"],
@@ -90,122 +71,191 @@ def main(argv: list[str]) -> int:
             context={},
         )
 
-    from locust.env import Environment
-
-    open_loop = OpenLoop(spec, record_and_fire) if spec.mode == "open" else None
-    user_class = arrivals_user(open_loop, lambda: state["t0"]) if open_loop else ArmsUser
-    env = Environment(user_classes=[user_class])
-    runner = env.create_local_runner()
-    proc = psutil.Process()
-    cpu0 = proc.cpu_times()
-    state["t0"] = time.monotonic()
-    lags: list[float] = []
-
-    def watch_loop() -> None:
-        # How late a 20 ms sleep wakes up: a busy event loop delays every response we time.
-        while True:
-            before = time.monotonic()
-            gevent.sleep(0.02)
-            lags.append((time.monotonic() - before - 0.02) * 1000)
-
-    watcher = gevent.spawn(watch_loop)
-    stopped: dict[str, Any] = {"reason": "", "duration_s": 0.0}
-
-    def enough() -> bool:
-        ok: dict[str, int] = dict.fromkeys(spec.arms, 0)
-        for r in records:
-            if not r["error"] and r["t_start_s"] >= spec.warmup_s:
-                ok[r["arm"]] += 1
-        return all(n >= spec.min_requests for n in ok.values())
-
-    def stopper() -> None:
-        # duration_s first; then on until every arm has min_requests or the deadline passes
-        while True:
-            gevent.sleep(0.2)
-            elapsed = time.monotonic() - state["t0"]
-            if elapsed >= spec.duration_s and enough():
-                stopped["reason"] = "duration" if elapsed < spec.duration_s + 0.5 else "min_requests"
-                break
-            if elapsed >= spec.deadline_s:
-                stopped["reason"] = "max_duration"
-                break
-        stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
-        runner.quit()
-
-    def measured() -> tuple[list[float], list[float]]:
+    def measured(self) -> tuple[list[float], list[float]]:
+        """Latencies of the successful requests started after the warm-up, per arm."""
         arms: dict[str, list[float]] = {"baseline": [], "candidate": []}
-        for r in list(records):
-            if not r["error"] and r["t_start_s"] >= spec.warmup_s and r["arm"] in arms:
+        for r in list(self.records):
+            if not r["error"] and r["t_start_s"] >= self.spec.warmup_s and r["arm"] in arms:
                 arms[r["arm"]].append(float(r["latency_ms"]))
         return arms["baseline"], arms["candidate"]
 
-    def adaptive_stopper(adaptive: dict[str, Any]) -> None:
-        # looks every look_interval_s from first_look_s; settled -> stop; at max_duration_s the last look
-        plan = Plan(**{**adaptive["plan"], "tail_limits": tuple(map(tuple, adaptive["plan"]["tail_limits"]))})
-        looks: list[Look] = []
-        next_look = float(adaptive["first_look_s"])
-        span = max(spec.deadline_s - spec.warmup_s, 1e-9)
-        while True:
-            gevent.sleep(0.2)
-            elapsed = time.monotonic() - state["t0"]
-            last = elapsed >= spec.deadline_s
-            if not last and elapsed < next_look:
-                continue
-            next_look = max(next_look + float(adaptive["look_interval_s"]), elapsed)
-            b, c = measured()
-            if min(len(b), len(c)) < plan.min_samples and not last:
-                continue
-            look = Look(len(b), len(c), 1.0 if last else min((elapsed - spec.warmup_s) / span, 1.0))
-            if not looks or look.info > looks[-1].info or last:
-                looks.append(look)
-            decision = settle(b, c, looks, plan) if min(len(b), len(c)) >= 2 else None
-            if last or (decision is not None and decision.status != CONTINUE):
-                stopped["reason"] = "max_duration" if last else "settled"
-                stopped["decision"] = decision.status if decision else "no_data"
-                stopped["detail"] = decision.reason if decision else "too few requests"
-                break
-        stopped["looks"] = [x.to_json() for x in looks]
-        stopped["duration_s"] = round(time.monotonic() - state["t0"], 3)
-        runner.quit()
+    def enough(self) -> bool:
+        """Every arm has min_requests successful requests started after the warm-up."""
+        ok: dict[str, int] = dict.fromkeys(self.spec.arms, 0)
+        for r in self.records:
+            if not r["error"] and r["t_start_s"] >= self.spec.warmup_s:
+                ok[r["arm"]] += 1
+        return all(n >= self.spec.min_requests for n in ok.values())
 
-    runner.start(1 if open_loop else spec.users, spawn_rate=spec.spawn_rate)
+
+class PairsUser(User):
+    """A closed-loop user: sends a pair, waits for both responses, sends the next."""
+
+    abstract = True  # bound to one run by user_class()
+    wait_time = constant(0)
+    load: ClassVar[Load]
+
+    def on_start(self) -> None:
+        self.user_id = self.load.users
+        self.load.users += 1
+        spec = self.load.spec
+        host, port = spec.url.rsplit(":", 1)
+        # The standard library's client, made cooperative by gevent's monkey-patching: its
+        # readline() on a chunked body returns each server-sent event as soon as it arrives.
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=spec.timeout_s)
+
+    def on_stop(self) -> None:
+        self.connection.close()
+
+    @task
+    def pair(self) -> None:
+        prompt, max_new, arms = self.load.spec.draw(self.load.rng)
+        for arm, model in arms:
+            self.load.record(send(self.connection, arm, model, prompt, max_new, self.load.t0, self.user_id))
+
+
+class ArrivalsUser(User):
+    """The one user of an open loop: its task is the scheduler."""
+
+    abstract = True
+    wait_time = constant(0)
+    load: ClassVar[Load]
+    loop: ClassVar[OpenLoop]
+
+    @task
+    def schedule(self) -> None:
+        self.loop.run(self.load.t0)
+        while True:  # a finite schedule ran out: the stopping rule still ends the load
+            gevent.sleep(3600)
+
+
+def user_class(load: Load) -> tuple[type[User], int, OpenLoop | None]:
+    """The locust user that paces this load as its mode says, how many of it, the open loop if any."""
+    pacing = LOAD_MODES[load.spec.mode].pacing(load.spec)
+    if isinstance(pacing, Users):
+        bound = type("PairsUser", (PairsUser,), {"abstract": False, "load": load})
+        return bound, pacing.count, None
+    assert isinstance(pacing, Arrivals)
+    loop = OpenLoop(load.spec, pacing.times, load.record)
+    return type("ArrivalsUser", (ArrivalsUser,), {"abstract": False, "load": load, "loop": loop}), 1, loop
+
+
+def watch_loop(lags_ms: list[float]) -> None:
+    """How late a 20 ms sleep wakes up: a busy event loop delays every response we time."""
+    while True:
+        before = time.monotonic()
+        gevent.sleep(0.02)
+        lags_ms.append((time.monotonic() - before - 0.02) * 1000)
+
+
+def fixed_stop(load: Load, runner: Runner) -> None:
+    """duration_s first; then on until every arm has min_requests or the deadline passes."""
+    spec = load.spec
+    while True:
+        gevent.sleep(0.2)
+        elapsed = load.elapsed()
+        if elapsed >= spec.duration_s and load.enough():
+            reason = "duration" if elapsed < spec.duration_s + 0.5 else "min_requests"
+            break
+        if elapsed >= spec.deadline_s:
+            reason = "max_duration"
+            break
+    load.stopped = Stopped(reason, round(load.elapsed(), 3))
+    runner.quit()
+
+
+def adaptive_stop(load: Load, runner: Runner, adaptive: dict[str, Any]) -> None:
+    """Looks every look_interval_s from first_look_s; settled -> stop; at max_duration_s the last look."""
+    spec = load.spec
+    plan = Plan(**{**adaptive["plan"], "tail_limits": tuple(map(tuple, adaptive["plan"]["tail_limits"]))})
+    looks: list[Look] = []
+    next_look = float(adaptive["first_look_s"])
+    span = max(spec.deadline_s - spec.warmup_s, 1e-9)
+    while True:
+        gevent.sleep(0.2)
+        elapsed = load.elapsed()
+        last = elapsed >= spec.deadline_s
+        if not last and elapsed < next_look:
+            continue
+        next_look = max(next_look + float(adaptive["look_interval_s"]), elapsed)
+        b, c = load.measured()
+        if min(len(b), len(c)) < plan.min_samples and not last:
+            continue
+        look = Look(len(b), len(c), 1.0 if last else min((elapsed - spec.warmup_s) / span, 1.0))
+        if not looks or look.info > looks[-1].info or last:
+            looks.append(look)
+        decision = settle(b, c, looks, plan) if min(len(b), len(c)) >= 2 else None
+        if last or (decision is not None and decision.status != CONTINUE):
+            break
+    load.stopped = Stopped(
+        reason="max_duration" if last else "settled",
+        duration_s=round(load.elapsed(), 3),
+        decision=decision.status if decision else "no_data",
+        detail=decision.reason if decision else "too few requests",
+        looks=tuple(looks),
+    )
+    runner.quit()
+
+
+def run(load: Load) -> tuple[Environment, OpenLoop | None, float, float]:
+    """Start the users and the stopping rule; once the load has stopped, return locust's
+    environment, the open loop if any, and the wall and CPU seconds the generator spent."""
+    spec = load.spec
+    cls, users, loop = user_class(load)
+    env = load.env = Environment(user_classes=[cls])
+    runner = env.create_local_runner()
+    proc = psutil.Process()
+    cpu0 = proc.cpu_times()
+    load.t0 = time.monotonic()
+    watcher = gevent.spawn(watch_loop, load.lags_ms)
+    runner.start(users, spawn_rate=spec.spawn_rate)
     if spec.adaptive:
-        gevent.spawn(adaptive_stopper, spec.adaptive)
+        gevent.spawn(adaptive_stop, load, runner, spec.adaptive)
     else:
-        gevent.spawn(stopper)
+        gevent.spawn(fixed_stop, load, runner)
     runner.greenlet.join()
-    if open_loop:  # arrivals have stopped; the requests in flight finish (or time out) first
-        open_loop.drain(spec.timeout_s + 1.0)
+    if loop is not None:  # arrivals have stopped; the requests in flight finish (or time out) first
+        loop.drain(spec.timeout_s + 1.0)
     watcher.kill()
-    wall = time.monotonic() - state["t0"]
+    wall = load.elapsed()
     cpu1 = proc.cpu_times()
-    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    return env, loop, wall, (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
 
-    with (out_dir / "requests.csv").open("w", newline="") as f:
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RECORD_FIELDS)
         writer.writeheader()
         writer.writerows(records)
+
+
+def summarize(load: Load, env: Environment, loop: OpenLoop | None, wall: float, cpu_s: float) -> GeneratorSummary:
     stats = env.stats.total
-    (out_dir / "summary.json").write_text(
-        json.dumps(
-            {
-                "wall_s": wall,
-                "generator_cpu_s": cpu_s,
-                "generator_cpu_util": cpu_s / wall if wall > 0 else None,
-                "loop_lag_ms_p50": _pct(lags, 50),
-                "loop_lag_ms_p95": _pct(lags, 95),
-                "loop_lag_samples": len(lags),
-                "users": spec.users,
-                "locust_requests": stats.num_requests,
-                "locust_failures": stats.num_failures,
-                "records": len(records),
-                "stopped": stopped,
-                "mode": spec.mode,
-                **({"rate": spec.rate, "arrivals": spec.arrivals, **open_loop.summary()} if open_loop else {}),
-            },
-            indent=2,
-        )
+    return GeneratorSummary(
+        wall_s=wall,
+        generator_cpu_s=cpu_s,
+        generator_cpu_util=cpu_s / wall if wall > 0 else None,
+        loop_lag_ms_p50=_pct(load.lags_ms, 50),
+        loop_lag_ms_p95=_pct(load.lags_ms, 95),
+        loop_lag_samples=len(load.lags_ms),
+        users=load.spec.users,
+        locust_requests=stats.num_requests,
+        locust_failures=stats.num_failures,
+        records=len(load.records),
+        stopped=load.stopped,
+        mode=load.spec.mode,
+        arrivals=loop.summary() if loop is not None else None,
     )
+
+
+def main(argv: list[str]) -> int:
+    if os.environ.get(PARENT_ENV):
+        die_with_parent(int(os.environ[PARENT_ENV]))
+    load = Load(LoadSpec.read(Path(argv[0])))
+    out_dir = Path(argv[1])
+    env, loop, wall, cpu_s = run(load)
+    write_records(out_dir / "requests.csv", load.records)
+    summarize(load, env, loop, wall, cpu_s).write(out_dir / "summary.json")
     return 0
 
 

@@ -11,6 +11,7 @@ from gates.context import RunContext
 from gates.judge.cost import compare
 from gates.judge.paired import two_sided
 from gates.judge.verdict import Verdict
+from gates.loadgen.modes import LOAD_MODES
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
 
@@ -99,13 +100,13 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             "candidate": load.candidate.to_json(),
             "users": cfg.load.users,
             "duration_s": cfg.load.duration_s,
-            "stopped": load.stopped,
+            "stopped": load.stopped.to_json(),
             "warmup_s": cfg.load.warmup_s,
-            "generator": load.generator,
+            "generator": load.generator.to_json(),
             "records": str(load.records_path),
-            "mode": cfg.load.mode,
+            "mode": str(cfg.load.mode),
             "rate": cfg.load.rate,
-            "arrivals": cfg.load.arrivals if cfg.load.mode == "open" else None,
+            "arrivals": LOAD_MODES[cfg.load.mode].report_arrivals(cfg.load.arrivals),
         }
     report["cost"] = None
     report["capacity"] = load.capacity.to_json() if load and load.capacity else None

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from gates.loadgen.modes import LOAD_MODES, LoadMode
 from gates.report.charts import (
     mermaid_capacity,
     mermaid_drift,
@@ -62,6 +63,11 @@ def ci(iv: dict[str, Any] | None, fmt: str = ".3f") -> str:
     return f"{_num(iv['estimate'], fmt)} ({_num(iv['low'], fmt)} to {_num(iv['high'], fmt)})"
 
 
+def load_title(load: dict[str, Any]) -> str:
+    """The load section's heading, as the run's load mode words it (reports before modes: closed)."""
+    return LOAD_MODES[load.get("mode") or LoadMode.closed].title(load)
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -74,7 +80,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = md_inline
     env.filters["num"] = _num
     env.filters["md_url"] = md_url
-    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format, ci=ci)
+    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format, ci=ci, load_title=load_title)
     return env
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from gates.context import RunContext
 from gates.judge.decide import shown_quality, verdict_of
 from gates.judge.policy import Evidence
 from gates.judge.quality_gates import quality_entries
 from gates.judge.stall import find_stall
 from gates.loadgen.stats import read_records
+from gates.loadgen.summary import GeneratorSummary
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
-from gates.stages.load import looks_of
 
 
-def _generator_summary(g: dict[str, Any]) -> str:
-    cpu, lag = g.get("generator_cpu_util"), g.get("loop_lag_ms_p95")
+def _generator_summary(g: GeneratorSummary) -> str:
+    cpu, lag = g.generator_cpu_util, g.loop_lag_ms_p95
     parts = []
     if cpu is not None:
         parts.append(f"client CPU {cpu:.0%} of a core")
@@ -57,7 +55,7 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         ),
         generator_summary=_generator_summary(load.generator) if load else "",
         server_stall=stall,
-        looks=looks_of(load.stopped) if load else (),
+        looks=(load.stopped.looks or ()) if load else (),
     )
 
 

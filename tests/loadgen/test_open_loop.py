@@ -11,6 +11,7 @@ import pytest
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records
+from gates.loadgen.summary import ArrivalStats, GeneratorSummary, Stopped
 from gates.stages.load import generator_problem
 from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
@@ -54,10 +55,24 @@ def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, n
         assert np.median(np.diff(starts)) == pytest.approx(1 / rate, abs=0.03)
     assert summary["mode"] == "open" and summary["dropped"] == 0
     assert summary["arrivals"] >= rate * duration
-    assert generator_problem(summary, 0.9, 60.0) is None
+    assert generator_problem(GeneratorSummary.read(tmp_path / "load" / "summary.json"), 0.9, 60.0) is None
 
 
 def test_late_arrivals_are_a_saturated_generator() -> None:
-    summary = {"generator_cpu_util": 0.2, "loop_lag_ms_p95": 2.0, "arrival_lag_ms_p95": 85.0}
+    summary = GeneratorSummary(
+        wall_s=10.0,
+        generator_cpu_s=2.0,
+        generator_cpu_util=0.2,
+        loop_lag_ms_p50=1.0,
+        loop_lag_ms_p95=2.0,
+        loop_lag_samples=500,
+        users=1,
+        locust_requests=120,
+        locust_failures=0,
+        records=120,
+        stopped=Stopped("duration", 10.0),
+        mode="open",
+        arrivals=ArrivalStats(rate=6.0, arrivals=60, arrival_lag_ms_p95=85.0, dropped=0),
+    )
     problem = generator_problem(summary, 0.9, 20)
     assert problem is not None and "arrivals 85 ms late" in problem

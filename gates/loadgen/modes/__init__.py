@@ -1,0 +1,34 @@
+"""Load modes: how requests arrive, one class per mode behind one Protocol, in one lazy registry.
+
+``closed`` (the default) is N users each sending a request as soon as the last one came back;
+``open`` sends requests at ``rate`` per second per arm whether or not earlier ones came back. A
+mode checks its part of ``load:``, says how the worker paces the requests (:mod:`.base`), how a
+sweep steps it, and how the progress line and the report describe it. Adding a mode is its module
+and one entry below (plus a :class:`LoadMode` member, which makes it a value ``load.mode`` accepts);
+entries are imported on first use, so checking a config never imports the worker's gevent/locust.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from gates.loadgen.modes.base import Arrivals, Mode, Pacing, Users
+from gates.registry import LazyRegistry
+
+
+class LoadMode(StrEnum):
+    """The values of ``load.mode``; each names an entry of :data:`LOAD_MODES`."""
+
+    closed = "closed"
+    open = "open"
+
+
+LOAD_MODES: LazyRegistry[Mode] = LazyRegistry(
+    "load mode",
+    {
+        LoadMode.closed: "gates.loadgen.modes.closed:ClosedMode",
+        LoadMode.open: "gates.loadgen.modes.open:OpenMode",
+    },
+)
+
+__all__ = ["LOAD_MODES", "Arrivals", "LoadMode", "Mode", "Pacing", "Users"]
