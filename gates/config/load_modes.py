@@ -1,6 +1,6 @@
-"""The load modes of ``load:``: which mode (gates/loadgen/modes/), its arrivals, and sweeps.
+"""The load modes of ``load:``: which mode (gates/loadmodes/), its arrivals, and sweeps.
 
-Each mode's own rules live in its class (gates/loadgen/modes/closed.py, open.py): ``closed`` (the
+Each mode's own rules live in its class (gates/loadmodes/closed.py, open.py): ``closed`` (the
 default) is N users each sending a request as soon as the last one came back; ``open`` sends
 requests at ``rate`` per second per arm whether or not earlier ones came back. ``sweep`` measures
 several steps of the mode's quantity (concurrency, rate), both arms interleaved in every step, for
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gates.loadgen.modes import LOAD_MODES, LoadMode
+from gates.loadmodes import LOAD_MODES, LoadMode
 
 Arrivals = Literal["poisson", "constant"]
 

@@ -15,7 +15,7 @@ from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
-from gates.loadgen.modes import LoadMode
+from gates.loadmodes import LoadMode
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
 QuantFormat = Literal[
@@ -169,7 +169,7 @@ class LoadSection(Strict):
     profile: Literal["golden", "peak_context"] = "golden"
     # a request mix instead of one profile: relative weights, e.g. {golden: 0.8, peak_context: 0.2}
     mix: dict[Literal["golden", "peak_context"], float] | None = None
-    # load modes (gates/loadgen/modes/): closed loop of `users`, or open loop at `rate`
+    # load modes (gates/loadmodes/): closed loop of `users`, or open loop at `rate`
     # requests/s per arm; a sweep of steps after the main window gives the capacity at the SLO.
     # Not strict: YAML gives the mode's name as a string, an enum member is only ever built here
     mode: LoadMode = Field(default=LoadMode.closed, strict=False)

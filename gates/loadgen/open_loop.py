@@ -1,6 +1,6 @@
 """Open loop inside the locust process: one scheduler issues arrivals, each request on its own greenlet.
 
-Arrivals do not wait for responses: at the times the load mode gives (gates/loadgen/modes/,
+Arrivals do not wait for responses: at the times the load mode gives (gates/loadmodes/,
 ``Arrivals``) every arrival sends the same prompt to both arms (in a random order, on two
 greenlets), so the arms stay paired in time as in the closed loop. A scheduler that wakes up late
 is a saturated client: its lateness is recorded for the self-check. Requests still in flight past

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gates.judge.adaptive import plan_for
-from gates.loadgen.modes import LoadMode
+from gates.loadmodes import LoadMode
 
 if TYPE_CHECKING:
     from gates.config.schema import Pipeline
@@ -37,7 +37,7 @@ class LoadSpec:
     # adaptive stopping (gates/judge/adaptive.py): {"plan": Plan fields, "first_look_s", "look_interval_s"};
     # None: the fixed rule above
     adaptive: dict[str, Any] | None = None
-    # a gates.loadgen.modes.LOAD_MODES name: closed: `users` loop as fast as responses come back;
+    # a gates.loadmodes.LOAD_MODES name: closed: `users` loop as fast as responses come back;
     # open: arrivals at `rate` per second per arm, at most max_in_flight requests outstanding
     mode: str = LoadMode.closed
     rate: float | None = None

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from gates.config.schema import Pipeline
 from gates.loadgen.capacity import Capacity, SweepStep, capacity, check_step
-from gates.loadgen.modes import LOAD_MODES
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records, summarize
 from gates.loadgen.summary import GeneratorSummary
+from gates.loadmodes import LOAD_MODES
 
 
 def step_spec(base: LoadSpec, value: float, index: int, duration_s: float, warmup_s: float) -> LoadSpec:

@@ -4,7 +4,7 @@ It runs in its own process because locust needs gevent's monkey-patching, which 
 before anything else is imported and would otherwise leak into the gates process (subprocess
 handling, torch). Both arms see the same time window, the same prompts and the same contention:
 every request is a pair, baseline and candidate in a random order, paced as the spec's load mode
-says (gates/loadgen/modes/: users in a closed loop, or arrivals in an open one). Requests stream
+says (gates/loadmodes/: users in a closed loop, or arrivals in an open one). Requests stream
 over Triton's HTTP ``generate_stream`` (server-sent events, one per token), read with the standard
 library's client, which gevent makes cooperative. Every request becomes one row of
 ``requests.csv`` with its end-to-end latency, time to first token and inter-token latency;
@@ -34,12 +34,12 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import Runner  # noqa: E402
 
 from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
-from gates.loadgen.modes import LOAD_MODES, Arrivals, Users  # noqa: E402
 from gates.loadgen.open_loop import OpenLoop  # noqa: E402
 from gates.loadgen.request import send  # noqa: E402
 from gates.loadgen.run import PARENT_ENV, die_with_parent  # noqa: E402
 from gates.loadgen.spec import RECORD_FIELDS, LoadSpec  # noqa: E402
 from gates.loadgen.summary import GeneratorSummary, Stopped  # noqa: E402
+from gates.loadmodes import LOAD_MODES, Arrivals, Users  # noqa: E402
 
 
 class Load:

@@ -11,7 +11,7 @@ from gates.context import RunContext
 from gates.judge.cost import compare
 from gates.judge.paired import two_sided
 from gates.judge.verdict import Verdict
-from gates.loadgen.modes import LOAD_MODES
+from gates.loadmodes import LOAD_MODES
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from gates.loadgen.modes import LOAD_MODES, LoadMode
+from gates.loadmodes import LOAD_MODES, LoadMode
 from gates.report.charts import (
     mermaid_capacity,
     mermaid_drift,

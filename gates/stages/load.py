@@ -6,12 +6,12 @@ from pathlib import Path
 
 from gates.context import RunContext
 from gates.errors import InfraError
-from gates.loadgen.modes import LOAD_MODES
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import read_records, summarize
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.loadgen.sweep import run_sweep
+from gates.loadmodes import LOAD_MODES
 from gates.record import DeployResult, LoadResult, OptimizeResult, PreflightResult
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory

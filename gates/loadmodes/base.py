@@ -35,7 +35,7 @@ Pacing = Users | Arrivals
 
 
 class Mode(Protocol):
-    """One load mode (registered in gates.loadgen.modes.LOAD_MODES)."""
+    """One load mode (registered in gates.loadmodes.LOAD_MODES)."""
 
     # the quantity a ``load.sweep`` over this mode steps, as ``load.sweep.over`` names it
     sweep_over: str

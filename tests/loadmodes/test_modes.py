@@ -16,9 +16,9 @@ from gates.config import load_pipeline
 from gates.config.load_modes import check_modes
 from gates.config.schema import Pipeline
 from gates.errors import InfraError
-from gates.loadgen.modes import LOAD_MODES, Arrivals, LoadMode, Users
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.summary import ArrivalStats, GeneratorSummary, Stopped
+from gates.loadmodes import LOAD_MODES, Arrivals, LoadMode, Users
 
 PIPELINE = """
 name: ok
@@ -36,7 +36,7 @@ load:
 # burst every 1/rate seconds, three bursts in all. Its module is the whole of the mode.
 BURST = textwrap.dedent(
     """
-    from gates.loadgen.modes import Arrivals
+    from gates.loadmodes import Arrivals
 
     class BurstMode:
         sweep_over = "rate"

@@ -1,7 +1,7 @@
 """``mode: open``: pairs arrive at ``load.rate`` per second per arm whether or not earlier ones came back.
 
 That is how real traffic arrives and the only way to see queueing past a server's capacity. The
-arrivals are Poisson or evenly spaced (gates/loadgen/arrivals.py); the worker's scheduler
+arrivals are Poisson or evenly spaced (gates/loadmodes/arrivals.py); the worker's scheduler
 (gates/loadgen/open_loop.py) sends them and records how late it was.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gates.loadgen.arrivals import arrival_times
-from gates.loadgen.modes.base import Arrivals, num
+from gates.loadmodes.arrivals import arrival_times
+from gates.loadmodes.base import Arrivals, num
 
 if TYPE_CHECKING:
     from gates.config.load_modes import SweepSection

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from gates.loadgen.modes.base import Arrivals, Mode, Pacing, Users
+from gates.loadmodes.base import Arrivals, Mode, Pacing, Users
 from gates.registry import LazyRegistry
 
 
@@ -26,8 +26,8 @@ class LoadMode(StrEnum):
 LOAD_MODES: LazyRegistry[Mode] = LazyRegistry(
     "load mode",
     {
-        LoadMode.closed: "gates.loadgen.modes.closed:ClosedMode",
-        LoadMode.open: "gates.loadgen.modes.open:OpenMode",
+        LoadMode.closed: "gates.loadmodes.closed:ClosedMode",
+        LoadMode.open: "gates.loadmodes.open:OpenMode",
     },
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gates.loadgen.modes.base import Users
+from gates.loadmodes.base import Users
 
 if TYPE_CHECKING:
     from gates.config.load_modes import SweepSection

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gates.loadgen.arrivals import arrival_times
+from gates.loadmodes.arrivals import arrival_times
 
 
 @settings(max_examples=50, deadline=None)
