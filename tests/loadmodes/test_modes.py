@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import textwrap
@@ -18,6 +19,7 @@ from gates.config.schema import Pipeline
 from gates.errors import InfraError
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.summary import ArrivalStats, GeneratorSummary, Stopped
+from gates.loadgen.sweep import step_spec
 from gates.loadmodes import LOAD_MODES, Arrivals, LoadMode, Users
 
 PIPELINE = """
@@ -139,8 +141,11 @@ def test_the_builtin_modes_are_registry_entries() -> None:
     opened = LOAD_MODES[LoadMode.open].pacing(spec)
     assert isinstance(opened, Arrivals) and list(itertools.islice(opened.times, 3)) == [0.0, 0.25, 0.5]
     assert LOAD_MODES[LoadMode.closed].pacing(spec) == Users(5)
-    assert LOAD_MODES[LoadMode.open].sweep_step(spec, 8.0) == {"rate": 8.0}
-    assert LOAD_MODES[LoadMode.closed].sweep_step(spec, 8.0) == {"users": 8, "spawn_rate": 8.0}
+    # a sweep step sets what the mode says, on the main window's spec
+    step = step_spec(spec, 8.0, 2, 5.0, 1.0)
+    assert (step.rate, step.users, step.duration_s, step.warmup_s, step.seed) == (8.0, 5, 5.0, 1.0, 3)
+    step = step_spec(dataclasses.replace(spec, mode=LoadMode.closed, rate=None), 8.0, 0, 5.0, 1.0)
+    assert (step.rate, step.users, step.spawn_rate) == (None, 8, 8.0)
 
 
 def test_spec_from_config_is_what_the_load_stage_asks_for(write_pipeline: Callable[..., Path]) -> None:
