@@ -168,7 +168,16 @@ class PromotionService:
             client = self.github.get(req.repository, req.pr)
             if client is None:
                 raise InfraError("promoting from a PR needs a GitHub token (GATES_GITHUB_TOKEN or GITHUB_TOKEN)")
-            sha = pull_head_sha(client, req.pr)
+            head = pull_head_sha(client, req.pr)
+            if req.sha is not None and req.sha != head:
+                # an approval is of the commit it reviewed (review.commit_id): never of a later head
+                why = (
+                    f"the approval was given at {req.sha[:12]} but PR #{req.pr} is now at {head[:12]}: "
+                    "approve the new head once its gate passes"
+                )
+                self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
+                raise PromotionRefused(f"{name}: promotion refused: {why}")
+            sha = head
         runs = [r for r in self.ledger.runs(pipeline=name, pr=req.pr) if sha is None or r.sha == sha]
         if not runs:
             why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"

@@ -1,0 +1,65 @@
+"""What a promotion checks before it moves: the commit that was approved, every run on it, its pipeline file."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gates.errors import ExitCode
+from gates.events.handle import HandlerContext, execute_action
+from gates.events.routing import Action
+from gates.ledger import CanaryState, Ledger
+from gates.promotion.machine import CheckResult
+from gates.promotion.targets.weighted_router import WeightedRouter
+from gates.testing.github_server import GitHubTestServer
+
+REPO = Path(__file__).resolve().parents[2]
+FULL_NAME, PR = "o/r", 7
+A, B = "a" * 40, "b" * 40
+DIGEST = "d" * 64
+
+
+class Passes:
+    def check(self, pipeline: str, weight: int) -> CheckResult:
+        return CheckResult(True, "ok", 10)
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    repo = tmp_path / "repo"
+    (repo / "pipelines").mkdir(parents=True)
+    shutil.copytree(REPO / "golden_prompts", repo / "golden_prompts")
+    text = (REPO / "pipelines" / "demo.yaml").read_text().replace('["@org/release-managers"]', '["rita"]')
+    (repo / "pipelines" / "demo.yaml").write_text(text)
+    with GitHubTestServer() as gh, WeightedRouter("127.0.0.1:9", "model", "s", "c", 0, 0, "127.0.0.1:9") as router:
+        gh.add_pull_request(FULL_NAME, PR, head_sha=A)
+        env = {"GITHUB_API_URL": gh.url, "GATES_GITHUB_TOKEN": gh.token, "GATES_GITHUB_BACKOFF_S": "0.05"}
+        ledger = Ledger(str(tmp_path / "l.sqlite"))
+        ledger.set_canary(CanaryState("demo", "local", router.url, "s", "c", 0, time.time(), DIGEST), "ops", "deploy")
+        ctx = HandlerContext(repo, ledger, env, tmp_path / "artifacts", progress=lambda _: None)
+        ctx.checker_for = lambda pf, canary: Passes()
+        yield {"ctx": ctx, "gh": gh, "router": router, "ledger": ledger, "repo": repo}
+
+
+def promote(world: dict[str, Any], sha: str | None = None, why: str = "comment '/gates promote'") -> Any:
+    action = Action("promote", "pipelines/demo.yaml", FULL_NAME, "rita", PR, sha, why)
+    return execute_action(action, world["ctx"])
+
+
+def test_an_approval_promotes_only_the_commit_it_reviewed(world: dict[str, Any]) -> None:
+    """Issue 27 item 3: approved at A, the PR moved to B (which passed too): B is not promoted by A's review."""
+    ledger: Ledger = world["ledger"]
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST)
+    world["gh"].set_pull_head(FULL_NAME, PR, B)
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=B, digest=DIGEST)
+    result = promote(world, sha=A, why="review approved")
+    assert result.exit_code == ExitCode.FAIL and "approval was given at aaaaaaaaaaaa" in result.message
+    assert world["router"].weight == 0 and ledger.promotion("demo") is None
+    world["gh"].set_pull_head(FULL_NAME, PR, A)  # the approved commit is the head: it goes ahead
+    assert promote(world, sha=A, why="review approved").exit_code == ExitCode.PASS
+    assert ledger.promotion("demo").sha == A  # type: ignore[union-attr]
