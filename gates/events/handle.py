@@ -21,6 +21,7 @@ from gates.events.routing import Action, Routed
 from gates.github.api import pull_head_sha
 from gates.github.client import GitHubClients
 from gates.ledger import Ledger
+from gates.promotion.commit_verdict import configured_architectures
 from gates.promotion.service import CheckerFactory, PromotionService, Request, gate_commit
 
 
@@ -34,9 +35,11 @@ class HandlerContext:
     checker_for: CheckerFactory | None = None  # default: the live re-check of the canary's target
     lock_wait_s: float = 600.0
     github: GitHubClients = dataclasses.field(init=False)  # one client per repository and PR
+    architectures: tuple[str, ...] = dataclasses.field(init=False)  # $GATES_GPU_ARCHS, checked at start
 
     def __post_init__(self) -> None:
         self.github = GitHubClients(self.env)
+        self.architectures = configured_architectures(self.env)
 
     @property
     def promotion(self) -> PromotionService:
@@ -48,6 +51,7 @@ class HandlerContext:
             self.checker_for,
             self.lock_wait_s,
             self.env.get("GATES_REPORT_URL"),
+            self.architectures,
         )
 
 

@@ -43,6 +43,7 @@ class LedgerRun:
     report: str | None
     run_dir: str | None
     at: float
+    arch: str | None = None  # the GPU architecture (matrix entry) the run measured on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,12 +183,15 @@ class Ledger:
         digest: str | None = None,
         report: str | None = None,
         run_dir: str | None = None,
+        arch: str | None = None,
     ) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at) VALUES (?,?,?,?,?,?,?,?)",
-                (pipeline, pr, sha, digest, verdict, report, run_dir, time.time()),
+                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (pipeline, pr, sha, digest, verdict, report, run_dir, time.time(), arch),
             )
+            detail = {"pr": pr, "sha": sha, "arch": arch}
             self._insert_transition(
                 db,
                 pipeline,
@@ -195,11 +199,11 @@ class Ledger:
                 "gate_run",
                 None,
                 verdict,
-                {"digest": digest, "verdict": verdict, "report": report, "detail": {"pr": pr, "sha": sha}},
+                {"digest": digest, "verdict": verdict, "report": report, "detail": detail},
             )
 
     def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[LedgerRun]:
-        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at FROM runs WHERE 1=1"
+        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at, arch FROM runs WHERE 1=1"
         args: list[Any] = []
         if pipeline is not None:
             q, args = q + " AND pipeline=?", [*args, pipeline]

@@ -26,6 +26,7 @@ from gates.journal import Journal
 from gates.ledger import CanaryState, Ledger, PromotionRecord
 from gates.pipeline import RunOutcome, record_run, run_pipeline
 from gates.promotion import canary as ops
+from gates.promotion.commit_verdict import commit_verdict, run_arch
 from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
 from gates.promotion.supersede import supersede
 from gates.stages import MEASURE_STAGES, Stage
@@ -54,6 +55,8 @@ class PromotionService:
     checker_for: CheckerFactory | None = None  # default: the live re-check of the canary's target
     lock_wait_s: float = 600.0
     report_url: str | None = None  # linked from the GitHub deployment
+    # GPU architectures each commit must have PASSed on ($GATES_GPU_ARCHS; none: every one that ran)
+    architectures: tuple[str, ...] = ()
 
     def carry_out(self, kind: str, req: Request) -> tuple[ExitCode, str]:
         """``promote`` | ``rollback`` | ``recheck``; errors become exit codes, said on the PR."""
@@ -183,12 +186,17 @@ class PromotionService:
             why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"
             self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
             raise PromotionRefused(f"{name}: promotion refused: {why}")
-        last = runs[-1]
-        if last.verdict != "PASS" or not last.digest:
-            why = f"the last gate run of {name} on {(last.sha or '')[:12]} is {last.verdict}, not PASS"
-            self.ledger.record(name, req.actor, "promote_refused", None, None, digest=last.digest, detail=why)
+        if sha is None:  # no commit named (a local promote): all runs of the latest run's commit
+            latest = max(runs, key=lambda r: (r.at, r.id))
+            sha = latest.sha  # runs outside git have none: then all runs of the latest run's candidate
+            runs = [r for r in runs if r.sha == sha and (sha is not None or r.digest == latest.digest)]
+        verdict = commit_verdict(runs, self.architectures)
+        if not verdict.passed or verdict.digest is None:
+            why = f"the gate of {name} on {(sha or '')[:12] or 'record'} is not PASS: {verdict.why}"
+            digest = max(runs, key=lambda r: (r.at, r.id)).digest
+            self.ledger.record(name, req.actor, "promote_refused", None, None, digest=digest, detail=why)
             raise PromotionRefused(f"{name}: promotion refused: {why}")
-        return last.digest, sha, last.report
+        return verdict.digest, sha, verdict.report
 
     def _deployment_observer(
         self, req: Request, name: str, sha: str | None, digest: str | None
@@ -236,6 +244,7 @@ def gate_commit(
     name = pipeline.config.name
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
     outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=dict(env), stages=stages)
-    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
+    arch = run_arch(env)  # one run per architecture: the commit's verdict is their conjunction
+    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress, arch=arch):
         outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome

@@ -60,7 +60,7 @@ def test_promote_refused_without_a_passing_run(ctx: HandlerContext) -> None:
         assert execute_action(promote, ctx).exit_code == ExitCode.FAIL  # no gate run at all
         ctx.ledger.add_run("demo", "FAIL", "ci", digest="d" * 64)
         result = execute_action(promote, ctx)
-        assert result.exit_code == ExitCode.FAIL and "is FAIL, not PASS" in result.message
+        assert result.exit_code == ExitCode.FAIL and "is not PASS: a gate run is FAIL" in result.message
         ctx.ledger.add_run("demo", "PASS", "ci", digest="e" * 64)  # passed, but not what is deployed
         result = execute_action(promote, ctx)
         assert result.exit_code == ExitCode.FAIL and "the deployed canary is dddddddddddd" in result.message

@@ -63,3 +63,24 @@ def test_an_approval_promotes_only_the_commit_it_reviewed(world: dict[str, Any])
     world["gh"].set_pull_head(FULL_NAME, PR, A)  # the approved commit is the head: it goes ahead
     assert promote(world, sha=A, why="review approved").exit_code == ExitCode.PASS
     assert ledger.promotion("demo").sha == A  # type: ignore[union-attr]
+
+
+def test_a_fail_on_one_architecture_is_not_undone_by_a_pass_on_another(world: dict[str, Any]) -> None:
+    """Issue 27 item 1: the matrix gives FAIL (h100) then PASS (l40s) on one commit: no promotion."""
+    ledger: Ledger = world["ledger"]
+    ledger.add_run("demo", "FAIL", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100")
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s")
+    result = promote(world)
+    assert result.exit_code == ExitCode.FAIL and "FAIL (on h100)" in result.message
+    assert world["router"].weight == 0 and ledger.promotion("demo") is None
+    assert [r.arch for r in ledger.runs("demo")] == ["h100", "l40s"]  # recorded per architecture
+
+
+def test_every_configured_architecture_must_pass(world: dict[str, Any]) -> None:
+    ledger: Ledger = world["ledger"]
+    world["ctx"].architectures = ("h100", "l40s")
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100")
+    result = promote(world)
+    assert result.exit_code == ExitCode.FAIL and "no gate run on l40s" in result.message
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s")
+    assert promote(world).exit_code == ExitCode.PASS
