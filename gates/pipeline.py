@@ -213,6 +213,7 @@ def record_run(
         "report": report,
         "run_dir": str(outcome.run_dir),
         "arch": arch,
+        "at": time.time(),  # when it was decided: a journaled run replayed later keeps this time
     }
     try:
         retry("recording the gate run", lambda: ledger.add_run(pipeline, outcome.verdict, actor, **record), budget_s)

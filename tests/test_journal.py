@@ -59,3 +59,23 @@ def test_open_ledger_replays_the_journal(tmp_path: Path) -> None:
     url = str(tmp_path / "l.db")
     Journal(tmp_path / "artifacts").add(Ledger(url), "run", {"pipeline": "p", "verdict": "FAIL", "actor": "me"})
     assert [r.verdict for r in open_ledger(url, tmp_path / "artifacts").runs()] == ["FAIL"]
+
+
+def test_a_replayed_run_keeps_its_time_and_place_in_history(tmp_path: Path) -> None:
+    """Issue 27 item 2: a PASS journaled before a FAIL on the same commit is replayed as the older run."""
+    from gates.errors import ExitCode
+    from gates.pipeline import RunOutcome, record_run
+
+    url = tmp_path / "l.db"
+    ledger = Ledger(str(url), busy_timeout_s=0.05)
+    journal = Journal(tmp_path / "artifacts")
+    outcome = RunOutcome("r1", "PASS", "ok", ExitCode.PASS, tmp_path, None, None, "d" * 64)
+    other = _hold_write_lock(url)
+    assert not record_run(ledger, "p", outcome, "ci", 3, "ab" * 20, journal, lambda s: None, budget_s=0.2)
+    other.execute("ROLLBACK")
+    ledger.add_run("p", "FAIL", "ci", pr=3, sha="ab" * 20, digest="d" * 64)  # the newer run
+    assert journal.replay(ledger, lambda s: None) == 1
+    runs = ledger.runs("p")
+    assert [r.verdict for r in runs] == ["PASS", "FAIL"] and runs[0].at < runs[1].at
+    gate_runs = [h for h in ledger.history("p") if h["action"] == "gate_run"]
+    assert [h["verdict"] for h in gate_runs] == ["PASS", "FAIL"] and gate_runs[0]["at"] == runs[0].at

@@ -152,13 +152,14 @@ class Ledger:
         from_state: str | None,
         to_state: str | None,
         record: dict[str, Any],
+        at: float | None = None,
     ) -> None:
         db.execute(
             "INSERT INTO transitions (pipeline, at, actor, action, from_state, to_state, weight, digest, verdict,"
             " report, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 pipeline,
-                time.time(),
+                time.time() if at is None else at,
                 actor,
                 action,
                 from_state,
@@ -184,12 +185,15 @@ class Ledger:
         report: str | None = None,
         run_dir: str | None = None,
         arch: str | None = None,
+        at: float | None = None,
     ) -> None:
+        """``at``: when the run was decided (a journaled run replayed later keeps its own time)."""
+        at = time.time() if at is None else float(at)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
-                (pipeline, pr, sha, digest, verdict, report, run_dir, time.time(), arch),
+                (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch),
             )
             detail = {"pr": pr, "sha": sha, "arch": arch}
             self._insert_transition(
@@ -200,6 +204,7 @@ class Ledger:
                 None,
                 verdict,
                 {"digest": digest, "verdict": verdict, "report": report, "detail": detail},
+                at,
             )
 
     def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[LedgerRun]:
@@ -209,7 +214,8 @@ class Ledger:
             q, args = q + " AND pipeline=?", [*args, pipeline]
         if pr is not None:
             q, args = q + " AND pr=?", [*args, pr]
-        return [LedgerRun(*r) for r in self._read(q + " ORDER BY id", args)]
+        # in the order they were decided: a journaled run replayed late is not the newest
+        return [LedgerRun(*r) for r in self._read(q + " ORDER BY at, id", args)]
 
     # -- promotions ------------------------------------------------------------------------
     def promotion(self, pipeline: str) -> PromotionRecord | None:
@@ -323,7 +329,7 @@ class Ledger:
             " FROM transitions"
         )
         rows = self._read(
-            q + (" WHERE pipeline=? ORDER BY id" if pipeline else " ORDER BY id"), (pipeline,) if pipeline else ()
+            q + (" WHERE pipeline=?" if pipeline else "") + " ORDER BY at, id", (pipeline,) if pipeline else ()
         )
         keys = (
             "id",
