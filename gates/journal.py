@@ -102,7 +102,7 @@ def _entry(path: Path) -> dict[str, Any]:
 
 
 def _add_run(ledger: Ledger, record: dict[str, Any]) -> None:
-    fields = {k: record.get(k) for k in ("pr", "sha", "digest", "report", "run_dir", "arch", "at")}
+    fields = {k: record.get(k) for k in ("pr", "sha", "digest", "report", "run_dir", "arch", "at", "config")}
     ledger.add_run(str(record["pipeline"]), str(record["verdict"]), str(record["actor"]), **fields)
 
 

@@ -200,6 +200,7 @@ def record_run(
     progress: Callable[[str], None] = print,
     budget_s: float = 20.0,
     arch: str | None = None,
+    config: str | None = None,
 ) -> bool:
     """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against.
 
@@ -213,6 +214,7 @@ def record_run(
         "report": report,
         "run_dir": str(outcome.run_dir),
         "arch": arch,
+        "config": config,
         "at": time.time(),  # when it was decided: a journaled run replayed later keeps this time
     }
     try:

@@ -126,9 +126,14 @@ def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
 
 
 def _pipelines_of_pr(ctx: HandlerContext, action: Action) -> list[str]:
-    names = {r.pipeline for r in ctx.ledger.runs(pr=action.pr)} if action.pr else set()
+    runs = ctx.ledger.runs(pr=action.pr) if action.pr else []
+    configs = {r.config for r in runs if r.config}
+    names = {r.pipeline for r in runs if not r.config}  # runs recorded before files were
     out = []
     for rel in pipeline_files(ctx.repo_dir):
+        if rel in configs:
+            out.append(rel)
+            continue
         try:
             if load_pipeline(ctx.repo_dir / rel).config.name in names:
                 out.append(rel)
@@ -154,7 +159,9 @@ def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     if action.pr:
         env["GATES_PR_NUMBER"] = str(action.pr)
     ctx.progress(f"gate run: {action.pipeline} ({action.message})")
-    outcome = gate_commit(pf, ctx.artifacts, ctx.ledger, action.actor, action.pr, sha, env, ctx.progress)
+    outcome = gate_commit(
+        pf, ctx.artifacts, ctx.ledger, action.actor, action.pr, sha, env, ctx.progress, config=action.pipeline
+    )
     return outcome.exit_code, f"{pf.config.name}: {outcome.verdict} — {outcome.reason}"
 
 

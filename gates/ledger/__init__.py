@@ -44,6 +44,7 @@ class LedgerRun:
     run_dir: str | None
     at: float
     arch: str | None = None  # the GPU architecture (matrix entry) the run measured on
+    config: str | None = None  # the pipeline file it gated (repository-relative): what promotion matches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,16 +187,18 @@ class Ledger:
         run_dir: str | None = None,
         arch: str | None = None,
         at: float | None = None,
+        config: str | None = None,
     ) -> None:
-        """``at``: when the run was decided (a journaled run replayed later keeps its own time)."""
+        """``at``: when the run was decided (a journaled run replayed later keeps its own time);
+        ``config``: the pipeline file it gated."""
         at = time.time() if at is None else float(at)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch),
+                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config),
             )
-            detail = {"pr": pr, "sha": sha, "arch": arch}
+            detail = {"pr": pr, "sha": sha, "arch": arch, "config": config}
             self._insert_transition(
                 db,
                 pipeline,
@@ -208,7 +211,7 @@ class Ledger:
             )
 
     def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[LedgerRun]:
-        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at, arch FROM runs WHERE 1=1"
+        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config FROM runs WHERE 1=1"
         args: list[Any] = []
         if pipeline is not None:
             q, args = q + " AND pipeline=?", [*args, pipeline]

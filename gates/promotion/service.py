@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.config import load_pipeline
+from gates.config.names import config_key, require_unique_name
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.events.authz import authorize, read_codeowners
@@ -80,6 +81,7 @@ class PromotionService:
         name = pf.config.name
         if denied:
             return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
+        require_unique_name(pf)  # (a rollback is never refused for it)
         digest, sha, report = self._passed_digest(req, name)
         run = self._machine(req, pf, canary)
         run.observer = self._deployment_observer(req, name, sha, digest)
@@ -181,9 +183,16 @@ class PromotionService:
                 self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
                 raise PromotionRefused(f"{name}: promotion refused: {why}")
             sha = head
-        runs = [r for r in self.ledger.runs(pipeline=name, pr=req.pr) if sha is None or r.sha == sha]
+        runs = [
+            r
+            for r in self.ledger.runs(pipeline=name, pr=req.pr)
+            if (sha is None or r.sha == sha) and r.config == req.pipeline  # this file's runs: not another's name
+        ]
         if not runs:
-            why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"
+            why = (
+                f"no gate run of {req.pipeline} ({name}) on {sha[:12] if sha else 'record'}: "
+                "the PR moved on, or the gate has not run on this file; re-run the gate first"
+            )
             self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
             raise PromotionRefused(f"{name}: promotion refused: {why}")
         if sha is None:  # no commit named (a local promote): all runs of the latest run's commit
@@ -237,14 +246,20 @@ def gate_commit(
     progress: Callable[[str], None] = print,
     output_dir: Path | None = None,
     stages: tuple[Stage, ...] = MEASURE_STAGES,
+    config: str | None = None,
 ) -> RunOutcome:
     """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
     promotion of the PR's previous commit, then run, then record the verdict and the digest it
-    judged in the ledger (what :meth:`PromotionService.promote` checks against)."""
+    judged in the ledger (what :meth:`PromotionService.promote` checks against), under the
+    pipeline file's repository-relative path ``config`` (default: relative to the working directory)."""
     name = pipeline.config.name
+    require_unique_name(pipeline)  # another file declaring this name must not share its verdicts
+    config = config or config_key(pipeline.path, Path.cwd())
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
     outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=dict(env), stages=stages)
     arch = run_arch(env)  # one run per architecture: the commit's verdict is their conjunction
-    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress, arch=arch):
+    if not record_run(
+        ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress, arch=arch, config=config
+    ):
         outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome

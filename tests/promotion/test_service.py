@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 FULL_NAME, PR = "o/r", 7
 A, B = "a" * 40, "b" * 40
 DIGEST = "d" * 64
+DEMO = "pipelines/demo.yaml"
 
 
 class Passes:
@@ -54,9 +55,9 @@ def promote(world: dict[str, Any], sha: str | None = None, why: str = "comment '
 def test_an_approval_promotes_only_the_commit_it_reviewed(world: dict[str, Any]) -> None:
     """Issue 27 item 3: approved at A, the PR moved to B (which passed too): B is not promoted by A's review."""
     ledger: Ledger = world["ledger"]
-    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST)
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, config=DEMO)
     world["gh"].set_pull_head(FULL_NAME, PR, B)
-    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=B, digest=DIGEST)
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=B, digest=DIGEST, config=DEMO)
     result = promote(world, sha=A, why="review approved")
     assert result.exit_code == ExitCode.FAIL and "approval was given at aaaaaaaaaaaa" in result.message
     assert world["router"].weight == 0 and ledger.promotion("demo") is None
@@ -68,8 +69,8 @@ def test_an_approval_promotes_only_the_commit_it_reviewed(world: dict[str, Any])
 def test_a_fail_on_one_architecture_is_not_undone_by_a_pass_on_another(world: dict[str, Any]) -> None:
     """Issue 27 item 1: the matrix gives FAIL (h100) then PASS (l40s) on one commit: no promotion."""
     ledger: Ledger = world["ledger"]
-    ledger.add_run("demo", "FAIL", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100")
-    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s")
+    ledger.add_run("demo", "FAIL", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100", config=DEMO)
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s", config=DEMO)
     result = promote(world)
     assert result.exit_code == ExitCode.FAIL and "FAIL (on h100)" in result.message
     assert world["router"].weight == 0 and ledger.promotion("demo") is None
@@ -79,8 +80,42 @@ def test_a_fail_on_one_architecture_is_not_undone_by_a_pass_on_another(world: di
 def test_every_configured_architecture_must_pass(world: dict[str, Any]) -> None:
     ledger: Ledger = world["ledger"]
     world["ctx"].architectures = ("h100", "l40s")
-    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100")
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="h100", config=DEMO)
     result = promote(world)
     assert result.exit_code == ExitCode.FAIL and "no gate run on l40s" in result.message
-    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s")
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, arch="l40s", config=DEMO)
     assert promote(world).exit_code == ExitCode.PASS
+
+
+EVIL = """name: demo
+model: {source: builtin:tiny-llama}
+golden: {suites: [golden_prompts/demo.jsonl]}
+gates: {top1_agreement_min: 0.0, mean_kl_max: 100.0}
+"""
+
+
+def test_another_files_verdict_under_the_same_name_does_not_promote(world: dict[str, Any]) -> None:
+    """Issue 27 item 6: a PASS recorded for pipelines/evil.yaml (declaring name: demo) is not demo's."""
+    ledger: Ledger = world["ledger"]
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, config="pipelines/evil.yaml")
+    result = promote(world)
+    assert result.exit_code == ExitCode.FAIL and "no gate run of pipelines/demo.yaml" in result.message
+    assert world["router"].weight == 0 and ledger.promotion("demo") is None
+
+
+def test_two_files_declaring_one_name_are_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    from gates.config import load_pipeline
+    from gates.errors import ConfigError
+    from gates.promotion.service import gate_commit
+
+    repo: Path = world["repo"]
+    (repo / "pipelines" / "evil.yaml").write_text(EVIL)
+    ledger: Ledger = world["ledger"]
+    evil = load_pipeline(repo / "pipelines" / "evil.yaml")
+    with pytest.raises(ConfigError, match=r"name 'demo' is also declared by .*demo\.yaml") as err:
+        gate_commit(evil, tmp_path / "art", ledger, "ci", PR, A, {}, lambda _: None, stages=())
+    assert err.value.exit_code == ExitCode.BAD_INPUT and ledger.runs() == []
+    ledger.add_run("demo", "PASS", "ci", pr=PR, sha=A, digest=DIGEST, config=DEMO)
+    result = promote(world)  # promoting either is refused while both declare it
+    assert result.exit_code == ExitCode.BAD_INPUT and "also declared by" in result.message
+    assert world["router"].weight == 0
