@@ -24,6 +24,7 @@ from gates.ledger.db import transient
 
 T = TypeVar("T")
 JOURNAL = "journal"
+QUARANTINE = "quarantine"  # under journal/: files that are not records gates can write
 
 
 def retry(
@@ -74,36 +75,90 @@ class Journal:
 
     def replay(self, ledger: Ledger, progress: Callable[[str], None] = print, budget_s: float = 5.0) -> int:
         """Write every journaled record for this ledger; return how many. Stops at the first that
-        still cannot be written (it stays for the next command)."""
+        still cannot be written (it stays for the next command). A file that is not a record gates
+        can write (not JSON, a field missing or mistyped) is moved to ``journal/quarantine/``, with
+        a message naming it: one bad file never blocks the ledger commands."""
         done = 0
-        for path in self.pending(ledger):
+        for path in self.pending():
             entry = _entry(path)
-            apply = _APPLY.get(str(entry.get("kind")))
-            if apply is None or not isinstance(entry.get("record"), dict):
-                progress(f"journal: {path.name} is not a record gates knows; left in place")
-                continue
-            try:
-                retry(f"replaying {path.name}", lambda: apply(ledger, entry["record"]), budget_s)  # noqa: B023
-            except InfraError as exc:
-                progress(f"journal: {exc}; {len(self.pending(ledger)) - done} record(s) kept for later")
-                break
-            path.unlink()
-            done += 1
-            progress(f"journal: recorded {entry['kind']} from {path.name} in the ledger")
+            problem = _malformed(entry)
+            if problem is None and entry["ledger"] != ledger.url:
+                continue  # another ledger's record: replayed by the commands that open that one
+            if problem is None:
+                apply = _APPLY[entry["kind"]]
+                try:
+                    retry(f"replaying {path.name}", lambda: apply(ledger, entry["record"]), budget_s)  # noqa: B023
+                except InfraError as exc:
+                    progress(f"journal: {exc}; {len(self.pending(ledger)) - done} record(s) kept for later")
+                    break
+                except Exception as exc:  # refused for good (a bad value): retrying cannot help
+                    problem = f"{type(exc).__name__}: {exc}"
+                else:
+                    path.unlink()
+                    done += 1
+                    progress(f"journal: recorded {entry['kind']} from {path.name} in the ledger")
+                    continue
+            self.quarantine(path, problem, progress)
         return done
+
+    def quarantine(self, path: Path, problem: str, progress: Callable[[str], None]) -> Path | None:
+        target = self.dir / QUARANTINE / path.name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:
+            progress(f"journal: {path} is not a record gates can write ({problem}); could not move it aside: {exc}")
+            return None
+        progress(
+            f"journal: {path} is not a record gates can write ({problem}); moved to {target} "
+            "(not replayed: fix it and move it back, or delete it)"
+        )
+        return target
 
 
 def _entry(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
+def _malformed(entry: dict[str, Any]) -> str | None:
+    """Why ``entry`` is not a journal record gates can replay, or None."""
+    if not entry:
+        return "not a JSON object"
+    if not isinstance(entry.get("ledger"), str):
+        return "no 'ledger'"
+    if entry.get("kind") not in _APPLY:
+        return f"unknown kind {str(entry.get('kind'))[:40]!r}"
+    if not isinstance(entry.get("record"), dict):
+        return "no 'record' object"
+    return None
+
+
+def _field(record: dict[str, Any], key: str, kinds: tuple[type, ...], required: bool = False) -> Any:
+    value = record.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise ValueError(f"record key {key!r} should be {'/'.join(k.__name__ for k in kinds)}, got {value!r:.60}")
+    return value
+
+
 def _add_run(ledger: Ledger, record: dict[str, Any]) -> None:
-    fields = {k: record.get(k) for k in ("pr", "sha", "digest", "report", "run_dir", "arch", "at", "config")}
-    ledger.add_run(str(record["pipeline"]), str(record["verdict"]), str(record["actor"]), **fields)
+    verdict = _field(record, "verdict", (str,), required=True)
+    if verdict not in ("PASS", "FAIL", "INCONCLUSIVE"):
+        raise ValueError(f"record key 'verdict' should be PASS, FAIL or INCONCLUSIVE, got {verdict!r:.60}")
+    text = {k: _field(record, k, (str,)) for k in ("sha", "digest", "report", "run_dir", "arch", "config")}
+    ledger.add_run(
+        _field(record, "pipeline", (str,), required=True),
+        verdict,
+        _field(record, "actor", (str,), required=True),
+        pr=_field(record, "pr", (int,)),
+        at=_field(record, "at", (int, float)),
+        **text,
+    )
 
 
 _APPLY: dict[str, Callable[[Ledger, dict[str, Any]], None]] = {"run": _add_run}

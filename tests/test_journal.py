@@ -79,3 +79,57 @@ def test_a_replayed_run_keeps_its_time_and_place_in_history(tmp_path: Path) -> N
     assert [r.verdict for r in runs] == ["PASS", "FAIL"] and runs[0].at < runs[1].at
     gate_runs = [h for h in ledger.history("p") if h["action"] == "gate_run"]
     assert [h["verdict"] for h in gate_runs] == ["PASS", "FAIL"] and gate_runs[0]["at"] == runs[0].at
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        '{"kind": "run", "ledger": "%s", "record": {"verdict": "PASS"}}',  # the campaign's KeyError: 'pipeline'
+        '{"kind": "run", "ledger": "%s", "record": {"pipeline": "p", "verdict": "MAYBE", "actor": "me"}}',
+        '{"kind": "run", "ledger": "%s", "record": {"pipeline": ["p"], "verdict": "PASS", "actor": "me"}}',
+        '{"kind": "run", "ledger": "%s", "record": {"pipeline": "p", "verdict": "PASS", "actor": "me", "at": "x"}}',
+        '{"kind": "run", "ledger": "%s", "record": "not an object"}',
+        '{"kind": "drop tables", "ledger": "%s", "record": {}}',
+        "{not json",
+        "[1, 2]",
+        "",
+    ],
+)
+def test_a_malformed_journal_file_is_quarantined_and_named(tmp_path: Path, blob: str) -> None:
+    """Issue 27 item 13: one bad file no longer bricks every ledger command; it is moved aside, named."""
+    url = str(tmp_path / "l.db")
+    journal = Journal(tmp_path / "artifacts")
+    good = journal.add(Ledger(url), "run", {"pipeline": "p", "verdict": "PASS", "actor": "me"})
+    bad = journal.dir / "0000000001.000000-bad-run.json"  # sorts first
+    bad.write_text(blob.replace("%s", url) if "%s" in blob else blob)
+    lines: list[str] = []
+    ledger = Ledger(url)
+    assert journal.replay(ledger, lines.append) == 1  # the good record behind it is still written
+    assert [r.verdict for r in ledger.runs()] == ["PASS"] and not good.exists() and not bad.exists()
+    moved = journal.dir / "quarantine" / bad.name
+    assert moved.is_file() and any(str(bad) in line and str(moved) in line for line in lines)
+    assert journal.pending() == []
+
+
+def test_a_rollback_never_waits_on_the_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27 item 13: `gates rollback` opens the ledger without replaying; promote still replays first."""
+    import shutil
+
+    from gates.cli.main import main
+    from gates.ledger import CanaryState
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "pipelines").mkdir()
+    text = (repo / "pipelines" / "demo.yaml").read_text().replace('["@org/release-managers"]', '["me"]')
+    (tmp_path / "pipelines" / "demo.yaml").write_text(text)
+    shutil.copytree(repo / "golden_prompts", tmp_path / "golden_prompts")
+    monkeypatch.chdir(tmp_path)
+    url = str(tmp_path / "l.db")
+    Ledger(url).set_canary(CanaryState("demo", "kserve", "ml/demo/s3://b/demo", None, "s3://b/demo", 10, 0.0), "ops", "deploy")
+    journal = Journal(tmp_path / "artifacts")
+    kept = journal.add(Ledger(url), "run", {"pipeline": "demo", "verdict": "PASS", "actor": "me"})
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kubectl: the rollback is recorded, the apply fails (exit 3)
+    with pytest.raises(SystemExit):
+        main(["rollback", "pipelines/demo.yaml", "--ledger", url, "--actor", "me"])
+    assert kept.exists(), "the rollback replayed the journal first"
+    assert Ledger(url).promotion("demo").state == "rolling_back"  # type: ignore[union-attr]

@@ -26,7 +26,7 @@ def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: 
     env = dict(os.environ)
     service = PromotionService(
         repo_dir.resolve(),
-        open_ledger(ledger_url, default_artifacts()),
+        open_ledger(ledger_url, default_artifacts(), replay=kind != "rollback"),  # a rollback never waits
         GitHubClients(env),
         click.echo,
         report_url=env.get("GATES_REPORT_URL"),

@@ -78,3 +78,17 @@ def test_promote_on_kserve_without_its_url_is_refused_unchecked(ctx: HandlerCont
     result = execute_action(Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
     assert result.exit_code == ExitCode.INFRA and "need its URL and model name" in result.message
     assert ctx.ledger.canary("demo").weight == 0  # fail closed: never promoted unchecked  # type: ignore[union-attr]
+
+
+def test_a_rollback_event_never_waits_on_the_journal_and_a_promote_replays_it(ctx: HandlerContext) -> None:
+    """Issue 27 item 13: handle-event and gates serve replay the journal before what reads runs, not rollbacks."""
+    from gates.journal import Journal
+
+    ctx.replay_journal = True
+    state = CanaryState("demo", "kserve", "ml/demo/s3://b/demo", None, "s3://b/demo", 25, time.time(), "d" * 64)
+    ctx.ledger.set_canary(state, "ops", "canary_deploy")
+    kept = Journal(ctx.artifacts).add(ctx.ledger, "run", {"pipeline": "demo", "verdict": "FAIL", "actor": "ci"})
+    done = execute_action(Action("rollback", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
+    assert done.exit_code == ExitCode.PASS and kept.exists()
+    execute_action(Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
+    assert not kept.exists() and [r.verdict for r in ctx.ledger.runs("demo")] == ["FAIL"]
