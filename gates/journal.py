@@ -57,7 +57,8 @@ class Journal:
         """Keep one record for ``ledger`` (written whole or not at all: temp file, fsync, rename)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"{time.time():017.6f}-{uuid.uuid4().hex[:8]}-{kind}.json"
-        blob = json.dumps({"kind": kind, "ledger": ledger.url, "record": record}, sort_keys=True)
+        # the ledger's identity: no credential, and the same however a later command spells its URL
+        blob = json.dumps({"kind": kind, "ledger": ledger.identity, "record": record}, sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=".", dir=self.dir)
         with os.fdopen(fd, "w") as f:
             f.write(blob)
@@ -71,7 +72,7 @@ class Journal:
         if not self.dir.is_dir():
             return []
         files = sorted(p for p in self.dir.glob("*.json") if not p.name.startswith("."))
-        return [p for p in files if ledger is None or _entry(p).get("ledger") == ledger.url]
+        return [p for p in files if ledger is None or _for(_entry(p), ledger)]
 
     def replay(self, ledger: Ledger, progress: Callable[[str], None] = print, budget_s: float = 5.0) -> int:
         """Write every journaled record for this ledger; return how many. Stops at the first that
@@ -82,7 +83,7 @@ class Journal:
         for path in self.pending():
             entry = _entry(path)
             problem = _malformed(entry)
-            if problem is None and entry["ledger"] != ledger.url:
+            if problem is None and not _for(entry, ledger):
                 continue  # another ledger's record: replayed by the commands that open that one
             if problem is None:
                 apply = _APPLY[entry["kind"]]
@@ -122,6 +123,11 @@ def _entry(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _for(entry: dict[str, Any], ledger: Ledger) -> bool:
+    """Whether a journal entry is a record for ``ledger`` (older gates wrote its redacted URL)."""
+    return entry.get("ledger") in (ledger.identity, ledger.url)
 
 
 def _malformed(entry: dict[str, Any]) -> str | None:

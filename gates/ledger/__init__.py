@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger.db import Database, LedgerUnavailable, connect, redact, scrub, transient
+from gates.ledger.db import Database, LedgerUnavailable, connect, identity, redact, scrub, transient
 from gates.ledger.schema import migrate
 
 
@@ -63,6 +63,8 @@ class PromotionRecord:
 class Ledger:
     def __init__(self, url: str, busy_timeout_s: float = 30.0):
         self.url = redact(url)  # never print a password
+        self.identity = identity(url)  # the same ledger however it is spelled, without credentials
+        self._secret_url = url  # for scrubbing driver messages (and reconnecting): never printed
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
         self._db = connect(url, busy_timeout_s)
         with self._tx() as db:
@@ -95,7 +97,8 @@ class Ledger:
         except Exception as exc:
             if not transient(exc):
                 raise
-            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {scrub(str(exc), self.url)}") from exc
+            why = scrub(str(exc), self._secret_url)
+            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {why}") from exc
 
     def canary(self, pipeline: str) -> CanaryState | None:
         rows = self._read(

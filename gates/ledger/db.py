@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from gates.errors import BadInputError, CapabilityError, InfraError
 
@@ -114,12 +115,13 @@ class PostgresDB:
 
 
 def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
-    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` opens PostgreSQL.
+    """A file path or ``sqlite:///path`` opens SQLite; ``postgresql://…`` or a libpq conninfo string
+    (``host=… dbname=…``) opens PostgreSQL.
 
     ``busy_timeout_s``: how long one SQLite statement waits for another writer's lock."""
-    if url.startswith(("postgres://", "postgresql://")):
+    if is_postgres(url):
         return PostgresDB(url)
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    path = sqlite_path(url)
     if "://" in path:
         raise BadInputError(
             f"unsupported ledger URL {redact(url)!r}: use a file path, sqlite:///path or postgresql://…"
@@ -127,9 +129,53 @@ def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
     return SQLiteDB(path, busy_timeout_s)
 
 
+_CONNINFO = re.compile(r"^\s*[A-Za-z_]+\s*=")  # libpq's key=value form: host=db port=5432 …
+_URL_PASSWORD = re.compile(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)([^:@/]*):(.*)@")  # greedy: to the last @
+_PARAM_PASSWORD = re.compile(r"(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://")) or bool(_CONNINFO.match(url))
+
+
+def sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL (or conninfo) without its credentials, for messages: the password before the host
+    (up to the last ``@``: a password may contain one) and ``password=``/``sslpassword=`` anywhere."""
+    return _PARAM_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1\2:***@", url))
+
+
+def secrets(url: str) -> list[str]:
+    """Every credential in ``url``, as written and URL-decoded: what no message may contain."""
+    found: list[str] = []
+    m = _URL_PASSWORD.match(url)
+    if m and m.group(3):
+        found.append(m.group(3))
+    found += [v.group(2).strip("'") for v in _PARAM_PASSWORD.finditer(url) if v.group(2).strip("'")]
+    found += [unquote(f) for f in found]
+    pieces = [piece for f in found if "@" in f for piece in f.split("@") if piece]  # libpq splits at the first @
+    return sorted({*found, *pieces}, key=len, reverse=True)
+
+
+def identity(url: str) -> str:
+    """The ledger a URL names, the same however it is spelled and without credentials: what a
+    journal file records. SQLite: the file's resolved absolute path. PostgreSQL: user, host, port, database."""
+    if not is_postgres(url):
+        return "sqlite:///" + Path(sqlite_path(url)).resolve().as_posix()
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    except Exception:  # malformed: its redacted spelling is the best name it has
+        return redact(url)
+    host = info.get("host") or info.get("hostaddr") or "localhost"
+    parts = (info.get("user", ""), host, info.get("port") or "5432", info.get("dbname", ""))
+    if any("@" in part or part in secrets(url) for part in parts if part):  # a misparsed password
+        return redact(url)
+    return "postgresql://{}@{}:{}/{}".format(*parts)
 
 
 def require_durable(url: str, env: Mapping[str, str]) -> None:
@@ -140,7 +186,7 @@ def require_durable(url: str, env: Mapping[str, str]) -> None:
     """
     if env.get(EPHEMERAL_ENV, "").strip().lower() not in ("1", "true", "yes"):
         return
-    if url.startswith(("postgres://", "postgresql://")):
+    if is_postgres(url):
         return
     raise BadInputError(
         f"this runner is ephemeral ({EPHEMERAL_ENV} is set) and the ledger {redact(url)!r} is a local SQLite file "
@@ -150,9 +196,11 @@ def require_durable(url: str, env: Mapping[str, str]) -> None:
 
 
 def scrub(message: str, url: str) -> str:
-    """A driver's message about ``url`` without the URL's password, however it was quoted."""
-    password = re.match(r"^[a-z+]+://[^:/@]*:([^@]*)@", url)
+    """A driver's message about ``url`` without any of its credentials, however it was quoted."""
     message = message.replace(url, redact(url))
-    if password and password.group(1):
-        message = message.replace(password.group(1), "***")
-    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", message)
+    for secret in secrets(url):
+        if len(secret) >= 4:
+            message = message.replace(secret, "***")
+        else:  # a short fragment: only where it stands alone, not inside every word
+            message = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", message)
+    return _PARAM_PASSWORD.sub(r"\1***", message)
