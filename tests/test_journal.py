@@ -134,3 +134,19 @@ def test_a_rollback_never_waits_on_the_journal(tmp_path: Path, monkeypatch: pyte
         main(["rollback", "pipelines/demo.yaml", "--ledger", url, "--actor", "me"])
     assert kept.exists(), "the rollback replayed the journal first"
     assert Ledger(url).promotion("demo").state == "rolling_back"  # type: ignore[union-attr]
+
+
+def test_a_journaled_run_is_replayed_however_the_ledger_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27 item 11: journaled under a relative path, replayed by a command naming the file otherwise."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    journal = Journal(tmp_path / "artifacts")
+    journal.add(Ledger("../l.db"), "run", {"pipeline": "p", "verdict": "PASS", "actor": "me"})
+    journal.add(Ledger("sqlite:///../l.db"), "run", {"pipeline": "p", "verdict": "FAIL", "actor": "me"})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link").symlink_to(tmp_path)
+    ledger = Ledger(str(tmp_path / "link" / "l.db"))  # absolute, through a symlink, from another directory
+    assert journal.replay(ledger, lambda s: None) == 2
+    assert [r.verdict for r in ledger.runs()] == ["PASS", "FAIL"] and journal.pending() == []
