@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger.db import Database, LedgerUnavailable, connect, identity, redact, scrub, transient
+from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, redact, scrub, transient
 from gates.ledger.schema import migrate
 
 
@@ -66,25 +66,30 @@ class Ledger:
         self.identity = identity(url)  # the same ledger however it is spelled, without credentials
         self._secret_url = url  # for scrubbing driver messages (and reconnecting): never printed
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
-        self._db = connect(url, busy_timeout_s)
+        self._conn = Connection(url, busy_timeout_s)  # re-opened after a database restart
         with self._tx() as db:
             migrate(db)  # versioned (schema_version): ledgers written by an older gates are brought up to date
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Database]:
         with self._lock, self._unavailable():
-            self._db.begin()
+            db = self._conn.get()
+            db.begin()
             try:
-                yield self._db
-                self._db.commit()
+                yield db
+                db.commit()
             except BaseException:
                 with contextlib.suppress(Exception):  # a failed BEGIN/COMMIT leaves nothing to roll back
-                    self._db.rollback()
+                    db.rollback()
                 raise
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock, self._unavailable():  # one connection is shared by the webhook server's threads
-            return list(self._db.execute(query, tuple(args)).fetchall())
+            return list(self._conn.get().execute(query, tuple(args)).fetchall())
+
+    def check(self) -> None:
+        """Raise LedgerUnavailable saying what is wrong unless the ledger answers (a health check)."""
+        self._read("SELECT 1")
 
     @contextlib.contextmanager
     def _unavailable(self) -> Iterator[None]:
@@ -92,12 +97,15 @@ class Ledger:
         retried by callers that must not lose the record), never an internal error."""
         try:
             yield
-        except LedgerUnavailable:
-            raise
+        except LedgerUnavailable as exc:
+            if str(exc).startswith(f"ledger {self.url}"):
+                raise
+            raise LedgerUnavailable(f"ledger {self.url}: {exc}") from exc  # a reconnect failed: name the ledger
         except Exception as exc:
             if not transient(exc):
                 raise
             why = scrub(str(exc), self._secret_url)
+            self._conn.lost(why)
             raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {why}") from exc
 
     def canary(self, pipeline: str) -> CanaryState | None:
@@ -354,7 +362,7 @@ class Ledger:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def close(self) -> None:
-        self._db.close()
+        self._conn.close()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -8,9 +8,12 @@ advisory lock, so a read-check-write (a lock row, a promotion step) is never int
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -30,8 +33,10 @@ def transient(exc: BaseException) -> bool:
     """A database error worth retrying: locked, busy, a dropped connection (never a bad statement)."""
     if isinstance(exc, LedgerUnavailable | sqlite3.OperationalError):
         return True
-    # psycopg is optional at import time; its OperationalError covers lost and refused connections
-    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
+    # psycopg is imported only for PostgreSQL ledgers; its OperationalError covers lost and refused
+    # connections, and its subclasses too (AdminShutdown: the server restarted under us)
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 class Database(Protocol):
@@ -42,6 +47,7 @@ class Database(Protocol):
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def columns(self, table: str) -> set[str]: ...
+    def usable(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -68,6 +74,9 @@ class SQLiteDB:
     def columns(self, table: str) -> set[str]:
         return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
 
+    def usable(self) -> bool:
+        return True  # a file: "locked" passes, the connection stays good
+
     def close(self) -> None:
         self._db.close()
 
@@ -83,7 +92,10 @@ class PostgresDB:
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:  # libpq quotes a malformed URI whole, password included: scrub it
-            raise InfraError(f"cannot connect to the PostgreSQL ledger: {scrub(str(exc), url)}".strip()) from None
+            message = f"cannot connect to the PostgreSQL ledger: {scrub(str(exc), url)}".strip()
+            if isinstance(exc, psycopg.OperationalError):  # refused, down, restarting: worth retrying
+                raise LedgerUnavailable(message) from None
+            raise InfraError(message) from None
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -110,6 +122,9 @@ class PostgresDB:
         ).fetchall()
         return {r[0] for r in rows}
 
+    def usable(self) -> bool:
+        return not (self._db.closed or self._db.broken)  # broken: the server went away under us
+
     def close(self) -> None:
         self._db.close()
 
@@ -127,6 +142,46 @@ def connect(url: str, busy_timeout_s: float = 30.0) -> Database:
             f"unsupported ledger URL {redact(url)!r}: use a file path, sqlite:///path or postgresql://…"
         )
     return SQLiteDB(path, busy_timeout_s)
+
+
+class Connection:
+    """The ledger's one connection, opened again after it was lost (a database restart, a
+    failover), with backoff: a command retrying a write, or ``gates serve``, recovers as soon as
+    the database is back instead of failing on a dead socket for good."""
+
+    MAX_BACKOFF_S = 4.0  # gates serve answers again within this of the database's return
+
+    def __init__(self, url: str, busy_timeout_s: float, clock: Callable[[], float] = time.monotonic):
+        self._url, self._busy, self._clock = url, busy_timeout_s, clock
+        self._db: Database | None = connect(url, busy_timeout_s)  # the first failure is the caller's
+        self._retry_at, self._backoff = 0.0, 0.0
+        self.problem: str | None = None  # why there is no connection now (said by gates serve's /healthz)
+
+    def get(self) -> Database:
+        if self._db is not None:
+            return self._db
+        now = self._clock()
+        if now < self._retry_at:
+            raise LedgerUnavailable(f"{self.problem} (reconnecting in {self._retry_at - now:.1f}s)")
+        try:
+            self._db = connect(self._url, self._busy)
+        except LedgerUnavailable as exc:
+            self._backoff = min(max(0.25, self._backoff * 2), self.MAX_BACKOFF_S)
+            self._retry_at, self.problem = now + self._backoff, str(exc)
+            raise
+        self._backoff, self.problem = 0.0, None
+        return self._db
+
+    def lost(self, why: str) -> None:
+        """After a transient error: a connection that cannot be used again is dropped (re-opened on next use)."""
+        if self._db is not None and not self._db.usable():
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db, self.problem = None, f"connection lost: {why}"
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
 
 
 _CONNINFO = re.compile(r"^\s*[A-Za-z_]+\s*=")  # libpq's key=value form: host=db port=5432 …
