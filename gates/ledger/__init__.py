@@ -16,8 +16,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from gates.errors import InfraError
 from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, redact, scrub, transient
 from gates.ledger.schema import migrate
+
+ANY_STATE = object()  # set_promotion without a check of what it replaces
+
+
+class PromotionConflict(InfraError):
+    """The promotion's recorded state is not what a transition was decided on: someone else moved it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,10 +247,23 @@ class Ledger:
         )
         return PromotionRecord(*rows[0]) if rows else None
 
-    def set_promotion(self, rec: PromotionRecord, actor: str, action: str, **record: Any) -> None:
-        """The new promotion state and its transition, in one transaction (a crash keeps both or neither)."""
+    def set_promotion(
+        self, rec: PromotionRecord, actor: str, action: str, expect: object = ANY_STATE, **record: Any
+    ) -> None:
+        """The new promotion state and its transition, in one transaction (a crash keeps both or neither).
+
+        ``expect``: the record (or None: no promotion) the caller's decision was based on; when the
+        ledger holds another state now (a rollback recorded meanwhile), PromotionConflict and nothing written."""
         with self._tx() as db:
-            before = db.execute("SELECT state, step FROM promotions WHERE pipeline=?", (rec.pipeline,)).fetchone()
+            before = db.execute(
+                "SELECT state, step, digest FROM promotions WHERE pipeline=?", (rec.pipeline,)
+            ).fetchone()
+            if expect is not ANY_STATE:
+                want = (expect.state, expect.step, expect.digest) if isinstance(expect, PromotionRecord) else None
+                have = tuple(before) if before else None
+                if want != have:
+                    now = f"{have[0]}@{have[1]}" if have else "none"
+                    raise PromotionConflict(f"{rec.pipeline}: the promotion changed under this one (it is now {now})")
             db.execute(
                 "INSERT INTO promotions VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(pipeline) DO UPDATE SET"
                 " digest=excluded.digest, pr=excluded.pr, sha=excluded.sha, state=excluded.state,"
@@ -263,9 +283,12 @@ class Ledger:
 
     # -- locks and deliveries --------------------------------------------------------------
     def try_lock(self, name: str, owner: str, ttl_s: float) -> tuple[bool, str]:
-        """Take ``name`` unless a live holder has it; a dead or expired holder is taken over.
+        """Take ``name`` unless a live holder has it; only a dead holder's lock is taken over.
 
-        Returns (taken, note): the note says whose stale lock was taken over, or who holds it.
+        A holder renews its lock while it runs (``renew_lock``), so on another host a lock past its
+        expiry has no live holder; on this host the process table says whether the holder lives
+        (a live one keeps its lock however long its step takes).
+        Returns (taken, note): the note says whose dead lock was taken over, or who holds it.
         """
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self._tx() as db:
@@ -273,11 +296,11 @@ class Ledger:
             note = ""
             if row is not None:
                 holder, hpid, hhost, expires = row
-                alive = expires > now and (hhost != host or _pid_alive(hpid))
+                alive = _pid_alive(hpid) if hhost == host else expires > now
                 if alive and not (hhost == host and hpid == pid and holder == owner):
                     return False, f"held by {holder} (pid {hpid} on {hhost})"
                 if not alive:
-                    note = f"took over a stale lock of {holder} (pid {hpid} on {hhost})"
+                    note = f"took over the lock of {holder}, no longer running (pid {hpid} on {hhost})"
             db.execute(
                 "INSERT INTO locks VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET owner=excluded.owner,"
                 " pid=excluded.pid, host=excluded.host, acquired_at=excluded.acquired_at,"
@@ -285,6 +308,15 @@ class Ledger:
                 (name, owner, pid, host, now, now + ttl_s),
             )
             return True, note
+
+    def renew_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """The holder's heartbeat: push its lock's expiry on. False when it is not held by ``owner`` any more."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE locks SET expires_at=? WHERE name=? AND owner=? AND pid=?",
+                (time.time() + ttl_s, name, owner, os.getpid()),
+            )
+            return bool(cur.rowcount == 1)
 
     def unlock(self, name: str, owner: str) -> None:
         with self._tx() as db:
