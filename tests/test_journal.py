@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gates.cli.common import open_ledger
 from gates.errors import InfraError
@@ -150,3 +153,37 @@ def test_a_journaled_run_is_replayed_however_the_ledger_is_named(
     ledger = Ledger(str(tmp_path / "link" / "l.db"))  # absolute, through a symlink, from another directory
     assert journal.replay(ledger, lambda s: None) == 2
     assert [r.verdict for r in ledger.runs()] == ["PASS", "FAIL"] and journal.pending() == []
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        k: _JSON | st.sampled_from(["p", "PASS", "FAIL", "ab" * 20, 3, 1.5e9])
+        for k in ("pipeline", "verdict", "actor", "pr", "sha", "digest", "report", "run_dir", "arch", "at", "config")
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(record=_FIELDS | _JSON)
+def test_any_journal_file_is_recorded_or_quarantined_never_an_error(tmp_path: Path, record: object) -> None:
+    """Fuzz (issue 27 item 13): whatever a journal file holds, replay records it or moves it aside, naming it."""
+    import uuid
+
+    url = str(tmp_path / f"{uuid.uuid4().hex}.db")
+    ledger = Ledger(url)
+    journal = Journal(tmp_path / uuid.uuid4().hex)
+    path = journal.add(ledger, "run", {})
+    path.write_text(json.dumps({"kind": "run", "ledger": ledger.identity, "record": record}))
+    lines: list[str] = []
+    done = journal.replay(ledger, lines.append)
+    assert journal.pending() == []
+    if done == 0:
+        assert (journal.dir / "quarantine" / path.name).is_file() and str(path) in lines[-1]
+    else:
+        assert len(ledger.runs()) == 1
