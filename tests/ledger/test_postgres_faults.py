@@ -173,3 +173,29 @@ def test_serve_says_what_is_wrong_and_recovers_after_a_database_restart(pg: Loca
             time.sleep(0.25)
         print(f"serve_recovery_s={time.monotonic() - back:.2f}")
         assert _call(server.url + "/healthz") == (200, {"message": "ok"})
+
+
+def test_reconnects_back_off_and_say_why(pg: LocalPostgres, url: str) -> None:
+    """While the database is down, tries are spaced (0.25 s doubling, at most 4 s) and each refusal says why."""
+    from gates.ledger.db import Connection, LedgerUnavailable
+
+    now = [0.0]
+    conn = Connection(url, 5.0, clock=lambda: now[0])
+    pg.stop()
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - the dead socket's own error (AdminShutdown or closed)
+            conn.get().execute("SELECT 1")
+        conn.lost("terminated")
+        tries = []
+        for i in range(8):
+            now[0] += 5.0 if i else 0.0  # past any backoff: this get tries again
+            with pytest.raises(LedgerUnavailable) as err:
+                conn.get()
+            tries.append(str(err.value))
+        assert all("Connection refused" in t or "cannot connect" in t for t in tries)
+        with pytest.raises(LedgerUnavailable, match=r"reconnecting in 4\.0s"):
+            conn.get()  # no time has passed: not tried again, said so
+    finally:
+        pg.start()
+    now[0] += 5.0
+    assert conn.get().execute("SELECT 1").fetchone()[0] == 1 and conn.problem is None
