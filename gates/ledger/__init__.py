@@ -18,6 +18,7 @@ from typing import Any
 
 from gates.errors import InfraError
 from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, redact, scrub, transient
+from gates.ledger.locks import pid_alive
 from gates.ledger.schema import migrate
 
 ANY_STATE = object()  # set_promotion without a check of what it replaces
@@ -296,7 +297,7 @@ class Ledger:
             note = ""
             if row is not None:
                 holder, hpid, hhost, expires = row
-                alive = _pid_alive(hpid) if hhost == host else expires > now
+                alive = pid_alive(hpid) if hhost == host else expires > now
                 if alive and not (hhost == host and hpid == pid and holder == owner):
                     return False, f"held by {holder} (pid {hpid} on {hhost})"
                 if not alive:
@@ -395,17 +396,3 @@ class Ledger:
 
     def close(self) -> None:
         self._conn.close()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) holds nothing
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from gates.errors import BadInputError
 from gates.judge.verdict import FAIL, PASS
 from gates.ledger import LedgerRun
+from gates.models.placement import cuda_capability
 
 UNKNOWN_ARCH = "unknown"  # runs recorded before architectures were
 ARCH_ENV = "GATES_GPU_ARCH"  # the matrix entry a run is on (gates.yml sets it from matrix.arch)
@@ -33,8 +34,6 @@ def run_arch(env: Mapping[str, str]) -> str:
     named = env.get(ARCH_ENV, "").strip()
     if named:
         return named
-    from gates.models.placement import cuda_capability
-
     capability = cuda_capability()
     return "cpu" if capability is None else f"sm{capability[0]}{capability[1]}"
 
