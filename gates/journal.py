@@ -2,9 +2,10 @@
 
 A gate run's verdict is what a promotion checks against, so losing it to "database is locked"
 would strand a PASS. Writes are retried for a bounded time; if the ledger still refuses, the
-record is written atomically as one JSON file under ``<artifacts>/journal/`` and every later
-command that opens the ledger (``gates run``, ``gates publish``, ``gates serve`` …) replays
-the journal into it, oldest first, removing each file only once its row is committed.
+record is written atomically as one JSON file under ``journal/`` beside a SQLite ledger (else
+``<artifacts>/journal/``) and every later command that opens the ledger (``gates run``,
+``gates publish``, ``gates serve`` …) replays the journal into it, oldest first, removing each
+file only once its row is committed.
 """
 
 from __future__ import annotations
@@ -50,29 +51,39 @@ def retry(
 
 
 class Journal:
+    """``<artifacts>/journal/``, and for a SQLite ledger also ``journal/`` beside the ledger file:
+    a record is kept there first, so a command with another artifacts root still finds it."""
+
     def __init__(self, artifacts_root: Path):
         self.dir = artifacts_root / JOURNAL
 
+    def _dirs(self, ledger: Ledger | None) -> list[Path]:
+        home = ledger.home if ledger is not None else None
+        beside = home / JOURNAL if home is not None else None
+        if beside is None or beside.resolve() == self.dir.resolve():
+            return [self.dir]
+        return [beside, self.dir]
+
     def add(self, ledger: Ledger, kind: str, record: dict[str, Any]) -> Path:
         """Keep one record for ``ledger`` (written whole or not at all: temp file, fsync, rename)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
         name = f"{time.time():017.6f}-{uuid.uuid4().hex[:8]}-{kind}.json"
         # the ledger's identity: no credential, and the same however a later command spells its URL
         blob = json.dumps({"kind": kind, "ledger": ledger.identity, "record": record}, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", dir=self.dir)
-        with os.fdopen(fd, "w") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        target = self.dir / name
-        os.replace(tmp, target)
-        return target
+        dirs = self._dirs(ledger)
+        for i, where in enumerate(dirs):
+            try:
+                return _write(where, name, blob)
+            except OSError:
+                if i == len(dirs) - 1:  # beside the ledger is not writable (a full disk): the artifacts root
+                    raise
+        raise AssertionError("unreachable")
+
+    def _files(self, ledger: Ledger | None) -> list[Path]:
+        files = [p for d in self._dirs(ledger) if d.is_dir() for p in d.glob("*.json") if not p.name.startswith(".")]
+        return sorted(files, key=lambda p: p.name)  # names start with the time: oldest first, whichever folder
 
     def pending(self, ledger: Ledger | None = None) -> list[Path]:
-        if not self.dir.is_dir():
-            return []
-        files = sorted(p for p in self.dir.glob("*.json") if not p.name.startswith("."))
-        return [p for p in files if ledger is None or _for(_entry(p), ledger)]
+        return [p for p in self._files(ledger) if ledger is None or _for(_entry(p), ledger)]
 
     def replay(self, ledger: Ledger, progress: Callable[[str], None] = print, budget_s: float = 5.0) -> int:
         """Write every journaled record for this ledger; return how many. Stops at the first that
@@ -80,7 +91,7 @@ class Journal:
         can write (not JSON, a field missing or mistyped) is moved to ``journal/quarantine/``, with
         a message naming it: one bad file never blocks the ledger commands."""
         done = 0
-        for path in self.pending():
+        for path in self._files(ledger):  # every file, malformed ones too (those are moved aside)
             entry = _entry(path)
             problem = _malformed(entry)
             if problem is None and not _for(entry, ledger):
@@ -103,7 +114,7 @@ class Journal:
         return done
 
     def quarantine(self, path: Path, problem: str, progress: Callable[[str], None]) -> Path | None:
-        target = self.dir / QUARANTINE / path.name
+        target = path.parent / QUARANTINE / path.name
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
@@ -168,3 +179,15 @@ def _add_run(ledger: Ledger, record: dict[str, Any]) -> None:
 
 
 _APPLY: dict[str, Callable[[Ledger, dict[str, Any]], None]] = {"run": _add_run}
+
+
+def _write(where: Path, name: str, blob: str) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", dir=where)
+    with os.fdopen(fd, "w") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    target = where / name
+    os.replace(tmp, target)
+    return target

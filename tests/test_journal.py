@@ -104,6 +104,7 @@ def test_a_malformed_journal_file_is_quarantined_and_named(tmp_path: Path, blob:
     journal = Journal(tmp_path / "artifacts")
     good = journal.add(Ledger(url), "run", {"pipeline": "p", "verdict": "PASS", "actor": "me"})
     bad = journal.dir / "0000000001.000000-bad-run.json"  # sorts first
+    bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text(blob.replace("%s", url) if "%s" in blob else blob)
     lines: list[str] = []
     ledger = Ledger(url)
@@ -184,6 +185,22 @@ def test_any_journal_file_is_recorded_or_quarantined_never_an_error(tmp_path: Pa
     done = journal.replay(ledger, lines.append)
     assert journal.pending() == []
     if done == 0:
-        assert (journal.dir / "quarantine" / path.name).is_file() and str(path) in lines[-1]
+        assert (path.parent / "quarantine" / path.name).is_file() and str(path) in lines[-1]
     else:
         assert len(ledger.runs()) == 1
+
+
+def test_a_run_journaled_under_another_artifacts_root_is_replayed(tmp_path: Path) -> None:
+    """Issue 27 item 11: `gates run --artifacts A` journals; a command with artifacts root B replays it
+    (a SQLite ledger's journal is kept beside the ledger file, which every command that opens it finds)."""
+    url = tmp_path / "ledger" / "l.db"
+    ledger = Ledger(str(url), busy_timeout_s=0.05)
+    other = _hold_write_lock(url)
+    from gates.errors import ExitCode
+    from gates.pipeline import RunOutcome, record_run
+
+    outcome = RunOutcome("r1", "PASS", "ok", ExitCode.PASS, tmp_path, None, None, "d" * 64)
+    kept = record_run(ledger, "p", outcome, "ci", 3, "ab" * 20, Journal(tmp_path / "A"), lambda s: None, budget_s=0.2)
+    other.execute("ROLLBACK")
+    assert not kept
+    assert [r.verdict for r in open_ledger(str(url), tmp_path / "B").runs()] == ["PASS"]

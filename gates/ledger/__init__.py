@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gates.errors import InfraError
-from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, redact, scrub, transient
+from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, ledger_home, redact, scrub, transient
 from gates.ledger.locks import pid_alive
 from gates.ledger.schema import migrate
 
@@ -73,6 +73,8 @@ class Ledger:
         self.url = redact(url)  # never print a password
         self.identity = identity(url)  # the same ledger however it is spelled, without credentials
         self._secret_url = url  # for scrubbing driver messages (and reconnecting): never printed
+        # a SQLite ledger's folder: its journal is kept there too, found whatever a command's artifacts root
+        self.home = ledger_home(url)
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
         self._conn = Connection(url, busy_timeout_s)  # re-opened after a database restart
         with self._tx() as db:

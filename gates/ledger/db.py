@@ -215,6 +215,11 @@ def secrets(url: str) -> list[str]:
     return sorted({*found, *pieces}, key=len, reverse=True)
 
 
+def ledger_home(url: str) -> Path | None:
+    """A SQLite ledger's folder (its journal is kept there too); None for PostgreSQL."""
+    return None if is_postgres(url) else Path(sqlite_path(url)).resolve().parent
+
+
 def identity(url: str) -> str:
     """The ledger a URL names, the same however it is spelled and without credentials: what a
     journal file records. SQLite: the file's resolved absolute path. PostgreSQL: user, host, port, database."""
