@@ -199,6 +199,8 @@ def record_run(
     journal: Journal | None = None,
     progress: Callable[[str], None] = print,
     budget_s: float = 20.0,
+    arch: str | None = None,
+    config: str | None = None,
 ) -> bool:
     """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against.
 
@@ -211,6 +213,9 @@ def record_run(
         "digest": outcome.candidate_digest,
         "report": report,
         "run_dir": str(outcome.run_dir),
+        "arch": arch,
+        "config": config,
+        "at": time.time(),  # when it was decided: a journaled run replayed later keeps this time
     }
     try:
         retry("recording the gate run", lambda: ledger.add_run(pipeline, outcome.verdict, actor, **record), budget_s)

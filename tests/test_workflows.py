@@ -52,6 +52,7 @@ def test_gates_workflow_runs_changed_pipelines_on_gpu_runners_never_forks() -> N
     assert "head.repo.full_name == github.repository" in plan["if"] and gate["needs"] == "plan"
     assert gate["runs-on"][:2] == ["self-hosted", "gpu"] and "matrix.arch" in gate["runs-on"][2]
     assert set(gate["strategy"]["matrix"]) == {"pipeline", "arch"}
+    assert gate["env"]["GATES_GPU_ARCH"] == "${{ matrix.arch }}"  # each run recorded per architecture
     assert gate["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
     assert any(s.get("uses") == "./" for s in gate["steps"])  # the gate runs through action.yml
     # the pull_request_target job has write access, so it must never check out or run the PR's code

@@ -41,11 +41,13 @@ def default_artifacts() -> Path:
     return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
 
 
-def open_ledger(url: str, artifacts: Path | None = None) -> Ledger:
-    """The ledger, with whatever an earlier command had to journal (a busy ledger) written into it first.
+def open_ledger(url: str, artifacts: Path | None = None, replay: bool = True) -> Ledger:
+    """The ledger, with whatever an earlier command had to journal (a busy ledger) written into it first
+    (``replay=False``: not now; a rollback never waits on the journal).
 
     On an ephemeral runner a SQLite ledger is refused: it would die with the runner."""
     require_durable(url, os.environ)
     ledger = retry("opening the ledger", lambda: Ledger(url, busy_timeout_s=5.0))
-    Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
+    if replay:
+        Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
     return ledger

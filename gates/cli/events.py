@@ -17,9 +17,9 @@ from gates.events.webhook import Delivery, WebhookServer, serve_forever
 
 def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> HandlerContext:
     root = artifacts or default_artifacts()
-    return HandlerContext(
-        repo_dir.resolve(), open_ledger(ledger_url, root), dict(os.environ), root.resolve(), click.echo
-    )
+    # the journal is replayed before the first action that reads runs, never before a rollback
+    ledger = open_ledger(ledger_url, root, replay=False)
+    return HandlerContext(repo_dir.resolve(), ledger, dict(os.environ), root.resolve(), click.echo, replay_journal=True)
 
 
 @click.command("serve")

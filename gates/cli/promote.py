@@ -16,6 +16,7 @@ import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger
 from gates.github.client import GitHubClients
+from gates.promotion.commit_verdict import configured_architectures
 from gates.promotion.service import PromotionService, Request
 
 PIPELINE = click.Path(dir_okay=False, path_type=Path)
@@ -25,10 +26,11 @@ def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: 
     env = dict(os.environ)
     service = PromotionService(
         repo_dir.resolve(),
-        open_ledger(ledger_url, default_artifacts()),
+        open_ledger(ledger_url, default_artifacts(), replay=kind != "rollback"),  # a rollback never waits
         GitHubClients(env),
         click.echo,
         report_url=env.get("GATES_REPORT_URL"),
+        architectures=configured_architectures(env),
     )
     rel = pipeline.resolve().relative_to(repo_dir.resolve()).as_posix()
     request = Request(rel, env.get("GITHUB_REPOSITORY", "local/local"), actor, pr, None, f"gates {kind}")

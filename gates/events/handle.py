@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from gates.events.plan import load_payload, pipeline_files, route_event
 from gates.events.routing import Action, Routed
 from gates.github.api import pull_head_sha
 from gates.github.client import GitHubClients
+from gates.journal import Journal
 from gates.ledger import Ledger
+from gates.promotion.commit_verdict import configured_architectures
 from gates.promotion.service import CheckerFactory, PromotionService, Request, gate_commit
 
 
@@ -33,10 +36,22 @@ class HandlerContext:
     progress: Callable[[str], None] = print
     checker_for: CheckerFactory | None = None  # default: the live re-check of the canary's target
     lock_wait_s: float = 600.0
+    # replay <artifacts>/journal into the ledger before each action that reads runs (not a rollback)
+    replay_journal: bool = False
     github: GitHubClients = dataclasses.field(init=False)  # one client per repository and PR
+    architectures: tuple[str, ...] = dataclasses.field(init=False)  # $GATES_GPU_ARCHS, checked at start
 
     def __post_init__(self) -> None:
         self.github = GitHubClients(self.env)
+        self.architectures = configured_architectures(self.env)
+        self._journal_lock = threading.Lock()  # gates serve's workers: one replays at a time
+
+    def replay_journal_before(self, kind: str) -> None:
+        """Journaled runs are written first for what reads them; a rollback never waits on the journal."""
+        if not self.replay_journal or kind in ("rollback", "comment"):
+            return
+        with self._journal_lock:
+            Journal(self.artifacts).replay(self.ledger, self.progress)
 
     @property
     def promotion(self) -> PromotionService:
@@ -48,6 +63,7 @@ class HandlerContext:
             self.checker_for,
             self.lock_wait_s,
             self.env.get("GATES_REPORT_URL"),
+            self.architectures,
         )
 
 
@@ -96,6 +112,7 @@ def _failed(action: Action, ctx: HandlerContext, exc: GatesError) -> str:
 
 
 def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
+    ctx.replay_journal_before(action.kind)
     service = ctx.promotion
     if action.kind == "comment":
         service.reply(Request("", action.repository, action.actor, action.pr, action.sha, ""), action.message)
@@ -122,9 +139,14 @@ def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
 
 
 def _pipelines_of_pr(ctx: HandlerContext, action: Action) -> list[str]:
-    names = {r.pipeline for r in ctx.ledger.runs(pr=action.pr)} if action.pr else set()
+    runs = ctx.ledger.runs(pr=action.pr) if action.pr else []
+    configs = {r.config for r in runs if r.config}
+    names = {r.pipeline for r in runs if not r.config}  # runs recorded before files were
     out = []
     for rel in pipeline_files(ctx.repo_dir):
+        if rel in configs:
+            out.append(rel)
+            continue
         try:
             if load_pipeline(ctx.repo_dir / rel).config.name in names:
                 out.append(rel)
@@ -150,7 +172,9 @@ def _run(action: Action, ctx: HandlerContext) -> tuple[ExitCode, str]:
     if action.pr:
         env["GATES_PR_NUMBER"] = str(action.pr)
     ctx.progress(f"gate run: {action.pipeline} ({action.message})")
-    outcome = gate_commit(pf, ctx.artifacts, ctx.ledger, action.actor, action.pr, sha, env, ctx.progress)
+    outcome = gate_commit(
+        pf, ctx.artifacts, ctx.ledger, action.actor, action.pr, sha, env, ctx.progress, config=action.pipeline
+    )
     return outcome.exit_code, f"{pf.config.name}: {outcome.verdict} — {outcome.reason}"
 
 

@@ -271,7 +271,7 @@ def _review(payload: Mapping[str, Any], changed: list[str], index: Any, pipeline
     if get(payload, "review.user", Mapping).get("type") == "Bot":
         return Routed((), "review by a bot")
     number = get(payload, "pull_request.number", int)
-    sha = commit_sha(payload, "review.commit_id", optional=True)
+    sha = commit_sha(payload, "review.commit_id")  # the approval is bound to the commit it reviewed
     who = str(get(payload, "review.user.login", str))
     return Routed((Action("promote", None, _repo(payload), who, number, sha, "review approved"),), "approval")
 

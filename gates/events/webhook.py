@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from gates.errors import BadInputError
+from gates.errors import BadInputError, GatesError
 from gates.events.plan import parse_payload
 from gates.journal import retry
 from gates.ledger import Ledger
@@ -193,6 +193,9 @@ class WebhookServer:
     def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             status, message = self._route(environ)
+        except GatesError as exc:  # the ledger is down or restarting: GitHub shows why; a redelivery is processed
+            self.log(f"webhook request failed: {type(exc).__name__}: {exc}")
+            status, message = 503, f"{exc}; redeliver later"
         except Exception as exc:  # never a traceback to the client; the log says what broke
             self.log(f"webhook request failed: {type(exc).__name__}: {exc}")
             status, message = 503, "the receiver failed; redeliver later"
@@ -203,10 +206,22 @@ class WebhookServer:
         start_response(f"{status} {_STATUS.get(status, 'Error')}", headers)
         return [data]
 
+    def _health(self) -> tuple[int, str]:
+        """200 when deliveries can be recorded; else 503 saying what is wrong (the ledger's problem,
+        its URL without credentials). The ledger reconnects by itself, with backoff."""
+        future = self._ledger_pool.submit(self.ledger.check)
+        try:
+            future.result(timeout=self.ledger_timeout_s)
+        except concurrent.futures.TimeoutError:
+            return 503, f"ledger {self.ledger.url}: no answer within {self.ledger_timeout_s:.0f}s (busy or unreachable)"
+        except GatesError as exc:
+            return 503, str(exc)
+        return 200, "ok"
+
     def _route(self, environ: dict[str, Any]) -> tuple[int, str]:
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
         if method == "GET":
-            return (200, "ok") if path == "/healthz" else (404, "POST GitHub webhooks to /")
+            return self._health() if path == "/healthz" else (404, "POST GitHub webhooks to /")
         if method != "POST":
             return 405, "POST GitHub webhooks to /"
         try:

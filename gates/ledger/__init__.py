@@ -16,8 +16,16 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gates.ledger.db import Database, LedgerUnavailable, connect, redact, scrub, transient
+from gates.errors import InfraError
+from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, ledger_home, redact, scrub, transient
+from gates.ledger.locks import pid_alive
 from gates.ledger.schema import migrate
+
+ANY_STATE = object()  # set_promotion without a check of what it replaces
+
+
+class PromotionConflict(InfraError):
+    """The promotion's recorded state is not what a transition was decided on: someone else moved it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +51,8 @@ class LedgerRun:
     report: str | None
     run_dir: str | None
     at: float
+    arch: str | None = None  # the GPU architecture (matrix entry) the run measured on
+    config: str | None = None  # the pipeline file it gated (repository-relative): what promotion matches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,26 +71,35 @@ class PromotionRecord:
 class Ledger:
     def __init__(self, url: str, busy_timeout_s: float = 30.0):
         self.url = redact(url)  # never print a password
+        self.identity = identity(url)  # the same ledger however it is spelled, without credentials
+        self._secret_url = url  # for scrubbing driver messages (and reconnecting): never printed
+        # a SQLite ledger's folder: its journal is kept there too, found whatever a command's artifacts root
+        self.home = ledger_home(url)
         self._lock = threading.Lock()  # one connection is shared by the webhook server's threads
-        self._db = connect(url, busy_timeout_s)
+        self._conn = Connection(url, busy_timeout_s)  # re-opened after a database restart
         with self._tx() as db:
             migrate(db)  # versioned (schema_version): ledgers written by an older gates are brought up to date
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Database]:
         with self._lock, self._unavailable():
-            self._db.begin()
+            db = self._conn.get()
+            db.begin()
             try:
-                yield self._db
-                self._db.commit()
+                yield db
+                db.commit()
             except BaseException:
                 with contextlib.suppress(Exception):  # a failed BEGIN/COMMIT leaves nothing to roll back
-                    self._db.rollback()
+                    db.rollback()
                 raise
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock, self._unavailable():  # one connection is shared by the webhook server's threads
-            return list(self._db.execute(query, tuple(args)).fetchall())
+            return list(self._conn.get().execute(query, tuple(args)).fetchall())
+
+    def check(self) -> None:
+        """Raise LedgerUnavailable saying what is wrong unless the ledger answers (a health check)."""
+        self._read("SELECT 1")
 
     @contextlib.contextmanager
     def _unavailable(self) -> Iterator[None]:
@@ -88,12 +107,16 @@ class Ledger:
         retried by callers that must not lose the record), never an internal error."""
         try:
             yield
-        except LedgerUnavailable:
-            raise
+        except LedgerUnavailable as exc:
+            if str(exc).startswith(f"ledger {self.url}"):
+                raise
+            raise LedgerUnavailable(f"ledger {self.url}: {exc}") from exc  # a reconnect failed: name the ledger
         except Exception as exc:
             if not transient(exc):
                 raise
-            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {scrub(str(exc), self.url)}") from exc
+            why = scrub(str(exc), self._secret_url)
+            self._conn.lost(why)
+            raise LedgerUnavailable(f"ledger {self.url}: {type(exc).__name__}: {why}") from exc
 
     def canary(self, pipeline: str) -> CanaryState | None:
         rows = self._read(
@@ -151,13 +174,14 @@ class Ledger:
         from_state: str | None,
         to_state: str | None,
         record: dict[str, Any],
+        at: float | None = None,
     ) -> None:
         db.execute(
             "INSERT INTO transitions (pipeline, at, actor, action, from_state, to_state, weight, digest, verdict,"
             " report, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 pipeline,
-                time.time(),
+                time.time() if at is None else at,
                 actor,
                 action,
                 from_state,
@@ -182,12 +206,20 @@ class Ledger:
         digest: str | None = None,
         report: str | None = None,
         run_dir: str | None = None,
+        arch: str | None = None,
+        at: float | None = None,
+        config: str | None = None,
     ) -> None:
+        """``at``: when the run was decided (a journaled run replayed later keeps its own time);
+        ``config``: the pipeline file it gated."""
+        at = time.time() if at is None else float(at)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at) VALUES (?,?,?,?,?,?,?,?)",
-                (pipeline, pr, sha, digest, verdict, report, run_dir, time.time()),
+                "INSERT INTO runs (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config),
             )
+            detail = {"pr": pr, "sha": sha, "arch": arch, "config": config}
             self._insert_transition(
                 db,
                 pipeline,
@@ -195,17 +227,19 @@ class Ledger:
                 "gate_run",
                 None,
                 verdict,
-                {"digest": digest, "verdict": verdict, "report": report, "detail": {"pr": pr, "sha": sha}},
+                {"digest": digest, "verdict": verdict, "report": report, "detail": detail},
+                at,
             )
 
     def runs(self, pipeline: str | None = None, pr: int | None = None) -> list[LedgerRun]:
-        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at FROM runs WHERE 1=1"
+        q = "SELECT id, pipeline, pr, sha, digest, verdict, report, run_dir, at, arch, config FROM runs WHERE 1=1"
         args: list[Any] = []
         if pipeline is not None:
             q, args = q + " AND pipeline=?", [*args, pipeline]
         if pr is not None:
             q, args = q + " AND pr=?", [*args, pr]
-        return [LedgerRun(*r) for r in self._read(q + " ORDER BY id", args)]
+        # in the order they were decided: a journaled run replayed late is not the newest
+        return [LedgerRun(*r) for r in self._read(q + " ORDER BY at, id", args)]
 
     # -- promotions ------------------------------------------------------------------------
     def promotion(self, pipeline: str) -> PromotionRecord | None:
@@ -216,10 +250,23 @@ class Ledger:
         )
         return PromotionRecord(*rows[0]) if rows else None
 
-    def set_promotion(self, rec: PromotionRecord, actor: str, action: str, **record: Any) -> None:
-        """The new promotion state and its transition, in one transaction (a crash keeps both or neither)."""
+    def set_promotion(
+        self, rec: PromotionRecord, actor: str, action: str, expect: object = ANY_STATE, **record: Any
+    ) -> None:
+        """The new promotion state and its transition, in one transaction (a crash keeps both or neither).
+
+        ``expect``: the record (or None: no promotion) the caller's decision was based on; when the
+        ledger holds another state now (a rollback recorded meanwhile), PromotionConflict and nothing written."""
         with self._tx() as db:
-            before = db.execute("SELECT state, step FROM promotions WHERE pipeline=?", (rec.pipeline,)).fetchone()
+            before = db.execute(
+                "SELECT state, step, digest FROM promotions WHERE pipeline=?", (rec.pipeline,)
+            ).fetchone()
+            if expect is not ANY_STATE:
+                want = (expect.state, expect.step, expect.digest) if isinstance(expect, PromotionRecord) else None
+                have = tuple(before) if before else None
+                if want != have:
+                    now = f"{have[0]}@{have[1]}" if have else "none"
+                    raise PromotionConflict(f"{rec.pipeline}: the promotion changed under this one (it is now {now})")
             db.execute(
                 "INSERT INTO promotions VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(pipeline) DO UPDATE SET"
                 " digest=excluded.digest, pr=excluded.pr, sha=excluded.sha, state=excluded.state,"
@@ -239,9 +286,12 @@ class Ledger:
 
     # -- locks and deliveries --------------------------------------------------------------
     def try_lock(self, name: str, owner: str, ttl_s: float) -> tuple[bool, str]:
-        """Take ``name`` unless a live holder has it; a dead or expired holder is taken over.
+        """Take ``name`` unless a live holder has it; only a dead holder's lock is taken over.
 
-        Returns (taken, note): the note says whose stale lock was taken over, or who holds it.
+        A holder renews its lock while it runs (``renew_lock``), so on another host a lock past its
+        expiry has no live holder; on this host the process table says whether the holder lives
+        (a live one keeps its lock however long its step takes).
+        Returns (taken, note): the note says whose dead lock was taken over, or who holds it.
         """
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self._tx() as db:
@@ -249,11 +299,11 @@ class Ledger:
             note = ""
             if row is not None:
                 holder, hpid, hhost, expires = row
-                alive = expires > now and (hhost != host or _pid_alive(hpid))
+                alive = pid_alive(hpid) if hhost == host else expires > now
                 if alive and not (hhost == host and hpid == pid and holder == owner):
                     return False, f"held by {holder} (pid {hpid} on {hhost})"
                 if not alive:
-                    note = f"took over a stale lock of {holder} (pid {hpid} on {hhost})"
+                    note = f"took over the lock of {holder}, no longer running (pid {hpid} on {hhost})"
             db.execute(
                 "INSERT INTO locks VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET owner=excluded.owner,"
                 " pid=excluded.pid, host=excluded.host, acquired_at=excluded.acquired_at,"
@@ -261,6 +311,15 @@ class Ledger:
                 (name, owner, pid, host, now, now + ttl_s),
             )
             return True, note
+
+    def renew_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """The holder's heartbeat: push its lock's expiry on. False when it is not held by ``owner`` any more."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE locks SET expires_at=? WHERE name=? AND owner=? AND pid=?",
+                (time.time() + ttl_s, name, owner, os.getpid()),
+            )
+            return bool(cur.rowcount == 1)
 
     def unlock(self, name: str, owner: str) -> None:
         with self._tx() as db:
@@ -319,7 +378,7 @@ class Ledger:
             " FROM transitions"
         )
         rows = self._read(
-            q + (" WHERE pipeline=? ORDER BY id" if pipeline else " ORDER BY id"), (pipeline,) if pipeline else ()
+            q + (" WHERE pipeline=?" if pipeline else "") + " ORDER BY at, id", (pipeline,) if pipeline else ()
         )
         keys = (
             "id",
@@ -338,18 +397,4 @@ class Ledger:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def close(self) -> None:
-        self._db.close()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) holds nothing
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+        self._conn.close()

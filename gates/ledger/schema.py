@@ -61,6 +61,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # processed when it comes again, and its payload is kept so that a restart can process it
     ("deliveries.state: received, done or failed", _add_column("deliveries", "state", "TEXT")),
     ("deliveries.payload: processed again after a crash", _add_column("deliveries", "payload", "TEXT")),
+    # a commit's verdict is the conjunction of its runs, one per GPU architecture of the matrix
+    ("runs.arch: the GPU architecture the run measured on", _add_column("runs", "arch", "TEXT")),
+    # verdicts are keyed by the pipeline file, not by the name it declares (any file can declare any name)
+    ("runs.config: the pipeline file the run gated", _add_column("runs", "config", "TEXT")),
 )
 
 

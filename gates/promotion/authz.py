@@ -10,7 +10,8 @@ Everyone else is refused with the reason, and nothing happens.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
+import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,28 +28,68 @@ class Decision:
 
 
 def codeowners_for(text: str, path: str) -> list[str]:
-    """Owners of ``path`` (repository-relative) by CODEOWNERS rules: the last matching line wins."""
+    """Owners of ``path`` (repository-relative) by GitHub's CODEOWNERS rules: the last matching
+    line wins, and a matching line without owners leaves the path unowned."""
     owners: list[str] = []
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("\\#") else raw.strip()
+        line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         pattern, *names = line.split()
-        if _matches(pattern, path):
+        regex = _pattern_regex(pattern)
+        if regex is not None and regex.fullmatch(path):
             owners = [n for n in names if n.startswith("@")]
     return owners
 
 
-def _matches(pattern: str, path: str) -> bool:
-    anchored = pattern.startswith("/")
-    pat = pattern.lstrip("/")
-    if pat.endswith("/"):  # a directory: everything below it
-        pat += "**"
-    if "/" not in pat.rstrip("/") and not anchored:  # a bare name or glob matches at any depth
-        return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/")) or fnmatch.fnmatchcase(path, pat)
-    if pat.endswith("/**"):
-        return path.startswith(pat[:-2]) or fnmatch.fnmatchcase(path, pat.replace("/**", "/*"))
-    return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
+@functools.lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> re.Pattern[str] | None:
+    """GitHub's gitignore-like pattern as a regex over the whole path; None for syntax GitHub does
+    not support (``!`` negation, ``[ ]`` ranges): GitHub skips such lines, and so do we.
+
+    As GitHub documents: a pattern with no slash but a trailing one matches at any depth; a slash
+    at the start or in the middle anchors it to the root; ``*`` and ``?`` never cross a ``/``;
+    ``**`` spans directories; a trailing ``/`` owns everything below; a final ``/*`` owns only
+    the directory's direct children; any other pattern also owns whatever is below a directory
+    it names. (The same construction as the widely used hmarr/codeowners matcher.)
+    """
+    if not pattern or pattern.startswith("!") or "[" in pattern or "]" in pattern:
+        return None
+    segs = pattern.split("/")
+    if segs[0] == "":
+        segs = segs[1:]  # anchored to the root
+    elif (len(segs) == 1 or (len(segs) == 2 and segs[1] == "")) and segs[0] != "**":
+        segs = ["**", *segs]  # a bare name matches at any depth
+    if len(segs) > 1 and segs[-1] == "":
+        segs[-1] = "**"  # a directory: everything below it
+    out, need_slash, last = "", False, len(segs) - 1
+    for i, seg in enumerate(segs):
+        if seg == "**":
+            if i == 0 and i == last:
+                out += ".+"
+            elif i == 0:
+                out, need_slash = out + "(?:.+/)?", False
+            elif i == last:
+                out += "/.*"
+            else:
+                out, need_slash = out + "(?:/.+)?", True
+            continue
+        out += "/" if need_slash else ""
+        need_slash = True
+        if seg == "*":
+            out += "[^/]+"  # a final /* is the directory's children, not deeper
+            continue
+        escape = False
+        for ch in seg:
+            if escape:
+                out, escape = out + re.escape(ch), False
+            elif ch == "\\":
+                escape = True
+            else:
+                out += {"*": "[^/]*", "?": "[^/]"}.get(ch, re.escape(ch))
+        if i == last:
+            out += "(?:/.*)?"  # a file, or a directory and everything below it
+    return re.compile(out)
 
 
 def read_codeowners(repo_dir: Path) -> str | None:

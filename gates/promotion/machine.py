@@ -20,6 +20,7 @@ ledger; a dead holder's lock is taken over); others wait behind it.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from gates.config.promotion import PromotionSection
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
-from gates.ledger import Ledger, PromotionRecord
+from gates.ledger import Ledger, PromotionConflict, PromotionRecord
 
 
 class PromotionRefused(GatesError):
@@ -78,14 +79,23 @@ class PromotionRun:
     move: MoveFn
     actor: str
     lock_wait_s: float = 600.0
-    lock_ttl_s: float = 1800.0
+    lock_ttl_s: float = 120.0  # renewed every third of it while held: only a dead holder's lock expires
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = print
     # told of every recorded transition (e.g. GitHub deployment statuses); never decides anything
     observer: Callable[[PromotionRecord, str, dict[str, Any]], None] | None = None
+    # the promotion record this run's decisions are based on: every transition checks it is still so
+    _seen: PromotionRecord | None = dataclasses.field(default=None, init=False, repr=False)
+    _lock_lost: str | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def _read(self) -> PromotionRecord | None:
+        self._seen = self.ledger.promotion(self.pipeline)
+        return self._seen
 
     def _record(self, rec: PromotionRecord, actor: str, action: str, **record: Any) -> None:
-        self.ledger.set_promotion(rec, actor, action, **record)
+        # written only if the ledger still holds what this run last read or wrote (else PromotionConflict)
+        self.ledger.set_promotion(rec, actor, action, expect=self._seen, **record)
+        self._seen = rec
         if self.observer is not None:
             try:
                 self.observer(rec, action, record)
@@ -107,45 +117,51 @@ class PromotionRun:
                     "re-run the gate on what is deployed (or deploy what passed) first",
                     digest,
                 )
-            rec = self.ledger.promotion(self.pipeline)
+            rec = self._read()
             if rec is not None and rec.state == "rolling_back":
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
             if rec is not None and rec.digest == digest and rec.state == "stable":
                 return Outcome("stable", 100, f"{self.pipeline}: already stable at {(digest or '')[:12]}")
             if rec is not None and rec.digest == digest and rec.state == "rolled_back":
                 self._refuse("this candidate was rolled back; push a change and pass the gate again", digest)
-            if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
-                rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
-                self._record(
-                    rec, self.actor, "promotion_started", report=report, detail={"steps": self.cfg.steps, "pr": pr}
-                )
-            return self._walk(rec, approved=rec.state == "paused")
+            try:
+                if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
+                    rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
+                    self._record(
+                        rec, self.actor, "promotion_started", report=report, detail={"steps": self.cfg.steps, "pr": pr}
+                    )
+                return self._walk(rec, approved=rec.state == "paused")
+            except PromotionConflict as exc:
+                return self._interrupted(exc)
 
     def recheck(self) -> Outcome:
         """Check the canary where it stands (e.g. waiting at the manual gate); roll back on failure."""
         with self._locked():
-            rec = self.ledger.promotion(self.pipeline)
+            rec = self._read()
             if rec is None or rec.state not in ("canary", "paused", "rolling_back"):
                 state = rec.state if rec else "none"
                 return Outcome(state, 0, f"{self.pipeline}: no promotion in progress ({state})")
             if rec.state == "rolling_back":
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
             weight = self.cfg.steps[rec.step] if rec.step >= 0 else 0
-            while True:
-                result = self.checker.check(self.pipeline, weight)
-                if result.passed:
-                    rec = dataclasses.replace(rec, failures=0)
-                    self._record(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
-                    return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
-                rec = self._failed(rec, weight, result)
-                if rec.state == "rolling_back":
-                    return self._finish_rollback(rec, f"{rec.failures} failed re-checks: {result.detail}")
-                self.sleep(self.cfg.retry_interval_s)
+            try:
+                while True:
+                    result = self.checker.check(self.pipeline, weight)
+                    if result.passed:
+                        rec = dataclasses.replace(rec, failures=0)
+                        self._record(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
+                        return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
+                    rec = self._failed(rec, weight, result)
+                    if rec.state == "rolling_back":
+                        return self._finish_rollback(rec, f"{rec.failures} failed re-checks: {result.detail}")
+                    self.sleep(self.cfg.retry_interval_s)
+            except PromotionConflict as exc:
+                return self._interrupted(exc)
 
     def rollback(self, reason: str) -> Outcome:
         """Send no traffic to the canary, whatever state it is in (manual gate included)."""
         with self._locked():
-            rec = self.ledger.promotion(self.pipeline)
+            rec = self._read()
             if rec is None:
                 canary = self.ledger.canary(self.pipeline)
                 if canary is None:
@@ -162,6 +178,7 @@ class PromotionRun:
         i = rec.step + 1
         while i < len(steps):
             weight = steps[i]
+            self._still_current()  # never move the canary on a state someone else has changed
             self.progress(f"{self.pipeline}: step {i + 1}/{len(steps)}: canary to {weight}%")
             self.move(weight, f"promote_step_{i + 1}")
             result = self.checker.check(self.pipeline, weight)
@@ -209,6 +226,28 @@ class PromotionRun:
         self.progress(f"{self.pipeline}: rolled back to 0%: {reason}")
         return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back: {reason}")
 
+    def _still_current(self) -> None:
+        """The lock is still ours and the recorded promotion is what this run decided on."""
+        if self._lock_lost is not None:
+            raise PromotionConflict(f"{self.pipeline}: {self._lock_lost}")
+        now = self.ledger.promotion(self.pipeline)
+        if _key(now) != _key(self._seen):
+            state = f"{now.state}@{now.step}" if now else "none"
+            raise PromotionConflict(f"{self.pipeline}: the promotion changed under this one (it is now {state})")
+
+    def _interrupted(self, exc: PromotionConflict) -> Outcome:
+        """Stop where someone else changed the promotion. A rollback recorded meanwhile wins: the
+        canary is sent to 0% again (this run may have moved it after that rollback did)."""
+        now = self._read()
+        self.progress(f"{exc}: stopped")
+        if now is not None and now.state == "rolling_back":
+            return self._finish_rollback(now, f"a rollback was recorded during this promotion ({exc})")
+        if now is not None and now.state == "rolled_back":
+            self.move(0, "rollback")
+            self.ledger.record(self.pipeline, self.actor, "rollback_reapplied", None, None, weight=0, detail=str(exc))
+            return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back during this promotion; stopped at 0%")
+        raise InfraError(f"{exc}; stopped without moving the canary: run the command again") from exc
+
     def _refuse(self, why: str, digest: str | None) -> None:
         self.ledger.record(self.pipeline, self.actor, "promote_refused", None, None, digest=digest, detail=why)
         raise PromotionRefused(f"{self.pipeline}: promotion refused: {why}")
@@ -228,7 +267,28 @@ class PromotionRun:
         if note:
             self.ledger.record(self.pipeline, self.actor, "lock_taken_over", None, None, detail=note)
             self.progress(f"{self.pipeline}: {note}")
+        self._lock_lost = None
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(name, owner, stop), daemon=True)
+        heartbeat.start()
         try:
             yield
         finally:
+            stop.set()
+            heartbeat.join()
             self.ledger.unlock(name, owner)
+
+    def _heartbeat(self, name: str, owner: str, stop: threading.Event) -> None:
+        """Renew the lock every third of its TTL while it is held: a live holder's lock never expires."""
+        while not stop.wait(self.lock_ttl_s / 3):
+            try:
+                if not self.ledger.renew_lock(name, owner, self.lock_ttl_s):
+                    self._lock_lost = "this promotion's lock was taken over"
+                    return
+            except GatesError as exc:  # the ledger is briefly unreachable: try again at the next beat
+                self.progress(f"{self.pipeline}: could not renew the promotion lock: {exc}")
+
+
+def _key(rec: PromotionRecord | None) -> tuple[str, int, str | None] | None:
+    """What a transition is decided on: the state, the step and the candidate."""
+    return None if rec is None else (rec.state, rec.step, rec.digest)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.config import load_pipeline
+from gates.config.names import config_key, require_unique_name
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.github.api import DeploymentReporter, is_team_member, post_comment, pull_head_sha
@@ -26,6 +27,7 @@ from gates.pipeline import RunOutcome, record_run, run_pipeline
 from gates.promotion import canary as ops
 from gates.promotion.authz import authorize, read_codeowners
 from gates.promotion.comments import PROMOTION_MARKER, promotion_comment, quiet
+from gates.promotion.commit_verdict import commit_verdict, run_arch
 from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
 from gates.promotion.supersede import supersede
 from gates.stages import MEASURE_STAGES, Stage
@@ -54,6 +56,8 @@ class PromotionService:
     checker_for: CheckerFactory | None = None  # default: the live re-check of the canary's target
     lock_wait_s: float = 600.0
     report_url: str | None = None  # linked from the GitHub deployment
+    # GPU architectures each commit must have PASSed on ($GATES_GPU_ARCHS; none: every one that ran)
+    architectures: tuple[str, ...] = ()
 
     def carry_out(self, kind: str, req: Request) -> tuple[ExitCode, str]:
         """``promote`` | ``rollback`` | ``recheck``; errors become exit codes, said on the PR."""
@@ -77,6 +81,7 @@ class PromotionService:
         name = pf.config.name
         if denied:
             return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
+        require_unique_name(pf)  # (a rollback is never refused for it)
         digest, sha, report = self._passed_digest(req, name)
         run = self._machine(req, pf, canary)
         run.observer = self._deployment_observer(req, name, sha, digest)
@@ -168,18 +173,39 @@ class PromotionService:
             client = self.github.get(req.repository, req.pr)
             if client is None:
                 raise InfraError("promoting from a PR needs a GitHub token (GATES_GITHUB_TOKEN or GITHUB_TOKEN)")
-            sha = pull_head_sha(client, req.pr)
-        runs = [r for r in self.ledger.runs(pipeline=name, pr=req.pr) if sha is None or r.sha == sha]
+            head = pull_head_sha(client, req.pr)
+            if req.sha is not None and req.sha != head:
+                # an approval is of the commit it reviewed (review.commit_id): never of a later head
+                why = (
+                    f"the approval was given at {req.sha[:12]} but PR #{req.pr} is now at {head[:12]}: "
+                    "approve the new head once its gate passes"
+                )
+                self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
+                raise PromotionRefused(f"{name}: promotion refused: {why}")
+            sha = head
+        runs = [
+            r
+            for r in self.ledger.runs(pipeline=name, pr=req.pr)
+            if (sha is None or r.sha == sha) and r.config == req.pipeline  # this file's runs: not another's name
+        ]
         if not runs:
-            why = f"no gate run of {name} on {sha[:12] if sha else 'record'}: the PR moved on; re-run the gate first"
+            why = (
+                f"no gate run of {req.pipeline} ({name}) on {sha[:12] if sha else 'record'}: "
+                "the PR moved on, or the gate has not run on this file; re-run the gate first"
+            )
             self.ledger.record(name, req.actor, "promote_refused", None, None, detail=why)
             raise PromotionRefused(f"{name}: promotion refused: {why}")
-        last = runs[-1]
-        if last.verdict != "PASS" or not last.digest:
-            why = f"the last gate run of {name} on {(last.sha or '')[:12]} is {last.verdict}, not PASS"
-            self.ledger.record(name, req.actor, "promote_refused", None, None, digest=last.digest, detail=why)
+        if sha is None:  # no commit named (a local promote): all runs of the latest run's commit
+            latest = max(runs, key=lambda r: (r.at, r.id))
+            sha = latest.sha  # runs outside git have none: then all runs of the latest run's candidate
+            runs = [r for r in runs if r.sha == sha and (sha is not None or r.digest == latest.digest)]
+        verdict = commit_verdict(runs, self.architectures)
+        if not verdict.passed or verdict.digest is None:
+            why = f"the gate of {name} on {(sha or '')[:12] or 'record'} is not PASS: {verdict.why}"
+            digest = max(runs, key=lambda r: (r.at, r.id)).digest
+            self.ledger.record(name, req.actor, "promote_refused", None, None, digest=digest, detail=why)
             raise PromotionRefused(f"{name}: promotion refused: {why}")
-        return last.digest, sha, last.report
+        return verdict.digest, sha, verdict.report
 
     def _deployment_observer(
         self, req: Request, name: str, sha: str | None, digest: str | None
@@ -220,13 +246,20 @@ def gate_commit(
     progress: Callable[[str], None] = print,
     output_dir: Path | None = None,
     stages: tuple[Stage, ...] = MEASURE_STAGES,
+    config: str | None = None,
 ) -> RunOutcome:
     """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
     promotion of the PR's previous commit, then run, then record the verdict and the digest it
-    judged in the ledger (what :meth:`PromotionService.promote` checks against)."""
+    judged in the ledger (what :meth:`PromotionService.promote` checks against), under the
+    pipeline file's repository-relative path ``config`` (default: relative to the working directory)."""
     name = pipeline.config.name
+    require_unique_name(pipeline)  # another file declaring this name must not share its verdicts
+    config = config or config_key(pipeline.path, Path.cwd())
     supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
     outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=dict(env), stages=stages)
-    if not record_run(ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress):
+    arch = run_arch(env)  # one run per architecture: the commit's verdict is their conjunction
+    if not record_run(
+        ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress, arch=arch, config=config
+    ):
         outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
     return outcome

@@ -58,10 +58,12 @@ def test_promote_refused_without_a_passing_run(ctx: HandlerContext) -> None:
         ctx.ledger.set_canary(state, "ops", "canary_deploy")
         promote = Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli")
         assert execute_action(promote, ctx).exit_code == ExitCode.FAIL  # no gate run at all
-        ctx.ledger.add_run("demo", "FAIL", "ci", digest="d" * 64)
+        ctx.ledger.add_run("demo", "FAIL", "ci", digest="d" * 64, config="pipelines/demo.yaml")
         result = execute_action(promote, ctx)
-        assert result.exit_code == ExitCode.FAIL and "is FAIL, not PASS" in result.message
-        ctx.ledger.add_run("demo", "PASS", "ci", digest="e" * 64)  # passed, but not what is deployed
+        assert result.exit_code == ExitCode.FAIL and "is not PASS: a gate run is FAIL" in result.message
+        ctx.ledger.add_run(
+            "demo", "PASS", "ci", digest="e" * 64, config="pipelines/demo.yaml"
+        )  # passed, but not what is deployed
         result = execute_action(promote, ctx)
         assert result.exit_code == ExitCode.FAIL and "the deployed canary is dddddddddddd" in result.message
         assert router.weight == 0 and ctx.ledger.promotion("demo") is None
@@ -72,7 +74,21 @@ def test_promote_refused_without_a_passing_run(ctx: HandlerContext) -> None:
 def test_promote_on_kserve_without_its_url_is_refused_unchecked(ctx: HandlerContext) -> None:
     state = CanaryState("demo", "kserve", "ml/demo/s3://b/demo", None, "s3://b/demo", 0, time.time(), "d" * 64)
     ctx.ledger.set_canary(state, "ops", "canary_deploy")
-    ctx.ledger.add_run("demo", "PASS", "ci", digest="d" * 64)
+    ctx.ledger.add_run("demo", "PASS", "ci", digest="d" * 64, config="pipelines/demo.yaml")
     result = execute_action(Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
     assert result.exit_code == ExitCode.INFRA and "need its URL and model name" in result.message
     assert ctx.ledger.canary("demo").weight == 0  # fail closed: never promoted unchecked  # type: ignore[union-attr]
+
+
+def test_a_rollback_event_never_waits_on_the_journal_and_a_promote_replays_it(ctx: HandlerContext) -> None:
+    """Issue 27 item 13: handle-event and gates serve replay the journal before what reads runs, not rollbacks."""
+    from gates.journal import Journal
+
+    ctx.replay_journal = True
+    state = CanaryState("demo", "kserve", "ml/demo/s3://b/demo", None, "s3://b/demo", 25, time.time(), "d" * 64)
+    ctx.ledger.set_canary(state, "ops", "canary_deploy")
+    kept = Journal(ctx.artifacts).add(ctx.ledger, "run", {"pipeline": "demo", "verdict": "FAIL", "actor": "ci"})
+    done = execute_action(Action("rollback", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
+    assert done.exit_code == ExitCode.PASS and kept.exists()
+    execute_action(Action("promote", "pipelines/demo.yaml", "o/r", "rita", None, None, "cli"), ctx)
+    assert not kept.exists() and [r.verdict for r in ctx.ledger.runs("demo")] == ["FAIL"]

@@ -281,3 +281,14 @@ def test_a_pipeline_name_with_a_trailing_newline_is_not_a_name() -> None:
     dispatch["inputs"] = {"pipeline": "demo\n", "action": "run"}
     with pytest.raises(MalformedEvent, match="is not a pipeline name"):
         route("workflow_dispatch", dispatch, None, INDEX, PIPELINES)
+
+
+def test_an_approval_without_the_reviewed_commit_is_refused() -> None:
+    """Issue 27 item 3: an approval is bound to review.commit_id; without one it promotes nothing."""
+    review = _load("pull_request_review/submitted.payload.json")
+    review["review"]["state"] = "approved"
+    sha = review["review"]["commit_id"]
+    assert route("pull_request_review", review).actions[0].sha == sha
+    review["review"]["commit_id"] = None
+    with pytest.raises(MalformedEvent, match=r"review\.commit_id"):
+        route("pull_request_review", review)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from gates.config.schema import PromotionSection
-from gates.errors import InfraError
+from gates.errors import ExitCode, InfraError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion.machine import CheckResult, PromotionRefused, PromotionRun
 
@@ -188,3 +189,73 @@ def test_lock_of_a_dead_process_is_taken_over(ledger: Ledger) -> None:
     assert _machine(ledger, Script()).promote(DIGEST).state == "stable"
     taken = [h for h in ledger.history("p") if h["action"] == "lock_taken_over"]
     assert taken and f"pid {dead.pid}" in taken[0]["detail"]
+
+
+def test_a_running_promotion_keeps_its_lock_past_the_ttl_and_a_rollback_is_never_overridden(
+    ledger: Ledger, ledger_url: str
+) -> None:
+    """Issue 27 item 4: a step longer than lock_ttl_s no longer lets a rollback take the lock and be
+    overridden (the canary ending at 100%); the holder renews its lock while it is alive."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(weight: int) -> None:
+        if weight == 10:
+            started.set()
+            release.wait(10)
+
+    first = _machine(ledger, Script(hook=slow))
+    first.lock_ttl_s = 0.3  # the holder's step takes far longer than its lock's time to live
+    promoted: list[str] = []
+    runner = threading.Thread(target=lambda: promoted.append(first.promote(DIGEST).state))
+    runner.start()
+    assert started.wait(10)
+    time.sleep(0.6)  # two TTLs: without renewal the lock has expired
+    other = _machine(Ledger(ledger_url), Script())
+    other.lock_wait_s = 0.3
+    with pytest.raises(InfraError, match="another promotion is in progress"):
+        other.rollback("while the step is slow")
+    rolled: list[str] = []
+    waiter = threading.Thread(
+        target=lambda: rolled.append(_machine(Ledger(ledger_url), Script()).rollback("later").state)
+    )
+    waiter.start()
+    release.set()
+    runner.join(10)
+    waiter.join(10)
+    assert promoted == ["stable"] and rolled == ["rolled_back"]
+    assert ledger.canary("p").weight == 0 and ledger.promotion("p").state == "rolled_back"  # type: ignore[union-attr]
+
+
+def test_every_transition_rereads_the_state_it_acts_on(ledger: Ledger, ledger_url: str) -> None:
+    """Issue 27 item 4: a rollback recorded by anyone while a step is checked stops the walk at 0%."""
+    other = Ledger(ledger_url)
+
+    def rollback_behind_its_back(weight: int) -> None:
+        if weight == 25:  # e.g. a holder on another host that took the lock over, or an operator
+            rec = other.promotion("p")
+            assert rec is not None
+            other.set_promotion(dataclasses.replace(rec, state="rolled_back"), "bob", "rolled_back")
+            state = other.canary("p")
+            assert state is not None
+            other.set_canary(dataclasses.replace(state, weight=0), "bob", "rollback")
+
+    script = Script(hook=rollback_behind_its_back)
+    out = _machine(ledger, script).promote(DIGEST)
+    assert out.state == "rolled_back" and out.exit_code == ExitCode.FAIL
+    assert script.moves[-1] == 0 and 50 not in script.moves and 100 not in script.moves
+    assert ledger.canary("p").weight == 0 and ledger.promotion("p").state == "rolled_back"  # type: ignore[union-attr]
+
+
+def test_a_lock_is_renewed_while_held(ledger: Ledger) -> None:
+    seen: list[float] = []
+
+    def look(weight: int) -> None:
+        if weight in (10, 50):
+            with ledger._tx() as db:
+                seen.append(db.execute("SELECT expires_at FROM locks WHERE name='promotion:p'").fetchone()[0])
+            time.sleep(0.4)
+
+    machine = _machine(ledger, Script(hook=look))
+    machine.lock_ttl_s = 0.3
+    assert machine.promote(DIGEST).state == "stable"
+    assert len(seen) == 2 and seen[1] > seen[0]
