@@ -149,7 +149,8 @@ def _scalar(node: yaml.Node, path: Path) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # an unknown tag, a bad !!int or !!timestamp
+    # an unknown tag, a bad !!int or !!timestamp; PyYAML indexes an empty explicit `!!int` (IndexError)
+    except (yaml.YAMLError, ValueError, OverflowError, IndexError) as exc:
         line = node.start_mark.line + 1
         detail = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}:{line}: invalid YAML value: {detail}", str(path), line) from None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gates.config import load_pipeline
+from gates.config import load_pipeline, parse_pipeline
 from gates.errors import ConfigError, ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,3 +207,9 @@ def test_adaptive_load_defaults_keep_the_fixed_duration(write_pipeline: Callable
     assert cfg.adaptive is False and cfg.min_duration_s is None
     on = load_pipeline(write_pipeline(MINIMAL + "load:\n  adaptive: true\n  duration_s: 10\n  max_duration_s: 60\n"))
     assert on.config.load.first_look_s == 10.0
+
+
+def test_an_empty_explicit_int_is_a_config_error(tmp_path: Path) -> None:
+    # found by tests/config/test_parse_fuzz.py: PyYAML's int constructor indexes the empty string
+    with pytest.raises(ConfigError, match=r"p.yaml:1: invalid YAML value"):
+        parse_pipeline("- !!int\n", tmp_path / "p.yaml")
