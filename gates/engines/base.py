@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from gates.artifacts import ArtifactStore
+from gates.artifacts import ArtifactStore, tree_digest
 from gates.config.engine import EngineSection
 from gates.engines.runner import Runner
 
@@ -27,13 +27,25 @@ class EngineBuild:
     backend: str
     model: ModelRef
     serve_path: Path  # what the Triton model loads
-    digest: str
+    digest: str  # the store's key: a digest of the build's *inputs* (model digest, options, versions)
     reused: bool
     latency_representative: bool
     latency_note: str
     recipe: str = ""  # what the engine itself did to the model (e.g. its own int8 quantization)
     device: str = "cpu"  # where the served model runs: cpu | cuda (Triton's instance group follows it)
     dtype: str = "fp32"  # the float dtype of its non-quantized parts: fp32 | bf16 | fp16
+    # what the engine itself quantized, when it did (e.g. onnxruntime-genai's builder): format, by, options
+    quantization: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # sha256 over every file of serve_path (what Triton's model loads): the identity of what is
+    # served, set by :func:`identify` after the build; "" until then (never promoted)
+    build_digest: str = ""
+
+
+def identify(build: EngineBuild) -> EngineBuild:
+    """``build`` with its ``build_digest``: the content of what is served, to the byte. Two builds
+    of one checkpoint (fp32 and int8, or int8 and int4) differ here even where their source
+    model's digest is the same; a directory served as it is has its own content digest."""
+    return dataclasses.replace(build, build_digest=tree_digest(build.serve_path))
 
 
 @dataclasses.dataclass(frozen=True)
