@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gates.artifacts import MANIFEST, ArtifactStore, canonical_digest, tree_digest
 
@@ -177,3 +180,52 @@ def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> No
     )
     out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(Optimized(), DeletedDuringLoad()))
     assert out.verdict == "INCONCLUSIVE" and "changed while it was measured" in out.reason and "is gone" in out.reason
+
+
+@pytest.mark.parametrize("fault", ["deleted", "changed"])
+def test_an_engine_build_deleted_or_changed_mid_run_makes_it_inconclusive(tmp_path: Path, fault: str) -> None:
+    """Issue 24: only the model artifacts were re-hashed; the engine builds that were served were not."""
+    import shutil
+
+    from gates.config.parse import parse_pipeline
+    from gates.context import RunContext
+    from gates.engines.base import EngineBuild, ModelRef, identify
+    from gates.pipeline import run_pipeline
+    from gates.record import BuildResult, OptimizeResult
+
+    dirs = {}
+    for name in ("model", "baseline-build", "candidate-build"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        (dirs[name] / "w.bin").write_bytes(name.encode())
+    model = ModelRef("baseline", dirs["model"], tree_digest(dirs["model"]), "none", "real")
+    builds = {
+        arm: identify(EngineBuild("onnxruntime-genai", model, dirs[f"{arm}-build"], arm, True, True, ""))
+        for arm in ("baseline", "candidate")
+    }
+
+    class Built:
+        name = "build"
+
+        def run(self, ctx: RunContext) -> None:
+            ctx.put(OptimizeResult(model, dataclasses.replace(model, role="candidate"), True, 0.0, (), ""))
+            ctx.put(BuildResult(builds["baseline"], builds["candidate"], ""))
+
+    class DuringLoad:
+        name = "load"
+
+        def run(self, ctx: RunContext) -> None:
+            if fault == "deleted":
+                shutil.rmtree(dirs["candidate-build"])
+            else:
+                (dirs["candidate-build"] / "w.bin").write_bytes(b"another build")
+
+    (tmp_path / "pipelines").mkdir()
+    pf = parse_pipeline(
+        "name: unit\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [g.jsonl]\n",
+        tmp_path / "pipelines" / "p.yaml",
+    )
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(Built(), DuringLoad()))
+    assert out.verdict == "INCONCLUSIVE"
+    assert "the candidate engine build changed while it was measured" in out.reason, out.reason
+    assert str(dirs["candidate-build"]) in out.reason

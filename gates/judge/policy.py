@@ -107,14 +107,21 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
     return GateResult(name, status, cls.relative, thr, cls.reason + crit, cls.interval, cls.p_value, blocking=blocking)
 
 
-def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSection) -> GateResult:
-    """Kayenta's score: per group the share of metrics that passed, weighted by group."""
+def score_gate(
+    metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSection, unusable: str | None = None
+) -> GateResult:
+    """Kayenta's score: per group the share of metrics that passed, weighted by group.
+
+    ``unusable``: why performance cannot be judged in this run (simulated latency…): the score is
+    then not applied, whatever its metrics' sample counts, and blocks nothing."""
     thr = f"≥ {cfg.score.pass_:.0f} (marginal {cfg.score.marginal:.0f})"
     applied = [(s, g) for s, g in metric_gates if g.status in (Status.PASS, Status.FAIL)]
     if not metric_gates:  # gates.metrics: [] is a choice, not missing data
         return GateResult(
             "score", Status.NOT_APPLIED, None, thr, "not applied: no metric is configured (gates.metrics)"
         )
+    if unusable is not None:
+        return GateResult("score", Status.NOT_APPLIED, None, thr, f"not applied: {unusable}", blocking=False)
     if any(g.status == Status.NOT_APPLIED and g.observed is not None for _, g in metric_gates) and not applied:
         return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: every metric was not applied")
     if not applied:
@@ -159,7 +166,11 @@ def latency_tail_gate(
     thr = f"≤ {limit:.2f}"
     b, c = (finite(x) for x in ev.series.get("latency_ms", ((), ())))
     b, c = b[b > 0], c[c > 0]
-    if b.size < cfg.min_requests or c.size < cfg.min_requests:
+    few = b.size < cfg.min_requests or c.size < cfg.min_requests
+    if few and _perf_unusable(ev):  # not judged anyway: too few samples block nothing either
+        why = f"{_not_applied_sim(ev)}; {b.size} and {c.size} successful requests (baseline, candidate)"
+        return GateResult(name, Status.NOT_APPLIED, None, thr, why, blocking=False)
+    if few:
         return GateResult(
             name,
             Status.NO_DATA,
@@ -292,7 +303,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
     gates = (
         generator_gate(ev),
         *(g for _, g in metrics),
-        score_gate(metrics, cfg),
+        score_gate(metrics, cfg, _perf_unusable(ev)),
         *tail_gates(ev, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
         server_failures_gate(ev),

@@ -14,7 +14,7 @@ from gates.config import load_pipeline
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES, load_runner
 from gates.engines import ort_genai as ort
-from gates.engines.base import ModelRef
+from gates.engines.base import ModelRef, identify
 from gates.errors import BadInputError, ConfigError
 from gates.models.tiny import ensure_tiny_llama
 from gates.testing.checkpoints import build_checkpoint
@@ -133,3 +133,21 @@ def test_ort_runner_samples_like_the_torch_runner(built: tuple[ArtifactStore, Pa
         assert list(ort_runner.stream(ids, 8, temperature=0.9, seed=seed)) == tokens
         np.testing.assert_allclose(lp, ort_runner.score(ids, tokens), atol=1e-4)
     assert ort_runner.generate(ids, 8)[0] == hf.generate(ids, 8)[0]  # greedy as before
+
+
+def test_each_arm_is_identified_by_the_build_it_serves(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    """Issue 24: both arms come from one checkpoint (one model digest); what is served differs."""
+    _, base, builds = built
+    baseline, candidate = (identify(builds[arm]) for arm in ("baseline", "candidate"))  # type: ignore[arg-type]
+    assert baseline.model.digest == candidate.model.digest == tree_digest(base)
+    assert candidate.build_digest == tree_digest(candidate.serve_path) != baseline.build_digest
+    assert baseline.build_digest == tree_digest(baseline.serve_path) != baseline.model.digest
+    assert candidate.quantization == {
+        "format": "int8_wo",
+        "by": "onnxruntime-genai builder",
+        "block_size": 32,
+        "accuracy_level": 4,
+        "compute": "int8",
+        "algo": "default",
+    }
+    assert baseline.quantization == {}  # the fp32 build quantizes nothing
