@@ -306,6 +306,7 @@ def test_engine_quantized_candidate_is_identified_by_its_build(
     holds the candidate's, and a canary serving another build is refused naming both digests."""
     pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed (make install)")
     from gates.ledger import CanaryState, Ledger
+    from gates.promotion.targets.weighted_router import WeightedRouter
 
     cfg = write_pipeline(ORT_PIPELINE)
     out = tmp_path / "run"
@@ -328,10 +329,11 @@ def test_engine_quantized_candidate_is_identified_by_its_build(
     if report["verdict"] != "PASS":
         return  # a FAIL is refused before the digests are compared
     # the canary serves the baseline's build (deployed by mistake): refused, naming both digests
-    state = CanaryState("ort-identity", "local", "127.0.0.1:9", "s", "c", 0, time.time(), baseline["build_digest"])
-    ledger.set_canary(state, "ops", "canary_deploy")
-    project = cfg.parent.parent
-    refused = gates(["promote", str(cfg), "--repo-dir", str(project), "--actor", "ci"])
+    with WeightedRouter("127.0.0.1:9", "model", "s", "c", 0, 0, "127.0.0.1:9") as router:
+        state = CanaryState("ort-identity", "local", router.url, "s", "c", 0, time.time(), baseline["build_digest"])
+        ledger.set_canary(state, "ops", "canary_deploy")
+        refused = gates(["promote", str(cfg), "--repo-dir", str(cfg.parent.parent), "--actor", "ci"])
+    assert router.weight == 0  # nothing moved
     assert refused.returncode == 1, refused.stdout + refused.stderr
     said = refused.stdout + refused.stderr
     assert baseline["build_digest"] in said and candidate["build_digest"] in said, said

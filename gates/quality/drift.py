@@ -105,14 +105,23 @@ def first_divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def task_pass(text: str, expected: str | None, must_contain: Sequence[str], regex: str | None) -> bool | None:
-    """None when the prompt has no task check."""
-    if expected is None and not must_contain and regex is None:
+def task_pass(
+    text: str,
+    expected: str | None,
+    must_contain: Sequence[str],
+    regex: str | None,
+    must_contain_any: Sequence[str] = (),
+) -> bool | None:
+    """None when the prompt has no task check. Every check given must hold: ``must_contain`` needs
+    *all* its strings, ``must_contain_any`` at least one of its strings (case-sensitive)."""
+    if expected is None and not must_contain and not must_contain_any and regex is None:
         return None
     ok = True
     if expected is not None:
         ok &= text.strip() == expected.strip()
     ok &= all(s in text for s in must_contain)
+    if must_contain_any:
+        ok &= any(s in text for s in must_contain_any)
     if regex is not None:
         ok &= re.search(regex, text) is not None
     return ok
@@ -147,7 +156,7 @@ def prompt_drift(
     else:
         top1 = top1_matches(candidate_forced_argmax, baseline_ids) / positions
         kls = kl_topk(baseline_top_logprobs, candidate_forced_logprobs)
-    check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"))
+    check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"), meta.get("must_contain_any", ()))
     return PromptDrift(
         id=meta["id"],
         suite=meta["suite"],

@@ -84,3 +84,25 @@ def test_summary_aggregates_and_tags() -> None:
 def test_empty_summary_is_nan_not_perfect() -> None:
     s = summarize([], top_k=5)
     assert math.isnan(s.exact_match_rate) and math.isnan(s.top1_agreement) and math.isnan(s.mean_kl)
+
+
+def test_must_contain_requires_every_string_and_must_contain_any_one_of_them() -> None:
+    """Issue 24: ``must_contain`` is "all of"; a row meaning "any of" needs ``must_contain_any``."""
+    assert task_pass("Paris is the capital", None, ["Paris", "capital"], None) is True
+    assert task_pass("Paris", None, ["Paris", "paris"], None) is False  # all: practically never passes
+    assert task_pass("Paris", None, [], None, must_contain_any=["Paris", "paris"]) is True
+    assert task_pass("Lyon", None, [], None, must_contain_any=["Paris", "paris"]) is False
+    # both together: every string of must_contain and at least one of must_contain_any
+    assert task_pass("the capital is Paris", None, ["capital"], None, must_contain_any=["Paris", "paris"]) is True
+    assert task_pass("the capital is Lyon", None, ["capital"], None, must_contain_any=["Paris", "paris"]) is False
+    row = prompt_drift(
+        meta={"id": "c", "suite": "s", "line": 1, "prompt": "p", "must_contain_any": ["Paris", "paris"]},
+        baseline_ids=[5],
+        baseline_text="paris",
+        baseline_top_logprobs=_logprobs([[0.9, 0.05]]),
+        candidate_ids=[6],
+        candidate_text="Lyon",
+        candidate_forced_argmax=np.array([6]),
+        candidate_forced_logprobs=_logprobs([[0.1, 0.8]]),
+    )
+    assert (row.baseline_task_pass, row.candidate_task_pass) == (True, False)
