@@ -49,6 +49,8 @@ class Evidence:
     server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
     server_stall: str | None = None  # a silence of both arms with requests failing (see stall.py)
     looks: tuple[Look, ...] = ()  # an adaptive load's looks (gates/judge/adaptive.py); () = fixed duration
+    kl_top_k: int = 0  # mean_kl is the lower bound over the baseline's top-k tokens + the rest (0: unknown k)
+    mean_kl_full: float | None = None  # the full-vocabulary KL, when measured (golden.full_kl): judged instead
 
 
 def _missing(x: float | None) -> bool:
@@ -277,6 +279,15 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     return GateResult(name, Status.PASS, c, thr, f"candidate error rate {c:.2%} of {ev.candidate_requests} requests")
 
 
+def kl_gate(ev: Evidence, limit: float | None) -> GateResult:
+    """``mean_kl``: the full-vocabulary KL when measured, else the top-k lower bound, labelled as such."""
+    if ev.mean_kl_full is not None:
+        return threshold_gate("mean_kl", ev.mean_kl_full, limit, ev.golden_prompts, "full-vocabulary mean KL", minimum=False)
+    k = f"top-{ev.kl_top_k}" if ev.kl_top_k else "top-k"
+    what = f"mean KL (a lower bound: the baseline's {k} tokens + the rest)"
+    return threshold_gate("mean_kl", ev.mean_kl, limit, ev.golden_prompts, what, minimum=False)
+
+
 def threshold_gate(
     name: str, observed: float | None, limit: float | None, prompts: int, what: str, *, minimum: bool
 ) -> GateResult:
@@ -324,7 +335,7 @@ def judge(ev: Evidence, cfg: GatesSection) -> Verdict:
             "next-token top-1 agreement",
             minimum=True,
         ),
-        threshold_gate("mean_kl", ev.mean_kl, cfg.mean_kl_max, ev.golden_prompts, "mean KL divergence", minimum=False),
+        kl_gate(ev, cfg.mean_kl_max),
         *(
             [
                 cost_gate(

@@ -154,6 +154,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
                 for r in drift.rows
             ],
             "rows": str(drift.path),
+            "kl_note": s.kl_note,  # mean_kl is a lower bound over the top-k tokens; mean_kl_full when measured
         }
     qv = ctx.get(QualityVerdicts)
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []

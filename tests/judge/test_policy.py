@@ -243,3 +243,11 @@ def test_capacity_gates_under_simulated_latency_block_nothing_even_without_a_swe
         ("capacity_gain", Status.NOT_APPLIED, False),
         ("cost_at_slo", Status.NOT_APPLIED, False),
     ]
+
+
+def test_mean_kl_is_labelled_a_top_k_lower_bound_and_the_full_kl_judged_when_measured() -> None:
+    cfg = GatesSection(mean_kl_max=0.05, min_requests=30)
+    bound = _gate(judge(_ev(mean_kl=0.04, kl_top_k=20), cfg), "mean_kl")
+    assert bound.status == Status.PASS and "lower bound" in bound.reason and "top-20" in bound.reason
+    full = _gate(judge(_ev(mean_kl=0.04, kl_top_k=20, mean_kl_full=0.06), cfg), "mean_kl")
+    assert full.status == Status.FAIL and full.observed == 0.06 and "full-vocabulary" in full.reason

@@ -106,3 +106,29 @@ def test_must_contain_requires_every_string_and_must_contain_any_one_of_them() -
         candidate_forced_logprobs=_logprobs([[0.1, 0.8]]),
     )
     assert (row.baseline_task_pass, row.candidate_task_pass) == (True, False)
+
+
+def test_full_vocabulary_kl_beside_the_labelled_top_k_lower_bound() -> None:
+    """Issue 24: "mean KL" summed the top-20 plus one bucket and was not labelled as a lower bound;
+    the full-vocabulary figure on the demo was ~20% higher."""
+    p = np.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.6, 0.25, 0.1, 0.04, 0.01]])
+    q = np.array([[0.4, 0.3, 0.05, 0.05, 0.2], [0.5, 0.2, 0.1, 0.1, 0.1]])
+    exact = float(np.mean(np.sum(p * np.log(p / q), axis=1)))
+    row = prompt_drift(
+        meta={"id": "a", "suite": "s", "line": 1, "prompt": "p"},
+        baseline_ids=[0, 0],
+        baseline_text="x",
+        baseline_top_logprobs=np.log(p),  # every token, in the baseline's descending order
+        candidate_ids=[0, 0],
+        candidate_text="x",
+        candidate_forced_argmax=np.array([0, 0]),
+        candidate_forced_logprobs=np.log(q),
+        top_k=2,
+        full_vocabulary=True,
+    )
+    assert row.mean_kl_full is not None and math.isclose(row.mean_kl_full, exact, rel_tol=1e-9)
+    assert row.mean_kl < row.mean_kl_full  # the top-2 figure is the bound, and strictly lower here
+    s = summarize([row], top_k=2)
+    assert s.mean_kl == row.mean_kl and s.mean_kl_full == row.mean_kl_full
+    assert "lower bound" in s.kl_note and "top-2" in s.kl_note and f"{exact:.4g}" in s.kl_note
+    assert summarize([_row("b", False)], top_k=2).mean_kl_full is None  # not measured: not claimed

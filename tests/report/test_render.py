@@ -198,3 +198,19 @@ def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> N
     golden("report_quality_sampled.md", section)
     assert "temperature 0.7, 5 draws per sampled item and arm" in section and "sign-flip" in section
     assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)
+
+
+def test_kl_is_labelled_as_a_top_k_lower_bound_with_the_full_figure() -> None:
+    """Issue 24: the PR comment showed "mean KL" without saying it is a lower bound over the top-k."""
+    from gates.quality.drift import DriftSummary
+
+    s = DriftSummary(18, 288, 0.9, 0.99, 0.00404, 0.01, 0.7, None, None, {}, 20, mean_kl_full=0.00507)
+    r = _report()
+    r["drift"]["kl_note"] = s.kl_note
+    r["candidate"]["build_digest"] = "ab" * 32
+    md = render_markdown(r)
+    assert "| mean KL (≥, top-20) | max KL (≥, top-20) |" in md
+    assert "are lower bounds&#58; the baseline&#39;s top-20 tokens plus one bucket" in md
+    assert "over the full vocabulary&#58; 0.00507" in md
+    assert f"(build `{'ab' * 6}`)" in md
+    assert "lower bounds" in render_html(r, {})
