@@ -282,7 +282,8 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
 def kl_gate(ev: Evidence, limit: float | None) -> GateResult:
     """``mean_kl``: the full-vocabulary KL when measured, else the top-k lower bound, labelled as such."""
     if ev.mean_kl_full is not None:
-        return threshold_gate("mean_kl", ev.mean_kl_full, limit, ev.golden_prompts, "full-vocabulary mean KL", minimum=False)
+        what = "full-vocabulary mean KL"
+        return threshold_gate("mean_kl", ev.mean_kl_full, limit, ev.golden_prompts, what, minimum=False)
     k = f"top-{ev.kl_top_k}" if ev.kl_top_k else "top-k"
     what = f"mean KL (a lower bound: the baseline's {k} tokens + the rest)"
     return threshold_gate("mean_kl", ev.mean_kl, limit, ev.golden_prompts, what, minimum=False)
