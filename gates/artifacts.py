@@ -186,7 +186,8 @@ def list_entries(root: Path) -> list[Entry]:
 
 
 def referenced_paths(root: Path) -> set[Path]:
-    """Artifact directories that some recorded run served or built on (its report names them)."""
+    """Artifact directories that some recorded run served or built on (its report names them: the
+    model artifacts and the engine builds that were served)."""
     refs: set[Path] = set()
     for report in (root / "runs").glob("*/report.json"):
         try:
@@ -194,9 +195,10 @@ def referenced_paths(root: Path) -> set[Path]:
         except (OSError, ValueError):
             continue
         for key in ("baseline", "candidate"):
-            path = (data.get(key) or {}).get("path")
-            if path:
-                refs.add(Path(path).resolve())
+            for field in ("path", "build_path"):
+                path = (data.get(key) or {}).get(field)
+                if path:
+                    refs.add(Path(path).resolve())
     return refs
 
 

@@ -229,3 +229,18 @@ def test_an_engine_build_deleted_or_changed_mid_run_makes_it_inconclusive(tmp_pa
     assert out.verdict == "INCONCLUSIVE"
     assert "the candidate engine build changed while it was measured" in out.reason, out.reason
     assert str(dirs["candidate-build"]) in out.reason
+
+
+def test_gc_keeps_the_engine_builds_a_run_served(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from gates.artifacts import gc
+
+    store, calls = ArtifactStore(tmp_path), []
+    served = store.get_or_build("engine-ort-genai", {"x": 1}, _builder(calls))
+    os.utime(served.path, (time.time() - 30 * 86400,) * 2)
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({"candidate": {"path": "/elsewhere", "build_path": str(served.path)}}))
+    assert gc(tmp_path, keep_days=14, dry_run=True) == []

@@ -151,3 +151,20 @@ def test_each_arm_is_identified_by_the_build_it_serves(built: tuple[ArtifactStor
         "algo": "default",
     }
     assert baseline.quantization == {}  # the fp32 build quantizes nothing
+
+
+def test_scoring_is_the_generation_path_on_the_low_bit_build(
+    built: tuple[ArtifactStore, Path, dict[str, object]],
+) -> None:
+    """Issue 24: on the int8 build a context read in one pass and token by token give different
+    next-token distributions; gates teacher-forces token by token, as the engine generates, so a
+    forced continuation is scored exactly as its generation computed it."""
+    _, _, builds = built
+    runner = load_runner(builds["candidate"].serve_path, 1)  # type: ignore[attr-defined]
+    for prompt in ("Four score and seven years ago", "The people shall not perish"):
+        ids = runner.encode(prompt)
+        tokens, rows = runner.generate(ids, 8)
+        np.testing.assert_allclose(runner.score(ids, tokens), rows, atol=1e-6, rtol=0)
+        # and a longer forced continuation: each row is the step that generation would take there
+        rows_again = runner.score(ids, tokens[:4])
+        np.testing.assert_allclose(rows_again, rows[:4], atol=1e-6, rtol=0)
