@@ -86,7 +86,7 @@ def lm_eval_task_files(task: Path, project_root: Path) -> list[Path]:
     ``dataset_kwargs.data_files`` (read from the working directory, the project root; the task's
     folder is watched too). Unreadable YAML yields only itself: the run reports the error."""
     out: list[Path] = []
-    todo, seen = [task], set()
+    todo, seen = [task], set[Path]()
     while todo and len(seen) < MAX_INCLUDES:
         current = todo.pop()
         if current in seen:
