@@ -203,6 +203,9 @@ def test_an_engine_build_deleted_or_changed_mid_run_makes_it_inconclusive(tmp_pa
         arm: identify(EngineBuild("onnxruntime-genai", model, dirs[f"{arm}-build"], arm, True, True, ""))
         for arm in ("baseline", "candidate")
     }
+    assert builds["candidate"].build_digest == tree_digest(dirs["candidate-build"]) != model.digest
+    served_as_is = identify(EngineBuild("torch", model, dirs["model"], "d", True, False, ""))
+    assert served_as_is.build_digest == model.digest == tree_digest(dirs["model"])
 
     class Built:
         name = "build"

@@ -299,7 +299,7 @@ promotion:
 
 
 def test_engine_quantized_candidate_is_identified_by_its_build(
-    write_pipeline: Callable[..., Path], artifacts_root: Path, tmp_path: Path, no_leaked_servers: None
+    write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:
     """Issue 24 (what `make demo` shows on SmolLM2): both arms are built by onnxruntime-genai from one
     checkpoint, so their model digests are equal; their build digests differ, the ledger's run row

@@ -45,6 +45,8 @@ def identify(build: EngineBuild) -> EngineBuild:
     """``build`` with its ``build_digest``: the content of what is served, to the byte. Two builds
     of one checkpoint (fp32 and int8, or int8 and int4) differ here even where their source
     model's digest is the same; a directory served as it is has its own content digest."""
+    if build.serve_path == build.model.path:  # served as it is: its digest is the model's (the same tree)
+        return dataclasses.replace(build, build_digest=build.model.digest)
     return dataclasses.replace(build, build_digest=tree_digest(build.serve_path))
 
 
