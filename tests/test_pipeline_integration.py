@@ -286,6 +286,7 @@ load:
 golden:
   suites: [golden_prompts/demo.jsonl]
   max_new_tokens: 8
+  full_kl: true
 gates:
   latency_p95_ratio_max: null
   exact_match_rate_min: null
@@ -326,6 +327,10 @@ def test_engine_quantized_candidate_is_identified_by_its_build(
     (run,) = ledger.runs("ort-identity")
     assert run.digest == candidate["build_digest"] and run.verdict == report["verdict"]
     assert f"(build `{candidate['build_digest'][:12]}`)" in (out / "report.md").read_text()
+    # the full-vocabulary KL through the served models, beside the top-k figure it bounds from above
+    drift = report["drift"]
+    assert drift["mean_kl_full"] is not None and drift["mean_kl_full"] >= drift["mean_kl"] - 1e-9, drift
+    assert "lower bounds" in drift["kl_note"] and "top-20" in drift["kl_note"]
     if report["verdict"] != "PASS":
         return  # a FAIL is refused before the digests are compared
     # the canary serves the baseline's build (deployed by mistake): refused, naming both digests
