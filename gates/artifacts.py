@@ -42,13 +42,18 @@ class EngineBuild:
     backend: str
     model: ModelRef
     serve_path: Path  # what the Triton model loads
-    digest: str
+    digest: str  # the store's key: a digest of the build's *inputs* (model digest, options, versions)
     reused: bool
     latency_representative: bool
     latency_note: str
     recipe: str = ""  # what the engine itself did to the model (e.g. its own int8 quantization)
     device: str = "cpu"  # where the served model runs: cpu | cuda (Triton's instance group follows it)
     dtype: str = "fp32"  # the float dtype of its non-quantized parts: fp32 | bf16 | fp16
+    # what the engine itself quantized, when it did (e.g. onnxruntime-genai's builder): format, by, options
+    quantization: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # sha256 over every file of serve_path (what Triton's model loads): the identity of what is
+    # served, set by gates.engines.base.identify after the build; "" until then (never promoted)
+    build_digest: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +216,8 @@ def list_entries(root: Path) -> list[Entry]:
 
 
 def referenced_paths(root: Path) -> set[Path]:
-    """Artifact directories that some recorded run served or built on (its report names them)."""
+    """Artifact directories that some recorded run served or built on (its report names them: the
+    model artifacts and the engine builds that were served)."""
     refs: set[Path] = set()
     for report in (root / "runs").glob("*/report.json"):
         try:
@@ -219,9 +225,10 @@ def referenced_paths(root: Path) -> set[Path]:
         except (OSError, ValueError):
             continue
         for key in ("baseline", "candidate"):
-            path = (data.get(key) or {}).get("path")
-            if path:
-                refs.add(Path(path).resolve())
+            for field in ("path", "build_path"):
+                path = (data.get(key) or {}).get(field)
+                if path:
+                    refs.add(Path(path).resolve())
     return refs
 
 

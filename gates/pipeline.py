@@ -45,7 +45,8 @@ class RunOutcome:
     run_dir: Path
     report_md: Path | None
     report_json: Path | None
-    candidate_digest: str | None = None  # what the verdict judged: what promotion checks against
+    # the candidate's build digest (the content of what was served): what promotion checks against
+    candidate_digest: str | None = None
 
 
 def new_run_id(name: str) -> str:
@@ -155,7 +156,8 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
             indent=2,
         )
     )
-    digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
+    build = ctx.record.build
+    digest = (build.candidate.build_digest or None) if build is not None else None  # no build: nothing to promote
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json, digest)
 
 
@@ -165,13 +167,21 @@ def warm_start_wanted(stages: tuple[Stage, ...]) -> bool:
 
 
 def _still_what_was_measured(ctx: RunContext) -> None:
-    """The digests the verdict will name must still be what was served: an artifact deleted or
-    changed during the run makes it INCONCLUSIVE, never a PASS recorded for files that are gone."""
+    """The digests the verdict will name must still be what was served: a model artifact or an
+    engine build deleted or changed during the run makes it INCONCLUSIVE, never a PASS recorded
+    for files that are gone."""
     opt = ctx.record.optimize
     for ref in (opt.baseline, opt.candidate) if opt is not None else ():
         problem = changed_since(ref.path, ref.digest)
         if problem is not None:
             raise InfraError(f"the {ref.role} artifact changed while it was measured: {problem}")
+    build = ctx.record.build
+    for arm, served in (("baseline", build.baseline), ("candidate", build.candidate)) if build is not None else ():
+        if served.serve_path == served.model.path:
+            continue  # served as it is: checked above, against the same bytes
+        problem = changed_since(served.serve_path, served.build_digest)
+        if problem is not None:
+            raise InfraError(f"the {arm} engine build changed while it was measured: {problem}")
 
 
 def _timed(ctx: RunContext, stage: Stage) -> None:

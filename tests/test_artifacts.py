@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gates.artifacts import MANIFEST, ArtifactStore, canonical_digest, tree_digest
 
@@ -177,3 +180,70 @@ def test_an_artifact_deleted_mid_run_makes_it_inconclusive(tmp_path: Path) -> No
     )
     out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(Optimized(), DeletedDuringLoad()))
     assert out.verdict == "INCONCLUSIVE" and "changed while it was measured" in out.reason and "is gone" in out.reason
+
+
+@pytest.mark.parametrize("fault", ["deleted", "changed"])
+def test_an_engine_build_deleted_or_changed_mid_run_makes_it_inconclusive(tmp_path: Path, fault: str) -> None:
+    """Issue 24: only the model artifacts were re-hashed; the engine builds that were served were not."""
+    import shutil
+
+    from gates.config.parse import parse_pipeline
+    from gates.context import RunContext
+    from gates.engines.base import EngineBuild, ModelRef, identify
+    from gates.pipeline import run_pipeline
+    from gates.record import BuildResult, OptimizeResult
+
+    dirs = {}
+    for name in ("model", "baseline-build", "candidate-build"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        (dirs[name] / "w.bin").write_bytes(name.encode())
+    model = ModelRef("baseline", dirs["model"], tree_digest(dirs["model"]), "none", "real")
+    builds = {
+        arm: identify(EngineBuild("onnxruntime-genai", model, dirs[f"{arm}-build"], arm, True, True, ""))
+        for arm in ("baseline", "candidate")
+    }
+    assert builds["candidate"].build_digest == tree_digest(dirs["candidate-build"]) != model.digest
+    served_as_is = identify(EngineBuild("torch", model, dirs["model"], "d", True, False, ""))
+    assert served_as_is.build_digest == model.digest == tree_digest(dirs["model"])
+
+    class Built:
+        name = "build"
+
+        def run(self, ctx: RunContext) -> None:
+            ctx.put(OptimizeResult(model, dataclasses.replace(model, role="candidate"), True, 0.0, (), ""))
+            ctx.put(BuildResult(builds["baseline"], builds["candidate"], ""))
+
+    class DuringLoad:
+        name = "load"
+
+        def run(self, ctx: RunContext) -> None:
+            if fault == "deleted":
+                shutil.rmtree(dirs["candidate-build"])
+            else:
+                (dirs["candidate-build"] / "w.bin").write_bytes(b"another build")
+
+    (tmp_path / "pipelines").mkdir()
+    pf = parse_pipeline(
+        "name: unit\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [g.jsonl]\n",
+        tmp_path / "pipelines" / "p.yaml",
+    )
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(Built(), DuringLoad()))
+    assert out.verdict == "INCONCLUSIVE"
+    assert "the candidate engine build changed while it was measured" in out.reason, out.reason
+    assert str(dirs["candidate-build"]) in out.reason
+
+
+def test_gc_keeps_the_engine_builds_a_run_served(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from gates.artifacts import gc
+
+    store, calls = ArtifactStore(tmp_path), []
+    served = store.get_or_build("engine-ort-genai", {"x": 1}, _builder(calls))
+    os.utime(served.path, (time.time() - 30 * 86400,) * 2)
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({"candidate": {"path": "/elsewhere", "build_path": str(served.path)}}))
+    assert gc(tmp_path, keep_days=14, dry_run=True) == []

@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import click
 
+from gates.artifacts import tree_digest
 from gates.cli.common import ledger_options, open_ledger
+from gates.errors import BadInputError
 from gates.ledger import CanaryState
 from gates.promotion import canary as ops
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
+
+
+def served_build_digest(triton: str, model: str, timeout_s: float = 10.0) -> tuple[str, Path] | None:
+    """(build digest, path) of what Triton's ``model`` loads: gates' Triton models name their build
+    (parameter ``artifact_path``); None when Triton does not say or the build is not readable here."""
+    url = f"http://{triton}/v2/models/{urllib.parse.quote(model, safe='')}/config"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            config = json.loads(r.read())
+        path = Path(config["parameters"]["artifact_path"]["string_value"])
+        return (tree_digest(path), path) if path.is_dir() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def digest_to_record(given: str | None, served: tuple[str, Path] | None, model: str) -> str:
+    """The build digest the canary is recorded with: a canary without one is never promoted, so
+    none is refused here, as is a --digest that is not what Triton's model serves."""
+    if given and served and given != served[0]:
+        raise BadInputError(
+            f"--digest {given} is not the build Triton's model {model!r} serves ({served[1]}: {served[0]})"
+        )
+    if given:
+        return given
+    if served:
+        return served[0]
+    raise BadInputError(
+        f"the build Triton's model {model!r} serves is not readable here: pass --digest with its build digest "
+        "(report.json candidate.build_digest); a canary without one is never promoted"
+    )
+
+
+def _check_digest(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise click.BadParameter("a build digest is 64 lowercase hex digits (report.json candidate.build_digest)")
+    return value
 
 
 @click.group("canary")
@@ -27,7 +70,13 @@ def command() -> None:
 @click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
 @click.option("--weight", default=0, show_default=True, type=click.IntRange(0, 100), help="Percent to the canary.")
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
-@click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
+@click.option(
+    "--digest",
+    default=None,
+    callback=_check_digest,
+    help="Build digest of what the canary serves (report.json candidate.build_digest); default: computed from "
+    "the build Triton's canary model loads. Promotion checks that this build passed the gate.",
+)
 @ledger_options
 def serve(
     pipeline: str,
@@ -43,6 +92,7 @@ def serve(
     actor: str,
 ) -> None:
     """Run the local weighted router (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
+    digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
     ledger = open_ledger(ledger_url)
     with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
         ledger.set_canary(
@@ -69,7 +119,13 @@ def _wait() -> None:
 @click.option(
     "--storage-uri", required=True, help="Where the candidate's Triton model repository is (s3://, gs://, pvc://…)."
 )
-@click.option("--digest", default=None, help="Artifact digest of the canary model (promotion checks it passed).")
+@click.option(
+    "--digest",
+    required=True,
+    callback=_check_digest,
+    help="Build digest of what the InferenceService serves (report.json candidate.build_digest): promotion "
+    "checks that this build passed the gate.",
+)
 @click.option("--url", default=None, help="The canary revision's URL (tag routing), for live re-checks.")
 @click.option("--model", default=None, help="The Triton model name the InferenceService serves.")
 @click.option("--grpc", default=None, help="host:port of the canary revision's gRPC endpoint (drift re-checks).")
@@ -80,7 +136,7 @@ def register_kserve(
     namespace: str,
     name: str,
     storage_uri: str,
-    digest: str | None,
+    digest: str,
     url: str | None,
     model: str | None,
     grpc: str | None,

@@ -228,6 +228,9 @@ class GoldenSection(Strict):
     suites: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     top_k: int = Field(default=20, ge=1, le=1000)
+    # KL over the whole vocabulary too (each position's full distribution from both served
+    # models: ~vocabulary × 12 bytes per position); the top-k KL alone is a lower bound
+    full_kl: bool = False
     allowed_tags: list[str] | None = None  # when set, a tag outside this list fails the suite's expectations
     max_prompt_words: int = Field(default=1024, ge=1)  # whitespace tokens; a tokenizer-free bound, checked first
     worst: int = Field(default=5, ge=0, le=100)  # worst prompts shown side by side in the report

@@ -6,12 +6,21 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
+from gates.artifacts import ArtifactStore, EngineBuild, ModelRef, tree_digest
 from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
 
 if TYPE_CHECKING:  # numpy: the light core (config checks, the PR planner) imports this module
     from gates.engines.runner import Runner
+
+
+def identify(build: EngineBuild) -> EngineBuild:
+    """``build`` with its ``build_digest``: the content of what is served, to the byte. Two builds
+    of one checkpoint (fp32 and int8, or int8 and int4) differ here even where their source
+    model's digest is the same; a directory served as it is has its own content digest."""
+    if build.serve_path == build.model.path:  # served as it is: its digest is the model's (the same tree)
+        return dataclasses.replace(build, build_digest=build.model.digest)
+    return dataclasses.replace(build, build_digest=tree_digest(build.serve_path))
 
 
 @dataclasses.dataclass(frozen=True)

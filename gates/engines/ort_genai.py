@@ -123,13 +123,28 @@ class OrtGenaiEngine:
         art = store.get_or_build("engine-ort-genai", inputs, write)
         note = f"{kernels(precision, cfg)}: real kernels, the same engine in both arms"
         recipe = "" if precision == "fp32" else f"ort-{precision} (builder, {options[-1]})"
-        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, recipe)
+        quant = quantization(precision, cfg)
+        return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, recipe, quantization=quant)
 
     def write_serving(self, repo: Path, name: str, build: EngineBuild, threads: int) -> Path:
         return write_model(repo, name, build.serve_path, threads)
 
     def runner(self, path: Path, threads: int) -> OrtRunner:
         return OrtRunner(path, threads)
+
+
+def quantization(precision: str, cfg: EngineSection) -> dict[str, Any]:
+    """What the builder did to the weights (empty for the fp32 build): report.json's ``quantization``."""
+    if precision == "fp32":
+        return {}
+    return {
+        "format": f"{precision}_wo",  # MatMulNBits: weights in blocks; activations per accuracy_level
+        "by": "onnxruntime-genai builder",
+        "block_size": cfg.block_size,
+        "accuracy_level": cfg.accuracy_level,
+        "compute": {1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}[cfg.accuracy_level],
+        "algo": cfg.algo,
+    }
 
 
 def builder_options(precision: str, cfg: EngineSection) -> list[str]:

@@ -36,7 +36,11 @@ class Runner(Protocol):
         (``[len(tokens), vocab]``, at temperature 1) at each position."""
 
     def score(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
-        """Log-probabilities (``[len(continuation), vocab]``) of the positions predicting each forced token."""
+        """Log-probabilities (``[len(continuation), vocab]``) of the positions predicting each forced token.
+
+        Engines with low-bit kernels read the forced tokens one by one, as they generate (ORT
+        GenAI's ``append_tokens``, TensorRT-LLM's step hook): reading a context in one pass runs
+        other kernels there, and would score another model than the one that is served."""
 
 
 def log_softmax(logits: NDArray[Any]) -> NDArray[np.float32]:

@@ -42,12 +42,19 @@ def _missing(cap: Capacity, name: str, thr: str) -> GateResult | None:
     return None
 
 
+def _not_judged(name: str, thr: str, unusable: str) -> GateResult:
+    """Performance cannot be judged in this run: a capacity that is missing blocks nothing either."""
+    return GateResult(name, Status.NOT_APPLIED, None, thr, f"not applied: {unusable}; no capacity", blocking=False)
+
+
 def capacity_gain_gate(cap: Capacity | None, cfg: GatesSection, unusable: str | None) -> GateResult:
     name = "capacity_gain"
     limit = cfg.capacity_gain_min
     if limit is None:
         return GateResult(name, Status.NOT_APPLIED, None, "—", "no threshold configured (gates.capacity_gain_min)")
     thr = f"≥ {limit:.3g}"
+    if unusable and (cap is None or cap.baseline.max_rate is None or cap.candidate.max_rate is None):
+        return _not_judged(name, thr, unusable)
     if cap is None:
         return GateResult(name, Status.NO_DATA, None, thr, "no capacity measured: configure load.sweep")
     missing = _missing(cap, name, thr)
@@ -81,6 +88,8 @@ def cost_at_slo_gate(cap: Capacity | None, cfg: GatesSection, unusable: str | No
         why = "no threshold configured (gates.cost_at_slo_increase_max)"
         return GateResult(name, Status.NOT_APPLIED, None, "—", why)
     thr = f"≤ {limit:+.0%}"
+    if unusable and (cap is None or cap.baseline.max_rate is None or cap.candidate.max_rate is None):
+        return _not_judged(name, thr, unusable)
     if cfg.cost is None:
         return GateResult(name, Status.NO_DATA, None, thr, "no accelerator price configured (gates.cost)")
     if cap is None:
@@ -89,6 +98,8 @@ def cost_at_slo_gate(cap: Capacity | None, cfg: GatesSection, unusable: str | No
     if missing is not None:
         return missing
     b, c = cap.baseline.usd_per_1m_tokens, cap.candidate.usd_per_1m_tokens
+    if unusable and (not b or c is None):
+        return _not_judged(name, thr, unusable)
     if not b or c is None:
         return GateResult(name, Status.NO_DATA, None, thr, "no output tokens measured at an arm's capacity")
     change = c / b - 1
@@ -102,7 +113,7 @@ def cost_at_slo_gate(cap: Capacity | None, cfg: GatesSection, unusable: str | No
 def capacity_gates(cap: Capacity | None, cfg: GatesSection, unusable: str | None) -> tuple[GateResult, ...]:
     """The capacity gates that have a threshold (none configured: the verdict is unchanged)."""
     gates = (capacity_gain_gate(cap, cfg, unusable), cost_at_slo_gate(cap, cfg, unusable))
-    return tuple(g for g in gates if g.status != Status.NOT_APPLIED or g.observed is not None)
+    return tuple(g for g in gates if g.threshold != "—")  # a gate with its threshold set is shown
 
 
 class CapacityGates:

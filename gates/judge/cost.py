@@ -36,9 +36,14 @@ def cost_gate(
     if cfg is None:
         return GateResult(name, Status.NOT_APPLIED, None, "—", "no accelerator price configured (gates.cost)")
     thr = f"≥ {cfg.min_saving:.0%}" if cfg.min_saving is not None else "—"
-    if not baseline_tps or not candidate_tps or not math.isfinite(baseline_tps) or not math.isfinite(candidate_tps):
+    measured = bool(baseline_tps and candidate_tps and math.isfinite(baseline_tps) and math.isfinite(candidate_tps))
+    if simulated and not measured:  # not judged anyway: nothing measured blocks nothing either
+        why = f"not applied: {simulated_reason or 'candidate performance is simulated'}; no output throughput measured"
+        return GateResult(name, Status.NOT_APPLIED, None, thr, why, blocking=False)
+    if not measured:
         status = Status.NO_DATA if cfg.min_saving is not None else Status.NOT_APPLIED
         return GateResult(name, status, None, thr, "no output throughput measured for one arm")
+    assert baseline_tps is not None and candidate_tps is not None
     cost = compare(cfg.usd_per_hour, baseline_tps, candidate_tps)
     detail = (
         f"${cost.baseline_usd_per_mtok:.2f} → ${cost.candidate_usd_per_mtok:.2f} per 1M output tokens "

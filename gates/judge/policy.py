@@ -48,6 +48,8 @@ class Evidence:
     server_failures: tuple[float, float] | None = None  # (baseline, candidate) failed inferences, server side
     server_stall: str | None = None  # a silence of both arms with requests failing (see stall.py)
     looks: tuple[Look, ...] = ()  # an adaptive load's looks (gates/judge/adaptive.py); () = fixed duration
+    kl_top_k: int = 0  # mean_kl is the lower bound over the baseline's top-k tokens + the rest (0: unknown k)
+    mean_kl_full: float | None = None  # the full-vocabulary KL, when measured (golden.full_kl): judged instead
 
 
 def _missing(x: float | None) -> bool:
@@ -106,14 +108,21 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
     return GateResult(name, status, cls.relative, thr, cls.reason + crit, cls.interval, cls.p_value, blocking=blocking)
 
 
-def score_gate(metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSection) -> GateResult:
-    """Kayenta's score: per group the share of metrics that passed, weighted by group."""
+def score_gate(
+    metric_gates: list[tuple[MetricSpec, GateResult]], cfg: GatesSection, unusable: str | None = None
+) -> GateResult:
+    """Kayenta's score: per group the share of metrics that passed, weighted by group.
+
+    ``unusable``: why performance cannot be judged in this run (simulated latency…): the score is
+    then not applied, whatever its metrics' sample counts, and blocks nothing."""
     thr = f"≥ {cfg.score.pass_:.0f} (marginal {cfg.score.marginal:.0f})"
     applied = [(s, g) for s, g in metric_gates if g.status in (Status.PASS, Status.FAIL)]
     if not metric_gates:  # gates.metrics: [] is a choice, not missing data
         return GateResult(
             "score", Status.NOT_APPLIED, None, thr, "not applied: no metric is configured (gates.metrics)"
         )
+    if unusable is not None:
+        return GateResult("score", Status.NOT_APPLIED, None, thr, f"not applied: {unusable}", blocking=False)
     if any(g.status == Status.NOT_APPLIED and g.observed is not None for _, g in metric_gates) and not applied:
         return GateResult("score", Status.NOT_APPLIED, None, thr, "not applied: every metric was not applied")
     if not applied:
@@ -158,7 +167,11 @@ def latency_tail_gate(
     thr = f"≤ {limit:.2f}"
     b, c = (finite(x) for x in ev.series.get("latency_ms", ((), ())))
     b, c = b[b > 0], c[c > 0]
-    if b.size < cfg.min_requests or c.size < cfg.min_requests:
+    few = b.size < cfg.min_requests or c.size < cfg.min_requests
+    if few and _perf_unusable(ev):  # not judged anyway: too few samples block nothing either
+        why = f"{_not_applied_sim(ev)}; {b.size} and {c.size} successful requests (baseline, candidate)"
+        return GateResult(name, Status.NOT_APPLIED, None, thr, why, blocking=False)
+    if few:
         return GateResult(
             name,
             Status.NO_DATA,
@@ -265,6 +278,16 @@ def error_rate_gate(ev: Evidence, limit: float) -> GateResult:
     return GateResult(name, Status.PASS, c, thr, f"candidate error rate {c:.2%} of {ev.candidate_requests} requests")
 
 
+def kl_gate(ev: Evidence, limit: float | None) -> GateResult:
+    """``mean_kl``: the full-vocabulary KL when measured, else the top-k lower bound, labelled as such."""
+    if ev.mean_kl_full is not None:
+        what = "full-vocabulary mean KL"
+        return threshold_gate("mean_kl", ev.mean_kl_full, limit, ev.golden_prompts, what, minimum=False)
+    k = f"top-{ev.kl_top_k}" if ev.kl_top_k else "top-k"
+    what = f"mean KL (a lower bound: the baseline's {k} tokens + the rest)"
+    return threshold_gate("mean_kl", ev.mean_kl, limit, ev.golden_prompts, what, minimum=False)
+
+
 def threshold_gate(
     name: str, observed: float | None, limit: float | None, prompts: int, what: str, *, minimum: bool
 ) -> GateResult:
@@ -297,7 +320,7 @@ def performance_gates(ev: Evidence, cfg: GatesSection) -> tuple[GateResult, ...]
     gates = (
         generator_gate(ev),
         *(g for _, g in metrics),
-        score_gate(metrics, cfg),
+        score_gate(metrics, cfg, _perf_unusable(ev)),
         *tail_gates(ev, cfg, shift_passed),
         error_rate_gate(ev, cfg.error_rate_max),
         server_failures_gate(ev),
@@ -318,7 +341,7 @@ def performance_gates(ev: Evidence, cfg: GatesSection) -> tuple[GateResult, ...]
             "next-token top-1 agreement",
             minimum=True,
         ),
-        threshold_gate("mean_kl", ev.mean_kl, cfg.mean_kl_max, ev.golden_prompts, "mean KL divergence", minimum=False),
+        kl_gate(ev, cfg.mean_kl_max),
         *(
             [
                 cost_gate(

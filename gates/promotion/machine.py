@@ -111,9 +111,19 @@ class PromotionRun:
             canary = self.ledger.canary(self.pipeline)
             if canary is None:
                 raise BadInputError(f"pipeline {self.pipeline!r} has no canary deployment recorded; deploy one first")
-            if digest is not None and canary.digest is not None and canary.digest != digest:
+            # the build digest of what the canary serves must be the one whose gate passed: without
+            # either there is nothing to compare, and nothing is promoted on trust
+            if not digest:
+                self._refuse("no build digest of a passing gate run to promote: re-run the gate first", digest)
+            if not canary.digest:
                 self._refuse(
-                    f"the deployed canary is {canary.digest[:12]} but the gate passed {digest[:12]}: "
+                    "the canary was registered without the digest of the build it serves: register it again "
+                    "with --digest (report.json candidate.build_digest)",
+                    digest,
+                )
+            if canary.digest != digest:
+                self._refuse(
+                    f"the deployed canary serves build {canary.digest} but the gate passed build {digest}: "
                     "re-run the gate on what is deployed (or deploy what passed) first",
                     digest,
                 )
@@ -123,7 +133,8 @@ class PromotionRun:
             if rec is not None and rec.digest == digest and rec.state == "stable":
                 return Outcome("stable", 100, f"{self.pipeline}: already stable at {(digest or '')[:12]}")
             if rec is not None and rec.digest == digest and rec.state == "rolled_back":
-                self._refuse("this candidate was rolled back; push a change and pass the gate again", digest)
+                # the same bytes again; a changed candidate has another build digest and starts anew
+                self._refuse("this build was rolled back; push a change and pass the gate again", digest)
             try:
                 if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
                     rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())

@@ -37,7 +37,7 @@ class PromptDrift:
     first_divergence: int | None
     positions: int
     top1_agreement: float
-    mean_kl: float
+    mean_kl: float  # lower bound: over the baseline's top-k tokens plus one bucket for the rest
     max_kl: float
     baseline_task_pass: bool | None  # of the greedy answer
     candidate_task_pass: bool | None
@@ -46,6 +46,7 @@ class PromptDrift:
     temperature: float | None = None
     baseline_samples: tuple[bool, ...] = ()
     candidate_samples: tuple[bool, ...] = ()
+    mean_kl_full: float | None = None  # over the whole vocabulary, when both models returned it
 
     def outcomes(self, arm: str) -> tuple[bool, ...] | None:
         """The task outcomes the item is scored on: its draws, or the greedy answer's check."""
@@ -67,13 +68,24 @@ class DriftSummary:
     positions: int
     exact_match_rate: float
     top1_agreement: float
-    mean_kl: float
+    mean_kl: float  # a lower bound of the full-vocabulary KL: the baseline's top_k tokens + the rest
     max_kl: float
     mean_edit_distance: float
     baseline_task_pass_rate: float | None
     candidate_task_pass_rate: float | None
     by_tag: dict[str, dict[str, float]]
     top_k: int
+    mean_kl_full: float | None = None  # over the whole vocabulary (golden.full_kl), else None
+
+    @property
+    def kl_note(self) -> str:
+        """What "mean KL" is, for the report: a lower bound, and over which tokens."""
+        note = (
+            f"mean/max KL(baseline ‖ candidate) are lower bounds: the baseline's top-{self.top_k} tokens "
+            "plus one bucket for the rest of the vocabulary"
+        )
+        full = self.mean_kl_full
+        return note + (f"; over the full vocabulary: {full:.4g}" if full is not None else "")
 
 
 def kl_topk(p_logprobs: NDArray[Any], q_logprobs: NDArray[Any]) -> NDArray[Any]:
@@ -105,14 +117,23 @@ def first_divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def task_pass(text: str, expected: str | None, must_contain: Sequence[str], regex: str | None) -> bool | None:
-    """None when the prompt has no task check."""
-    if expected is None and not must_contain and regex is None:
+def task_pass(
+    text: str,
+    expected: str | None,
+    must_contain: Sequence[str],
+    regex: str | None,
+    must_contain_any: Sequence[str] = (),
+) -> bool | None:
+    """None when the prompt has no task check. Every check given must hold: ``must_contain`` needs
+    *all* its strings, ``must_contain_any`` at least one of its strings (case-sensitive)."""
+    if expected is None and not must_contain and not must_contain_any and regex is None:
         return None
     ok = True
     if expected is not None:
         ok &= text.strip() == expected.strip()
     ok &= all(s in text for s in must_contain)
+    if must_contain_any:
+        ok &= any(s in text for s in must_contain_any)
     if regex is not None:
         ok &= re.search(regex, text) is not None
     return ok
@@ -139,15 +160,24 @@ def prompt_drift(
     candidate_forced_logprobs: NDArray[Any],
     baseline_samples: Sequence[str] = (),
     candidate_samples: Sequence[str] = (),
+    top_k: int | None = None,
+    full_vocabulary: bool = False,
 ) -> PromptDrift:
-    """``*_samples``: the texts of a sampled row's draws (repeat r of both arms with one seed)."""
+    """``*_samples``: the texts of a sampled row's draws (repeat r of both arms with one seed).
+
+    ``full_vocabulary``: the log-probabilities cover the whole vocabulary (in the baseline's
+    descending order): ``mean_kl`` is still the top-``top_k`` bound, ``mean_kl_full`` the exact KL."""
     positions = len(baseline_ids)
+    full: float | None = None
     if positions == 0:
         top1, kls = math.nan, np.array([])
     else:
         top1 = top1_matches(candidate_forced_argmax, baseline_ids) / positions
-        kls = kl_topk(baseline_top_logprobs, candidate_forced_logprobs)
-    check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"))
+        k = top_k or baseline_top_logprobs.shape[-1]
+        kls = kl_topk(baseline_top_logprobs[:, :k], candidate_forced_logprobs[:, :k])
+        if full_vocabulary:
+            full = float(kl_topk(baseline_top_logprobs, candidate_forced_logprobs).mean())
+    check = (meta.get("expected"), meta.get("must_contain", ()), meta.get("regex"), meta.get("must_contain_any", ()))
     return PromptDrift(
         id=meta["id"],
         suite=meta["suite"],
@@ -169,6 +199,7 @@ def prompt_drift(
         temperature=meta.get("temperature"),
         baseline_samples=tuple(bool(task_pass(t, *check)) for t in baseline_samples),
         candidate_samples=tuple(bool(task_pass(t, *check)) for t in candidate_samples),
+        mean_kl_full=full,
     )
 
 
@@ -205,4 +236,13 @@ def summarize(rows: Sequence[PromptDrift], top_k: int) -> DriftSummary:
         candidate_task_pass_rate=sum(c_scores) / len(checked) if checked else None,
         by_tag={t: agg([r for r in rows if t in r.tags]) for t in tags},
         top_k=top_k,
+        mean_kl_full=_full_kl(rows),
     )
+
+
+def _full_kl(rows: Sequence[PromptDrift]) -> float | None:
+    """Position-weighted full-vocabulary KL; None unless every row that has positions measured it."""
+    measured = [r for r in rows if r.positions]
+    if not measured or any(r.mean_kl_full is None for r in measured):
+        return None
+    return sum((r.mean_kl_full or 0.0) * r.positions for r in measured) / sum(r.positions for r in measured)

@@ -45,7 +45,8 @@ class GoldenRow(BaseModel):
     prompt: str | None = None
     messages: tuple[ChatMessage, ...] | None = None  # a chat instead of a prompt
     expected: str | None = None
-    must_contain: list[str] = Field(default_factory=list)
+    must_contain: list[str] = Field(default_factory=list)  # every one of these strings (all of them)
+    must_contain_any: list[str] = Field(default_factory=list)  # at least one of these strings
     regex: str | None = None
     max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
     tags: list[str] = Field(default_factory=list)
@@ -80,8 +81,9 @@ class GoldenRow(BaseModel):
 
     @property
     def has_check(self) -> bool:
-        """Whether the row has a task check (``expected``, ``must_contain`` or ``regex``)."""
-        return self.expected is not None or bool(self.must_contain) or self.regex is not None
+        """Whether the row has a task check (``expected``, ``must_contain``, ``must_contain_any`` or ``regex``)."""
+        checks = (self.must_contain, self.must_contain_any)
+        return self.expected is not None or any(bool(c) for c in checks) or self.regex is not None
 
     def seeds(self) -> list[int]:
         """One seed per repeat, the same for both arms and every run: from ``seed`` when given,

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from gates.errors import BadInputError, DataError
-from gates.quality.scoring import continuation_ids
+from gates.quality.scoring import encode_pair
 from gates.triton.client import TextModelClient
 
 
@@ -70,8 +70,9 @@ def _served_lm_class() -> type:
         def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
             out = []
             for req in requests:
-                context, continuation = req.args[0], req.args[1]
-                ids = np.asarray(continuation_ids(self.tokenizer, context, continuation), dtype=np.int64)
+                # lm-eval's own split (trailing context whitespace onto the continuation)
+                context, cont = encode_pair(self.tokenizer, req.args[0], req.args[1])
+                ids = np.asarray(cont, dtype=np.int64)
                 gen = self.client.generate(
                     self.model, context, len(ids), top_k=1, forced_ids=ids, logprob_ids=ids.reshape(-1, 1)
                 )

@@ -158,3 +158,19 @@ def score_document(
     context, ids, nbytes = split_document(tokenizer, doc.text, max_tokens)
     nll = -score_continuation(client, model, context, ids)
     return DocumentScore(doc.source, doc.line, nll, len(ids), nbytes)
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[str, list[int]]:
+    """(context to send, continuation token ids) split as lm-evaluation-harness splits a request
+    (``TemplateLM._encode_pair``): the context's trailing whitespace moves onto the continuation
+    ("Answer: " + "Paris" is scored as "Answer:" + " Paris", the word with its space, never the
+    bare word after a lone space token), then the continuation is what the whole adds to the
+    context's tokens."""
+    n_spaces = len(context) - len(context.rstrip())
+    if 0 < n_spaces < len(context):  # a context of whitespace only is kept: the model needs a prompt
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    ctx = list(tokenizer(context)["input_ids"])
+    whole = list(tokenizer(context + continuation)["input_ids"])
+    ids = whole[len(ctx) :]
+    # nothing added (the continuation merged into the context's last token): scored on its own
+    return context, ids or list(tokenizer(continuation, add_special_tokens=False)["input_ids"])

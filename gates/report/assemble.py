@@ -49,6 +49,21 @@ def _recipe(opt: OptimizeResult | None, build: BuildResult | None) -> str | None
     return " + ".join(parts)
 
 
+def _quantization(ctx: RunContext, build: BuildResult | None, pre: PreflightResult | None) -> dict[str, Any]:
+    """What was done to the candidate's weights, and by whom: the engine's own quantization when it
+    quantized at build (onnxruntime-genai), else Model Optimizer's (``optimize.quantize``)."""
+    cfg = ctx.config
+    kv_cache = cfg.optimize.quantize.kv_cache if cfg.optimize.quantize else "none"
+    if build is not None and build.candidate.quantization:
+        return {**build.candidate.quantization, "path": "real", "kv_cache": kv_cache}
+    return {
+        "format": cfg.quant_format,
+        "by": "nvidia-modelopt" if cfg.optimize.quantize else None,
+        "path": pre.quant_path if pre else None,
+        "kv_cache": kv_cache,
+    }
+
+
 def build_report(ctx: RunContext) -> dict[str, Any]:
     verdict = ctx.need(Verdict)
     opt = ctx.get(OptimizeResult)
@@ -66,11 +81,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         "run_id": ctx.run_id,
         "error": ctx.record.error,
         "model_source": cfg.model.source,
-        "quantization": {
-            "format": cfg.quant_format,
-            "path": pre.quant_path if pre else None,
-            "kv_cache": cfg.optimize.quantize.kv_cache if cfg.optimize.quantize else "none",
-        },
+        "quantization": _quantization(ctx, build, pre),
         "engine": {
             "backend": cfg.engine.backend,
             "latency_representative": build.candidate.latency_representative if build else None,
@@ -79,10 +90,19 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             if build
             else None,
         },
-        "baseline": {"digest": opt.baseline.digest if opt else None, "path": str(opt.baseline.path) if opt else None},
+        # digest: the model artifact; build_digest: what the engine built from it and Triton served
+        # (the candidate's identity: the ledger records it and promotion checks the canary against it)
+        "baseline": {
+            "digest": opt.baseline.digest if opt else None,
+            "path": str(opt.baseline.path) if opt else None,
+            "build_digest": (build.baseline.build_digest or None) if build else None,
+            "build_path": str(build.baseline.serve_path) if build else None,
+        },
         "candidate": {
             "digest": opt.candidate.digest if opt else None,
             "path": str(opt.candidate.path) if opt else None,
+            "build_digest": (build.candidate.build_digest or None) if build else None,
+            "build_path": str(build.candidate.serve_path) if build else None,
             "reused": opt.reused if opt else None,
             "recipe": _recipe(opt, build),
             "steps": list(opt.steps) if opt else [],
@@ -134,6 +154,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
                 for r in drift.rows
             ],
             "rows": str(drift.path),
+            "kl_note": s.kl_note,  # mean_kl is a lower bound over the top-k tokens; mean_kl_full when measured
         }
     qv = ctx.get(QualityVerdicts)
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []

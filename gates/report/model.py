@@ -6,8 +6,8 @@ may hold, key by key. The report stage checks the JSON it is about to write agai
 naming the key, instead of changing the contract silently. ``report.schema.json`` beside this
 module is generated from the model (``python -m gates.report.schema``) and shipped in the wheel.
 
-Adding a key (e.g. ``baseline.build_digest``) takes one line in the class of its section below
-(``build_digest: str | None``), then: bump the ``Literal`` of ``Report.schema_version``, run
+Adding a key (e.g. ``baseline.served_by``) takes one line in the class of its section below
+(``served_by: str | None``), then: bump the ``Literal`` of ``Report.schema_version``, run
 ``python -m gates.report.schema`` and record the hash it prints in ``SCHEMA_HISTORY``.
 
 Conventions: every object lists exactly its keys (``extra="forbid"``) unless it says it is open;
@@ -40,9 +40,15 @@ class _Open(BaseModel):
 
 
 # -- what was compared ---------------------------------------------------------------------------
-class Quantization(_Object):
+class Quantization(_Open):
+    """What was done to the candidate's weights and by whom: the engine's own quantization when it
+    quantized at build (e.g. onnxruntime-genai's builder, with its options: ``block_size``,
+    ``accuracy_level``, ...), else Model Optimizer's."""
+
     format: str
-    """The configured quantization format ("none": no quantization)."""
+    """The quantization format ("none": no quantization)."""
+    by: str | None
+    """What quantized: "nvidia-modelopt", "onnxruntime-genai builder", ...; null when nothing did."""
     path: str | None
     """"real" or "simulated" (fake-quant on float kernels); null before preflight finished."""
     kv_cache: str
@@ -63,7 +69,11 @@ class Engine(_Object):
 
 class Baseline(_Object):
     digest: str | None
+    """The model artifact's digest (what the engine built from)."""
     path: str | None
+    build_digest: str | None
+    """sha256 over every file Triton's model loads: the identity of what was served."""
+    build_path: str | None
 
 
 class RecipeStep(_Open):
@@ -77,7 +87,12 @@ class RecipeStep(_Open):
 
 class Candidate(_Object):
     digest: str | None
+    """The model artifact's digest (what the engine built from)."""
     path: str | None
+    build_digest: str | None
+    """sha256 over every file Triton's model loads: the candidate's identity (the ledger records it
+    and promotion checks the deployed canary against it)."""
+    build_path: str | None
     reused: bool | None
     """Every optimization step was a cache hit."""
     recipe: str | None
@@ -253,12 +268,16 @@ class Drift(_Object):
     exact_match_rate: Measured
     top1_agreement: Measured
     mean_kl: Measured
+    """A lower bound of the full-vocabulary KL: the baseline's top_k tokens plus one bucket for the rest."""
     max_kl: Measured
     mean_edit_distance: Measured
     baseline_task_pass_rate: Measured
     candidate_task_pass_rate: Measured
     by_tag: dict[str, TagDrift]
     top_k: int
+    mean_kl_full: Measured
+    """Over the whole vocabulary, when measured (golden.full_kl); null otherwise."""
+    kl_note: str
     worst: list[PromptDrift]
     per_prompt: list[PromptSummary]
     rows: str
@@ -310,7 +329,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -344,6 +363,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 # tests/report/test_schema.py. Version 1 (gates before the schema existed) had no schema file.
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
+    3: "3b29bbfe9d54512ed4a6f7e24b0ca2964c66f5238e422c00c9d76173a4899be6",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gates.context import RunContext
 from gates.engines import ENGINES
+from gates.engines.base import identify
 from gates.record import BuildResult, OptimizeResult
 
 
@@ -13,6 +14,9 @@ class BuildStage:
     def run(self, ctx: RunContext) -> None:
         opt = ctx.need(OptimizeResult)
         engine = ENGINES[ctx.config.engine.backend]
-        b = engine.build(ctx.store, opt.baseline, ctx.config.engine)
-        c = engine.build(ctx.store, opt.candidate, ctx.config.engine)
-        ctx.put(BuildResult(b, c, f"{engine.name}: baseline {b.digest[:12]}, candidate {c.digest[:12]}"))
+        # each arm is identified by the content of what it serves (its build digest), not by its
+        # source model: an engine that quantizes at build serves different bytes from one checkpoint
+        b = identify(engine.build(ctx.store, opt.baseline, ctx.config.engine))
+        c = identify(engine.build(ctx.store, opt.candidate, ctx.config.engine))
+        note = f"{engine.name}: baseline build {b.build_digest[:12]}, candidate build {c.build_digest[:12]}"
+        ctx.put(BuildResult(b, c, note))

@@ -17,6 +17,8 @@ from gates.quality.drift import prompt_drift, summarize
 from gates.record import DeployResult, DriftResult, OptimizeResult, PreflightResult
 from gates.triton.client import Generation, TextModelClient
 
+FULL_VOCABULARY = 2**31 - 1  # TOP_K asking for every token (the served model caps it at its vocabulary)
+
 
 class DriftStage:
     name = "drift"
@@ -27,6 +29,9 @@ class DriftStage:
         prompts = ctx.need(OptimizeResult).served_prompts(pre.golden)
         golden = ctx.config.golden
         k = golden.top_k
+        # golden.full_kl: the baseline returns every token's log-probability (the served model
+        # caps k at its vocabulary) and the candidate is asked for the same ids: exact KL too
+        asked_k = FULL_VOCABULARY if golden.full_kl else k
         b_model, c_model = dep.models["baseline"], dep.models["candidate"]
         budgets = [g.row.max_new_tokens or golden.max_new_tokens for g in pre.golden]
 
@@ -52,7 +57,7 @@ class DriftStage:
         # The two arms generate side by side (one core each), then the candidate is teacher-forced
         # on the baseline's tokens: the same contexts, position by position.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            b_future = pool.submit(generate_all, b_model, k)
+            b_future = pool.submit(generate_all, b_model, asked_k)
             c_future = pool.submit(generate_all, c_model, 0)
             (baseline, b_draws), (candidate, c_draws) = b_future.result(), c_future.result()
         rows = []
@@ -82,6 +87,8 @@ class DriftStage:
                         candidate_forced_logprobs=selected,
                         baseline_samples=b_d,
                         candidate_samples=c_d,
+                        top_k=k,
+                        full_vocabulary=golden.full_kl,
                     )
                 )
         finally:
@@ -98,7 +105,9 @@ class DriftStage:
                 path,
                 note=(
                     f"exact match {summary.exact_match_rate:.3f}, top-1 {summary.top1_agreement:.3f}, "
-                    f"mean KL {summary.mean_kl:.4g} over {summary.prompts} prompts"
+                    f"mean KL ≥ {summary.mean_kl:.4g} (top-{k} + rest)"
+                    + (f", full vocabulary {summary.mean_kl_full:.4g}" if summary.mean_kl_full is not None else "")
+                    + f" over {summary.prompts} prompts"
                 ),
             ),
         )

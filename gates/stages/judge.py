@@ -44,6 +44,8 @@ def gather_evidence(ctx: RunContext) -> Evidence:
         exact_match_rate=drift.summary.exact_match_rate if drift else None,
         top1_agreement=drift.summary.top1_agreement if drift else None,
         mean_kl=drift.summary.mean_kl if drift else None,
+        kl_top_k=drift.summary.top_k if drift else 0,
+        mean_kl_full=drift.summary.mean_kl_full if drift else None,
         golden_prompts=drift.summary.prompts if drift else 0,
         latency_simulated=simulated,
         simulated_reason=build.candidate.latency_note if build and simulated else "",

@@ -156,5 +156,4 @@ class PreflightStage:
 
 
 def _checked(g: GoldenPrompt) -> bool:
-    r = g.row
-    return r.expected is not None or bool(r.must_contain) or r.regex is not None
+    return g.row.has_check

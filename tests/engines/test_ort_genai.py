@@ -14,6 +14,7 @@ from gates.config import load_pipeline
 from gates.config.engine import EngineSection
 from gates.engines import ENGINES, engine_for, load_runner
 from gates.engines import ort_genai as ort
+from gates.engines.base import identify
 from gates.errors import BadInputError, ConfigError
 from gates.models.tiny import ensure_tiny_llama
 from gates.testing.checkpoints import build_checkpoint
@@ -134,3 +135,38 @@ def test_ort_runner_samples_like_the_torch_runner(built: tuple[ArtifactStore, Pa
         assert list(ort_runner.stream(ids, 8, temperature=0.9, seed=seed)) == tokens
         np.testing.assert_allclose(lp, ort_runner.score(ids, tokens), atol=1e-4)
     assert ort_runner.generate(ids, 8)[0] == hf.generate(ids, 8)[0]  # greedy as before
+
+
+def test_each_arm_is_identified_by_the_build_it_serves(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    """Issue 24: both arms come from one checkpoint (one model digest); what is served differs."""
+    _, base, builds = built
+    baseline, candidate = (identify(builds[arm]) for arm in ("baseline", "candidate"))  # type: ignore[arg-type]
+    assert baseline.model.digest == candidate.model.digest == tree_digest(base)
+    assert candidate.build_digest == tree_digest(candidate.serve_path) != baseline.build_digest
+    assert baseline.build_digest == tree_digest(baseline.serve_path) != baseline.model.digest
+    assert candidate.quantization == {
+        "format": "int8_wo",
+        "by": "onnxruntime-genai builder",
+        "block_size": 32,
+        "accuracy_level": 4,
+        "compute": "int8",
+        "algo": "default",
+    }
+    assert baseline.quantization == {}  # the fp32 build quantizes nothing
+
+
+def test_scoring_is_the_generation_path_on_the_low_bit_build(
+    built: tuple[ArtifactStore, Path, dict[str, object]],
+) -> None:
+    """Issue 24: on the int8 build a context read in one pass and token by token give different
+    next-token distributions; gates teacher-forces token by token, as the engine generates, so a
+    forced continuation is scored exactly as its generation computed it."""
+    _, _, builds = built
+    runner = load_runner(builds["candidate"].serve_path, 1)  # type: ignore[attr-defined]
+    for prompt in ("Four score and seven years ago", "The people shall not perish"):
+        ids = runner.encode(prompt)
+        tokens, rows = runner.generate(ids, 8)
+        np.testing.assert_allclose(runner.score(ids, tokens), rows, atol=1e-6, rtol=0)
+        # and a longer forced continuation: each row is the step that generation would take there
+        rows_again = runner.score(ids, tokens[:4])
+        np.testing.assert_allclose(rows_again, rows[:4], atol=1e-6, rtol=0)

@@ -65,7 +65,8 @@ def test_promote_refused_without_a_passing_run(ctx: HandlerContext) -> None:
             "demo", "PASS", "ci", digest="e" * 64, config="pipelines/demo.yaml"
         )  # passed, but not what is deployed
         result = execute_action(promote, ctx)
-        assert result.exit_code == ExitCode.FAIL and "the deployed canary is dddddddddddd" in result.message
+        refused = f"the deployed canary serves build {'d' * 64} but the gate passed build {'e' * 64}"
+        assert result.exit_code == ExitCode.FAIL and refused in result.message
         assert router.weight == 0 and ctx.ledger.promotion("demo") is None
     refusals = [h["action"] for h in ctx.ledger.history("demo") if h["action"] == "promote_refused"]
     assert len(refusals) == 3  # each refusal is on record

@@ -41,3 +41,40 @@ def test_the_plan_job_finishes_on_a_hostile_checkout(project: Path, tmp_path: Pa
     )  # fmt: skip
     # listed, so its run job fails with the config error where the author sees it
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"pipeline": ["pipelines/laughs.yaml"]}, proc.stderr
+
+
+def test_a_pr_touching_only_an_lm_eval_data_file_plans_the_pipeline(project: Path) -> None:
+    """Issue 24: the planner watched the task YAMLs, not the data they read: editing only the data ran no gate."""
+    from gates.events.routing import affected_pipelines
+
+    tasks = project / "tasks"
+    (tasks / "data").mkdir(parents=True)
+    (tasks / "data" / "test.jsonl").write_text('{"q": "x"}\n')
+    (tasks / "data" / "val.jsonl").write_text('{"q": "y"}\n')
+    (tasks / "utils.py").write_text("def doc_to_text(doc):\n    return doc['q']\n")
+    (tasks / "base.yaml").write_text("output_type: multiple_choice\ndoc_to_target: 0\n")
+    (tasks / "mc.yaml").write_text(
+        "task: mc\ninclude: base.yaml\ndataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: tasks/data/test.jsonl\n    validation: [{tasks}/data/val.jsonl]\n"
+        "doc_to_text: !function utils.doc_to_text\n"
+    )
+    (project / "pipelines" / "p.yaml").write_text(
+        "name: p\nmodel:\n  source: builtin:tiny-llama\ngolden:\n  suites: [golden_prompts/demo.jsonl]\n"
+        "  lm_eval: [tasks/mc.yaml]\n"
+    )
+    index = data_index(project)
+    for read in ("tasks/mc.yaml", "tasks/data/test.jsonl", "tasks/data/val.jsonl", "tasks/utils.py", "tasks/base.yaml"):
+        assert index.get(read) == ["pipelines/p.yaml"], (read, index)
+    assert affected_pipelines(["tasks/data/test.jsonl"], index) == ["pipelines/p.yaml"]
+
+
+def test_a_local_model_checkpoint_in_the_repo_is_watched(project: Path) -> None:
+    (project / "models" / "ckpt").mkdir(parents=True)
+    (project / "models" / "ckpt" / "config.json").write_text("{}")
+    (project / "models" / "ckpt" / "model.safetensors").write_bytes(b"w")
+    (project / "pipelines" / "p.yaml").write_text(
+        "name: p\nmodel:\n  source: models/ckpt\ngolden:\n  suites: [golden_prompts/demo.jsonl]\n"
+    )
+    index = data_index(project)
+    assert index.get("models/ckpt/model.safetensors") == ["pipelines/p.yaml"], index
+    assert index.get("models/ckpt/config.json") == ["pipelines/p.yaml"]

@@ -196,3 +196,58 @@ def test_a_stall_makes_the_verdict_inconclusive_not_fail() -> None:
     v = judge(_ev(candidate_error_rate=0.0175, server_stall=reason.describe()), CFG)
     assert v.verdict == INCONCLUSIVE and "server-wide stall" in v.reason
     assert _gate(v, "error_rate").status == "inconclusive" and _gate(v, "server_stall").status == "inconclusive"
+
+
+# -- issue 24: gates that do not apply never block the verdict, whatever their sample count ----------
+SIM = {"latency_simulated": True, "simulated_reason": "fake-quant: not the shipped engine's latency"}
+PERF_CFG = GatesSection(
+    latency_p95_ratio_max=1.10,
+    latency_p99_ratio_max=1.20,
+    error_rate_max=0.001,
+    top1_agreement_min=0.95,
+    exact_match_rate_min=0.8,
+    min_requests=30,
+    cost=CostSection(usd_per_hour=2.5, min_saving=0.1),
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["latency_ms shift", "output_tokens_per_s shift", "score", "latency_p95_ratio", "latency_p99_ratio", "cost_saving"],
+)
+@pytest.mark.parametrize("n", [0, 5, 27])
+def test_a_performance_gate_under_simulated_latency_with_too_few_requests_blocks_nothing(name: str, n: int) -> None:
+    """A held-out SmolLM2 int8_wo run (engine.backend torch) with 27/28 requests per arm ended
+    INCONCLUSIVE on gates marked not applied, though errors and drift passed."""
+    over: dict[str, Any] = {"candidate_requests": max(n, 1)}  # the error rate is measured on what ran
+    if n == 0:
+        over.update(series={}, baseline_tokens_per_s=None, candidate_tokens_per_s=None)
+    v = judge(_ev(n=max(n, 1) if n else 400, **SIM, **over), PERF_CFG)
+    g = _gate(v, name)
+    assert g.status == Status.NOT_APPLIED and not g.blocking, g
+    assert "not applied" in g.reason
+    assert v.verdict == PASS, v.reason  # judged on its applicable gates (errors, drift)
+
+
+def test_too_few_requests_under_simulated_latency_is_still_judged_on_drift() -> None:
+    v = judge(_ev(n=27, top1_agreement=0.5, **SIM), PERF_CFG)
+    assert v.verdict == FAIL and "top1_agreement" in v.reason and "latency" not in v.reason, v.reason
+
+
+def test_capacity_gates_under_simulated_latency_block_nothing_even_without_a_sweep() -> None:
+    from gates.judge.capacity import capacity_gates
+
+    cfg = GatesSection(capacity_gain_min=1.0, cost_at_slo_increase_max=0.0, cost=CostSection(usd_per_hour=2.5))
+    gates = capacity_gates(None, cfg, "candidate performance is simulated")
+    assert [(g.name, g.status, g.blocking) for g in gates] == [
+        ("capacity_gain", Status.NOT_APPLIED, False),
+        ("cost_at_slo", Status.NOT_APPLIED, False),
+    ]
+
+
+def test_mean_kl_is_labelled_a_top_k_lower_bound_and_the_full_kl_judged_when_measured() -> None:
+    cfg = GatesSection(mean_kl_max=0.05, min_requests=30)
+    bound = _gate(judge(_ev(mean_kl=0.04, kl_top_k=20), cfg), "mean_kl")
+    assert bound.status == Status.PASS and "lower bound" in bound.reason and "top-20" in bound.reason
+    full = _gate(judge(_ev(mean_kl=0.04, kl_top_k=20, mean_kl_full=0.06), cfg), "mean_kl")
+    assert full.status == Status.FAIL and full.observed == 0.06 and "full-vocabulary" in full.reason

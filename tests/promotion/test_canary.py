@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gates.artifacts import tree_digest
+from gates.cli.canary import digest_to_record, served_build_digest
 from gates.errors import BadInputError, CapabilityError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion import canary as ops
@@ -55,6 +57,11 @@ def test_router_before_triton_weight_20_then_rollback(
     with TritonServer(repo, tmp_path) as server:
         server.load_model("stable")
         server.load_model("canary")
+        # issue 24: `gates canary serve` records the build digest of what Triton's canary model loads
+        assert served_build_digest(server.url, "canary") == (tree_digest(tiny_model), tiny_model)
+        assert served_build_digest(server.url, "absent") is None
+        with pytest.raises(BadInputError, match=f"is not the build Triton's model 'canary' serves .*{tiny_model}"):
+            digest_to_record("e" * 64, served_build_digest(server.url, "canary"), "canary")
         with WeightedRouter(server.url, "model", "stable", "canary") as router:
             ledger.set_canary(
                 CanaryState("demo", "local", router.url, "stable", "canary", 0, time.time()), "ci", "canary_deploy"

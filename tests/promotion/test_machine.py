@@ -259,3 +259,33 @@ def test_a_lock_is_renewed_while_held(ledger: Ledger) -> None:
     machine.lock_ttl_s = 0.3
     assert machine.promote(DIGEST).state == "stable"
     assert len(seen) == 2 and seen[1] > seen[0]
+
+
+# -- issue 24: the served build is the candidate's identity ------------------------------------
+def test_a_canary_registered_without_a_digest_is_never_promoted(ledger: Ledger) -> None:
+    ledger.set_canary(CanaryState("p", "local", None, "s", "c", 0, time.time(), None), "ops", "canary_deploy")
+    script = Script()
+    with pytest.raises(PromotionRefused, match="registered without the digest of the build it serves"):
+        _machine(ledger, script).promote(DIGEST)
+    with pytest.raises(PromotionRefused, match="no build digest of a passing gate run"):
+        _machine(ledger, script).promote(None)
+    assert script.moves == [] and ledger.promotion("p") is None
+    assert _actions(ledger) == ["promote_refused", "promote_refused"]
+
+
+def test_a_canary_serving_another_build_is_refused_naming_both_digests(ledger: Ledger) -> None:
+    with pytest.raises(PromotionRefused) as refused:
+        _machine(ledger, Script()).promote("e" * 64)
+    assert f"serves build {DIGEST}" in str(refused.value) and f"passed build {'e' * 64}" in str(refused.value)
+
+
+def test_a_rolled_back_build_changed_and_passed_again_is_promoted(ledger: Ledger) -> None:
+    assert _machine(ledger, Script(fail_at={25: 9}), failure_limit=1).promote(DIGEST).state == "rolled_back"
+    with pytest.raises(PromotionRefused, match="rolled back"):  # the same bytes again: refused
+        _machine(ledger, Script()).promote(DIGEST)
+    changed = "f" * 64  # the candidate was changed, gated again, and its new build deployed
+    ledger.set_canary(CanaryState("p", "local", None, "s", "c", 0, time.time(), changed), "ops", "canary_deploy")
+    out = _machine(ledger, Script()).promote(changed)
+    assert out.state == "stable"
+    rec = ledger.promotion("p")
+    assert rec is not None and rec.digest == changed and rec.state == "stable"

@@ -84,3 +84,51 @@ def test_summary_aggregates_and_tags() -> None:
 def test_empty_summary_is_nan_not_perfect() -> None:
     s = summarize([], top_k=5)
     assert math.isnan(s.exact_match_rate) and math.isnan(s.top1_agreement) and math.isnan(s.mean_kl)
+
+
+def test_must_contain_requires_every_string_and_must_contain_any_one_of_them() -> None:
+    """Issue 24: ``must_contain`` is "all of"; a row meaning "any of" needs ``must_contain_any``."""
+    assert task_pass("Paris is the capital", None, ["Paris", "capital"], None) is True
+    assert task_pass("Paris", None, ["Paris", "paris"], None) is False  # all: practically never passes
+    assert task_pass("Paris", None, [], None, must_contain_any=["Paris", "paris"]) is True
+    assert task_pass("Lyon", None, [], None, must_contain_any=["Paris", "paris"]) is False
+    # both together: every string of must_contain and at least one of must_contain_any
+    assert task_pass("the capital is Paris", None, ["capital"], None, must_contain_any=["Paris", "paris"]) is True
+    assert task_pass("the capital is Lyon", None, ["capital"], None, must_contain_any=["Paris", "paris"]) is False
+    row = prompt_drift(
+        meta={"id": "c", "suite": "s", "line": 1, "prompt": "p", "must_contain_any": ["Paris", "paris"]},
+        baseline_ids=[5],
+        baseline_text="paris",
+        baseline_top_logprobs=_logprobs([[0.9, 0.05]]),
+        candidate_ids=[6],
+        candidate_text="Lyon",
+        candidate_forced_argmax=np.array([6]),
+        candidate_forced_logprobs=_logprobs([[0.1, 0.8]]),
+    )
+    assert (row.baseline_task_pass, row.candidate_task_pass) == (True, False)
+
+
+def test_full_vocabulary_kl_beside_the_labelled_top_k_lower_bound() -> None:
+    """Issue 24: "mean KL" summed the top-20 plus one bucket and was not labelled as a lower bound;
+    the full-vocabulary figure on the demo was ~20% higher."""
+    p = np.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.6, 0.25, 0.1, 0.04, 0.01]])
+    q = np.array([[0.4, 0.3, 0.05, 0.05, 0.2], [0.5, 0.2, 0.1, 0.1, 0.1]])
+    exact = float(np.mean(np.sum(p * np.log(p / q), axis=1)))
+    row = prompt_drift(
+        meta={"id": "a", "suite": "s", "line": 1, "prompt": "p"},
+        baseline_ids=[0, 0],
+        baseline_text="x",
+        baseline_top_logprobs=np.log(p),  # every token, in the baseline's descending order
+        candidate_ids=[0, 0],
+        candidate_text="x",
+        candidate_forced_argmax=np.array([0, 0]),
+        candidate_forced_logprobs=np.log(q),
+        top_k=2,
+        full_vocabulary=True,
+    )
+    assert row.mean_kl_full is not None and math.isclose(row.mean_kl_full, exact, rel_tol=1e-9)
+    assert row.mean_kl < row.mean_kl_full  # the top-2 figure is the bound, and strictly lower here
+    s = summarize([row], top_k=2)
+    assert s.mean_kl == row.mean_kl and s.mean_kl_full == row.mean_kl_full
+    assert "lower bound" in s.kl_note and "top-2" in s.kl_note and f"{exact:.4g}" in s.kl_note
+    assert summarize([_row("b", False)], top_k=2).mean_kl_full is None  # not measured: not claimed

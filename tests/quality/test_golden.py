@@ -162,3 +162,9 @@ def test_smollm2_sampled_suite_is_sampled_and_checked() -> None:
     prompts = load_golden_suite(REPO / "golden_prompts" / "smollm2-sampled.jsonl", "s")
     assert len(prompts) >= 8
     assert all(g.row.temperature == 0.7 and g.row.repeats == 5 and g.row.regex for g in prompts)
+
+
+def test_must_contain_any_is_a_task_check(tmp_path: Path) -> None:
+    path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "Capital of France?", "must_contain_any": ["Paris"]}])
+    (row,) = load_golden_suite(path, "g")
+    assert row.row.must_contain_any == ["Paris"] and row.row.has_check

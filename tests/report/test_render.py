@@ -234,3 +234,19 @@ def test_every_golden_report_matches_the_schema(name: str) -> None:
     errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(report)]
     assert not errors, errors
     report_json(report)
+
+
+def test_kl_is_labelled_as_a_top_k_lower_bound_with_the_full_figure() -> None:
+    """Issue 24: the PR comment showed "mean KL" without saying it is a lower bound over the top-k."""
+    from gates.quality.drift import DriftSummary
+
+    s = DriftSummary(18, 288, 0.9, 0.99, 0.00404, 0.01, 0.7, None, None, {}, 20, mean_kl_full=0.00507)
+    r = _report()
+    r["drift"]["kl_note"] = s.kl_note
+    r["candidate"]["build_digest"] = "ab" * 32
+    md = render_markdown(r)
+    assert "| mean KL (≥, top-20) | max KL (≥, top-20) |" in md
+    assert "are lower bounds&#58; the baseline&#39;s top-20 tokens plus one bucket" in md
+    assert "over the full vocabulary&#58; 0.00507" in md
+    assert f"(build `{'ab' * 6}`)" in md
+    assert "lower bounds" in render_html(r, {})

@@ -87,7 +87,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("verdict", "MAYBE"), "verdict"),
         (_set("load.baseline.requests", "76"), "load.baseline.requests"),
         (_set("drift.worst.0.exact_match", None), "drift.worst[0].exact_match"),
-        (_set("baseline.build_digest", "ab" * 32), "baseline.build_digest: Extra inputs are not permitted"),
+        (_set("baseline.served_by", "ab" * 32), "baseline.served_by: Extra inputs are not permitted"),
         (_set("quality", {}), "quality"),
     ],
 )

@@ -36,13 +36,13 @@ def test_a_producer_that_drifts_from_the_schema_fails_the_run_closed(
 
     def drifted(ctx: RunContext) -> dict[str, Any]:
         report = real(ctx)
-        report["baseline"]["build_digest"] = "ab" * 32  # a key added to the report but not to the model
+        report["baseline"]["served_by"] = "ab" * 32  # a key added to the report but not to the model
         return report
 
     monkeypatch.setattr(gates.stages.report, "build_report", drifted)
     pf = load_pipeline(write_pipeline(CFG))
-    with pytest.raises(InfraError, match=r"baseline\.build_digest: Extra inputs are not permitted") as exc:
+    with pytest.raises(InfraError, match=r"baseline\.served_by: Extra inputs are not permitted") as exc:
         run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(PreflightStage(),))
     assert not (tmp_path / "run" / "report.json").exists()  # nothing a consumer would read as a verdict
     kept = tmp_path / "run" / "report.unchecked.json"
-    assert str(kept) in str(exc.value) and json.loads(kept.read_text())["baseline"]["build_digest"] == "ab" * 32
+    assert str(kept) in str(exc.value) and json.loads(kept.read_text())["baseline"]["served_by"] == "ab" * 32
