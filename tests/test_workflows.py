@@ -88,8 +88,6 @@ def test_ci_workflow_runs_make_test_on_hosted_runner() -> None:
 
 
 TRUSTED_ASSOCIATIONS = (
-    "contains(fromJSON('[\"OWNER\", \"MEMBER\", \"COLLABORATOR\"]'), github.event.comment.author_association)"
-)
     'contains(fromJSON(\'["OWNER", "MEMBER", "COLLABORATOR"]\'), github.event.comment.author_association)'
 )
 
