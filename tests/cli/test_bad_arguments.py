@@ -49,3 +49,13 @@ def test_publish_refuses_a_pipeline_name_no_config_could_have(tmp_path: Path) ->
     env = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r", "GATES_PR_NUMBER": "1"}
     proc = gates(["publish", str(run)], tmp_path, GITHUB_API_URL="http://127.0.0.1:9", **env)
     assert proc.returncode == 2 and "pipeline" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["promote", "rollback", "recheck"])
+@pytest.mark.parametrize("target", ["/etc/passwd", "notes.txt", "pipelines", "missing.yaml"])
+def test_promote_refuses_a_path_that_is_not_a_pipeline(tmp_path: Path, command: str, target: str) -> None:
+    (tmp_path / "notes.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "pipelines").mkdir()
+    proc = gates([command, target, "--repo-dir", str(tmp_path)], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert target in proc.stderr and "internal error" not in proc.stderr
