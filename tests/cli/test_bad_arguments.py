@@ -59,3 +59,13 @@ def test_promote_refuses_a_path_that_is_not_a_pipeline(tmp_path: Path, command: 
     proc = gates([command, target, "--repo-dir", str(tmp_path)], tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert target in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["/proc/1", "a-file", "/dev/null"])
+def test_run_refuses_an_artifacts_root_it_cannot_write(project: Path, where: str) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    (project / "pipelines" / "demo.yaml").write_text((repo / "pipelines" / "demo.yaml").read_text())
+    (project / "a-file").write_text("")
+    proc = gates(["run", "pipelines/demo.yaml", "--artifacts", where], project)
+    assert proc.returncode == 2, proc.stderr
+    assert "--artifacts" in proc.stderr and where in proc.stderr and "internal error" not in proc.stderr
