@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from gates.config.schema import PIPELINE_NAME
 from gates.report.charts import (
     mermaid_capacity,
     mermaid_drift,
@@ -78,8 +79,17 @@ def _env(autoescape: bool) -> jinja2.Environment:
     return env
 
 
+def report_marker(name: str) -> str:
+    """The sticky comment's marker, exactly as ``gates publish`` searches for it.
+
+    A pipeline name (``[a-z0-9._-]``) holds no markup and cannot close the comment, so it is kept
+    as is: escaping ``_`` made the marker differ from the one searched for (a new comment per run).
+    """
+    return MARKER.format(name=name if PIPELINE_NAME.fullmatch(name) else md_inline(name))
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    marker = MARKER.format(name=md_inline(report["pipeline"]))
+    marker = report_marker(str(report["pipeline"]))
     charts = {
         "latency": mermaid_latency(report["load"]) if report.get("load") else "",
         "drift": mermaid_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else "",

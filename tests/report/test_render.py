@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gates.report.render import render_html, render_markdown
+from gates.config.schema import PIPELINE_NAME
+from gates.report.render import MARKER, render_html, render_markdown
 
 DATA = Path(__file__).with_name("data")
 HOSTILE = "</details><script>alert(1)</script> @org/team #12 | a | b |\n**bold** [x](https://evil.example)"
@@ -198,3 +201,27 @@ def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> N
     golden("report_quality_sampled.md", section)
     assert "temperature 0.7, 5 draws per sampled item and arm" in section and "sign-flip" in section
     assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(PIPELINE_NAME, fullmatch=True))
+def test_the_sticky_marker_round_trips_every_pipeline_name(name: str) -> None:
+    """publish finds its comment by MARKER.format(name=…): the rendered body must hold exactly that."""
+    r = _report()
+    r["pipeline"] = name
+    assert render_markdown(r).startswith(MARKER.format(name=name) + "\n")
+
+
+def test_a_name_with_an_underscore_keeps_one_sticky_comment() -> None:
+    from gates.github.client import GitHubTarget
+    from gates.github.publish import publish_report
+    from gates.testing.github_server import GitHubTestServer
+
+    with GitHubTestServer(token="t") as gh:
+        gh.add_pull_request("o/r", 3)
+        target = GitHubTarget(api_url=gh.url, token="t", repository="o/r", pr=3, sha=None, backoff_s=0.0)
+        r = _report()
+        r["pipeline"] = "my_model.v2"
+        for _ in range(3):
+            publish_report(target, "my_model.v2", render_markdown(r), "PASS", "ok")
+        assert len(gh.comments_on("o/r", 3)) == 1
