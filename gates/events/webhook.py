@@ -6,8 +6,10 @@
 - The body must carry ``X-Hub-Signature-256: sha256=HMAC(secret, body)``; it is compared in
   constant time and anything unsigned or wrongly signed gets 401 before it is even parsed.
 - Every delivery is recorded in the ledger (with its payload) before it is queued. A replay of
-  a processed delivery gets 409; a redelivery of one that was received but never processed
-  (its worker crashed, the server was killed) or whose processing failed is processed, and on
+  a processed delivery gets 409, and so does the same event under a new delivery id (its comment
+  or review id, else its body: the signature does not cover the delivery id); a redelivery of
+  one that was received but never processed (its worker crashed, the server was killed) or
+  whose processing failed is processed, and on
   start the receiver queues whatever an earlier process received and did not process.
 - Accepted deliveries are answered 202 at once (GitHub gives a hook 10 s); worker threads
   handle them. If the ledger does not answer within ``ledger_timeout_s`` the receiver says 503
@@ -49,6 +51,27 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
     if not header or not secret:
         return False
     return hmac.compare_digest(signature(secret, body).encode(), header.strip().encode(errors="replace"))
+
+
+# the object whose id names the event, and the field that tells its edits apart
+_EVENT_OBJECT = {
+    "issue_comment": ("comment", "updated_at"),
+    "pull_request_review_comment": ("comment", "updated_at"),
+    "pull_request_review": ("review", "submitted_at"),
+}
+
+
+def event_identity(event: str, payload: Any, body: bytes) -> str:
+    """What makes two deliveries one event whatever their X-GitHub-Delivery (which the signature
+    does not cover): the comment or review id (with the action and the edit time), else the body."""
+    name, version = _EVENT_OBJECT.get(event, ("", ""))
+    obj = payload.get(name) if isinstance(payload, dict) and name else None
+    ident = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and isinstance(ident, int) and not isinstance(ident, bool):
+        key = json.dumps([event, payload.get("action"), name, ident, obj.get(version)], default=str)
+    else:
+        key = f"{event}:body:{hashlib.sha256(body).hexdigest()}"
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,9 +202,12 @@ class WebhookServer:
                 self._queued.discard(item.id)
 
     def _accept(self, delivery: Delivery, body: bytes) -> tuple[int, str]:
-        state = self.ledger.receive_delivery(delivery.id, delivery.event, body.decode("utf-8", "replace"))
+        identity = event_identity(delivery.event, delivery.payload, body)
+        state = self.ledger.receive_delivery(delivery.id, delivery.event, body.decode("utf-8", "replace"), identity)
         if state == "done":
             return 409, f"delivery {delivery.id} was already processed"
+        if state == "duplicate":
+            return 409, f"delivery {delivery.id} repeats an event another delivery carries; not processed again"
         queued = self._enqueue(delivery)
         if state == "new":
             return 202, f"queued {delivery.event} {delivery.id}"

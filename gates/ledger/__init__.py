@@ -270,14 +270,24 @@ class Ledger:
         """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
         return self.receive_delivery(delivery_id, event, None) == "new"
 
-    def receive_delivery(self, delivery_id: str, event: str, payload: str | None) -> str:
+    def receive_delivery(self, delivery_id: str, event: str, payload: str | None, identity: str | None = None) -> str:
         """Record a delivery before it is acted on. Returns what it is:
 
         ``new``; ``retry`` (seen, its processing failed: process it again); ``received`` (seen,
-        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay)."""
+        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay);
+        ``duplicate`` (a new delivery id carrying an event, by ``identity``, that another delivery
+        queued or processed already carries: the signature does not cover the delivery id)."""
         with self._tx() as db:
             row = db.execute("SELECT state, processed_at FROM deliveries WHERE id=?", (delivery_id,)).fetchone()
             if row is None:
+                holder = _claim_identity(db, identity, delivery_id) if identity else None
+                if holder is not None:
+                    db.execute(
+                        "INSERT INTO deliveries (id, event, received_at, processed_at, outcome, state)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (delivery_id, event, time.time(), time.time(), f"duplicate of delivery {holder}"[:500], "done"),
+                    )
+                    return "duplicate"
                 db.execute(
                     "INSERT INTO deliveries (id, event, received_at, state, payload) VALUES (?,?,?,?,?)",
                     (delivery_id, event, time.time(), "received", payload),
@@ -310,7 +320,10 @@ class Ledger:
     def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
         return [
             tuple(r)
-            for r in self._read("SELECT id, event, processed_at, outcome FROM deliveries ORDER BY received_at, id")
+            for r in self._read(
+                "SELECT id, event, processed_at, outcome FROM deliveries WHERE state IS NULL OR state != 'identity'"
+                " ORDER BY received_at, id"
+            )
         ]
 
     def history(self, pipeline: str | None = None) -> list[dict[str, Any]]:
@@ -353,3 +366,22 @@ def _pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _claim_identity(db: Any, identity: str, delivery_id: str) -> str | None:
+    """The delivery already carrying event ``identity`` (queued or processed), else None and
+    ``delivery_id`` carries it now. Kept as a row of ``deliveries`` (state ``identity``, the
+    holder in ``outcome``): no schema change. A failed holder's event is taken over."""
+    alias = f"event:{identity}"[:128]
+    row = db.execute("SELECT outcome FROM deliveries WHERE id=?", (alias,)).fetchone()
+    if row is None:
+        db.execute(
+            "INSERT INTO deliveries (id, event, received_at, outcome, state) VALUES (?,?,?,?,?)",
+            (alias, "(event identity)", time.time(), delivery_id, "identity"),
+        )
+        return None
+    holder = db.execute("SELECT state FROM deliveries WHERE id=?", (row[0],)).fetchone()
+    if holder is not None and holder[0] != "failed":
+        return str(row[0])
+    db.execute("UPDATE deliveries SET outcome=? WHERE id=?", (delivery_id, alias))
+    return None
