@@ -47,6 +47,8 @@ def task_spec(path: Path) -> TaskSpec:
         doc = yaml.safe_load(read_data_file(path, MAX_TASK_BYTES).decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(f"{path}: cannot read the lm-eval task: {exc}") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise DataError(f"{path}: cannot read the lm-eval task: nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("task"), str):
         raise DataError(f"{path}: an lm-eval task YAML needs a 'task' name")
     for data in _data_files(doc.get("dataset_kwargs")):  # lm-eval reads them: checked here, before model work
