@@ -129,13 +129,19 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
         )
         ctx.put(verdict)
         ctx.record.error = str(error)
-    _timed(ctx, ReportStage())
-    report = ctx.need(ReportResult)
     exit_code = VERDICT_EXIT[verdict.verdict]
     if isinstance(error, BadInputError):
         exit_code = error.exit_code
+    report: ReportResult | None = None
+    try:  # the verdict is decided: a report that cannot be written must not lose it (run.json, the ledger)
+        _timed(ctx, ReportStage())
+        report = ctx.need(ReportResult)
+    except Exception as exc:
+        progress(f"error: the report could not be written: {type(exc).__name__}: {str(exc)[:300]}")
+        exit_code = ExitCode.INFRA
     try:
-        _timed(ctx, PublishStage())
+        if report is not None:
+            _timed(ctx, PublishStage())
     except Exception as exc:  # the report is on disk; say what failed, do not claim success, keep run.json
         progress(f"publish failed: {exc if isinstance(exc, GatesError) else f'{type(exc).__name__}: {exc}'}")
         progress(f"(re-post the report later with: gates publish {run_dir})")
@@ -156,7 +162,8 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
         )
     )
     digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
-    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json, digest)
+    md, js = (report.markdown, report.json) if report is not None else (None, None)
+    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, md, js, digest)
 
 
 def warm_start_wanted(stages: tuple[Stage, ...]) -> bool:

@@ -169,3 +169,27 @@ def test_unreachable_github_still_writes_run_json(
     assert json.loads((tmp_path / "run" / "run.json").read_text())["exit_code"] == 3
     assert any("publish failed: GitHub" in line and "after 2 attempt(s)" in line for line in lines)
     assert [(r.pr, r.sha, r.run_dir) for r in ledger.runs()] == [(3, "ab" * 20, str(tmp_path / "run"))]
+
+
+@pytest.mark.parametrize("broken", ["render_html", "render_markdown", "build_report"])
+def test_a_report_rendering_failure_never_loses_the_verdict(
+    write_pipeline: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    """report.html crashed on a mathtext prompt id after the measurement: no run.json, no report.json,
+    no ledger row. Whatever part of the report fails, the verdict is written."""
+    import gates.stages.report as report_stage
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise ValueError("Unknown symbol: \\color")
+
+    monkeypatch.setattr(report_stage, broken, boom)
+    pf = load_pipeline(write_pipeline(CFG))
+    lines: list[str] = []
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, stages=(Boom(InfraError("died")),))
+    assert out.verdict == "INCONCLUSIVE" and "died" in out.reason
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["verdict"] == "INCONCLUSIVE" and run["exit_code"] == 3
+    assert any("report" in line and "Unknown symbol" in line for line in lines), lines
+    if broken != "build_report":
+        assert json.loads((tmp_path / "run" / "report.json").read_text())["verdict"] == "INCONCLUSIVE"
+        assert "INCONCLUSIVE" in (tmp_path / "run" / "report.md").read_text()

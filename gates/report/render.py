@@ -129,3 +129,23 @@ def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None =
         "capacity": png_capacity(report["capacity"]) if report.get("capacity") else None,
     }
     return _env(True).get_template("report.html.j2").render(r=report, images=images)
+
+
+def minimal_markdown(report: dict[str, Any], error: str) -> str:
+    """The verdict and its reason alone, for when the full report cannot be rendered."""
+    return (
+        f"{report_marker(str(report.get('pipeline', '')))}\n## gates: **{md_inline(str(report.get('verdict')))}** — "
+        f"{md_inline(str(report.get('pipeline', '')))}\n\n{md_inline(str(report.get('reason', '')))}\n\n"
+        f"The full report could not be rendered: {md_inline(error)} (report.json has every figure).\n"
+    )
+
+
+def minimal_html(report: dict[str, Any], error: str) -> str:
+    from html import escape
+
+    return (
+        "<!doctype html><meta charset=utf-8><title>gates report</title>"
+        f"<h1>gates: {escape(str(report.get('verdict')))} — {escape(str(report.get('pipeline', '')))}</h1>"
+        f"<p>{escape(str(report.get('reason', '')))}</p>"
+        f"<p>The full report could not be rendered: {escape(error)} (report.json has every figure).</p>\n"
+    )

@@ -225,3 +225,25 @@ def test_a_name_with_an_underscore_keeps_one_sticky_comment() -> None:
         for _ in range(3):
             publish_report(target, "my_model.v2", render_markdown(r), "PASS", "ok")
         assert len(gh.comments_on("o/r", 3)) == 1
+
+
+MATH = [r"$\color{red}{x}$", r"$\frac{1}{0}$", "$x^{", r"\$a$b$", "$$", r"$\undefinedcommand$", "<b>$1$</b>"]
+
+
+@pytest.mark.parametrize("text", MATH)
+def test_math_markup_in_ids_and_prompts_is_drawn_as_text(text: str) -> None:
+    """matplotlib parses $…$ as mathtext: a golden prompt id `$\\color{red}{x}$` crashed report.html."""
+    r = _report()
+    r["drift"]["per_prompt"][0]["id"] = text
+    r["drift"]["worst"][0].update(id=text, prompt=text, candidate_text=text)
+    html = render_html(r, {"baseline": [1.0, 2.0], "candidate": [1.5, 2.5]})
+    assert "data:image/png;base64," in html and "<b>$1$</b>" not in html
+    assert text.replace("<", "&lt;") in html or "&lt;b&gt;" in html
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="$\\{}^_ax", min_size=1, max_size=12))
+def test_any_id_renders_a_chart(text: str) -> None:
+    from gates.report.charts import png_drift
+
+    assert png_drift([{"id": text, "mean_kl": 0.1, "top1_agreement": 0.9}])
