@@ -99,6 +99,8 @@ class WebhookServer:
         log: Callable[[str], None] = print,
         ledger_timeout_s: float = 5.0,
         idle_timeout_s: int = 10,
+        read_timeout_s: float = 10.0,
+        per_address_limit: int = 64,
     ):
         from waitress.server import create_server
 
@@ -127,6 +129,7 @@ class WebhookServer:
             ident="gates",
             expose_tracebacks=False,
         )
+        guard_connections(self._httpd, read_timeout_s, per_address_limit)
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
         self._serve = threading.Thread(target=self._httpd.run, daemon=True)
 
@@ -259,6 +262,46 @@ class WebhookServer:
         except concurrent.futures.TimeoutError:
             # the record may still complete (then the delivery is queued); if not, a redelivery is processed
             return 503, "the ledger is busy; redeliver later"
+
+
+def guard_connections(httpd: Any, read_timeout_s: float, per_address_limit: int) -> None:
+    """Against a trickle slowloris (a byte every few seconds resets waitress' idle timeout, and 256
+    such connections fill its limit): a request must arrive whole within ``read_timeout_s`` of its
+    first byte, and one client address holds at most ``per_address_limit`` connections."""
+    import time
+
+    from waitress.channel import HTTPChannel
+
+    class Channel(HTTPChannel):  # type: ignore[misc]
+        request_started = 0.0
+
+        def received(self, data: bytes) -> bool:
+            now = time.time()
+            if self.request is None:
+                self.request_started = now
+            elif now - self.request_started > read_timeout_s:
+                self.will_close = True  # too slow to be GitHub: its bytes are not read further
+                return False
+            return bool(super().received(data))
+
+    def channel(server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> Any:
+        peer = addr[0] if isinstance(addr, tuple) else addr
+        held = sum(1 for c in list(server.active_channels.values()) if c.addr and c.addr[0] == peer)
+        if held >= per_address_limit:
+            sock.close()
+            return None
+        return Channel(server, sock, addr, adj, map=map)
+
+    original = httpd.maintenance
+
+    def maintenance(now: float) -> None:  # a partial request that stopped short of the deadline
+        original(now)
+        for c in list(httpd.active_channels.values()):
+            if getattr(c, "request", None) is not None and now - getattr(c, "request_started", now) > read_timeout_s:
+                c.will_close = True
+
+    httpd.channel_class = channel
+    httpd.maintenance = maintenance
 
 
 def serve_forever() -> None:

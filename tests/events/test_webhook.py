@@ -324,7 +324,8 @@ def test_gates_serve_slow_and_broken_clients_leave_no_tracebacks(project: Path, 
         host, port = url.removeprefix("http://").split(":")
         clients = []
         for i in range(100):  # slow headers, slow bodies, garbage, then gone mid-request
-            s = socket.create_connection((host, int(port)))
+            # from another address than the delivery's: one address holds at most 64 connections
+            s = socket.create_connection((host, int(port)), source_address=(f"127.0.0.{2 + i % 2}", 0))
             s.sendall(
                 [b"POST / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{", b"\x00\xff"][
                     i % 3
@@ -386,3 +387,62 @@ def test_the_same_event_under_a_new_delivery_id_is_processed_once(tmp_path: Path
         _wait_for(lambda: "f-2" in seen)
         assert post(server.url, failing, signed(failing, "f-3"))[0] == 409
     assert seen == ["a-1", "b-1", "c-1", "f-1", "f-2"]
+
+
+# -- issue 27: a trickle slowloris does not starve real deliveries ---------------------------------
+def test_a_trickle_slowloris_does_not_keep_deliveries_out(tmp_path: Path) -> None:
+    """300 connections from one address each send a byte every second (under the idle timeout):
+    they filled waitress' 256 connections and real deliveries missed GitHub's 10 s. Bounded: 300
+    sockets, ~12 s of trickle; the deliveries' own timeout is GitHub's 10 s."""
+    import socket
+
+    seen: list[str] = []
+    server = WebhookServer(
+        SECRET, Ledger(str(tmp_path / "l.db")), lambda d: seen.append(d.id) or "ok", idle_timeout_s=10
+    )
+    attackers: list[socket.socket] = []
+    with server:
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(300):
+            s = socket.socket()
+            s.settimeout(2)
+            s.bind(("127.0.0.2", 0))  # another client address than the deliveries'
+            try:
+                s.connect((host, int(port)))
+                s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            except OSError:  # refused or reset: the limit per address at work
+                s.close()
+                continue
+            attackers.append(s)
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.is_set():
+                for s in list(attackers):
+                    try:
+                        s.send(b"X")
+                    except OSError:
+                        attackers.remove(s)
+                        s.close()
+                stop.wait(1.0)
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        try:
+            codes = []
+            for i in range(3):
+                time.sleep(2)
+                body = comment_payload("hello", 8000 + i)
+                req = urllib.request.Request(server.url, data=body, method="POST", headers=signed(body, f"real-{i}"))
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:  # GitHub's timeout
+                        codes.append(r.status)
+                except (TimeoutError, urllib.error.URLError) as exc:
+                    codes.append(repr(exc))
+            assert codes == [202, 202, 202]
+            _wait_for(lambda: len(attackers) < 300, timeout=20)  # the server closes trickling requests
+        finally:
+            stop.set()
+            t.join(timeout=10)
+            for s in attackers:
+                s.close()
