@@ -129,6 +129,15 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
         )
         ctx.put(verdict)
         ctx.record.error = str(error)
+    digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
+    # serve.triton names an existing Triton: nothing ties the models that answered to the built
+    # artifacts, so the verdict is recorded without the digest, and promotion refuses it
+    bound = ctx.record.deploy is None or ctx.record.deploy.server is not None
+    if not bound:
+        progress(
+            "verdict unbound: an existing Triton served the arms; the built digest is not recorded (not promotable)"
+        )
+        digest = None
     exit_code = VERDICT_EXIT[verdict.verdict]
     if isinstance(error, BadInputError):
         exit_code = error.exit_code
@@ -155,13 +164,13 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
                 "verdict": verdict.verdict,
                 "reason": verdict.reason,
                 "exit_code": int(exit_code),
+                "bound": bound,  # false: judged models gates did not serve (serve.triton: an existing server)
                 "durations_s": ctx.durations_s,
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             indent=2,
         )
     )
-    digest = ctx.record.optimize.candidate.digest if ctx.record.optimize is not None else None
     md, js = (report.markdown, report.json) if report is not None else (None, None)
     return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, md, js, digest)
 

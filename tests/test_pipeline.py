@@ -193,3 +193,39 @@ def test_a_report_rendering_failure_never_loses_the_verdict(
     if broken != "build_report":
         assert json.loads((tmp_path / "run" / "report.json").read_text())["verdict"] == "INCONCLUSIVE"
         assert "INCONCLUSIVE" in (tmp_path / "run" / "report.md").read_text()
+
+
+class ServedElsewhere:
+    """What optimize and deploy leave when serve.triton names an existing Triton."""
+
+    name = "served-elsewhere"
+
+    def __init__(self, local: bool):
+        self.local = local
+
+    def run(self, ctx: RunContext) -> None:
+        from gates.engines.base import ModelRef
+        from gates.record import DeployResult, OptimizeResult
+
+        ref = ModelRef("candidate", Path("/x"), "c" * 64, "int8_sq", "simulated")
+        ctx.put(OptimizeResult(ref, ref, True, 0.0, (), "", ()))
+        server = object() if self.local else None
+        ctx.put(DeployResult("triton:8000", "triton:8001", {}, server, "existing Triton"))  # type: ignore[arg-type]
+        raise InfraError("stop here")
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_a_verdict_on_an_existing_triton_is_not_bound_to_the_built_digest(
+    write_pipeline: Callable[..., Path], tmp_path: Path, local: bool
+) -> None:
+    """serve.triton: http://host:port — nothing ties the models that answer to the built artifacts:
+    the verdict is recorded without the digest (promotion refuses a PASS without one) and says so."""
+    pf = load_pipeline(write_pipeline(CFG))
+    lines: list[str] = []
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, stages=(ServedElsewhere(local),))
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    if local:
+        assert out.candidate_digest == "c" * 64 and run["bound"] is True
+    else:
+        assert out.candidate_digest is None and run["bound"] is False
+        assert any("unbound" in line for line in lines), lines
