@@ -229,3 +229,25 @@ def test_a_verdict_on_an_existing_triton_is_not_bound_to_the_built_digest(
     else:
         assert out.candidate_digest is None and run["bound"] is False
         assert any("unbound" in line for line in lines), lines
+
+
+def test_the_ledger_row_is_written_when_the_report_stage_fails(
+    write_pipeline: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gates.stages.report as report_stage
+    from gates.ledger import Ledger
+    from gates.promotion.service import gate_commit
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise ValueError("Unknown symbol: \\color")
+
+    monkeypatch.setattr(report_stage, "build_report", boom)
+    ledger = Ledger(str(tmp_path / "ledger.sqlite"))
+    pf = load_pipeline(write_pipeline(CFG))
+    out = gate_commit(
+        pf, tmp_path / "a", ledger, "ci", 5, "a" * 40, {}, lambda s: None, tmp_path / "run",
+        stages=(Boom(InfraError("died")),),
+    )  # fmt: skip
+    assert out.exit_code == ExitCode.INFRA
+    (row,) = ledger.runs(pipeline="unit")
+    assert row.verdict == "INCONCLUSIVE" and row.sha == "a" * 40
