@@ -130,13 +130,30 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
         )
         ctx.put(verdict)
         ctx.record.error = str(error)
-    _timed(ctx, ReportStage())
-    report = ctx.need(ReportResult)
+    build = ctx.record.build
+    digest = (build.candidate.build_digest or None) if build is not None else None  # no build: nothing to promote
+    # serve.triton names an existing Triton: nothing ties the models that answered to the built
+    # artifacts, so the verdict is recorded without the digest, and promotion refuses it
+    bound = ctx.record.deploy is None or ctx.record.deploy.server is not None
+    if not bound:
+        progress(
+            "verdict unbound: an existing Triton served the arms; the built digest is not recorded (not promotable)"
+        )
+        digest = None
     exit_code = VERDICT_EXIT[verdict.verdict]
     if isinstance(error, BadInputError):
         exit_code = error.exit_code
+    report: ReportResult | None = None
+    try:  # the verdict is decided: a report that cannot be written must not lose it (run.json, the ledger)
+        _timed(ctx, ReportStage())
+        report = ctx.need(ReportResult)
+    except Exception as exc:
+        detail = str(exc) if isinstance(exc, GatesError) else str(exc)[:300]  # ours name the file and key
+        progress(f"error: the report could not be written: {type(exc).__name__}: {detail}")
+        exit_code = ExitCode.INFRA
     try:
-        _timed(ctx, PublishStage())
+        if report is not None:
+            _timed(ctx, PublishStage())
     except Exception as exc:  # the report is on disk; say what failed, do not claim success, keep run.json
         progress(f"publish failed: {exc if isinstance(exc, GatesError) else f'{type(exc).__name__}: {exc}'}")
         progress(f"(re-post the report later with: gates publish {run_dir})")
@@ -150,15 +167,15 @@ def _conclude(ctx: RunContext, error: GatesError | None) -> RunOutcome:
                 "verdict": verdict.verdict,
                 "reason": verdict.reason,
                 "exit_code": int(exit_code),
+                "bound": bound,  # false: judged models gates did not serve (serve.triton: an existing server)
                 "durations_s": ctx.durations_s,
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             indent=2,
         )
     )
-    build = ctx.record.build
-    digest = (build.candidate.build_digest or None) if build is not None else None  # no build: nothing to promote
-    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, report.markdown, report.json, digest)
+    md, js = (report.markdown, report.json) if report is not None else (None, None)
+    return RunOutcome(run_id, verdict.verdict, verdict.reason, exit_code, run_dir, md, js, digest)
 
 
 def warm_start_wanted(stages: tuple[Stage, ...]) -> bool:

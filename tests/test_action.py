@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,11 @@ def test_the_gate_job_runs_on_the_labels_the_runner_scale_sets_register() -> Non
 
 FAKE_GATES = """#!/usr/bin/env bash
 # records what gates was given and exits as the pipeline's name says (demo-1.yaml exits 1)
-echo "$2|$4|${GATES_LEDGER:-}|${GATES_EPHEMERAL_RUNNER:-}|$GATES_REPORT_URL|${GITHUB_OUTPUT}" >> "$CALLS"
-mkdir -p "$4" && echo '<html>' > "$4/report.html"
-name=$(basename "$2"); code=${name##*-}; exit "${code%.yaml}"
+[ "$1 $2 $4" = "run --output --" ] || { echo "unexpected argv: $*" >&2; exit 99; }
+echo "$5|$3|${GATES_LEDGER:-}|${GATES_EPHEMERAL_RUNNER:-}|$GATES_REPORT_URL|${GITHUB_OUTPUT}" >> "$CALLS"
+mkdir -p "$3" && echo '<html>' > "$3/report.html"
+[ -n "${NO_REPORT:-}" ] || echo '{}' > "$3/report.json"
+name=$(basename -- "$5"); code=${name##*-}; exit "${code%.yaml}"
 """
 
 
@@ -164,3 +167,40 @@ def test_run_step_without_pipelines_is_bad_input(tmp_path: Path) -> None:
     proc, outputs = run_step(tmp_path, "  ")
     assert outputs["exit_code"] == "2" and outputs["verdict"] == "INCONCLUSIVE"
     assert "::error title=gates::no pipeline config given" in proc.stdout
+
+
+def test_a_pipeline_file_named_like_an_option_is_gated_not_parsed_as_one(tmp_path: Path) -> None:
+    """`-hoevil.yaml` matched by a glob: with the real CLI it must be read as a config (and refused
+    here, as it is not one), never taken as `-h` (help, exit 0, PASS with nothing gated)."""
+    (tmp_path / "-hoevil.yaml").write_text("not: [a pipeline\n")
+    real = Path(sys.executable).parent / "gates"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gates").write_text(f'#!/usr/bin/env bash\nexec "{real}" "$@"\n')
+    (bindir / "gates").chmod(stat.S_IRWXU)
+    script = next(s["run"] for s in action()["runs"]["steps"] if s.get("id") == "run")
+    out = tmp_path / "github_output"
+    out.write_text("")
+    env = {
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "HOME": str(tmp_path),
+        "GITHUB_OUTPUT": str(out),
+        "RUNNER_TEMP": str(tmp_path),
+        "INPUT_PIPELINES": "*.yaml",
+        "INPUT_LEDGER_URL": "",
+        "GATES_LEDGER": str(tmp_path / "ledger.sqlite"),
+    }
+    argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert outputs["verdict"] != "PASS", proc.stdout + proc.stderr
+    assert outputs["exit_code"] == "2", proc.stdout + proc.stderr
+    assert "-hoevil.yaml" in proc.stderr and "Usage:" not in proc.stdout
+
+
+def test_an_exit_0_without_a_report_is_not_a_pass(tmp_path: Path) -> None:
+    (tmp_path / "p-0.yaml").write_text("")
+    proc, outputs = run_step(tmp_path, "p-0.yaml", NO_REPORT="1")
+    assert outputs["verdict"] == "INCONCLUSIVE" and outputs["exit_code"] == "3"
+    assert "without writing a report" in proc.stdout

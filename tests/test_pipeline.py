@@ -169,3 +169,87 @@ def test_unreachable_github_still_writes_run_json(
     assert json.loads((tmp_path / "run" / "run.json").read_text())["exit_code"] == 3
     assert any("publish failed: GitHub" in line and "after 2 attempt(s)" in line for line in lines)
     assert [(r.pr, r.sha, r.run_dir) for r in ledger.runs()] == [(3, "ab" * 20, str(tmp_path / "run"))]
+
+
+@pytest.mark.parametrize("broken", ["render_html", "render_markdown", "build_report"])
+def test_a_report_rendering_failure_never_loses_the_verdict(
+    write_pipeline: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    """report.html crashed on a mathtext prompt id after the measurement: no run.json, no report.json,
+    no ledger row. Whatever part of the report fails, the verdict is written."""
+    import gates.stages.report as report_stage
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise ValueError("Unknown symbol: \\color")
+
+    monkeypatch.setattr(report_stage, broken, boom)
+    pf = load_pipeline(write_pipeline(CFG))
+    lines: list[str] = []
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, stages=(Boom(InfraError("died")),))
+    assert out.verdict == "INCONCLUSIVE" and "died" in out.reason
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["verdict"] == "INCONCLUSIVE" and run["exit_code"] == 3
+    assert any("report" in line and "Unknown symbol" in line for line in lines), lines
+    if broken != "build_report":
+        assert json.loads((tmp_path / "run" / "report.json").read_text())["verdict"] == "INCONCLUSIVE"
+        assert "INCONCLUSIVE" in (tmp_path / "run" / "report.md").read_text()
+
+
+class ServedElsewhere:
+    """What optimize and deploy leave when serve.triton names an existing Triton."""
+
+    name = "served-elsewhere"
+
+    def __init__(self, local: bool):
+        self.local = local
+
+    def run(self, ctx: RunContext) -> None:
+        from gates.artifacts import EngineBuild, ModelRef
+        from gates.record import BuildResult, DeployResult, OptimizeResult
+
+        ref = ModelRef("candidate", Path("/x"), "m" * 64, "int8_sq", "simulated")
+        ctx.put(OptimizeResult(ref, ref, True, 0.0, (), "", ()))
+        build = EngineBuild("torch", ref, Path("/x"), "k" * 64, True, False, "", build_digest="c" * 64)
+        ctx.put(BuildResult(build, build, ""))  # the served build is the candidate's identity
+        server = object() if self.local else None
+        ctx.put(DeployResult("triton:8000", "triton:8001", {}, server, "existing Triton"))  # type: ignore[arg-type]
+        raise InfraError("stop here")
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_a_verdict_on_an_existing_triton_is_not_bound_to_the_built_digest(
+    write_pipeline: Callable[..., Path], tmp_path: Path, local: bool
+) -> None:
+    """serve.triton: http://host:port — nothing ties the models that answer to the built artifacts:
+    the verdict is recorded without the digest (promotion refuses a PASS without one) and says so."""
+    pf = load_pipeline(write_pipeline(CFG))
+    lines: list[str] = []
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, stages=(ServedElsewhere(local),))
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    if local:
+        assert out.candidate_digest == "c" * 64 and run["bound"] is True
+    else:
+        assert out.candidate_digest is None and run["bound"] is False
+        assert any("unbound" in line for line in lines), lines
+
+
+def test_the_ledger_row_is_written_when_the_report_stage_fails(
+    write_pipeline: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gates.stages.report as report_stage
+    from gates.ledger import Ledger
+    from gates.promotion.service import gate_commit
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise ValueError("Unknown symbol: \\color")
+
+    monkeypatch.setattr(report_stage, "build_report", boom)
+    ledger = Ledger(str(tmp_path / "ledger.sqlite"))
+    pf = load_pipeline(write_pipeline(CFG))
+    out = gate_commit(
+        pf, tmp_path / "a", ledger, "ci", 5, "a" * 40, {}, lambda s: None, tmp_path / "run",
+        stages=(Boom(InfraError("died")),),
+    )  # fmt: skip
+    assert out.exit_code == ExitCode.INFRA
+    (row,) = ledger.runs(pipeline="unit")
+    assert row.verdict == "INCONCLUSIVE" and row.sha == "a" * 40

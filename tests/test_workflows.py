@@ -86,3 +86,34 @@ def test_ci_workflow_runs_make_test_on_hosted_runner() -> None:
     assert requires == ">=3.11,<3.13" and job["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
     setup = next(s for s in job["steps"] if "actions/setup-python" in s.get("uses", ""))
     assert setup["with"]["python-version"] == "${{ matrix.python }}"
+
+
+TRUSTED_ASSOCIATIONS = (
+    'contains(fromJSON(\'["OWNER", "MEMBER", "COLLABORATOR"]\'), github.event.comment.author_association)'
+)
+
+
+def comment_gate(wf: dict[str, Any], job_name: str) -> str:
+    """How a comment-triggered job on a self-hosted runner is kept from strangers: '' if it is not."""
+    job = wf["jobs"][job_name]
+    if "environment" in job:
+        return "environment"  # required reviewers approve before a runner is taken
+    if TRUSTED_ASSOCIATIONS in job.get("if", ""):
+        return "author_association"
+    needs = job.get("needs", [])
+    for need in [needs] if isinstance(needs, str) else needs:
+        if wf["jobs"][need]["runs-on"] == "ubuntu-latest" and comment_gate(wf, need):
+            return f"hosted job {need}"
+    return ""
+
+
+@pytest.mark.parametrize("name", ["gates.yml", "promote.yml"])
+def test_no_comment_from_a_stranger_starts_a_self_hosted_job(name: str) -> None:
+    wf = load(name)
+    if "issue_comment" not in wf["on"]:
+        return
+    for job_name, job in wf["jobs"].items():
+        on_gpu = job["runs-on"] != "ubuntu-latest"
+        reachable = "issue_comment" in job.get("if", "issue_comment") or "needs" in job
+        if on_gpu and reachable:
+            assert comment_gate(wf, job_name), f"{name}:{job_name} starts a self-hosted runner for any commenter"

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gates.errors import BadInputError
 from gates.journal import Journal, retry
 from gates.ledger import Ledger
 from gates.ledger.db import require_durable
@@ -39,6 +40,19 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def default_artifacts() -> Path:
     return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+
+
+def writable_dir(option: str, given: Path) -> Path:
+    """``given`` resolved, created if missing, and written to once: refused (exit 2) before any model work."""
+    path = given.resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".gates-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{option} {given}: cannot write there: {exc}") from None
+    return path
 
 
 def open_ledger(url: str, artifacts: Path | None = None, replay: bool = True) -> Ledger:

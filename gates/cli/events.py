@@ -24,7 +24,7 @@ def _context(repo_dir: Path, ledger_url: str, artifacts: Path | None) -> Handler
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--repo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger
+from gates.errors import BadInputError
 from gates.github.client import GitHubClients
 from gates.promotion.commit_verdict import configured_architectures
 from gates.promotion.service import PromotionService, Request
@@ -32,6 +33,8 @@ def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: 
         report_url=env.get("GATES_REPORT_URL"),
         architectures=configured_architectures(env),
     )
+    if not pipeline.resolve().is_relative_to(repo_dir.resolve()):  # promotion reads configs from the repository only
+        raise BadInputError(f"{pipeline}: not a pipeline config under --repo-dir {repo_dir.resolve()}")
     rel = pipeline.resolve().relative_to(repo_dir.resolve()).as_posix()
     request = Request(rel, env.get("GITHUB_REPOSITORY", "local/local"), actor, pr, None, f"gates {kind}")
     code, message = service.carry_out(kind, request)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gates.cli.common import ledger_options, open_ledger
+from gates.cli.common import ledger_options, open_ledger, writable_dir
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
@@ -39,25 +39,15 @@ def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     pf = load_pipeline(pipeline)
-    root = artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
 
     def progress(line: str) -> None:
         click.echo(line, err=False)
 
     pr, sha = pr_number(os.environ.get("GATES_PR_NUMBER")), os.environ.get("GATES_COMMIT_SHA") or None
     GitHubTarget.from_env(os.environ)  # a malformed GITHUB_REPOSITORY is refused now, not after the run
-    out = output.resolve() if output else None
-    if out is not None:
-        try:  # refused before any model work, as every other bad input
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".gates-write-test"
-            probe.touch()
-            probe.unlink()
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"--output {output}: cannot write there: {exc}") from None
-    outcome = gate_commit(
-        pf, root.resolve(), open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out
-    )
+    root = writable_dir("--artifacts", artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts")))
+    out = writable_dir("--output", output) if output else None  # refused before any model work
+    outcome = gate_commit(pf, root, open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out)
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
     click.echo(f"report: {outcome.report_md}")
     if outcome.report_md is not None:

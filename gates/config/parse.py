@@ -25,7 +25,6 @@ KeyPath = tuple[str | int, ...]
 MAX_CONFIG_BYTES = 1_000_000
 MAX_NODES = 50_000  # values after alias expansion
 MAX_DEPTH = 32
-_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]*@")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +189,35 @@ def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, in
 def _shown(value: Any) -> str:
     """A rejected value as the error quotes it: credentials in a URL are masked (the message is
     printed and annotated on the PR) and a long value is cut."""
-    text = _URL_CREDENTIALS.sub(r"\1***@", repr(value))
+    text = mask_url_credentials(repr(value))
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+def mask_url_credentials(text: str) -> str:
+    """``scheme://user:pass@`` becomes ``scheme://***@``, in one pass over ``text``.
+
+    What ``(?i)([a-z][a-z0-9+.-]*://)[^/@\\s]*@`` masks, without its backtracking (66 s for a
+    40 kB value): the userinfo runs after each ``://`` never overlap, so each character is looked
+    at a bounded number of times.
+    """
+    out: list[str] = []
+    pos = 0
+    while (sep := text.find("://", pos)) != -1:
+        start = sep  # the scheme: letters, digits, + . - back from '://', one letter at least
+        while start > pos and (text[start - 1].isalnum() or text[start - 1] in "+.-"):
+            start -= 1
+        has_scheme = any(c.isalpha() for c in text[start:sep])
+        end = sep + 3
+        while end < len(text) and text[end] not in "/@" and not text[end].isspace():
+            end += 1
+        if has_scheme and end < len(text) and text[end] == "@":
+            out.append(text[pos : sep + 3] + "***@")
+            pos = end + 1
+        else:
+            out.append(text[pos : sep + 3])
+            pos = sep + 3
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _trim_to_known(loc: KeyPath, lines: dict[KeyPath, int]) -> KeyPath:

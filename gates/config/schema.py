@@ -41,6 +41,7 @@ QuantFormat = Literal[
 QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
+PIPELINE_NAME = _NAME  # what `gates publish` accepts as report.json's pipeline
 
 
 BUILTIN_MODELS = ("builtin:tiny-llama", "builtin:smollm2-135m-instruct")

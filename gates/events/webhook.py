@@ -6,8 +6,10 @@
 - The body must carry ``X-Hub-Signature-256: sha256=HMAC(secret, body)``; it is compared in
   constant time and anything unsigned or wrongly signed gets 401 before it is even parsed.
 - Every delivery is recorded in the ledger (with its payload) before it is queued. A replay of
-  a processed delivery gets 409; a redelivery of one that was received but never processed
-  (its worker crashed, the server was killed) or whose processing failed is processed, and on
+  a processed delivery gets 409, and so does the same event under a new delivery id (its comment
+  or review id, else its body: the signature does not cover the delivery id); a redelivery of
+  one that was received but never processed (its worker crashed, the server was killed) or
+  whose processing failed is processed, and on
   start the receiver queues whatever an earlier process received and did not process.
 - Accepted deliveries are answered 202 at once (GitHub gives a hook 10 s); worker threads
   handle them. If the ledger does not answer within ``ledger_timeout_s`` the receiver says 503
@@ -51,6 +53,27 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature(secret, body).encode(), header.strip().encode(errors="replace"))
 
 
+# the object whose id names the event, and the field that tells its edits apart
+_EVENT_OBJECT = {
+    "issue_comment": ("comment", "updated_at"),
+    "pull_request_review_comment": ("comment", "updated_at"),
+    "pull_request_review": ("review", "submitted_at"),
+}
+
+
+def event_identity(event: str, payload: Any, body: bytes) -> str:
+    """What makes two deliveries one event whatever their X-GitHub-Delivery (which the signature
+    does not cover): the comment or review id (with the action and the edit time), else the body."""
+    name, version = _EVENT_OBJECT.get(event, ("", ""))
+    obj = payload.get(name) if isinstance(payload, dict) and name else None
+    ident = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and isinstance(ident, int) and not isinstance(ident, bool):
+        key = json.dumps([event, payload.get("action"), name, ident, obj.get(version)], default=str)
+    else:
+        key = f"{event}:body:{hashlib.sha256(body).hexdigest()}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class Delivery:
     id: str
@@ -76,6 +99,8 @@ class WebhookServer:
         log: Callable[[str], None] = print,
         ledger_timeout_s: float = 5.0,
         idle_timeout_s: int = 10,
+        read_timeout_s: float = 10.0,
+        per_address_limit: int = 64,
     ):
         from waitress.server import create_server
 
@@ -104,6 +129,7 @@ class WebhookServer:
             ident="gates",
             expose_tracebacks=False,
         )
+        guard_connections(self._httpd, read_timeout_s, per_address_limit)
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
         self._serve = threading.Thread(target=self._httpd.run, daemon=True)
 
@@ -179,9 +205,12 @@ class WebhookServer:
                 self._queued.discard(item.id)
 
     def _accept(self, delivery: Delivery, body: bytes) -> tuple[int, str]:
-        state = self.ledger.receive_delivery(delivery.id, delivery.event, body.decode("utf-8", "replace"))
+        identity = event_identity(delivery.event, delivery.payload, body)
+        state = self.ledger.receive_delivery(delivery.id, delivery.event, body.decode("utf-8", "replace"), identity)
         if state == "done":
             return 409, f"delivery {delivery.id} was already processed"
+        if state == "duplicate":
+            return 409, f"delivery {delivery.id} repeats an event another delivery carries; not processed again"
         queued = self._enqueue(delivery)
         if state == "new":
             return 202, f"queued {delivery.event} {delivery.id}"
@@ -248,6 +277,46 @@ class WebhookServer:
         except concurrent.futures.TimeoutError:
             # the record may still complete (then the delivery is queued); if not, a redelivery is processed
             return 503, "the ledger is busy; redeliver later"
+
+
+def guard_connections(httpd: Any, read_timeout_s: float, per_address_limit: int) -> None:
+    """Against a trickle slowloris (a byte every few seconds resets waitress' idle timeout, and 256
+    such connections fill its limit): a request must arrive whole within ``read_timeout_s`` of its
+    first byte, and one client address holds at most ``per_address_limit`` connections."""
+    import time
+
+    from waitress.channel import HTTPChannel
+
+    class Channel(HTTPChannel):  # type: ignore[misc]
+        request_started = 0.0
+
+        def received(self, data: bytes) -> bool:
+            now = time.time()
+            if self.request is None:
+                self.request_started = now
+            elif now - self.request_started > read_timeout_s:
+                self.will_close = True  # too slow to be GitHub: its bytes are not read further
+                return False
+            return bool(super().received(data))
+
+    def channel(server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> Any:
+        peer = addr[0] if isinstance(addr, tuple) else addr
+        held = sum(1 for c in list(server.active_channels.values()) if c.addr and c.addr[0] == peer)
+        if held >= per_address_limit:
+            sock.close()
+            return None
+        return Channel(server, sock, addr, adj, map=map)
+
+    original = httpd.maintenance
+
+    def maintenance(now: float) -> None:  # a partial request that stopped short of the deadline
+        original(now)
+        for c in list(httpd.active_channels.values()):
+            if getattr(c, "request", None) is not None and now - getattr(c, "request_started", now) > read_timeout_s:
+                c.will_close = True
+
+    httpd.channel_class = channel
+    httpd.maintenance = maintenance
 
 
 def serve_forever() -> None:

@@ -22,6 +22,7 @@ T = TypeVar("T")
 STATUS_STATE = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "error"}
 CHECK_CONCLUSION = {"PASS": "success", "FAIL": "failure", "INCONCLUSIVE": "neutral"}
 GITHUB_COM = "https://api.github.com"
+ACTIONS_BOT = "github-actions[bot]"  # who Actions' GITHUB_TOKEN writes as
 # A secondary rate limit may ask for any wait; we wait at most this long per retry (a gate run
 # that sleeps for hours helps no one) and fail with the endpoint named when it asks for more.
 MAX_RETRY_AFTER_S = 60.0
@@ -52,6 +53,9 @@ class GitHubTarget:
     retries: int = 4
     backoff_s: float = 1.0
     read_timeout_s: float = 10.0  # per request; a hung GitHub is retried like a refused connection
+    # gates' own login (GATES_GITHUB_LOGIN): only its comments can be the sticky report. Unset: GET
+    # /user for a personal token, else Actions' GITHUB_TOKEN identity (an installation token has no /user)
+    login: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitHubTarget | None:
@@ -91,6 +95,7 @@ class GitHubTarget:
             retries=_env_number(env, "GATES_GITHUB_RETRIES", "4", int, 0),
             backoff_s=_env_number(env, "GATES_GITHUB_BACKOFF_S", "1.0", float, 0),
             read_timeout_s=_env_number(env, "GATES_GITHUB_TIMEOUT_S", "10", float, 0.01),
+            login=env.get("GATES_GITHUB_LOGIN") or None,
         )
 
 
@@ -113,6 +118,7 @@ class GitHubClient:
             self.gh.session.app_installation_token_auth({"token": target.token, "expires_at": "2999-01-01T00:00:00Z"})
         self.owner, self.name = target.repository.split("/", 1)
         self._repo: Any = None
+        self._login: str | None = None
 
     def call(self, endpoint: str, fn: Callable[[], T]) -> T:
         import github3
@@ -176,8 +182,10 @@ class GitHubClient:
         if issue is None:
             raise InfraError(f"GitHub GET {base}/{self.target.pr}: no such pull request")
 
-        def find() -> Any:
-            mine = [c for c in issue.comments() if marker in (c.body or "")]
+        me = self.own_login()
+
+        def find() -> Any:  # a marker anyone can type: only gates' own comments are candidates
+            mine = [c for c in issue.comments() if marker in (c.body or "") and _author(c) == me]
             return max(mine, key=lambda c: (c.created_at, c.id)) if mine else None
 
         existing = self.call(f"GET {base}/{self.target.pr}/comments", find)
@@ -195,6 +203,26 @@ class GitHubClient:
 
         comment = self.call(f"POST {base}/{self.target.pr}/comments", create)
         return str(comment.html_url)
+
+    def own_login(self) -> str:
+        """The login gates' comments are written by (see ``GitHubTarget.login``)."""
+        if self.target.login:
+            return self.target.login
+        import github3
+
+        def me() -> Any:
+            resp = self.gh.session.request("GET", f"{self.gh.session.base_url}/user")
+            if resp.status_code in (403, 404):  # an installation token: "Resource not accessible by integration"
+                return None
+            if resp.status_code >= 400:
+                raise github3.exceptions.error_for(resp)
+            return resp.json()
+
+        if self._login is None:
+            user = self.call("GET /user", me)
+            login = user.get("login") if isinstance(user, dict) else None
+            self._login = str(login) if login else ACTIONS_BOT
+        return self._login
 
     def set_status(self, context: str, verdict: str, description: str) -> None:
         sha = self.target.sha
@@ -270,3 +298,9 @@ class GitHubClients:
             target = GitHubTarget.for_repository(self.env, repository, pr, sha)
             self._made[key] = GitHubClient(target) if target is not None else None
         return self._made[key]
+
+
+def _author(comment: Any) -> str | None:
+    user = getattr(comment, "user", None)
+    login = getattr(user, "login", None)
+    return str(login) if login else None

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from gates.github.client import GitHubClient, GitHubTarget
-from gates.report.render import MARKER, fit_comment
+from gates.report.render import fit_comment, report_marker
 
 
 def publish_report(
@@ -20,7 +20,7 @@ def publish_report(
     """Post (or update) the sticky comment and set the commit's status/check; return the comment URL."""
     client = GitHubClient(target, sleep)
     body = fit_comment(markdown)
-    url = client.upsert_comment(MARKER.format(name=pipeline), body)
+    url = client.upsert_comment(report_marker(pipeline), body)
     if target.sha:
         context = f"gates/{pipeline}"
         if target.check_runs:

@@ -18,6 +18,7 @@ from typing import Any
 
 from gates.errors import InfraError
 from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, ledger_home, redact, scrub, transient
+from gates.ledger.deliveries import receive
 from gates.ledger.locks import pid_alive
 from gates.ledger.schema import migrate
 
@@ -329,26 +330,15 @@ class Ledger:
         """Record a webhook delivery id; False when it was seen before (a replay or a redelivery)."""
         return self.receive_delivery(delivery_id, event, None) == "new"
 
-    def receive_delivery(self, delivery_id: str, event: str, payload: str | None) -> str:
+    def receive_delivery(self, delivery_id: str, event: str, payload: str | None, identity: str | None = None) -> str:
         """Record a delivery before it is acted on. Returns what it is:
 
         ``new``; ``retry`` (seen, its processing failed: process it again); ``received`` (seen,
-        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay)."""
+        not processed yet: queued, or lost to a crash); ``done`` (processed: a replay);
+        ``duplicate`` (a new delivery id carrying an event, by ``identity``, that another delivery
+        queued or processed already carries: the signature does not cover the delivery id)."""
         with self._tx() as db:
-            row = db.execute("SELECT state, processed_at FROM deliveries WHERE id=?", (delivery_id,)).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO deliveries (id, event, received_at, state, payload) VALUES (?,?,?,?,?)",
-                    (delivery_id, event, time.time(), "received", payload),
-                )
-                return "new"
-            state = row[0] or ("done" if row[1] is not None else "received")  # rows of an older gates
-            if state == "failed":
-                db.execute("UPDATE deliveries SET state='received', payload=? WHERE id=?", (payload, delivery_id))
-                return "retry"
-            if state == "received" and payload is not None:
-                db.execute("UPDATE deliveries SET payload=? WHERE id=? AND payload IS NULL", (payload, delivery_id))
-            return str(state)
+            return receive(db, delivery_id, event, payload, identity)
 
     def delivery_done(self, delivery_id: str, outcome: str, failed: bool = False) -> None:
         """Processed (``failed``: not for good; a redelivery processes it again). The payload is dropped."""
@@ -369,7 +359,10 @@ class Ledger:
     def deliveries(self) -> list[tuple[str, str, float | None, str | None]]:
         return [
             tuple(r)
-            for r in self._read("SELECT id, event, processed_at, outcome FROM deliveries ORDER BY received_at, id")
+            for r in self._read(
+                "SELECT id, event, processed_at, outcome FROM deliveries WHERE state IS NULL OR state != 'identity'"
+                " ORDER BY received_at, id"
+            )
         ]
 
     def history(self, pipeline: str | None = None) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gates.errors import DataError
+from gates.quality.datafile import read_data_file
 from gates.quality.expectations import Expectation, validate_rows
 
 MAX_PROMPT_CHARS = 8000
@@ -152,13 +153,10 @@ CALIBRATION_CHECKS = (
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """Rows and their 1-based line numbers; blank lines are skipped, bad JSON names its line."""
-    try:  # bounded: a file that never ends (a FIFO, /dev/zero) must not grow until the OOM killer
-        with path.open("rb") as f:
-            blob = f.read(MAX_JSONL_BYTES + 1)
-        if len(blob) > MAX_JSONL_BYTES:
-            raise DataError(f"{path}: larger than {MAX_JSONL_BYTES // 1_000_000} MB")
+    blob = read_data_file(path, MAX_JSONL_BYTES)  # a regular file, bounded: not a FIFO or /dev/zero
+    try:
         text = blob.decode("utf-8")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+    except UnicodeDecodeError as exc:
         raise DataError(f"{path}: cannot read: {exc}") from None
     rows, lines = [], []
     for n, raw in enumerate(text.splitlines(), start=1):

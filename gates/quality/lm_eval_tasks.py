@@ -13,6 +13,7 @@ name, never approximated. Task YAMLs point at local data (``dataset_path: json``
 from __future__ import annotations
 
 import dataclasses
+import glob as globmod
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ import numpy as np
 import yaml
 
 from gates.errors import BadInputError, DataError
+from gates.quality.datafile import check_data_file, read_data_file
 from gates.quality.scoring import encode_pair
 from gates.triton.client import TextModelClient
+
+MAX_TASK_BYTES = 1_000_000  # a task YAML is a few hundred bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +44,29 @@ class TaskSamples:
 def task_spec(path: Path) -> TaskSpec:
     """The task's name from its YAML, checked before any model work."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        doc = yaml.safe_load(read_data_file(path, MAX_TASK_BYTES).decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(f"{path}: cannot read the lm-eval task: {exc}") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise DataError(f"{path}: cannot read the lm-eval task: nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("task"), str):
         raise DataError(f"{path}: an lm-eval task YAML needs a 'task' name")
+    for data in _data_files(doc.get("dataset_kwargs")):  # lm-eval reads them: checked here, before model work
+        # relative to the working directory (Hugging Face datasets' rule); a pattern: each match
+        for match in sorted(globmod.glob(data)) if globmod.has_magic(data) else [data]:
+            check_data_file(Path(match))
     kind = doc.get("output_type", "generate_until")
     if kind not in ("multiple_choice", "loglikelihood"):
         raise DataError(f"{path}: output_type {kind!r}: only multiple_choice and loglikelihood tasks are served")
     return TaskSpec(path, str(doc["task"]))
+
+
+def _data_files(kwargs: Any) -> list[str]:
+    """The local files of ``dataset_kwargs.data_files``: a path, a list, or splits to either."""
+    files = kwargs.get("data_files") if isinstance(kwargs, dict) else None
+    values = list(files.values()) if isinstance(files, dict) else [files]
+    flat = [f for v in values for f in (v if isinstance(v, list) else [v])]
+    return [f for f in flat if isinstance(f, str) and "://" not in f]
 
 
 def lm_eval_available() -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gates.errors import DataError
+from gates.quality.datafile import read_data_file
 from gates.quality.golden import _typed, read_jsonl
 from gates.triton.client import TextModelClient
 
@@ -72,10 +73,10 @@ def load_multiple_choice(path: Path, label: str) -> list[ChoiceItem]:
 
 def load_documents(path: Path, label: str) -> list[Document]:
     """Documents of a held-out text file: paragraphs separated by blank lines."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
+    try:  # the golden suites' checks: a regular file, bounded
+        text = read_data_file(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
     docs: list[Document] = []
     start, buf = 0, list[str]()
     for n, raw in enumerate([*text.splitlines(), ""], start=1):

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _plain_text(fn: Callable[P, R]) -> Callable[P, R]:
+    """Every text in the chart is drawn as typed: ``$…$`` in a prompt id is not mathtext (a
+    ``$\\color{red}{x}$`` id made matplotlib raise, and report.html was lost) nor TeX."""
+
+    @functools.wraps(fn)
+    def plain(*args: P.args, **kwargs: P.kwargs) -> R:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return fn(*args, **kwargs)
+
+    return plain
 
 
 def _label(text: str) -> str:
@@ -68,6 +86,7 @@ def _png(fig: Any) -> str:
         plt.close(fig)
 
 
+@_plain_text
 def png_latency_cdf(samples: Mapping[str, Sequence[float]]) -> str | None:
     import matplotlib
 
@@ -91,6 +110,7 @@ def png_latency_cdf(samples: Mapping[str, Sequence[float]]) -> str | None:
     return _png(fig)
 
 
+@_plain_text
 def png_drift(rows: Sequence[Mapping[str, Any]]) -> str | None:
     import matplotlib
 
@@ -143,6 +163,7 @@ def mermaid_capacity(capacity: Mapping[str, Any]) -> str:
     return "\n".join([*lines, "```"])
 
 
+@_plain_text
 def png_capacity(capacity: Mapping[str, Any]) -> str | None:
     """p95 latency against achieved throughput per arm, with the SLO's latency limit."""
     import matplotlib

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from gates.config.schema import PIPELINE_NAME
 from gates.loadmodes import LOAD_MODES, LoadMode
 from gates.report.charts import (
     mermaid_capacity,
@@ -84,8 +85,17 @@ def _env(autoescape: bool) -> jinja2.Environment:
     return env
 
 
+def report_marker(name: str) -> str:
+    """The sticky comment's marker, exactly as ``gates publish`` searches for it.
+
+    A pipeline name (``[a-z0-9._-]``) holds no markup and cannot close the comment, so it is kept
+    as is: escaping ``_`` made the marker differ from the one searched for (a new comment per run).
+    """
+    return MARKER.format(name=name if PIPELINE_NAME.fullmatch(name) else md_inline(name))
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    marker = MARKER.format(name=md_inline(report["pipeline"]))
+    marker = report_marker(str(report["pipeline"]))
     charts = {
         "latency": mermaid_latency(report["load"]) if report.get("load") else "",
         "drift": mermaid_drift(report["drift"].get("per_prompt", [])) if report.get("drift") else "",
@@ -125,3 +135,23 @@ def render_html(report: dict[str, Any], latency_samples: dict[str, Any] | None =
         "capacity": png_capacity(report["capacity"]) if report.get("capacity") else None,
     }
     return _env(True).get_template("report.html.j2").render(r=report, images=images)
+
+
+def minimal_markdown(report: dict[str, Any], error: str) -> str:
+    """The verdict and its reason alone, for when the full report cannot be rendered."""
+    return (
+        f"{report_marker(str(report.get('pipeline', '')))}\n## gates: **{md_inline(str(report.get('verdict')))}** — "
+        f"{md_inline(str(report.get('pipeline', '')))}\n\n{md_inline(str(report.get('reason', '')))}\n\n"
+        f"The full report could not be rendered: {md_inline(error)} (report.json has every figure).\n"
+    )
+
+
+def minimal_html(report: dict[str, Any], error: str) -> str:
+    from html import escape
+
+    return (
+        "<!doctype html><meta charset=utf-8><title>gates report</title>"
+        f"<h1>gates: {escape(str(report.get('verdict')))} — {escape(str(report.get('pipeline', '')))}</h1>"
+        f"<p>{escape(str(report.get('reason', '')))}</p>"
+        f"<p>The full report could not be rendered: {escape(error)} (report.json has every figure).</p>\n"
+    )

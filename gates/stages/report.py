@@ -10,7 +10,7 @@ from gates.errors import InfraError
 from gates.record import LoadResult, ReportResult
 from gates.report.assemble import build_report
 from gates.report.model import report_json
-from gates.report.render import render_html, render_markdown
+from gates.report.render import minimal_html, minimal_markdown, render_html, render_markdown
 
 
 class ReportStage:
@@ -26,10 +26,25 @@ class ReportStage:
             unchecked = ctx.run_dir / "report.unchecked.json"
             unchecked.write_text(json.dumps(report, indent=2, default=str))
             raise InfraError(f"{exc}; the report as produced: {unchecked}") from None
-        paths.markdown.write_text(render_markdown(report))
         load = ctx.get(LoadResult)
         samples = {"baseline": load.baseline.samples_ms, "candidate": load.candidate.samples_ms} if load else None
-        paths.html.write_text(render_html(report, samples))
+        # a rendering failure (a chart, a template) costs that rendering, never the verdict
+        try:
+            markdown = render_markdown(report)
+        except Exception as exc:
+            ctx.progress(f"warning: report.md could not be rendered ({_what(exc)}); writing the verdict only")
+            markdown = minimal_markdown(report, _what(exc))
+        paths.markdown.write_text(markdown)
+        try:
+            html = render_html(report, samples)
+        except Exception as exc:
+            ctx.progress(f"warning: report.html could not be rendered ({_what(exc)}); writing the verdict only")
+            html = minimal_html(report, _what(exc))
+        paths.html.write_text(html)
         # durations_s includes the report stage itself only in run.json; report.json is written last
         paths.json.write_text(text)
         ctx.put(dataclasses.replace(paths, note=str(paths.markdown)))
+
+
+def _what(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -38,8 +38,12 @@ class Logged:
 
 
 class GitHubTestServer(StatusesAndDeployments):
-    def __init__(self, token: str = "test-token"):
+    def __init__(self, token: str = "test-token", login: str = "github-actions[bot]", installation: bool = True):
         self.token = token
+        # who the token is: comments it creates are that user's; an installation token (Actions'
+        # GITHUB_TOKEN, a GitHub App's) has no GET /user (403 "Resource not accessible by integration")
+        self.login = login
+        self.installation = installation
         self.lock = threading.Lock()
         self.ids = itertools.count(1000)
         self.repos: dict[str, dict[str, Any]] = {}
@@ -125,6 +129,13 @@ class GitHubTestServer(StatusesAndDeployments):
                 if s["_repo"] == full_name and s["_sha"] == sha:
                     out[s["context"]] = s
         return out
+
+    def add_comment(self, full_name: str, number: int, body: str, login: str) -> int:
+        """A comment someone else wrote (not through the API under test); its id."""
+        with self.lock:
+            status, comment, _ = self._create_comment({"body": body}, full_name, str(number), login)
+        assert status == 201, comment
+        return int(comment["id"])
 
     def calls(self, method: str, pattern: str) -> list[Logged]:
         return [c for c in self.log if c.method == method and re.fullmatch(pattern, c.path)]
@@ -257,6 +268,7 @@ class GitHubTestServer(StatusesAndDeployments):
             (rf"GET {repo}/deployments", self._list_deployments),
             (rf"POST {repo}/deployments/(\d+)/statuses", self._create_deployment_status),
             (rf"GET {repo}/pulls/(\d+)", self._get_pull),
+            (r"GET /user", self._get_user),
             (r"GET /orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", self._get_membership),
         ]
 
@@ -290,7 +302,16 @@ class GitHubTestServer(StatusesAndDeployments):
         items = [self._public(c) for c in self.comments.values() if c["_issue"] == (full, int(number))]
         return 200, sorted(items, key=lambda c: c["id"]), {}
 
-    def _create_comment(self, body: Any, full: str, number: str) -> tuple[int, Any, dict[str, str]]:
+    def _get_user(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        if self.installation:
+            return 403, {"message": "Resource not accessible by integration"}, {}
+        user = self._user()
+        user["login"] = self.login
+        return 200, user, {}
+
+    def _create_comment(
+        self, body: Any, full: str, number: str, login: str | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(full, number)
         if not issue:
             return 404, {"message": "Not Found"}, {}
@@ -312,6 +333,8 @@ class GitHubTestServer(StatusesAndDeployments):
             updated_at=NOW,
             _issue=(full, int(number)),
         )
+        author = login or self.login
+        comment["user"] = dict(comment["user"], login=author, type="Bot" if author.endswith("[bot]") else "User")
         self.comments[cid] = comment
         issue["comments"] += 1
         return 201, self._public(comment), {}

@@ -156,7 +156,11 @@ class TritonServer:
         target = backend_root / "python"
         target.mkdir(parents=True, exist_ok=True)
         for src in (backend / "libtriton_python.so", backend / "triton_python_backend_utils.py", stub):
-            shutil.copy2(src, target / src.name)
+            # replaced, never written in place: a stub of an earlier server in this folder (the warm
+            # start's, SIGKILLed a moment ago) may still be executing it ("Text file busy")
+            tmp = target / f".{src.name}.{os.getpid()}.tmp"
+            shutil.copy2(src, tmp)
+            os.replace(tmp, target / src.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.repository.mkdir(parents=True, exist_ok=True)
         self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()

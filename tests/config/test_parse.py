@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gates.config import load_pipeline, parse_pipeline
 from gates.errors import ConfigError, ExitCode
@@ -213,3 +218,29 @@ def test_an_empty_explicit_int_is_a_config_error(tmp_path: Path) -> None:
     # found by tests/config/test_parse_fuzz.py: PyYAML's int constructor indexes the empty string
     with pytest.raises(ConfigError, match=r"p.yaml:1: invalid YAML value"):
         parse_pipeline("- !!int\n", tmp_path / "p.yaml")
+
+
+def test_a_huge_rejected_value_is_reported_in_bounded_time(tmp_path: Path) -> None:
+    """A backtracking regex over the rejected value took 66 s for 40 kB and ~11 h for a 1 MB config.
+    Bounded by the subprocess's timeout (a hang), not timed."""
+    path = tmp_path / "p.yaml"
+    value = "x" * 300_000 + " https://bot:ghp_SECRET@h/ " + "a:" * 300_000
+    path.write_text(MINIMAL + f"serve:\n  triton: '{value}'\n")
+    code = (
+        "import sys\nfrom gates.config import load_pipeline\nfrom gates.errors import ConfigError\n"
+        f"try:\n    load_pipeline({str(path)!r})\nexcept ConfigError as e:\n    print(str(e)[:2000])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "serve.triton" in proc.stdout and "ghp_SECRET" not in proc.stdout, proc.stderr
+
+
+OLD_MASK = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab1+.-:/@ \tZ", max_size=60))
+def test_credential_masking_masks_what_the_url_pattern_matches(text: str) -> None:
+    """The linear masker hides exactly what the former regex hid, on every short text."""
+    from gates.config.parse import mask_url_credentials
+
+    assert mask_url_credentials(text) == OLD_MASK.sub(r"\1***@", text)

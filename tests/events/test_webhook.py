@@ -41,10 +41,13 @@ def signed(body: bytes, delivery: str, event: str = "issue_comment", secret: byt
     return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature(secret, body)}
 
 
-def comment_payload(body: str) -> bytes:
+def comment_payload(body: str, comment_id: int | None = None) -> bytes:
+    """An issue_comment delivery; distinct ``comment_id``s are distinct events (the same id is one)."""
     payload = json.loads(EXAMPLE.read_text())
     payload["issue"]["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/1"}
     payload["comment"]["body"] = body
+    if comment_id is not None:
+        payload["comment"]["id"] = comment_id
     return json.dumps(payload).encode()
 
 
@@ -66,9 +69,10 @@ def test_signatures_replays_and_concurrency_in_process(tmp_path: Path) -> None:
         bad["X-Hub-Signature-256"] = bad["X-Hub-Signature-256"].replace("sha256=", "sha1=")
         assert post(server.url, body, bad)[0] == 401
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
-            codes = list(pool.map(lambda i: post(server.url, body, signed(body, f"d-{i}"))[0], range(200)))
+            bodies = [comment_payload("hello", 5000 + i) for i in range(200)]  # 200 comments
+            codes = list(pool.map(lambda i: post(server.url, bodies[i], signed(bodies[i], f"d-{i}"))[0], range(200)))
         assert codes == [202] * 200
-        assert post(server.url, body, signed(body, "d-7"))[0] == 409  # replayed delivery
+        assert post(server.url, bodies[7], signed(bodies[7], "d-7"))[0] == 409  # replayed delivery
     assert sorted(seen) == sorted(f"d-{i}" for i in range(200)) and set(seen.values()) == {1}
 
 
@@ -96,10 +100,11 @@ def test_gates_serve_processes_each_delivery_once(project: Path, tmp_path: Path)
             url = line.split("listening on ", 1)[1].split(" ", 1)[0]
             body = comment_payload("/gates frobnicate")
             assert post(url, body, {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "u"})[0] == 401
+            bodies = [comment_payload("/gates frobnicate", 5000 + i) for i in range(200)]
             with concurrent.futures.ThreadPoolExecutor(32) as pool:
-                codes = list(pool.map(lambda i: post(url, body, signed(body, f"g-{i}"))[0], range(200)))
+                codes = list(pool.map(lambda i: post(url, bodies[i], signed(bodies[i], f"g-{i}"))[0], range(200)))
             assert codes == [202] * 200
-            assert post(url, body, signed(body, "g-3"))[0] == 409
+            assert post(url, bodies[3], signed(bodies[3], "g-3"))[0] == 409
             deadline = time.monotonic() + 120
             while len(gh.comments_on(REPO, 1)) < 200 and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -167,17 +172,17 @@ def _wait_for(cond: Any, timeout: float = 10.0) -> None:
 def test_deliveries_queued_by_a_killed_server_are_processed_after_restart(tmp_path: Path) -> None:
     url = str(tmp_path / "l.db")
     stuck = threading.Event()
-    body = comment_payload("hello")
+    bodies = [comment_payload("hello", 5000 + i) for i in range(8)]
     first = WebhookServer(SECRET, Ledger(url), lambda d: stuck.wait(30) and None, workers=1)
     first.start()
-    codes = [post(first.url, body, signed(body, f"k-{i}"))[0] for i in range(8)]
+    codes = [post(first.url, bodies[i], signed(bodies[i], f"k-{i}"))[0] for i in range(8)]
     assert codes == [202] * 8
     first.stop(drain=False)  # what kill -9 leaves: 8 deliveries received, none processed
     seen: list[str] = []
     ledger = Ledger(url)
     with WebhookServer(SECRET, ledger, lambda d: seen.append(d.id) or "exit 0: ok") as second:
         _wait_for(lambda: len(seen) == 8)
-        assert post(second.url, body, signed(body, "k-3"))[0] == 409
+        assert post(second.url, bodies[3], signed(bodies[3], "k-3"))[0] == 409
     stuck.set()
     assert sorted(seen) == sorted(f"k-{i}" for i in range(8))
     assert all(d[3] == "exit 0: ok" for d in ledger.deliveries())
@@ -282,8 +287,8 @@ def test_gates_serve_killed_with_queued_deliveries_processes_them_after_restart(
         gh.hang_s = 30.0
         gh.fail_next(100, "hang")  # GitHub hangs: the workers block, the rest stays queued
         first, url = start()
-        body = comment_payload("/gates frobnicate")
-        assert [post(url, body, signed(body, f"q-{i}"))[0] for i in range(8)] == [202] * 8
+        bodies = [comment_payload("/gates frobnicate", 5000 + i) for i in range(8)]
+        assert [post(url, bodies[i], signed(bodies[i], f"q-{i}"))[0] for i in range(8)] == [202] * 8
         first.kill()  # kill -9
         first.communicate(timeout=30)
         with gh.lock:
@@ -294,7 +299,7 @@ def test_gates_serve_killed_with_queued_deliveries_processes_them_after_restart(
             while len(gh.comments_on(REPO, 1)) < 8 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert len(gh.comments_on(REPO, 1)) == 8
-            assert post(url, body, signed(body, "q-0"))[0] == 409  # processed now: a replay
+            assert post(url, bodies[0], signed(bodies[0], "q-0"))[0] == 409  # processed now: a replay
         finally:
             second.send_signal(signal.SIGTERM)
             second.communicate(timeout=60)
@@ -319,7 +324,8 @@ def test_gates_serve_slow_and_broken_clients_leave_no_tracebacks(project: Path, 
         host, port = url.removeprefix("http://").split(":")
         clients = []
         for i in range(100):  # slow headers, slow bodies, garbage, then gone mid-request
-            s = socket.create_connection((host, int(port)))
+            # from another address than the delivery's: one address holds at most 64 connections
+            s = socket.create_connection((host, int(port)), source_address=(f"127.0.0.{2 + i % 2}", 0))
             s.sendall(
                 [b"POST / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{", b"\x00\xff"][
                     i % 3
@@ -334,8 +340,109 @@ def test_gates_serve_slow_and_broken_clients_leave_no_tracebacks(project: Path, 
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
             s.close()
         time.sleep(1)
+        body = comment_payload("hello", 9002)  # another comment: the same one under a new id is a 409
         assert post(url, body, signed(body, "after-reset"))[0] == 202
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=60)[0]
     assert "Traceback" not in out, out[-3000:]
+
+
+# -- issue 27: the same event under a new delivery id is not processed again ----------------------
+def test_the_same_event_under_a_new_delivery_id_is_processed_once(tmp_path: Path) -> None:
+    from gates.errors import InfraError
+
+    seen: list[str] = []
+    fail_first = {"f-1"}
+
+    def process(d: Delivery) -> str:
+        seen.append(d.id)
+        if d.id in fail_first:
+            raise InfraError("GitHub timed out")
+        return "exit 0: ok"
+
+    body, other = comment_payload("/gates promote", 7001), comment_payload("/gates promote", 7002)
+    edited = json.loads(body)
+    edited.update(action="edited")
+    edited["comment"]["updated_at"] = "2030-01-01T00:00:00Z"
+    edit = json.dumps(edited).encode()
+    with WebhookServer(SECRET, Ledger(str(tmp_path / "l.db")), process, workers=1) as server:
+        assert post(server.url, body, signed(body, "a-1"))[0] == 202
+        _wait_for(lambda: seen == ["a-1"])
+        for replay in ("a-2", "a-3"):  # a captured delivery posted again under new ids
+            code, reply = post(server.url, body, signed(body, replay))
+            assert code == 409 and "repeats an event" in reply["message"]
+        same_id = json.loads(body)
+        same_id["comment"]["body"] += " "  # re-serialised: another body, the same comment
+        again = json.dumps(same_id).encode()
+        assert post(server.url, again, signed(again, "a-4"))[0] == 409
+        assert post(server.url, other, signed(other, "b-1"))[0] == 202  # another comment
+        assert post(server.url, edit, signed(edit, "c-1"))[0] == 202  # an edit is another event
+        # a failed delivery's event is processed again, under its own id or a new one
+        failing = comment_payload("/gates rollback", 7003)
+        assert post(server.url, failing, signed(failing, "f-1"))[0] == 202
+        _wait_for(lambda: "f-1" in seen and len(seen) == 4)
+        time.sleep(0.2)  # its failure is recorded
+        assert post(server.url, failing, signed(failing, "f-2"))[0] == 202
+        _wait_for(lambda: "f-2" in seen)
+        assert post(server.url, failing, signed(failing, "f-3"))[0] == 409
+    assert seen == ["a-1", "b-1", "c-1", "f-1", "f-2"]
+
+
+# -- issue 27: a trickle slowloris does not starve real deliveries ---------------------------------
+def test_a_trickle_slowloris_does_not_keep_deliveries_out(tmp_path: Path) -> None:
+    """300 connections from one address each send a byte every second (under the idle timeout):
+    they filled waitress' 256 connections and real deliveries missed GitHub's 10 s. Bounded: 300
+    sockets, ~12 s of trickle; the deliveries' own timeout is GitHub's 10 s."""
+    import socket
+
+    seen: list[str] = []
+    server = WebhookServer(
+        SECRET, Ledger(str(tmp_path / "l.db")), lambda d: seen.append(d.id) or "ok", idle_timeout_s=10
+    )
+    attackers: list[socket.socket] = []
+    with server:
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(300):
+            s = socket.socket()
+            s.settimeout(2)
+            s.bind(("127.0.0.2", 0))  # another client address than the deliveries'
+            try:
+                s.connect((host, int(port)))
+                s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            except OSError:  # refused or reset: the limit per address at work
+                s.close()
+                continue
+            attackers.append(s)
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.is_set():
+                for s in list(attackers):
+                    try:
+                        s.send(b"X")
+                    except OSError:
+                        attackers.remove(s)
+                        s.close()
+                stop.wait(1.0)
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        try:
+            codes = []
+            for i in range(3):
+                time.sleep(2)
+                body = comment_payload("hello", 8000 + i)
+                req = urllib.request.Request(server.url, data=body, method="POST", headers=signed(body, f"real-{i}"))
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:  # GitHub's timeout
+                        codes.append(r.status)
+                except (TimeoutError, urllib.error.URLError) as exc:
+                    codes.append(repr(exc))
+            assert codes == [202, 202, 202]
+            _wait_for(lambda: len(attackers) < 300, timeout=20)  # the server closes trickling requests
+        finally:
+            stop.set()
+            t.join(timeout=10)
+            for s in attackers:
+                s.close()

@@ -243,3 +243,39 @@ def test_publish_records_runs_a_busy_ledger_left_in_the_journal(gh: GitHubTestSe
     assert "journal: recorded run" in proc.stderr
     assert [(r.pipeline, r.verdict) for r in Ledger(ledger).runs()] == [("demo", "PASS")]
     assert Journal(tmp_path / "artifacts").pending() == []
+
+
+@pytest.mark.parametrize(("login", "installation"), [("github-actions[bot]", True), ("gates-ci", False)])
+def test_a_comment_someone_else_wrote_with_the_marker_is_never_edited(login: str, installation: bool) -> None:
+    """Only gates' own comments are sticky-report candidates: an installation token (Actions) is
+    github-actions[bot]; a personal token is whoever GET /user says."""
+    with GitHubTestServer(token="s3cret", login=login, installation=installation) as gh:
+        gh.add_pull_request(REPO, PR)
+        bait = f"{MARKER.format(name='demo')}\nmallory's comment"
+        publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok")
+        foreign = gh.add_comment(REPO, PR, bait, "mallory")  # newer than gates' own
+        publish_report(_target(gh), "demo", _md("FAIL", 1), "FAIL", "no")
+        comments = {c["id"]: c for c in gh.comments_on(REPO, PR)}
+        assert comments[foreign]["body"] == bait and "_edits" not in comments[foreign]
+        (own,) = [c for c in comments.values() if c["user"]["login"] == login]
+        assert "(post 1)" in own["body"]
+
+
+def test_only_a_foreign_marker_means_a_new_comment(gh: GitHubTestServer) -> None:
+    bait = f"{MARKER.format(name='demo')}\nbait"
+    foreign = gh.add_comment(REPO, PR, bait, "github-actions")  # a look-alike login without [bot]
+    publish_report(_target(gh), "demo", _md("PASS", 0), "PASS", "ok")
+    comments = gh.comments_on(REPO, PR)
+    assert len(comments) == 2 and next(c for c in comments if c["id"] == foreign)["body"] == bait
+
+
+def test_gates_github_login_names_the_identity(gh: GitHubTestServer) -> None:
+    """A GitHub App's installation token: its bot login is configured (GATES_GITHUB_LOGIN)."""
+    gh.login = "gates-app[bot]"
+    publish_report(_target(gh, login="gates-app[bot]"), "demo", _md("PASS", 0), "PASS", "ok")
+    publish_report(_target(gh, login="gates-app[bot]"), "demo", _md("PASS", 1), "PASS", "ok")
+    assert len(gh.comments_on(REPO, PR)) == 1
+    target = GitHubTarget.from_env(
+        {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": REPO, "GATES_PR_NUMBER": "7", "GATES_GITHUB_LOGIN": "gates-app[bot]"}
+    )
+    assert target is not None and target.login == "gates-app[bot]"

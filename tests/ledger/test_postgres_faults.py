@@ -155,15 +155,16 @@ def test_serve_says_what_is_wrong_and_recovers_after_a_database_restart(pg: Loca
     from gates.events.webhook import WebhookServer
 
     ledger = Ledger(url)
+    # distinct events: the same body under a new delivery id is a duplicate (409), deduplicated on the event
     body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
     with WebhookServer(SECRET, ledger, lambda d: "ok", ledger_timeout_s=5.0) as server:
         assert _call(server.url + "/healthz") == (200, {"message": "ok"})
-        assert _call(server.url + "/", body, "d0")[0] == 202
+        assert _call(server.url + "/", body.replace(b"1}", b"0}"), "d0")[0] == 202
         pg.stop()
         try:
             status, reply = _call(server.url + "/healthz")
             assert status == 503 and "ledger postgresql://gates@127.0.0.1" in reply["message"], reply
-            assert _call(server.url + "/", body, "d1")[0] == 503
+            assert _call(server.url + "/", body.replace(b"1}", b"2}"), "d1")[0] == 503
         finally:
             pg.start()
         back = time.monotonic()

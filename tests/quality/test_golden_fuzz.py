@@ -54,6 +54,32 @@ def test_a_file_that_never_ends_is_refused() -> None:
     try:
         read_jsonl(Path("/dev/zero"))
     except DataError as exc:
-        assert "larger than" in str(exc)
+        assert "not a regular file" in str(exc)
     else:
         raise AssertionError("read /dev/zero to the end")
+
+
+TASK_YAML = st.one_of(
+    st.integers(min_value=1, max_value=50_000).map(lambda n: "[" * n + "]" * n),  # flow nesting
+    st.integers(min_value=1, max_value=50_000).map(lambda n: "task: t\nx: " + "{a: " * n + "1" + "}" * n),
+    st.integers(min_value=1, max_value=3_000).map(lambda n: "".join(" " * i + "- \n" for i in range(n))),
+    st.text(max_size=200),
+    st.just("task: t\noutput_type: multiple_choice\n"),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(TASK_YAML)
+def test_any_lm_eval_task_yaml_is_a_task_or_bad_input(text: str) -> None:
+    """Nested 50,000 deep was a RecursionError (an internal error): now a DataError naming the file."""
+    from gates.quality.lm_eval_tasks import task_spec
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "task.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            spec = task_spec(path)
+        except DataError as exc:
+            assert exc.exit_code == ExitCode.BAD_INPUT and str(path) in str(exc)
+        else:
+            assert spec.name == "t"

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gates.report.render import render_html, render_markdown
+from gates.config.schema import PIPELINE_NAME
+from gates.report.render import MARKER, render_html, render_markdown
 
 DATA = Path(__file__).with_name("data")
 HOSTILE = "</details><script>alert(1)</script> @org/team #12 | a | b |\n**bold** [x](https://evil.example)"
@@ -250,3 +253,49 @@ def test_kl_is_labelled_as_a_top_k_lower_bound_with_the_full_figure() -> None:
     assert "over the full vocabulary&#58; 0.00507" in md
     assert f"(build `{'ab' * 6}`)" in md
     assert "lower bounds" in render_html(r, {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(PIPELINE_NAME, fullmatch=True))
+def test_the_sticky_marker_round_trips_every_pipeline_name(name: str) -> None:
+    """publish finds its comment by MARKER.format(name=…): the rendered body must hold exactly that."""
+    r = _report()
+    r["pipeline"] = name
+    assert render_markdown(r).startswith(MARKER.format(name=name) + "\n")
+
+
+def test_a_name_with_an_underscore_keeps_one_sticky_comment() -> None:
+    from gates.github.client import GitHubTarget
+    from gates.github.publish import publish_report
+    from gates.testing.github_server import GitHubTestServer
+
+    with GitHubTestServer(token="t") as gh:
+        gh.add_pull_request("o/r", 3)
+        target = GitHubTarget(api_url=gh.url, token="t", repository="o/r", pr=3, sha=None, backoff_s=0.0)
+        r = _report()
+        r["pipeline"] = "my_model.v2"
+        for _ in range(3):
+            publish_report(target, "my_model.v2", render_markdown(r), "PASS", "ok")
+        assert len(gh.comments_on("o/r", 3)) == 1
+
+
+MATH = [r"$\color{red}{x}$", r"$\frac{1}{0}$", "$x^{", r"\$a$b$", "$$", r"$\undefinedcommand$", "<b>$1$</b>"]
+
+
+@pytest.mark.parametrize("text", MATH)
+def test_math_markup_in_ids_and_prompts_is_drawn_as_text(text: str) -> None:
+    """matplotlib parses $…$ as mathtext: a golden prompt id `$\\color{red}{x}$` crashed report.html."""
+    r = _report()
+    r["drift"]["per_prompt"][0]["id"] = text
+    r["drift"]["worst"][0].update(id=text, prompt=text, candidate_text=text)
+    html = render_html(r, {"baseline": [1.0, 2.0], "candidate": [1.5, 2.5]})
+    assert "data:image/png;base64," in html and "<b>$1$</b>" not in html
+    assert text.replace("<", "&lt;") in html or "&lt;b&gt;" in html
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="$\\{}^_ax", min_size=1, max_size=12))
+def test_any_id_renders_a_chart(text: str) -> None:
+    from gates.report.charts import png_drift
+
+    assert png_drift([{"id": text, "mean_kl": 0.1, "top1_agreement": 0.9}])

@@ -13,7 +13,7 @@ import pytest
 import gates.stages.report
 from gates.config import load_pipeline
 from gates.context import RunContext
-from gates.errors import InfraError
+from gates.errors import ExitCode
 from gates.pipeline import run_pipeline
 from gates.report.schema import SCHEMA_PATH
 from gates.stages.preflight import PreflightStage
@@ -41,8 +41,12 @@ def test_a_producer_that_drifts_from_the_schema_fails_the_run_closed(
 
     monkeypatch.setattr(gates.stages.report, "build_report", drifted)
     pf = load_pipeline(write_pipeline(CFG))
-    with pytest.raises(InfraError, match=r"baseline\.served_by: Extra inputs are not permitted") as exc:
-        run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=(PreflightStage(),))
+    lines: list[str] = []
+    out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lines.append, stages=(PreflightStage(),))
+    # the run ends in an infrastructure error (exit 3), its verdict kept in run.json for the ledger
+    assert out.exit_code == ExitCode.INFRA and json.loads((tmp_path / "run" / "run.json").read_text())["verdict"]
     assert not (tmp_path / "run" / "report.json").exists()  # nothing a consumer would read as a verdict
     kept = tmp_path / "run" / "report.unchecked.json"
-    assert str(kept) in str(exc.value) and json.loads(kept.read_text())["baseline"]["served_by"] == "ab" * 32
+    said = "\n".join(lines)
+    assert "baseline.served_by: Extra inputs are not permitted" in said and str(kept) in said
+    assert json.loads(kept.read_text())["baseline"]["served_by"] == "ab" * 32

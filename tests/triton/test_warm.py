@@ -98,3 +98,31 @@ def test_a_failed_warm_start_is_an_infra_error(
             warm.ready()
     finally:
         warm.close()
+
+
+def test_a_new_server_in_the_warm_servers_folder_replaces_a_stub_still_running(
+    tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """The warm server's stubs, SIGKILLed a moment earlier, may still be executing the copied stub
+    when deploy starts another server in the same folder: copying over it was "Text file busy"
+    (Errno 26), INCONCLUSIVE on every try. The backend files are replaced, never written in place."""
+    import shutil
+    import subprocess
+
+    from gates.triton.server import TritonServer, find_tritonserver
+
+    _, _, stub = find_tritonserver()
+    busy = tmp_path / "triton" / "backends" / "python" / stub.name
+    busy.parent.mkdir(parents=True)
+    shutil.copy2("/bin/sleep", busy)
+    still_running = subprocess.Popen([str(busy), "60"])  # what an orphaned stub does to the file
+    try:
+        server = TritonServer(tmp_path / "triton" / "models", tmp_path / "triton", 60)
+        try:
+            server.start()
+            assert busy.read_bytes() == stub.read_bytes()
+        finally:
+            server.stop()
+    finally:
+        still_running.kill()
+        still_running.wait()
