@@ -16,15 +16,12 @@ import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gates.artifacts import ArtifactStore, changed_since
 from gates.config.parse import PipelineFile
 from gates.context import RunContext
 from gates.errors import BadInputError, CapabilityError, ExitCode, GatesError, InfraError
-from gates.journal import Journal, retry
 from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
-from gates.ledger import Ledger
 from gates.record import ReportResult
 from gates.stages import MEASURE_STAGES, Stage
 from gates.stages.deploy import DeployStage
@@ -214,42 +211,3 @@ def _timed(ctx: RunContext, stage: Stage) -> None:
 def _note(ctx: RunContext, name: str) -> str:
     note = getattr(getattr(ctx.record, name, None), "note", "")
     return f" — {note}" if note else ""
-
-
-def record_run(
-    ledger: Ledger,
-    pipeline: str,
-    outcome: RunOutcome,
-    actor: str,
-    pr: int | None,
-    sha: str | None,
-    journal: Journal | None = None,
-    progress: Callable[[str], None] = print,
-    budget_s: float = 20.0,
-    arch: str | None = None,
-    config: str | None = None,
-) -> bool:
-    """The gate's verdict on a commit, with the candidate digest it judged: what promotion checks against.
-
-    Retried while the ledger is busy; then kept in ``journal`` (replayed by the next command) and
-    False returned. Without a journal the InfraError propagates."""
-    report = str(outcome.report_md) if outcome.report_md else None
-    record: dict[str, Any] = {
-        "pr": pr,
-        "sha": sha or None,
-        "digest": outcome.candidate_digest,
-        "report": report,
-        "run_dir": str(outcome.run_dir),
-        "arch": arch,
-        "config": config,
-        "at": time.time(),  # when it was decided: a journaled run replayed later keeps this time
-    }
-    try:
-        retry("recording the gate run", lambda: ledger.add_run(pipeline, outcome.verdict, actor, **record), budget_s)
-        return True
-    except GatesError as exc:
-        if journal is None:
-            raise
-        kept = journal.add(ledger, "run", {"pipeline": pipeline, "verdict": outcome.verdict, "actor": actor, **record})
-        progress(f"{exc}\nthe {outcome.verdict} run is kept in {kept}; the next gates command records it")
-        return False

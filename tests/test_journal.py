@@ -67,7 +67,8 @@ def test_open_ledger_replays_the_journal(tmp_path: Path) -> None:
 def test_a_replayed_run_keeps_its_time_and_place_in_history(tmp_path: Path) -> None:
     """Issue 27 item 2: a PASS journaled before a FAIL on the same commit is replayed as the older run."""
     from gates.errors import ExitCode
-    from gates.pipeline import RunOutcome, record_run
+    from gates.pipeline import RunOutcome
+    from gates.promotion.gate import record_run
 
     url = tmp_path / "l.db"
     ledger = Ledger(str(url), busy_timeout_s=0.05)
@@ -197,7 +198,8 @@ def test_a_run_journaled_under_another_artifacts_root_is_replayed(tmp_path: Path
     ledger = Ledger(str(url), busy_timeout_s=0.05)
     other = _hold_write_lock(url)
     from gates.errors import ExitCode
-    from gates.pipeline import RunOutcome, record_run
+    from gates.pipeline import RunOutcome
+    from gates.promotion.gate import record_run
 
     outcome = RunOutcome("r1", "PASS", "ok", ExitCode.PASS, tmp_path, None, None, "d" * 64)
     kept = record_run(ledger, "p", outcome, "ci", 3, "ab" * 20, Journal(tmp_path / "A"), lambda s: None, budget_s=0.2)

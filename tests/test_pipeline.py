@@ -118,7 +118,7 @@ def test_busy_ledger_keeps_the_run_in_the_journal(write_pipeline: Callable[..., 
     from gates.cli.common import open_ledger
     from gates.journal import Journal
     from gates.ledger import Ledger
-    from gates.pipeline import record_run
+    from gates.promotion.gate import record_run
 
     pf = load_pipeline(write_pipeline(CFG))
     out = run_pipeline(pf, tmp_path / "a", tmp_path / "run", lambda s: None, stages=())
@@ -141,7 +141,7 @@ def test_unreachable_github_still_writes_run_json(
     import socket
 
     from gates.ledger import Ledger
-    from gates.promotion.service import gate_commit
+    from gates.promotion.gate import gate_commit
 
     pf = load_pipeline(write_pipeline(CFG))
     with GitHubTestServer(token="t") as gh:
@@ -238,7 +238,7 @@ def test_the_ledger_row_is_written_when_the_report_stage_fails(
 ) -> None:
     import gates.stages.report as report_stage
     from gates.ledger import Ledger
-    from gates.promotion.service import gate_commit
+    from gates.promotion.gate import gate_commit
 
     def boom(*args: object, **kwargs: object) -> str:
         raise ValueError("Unknown symbol: \\color")

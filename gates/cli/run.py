@@ -13,7 +13,7 @@ from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
 from gates.github.client import GitHubTarget
-from gates.promotion.service import gate_commit
+from gates.promotion.gate import gate_commit
 
 
 @click.command("run")

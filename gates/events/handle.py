@@ -24,7 +24,8 @@ from gates.github.client import GitHubClients
 from gates.journal import Journal
 from gates.ledger import Ledger
 from gates.promotion.commit_verdict import configured_architectures
-from gates.promotion.service import CheckerFactory, PromotionService, Request, gate_commit
+from gates.promotion.gate import gate_commit
+from gates.promotion.service import CheckerFactory, PromotionService, Request
 
 
 @dataclasses.dataclass

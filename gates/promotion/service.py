@@ -3,34 +3,30 @@
 It authorizes the actor (``promotion.approvers``, CODEOWNERS), checks that the digest being
 promoted is the one whose gate passed on the commit the PR proposes, drives the state machine
 (``machine.PromotionRun``) with the canary target's live checker, replies on the PR, reports the
-promotion as a GitHub deployment, and voids the promotion of a commit the PR moved away from
-(``gate_commit``). Events (``gates.events``) only route and deliver; this is where promotion lives.
+promotion as a GitHub deployment. The gate run on a commit and its record are in ``gate.py``.
+Events (``gates.events``) only route and deliver; this is where promotion lives.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gates.config import load_pipeline
-from gates.config.names import config_key, require_unique_name
+from gates.config.names import require_unique_name
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.github.api import DeploymentReporter, is_team_member, post_comment, pull_head_sha
 from gates.github.client import GitHubClients
-from gates.journal import Journal
 from gates.ledger import CanaryState, Ledger, PromotionRecord
-from gates.pipeline import RunOutcome, record_run, run_pipeline
 from gates.promotion import canary as ops
 from gates.promotion.authz import authorize, read_codeowners
 from gates.promotion.comments import PROMOTION_MARKER, promotion_comment, quiet
-from gates.promotion.commit_verdict import commit_verdict, run_arch
+from gates.promotion.commit_verdict import commit_verdict
 from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
-from gates.promotion.supersede import supersede
-from gates.stages import MEASURE_STAGES, Stage
 
 CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
 
@@ -233,33 +229,3 @@ class PromotionService:
         client.upsert_comment(
             PROMOTION_MARKER.format(name=name), promotion_comment(name, outcome, self.ledger.history(name))
         )
-
-
-def gate_commit(
-    pipeline: PipelineFile,
-    artifacts_root: Path,
-    ledger: Ledger,
-    actor: str,
-    pr: int | None,
-    sha: str | None,
-    env: Mapping[str, str],
-    progress: Callable[[str], None] = print,
-    output_dir: Path | None = None,
-    stages: tuple[Stage, ...] = MEASURE_STAGES,
-    config: str | None = None,
-) -> RunOutcome:
-    """A gate run on a commit, as ``gates run`` and event handling both do it: first void the
-    promotion of the PR's previous commit, then run, then record the verdict and the digest it
-    judged in the ledger (what :meth:`PromotionService.promote` checks against), under the
-    pipeline file's repository-relative path ``config`` (default: relative to the working directory)."""
-    name = pipeline.config.name
-    require_unique_name(pipeline)  # another file declaring this name must not share its verdicts
-    config = config or config_key(pipeline.path, Path.cwd())
-    supersede(ledger, name, pipeline.config.promotion, pr, sha, progress)  # the PR moved on
-    outcome = run_pipeline(pipeline, artifacts_root, output_dir, progress, env=dict(env), stages=stages)
-    arch = run_arch(env)  # one run per architecture: the commit's verdict is their conjunction
-    if not record_run(
-        ledger, name, outcome, actor, pr, sha, Journal(artifacts_root), progress, arch=arch, config=config
-    ):
-        outcome = dataclasses.replace(outcome, exit_code=ExitCode.INFRA)  # kept, but not yet where promotion looks
-    return outcome

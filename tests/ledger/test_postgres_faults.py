@@ -85,7 +85,7 @@ def test_a_database_restart_during_a_run_loses_no_pass(
     pg: LocalPostgres, url: str, at: str, write_pipeline: Callable[..., Path], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from gates.promotion.service import gate_commit
+    from gates.promotion.gate import gate_commit
 
     monkeypatch.setattr(gates.pipeline, "JudgeStage", PassingJudge)
     ledger = Ledger(url)
@@ -118,7 +118,8 @@ def test_a_database_down_past_the_retry_budget_journals_the_pass_and_the_next_co
 ) -> None:
     from gates.cli.common import open_ledger
     from gates.journal import Journal
-    from gates.pipeline import RunOutcome, record_run
+    from gates.pipeline import RunOutcome
+    from gates.promotion.gate import record_run
 
     ledger = Ledger(url)
     outcome = RunOutcome("r1", PASS, "ok", ExitCode.PASS, tmp_path, None, None, "d" * 64)

@@ -106,7 +106,7 @@ def test_another_files_verdict_under_the_same_name_does_not_promote(world: dict[
 def test_two_files_declaring_one_name_are_refused(world: dict[str, Any], tmp_path: Path) -> None:
     from gates.config import load_pipeline
     from gates.errors import ConfigError
-    from gates.promotion.service import gate_commit
+    from gates.promotion.gate import gate_commit
 
     repo: Path = world["repo"]
     (repo / "pipelines" / "evil.yaml").write_text(EVIL)
