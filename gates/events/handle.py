@@ -18,7 +18,7 @@ from typing import Any
 from gates.config import load_pipeline
 from gates.errors import ConfigError, ExitCode, GatesError, InfraError
 from gates.events.plan import load_payload, pipeline_files, route_event
-from gates.events.routing import Action, Routed
+from gates.events.routing import Action, ActionKind, Routed
 from gates.github.api import pull_head_sha
 from gates.github.client import GitHubClients
 from gates.journal import Journal
@@ -47,9 +47,9 @@ class HandlerContext:
         self.architectures = configured_architectures(self.env)
         self._journal_lock = threading.Lock()  # gates serve's workers: one replays at a time
 
-    def replay_journal_before(self, kind: str) -> None:
+    def replay_journal_before(self, kind: ActionKind) -> None:
         """Journaled runs are written first for what reads them; a rollback never waits on the journal."""
-        if not self.replay_journal or kind in ("rollback", "comment"):
+        if not self.replay_journal or kind in (ActionKind.ROLLBACK, ActionKind.COMMENT):
             return
         with self._journal_lock:
             Journal(self.artifacts).replay(self.ledger, self.progress)
@@ -115,7 +115,7 @@ def _failed(action: Action, ctx: HandlerContext, exc: GatesError) -> str:
 def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
     ctx.replay_journal_before(action.kind)
     service = ctx.promotion
-    if action.kind == "comment":
+    if action.kind == ActionKind.COMMENT:
         service.reply(Request("", action.repository, action.actor, action.pr, action.sha, ""), action.message)
         return ActionResult(action, ExitCode.PASS, "replied")
     pipelines = [action.pipeline] if action.pipeline else _pipelines_of_pr(ctx, action)
@@ -127,7 +127,7 @@ def _execute(action: Action, ctx: HandlerContext) -> ActionResult:
     messages = []
     for path in pipelines:  # one pipeline failing does not stop the others
         one = dataclasses.replace(action, pipeline=path)
-        if action.kind == "run":
+        if action.kind == ActionKind.RUN:
             try:
                 code, message = _run(one, ctx)
             except GatesError as exc:

@@ -22,7 +22,7 @@ import yaml
 
 from gates.config import load_pipeline
 from gates.errors import BadInputError, ConfigError, GatesError, SubprocessError
-from gates.events.routing import Routed, diff_request, route
+from gates.events.routing import ActionKind, Routed, diff_request, route
 
 
 def pipeline_files(repo_dir: Path) -> list[str]:
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     except GatesError as exc:
         print(f"gates plan: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    pipelines = sorted({a.pipeline for a in routed.actions if a.kind == "run" and a.pipeline})
+    pipelines = sorted({a.pipeline for a in routed.actions if a.kind == ActionKind.RUN and a.pipeline})
     print(json.dumps({"pipeline": pipelines}))
     print(f"{args.name}: {routed.reason}", file=sys.stderr)
     return 0

@@ -31,6 +31,7 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from gates.errors import BadInputError
@@ -48,9 +49,18 @@ class MalformedEvent(BadInputError):
     """The payload lacks a field its event must have; the message names the key path."""
 
 
+class ActionKind(StrEnum):
+    """What an event asks gates to do."""
+
+    RUN = "run"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    COMMENT = "comment"
+
+
 @dataclasses.dataclass(frozen=True)
 class Action:
-    kind: str  # run | promote | rollback | comment
+    kind: ActionKind
     pipeline: str | None  # a pipeline file path (pipelines/x.yaml), or None: "the PR's pipelines"
     repository: str
     actor: str
@@ -62,7 +72,7 @@ class Action:
         where = f" PR #{self.pr}" if self.pr else ""
         at = f" at {self.sha[:12]}" if self.sha else ""
         what = self.pipeline or "(the PR's pipelines)"
-        if self.kind == "comment":
+        if self.kind == ActionKind.COMMENT:
             return f"comment on{where}: {self.message}"
         return f"{self.kind} {what}{where}{at} by {self.actor}: {self.message}"
 
@@ -183,9 +193,9 @@ def _pull_request(payload: Mapping[str, Any], changed: list[str], index: Any, pi
             "gates does not run code from forks on self-hosted GPU runners. A maintainer can review the "
             "change and run the gate from a branch of this repository."
         )
-        return Routed((Action("comment", None, repo, _sender(payload), number, head_sha, text),), "fork PR")
+        return Routed((Action(ActionKind.COMMENT, None, repo, _sender(payload), number, head_sha, text),), "fork PR")
     actions = tuple(
-        Action("run", p, repo, _sender(payload), number, head_sha, f"pull_request {action}") for p in affected
+        Action(ActionKind.RUN, p, repo, _sender(payload), number, head_sha, f"pull_request {action}") for p in affected
     )
     return Routed(actions, f"PR #{number} changes {len(affected)} pipeline(s)")
 
@@ -212,7 +222,9 @@ def _push(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines:
         raise MalformedEvent("event payload key 'pusher' should be an object")
     who = str(pusher.get("name") or _sender(payload))
     repo = _repo(payload)
-    return Routed(tuple(Action("run", p, repo, who, None, sha, f"push to {default}") for p in affected), "push")
+    return Routed(
+        tuple(Action(ActionKind.RUN, p, repo, who, None, sha, f"push to {default}") for p in affected), "push"
+    )
 
 
 def _resolve(name: str | None, pipelines: list[str]) -> str | None:
@@ -249,17 +261,19 @@ def _issue_comment(payload: Mapping[str, Any], changed: list[str], index: Any, p
     number = get(payload, "issue.number", int)
     repo, who = _repo(payload), str(get(payload, "comment.user.login", str))
     if len(words) < 2 or words[1] not in COMMANDS or len(words) > 3:
-        return Routed((Action("comment", None, repo, who, number, None, USAGE),), f"unknown command {first!r}")
+        return Routed((Action(ActionKind.COMMENT, None, repo, who, number, None, USAGE),), f"unknown command {first!r}")
     try:
         pipeline = _resolve(words[2] if len(words) == 3 else None, pipelines)
     except MalformedEvent as exc:  # a typo in a command is answered, not an error of the delivery
         # escaped: the text quotes the commenter (`@org/team` must not ping, a link must not render)
-        return Routed((Action("comment", None, repo, who, number, None, f"{md_inline(str(exc))}. {USAGE}"),), str(exc))
-    kind = "run" if words[1] == "rerun" else words[1]
+        return Routed(
+            (Action(ActionKind.COMMENT, None, repo, who, number, None, f"{md_inline(str(exc))}. {USAGE}"),), str(exc)
+        )
+    kind = ActionKind.RUN if words[1] == "rerun" else ActionKind(words[1])
     association = str(get(payload, "comment", Mapping).get("author_association") or "NONE")
-    if kind == "run" and association not in TRUSTED_ASSOCIATIONS:  # a rerun spends GPU time on our runners
+    if kind == ActionKind.RUN and association not in TRUSTED_ASSOCIATIONS:  # a rerun spends GPU time on our runners
         text = f"`/gates rerun` is for members and collaborators of this repository ({md_inline(association.lower())})."
-        return Routed((Action("comment", None, repo, who, number, None, text),), "rerun by an outside user")
+        return Routed((Action(ActionKind.COMMENT, None, repo, who, number, None, text),), "rerun by an outside user")
     return Routed((Action(kind, pipeline, repo, who, number, None, f"comment {first!r}"),), "PR command")
 
 
@@ -273,7 +287,7 @@ def _review(payload: Mapping[str, Any], changed: list[str], index: Any, pipeline
     number = get(payload, "pull_request.number", int)
     sha = commit_sha(payload, "review.commit_id")  # the approval is bound to the commit it reviewed
     who = str(get(payload, "review.user.login", str))
-    return Routed((Action("promote", None, _repo(payload), who, number, sha, "review approved"),), "approval")
+    return Routed((Action(ActionKind.PROMOTE, None, _repo(payload), who, number, sha, "review approved"),), "approval")
 
 
 def _environment_pipeline(env: str, pipelines: list[str]) -> str | None:
@@ -288,7 +302,7 @@ def _deployment_review(payload: Mapping[str, Any], changed: list[str], index: An
     pipeline = _environment_pipeline(env, pipelines)
     if pipeline is None:
         return Routed((), f"deployment_review for environment {env!r}, not a gates/<pipeline> environment")
-    kind = {"approved": "promote", "rejected": "rollback"}.get(action)
+    kind = {"approved": ActionKind.PROMOTE, "rejected": ActionKind.ROLLBACK}.get(action)
     if kind is None:
         return Routed((), f"deployment_review {action}: waiting for a reviewer")
     who = str(get(payload, "sender.login", str))
@@ -297,7 +311,7 @@ def _deployment_review(payload: Mapping[str, Any], changed: list[str], index: An
 
 def _deployment(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines: list[str]) -> Routed:
     task = str(get(payload, "deployment.task", str))
-    kind = {"gates:promote": "promote", "gates:rollback": "rollback"}.get(task)
+    kind = {"gates:promote": ActionKind.PROMOTE, "gates:rollback": ActionKind.ROLLBACK}.get(task)
     if kind is None:
         return Routed((), f"deployment task {task!r} is not a gates task")
     data = get(payload, "deployment.payload", (Mapping, str))
@@ -316,12 +330,14 @@ def _dispatch(payload: Mapping[str, Any], changed: list[str], index: Any, pipeli
         raise MalformedEvent("event payload key 'inputs' should be an object")
     if "pipeline" not in inputs:
         return Routed((), "workflow_dispatch without a 'pipeline' input")
-    kind = str(inputs.get("action") or "run")
-    if kind not in {"run", "promote", "rollback"}:
-        raise MalformedEvent(f"workflow_dispatch input 'action' must be run, promote or rollback, got {kind!r}")
+    word = str(inputs.get("action") or "run")
+    if word not in {"run", "promote", "rollback"}:
+        raise MalformedEvent(f"workflow_dispatch input 'action' must be run, promote or rollback, got {word!r}")
     pipeline = _resolve(str(inputs["pipeline"]), pipelines)
     who = _sender(payload)
-    return Routed((Action(kind, pipeline, _repo(payload), who, None, None, "workflow_dispatch"),), "dispatch")
+    return Routed(
+        (Action(ActionKind(word), pipeline, _repo(payload), who, None, None, "workflow_dispatch"),), "dispatch"
+    )
 
 
 def _check(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines: list[str]) -> Routed:
@@ -340,7 +356,9 @@ def _check(payload: Mapping[str, Any], changed: list[str], index: Any, pipelines
     if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
         raise MalformedEvent("event payload key 'check_run.pull_requests[0].number' should be int")
     sha = commit_sha(payload, "check_run.head_sha")
-    return Routed((Action("run", pipeline, _repo(payload), _sender(payload), number, sha, "check rerequested"),), key)
+    return Routed(
+        (Action(ActionKind.RUN, pipeline, _repo(payload), _sender(payload), number, sha, "check rerequested"),), key
+    )
 
 
 _HANDLERS = {
