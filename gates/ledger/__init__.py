@@ -21,6 +21,7 @@ from gates.ledger.db import Connection, Database, LedgerUnavailable, identity, l
 from gates.ledger.deliveries import receive
 from gates.ledger.locks import pid_alive
 from gates.ledger.schema import migrate
+from gates.ledger.states import PromotionState
 
 ANY_STATE = object()  # set_promotion without a check of what it replaces
 
@@ -62,7 +63,7 @@ class PromotionRecord:
     digest: str | None
     pr: int | None
     sha: str | None
-    state: str  # canary | paused | rolling_back | stable | rolled_back
+    state: PromotionState
     step: int  # index of the last step that passed its re-check (-1: none yet)
     failures: int  # consecutive failed re-checks
     actor: str | None
@@ -249,7 +250,10 @@ class Ledger:
             " WHERE pipeline=?",
             (pipeline,),
         )
-        return PromotionRecord(*rows[0]) if rows else None
+        if not rows:
+            return None
+        r = rows[0]
+        return PromotionRecord(r[0], r[1], r[2], r[3], PromotionState(r[4]), r[5], r[6], r[7], r[8])
 
     def set_promotion(
         self, rec: PromotionRecord, actor: str, action: str, expect: object = ANY_STATE, **record: Any

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from gates.config.promotion import PromotionSection
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.ledger import Ledger, PromotionConflict, PromotionRecord
+from gates.ledger.states import PromotionState as State
 
 
 class PromotionRefused(GatesError):
@@ -64,7 +65,7 @@ class Outcome:
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.FAIL if self.state in ("rolled_back", "rolling_back") else ExitCode.PASS
+        return ExitCode.FAIL if self.state in (State.ROLLED_BACK, State.ROLLING_BACK) else ExitCode.PASS
 
 
 MoveFn = Callable[[int, str], None]  # (weight, action) -> the canary target is at that weight
@@ -128,20 +129,20 @@ class PromotionRun:
                     digest,
                 )
             rec = self._read()
-            if rec is not None and rec.state == "rolling_back":
+            if rec is not None and rec.state == State.ROLLING_BACK:
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
-            if rec is not None and rec.digest == digest and rec.state == "stable":
-                return Outcome("stable", 100, f"{self.pipeline}: already stable at {(digest or '')[:12]}")
-            if rec is not None and rec.digest == digest and rec.state == "rolled_back":
+            if rec is not None and rec.digest == digest and rec.state == State.STABLE:
+                return Outcome(State.STABLE, 100, f"{self.pipeline}: already stable at {(digest or '')[:12]}")
+            if rec is not None and rec.digest == digest and rec.state == State.ROLLED_BACK:
                 # the same bytes again; a changed candidate has another build digest and starts anew
                 self._refuse("this build was rolled back; push a change and pass the gate again", digest)
             try:
-                if rec is None or rec.digest != digest or rec.state in ("stable", "rolled_back"):
-                    rec = PromotionRecord(self.pipeline, digest, pr, sha, "canary", -1, 0, self.actor, time.time())
+                if rec is None or rec.digest != digest or rec.state in (State.STABLE, State.ROLLED_BACK):
+                    rec = PromotionRecord(self.pipeline, digest, pr, sha, State.CANARY, -1, 0, self.actor, time.time())
                     self._record(
                         rec, self.actor, "promotion_started", report=report, detail={"steps": self.cfg.steps, "pr": pr}
                     )
-                return self._walk(rec, approved=rec.state == "paused")
+                return self._walk(rec, approved=rec.state == State.PAUSED)
             except PromotionConflict as exc:
                 return self._interrupted(exc)
 
@@ -149,10 +150,14 @@ class PromotionRun:
         """Check the canary where it stands (e.g. waiting at the manual gate); roll back on failure."""
         with self._locked():
             rec = self._read()
-            if rec is None or rec.state not in ("canary", "paused", "rolling_back"):
+            if rec is None or rec.state not in (
+                State.CANARY,
+                State.PAUSED,
+                State.ROLLING_BACK,
+            ):
                 state = rec.state if rec else "none"
                 return Outcome(state, 0, f"{self.pipeline}: no promotion in progress ({state})")
-            if rec.state == "rolling_back":
+            if rec.state == State.ROLLING_BACK:
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
             weight = self.cfg.steps[rec.step] if rec.step >= 0 else 0
             try:
@@ -163,7 +168,7 @@ class PromotionRun:
                         self._record(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
                         return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
                     rec = self._failed(rec, weight, result)
-                    if rec.state == "rolling_back":
+                    if rec.state == State.ROLLING_BACK:
                         return self._finish_rollback(rec, f"{rec.failures} failed re-checks: {result.detail}")
                     self.sleep(self.cfg.retry_interval_s)
             except PromotionConflict as exc:
@@ -177,9 +182,9 @@ class PromotionRun:
                 canary = self.ledger.canary(self.pipeline)
                 if canary is None:
                     raise BadInputError(f"pipeline {self.pipeline!r} has no canary deployment recorded")
-                rec = PromotionRecord(self.pipeline, canary.digest, None, None, "canary", -1, 0, self.actor, 0)
-            if rec.state != "rolling_back":
-                rec = dataclasses.replace(rec, state="rolling_back")
+                rec = PromotionRecord(self.pipeline, canary.digest, None, None, State.CANARY, -1, 0, self.actor, 0)
+            if rec.state != State.ROLLING_BACK:
+                rec = dataclasses.replace(rec, state=State.ROLLING_BACK)
                 self._record(rec, self.actor, "rollback_requested", detail=reason)
             return self._finish_rollback(rec, reason)
 
@@ -195,28 +200,28 @@ class PromotionRun:
             result = self.checker.check(self.pipeline, weight)
             if not result.passed:
                 rec = self._failed(rec, weight, result)
-                if rec.state == "rolling_back":
+                if rec.state == State.ROLLING_BACK:
                     return self._finish_rollback(rec, f"step {i + 1} at {weight}%: {result.detail}")
                 self.sleep(self.cfg.retry_interval_s)
                 continue  # the same step again: its weight is set again (idempotent) and re-checked
             last = i == len(steps) - 1
             gate = self.cfg.manual_gate_after == weight and not approved
-            state = "stable" if last else ("paused" if gate else "canary")
+            state = State.STABLE if last else (State.PAUSED if gate else State.CANARY)
             rec = dataclasses.replace(rec, state=state, step=i, failures=0)
             action = "promoted" if last else ("paused_for_approval" if gate else "step_passed")
             self._record(rec, self.actor, action, weight=weight, verdict="PASS", detail=result.detail)
             self.progress(f"{self.pipeline}: {weight}% re-check passed ({result.detail})")
             if last:
-                return Outcome("stable", weight, f"{self.pipeline}: promoted to stable (100%)")
+                return Outcome(State.STABLE, weight, f"{self.pipeline}: promoted to stable (100%)")
             if gate:
-                return Outcome("paused", weight, f"{self.pipeline}: paused at {weight}% for approval")
+                return Outcome(State.PAUSED, weight, f"{self.pipeline}: paused at {weight}% for approval")
             i += 1
         return Outcome(rec.state, steps[-1], f"{self.pipeline}: {rec.state}")
 
     def _failed(self, rec: PromotionRecord, weight: int, result: CheckResult) -> PromotionRecord:
         failures = rec.failures + 1
         give_up = failures >= self.cfg.failure_limit
-        rec = dataclasses.replace(rec, failures=failures, state="rolling_back" if give_up else rec.state)
+        rec = dataclasses.replace(rec, failures=failures, state=State.ROLLING_BACK if give_up else rec.state)
         self._record(
             rec,
             self.actor,
@@ -232,10 +237,10 @@ class PromotionRun:
 
     def _finish_rollback(self, rec: PromotionRecord, reason: str) -> Outcome:
         self.move(0, "rollback")
-        rec = dataclasses.replace(rec, state="rolled_back")
+        rec = dataclasses.replace(rec, state=State.ROLLED_BACK)
         self._record(rec, self.actor, "rolled_back", weight=0, verdict="FAIL", detail=reason)
         self.progress(f"{self.pipeline}: rolled back to 0%: {reason}")
-        return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back: {reason}")
+        return Outcome(State.ROLLED_BACK, 0, f"{self.pipeline}: rolled back: {reason}")
 
     def _still_current(self) -> None:
         """The lock is still ours and the recorded promotion is what this run decided on."""
@@ -251,12 +256,12 @@ class PromotionRun:
         canary is sent to 0% again (this run may have moved it after that rollback did)."""
         now = self._read()
         self.progress(f"{exc}: stopped")
-        if now is not None and now.state == "rolling_back":
+        if now is not None and now.state == State.ROLLING_BACK:
             return self._finish_rollback(now, f"a rollback was recorded during this promotion ({exc})")
-        if now is not None and now.state == "rolled_back":
+        if now is not None and now.state == State.ROLLED_BACK:
             self.move(0, "rollback")
             self.ledger.record(self.pipeline, self.actor, "rollback_reapplied", None, None, weight=0, detail=str(exc))
-            return Outcome("rolled_back", 0, f"{self.pipeline}: rolled back during this promotion; stopped at 0%")
+            return Outcome(State.ROLLED_BACK, 0, f"{self.pipeline}: rolled back during this promotion; stopped at 0%")
         raise InfraError(f"{exc}; stopped without moving the canary: run the command again") from exc
 
     def _refuse(self, why: str, digest: str | None) -> None:

@@ -22,6 +22,7 @@ from gates.errors import BadInputError, ExitCode, GatesError, InfraError
 from gates.github.api import DeploymentReporter, is_team_member, post_comment, pull_head_sha
 from gates.github.client import GitHubClients
 from gates.ledger import CanaryState, Ledger, PromotionRecord
+from gates.ledger.states import PromotionState
 from gates.promotion import canary as ops
 from gates.promotion.authz import authorize, read_codeowners
 from gates.promotion.comments import PROMOTION_MARKER, promotion_comment, quiet
@@ -102,7 +103,7 @@ class PromotionService:
         """Scheduled or manual: check the canary where it stands; a failure rolls it back (no approval needed)."""
         pf = load_pipeline(self.repo_dir / req.pipeline)
         outcome = self._machine(req, pf, self._recorded_canary(pf.config.name)).recheck()
-        if outcome.state == "rolled_back":
+        if outcome.state == PromotionState.ROLLED_BACK:
             self._report_outcome(req, pf.config.name, outcome)
         return outcome.exit_code, outcome.message
 

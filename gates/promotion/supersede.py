@@ -13,6 +13,7 @@ from collections.abc import Callable
 from gates.config.promotion import PromotionSection
 from gates.errors import GatesError
 from gates.ledger import Ledger
+from gates.ledger.states import PromotionState
 from gates.promotion import canary as ops
 from gates.promotion.machine import NoCheck, Outcome, PromotionRun
 
@@ -30,7 +31,7 @@ def supersede(
     rec = ledger.promotion(pipeline)
     if pr is None or sha is None or rec is None or rec.pr != pr or rec.sha == sha:
         return None
-    if rec.state not in ("canary", "paused", "rolling_back"):
+    if rec.state not in (PromotionState.CANARY, PromotionState.PAUSED, PromotionState.ROLLING_BACK):
         return None
 
     def move(weight: int, label: str) -> None:
