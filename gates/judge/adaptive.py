@@ -49,7 +49,7 @@ from scipy.stats import norm, rankdata
 
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, stagewise_p
-from gates.judge.stats import finite, pairwise_differences, remove_outliers_iqr
+from gates.judge.stats import finite, pairwise_differences, remove_outliers_pooled
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -145,7 +145,8 @@ def mw_z(baseline_log: NDArray[np.float64], candidate_log: NDArray[np.float64]) 
     total = n + m
     ties = float(np.sum(counts.astype(float) ** 3 - counts)) / (total * (total - 1))
     var = n * m / 12.0 * ((total + 1) - ties)
-    return (u - n * m / 2.0) / math.sqrt(var) if var > 0 else 0.0
+    # all values tied: the tie term equals total + 1 up to rounding, so compare with a tolerance
+    return (u - n * m / 2.0) / math.sqrt(var) if var > 1e-9 * n * m / 12.0 * (total + 1) else 0.0
 
 
 def _hl(b: NDArray[np.float64], c: NDArray[np.float64], z_bound: float) -> tuple[float, float, float]:
@@ -166,15 +167,20 @@ def futility_bound(alpha: float, pass_error: float, fraction: float, equiv: floa
     return (float(norm.isf(alpha)) + float(norm.isf(pass_error))) * math.sqrt(min(fraction, 1.0)) - equiv
 
 
-def _prepare(values: Sequence[float], remove: bool) -> NDArray[np.float64]:
-    x = finite(values)
-    x = x[x > 0]
-    return np.log(remove_outliers_iqr(x) if remove else x)
+def _prepare(
+    baseline: Sequence[float], candidate: Sequence[float], remove: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Log latencies of both arms, gross outliers dropped with fences of the pooled sample (as the judge)."""
+    b, c = finite(baseline), finite(candidate)
+    b, c = b[b > 0], c[c > 0]
+    if remove:
+        b, c = remove_outliers_pooled(b, c)
+    return np.log(b), np.log(c)
 
 
 def shift_look(baseline: Sequence[float], candidate: Sequence[float], looks: Sequence[Look], plan: Plan) -> TestLook:
     info, fractions = schedule(looks)
-    b, c = _prepare(baseline, plan.remove_outliers), _prepare(candidate, plan.remove_outliers)
+    b, c = _prepare(baseline, candidate, plan.remove_outliers)
     if not info or b.size < 2 or c.size < 2:
         return TestLook("shift", CONTINUE, None, None, None, None)
     bound = boundaries(info, fractions, plan.shift_alpha, OBRIEN_FLEMING)[-1]
