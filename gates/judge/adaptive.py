@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from scipy.stats import norm, rankdata
 
 from gates.config.schema import GatesSection
-from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, stagewise_p
+from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
 from gates.judge.stats import finite, pairwise_differences, remove_outliers_pooled
 from gates.judge.tail import QuantileTest, quantile_test
 
@@ -260,16 +260,29 @@ def final_look(looks: Sequence[Look], n_baseline: int, n_candidate: int) -> tupl
     return (*earlier, Look(n_baseline, n_candidate, last.fraction))
 
 
+def _stopped_p(z: float, looks: Sequence[Look], alpha: float) -> tuple[float, float]:
+    """(one-sided stage-wise p, z boundary) at the last look of a load that may have stopped early.
+
+    The stage-wise p ranks a stop without crossing below every crossing, including those the
+    looks the load did not take would have allowed (the error still unspent, ``α − α(τ_K)``):
+    without that term a load stopped early, below its boundary, could show a p under α ("p =
+    0.0079 (adjusted)" beside "|z| = 2.66 vs boundary 3.80"). With it, p < α exactly when z
+    crossed the boundary, and at the planned maximum (τ = 1) it is the plain stage-wise p.
+    """
+    info, fractions = schedule(looks)
+    bound = boundaries(info, fractions, alpha, OBRIEN_FLEMING)[-1]
+    p = stagewise_p(z, info, fractions, alpha, OBRIEN_FLEMING)
+    if z < bound:
+        p += max(alpha - spent(fractions[-1], alpha, OBRIEN_FLEMING), 0.0)
+    return min(1.0, p), bound
+
+
 def adjusted_two_sided_p(z: float, looks: Sequence[Look], confidence: float) -> tuple[float, float]:
     """(two-sided stage-wise p, |z| boundary) for the shift at the last look, each side spending (1−c)/2."""
-    info, fractions = schedule(looks)
-    alpha = (1.0 - confidence) / 2.0
-    bound = boundaries(info, fractions, alpha, OBRIEN_FLEMING)[-1]
-    return min(1.0, 2.0 * stagewise_p(abs(z), info, fractions, alpha, OBRIEN_FLEMING)), bound
+    p, bound = _stopped_p(abs(z), looks, (1.0 - confidence) / 2.0)
+    return min(1.0, 2.0 * p), bound
 
 
 def tail_boundary(test: QuantileTest, looks: Sequence[Look], alpha: float) -> tuple[float, float]:
     """(one-sided stage-wise p, z boundary) for a tail test at the last look."""
-    info, fractions = schedule(looks)
-    bound = boundaries(info, fractions, alpha, OBRIEN_FLEMING)[-1]
-    return stagewise_p(test.z, info, fractions, alpha, OBRIEN_FLEMING), bound
+    return _stopped_p(test.z, looks, alpha)

@@ -106,3 +106,18 @@ def test_interim_fail_needs_the_shift_beyond_the_allowance_not_just_its_estimate
     assert shift.estimate is not None and shift.estimate > plan.allowed_effect
     assert interim.status == CONTINUE
     assert settle(b, c, [Look(200, 200, 0.2), Look(400, 400, 1.0)], plan).status == FAIL
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.8, 1.0])
+def test_adjusted_p_is_below_alpha_exactly_when_z_crossed_the_boundary(fraction: float) -> None:
+    """An early stop below its boundary showed "p = 0.0079 (adjusted)" beside "|z| 2.66 vs 3.80"."""
+    from gates.judge.adaptive import adjusted_two_sided_p, tail_boundary
+    from gates.judge.tail import QuantileTest
+
+    looks = [Look(100, 100, fraction / 2), Look(200, 200, fraction)]
+    for z in np.linspace(1.5, 5.0, 36):
+        p, bound = adjusted_two_sided_p(float(z), looks, 0.99)
+        assert (p < 0.01) == (abs(z) >= bound), (z, p, bound)
+        test = QuantileTest(0.95, 200, 200, 0.0, 0.1, float(z))
+        p1, bound1 = tail_boundary(test, looks, 0.0025)
+        assert (p1 < 0.0025) == (z >= bound1), (z, p1, bound1)
