@@ -6,10 +6,11 @@ the verdict shown is the one the stopping rule controlled. Two kinds of test, ea
 (gates/judge/sequential.py):
 
 - the **shift** (Mann-Whitney z on log latencies, Hodges-Lehmann estimate): FAIL settled when z
-  crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/2`` (the fixed two-sided
-  test's error in the bad direction) *and* the shift is beyond the allowed effect: before the
-  last look its repeated lower bound (the mirror of the PASS bound below) must exceed it, at the
-  last look the estimate, the fixed gate's rule with the adjusted critical value;
+  crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/(2·metrics)`` (the fixed
+  two-sided test's error in the bad direction, the latency metric's Bonferroni share) *and* the
+  shift is beyond the allowed effect: before the last look its repeated lower bound (the mirror of
+  the PASS bound below) must exceed it, at the last look the estimate, the fixed gate's rule with
+  the adjusted critical value;
 - the **tail** (p95, p99, gates/judge/tail.py): FAIL settled when its upper-tail rank z crosses a
   boundary spending ``(1 − confidence)/2`` split evenly over the quantiles (Bonferroni) and the
   Maritz-Jarrett quantile ratio exceeds its limit (before the last look: its repeated lower bound).
@@ -26,11 +27,11 @@ with Pocock-type boundaries ``e_k`` over the looks:
   longer look like an effect the full load would catch, instead of waiting for an interval narrow
   enough to certify a limit.
 
-Family-wise false FAIL on an A/A run: shift ``(1 − c)/2`` + tail ``(1 − c)/2`` ≤ ``1 − c``, with any
-number of looks. The FAIL boundaries are computed as if the run never stopped for PASS, so the
-PASS rules (whatever they are) only remove chances to FAIL: they cannot raise that rate. At the
-last look (the planned maximum reached) every test decides: FAIL as above, else PASS, as the fixed
-design does.
+Family-wise false FAIL on an A/A run: metric shifts ``(1 − c)/2`` (latency, output tokens/s, …
+split evenly) + tail ``(1 − c)/2`` ≤ ``1 − c``, with any number of looks. The FAIL boundaries are
+computed as if the run never stopped for PASS, so the PASS rules (whatever they are) only remove
+chances to FAIL: they cannot raise that rate. At the last look (the planned maximum reached) every
+test decides: FAIL as above, else PASS, as the fixed design does.
 
 Information at a look is ``n_b·n_c/(n_b + n_c)`` of the finite samples (before outlier removal, so
 the worker and the judge count alike); spending time is the share of the planned maximum elapsed.
@@ -49,7 +50,7 @@ from scipy.stats import norm, rankdata
 
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
-from gates.judge.stats import finite, pairwise_differences, remove_outliers_pooled
+from gates.judge.stats import finite, metric_confidence, pairwise_differences, remove_outliers_pooled
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -80,10 +81,11 @@ class Plan:
     tail_limits: tuple[tuple[float, float], ...] = ((0.95, 1.10),)  # (quantile, ratio limit)
     min_samples: int = 30  # per arm before the first look (gates.min_requests)
     remove_outliers: bool = True
+    shift_confidence: float | None = None  # the latency shift's own level (stats.metric_confidence)
 
     @property
     def shift_alpha(self) -> float:
-        return (1.0 - self.confidence) / 2.0
+        return (1.0 - (self.shift_confidence or self.confidence)) / 2.0
 
     @property
     def tail_alpha(self) -> float:
@@ -101,6 +103,9 @@ def plan_for(gates: GatesSection, pass_error: float) -> Plan:
         tail_limits=tuple((q, lim) for q, lim in limits if lim is not None),
         min_samples=gates.min_requests,
         remove_outliers=latency.remove_outliers if latency else True,
+        shift_confidence=metric_confidence(
+            gates.confidence, latency.direction if latency else "increase", len(gates.metrics)
+        ),
     )
 
 

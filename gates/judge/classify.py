@@ -105,7 +105,7 @@ def classify(
     )
     verdict_word = {PASS: "no shift beyond the allowed effect", HIGH: "higher", LOW: "lower"}[label]
     reason = (
-        f"{label}: candidate {rel:+.1%} (HL, {confidence:.0%} CI {lo:+.1%} to {hi:+.1%}), "
+        f"{label}: candidate {rel:+.1%} (HL, {100 * confidence:.3g}% CI {lo:+.1%} to {hi:+.1%}), "
         f"Mann-Whitney p={_p(p_value)}{' (adjusted)' if sequential else ''}, allowed ±{allowed_effect:.0%}; "
         f"{verdict_word}" + (f"; {removed} outliers removed" if removed else "") + scale_note + sequential
     )

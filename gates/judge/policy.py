@@ -21,7 +21,7 @@ from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
-from gates.judge.stats import finite
+from gates.judge.stats import finite, metric_confidence
 from gates.judge.tail import judge_quantile, quantile_test
 from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, finite_or_none
 
@@ -80,7 +80,7 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
         c,
         direction=spec.direction,
         allowed_effect=spec.allowed_effect,
-        confidence=cfg.confidence,
+        confidence=metric_confidence(cfg.confidence, spec.direction, len(cfg.metrics)),  # Bonferroni share
         min_samples=cfg.min_requests,
         remove_outliers=spec.remove_outliers,
         looks=ev.looks,
