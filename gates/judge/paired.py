@@ -89,14 +89,15 @@ def newcombe_paired(
     p1, p2 = (both + only_b) / n, (both + only_c) / n
     w1, w2 = wilson(both + only_b, n, confidence), wilson(both + only_c, n, confidence)
     l1, u1, l2, u2 = w1.low, w1.high, w2.low, w2.high
-    # phi: correlation of the two arms' outcomes, with Newcombe's continuity handling of zeros
+    # phi: correlation of the two arms' outcomes; method 10 corrects only a positive ad - bc
+    # (towards 0 by n/2): correcting a negative one too made the interval up to 0.24 narrower
     a, b, c, d = both, only_b, only_c, neither
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     if margins == 0:
         phi = 0.0
     else:
         cross = float(a * d - b * c)
-        num = max(cross - n / 2, 0.0) if cross > 0 else min(cross + n / 2, 0.0) if cross < 0 else 0.0
+        num = max(cross - n / 2, 0.0) if cross > 0 else cross
         phi = num / math.sqrt(margins)
     delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     eps = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))

@@ -126,3 +126,10 @@ def test_recovery_interval_is_not_pinned_by_one_discordant_item() -> None:
     pa = paired_difference(b, c, 0.90)
     assert pa.recovery.estimate == pytest.approx(24 / 23)
     assert pa.recovery.low == pytest.approx(1 - pa.drop.high / (23 / 28)) and pa.recovery.low < 0.95
+
+
+def test_newcombe_method_10_published_example_with_negative_cross_product() -> None:
+    """Newcombe (1998), Table II, a=36, b=12, c=2, d=0 (ad - bc < 0): 0.0569 to 0.3404. The
+    continuity correction was applied to a negative ad - bc too, giving 0.0645 to 0.3372."""
+    lo, hi = newcombe_paired(36, 12, 2, 0, 0.95)
+    assert lo == pytest.approx(0.0569, abs=5e-5) and hi == pytest.approx(0.3404, abs=5e-5)
