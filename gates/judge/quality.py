@@ -31,6 +31,8 @@ from gates.judge.sampled import paired_rates
 from gates.judge.verdict import GateResult, Status
 
 ACCURACY, LOGLIKELIHOOD, PERPLEXITY, DRIFT, LM_EVAL = "accuracy", "loglikelihood", "perplexity", "drift", "lm_eval"
+# how the drop's interval is made (gates/judge/paired.py), stated beside it
+DROP_METHOD = "widest of paired bootstrap and Newcombe method 10, upper end >= exact Clopper-Pearson"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +97,9 @@ def accuracy_entry(
         return [_no_items(name, kind, cfg)]
     pa = paired_difference(baseline, candidate, two_sided(cfg.confidence))
     summary = (
-        f"baseline {_ci(pa.baseline)}, candidate {_ci(pa.candidate)} on {pa.n} items; drop {_ci(pa.drop)}, "
-        f"McNemar p={pa.p_value:.2g} ({pa.only_baseline} only baseline right, {pa.only_candidate} only candidate)"
+        f"baseline {_ci(pa.baseline)}, candidate {_ci(pa.candidate)} on {pa.n} items (Wilson); drop "
+        f"{_ci(pa.drop)} ({DROP_METHOD}), McNemar p={pa.p_value:.2g} ({pa.only_baseline} only baseline right, "
+        f"{pa.only_candidate} only candidate)"
     )
     return _accuracy_entries(name, kind, pa, cfg, summary)
 
@@ -124,8 +127,8 @@ def sampled_accuracy_entry(
         summary = (
             f"mean pass rate over {draws} draws per arm (temperature {_list(temps)}, {_list(reps)} per sampled "
             f"item): baseline {_ci(pa.baseline)}, candidate {_ci(pa.candidate)} on {pa.n} items; drop "
-            f"{_ci(pa.drop)}, paired sign-flip p={pa.p_value:.2g} ({pa.only_baseline} draws only baseline "
-            f"passed, {pa.only_candidate} only candidate)"
+            f"{_ci(pa.drop)} ({DROP_METHOD}), paired sign-flip p={pa.p_value:.2g} ({pa.only_baseline} draws "
+            f"only baseline passed, {pa.only_candidate} only candidate)"
         )
         flat = _accuracy_entries(name, kind, pa, cfg, summary)
     return [dataclasses.replace(e, temperature=temps, repeats=reps) if temps else e for e in flat]

@@ -133,3 +133,24 @@ def test_newcombe_method_10_published_example_with_negative_cross_product() -> N
     continuity correction was applied to a negative ad - bc too, giving 0.0645 to 0.3372."""
     lo, hi = newcombe_paired(36, 12, 2, 0, 0.95)
     assert lo == pytest.approx(0.0569, abs=5e-5) and hi == pytest.approx(0.3404, abs=5e-5)
+
+
+def test_a_drop_at_the_margin_where_the_candidate_never_wins_passes_at_most_alpha() -> None:
+    """Exact over every outcome of 60 items: baseline right on 80%, the candidate loses a right item
+    with chance 0.1/0.8 and never wins one (true drop = margin 0.10). Newcombe + bootstrap PASSed
+    5.3% of such suites at confidence 0.95."""
+    from scipy.stats import multinomial
+
+    n, margin, conf = 60, 0.10, 0.95
+    passed = 0.0
+    for only_b in range(n + 1):
+        for both in range(n - only_b + 1):
+            neither = n - both - only_b
+            pr = float(multinomial.pmf([both, only_b, neither], n, [0.8 - margin, margin, 0.2]))
+            if pr < 1e-9:
+                continue
+            base = [True] * (both + only_b) + [False] * neither
+            cand = [True] * both + [False] * (only_b + neither)
+            pa = paired_difference(base, cand, 1 - 2 * (1 - conf))
+            passed += pr * (non_inferiority(pa.drop, margin, n, pa.item_sd, conf).status == "pass")
+    assert passed <= 1 - conf, passed

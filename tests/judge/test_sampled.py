@@ -89,14 +89,17 @@ def test_detectable_effect_accounts_for_the_item_variance() -> None:
 
 
 def test_identical_draws_on_many_items_certify_a_small_drop() -> None:
-    """A/A with common random numbers: every draw agrees; the interval is Newcombe's on the draws."""
+    """A/A with common random numbers: every draw agrees; the upper end is the exact bound of no
+    discordant draw among 1000 (Clopper-Pearson at a quarter of 1 - confidence), above Newcombe's."""
     rng = np.random.default_rng(2)
     outcomes = [[bool(x) for x in rng.random(5) < p] for p in rng.uniform(0.2, 1.0, 200)]
     pa = paired_rates(outcomes, outcomes, 0.98)
     assert pa.drop.estimate == 0 and pa.p_value == 1.0
     both = sum(sum(o) for o in outcomes)
     lo, hi = newcombe_paired(both, 0, 0, 1000 - both, 0.98)
-    assert (pa.drop.low, pa.drop.high) == pytest.approx((lo, hi)) and lo < 0 < hi < 0.05
+    exact = 1 - 0.005 ** (1 / 1000)
+    assert pa.drop.low == pytest.approx(lo) and pa.drop.high == pytest.approx(exact)
+    assert lo < 0 < hi < pa.drop.high < 0.01
     # the same items answered once each certify less: 200 agreeing outcomes instead of 1000
     once = paired_rates([o[:1] for o in outcomes], [o[:1] for o in outcomes], 0.98)
     assert once.drop.high > 2 * pa.drop.high
@@ -118,3 +121,19 @@ def test_pass_rate_interval_covers_the_true_drop() -> None:
         iv = paired_rates(b.tolist(), c.tolist(), 0.90, resamples=800, seed=int(rng.integers(1 << 30))).drop
         covered += iv.low <= true_drop <= iv.high
     assert 0.85 <= covered / runs <= 1.0
+
+
+def test_upper_bound_covers_a_drop_at_the_margin_on_few_items() -> None:
+    """8 items of 5 draws, item difficulty U(0.2, 1), the candidate loses each passing draw with
+    chance 0.15 and never wins one (true drop 0.09): the upper bound fell below it 11.7% of the
+    time at one-sided 95%."""
+    rng = np.random.default_rng(5)
+    trials, missed, truth = 600, 0, 0.15 * 0.6
+    for _ in range(trials):
+        p = rng.uniform(0.2, 1.0, 8)
+        base = rng.random((8, 5)) < p[:, None]
+        cand = base & (rng.random((8, 5)) >= 0.15)
+        pa = paired_rates(base.tolist(), cand.tolist(), 0.90, resamples=1000)
+        missed += pa.drop.high < truth
+    # nominal 5% (30 of 600, sd 5.3): P(>= 45) < 1%; before the fix ~65
+    assert missed < 45, missed
