@@ -6,13 +6,13 @@ the verdict shown is the one the stopping rule controlled. Two kinds of test, ea
 (gates/judge/sequential.py):
 
 - the **shift** (Mann-Whitney z on log latencies, Hodges-Lehmann estimate): FAIL settled when z
-  crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/(2·metrics)`` (the fixed
+  crosses the O'Brien-Fleming-type boundary spending ``(1 − confidence)/(4·metrics)`` (the fixed
   two-sided test's error in the bad direction, the latency metric's Bonferroni share) *and* the
   shift is beyond the allowed effect: before the last look its repeated lower bound (the mirror of
   the PASS bound below) must exceed it, at the last look the estimate, the fixed gate's rule with
   the adjusted critical value;
 - the **tail** (p95, p99, gates/judge/tail.py): FAIL settled when its upper-tail rank z crosses a
-  boundary spending ``(1 − confidence)/2`` split evenly over the quantiles (Bonferroni) and the
+  boundary spending ``(1 − confidence)/4`` split evenly over the quantiles (Bonferroni) and the
   Maritz-Jarrett quantile ratio exceeds its limit (before the last look: its repeated lower bound).
 
 Each test settles PASS early (non-binding) in either of two ways, both spending ``pass_error``
@@ -29,11 +29,11 @@ with Pocock-type boundaries ``e_k`` over the looks:
   (θ₁ beyond it), the mean of ``z_k`` at the limit (the limit over the estimate's standard error
   at this look) replaces θ₁'s, so an early PASS at the limit stays within ``pass_error`` too.
 
-Family-wise false FAIL on an A/A run: metric shifts ``(1 − c)/2`` (latency, output tokens/s, …
-split evenly) + tail ``(1 − c)/2`` ≤ ``1 − c``, with any number of looks. The FAIL boundaries are
-computed as if the run never stopped for PASS, so the PASS rules (whatever they are) only remove
-chances to FAIL: they cannot raise that rate. At the last look (the planned maximum reached) every
-test decides: FAIL as above, else PASS, as the fixed design does.
+Family-wise false FAIL on an A/A run: metric shifts ``(1 − c)/4`` (latency, output tokens/s, …
+split evenly) + tail ``(1 − c)/4`` ≤ ``(1 − c)/2`` (stats.FAMILY_SHARE), with any number of looks.
+The FAIL boundaries are computed as if the run never stopped for PASS, so the PASS rules (whatever
+they are) only remove chances to FAIL: they cannot raise that rate. At the last look (the planned
+maximum reached) every test decides: FAIL as above, else PASS, as the fixed design does.
 
 Information at a look is ``n_b·n_c/(n_b + n_c)`` of the finite samples (before outlier removal, so
 the worker and the judge count alike); spending time is the share of the planned maximum elapsed.
@@ -52,7 +52,7 @@ from scipy.stats import norm, rankdata
 
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
-from gates.judge.stats import finite, metric_confidence, pairwise_differences, remove_outliers_pooled
+from gates.judge.stats import finite, half_budget, metric_confidence, pairwise_differences, remove_outliers_pooled
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -97,7 +97,7 @@ class Plan:
 
     @property
     def tail_alpha(self) -> float:
-        return (1.0 - self.confidence) / 2.0 / max(len(self.tail_limits), 1)
+        return half_budget(self.confidence) / max(len(self.tail_limits), 1)
 
 
 def plan_for(gates: GatesSection, pass_error: float) -> Plan:
