@@ -9,8 +9,9 @@ Both arms answer the *same* items, so every comparison here is paired:
   (:func:`discordance_upper`): a bootstrap over items none of which disagree collapses to a point,
   and both asymptotic intervals are too narrow when the candidate never wins an item; the exact
   bound keeps a false PASS at the margin within ``1 − confidence`` at any suite size.
-- :func:`bootstrap_ratio`: the paired bootstrap interval of a ratio of sums (perplexity, recovery).
-- :func:`bootstrap_mean`: the bootstrap interval of a (weighted) mean over items (drift metrics).
+- :func:`bootstrap_ratio`: a ratio of sums (perplexity) with the wider of a paired bootstrap and a
+  Student-t linearised interval (the bootstrap alone under-covers on few items).
+- :func:`bootstrap_mean`: the same for a (weighted) mean over items (drift metrics).
 - :func:`detectable_effect` / :func:`items_for_effect`: power analysis for a paired accuracy drop.
 - :func:`non_inferiority`: the pass / fail / inconclusive rule on one-sided bounds.
 """
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import beta, binom, norm
+from scipy.stats import t as student_t
 
 RESAMPLES = 4000
 SEED = 0
@@ -225,16 +227,28 @@ def bootstrap_ratio(
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> Interval:
-    """sum(num) / sum(den) over items, with a bootstrap interval resampling items (pairs kept)."""
+    """sum(num) / sum(den) over items: the wider of a bootstrap interval resampling items (pairs
+    kept) and the linearised (delta-method) interval with Student's t on n - 1 degrees of freedom.
+
+    The percentile bootstrap alone is too narrow on few items (it uses the plug-in spread and a
+    normal quantile): a perplexity ratio covered 77-84% at 5-10 documents and drift means 81-83%
+    at 10-18 prompts, for a nominal 90%. One item: no interval (-inf to +inf)."""
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     if a.size == 0 or a.shape != b.shape or b.sum() <= 0:
         return Interval(math.nan, math.nan, math.nan)
+    ratio = float(a.sum() / b.sum())
+    n = int(a.size)
+    if n < 2:
+        return Interval(ratio, -math.inf, math.inf)
     idx = bootstrap_indices(a.size, resamples, seed)
     sums = b[idx].sum(axis=1)
     ratios = a[idx].sum(axis=1)[sums > 0] / sums[sums > 0]
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
-    return Interval(float(a.sum() / b.sum()), float(lo), float(hi))
+    resid = a - ratio * b
+    se = math.sqrt(float(np.sum(resid * resid)) * n / (n - 1)) / float(b.sum())
+    half = float(student_t.ppf(1 - alpha, n - 1)) * se
+    return Interval(ratio, min(float(lo), ratio - half), max(float(hi), ratio + half))
 
 
 def bootstrap_mean(
