@@ -81,9 +81,15 @@ def test_score_variance_by_hand_and_its_bounds() -> None:
 
 def test_detectable_effect_accounts_for_the_item_variance() -> None:
     z = 2.3263478740408408 + 0.8416212335729143  # one-sided 99% and 80% power
-    assert detectable_effect(50, 0.6, 0.99, 0.8, variance=0.048) == pytest.approx(z * math.sqrt(2 * 0.048 / 50))
-    assert detectable_effect(50, 0.6, 0.99, 0.8) == detectable_effect(50, 0.6, 0.99, 0.8, variance=0.24)
-    assert items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048) == math.ceil(z * z * 2 * 0.048 / 0.05**2)
+    normal = z * math.sqrt(2 * 0.048 / 50)  # both arms at the baseline's variance: a floor
+    assert normal <= detectable_effect(50, 0.6, 0.99, 0.8, variance=0.048) < 1.1 * normal
+    # 0/1 items (no variance given) also reach Newcombe's interval, a little wider
+    assert detectable_effect(50, 0.6, 0.99, 0.8) == pytest.approx(
+        detectable_effect(50, 0.6, 0.99, 0.8, variance=0.24), rel=0.01
+    )
+    n = items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048)
+    assert n >= math.ceil(z * z * 2 * 0.048 / 0.05**2)
+    assert detectable_effect(n, 0.6, 0.99, 0.8, 0.048) <= 0.05 < detectable_effect(n - 1, 0.6, 0.99, 0.8, 0.048)
     # repeats make each item more informative: fewer items for the same effect
     assert items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048) < items_for_effect(0.05, 0.6, 0.99, 0.8)
 
