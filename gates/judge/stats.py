@@ -3,7 +3,6 @@
 - :func:`mann_whitney_hl`: Mann-Whitney U test with the Hodges-Lehmann shift estimate and its
   distribution-free confidence interval (the order statistics of the pairwise differences).
 - :func:`remove_outliers_pooled`: Tukey's fences computed on both arms together, applied to each.
-- :func:`percentile_ratio_ci`: bootstrap interval of a percentile ratio (tail latency).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,30 +124,3 @@ def pairwise_differences(b: NDArray[np.float64], c: NDArray[np.float64]) -> NDAr
     j = rng.integers(0, b.size, MAX_PAIRS)
     sub: NDArray[np.float64] = c[i] - b[j]
     return sub
-
-
-def percentile_ratio_ci(
-    baseline: Sequence[float] | NDArray[Any],
-    candidate: Sequence[float] | NDArray[Any],
-    q: float = 95.0,
-    confidence: float = 0.95,
-    resamples: int = 2000,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Observed candidate/baseline ratio of the q-th percentile and its bootstrap CI.
-
-    Both arms are resampled independently (they are separate request streams in one window).
-    Seeded, so the same samples always give the same interval and the same verdict.
-    """
-    b = np.asarray(baseline, dtype=float)
-    c = np.asarray(candidate, dtype=float)
-    if b.size == 0 or c.size == 0 or not np.isfinite(b).all() or not np.isfinite(c).all():
-        return math.nan, math.nan, math.nan
-    observed = float(np.percentile(c, q) / np.percentile(b, q))
-    rng = np.random.default_rng(seed)
-    bi = rng.integers(0, b.size, size=(resamples, b.size))
-    ci = rng.integers(0, c.size, size=(resamples, c.size))
-    ratios = np.percentile(c[ci], q, axis=1) / np.percentile(b[bi], q, axis=1)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha])
-    return observed, float(lo), float(hi)
