@@ -21,7 +21,15 @@ To fit the CPU budget the items are scored in-process with transformers (batched
 passes), not through Triton: the scoring is the served path's (same context/continuation split,
 gates.quality.scoring.choice_prompt / continuation_ids), only the transport differs.
 
+At the margin (``--parts margin``, simulated, no model): the one-sided damage design, where the
+candidate never gets an item right that the baseline missed (the usual pattern of quantization
+damage) and loses each item the baseline got right with chance margin / accuracy, so the true drop
+equals the margin exactly. Suites of 60, 120 and 200 items at ``--margin-confidence`` (one-sided
+bounds; nominal false PASS 1 − confidence); every PASS is false. ``false_pass_margin`` is the worst
+size's rate with its 95% Wilson interval (goal: its upper end at most 1 − confidence).
+
     PYTHONPATH=. HF_HUB_OFFLINE=1 python benchmarks/quality_verdicts.py --artifacts artifacts
+        [--parts model,margin] [--margin-trials 2000] [--margin-confidence 0.95]
 """
 
 from __future__ import annotations
@@ -143,6 +151,38 @@ def damaged(model: Any, scale: float, seed: int) -> Any:
     return out
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = k / n
+    mid, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (mid - half) / (1 + z * z / n)), min(1.0, (mid + half) / (1 + z * z / n))
+
+
+def margin_part(trials: int, margin: float, confidence: float, accuracy: float = 0.75) -> str:
+    """False PASS of the drop gate at a true drop equal to the margin, the candidate never winning."""
+    cfg = GatesSection(accuracy_drop_max=margin, confidence=confidence)
+    rng = np.random.default_rng(3)
+    print(
+        f"\nat the margin (simulated): baseline accuracy {accuracy}, the candidate loses a right item with "
+        f"chance {margin / accuracy:.3f} and never wins one (true drop {margin}), confidence {confidence}, "
+        f"{trials} suites per size"
+    )
+    worst = (-1.0, 0.0, 1.0, 0)
+    for n in (60, 120, 200):
+        passed = 0
+        for _ in range(trials):
+            b = rng.random(n) < accuracy
+            c = b & (rng.random(n) >= margin / accuracy)
+            passed += accuracy_entry("mc", LOGLIKELIHOOD, list(b), list(c), cfg)[0].status == "pass"
+        lo, hi = wilson(passed, trials)
+        print(f"  N={n:>3}: false PASS {passed / trials:.4f} [{lo:.4f}-{hi:.4f}]", flush=True)
+        if (passed / trials, hi) > (worst[0], worst[2]):
+            worst = (passed / trials, lo, hi, n)
+    return (
+        f"false_pass_margin={worst[0]:.4f} false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
+        f"margin_worst_n={worst[3]} margin_trials={trials} margin_confidence={confidence}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", type=Path, default=REPO / "artifacts")
@@ -152,7 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confidence", type=float, default=0.99)
     ap.add_argument("--scales", default="0,0.03,0.07,0.12,0.2")
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--parts", default="model,margin", help="model (SmolLM2, needs its weights), margin (simulated)")
+    ap.add_argument("--margin-trials", type=int, default=2000)
+    ap.add_argument("--margin-confidence", type=float, default=0.95)
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    keys = [model_part(args)] if "model" in parts else []
+    if "margin" in parts:
+        keys.append(margin_part(args.margin_trials, args.margin, args.margin_confidence))
+    print(" ".join(keys))
+    return 0
+
+
+def model_part(args: argparse.Namespace) -> str:
+    """The SmolLM2 candidates with planted weight noise (module doc)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -211,11 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         f"suite {args.items} items, margin {args.margin}, confidence {args.confidence}; "
         f"within-margin false FAIL {rate('within_fail')}"
     )
-    print(
+    return (
         f"aa_false_fail={rate('aa_fail')} false_pass={rate('false_pass')} "
         f"naive_false_pass={rate('naive_pass')} naive_aa_false_fail={rate('naive_aa_fail')}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ R draws per item and, side by side, with the same items answered once (R = 1, th
 gate). Printed per damage level: FAIL / PASS / INCONCLUSIVE shares; A/A false FAIL (q = 0) and
 false PASS (true drop beyond the margin) are the errors.
 
+At the margin (``--parts margin``): the one-sided damage design (the candidate never wins a draw)
+with the true drop of the mean pass rate exactly at the margin: q = 0.15, so q * E[p] = 0.09, gated
+against a 0.09 margin, on suites of 8, 20 and 60 items. Every PASS there is a false PASS;
+``sampled_false_pass_margin`` is the worst size's rate with its 95% Wilson interval (goal: its upper
+end at most 1 - confidence).
+
     .venv/bin/python benchmarks/sampled_verdicts.py [--suites 200] [--items 60] [--repeats 5]
+        [--parts classic,margin] [--margin-suites 2000]
 """
 
 from __future__ import annotations
@@ -33,6 +40,37 @@ def one_suite(rng: np.random.Generator, items: int, repeats: int, q: float) -> t
     return base, cand, float(p.mean()) * q
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = k / n
+    mid, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (mid - half) / (1 + z * z / n)), min(1.0, (mid + half) / (1 + z * z / n))
+
+
+def margin_part(suites: int, repeats: int, confidence: float) -> str:
+    """False PASS at a true drop equal to the margin, the candidate never winning a draw."""
+    q, margin = 0.15, 0.09
+    cfg = GatesSection(accuracy_drop_max=margin, confidence=confidence)
+    rng = np.random.default_rng(1)
+    print(
+        f"\nat the margin: q={q} (true drop {q * 0.6:.2f}), margin {margin}, {repeats} draws, {suites} suites per size"
+    )
+    worst = (-1.0, 0.0, 1.0, 0)
+    for items in (8, 20, 60):
+        passed = 0
+        for _ in range(suites):
+            base, cand, _ = one_suite(rng, items, repeats, q)
+            (e,) = sampled_accuracy_entry("t", ACCURACY, base.tolist(), cand.tolist(), cfg, [0.7] * items)
+            passed += e.status == "pass"
+        lo, hi = wilson(passed, suites)
+        print(f"  {items:>3} items: false PASS {passed / suites:.4f} [{lo:.4f}-{hi:.4f}]", flush=True)
+        if (passed / suites, hi) > worst[:3:2]:
+            worst = (passed / suites, lo, hi, items)
+    return (
+        f"sampled_false_pass_margin={worst[0]:.4f} sampled_false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
+        f"margin_worst_items={worst[3]} margin_suites={suites}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--suites", type=int, default=200)
@@ -40,10 +78,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--margin", type=float, default=0.05)
     ap.add_argument("--confidence", type=float, default=0.95)
+    ap.add_argument("--parts", default="classic,margin")
+    ap.add_argument("--margin-suites", type=int, default=2000)
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    start = time.perf_counter()
+    keys = [classic_part(args)] if "classic" in parts else []
+    if "margin" in parts:
+        keys.append(margin_part(args.margin_suites, args.repeats, args.confidence))
+    print(" ".join([*keys, f"seconds={time.perf_counter() - start:.1f}"]))
+
+
+def classic_part(args: argparse.Namespace) -> str:
     cfg = GatesSection(accuracy_drop_max=args.margin, confidence=args.confidence)
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
     print(f"{args.items} items, margin {args.margin}, confidence {args.confidence}, {args.suites} suites per row")
     print(f"{'damage q':>9} {'true drop':>9} | {'R':>2} {'fail':>6} {'pass':>6} {'inconcl':>7}")
     rates: dict[tuple[float, int], dict[str, float]] = {}
@@ -66,11 +114,11 @@ def main() -> None:
             )
     r = args.repeats
     beyond = [q for q in DAMAGE if q * 0.6 > args.margin]  # mean difficulty 0.6
-    print(
+    return (
         f"aa_false_fail_r{r}={rates[(0.0, r)]['fail']:.4f} aa_pass_r{r}={rates[(0.0, r)]['pass']:.4f} "
         f"aa_pass_r1={rates[(0.0, 1)]['pass']:.4f} "
         f"false_pass_r{r}={max(rates[(q, r)]['pass'] for q in beyond):.4f} "
-        f"false_pass_r1={max(rates[(q, 1)]['pass'] for q in beyond):.4f} seconds={time.perf_counter() - start:.1f}"
+        f"false_pass_r1={max(rates[(q, 1)]['pass'] for q in beyond):.4f}"
     )
 
 

@@ -36,12 +36,26 @@ draws). Judged by the full judge and by Mann-Whitney alone (the tail gates off).
 
 Every rate is printed with its 95% Wilson interval over the trials, so the precision is visible.
 
+Heavy tails (``--parts heavy``): A/A on lognormal sigma = 1 and 1.5 and Pareto alpha = 1.5 and 2.5
+latencies (the shapes queueing and preemption give), 500 requests per arm, the full default metric
+set: output tokens/s from a per-request token count (1-64) over the latency, so the two metrics are
+not one. ``aa_false_fail_heavy`` is the worst source's FAIL rate (goal: the upper end of its Wilson
+interval at most 1 − confidence = 1%).
+
+Early PASS at the limit (``--parts limit``): a small plan (300 requests per arm, 20 looks of 15) on
+the simulated source with the true effect exactly at a limit: the whole distribution ×1.05 (the
+shift's allowance) for the shift test, and the upper half stretched so that the p95 rises ×1.10
+(its limit) for the p95 test; each test alone, counting a PASS it settles before the last look.
+``pass_error_at_limit`` is the worse of the two (goal: at most ``--pass-error``).
+
     .venv/bin/python benchmarks/verdict_quality.py [--trials 200] [--n 2000] [--step 100] [--first 100]
+        [--parts classic,heavy,limit] [--heavy-trials 1500] [--limit-trials 1500]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -51,7 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from gates.config.schema import GatesSection
-from gates.judge.adaptive import CONTINUE, Look, plan_for, settle
+from gates.judge.adaptive import CONTINUE, PASS, Look, Plan, plan_for, settle, shift_look, tail_look
 from gates.judge.policy import FAIL, INCONCLUSIVE, Evidence, judge
 
 DATA = Path(__file__).with_name("data") / "demo_baseline_latency_ms.json"
@@ -145,6 +159,86 @@ def adaptive(
     return judge(evidence(b[:used], c[:used], tuple(looks)), cfg).verdict, used
 
 
+def lognormal_source(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+    return lambda rng, n: 25.0 * rng.lognormal(0.0, sigma, n)
+
+
+def pareto_source(alpha: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+    return lambda rng, n: 25.0 * (1.0 + rng.pareto(alpha, n))
+
+
+HEAVY = {
+    "lognormal σ=1": lognormal_source(1.0),
+    "lognormal σ=1.5": lognormal_source(1.5),
+    "Pareto α=1.5": pareto_source(1.5),
+    "Pareto α=2.5": pareto_source(2.5),
+}
+
+
+def heavy_evidence(rng: np.random.Generator, b: np.ndarray, c: np.ndarray) -> Evidence:
+    """Latency and output tokens/s from a per-request token count: two metrics, not one."""
+    tb, tc = rng.integers(1, 65, b.size), rng.integers(1, 65, c.size)
+    ev = evidence(b, c)
+    series = {
+        "latency_ms": ev.series["latency_ms"],
+        "output_tokens_per_s": (tuple(tb / (b / 1000)), tuple(tc / (c / 1000))),
+    }
+    return dataclasses.replace(ev, series=series)
+
+
+def heavy_part(cfg: GatesSection, trials: int, n: int, seed: int) -> tuple[float, tuple[float, float], str]:
+    rng = np.random.default_rng(seed)
+    print(f"\nheavy tails, A/A, n={n} per arm, default gates and metrics (latency, output tokens/s), {trials} trials:")
+    worst: tuple[float, tuple[float, float], str] = (-1.0, (0.0, 1.0), "")
+    for name, source in HEAVY.items():
+        fails = 0
+        for _ in range(trials):
+            fails += judge(heavy_evidence(rng, source(rng, n), source(rng, n)), cfg).verdict == FAIL
+        print(f"  {name:16} FAIL {rate(fails, trials)}", flush=True)
+        if fails / trials > worst[0] or (fails / trials == worst[0] and wilson(fails, trials)[1] > worst[1][1]):
+            worst = (fails / trials, wilson(fails, trials), name)
+    return worst
+
+
+def p95_at_limit(rng: np.random.Generator, n: int, limit: float = 1.10) -> np.ndarray:
+    """The simulated source with its upper half stretched so that its p95 is ×limit (median kept)."""
+    m, q95 = np.percentile(simulated_source(np.random.default_rng(12345), 200_000), [50, 95])
+    k = 1 + np.log(limit) / np.log(q95 / m)
+    x = simulated_source(rng, n)
+    up = x > m
+    x[up] = m * (x[up] / m) ** k
+    return x
+
+
+def early_pass(test: str, b: np.ndarray, c: np.ndarray, plan: Plan, n: int, looks: int) -> bool:
+    step = n // looks
+    seen: list[Look] = []
+    for k in range(step, n + 1, step):
+        seen.append(Look(k, k, k / n))
+        t = shift_look(b[:k], c[:k], seen, plan) if test == "shift" else tail_look(b[:k], c[:k], seen, plan, 0.95, 1.1)
+        if t.status != CONTINUE:
+            return t.status == PASS and k < n
+    return False
+
+
+def limit_part(cfg: GatesSection, trials: int, pass_error: float, seed: int) -> tuple[float, tuple[float, float]]:
+    n, looks = 300, 20
+    plan = plan_for(cfg, pass_error)
+    rng = np.random.default_rng(seed)
+    print(
+        f"\nearly PASS at the limit, small plan: {n} per arm, {looks} looks, pass_error {pass_error}, {trials} trials:"
+    )
+    out: list[tuple[float, tuple[float, float]]] = []
+    for test, make in (
+        ("shift", lambda: (simulated_source(rng, n), simulated_source(rng, n) * 1.05)),
+        ("p95", lambda: (simulated_source(rng, n), p95_at_limit(rng, n))),
+    ):
+        hits = sum(early_pass(test, *make(), plan, n, looks) for _ in range(trials))
+        print(f"  {test:6} at its limit: early PASS {rate(hits, trials)}", flush=True)
+        out.append((hits / trials, wilson(hits, trials)))
+    return max(out, key=lambda x: (x[0], x[1][1]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=200)
@@ -155,11 +249,39 @@ def main() -> int:
     ap.add_argument("--first", type=int, default=100, help="adaptive: requests per arm at the first look")
     ap.add_argument("--step", type=int, default=100, help="adaptive: requests per arm between looks")
     ap.add_argument("--pass-error", type=float, default=0.05, help="adaptive: load.pass_error")
+    ap.add_argument("--parts", default="classic,heavy,limit", help="classic (the rows above), heavy, limit")
+    ap.add_argument("--heavy-trials", type=int, default=1500)
+    ap.add_argument("--planted", default="0,0.04,0.05,0.1,0.2", help="classic: the planted regressions (rows)")
+    ap.add_argument("--limit-trials", type=int, default=1500)
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     cfg = GatesSection()
+    started = time.monotonic()
+    keys: list[str] = []
+    if "classic" in parts:
+        keys.append(classic_part(args, cfg))
+    if "heavy" in parts:
+        point, (lo, hi), name = heavy_part(cfg, args.heavy_trials, 500, args.seed + 1)
+        print(f"  worst: {name}")
+        keys.append(
+            f"aa_false_fail_heavy={point:.4f} aa_false_fail_heavy_ci=[{lo:.4f},{hi:.4f}] "
+            f"heavy_trials={args.heavy_trials}"
+        )
+    if "limit" in parts:
+        point, (lo, hi) = limit_part(cfg, args.limit_trials, args.pass_error, args.seed + 2)
+        keys.append(
+            f"pass_error_at_limit={point:.4f} pass_error_at_limit_ci=[{lo:.4f},{hi:.4f}] "
+            f"limit_trials={args.limit_trials}"
+        )
+    print(f"({time.monotonic() - started:.0f}s)")
+    print(" ".join(keys))
+    return 0
+
+
+def classic_part(args: argparse.Namespace, cfg: GatesSection) -> str:
+    """The recorded and simulated rows, the tail-only rows and the adaptive load time (module doc)."""
     mw_only = cfg.model_copy(update={"latency_p95_ratio_max": None, "latency_p99_ratio_max": None})
     rng = np.random.default_rng(args.seed)
-    started = time.monotonic()
     print(
         f"judge: default gates (confidence {cfg.confidence:.0%}, latency allowed +{cfg.metrics[0].allowed_effect:.0%}, "
         f"p95 ratio ≤ {cfg.latency_p95_ratio_max}); naive: observed p95 ratio > 1.10 → FAIL"
@@ -178,7 +300,7 @@ def main() -> int:
     results: dict[tuple[str, float], tuple[int, ...]] = {}
     used_by_row: dict[tuple[str, float], float] = {}
     for name, source in (("recorded", recorded_source), ("simulated", simulated_source)):
-        for planted in (0.0, 0.04, 0.05, 0.10, 0.20):
+        for planted in (float(x) for x in args.planted.split(",")):
             fails = inconc = naive_fails = a_fails = a_inconc = used_total = 0
             for _ in range(t):
                 b, c = source(rng, args.n), source(rng, args.n) * (1 + planted)
@@ -217,15 +339,17 @@ def main() -> int:
         )
 
     def worst(planted: float, i: int, agg: Callable[[Iterable[int]], int]) -> float:
+        if any((s, planted) not in results for s in ("recorded", "simulated")):
+            return float("nan")  # a row left out with --planted
         return agg(results[(s, planted)][i] for s in ("recorded", "simulated")) / t
 
     aa = max(worst(0.0, 0, max), worst(0.0, 3, max))
     detect = min(worst(0.10, 0, min), worst(0.10, 3, min))
     # load time: requests consumed per arm, adaptive over fixed, A/A and +10% rows of both sources
-    ratio = float(np.mean([used_by_row[(s, p)] for s in ("recorded", "simulated") for p in (0.0, 0.10)])) / args.n
+    rows = [used_by_row[(s, p)] for s in ("recorded", "simulated") for p in (0.0, 0.10) if (s, p) in used_by_row]
+    ratio = float(np.mean(rows)) / args.n if rows else float("nan")
     print(f"\nadaptive mean requests per arm / fixed {args.n}: {ratio:.3f} (A/A and +10%, both sources)")
-    print(f"({time.monotonic() - started:.0f}s)")
-    print(
+    return (
         f"aa_false_fail={aa:.4f} detect_10pct={detect:.4f} adaptive_time_ratio={ratio:.4f} "
         f"tail_detect={min(x[0] for x in tail.values()) / t:.4f} "
         f"mw_tail_detect={max(x[1] for x in tail.values()) / t:.4f} "
@@ -237,7 +361,6 @@ def main() -> int:
         f"fixed_fail_4pct={worst(0.04, 0, max):.4f} adaptive_fail_4pct={worst(0.04, 3, max):.4f} "
         f"n_per_arm={args.n} trials={t}"
     )
-    return 0
 
 
 if __name__ == "__main__":

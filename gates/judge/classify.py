@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gates.judge.adaptive import Look, adjusted_two_sided_p, final_look, mw_z
-from gates.judge.stats import finite, mann_whitney_hl, remove_outliers_iqr
+from gates.judge.stats import finite, mann_whitney_hl, remove_outliers_pooled
 
 PASS, HIGH, LOW, NODATA = "Pass", "High", "Low", "NoData"
 
@@ -55,7 +55,7 @@ def classify(
     enough = b.size >= min_samples and c.size >= min_samples
     removed = 0
     if remove_outliers:
-        b2, c2 = remove_outliers_iqr(b), remove_outliers_iqr(c)
+        b2, c2 = remove_outliers_pooled(b, c)  # one pair of fences for both arms: the ranks stay exchangeable
         removed = (b.size - b2.size) + (c.size - c2.size)
         b, c = b2, c2
     if not enough or b.size < 2 or c.size < 2:
@@ -73,10 +73,23 @@ def classify(
     positive = bool((b > 0).all() and (c > 0).all())
     test = mann_whitney_hl(b, c, confidence=confidence, log_scale=positive)
     rel, lo, hi = test.relative()
+    scale_note = ""
+    if not positive:
+        # a value <= 0 (a zero-token response) has no log: the shift is then taken on the raw
+        # scale, but still expressed relative to the baseline's median, as the allowance is
+        # relative (the raw shift itself compared with 0.05 made a -3% change "-151%")
+        centre = float(np.median(b))
+        if centre <= 0:
+            return Classification(
+                NODATA, False, int(b.size), int(c.size), removed, None, None, None,
+                f"values <= 0 and a baseline median of {centre:g}: no relative scale for the allowed effect",
+            )  # fmt: skip
+        rel, lo, hi = test.shift / centre, test.low / centre, test.high / centre
+        scale_note = "; raw-scale HL relative to the baseline median (values <= 0 present)"
     alpha = 1 - confidence
     p_value, sequential = test.p_value, ""
-    if looks and positive:
-        z = mw_z(np.log(b), np.log(c))
+    if looks:
+        z = mw_z(b, c)  # a rank statistic: the same on the raw and the log scale
         schedule = final_look(looks, *n_finite)
         p_value, bound = adjusted_two_sided_p(z, schedule, confidence)
         sequential = f"; adaptive load, look {len(schedule)}: |z|={abs(z):.2f} vs boundary {bound:.2f}"
@@ -92,9 +105,9 @@ def classify(
     )
     verdict_word = {PASS: "no shift beyond the allowed effect", HIGH: "higher", LOW: "lower"}[label]
     reason = (
-        f"{label}: candidate {rel:+.1%} (HL, {confidence:.0%} CI {lo:+.1%} to {hi:+.1%}), "
+        f"{label}: candidate {rel:+.1%} (HL, {100 * confidence:.3g}% CI {lo:+.1%} to {hi:+.1%}), "
         f"Mann-Whitney p={_p(p_value)}{' (adjusted)' if sequential else ''}, allowed ±{allowed_effect:.0%}; "
-        f"{verdict_word}" + (f"; {removed} outliers removed" if removed else "") + sequential
+        f"{verdict_word}" + (f"; {removed} outliers removed" if removed else "") + scale_note + sequential
     )
     return Classification(label, bad, int(b.size), int(c.size), removed, rel, (lo, hi), p_value, reason)
 

@@ -20,7 +20,7 @@ from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
-from gates.judge.stats import finite
+from gates.judge.stats import finite, half_budget, metric_confidence
 from gates.judge.tail import judge_quantile, quantile_test
 from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, decide, finite_or_none
 
@@ -81,7 +81,7 @@ def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult
         c,
         direction=spec.direction,
         allowed_effect=spec.allowed_effect,
-        confidence=cfg.confidence,
+        confidence=metric_confidence(cfg.confidence, spec.direction, len(cfg.metrics)),  # Bonferroni share
         min_samples=cfg.min_requests,
         remove_outliers=spec.remove_outliers,
         looks=ev.looks,
@@ -214,13 +214,13 @@ def latency_tail_gate(
 
 
 def tail_gates(ev: Evidence, cfg: GatesSection, shift_passed: bool) -> tuple[GateResult, ...]:
-    """p95 (always shown) and p99 (when configured); together they spend (1 − confidence)/2, split
-    evenly (Bonferroni), the other half being the shift test's side: the latency family's A/A
-    false-FAIL rate stays ≤ 1 − confidence."""
+    """p95 (always shown) and p99 (when configured); together they spend one half of the verdict's
+    false-FAIL budget (stats.half_budget), split evenly (Bonferroni), the metric shift tests the other
+    half: the A/A false-FAIL rate stays ≤ (1 − confidence)/2."""
     limits = [(0.95, cfg.latency_p95_ratio_max)]
     if cfg.latency_p99_ratio_max is not None:
         limits.append((0.99, cfg.latency_p99_ratio_max))
-    alpha = (1 - cfg.confidence) / 2 / max(sum(lim is not None for _, lim in limits), 1)
+    alpha = half_budget(cfg.confidence) / max(sum(lim is not None for _, lim in limits), 1)
     return tuple(latency_tail_gate(ev, lim, cfg, shift_passed, q, alpha) for q, lim in limits)
 
 

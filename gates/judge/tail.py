@@ -87,7 +87,10 @@ def upper_tail_z(baseline: NDArray[np.float64], candidate: NDArray[np.float64]) 
     a = per_group[group]
     mean = float(a.mean())
     var = m * n / (total * (total - 1)) * float(np.sum((a - mean) ** 2))
-    if var <= 0:
+    # every value tied (one group): the variance is 0, but a - mean keeps a rounding residue
+    # (~1e-30) that made z = +36 for two identical constant arms; treat a variance that is
+    # rounding-sized against the scores' own size as 0
+    if counts.size < 2 or var <= 1e-12 * m * n / (total * (total - 1)) * float(np.sum(a * a)):
         return 0.0
     return (float(a[:m].sum()) - m * mean) / math.sqrt(var)
 

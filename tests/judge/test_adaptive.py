@@ -74,18 +74,22 @@ def test_futility_bound_hand_computed() -> None:
     assert futility_bound(0.005, 0.05, 0.0, 2.0) == -math.inf
 
 
-def test_identical_arms_settle_pass_early_for_futility() -> None:
-    # far too few samples to certify the 5% limit (the interval is wide), yet no sign of an effect
-    # the full load would catch: futility settles PASS
+def test_futility_does_not_pass_what_cannot_be_told_from_the_limit() -> None:
+    # far too few samples to certify the 5% limit (the interval is wide) and no sign of an effect
+    # the full load would catch: the futility rule used to settle PASS here, but data this wide
+    # cannot tell no effect from one at the limit, so that PASS had a chance well above
+    # pass_error when the true shift was the limit: the load goes on
     plan = Plan(tail_limits=(), pass_error=0.05)
     d = settle(_lat(20, 100), _lat(120, 100), _looks([100], 500), plan)
     shift = d.tests[0]
     assert shift.upper is not None and shift.upper > 0.05  # not certified inside the limit
-    bound = futility_bound(plan.shift_alpha, plan.pass_error, 0.2, boundaries([50.0], [0.2], 0.05, POCOCK)[0])
-    assert shift.z is not None and shift.z <= bound and d.status == PASS
-    # the same look with a z above the futility bound goes on
-    later = settle(_lat(23, 100), _lat(123, 100), _looks([100], 500), plan).tests[0]
-    assert later.z is not None and later.z > bound and later.status == CONTINUE
+    old_bound = (2.576 + 1.645) * math.sqrt(0.2) - boundaries([50.0], [0.2], 0.05, POCOCK)[0]
+    assert shift.z is not None and shift.z <= old_bound and d.status == CONTINUE
+    # the futility bound itself: the drift of the effect the full load detects, or the limit's, the smaller
+    e = boundaries([50.0], [0.2], plan.pass_share, POCOCK)[0]
+    full = futility_bound(plan.shift_alpha, plan.pass_share, 0.2, e)
+    assert futility_bound(plan.shift_alpha, plan.pass_share, 0.2, e, at_limit=0.5) == pytest.approx(0.5 - e)
+    assert futility_bound(plan.shift_alpha, plan.pass_share, 0.2, e, at_limit=50.0) == pytest.approx(full)
 
 
 def test_a_clear_regression_is_not_stopped_for_futility() -> None:
@@ -106,3 +110,37 @@ def test_interim_fail_needs_the_shift_beyond_the_allowance_not_just_its_estimate
     assert shift.estimate is not None and shift.estimate > plan.allowed_effect
     assert interim.status == CONTINUE
     assert settle(b, c, [Look(200, 200, 0.2), Look(400, 400, 1.0)], plan).status == FAIL
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.8, 1.0])
+def test_adjusted_p_is_below_alpha_exactly_when_z_crossed_the_boundary(fraction: float) -> None:
+    """An early stop below its boundary showed "p = 0.0079 (adjusted)" beside "|z| 2.66 vs 3.80"."""
+    from gates.judge.adaptive import adjusted_two_sided_p, tail_boundary
+    from gates.judge.tail import QuantileTest
+
+    looks = [Look(100, 100, fraction / 2), Look(200, 200, fraction)]
+    for z in np.linspace(1.5, 5.0, 36):
+        p, bound = adjusted_two_sided_p(float(z), looks, 0.99)
+        assert (p < 0.01) == (abs(z) >= bound), (z, p, bound)
+        test = QuantileTest(0.95, 200, 200, 0.0, 0.1, float(z))
+        p1, bound1 = tail_boundary(test, looks, 0.0025)
+        assert (p1 < 0.0025) == (z >= bound1), (z, p1, bound1)
+
+
+def test_early_pass_at_the_limit_is_bounded_by_pass_error_with_a_small_plan() -> None:
+    """300 requests per arm, 20 looks, a true shift equal to the +5% allowance: the futility rule,
+    calibrated on the effect the full load detects (far beyond 5%), settled PASS early 48% of the time."""
+    rng = np.random.default_rng(5)
+    plan = Plan(tail_limits=(), pass_error=0.05)
+    trials, early = 200, 0
+    for _ in range(trials):
+        b, c = rng.lognormal(0.0, 0.25, 300), rng.lognormal(0.0, 0.25, 300) * 1.05
+        looks: list[Look] = []
+        for n in range(15, 300, 15):
+            looks.append(Look(n, n, n / 300))
+            d = settle(b[:n], c[:n], looks, plan)
+            if d.status != CONTINUE:
+                early += d.status == PASS
+                break
+    # pass_error 5% (10 of 200, sd 3.1): P(>= 20) < 0.5%; before the fix ~96
+    assert early < 20, early

@@ -64,3 +64,39 @@ def test_hl_shift_matches_a_known_log_ratio() -> None:
     b = _lat(3, 300)
     t = mann_whitney_hl(b, b * 1.2, log_scale=True)
     assert math.isclose(t.relative()[0], 0.2, rel_tol=1e-9) and t.p_value < 1e-6
+
+
+def test_outlier_fences_keep_the_rank_test_at_its_level_on_skewed_latencies() -> None:
+    """Per-arm fences made A/A arms non-exchangeable: lognormal sigma 2 rejected 4.3% at 1%."""
+    rng = np.random.default_rng(28)
+    trials, rejected = 3000, 0
+    for _ in range(trials):
+        b, c = rng.lognormal(0.0, 2.0, 100), rng.lognormal(0.0, 2.0, 100)
+        r = classify(b, c, direction="either", allowed_effect=0.0, confidence=0.99, min_samples=30)
+        rejected += r.label != PASS
+    # nominal 1% (30 of 3000, sd 5.5): P(>= 60) is negligible; per-arm fences gave 128
+    assert rejected < 60, rejected
+
+
+def test_pooled_fences_drop_a_gross_outlier_of_either_arm() -> None:
+    b, c = _lat(1), _lat(2)
+    c[0] = 1e6
+    r = classify(b, c, direction="increase", **KW)  # type: ignore[arg-type]
+    assert r.removed >= 1 and r.n_candidate == c.size - 1
+
+
+def test_a_zero_value_keeps_the_shift_relative() -> None:
+    """A zero-token response (tokens/s 0) switched the metric to the absolute scale: -3% read -300%."""
+    b = np.random.default_rng(3).lognormal(np.log(100.0), 0.05, 400)
+    c = b * 0.97
+    c[0] = 0.0
+    r = classify(b, c, direction="decrease", remove_outliers=False, **KW)  # type: ignore[arg-type]
+    assert r.relative is not None and -0.04 < r.relative < -0.02, r.reason
+    assert r.label == PASS and not r.bad, r.reason
+    assert "baseline median" in r.reason
+
+
+def test_values_around_zero_without_a_relative_scale_are_no_data() -> None:
+    b = np.concatenate([np.zeros(40), np.ones(20)])
+    r = classify(b, b.copy(), direction="decrease", remove_outliers=False, **KW)  # type: ignore[arg-type]
+    assert r.label == NODATA and not r.bad

@@ -8,7 +8,6 @@ import pytest
 
 from gates.config.schema import CostSection, GatesSection
 from gates.judge.policy import FAIL, INCONCLUSIVE, PASS, Evidence, GateResult, Status, Verdict, judge
-from gates.judge.stats import percentile_ratio_ci
 
 
 def _samples(scale: float, n: int = 400, seed: int = 1) -> tuple[float, ...]:
@@ -148,15 +147,6 @@ def test_cost_gate() -> None:
     assert _gate(same, "cost_saving").status == Status.FAIL and same.verdict == FAIL
 
 
-def test_bootstrap_ci_is_deterministic_and_brackets_observed() -> None:
-    b, c = _samples(1.0, seed=1), _samples(1.3, seed=2)
-    r1, r2 = percentile_ratio_ci(b, c), percentile_ratio_ci(b, c)
-    assert r1 == r2
-    observed, lo, hi = r1
-    assert lo <= observed <= hi
-    assert all(math.isnan(x) for x in percentile_ratio_ci([], c))
-
-
 def test_server_side_failures() -> None:
     assert _gate(judge(_ev(server_failures=(0.0, 0.0)), CFG), "server_failures").status == Status.PASS
     failing = judge(_ev(server_failures=(0.0, 3.0)), CFG)
@@ -251,3 +241,21 @@ def test_mean_kl_is_labelled_a_top_k_lower_bound_and_the_full_kl_judged_when_mea
     assert bound.status == Status.PASS and "lower bound" in bound.reason and "top-20" in bound.reason
     full = _gate(judge(_ev(mean_kl=0.04, kl_top_k=20, mean_kl_full=0.06), cfg), "mean_kl")
     assert full.status == Status.FAIL and full.observed == 0.06 and "full-vocabulary" in full.reason
+
+
+def test_default_metrics_share_the_family_false_fail_budget() -> None:
+    """Latency and output tokens/s were each tested at the full level: A/A FAIL 10.8% at confidence
+    0.90 (tails off) against the 5% budgeted for the metric side."""
+    cfg = GatesSection(confidence=0.90, latency_p95_ratio_max=None, min_requests=30)
+    rng = np.random.default_rng(9)
+    trials, fails = 800, 0
+    for _ in range(trials):
+        b, c = rng.lognormal(np.log(20), 0.25, 80), rng.lognormal(np.log(20), 0.25, 80)
+        tb, tc = rng.lognormal(np.log(800), 0.3, 80), rng.lognormal(np.log(800), 0.3, 80)
+        ev = _ev(
+            series={"latency_ms": (tuple(b), tuple(c)), "output_tokens_per_s": (tuple(tb), tuple(tc))},
+            candidate_requests=80,
+        )
+        fails += judge(ev, cfg).verdict == FAIL
+    # budget 5% (40 of 800, sd 6.2): P(>= 60) < 0.2%; both metrics at the full level gave ~86
+    assert fails < 60, fails

@@ -81,22 +81,31 @@ def test_score_variance_by_hand_and_its_bounds() -> None:
 
 def test_detectable_effect_accounts_for_the_item_variance() -> None:
     z = 2.3263478740408408 + 0.8416212335729143  # one-sided 99% and 80% power
-    assert detectable_effect(50, 0.6, 0.99, 0.8, variance=0.048) == pytest.approx(z * math.sqrt(2 * 0.048 / 50))
-    assert detectable_effect(50, 0.6, 0.99, 0.8) == detectable_effect(50, 0.6, 0.99, 0.8, variance=0.24)
-    assert items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048) == math.ceil(z * z * 2 * 0.048 / 0.05**2)
+    normal = z * math.sqrt(2 * 0.048 / 50)  # both arms at the baseline's variance: a floor
+    assert normal <= detectable_effect(50, 0.6, 0.99, 0.8, variance=0.048) < 1.1 * normal
+    # 0/1 items (no variance given) also reach Newcombe's interval, a little wider
+    assert detectable_effect(50, 0.6, 0.99, 0.8) == pytest.approx(
+        detectable_effect(50, 0.6, 0.99, 0.8, variance=0.24), rel=0.01
+    )
+    n = items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048)
+    assert n >= math.ceil(z * z * 2 * 0.048 / 0.05**2)
+    assert detectable_effect(n, 0.6, 0.99, 0.8, 0.048) <= 0.05 < detectable_effect(n - 1, 0.6, 0.99, 0.8, 0.048)
     # repeats make each item more informative: fewer items for the same effect
     assert items_for_effect(0.05, 0.6, 0.99, 0.8, variance=0.048) < items_for_effect(0.05, 0.6, 0.99, 0.8)
 
 
 def test_identical_draws_on_many_items_certify_a_small_drop() -> None:
-    """A/A with common random numbers: every draw agrees; the interval is Newcombe's on the draws."""
+    """A/A with common random numbers: every draw agrees; the upper end is the exact bound of no
+    discordant draw among 1000 (Clopper-Pearson at a quarter of 1 - confidence), above Newcombe's."""
     rng = np.random.default_rng(2)
     outcomes = [[bool(x) for x in rng.random(5) < p] for p in rng.uniform(0.2, 1.0, 200)]
     pa = paired_rates(outcomes, outcomes, 0.98)
     assert pa.drop.estimate == 0 and pa.p_value == 1.0
     both = sum(sum(o) for o in outcomes)
     lo, hi = newcombe_paired(both, 0, 0, 1000 - both, 0.98)
-    assert (pa.drop.low, pa.drop.high) == pytest.approx((lo, hi)) and lo < 0 < hi < 0.05
+    exact = 1 - 0.005 ** (1 / 1000)
+    assert pa.drop.low == pytest.approx(lo) and pa.drop.high == pytest.approx(exact)
+    assert lo < 0 < hi < pa.drop.high < 0.01
     # the same items answered once each certify less: 200 agreeing outcomes instead of 1000
     once = paired_rates([o[:1] for o in outcomes], [o[:1] for o in outcomes], 0.98)
     assert once.drop.high > 2 * pa.drop.high
@@ -118,3 +127,19 @@ def test_pass_rate_interval_covers_the_true_drop() -> None:
         iv = paired_rates(b.tolist(), c.tolist(), 0.90, resamples=800, seed=int(rng.integers(1 << 30))).drop
         covered += iv.low <= true_drop <= iv.high
     assert 0.85 <= covered / runs <= 1.0
+
+
+def test_upper_bound_covers_a_drop_at_the_margin_on_few_items() -> None:
+    """8 items of 5 draws, item difficulty U(0.2, 1), the candidate loses each passing draw with
+    chance 0.15 and never wins one (true drop 0.09): the upper bound fell below it 11.7% of the
+    time at one-sided 95%."""
+    rng = np.random.default_rng(5)
+    trials, missed, truth = 600, 0, 0.15 * 0.6
+    for _ in range(trials):
+        p = rng.uniform(0.2, 1.0, 8)
+        base = rng.random((8, 5)) < p[:, None]
+        cand = base & (rng.random((8, 5)) >= 0.15)
+        pa = paired_rates(base.tolist(), cand.tolist(), 0.90, resamples=1000)
+        missed += pa.drop.high < truth
+    # nominal 5% (30 of 600, sd 5.3): P(>= 45) < 1%; before the fix ~65
+    assert missed < 45, missed

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import betainc
 
+from gates.judge.adaptive import mw_z
 from gates.judge.tail import (
     judge_quantile,
     maritz_jarrett,
@@ -96,3 +97,12 @@ def test_upper_tail_z_is_standard_normal_under_the_null() -> None:
     rng = np.random.default_rng(9)
     zs = np.array([upper_tail_z(_spread(rng, 200, 1.0), _spread(rng, 200, 1.0)) for _ in range(400)])
     assert abs(zs.mean()) < 0.15 and 0.85 < zs.std() < 1.15
+
+
+def test_identical_constant_arms_have_no_tail_evidence() -> None:
+    """Every value tied: z was +36 (a rounding residue for a zero variance) and FAILed a limit < 1."""
+    x = np.full(100, 20.0)
+    assert upper_tail_z(x, x) == 0.0
+    assert mw_z(x, x) == 0.0
+    t = judge_quantile(x, x, 0.95, 0.9, 0.99, 0.005)
+    assert t.status != "fail", t.reason
