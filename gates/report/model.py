@@ -253,6 +253,8 @@ class PromptDrift(_Object):
     temperature: float | None
     baseline_samples: list[bool]
     candidate_samples: list[bool]
+    mean_kl_full: Measured
+    """Over the whole vocabulary, when both models returned it (golden.full_kl); null otherwise."""
 
 
 class PromptSummary(_Object):
@@ -363,7 +365,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 # tests/report/test_schema.py. Version 1 (gates before the schema existed) had no schema file.
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
-    3: "3b29bbfe9d54512ed4a6f7e24b0ca2964c66f5238e422c00c9d76173a4899be6",
+    3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",  # not released before this commit: v3 amended in the merge that introduced it
 }
 
 
