@@ -365,7 +365,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 # tests/report/test_schema.py. Version 1 (gates before the schema existed) had no schema file.
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
-    3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",  # not released before this commit: v3 amended in the merge that introduced it
+    3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
 }
 
 
