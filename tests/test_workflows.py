@@ -117,3 +117,11 @@ def test_no_comment_from_a_stranger_starts_a_self_hosted_job(name: str) -> None:
         reachable = "issue_comment" in job.get("if", "issue_comment") or "needs" in job
         if on_gpu and reachable:
             assert comment_gate(wf, job_name), f"{name}:{job_name} starts a self-hosted runner for any commenter"
+
+
+def test_promotion_requires_every_architecture_the_gate_runs_on() -> None:
+    """A commit's verdict is the conjunction of its runs per architecture: promote must know them all."""
+    matrix = load("gates.yml")["jobs"]["gate"]["strategy"]["matrix"]["arch"]
+    promote = load("promote.yml")["jobs"]["promote"]
+    assert "vars.GATES_GPU_ARCHS || '[\"h100\"]'" in matrix
+    assert promote["env"]["GATES_GPU_ARCHS"] == "${{ vars.GATES_GPU_ARCHS || '[\"h100\"]' }}"
