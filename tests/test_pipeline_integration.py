@@ -315,7 +315,9 @@ def test_engine_quantized_candidate_is_identified_by_its_build(
     cfg = write_pipeline(ORT_PIPELINE)
     out = tmp_path / "run"
     ledger_path = tmp_path / "ledger.sqlite"  # GATES_LEDGER (conftest)
-    proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root), "--actor", "ci"])
+    # from the repository's root, as a workflow runs it: the run is recorded under pipelines/p.yaml
+    args = ["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root), "--actor", "ci"]
+    proc = gates(args, cwd=cfg.parent.parent)
     report = json.loads((out / "report.json").read_text())
     # judged (a saturated load generator on a busy machine may leave it INCONCLUSIVE: still measured)
     assert proc.returncode in (0, 1, 3) and report["error"] is None, proc.stdout[-3000:] + proc.stderr[-3000:]

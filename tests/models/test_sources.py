@@ -57,7 +57,8 @@ def test_bad_checkpoints_exit_2_naming_the_path(
 ) -> None:
     transcript = []
     for name, source in _bad_sources(good, tmp_path / "src").items():
-        cfg = write_pipeline(PIPELINE.format(source=source), f"{name}.yaml")
+        # one pipelines/ folder: each file its own name (two files declaring one name are refused first)
+        cfg = write_pipeline(PIPELINE.format(source=source).replace("bad-source", name), f"{name}.yaml")
         proc = subprocess.run(
             [sys.executable, "-m", "gates.cli", "run", str(cfg), "--artifacts", str(tmp_path / "a")],
             capture_output=True,
