@@ -207,7 +207,11 @@ class SchedulerThread:
                         _safe(j.on_done, "the served model is shutting down")
                     return
                 block = False
-                handle = engine.admit(job)
+                try:
+                    handle = engine.admit(job)
+                except Exception as exc:  # a request the engine refuses (too long, bad ids) fails alone
+                    _safe(job.on_done, f"{type(exc).__name__}: {exc}")
+                    continue
                 live[id(handle)] = (handle, job, 0)
             for key, (handle, job, _) in list(live.items()):
                 if job.cancelled():
