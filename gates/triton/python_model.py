@@ -36,6 +36,7 @@ import json
 import queue
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,14 @@ class TritonPythonModel:
             inputs, sender, streamed = item
             try:
                 if streamed:
+                    # each token is a step of one sequence: the same evidence and busy time as the
+                    # scheduler's steps, so a one-at-a-time arm is measured like a batching one
+                    last = time.perf_counter()
                     for tensors in self._stream(inputs):
+                        now = time.perf_counter()
+                        self.metrics.step(1, now - last)
                         sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
+                        last = time.perf_counter()
                     sender.send(flags=final)
                 else:
                     sender.send(pb_utils.InferenceResponse(output_tensors=self._one(inputs)), flags=final)

@@ -147,4 +147,5 @@ def test_batching_off_serves_one_at_a_time(candidate: EngineBuild, tmp_path: Pat
         answers = concurrently([lambda p=p: stream(server.url, "m", p, 8) for p in PROMPTS[:4]])
         window = ModelWindow.between({}, parse(server.metrics())["m"])
     assert all(error == "" and tokens for tokens, error in answers)
-    assert window.batch_size_max is None and window.max_batch == 1  # no scheduler: nothing batched
+    assert window.steps_by_size.keys() == {1} and window.max_batch == 1  # every step ran one sequence
+    assert window.engine_tokens == sum(len(t) for t, _ in answers)
