@@ -17,6 +17,7 @@ from gates.judge.verdict import Verdict
 from gates.loadgen.capacity import Capacity
 from gates.loadgen.stats import ArmLoad
 from gates.loadgen.summary import GeneratorSummary, Stopped
+from gates.quality.batched import BatchedAgreement
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample
 from gates.quality.lm_eval_tasks import TaskSamples, TaskSpec
@@ -144,6 +145,7 @@ class DriftResult:
     rows: tuple[PromptDrift, ...]
     path: Path
     note: str
+    batched: dict[str, BatchedAgreement] | None = None  # per arm: batched answers against one at a time
 
 
 # quality

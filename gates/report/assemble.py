@@ -167,6 +167,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             ],
             "rows": str(drift.path),
             "kl_note": s.kl_note,  # mean_kl is a lower bound over the top-k tokens; mean_kl_full when measured
+            "batched": {a: dataclasses.asdict(b) for a, b in drift.batched.items()} if drift.batched else None,
         }
     qv = ctx.get(QualityVerdicts)
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []

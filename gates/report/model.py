@@ -293,6 +293,14 @@ class PromptSummary(_Object):
     exact_match: bool
 
 
+class BatchedAgreement(_Object):
+    prompts: int
+    exact_match_rate: Measured
+    token_agreement: Measured
+    """Tokens before the first divergence, over all one-at-a-time tokens."""
+    failed: int
+
+
 class Drift(_Object):
     prompts: int
     positions: int
@@ -312,6 +320,8 @@ class Drift(_Object):
     worst: list[PromptDrift]
     per_prompt: list[PromptSummary]
     rows: str
+    batched: dict[str, BatchedAgreement] | None = None
+    """Per arm: its greedy answers asked all at once (sharing the engine's batches) against one at a time."""
 
 
 class Gate(_Object):
@@ -406,7 +416,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
-    4: "ab72cccd01e169e1bdf270fadc92f2591ec3448c11436566faad8027b6fc40b0",
+    4: "703f885d4421185e96f12d1a944f61605f3494b448157999c44b6fc117211891",
 }
 
 
