@@ -6,9 +6,9 @@
   and worse at the other is a *crossover*, named in the verdict's reason.
 - ``batching``: a throughput point where a served model never ran more than one sequence in a
   step measured a queue, not a model: INCONCLUSIVE, naming the arm.
-- ``output_tokens_ratio``: the candidate's greedy output tokens per golden prompt over the
-  baseline's (ratio of sums, paired bootstrap interval over prompts) within 1 ± the band, so a
-  terser candidate cannot look faster or cheaper per request.
+- ``output_tokens_ratio``: the candidate's output tokens over the baseline's on the same prompts
+  (the load's pairs, whose latency is judged; ratio of sums, paired bootstrap interval over
+  pairs) within 1 ± the band, so a terser candidate cannot look faster or cheaper per request.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ class PointEvidence:
     batches: dict[str, ArmBatches] | None = None  # per arm; None: no engine metrics (an existing Triton)
     concurrent: bool = False  # the throughput point had more than one request in flight per arm
     batching_off: bool = False  # serve.batching: off (one at a time, on purpose)
-    output_tokens: tuple[tuple[int, int], ...] = ()  # per golden prompt: (baseline, candidate) greedy tokens
+    # per pair (one prompt sent to both arms): (baseline, candidate) output tokens of the load's
+    # requests, or of the golden prompts' greedy answers where no load ran
+    output_tokens: tuple[tuple[int, int], ...] = ()
 
 
 def latency_point_gates(ev: Evidence, cfg: GatesSection) -> tuple[GateResult, ...]:
@@ -104,10 +106,10 @@ def output_tokens_ratio_gate(points: PointEvidence, cfg: GatesSection) -> GateRe
     thr = f"within 1 ± {band:.2f}"
     pairs = tuple(p for p in points.output_tokens if p[0] > 0)
     if len(pairs) < 2:
-        return GateResult(name, Status.NO_DATA, None, thr, "fewer than 2 golden prompts with a baseline answer")
+        return GateResult(name, Status.NO_DATA, None, thr, "fewer than 2 paired answers with baseline tokens")
     point, low, high = ratio_interval(pairs, cfg.confidence)
     lo_ok, hi_ok = 1 - band, 1 + band
-    detail = f"candidate/baseline output tokens {point:.3f} [{low:.3f}, {high:.3f}] over {len(pairs)} golden prompts"
+    detail = f"candidate/baseline output tokens {point:.3f} [{low:.3f}, {high:.3f}] over {len(pairs)} paired requests"
     if lo_ok <= low and high <= hi_ok:
         return GateResult(name, Status.PASS, point, thr, detail, interval=(low, high))
     if high < lo_ok or low > hi_ok:

@@ -172,6 +172,8 @@ class ServerWindow(_Object):
     engine_tokens: Measured = None
     max_batch: int | None = None
     """Sequences the engine may run in one step (1: one request at a time)."""
+    engine_healthy: bool | None = None
+    """False once the engine's scheduler died or a step hung (the run is then INCONCLUSIVE)."""
 
 
 class PerArm(_Object):
@@ -416,7 +418,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
-    4: "703f885d4421185e96f12d1a944f61605f3494b448157999c44b6fc117211891",
+    4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
 }
 
 

@@ -11,7 +11,7 @@ from gates.judge.points import ArmBatches, PointEvidence
 from gates.judge.policy import Evidence
 from gates.judge.quality_gates import quality_entries
 from gates.judge.stall import find_stall
-from gates.loadgen.stats import read_records
+from gates.loadgen.stats import output_token_pairs, read_records
 from gates.loadgen.summary import GeneratorSummary
 from gates.loadmodes import LoadMode, OperatingPoint
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
@@ -59,13 +59,21 @@ def point_evidence(ctx: RunContext, main: Evidence) -> PointEvidence:
             points=None,
         )
     concurrent = cfg.load.mode != LoadMode.closed or cfg.load.users > 1
-    greedy = drift.rows if drift else ()
+    # output lengths of the requests whose latency is judged (each pair: one prompt to both arms);
+    # without a load, of the golden prompts' greedy answers
+    lengths: tuple[tuple[int, int], ...] = ()
+    if load is not None:
+        for path in [load.records_path] + ([load.latency_point.records_path] if load.latency_point else []):
+            if path.is_file():
+                lengths += output_token_pairs(read_records(path), cfg.load.warmup_s)
+    elif drift is not None:
+        lengths = tuple((r.positions, r.candidate_tokens) for r in drift.rows if r.temperature is None)
     return PointEvidence(
         latency=latency,
         batches=_arm_batches(load.server) if load else None,
         concurrent=concurrent and OperatingPoint.throughput in cfg.load.operating_points,
         batching_off=cfg.serve.batching == Batching.OFF,
-        output_tokens=tuple((r.positions, r.candidate_tokens) for r in greedy if r.temperature is None),
+        output_tokens=lengths,
     )
 
 

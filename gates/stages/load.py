@@ -171,6 +171,12 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
             arm: ModelWindow.between(snapshots["start"].get(name, {}), end.get(name, {}))
             for arm, name in dep.models.items()
         }
+    for arm, window in (windows or {}).items():
+        if window.engine_healthy is False:  # the arm's requests failed for the server's sake, not the model's
+            raise InfraError(
+                f"the {arm} model's engine scheduler died or stalled during the load (see "
+                f"{dep.server.log_path if dep.server else 'the server log'}); nothing is judged on this window"
+            )
     records = read_records(records_path)
     slo = cfg.slo.limits() or None
     generator = GeneratorSummary.read(out / "summary.json")

@@ -27,6 +27,7 @@ COUNTERS = (
 ENGINE_COUNTERS = ("gates_engine_busy_seconds_total", "gates_engine_tokens_total")
 ENGINE_STEPS = "gates_engine_steps_total"
 ENGINE_MAX_BATCH = "gates_engine_max_batch"
+ENGINE_HEALTHY = "gates_engine_healthy"
 
 GAUGES = (
     "nv_cpu_memory_used_bytes",
@@ -58,7 +59,7 @@ def parse(text: str) -> dict[str, dict[str, float]]:
         labels = dict(_LABEL.findall(m.group(2)))
         if name == ENGINE_STEPS and labels.get("batch", "").isdigit():
             name = f"{ENGINE_STEPS}:{int(labels['batch'])}"
-        elif name not in COUNTERS and name not in ENGINE_COUNTERS and name != ENGINE_MAX_BATCH:
+        elif name not in COUNTERS and name not in ENGINE_COUNTERS and name not in (ENGINE_MAX_BATCH, ENGINE_HEALTHY):
             continue
         model = labels.get("model")
         if model is None:
@@ -82,6 +83,7 @@ class ModelWindow:
     engine_busy_s: float | None = None  # time inside the engine's steps
     engine_tokens: float | None = None
     max_batch: int | None = None  # what the engine may run in one step
+    engine_healthy: bool | None = None  # False: the engine's scheduler died or a step hung (see the server log)
 
     @property
     def batch_size_mean(self) -> float | None:
@@ -113,6 +115,7 @@ class ModelWindow:
             engine_busy_s=after[ENGINE_COUNTERS[0]] - before.get(ENGINE_COUNTERS[0], 0.0) if engine else None,
             engine_tokens=after.get(ENGINE_COUNTERS[1], 0.0) - before.get(ENGINE_COUNTERS[1], 0.0) if engine else None,
             max_batch=int(after[ENGINE_MAX_BATCH]) if ENGINE_MAX_BATCH in after else None,
+            engine_healthy=bool(after[ENGINE_HEALTHY]) if ENGINE_HEALTHY in after else None,
             success=n,
             failure=d["nv_inference_request_failure"],
             queue_ms_mean=d["nv_inference_queue_duration_us"] / n / 1000 if n else None,

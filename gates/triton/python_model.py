@@ -81,6 +81,11 @@ class TritonPythonModel:
             max_batch = int(_param(config, "max_batch", "0") or 0)
             self.scheduler = self.runner.batching(max_batch, self.metrics.step)
         self.metrics.max_batch(self.scheduler.max_batch if self.scheduler is not None else 1)
+        self.metrics.healthy(True)
+        self.stall_s = float(_param(config, "stall_s", "120") or 120)
+        self.closing = threading.Event()
+        if self.scheduler is not None:
+            threading.Thread(target=self._watch, name="gates-scheduler-watch", daemon=True).start()
         self.direct: queue.Queue[Any] = queue.Queue()
         self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
         self.worker.start()
@@ -98,6 +103,19 @@ class TritonPythonModel:
             except Exception as exc:  # report per request; never take the model down
                 _fail(sender, exc)
         return None
+
+    def _watch(self) -> None:
+        """A scheduler that died or whose step hangs marks the model unhealthy in the metrics (the
+        load stage then stops the run as INCONCLUSIVE, naming the arm) and says why in the log."""
+        assert self.scheduler is not None
+        while not self.closing.wait(1.0):
+            why = self.scheduler.failure()
+            if why is None and self.scheduler.stalled(self.stall_s):
+                why = f"an engine step has run for more than {self.stall_s:.0f} s"
+            if why is not None:
+                self.metrics.healthy(False)
+                print(f"gates: {self.labels['model']}: the engine's scheduler is unhealthy: {why}", file=sys.stderr)
+                return
 
     def _serve_direct(self) -> None:
         """Requests the scheduler does not take, one at a time, in arrival order."""
@@ -221,6 +239,7 @@ class TritonPythonModel:
         ]
 
     def finalize(self) -> None:
+        self.closing.set()
         if self.scheduler is not None:
             self.scheduler.close()
         self.direct.put(None)
@@ -265,11 +284,18 @@ class _Metrics:
         size = pb_utils.MetricFamily(
             name="gates_engine_max_batch", description="sequences the engine may run in one step", kind=gauge
         )
-        self.families = [self.steps_family, busy, tokens, size]
+        health = pb_utils.MetricFamily(
+            name="gates_engine_healthy", description="1 while the engine's scheduler runs, 0 once it died", kind=gauge
+        )
+        self.families = [self.steps_family, busy, tokens, size, health]
+        self.health = health.Metric(labels=labels)
         self.busy = busy.Metric(labels=labels)
         self.tokens = tokens.Metric(labels=labels)
         self.size = size.Metric(labels=labels)
         self.steps: dict[int, Any] = {}
+
+    def healthy(self, ok: bool) -> None:
+        self.health.set(1.0 if ok else 0.0)
 
     def max_batch(self, n: int) -> None:
         self.size.set(float(n))

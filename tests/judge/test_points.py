@@ -123,3 +123,21 @@ def test_latency_point_gates_carry_the_suffix_and_the_cost_gate(latency: str | N
     names = [g.name for g in verdict.gates]
     assert ("cost_saving@latency" in names) == bool(latency)
     assert ("latency_ms shift@latency" in names) == bool(latency)
+
+
+def test_output_token_pairs_match_the_two_requests_of_each_draw() -> None:
+    from gates.loadgen.stats import output_token_pairs
+
+    def rec(arm: str, pair: str, tokens: int, ok: bool = True, t: float = 5.0) -> dict[str, object]:
+        return {"arm": arm, "pair": pair, "output_tokens": tokens, "ok": ok, "t_start_s": t}
+
+    records = [
+        rec("baseline", "0:1", 16),
+        rec("candidate", "0:1", 12),
+        rec("candidate", "1:1", 9),  # its baseline failed: not a pair
+        rec("baseline", "1:1", 0, ok=False),
+        rec("baseline", "0:2", 16, t=0.5),  # in the warm-up
+        rec("candidate", "0:2", 16, t=0.6),
+        rec("baseline", "", 16),  # records of an older worker carry no pair
+    ]
+    assert output_token_pairs(records, warmup_s=1.0) == ((16, 12),)

@@ -149,3 +149,20 @@ def test_batching_off_serves_one_at_a_time(candidate: EngineBuild, tmp_path: Pat
     assert all(error == "" and tokens for tokens, error in answers)
     assert window.steps_by_size.keys() == {1} and window.max_batch == 1  # every step ran one sequence
     assert window.engine_tokens == sum(len(t) for t, _ in answers)
+
+
+def test_a_scheduler_step_that_hangs_marks_the_model_unhealthy_in_the_metrics(
+    candidate: EngineBuild, tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """The watchdog's threshold at 0 s: any step running when it looks counts as hung (the real
+    threshold is minutes; the load stage then stops the run as INCONCLUSIVE naming the arm)."""
+    serve(tmp_path / "models", candidate, Batching.ENGINE)
+    set_parameters(tmp_path / "models" / "m", {"stall_s": "0"})
+    with TritonServer(tmp_path / "models", tmp_path) as server:
+        server.load_model("m")
+        assert ModelWindow.between({}, parse(server.metrics())["m"]).engine_healthy is True
+        concurrently([lambda p=p: stream(server.url, "m", p, 200) for p in PROMPTS])
+        window = ModelWindow.between({}, parse(server.metrics())["m"])
+        log = server.log_path.read_text(errors="replace")
+    assert window.engine_healthy is False
+    assert "the engine's scheduler is unhealthy: an engine step has run for more than 0 s" in log
