@@ -151,9 +151,8 @@ def compare(
 ) -> dict[int, Any]:
     """Both serving paths of one runner at each stream count, printed side by side."""
     print(f"\n{name}")
-    print(
-        f"{'streams':>7} {'path':<12} {'tok/s':>8} {'p95 TTFT ms':>12} {'p95 latency ms':>15} {'ITL ms':>8} {'batch':>6}"
-    )
+    header = ("streams", "path", "tok/s", "p95 TTFT ms", "p95 latency ms", "ITL ms", "batch")
+    print("{:>7} {:<12} {:>8} {:>12} {:>15} {:>8} {:>6}".format(*header))
     out: dict[int, Any] = {}
     for n in streams:
         row = {}
