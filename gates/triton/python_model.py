@@ -108,7 +108,8 @@ class TritonPythonModel:
         """A scheduler that died or whose step hangs marks the model unhealthy in the metrics (the
         load stage then stops the run as INCONCLUSIVE, naming the arm) and says why in the log."""
         assert self.scheduler is not None
-        while not self.closing.wait(1.0):
+        every = max(0.001, min(1.0, self.stall_s / 2))  # looks often enough to see a step outlive stall_s
+        while not self.closing.wait(every):
             why = self.scheduler.failure()
             if why is None and self.scheduler.stalled(self.stall_s):
                 why = f"an engine step has run for more than {self.stall_s:.0f} s"
