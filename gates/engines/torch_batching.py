@@ -27,12 +27,14 @@ and config, the same parameter and buffer tensors.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import itertools
 import math
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +57,17 @@ SAFETY_MARGIN = 0.15  # transformers' default block size (tokens per KV-cache bl
 POLL_S = 0.05  # how often cancellations and the manager's thread are checked between steps
 SHUTDOWN = "the served model is shutting down"
 CANCELLED = "cancelled by the client"
+
+
+_OPEN: weakref.WeakSet[TorchBatchScheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_schedulers() -> None:
+    """Stop managers nobody closed before the interpreter tears down (their daemon threads would be
+    killed inside torch, which aborts the process)."""
+    for scheduler in list(_OPEN):
+        scheduler.close()
 
 
 def shadow_model(model: Any) -> Any:
@@ -161,7 +174,12 @@ class TorchBatchScheduler:
         self.manager.output_router = _StepRouter(self)  # before start: the batch processor takes it then
         if device == "cuda":
             self.manager.warmup()  # CUDA graphs (where the manager uses them) captured before the first request
-        self.manager.start()
+        # the manager's generation thread inherits daemon-ness from the thread that starts it: started from a
+        # daemon thread, a scheduler nobody closed cannot keep the process (Triton's stub) from exiting
+        starter = threading.Thread(target=self.manager.start, name="torch-cb-start", daemon=True)
+        starter.start()
+        starter.join()
+        _OPEN.add(self)
         self._monitor = threading.Thread(target=self._watch, name="torch-cb-monitor", daemon=True)
         self._monitor.start()
 
@@ -201,6 +219,7 @@ class TorchBatchScheduler:
             return self._failure
 
     def close(self) -> None:
+        _OPEN.discard(self)
         self._closing.set()
         with self._lock:
             live, self._live = self._live, {}
