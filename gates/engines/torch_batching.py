@@ -218,6 +218,11 @@ class TorchBatchScheduler:
         with self._lock:
             return self._failure
 
+    def stalled(self, after_s: float) -> bool:
+        """Requests are waiting and the manager has delivered no step for more than ``after_s`` seconds."""
+        with self._lock:
+            return bool(self._live) and time.perf_counter() - self._mark > after_s
+
     def close(self) -> None:
         _OPEN.discard(self)
         self._closing.set()

@@ -79,7 +79,8 @@ class TritonPythonModel:
         self.scheduler = None
         if _param(config, "batching", "on") != "off":
             max_batch = int(_param(config, "max_batch", "0") or 0)
-            self.scheduler = self.runner.batching(max_batch, self.metrics.step)
+            kv_cache_gb = float(_param(config, "kv_cache_gb", "0") or 0) or None
+            self.scheduler = self.runner.batching(max_batch, self.metrics.step, kv_cache_gb)
         self.metrics.max_batch(self.scheduler.max_batch if self.scheduler is not None else 1)
         self.metrics.healthy(True)
         self.stall_s = float(_param(config, "stall_s", "120") or 120)
