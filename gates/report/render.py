@@ -49,7 +49,8 @@ def md_url(url: str) -> str:
 
 
 def gate_format(name: str) -> str:
-    """How a person reads a gate's observed value and interval."""
+    """How a person reads a gate's observed value and interval (at either operating point)."""
+    name = name.removesuffix("@latency")
     if name.endswith(" shift") or name == "cost_saving":
         return "+.1%"
     return {"error_rate": ".2%", "score": ".0f"}.get(name, ".3g")

@@ -208,6 +208,23 @@ def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> N
     assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)
 
 
+def _points() -> dict[str, Any]:
+    """A real report.json of `make demo` (ONNX Runtime GenAI int8 vs fp32, batching, two operating points)."""
+    return dict(json.loads((DATA / "report_points.json").read_text()))
+
+
+def test_operating_points_lead_the_report_golden(golden: Callable[[str, str], None]) -> None:
+    r = _points()
+    md = render_markdown(r)
+    golden("report_points.md", md)
+    head = md.split("| gate | status", 1)[0]
+    assert "| latency | 1 |" in head and "| throughput | 8 |" in head  # both points before the gate table
+    assert "engine steps of 3.27 sequences on average (at most 4; the engine may run 4)" in md
+    assert "under batching (every golden prompt asked at once)" in md
+    html = render_html(r)
+    assert "<th>operating point</th>" in html and "Under batching" in html
+
+
 # every golden report file and the report.json it is rendered from
 GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "report_pass.md": _report,
@@ -216,6 +233,7 @@ GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "report_quality.md": _quality,
     "report_capacity.md": _capacity,
     "report_quality_sampled.md": _sampled,
+    "report_points.md": _points,
 }
 
 
