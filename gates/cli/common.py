@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gates.config.names import locate_pipeline
 from gates.errors import BadInputError
 from gates.journal import Journal, retry
 from gates.ledger import Ledger
@@ -65,3 +66,14 @@ def open_ledger(url: str, artifacts: Path | None = None, replay: bool = True) ->
     if replay:
         Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
     return ledger
+
+
+def pipeline_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """PIPELINE, the same for every command: a pipeline file, or a name where it names exactly one
+    file in ``pipelines/`` (``gates.config.names.locate_pipeline``)."""
+    return click.argument("pipeline", metavar="PIPELINE")(fn)
+
+
+def pipeline_file(arg: str, repo_dir: Path | None = None) -> Path:
+    """The file PIPELINE names; names are looked up in ``<repo_dir or .>/pipelines/``."""
+    return locate_pipeline(arg, repo_dir or Path("."))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gates.cli.common import ledger_options, open_ledger, writable_dir
+from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pipeline_file, writable_dir
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
@@ -17,7 +17,7 @@ from gates.promotion.gate import gate_commit
 
 
 @click.command("run")
-@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+@pipeline_argument
 @click.option(
     "--output",
     "-o",
@@ -32,13 +32,14 @@ from gates.promotion.gate import gate_commit
     help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).",
 )
 @ledger_options
-def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
-    """Optimize, serve, load-test, measure drift and judge one pipeline.
+def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
+    """Optimize, serve, load-test, measure drift and judge one pipeline (PIPELINE: its file, or its
+    name in ./pipelines/).
 
     Exit 0 PASS, 1 FAIL, 2 bad input, 3 infrastructure error or INCONCLUSIVE.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    pf = load_pipeline(pipeline)
+    pf = load_pipeline(pipeline_file(pipeline))
 
     def progress(line: str) -> None:
         click.echo(line, err=False)
