@@ -18,7 +18,10 @@ from gates.ledger.db import require_durable
 
 
 def default_ledger() -> str:
-    return os.environ.get("GATES_LEDGER", "artifacts/ledger.sqlite")
+    """$GATES_LEDGER, else a SQLite file beside the artifact store (outside the workspace wherever
+    the store is, e.g. the GPU runner image's /opt/gates/artifacts). Empty is unset, as a
+    workflow's ``${{ secrets.X || '' }}`` gives."""
+    return os.environ.get("GATES_LEDGER") or str(default_artifacts() / "ledger.sqlite")
 
 
 def default_actor() -> str:
@@ -30,7 +33,7 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--ledger",
         "ledger_url",
         default=default_ledger,
-        show_default="$GATES_LEDGER or artifacts/ledger.sqlite",
+        show_default="$GATES_LEDGER, else ledger.sqlite in $GATES_ARTIFACTS or ./artifacts",
         help="SQLite path or database URL of the ledger.",
     )(fn)
     fn = click.option(
@@ -40,7 +43,7 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def default_artifacts() -> Path:
-    return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+    return Path(os.environ.get("GATES_ARTIFACTS") or "artifacts")
 
 
 def writable_dir(option: str, given: Path) -> Path:

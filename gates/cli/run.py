@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pipeline_file, writable_dir
+from gates.cli.common import (
+    default_artifacts,
+    ledger_options,
+    open_ledger,
+    pipeline_argument,
+    pipeline_file,
+    writable_dir,
+)
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
@@ -46,7 +53,7 @@ def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_u
 
     pr, sha = pr_number(os.environ.get("GATES_PR_NUMBER")), os.environ.get("GATES_COMMIT_SHA") or None
     GitHubTarget.from_env(os.environ)  # a malformed GITHUB_REPOSITORY is refused now, not after the run
-    root = writable_dir("--artifacts", artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts")))
+    root = writable_dir("--artifacts", artifacts or default_artifacts())
     out = writable_dir("--output", output) if output else None  # refused before any model work
     outcome = gate_commit(pf, root, open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out)
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")
