@@ -44,12 +44,12 @@ def command(pipelines: tuple[str, ...], artifacts: Path | None, ledger_url: str,
             click.echo(f"gates: error: {exc}", err=True)
             worst = max(worst, exc.exit_code)
             continue
-        est = v.estimate
         click.echo(f"{v.pipeline.path}: valid ({v.preflight.note}; engine {v.engine} on {v.device})")
-        click.echo(f"  load: ~{est.expected} requests per arm expected ({est.rate.source})")
-        for gate, n in est.needed.items():
-            can = "can reach a verdict" if gate not in est.short else "too few: no verdict expected"
-            click.echo(f"  {gate}: needs {n} per arm: {can}")
+        for est in v.estimates:
+            click.echo(f"  load, {est.point} point: ~{est.expected} requests per arm expected ({est.rate.source})")
+            for gate, n in est.needed.items():
+                can = "can reach a verdict" if gate not in est.short else "too few: no verdict expected"
+                click.echo(f"    {gate}: needs {n} per arm: {can}")
         for w in v.warnings:
             click.echo(f"  warning: {w}")
     sys.exit(int(worst))

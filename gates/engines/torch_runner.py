@@ -7,7 +7,7 @@ KV-cached loop drawing each token with the shared :class:`~gates.engines.runner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +87,8 @@ class TorchRunner:
             logits = self.model(input_ids=full).logits[0, len(ids) - 1 : len(ids) - 1 + len(continuation)]
             out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out
+
+    def batching(self, max_batch: int, on_step: Callable[[int, float], None] | None = None) -> None:
+        """None: the PyTorch engines serve one request at a time (transformers' continuous batching is
+        not wired yet); the report's batch sizes then say so."""
+        return None

@@ -40,6 +40,7 @@ class RequestEstimate:
     needed: dict[str, int]  # gate -> requests per arm it needs for a verdict
     short: dict[str, int]  # the gates among them that will not get enough
     advice: str  # the setting that would fix it ("" when nothing is short)
+    point: str = "throughput"  # the operating point (load.operating_points) this window is
 
     def warning(self) -> str | None:
         """The one line ``gates validate`` and ``gates run`` print when a gate cannot reach a verdict."""
@@ -49,33 +50,55 @@ class RequestEstimate:
         for gate, n in self.short.items():
             by_need.setdefault(n, []).append(gate)
         needs = "; ".join(f"{', '.join(g)} need{'s' if len(g) == 1 else ''} {n}" for n, g in sorted(by_need.items()))
-        return f"~{self.expected} requests per arm expected ({self.rate.source}); {needs}: {self.advice}"
+        where = "at the latency point (one request in flight per arm) " if self.point == "latency" else ""
+        return f"~{self.expected} requests per arm expected {where}({self.rate.source}); {needs}: {self.advice}"
 
 
-def report_rate(report: dict[str, Any], config: Pipeline, where: str) -> ArmRate | None:
-    """The per-arm rate a run's report.json measured, scaled to ``config``'s users (a closed loop's
-    throughput grows about linearly with users until the server saturates: an upper bound)."""
+def report_rate(report: dict[str, Any], config: Pipeline, where: str, point: str = "throughput") -> ArmRate | None:
+    """The per-arm rate a run's report.json measured at ``point``, scaled to the users ``config`` runs
+    there (a closed loop's throughput grows about linearly with users until the server saturates:
+    an upper bound). The latency point is ``load.operating_points``' entry of that name."""
     load = report.get("load")
     if not isinstance(load, dict):
         return None
+    want = point_users(config, point)
     try:
+        window: dict[str, Any] = load
+        users = int(load["users"])
+        if point == "latency":
+            (window,) = [p for p in load.get("operating_points") or [] if p.get("name") == "latency"]
+            users = int(window.get("concurrency") or 1)
         rates = []
         for arm in ("baseline", "candidate"):
-            a = load[arm]
+            a = window[arm]
             ok = float(a["requests"]) - float(a.get("errors") or 0)
             rates.append(ok / float(a["window_s"]))
-        users = int(load["users"])
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
     per_s = min(rates)
     if per_s <= 0:
         return None
-    scale = config.load.users / users if users > 0 else 1.0
-    scaled = "" if math.isclose(scale, 1.0) else f" with {users} users, scaled to load.users {config.load.users}"
+    scale = want / users if users > 0 else 1.0
+    to = f"load.users {want}" if point == "throughput" else f"{want} in flight"
+    scaled = "" if math.isclose(scale, 1.0) else f" with {users} users, scaled to {to}"
     return ArmRate(per_s * scale, f"{per_s:.2f}/s per arm measured by {where}{scaled}")
 
 
-def last_run_rate(config: Pipeline, reports: Iterable[Path]) -> ArmRate | None:
+def operating_points(config: Pipeline) -> list[str]:
+    """The windows a run measures, as the load stage runs them: a closed loop of one user is both points."""
+    load = config.load
+    one_user = load.mode == LoadMode.closed and load.users == 1
+    points = [str(p) for p in load.operating_points]
+    if "throughput" in points:
+        return ["throughput"] if one_user or "latency" not in points else ["throughput", "latency"]
+    return ["latency"]
+
+
+def point_users(config: Pipeline, point: str) -> int:
+    return 1 if point == "latency" else config.load.users
+
+
+def last_run_rate(config: Pipeline, reports: Iterable[Path], point: str = "throughput") -> ArmRate | None:
     """The rate of the first of ``reports`` (newest first) that is this pipeline's and measured load."""
     for path in reports:
         try:
@@ -83,7 +106,7 @@ def last_run_rate(config: Pipeline, reports: Iterable[Path]) -> ArmRate | None:
         except (OSError, ValueError):
             continue
         if isinstance(report, dict) and report.get("pipeline") == config.name:
-            rate = report_rate(report, config, f"the run in {path.parent}")
+            rate = report_rate(report, config, f"the run in {path.parent}", point)
             if rate is not None:
                 return rate
     return None
@@ -98,23 +121,24 @@ def store_reports(artifacts: Path) -> list[Path]:
         return []
 
 
-def rough_rate(config: Pipeline, device: str) -> ArmRate:
+def rough_rate(config: Pipeline, device: str, point: str = "throughput") -> ArmRate:
     """Without a measured run: the stated rough model (or the open loop's configured rate)."""
     load = config.load
-    if load.mode == LoadMode.open and load.rate is not None:
+    if load.mode == LoadMode.open and load.rate is not None and point == "throughput":
         return ArmRate(load.rate, f"load.rate {load.rate:g}/s per arm, open loop")
     spt = SECONDS_PER_TOKEN.get(device, SECONDS_PER_TOKEN["cpu"])
-    per_s = load.users / (load.max_new_tokens * spt)
+    users = point_users(config, point)
+    per_s = users / (load.max_new_tokens * spt)
     return ArmRate(
         per_s,
-        f"rough model, no run measured yet: {load.users} user{'' if load.users == 1 else 's'} × one request per "
+        f"rough model, no run measured yet: {users} user{'' if users == 1 else 's'} × one request per "
         f"{load.max_new_tokens} tokens × {spt} s/token on {device}",
     )
 
 
-def rate_for(config: Pipeline, reports: Iterable[Path], device: str) -> ArmRate:
+def rate_for(config: Pipeline, reports: Iterable[Path], device: str, point: str = "throughput") -> ArmRate:
     """The last run's measured rate, else the rough model."""
-    return last_run_rate(config, reports) or rough_rate(config, device)
+    return last_run_rate(config, reports, point) or rough_rate(config, device, point)
 
 
 def expected_requests(config: Pipeline, per_s: float) -> int:
@@ -127,8 +151,9 @@ def expected_requests(config: Pipeline, per_s: float) -> int:
     return int(max(first, min(float(requests_target(config.gates)), longest)))
 
 
-def estimate_requests(config: Pipeline, rate: ArmRate) -> RequestEstimate:
-    needed = requests_needed(config.gates)
+def estimate_requests(config: Pipeline, rate: ArmRate, point: str = "throughput") -> RequestEstimate:
+    suffix = "@latency" if point == "latency" else ""  # the latency point's gates (gates/judge/points.py)
+    needed = {f"{gate}{suffix}": n for gate, n in requests_needed(config.gates).items()}
     expected = expected_requests(config, rate.per_s)
     short = {gate: n for gate, n in needed.items() if expected < n}
     advice = ""
@@ -142,7 +167,12 @@ def estimate_requests(config: Pipeline, rate: ArmRate) -> RequestEstimate:
             )
         else:
             advice = f"raise load.max_duration_s to ~{seconds}"
-    return RequestEstimate(expected, rate, needed, short, advice)
+    return RequestEstimate(expected, rate, needed, short, advice, point)
+
+
+def estimate_points(config: Pipeline, reports: list[Path], device: str) -> list[RequestEstimate]:
+    """One estimate per operating point the run measures (each window runs to the same target)."""
+    return [estimate_requests(config, rate_for(config, reports, device, p), p) for p in operating_points(config)]
 
 
 def _round_up(seconds: float) -> int:

@@ -22,7 +22,7 @@ from gates.context import RunContext
 from gates.ledger import Ledger
 from gates.models.placement import cuda_available
 from gates.record import PreflightResult
-from gates.stages.estimate import RequestEstimate, estimate_requests, rate_for, store_reports
+from gates.stages.estimate import RequestEstimate, estimate_points, store_reports
 from gates.stages.preflight import PreflightStage
 
 
@@ -32,12 +32,12 @@ class Validation:
     preflight: PreflightResult
     engine: str
     device: str  # where the engine would run here (cpu | cuda)
-    estimate: RequestEstimate
+    estimates: tuple[RequestEstimate, ...]  # one per operating point the run measures
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        line = self.estimate.warning()
-        return (*self.preflight.warnings, *([line] if line else []))
+        lines = [line for e in self.estimates if (line := e.warning())]
+        return (*self.preflight.warnings, *lines)
 
 
 def ledger_reports(ledger: Ledger | None, pf: PipelineFile) -> list[Path]:
@@ -63,5 +63,6 @@ def validate_pipeline(
         PreflightStage().run(ctx)
         result = ctx.need(PreflightResult)
     device = pf.config.engine.placement(cuda_available())[0]
-    rate = rate_for(pf.config, [*ledger_reports(ledger, pf), *store_reports(artifacts)], device)
-    return Validation(pf, result, pf.config.engine.backend, device, estimate_requests(pf.config, rate))
+    reports = [*ledger_reports(ledger, pf), *store_reports(artifacts)]
+    estimates = tuple(estimate_points(pf.config, reports, device))
+    return Validation(pf, result, pf.config.engine.backend, device, estimates)

@@ -45,8 +45,15 @@ def test_the_demo_is_valid_and_every_gate_can_reach_a_verdict(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("pipelines/demo.yaml: valid (28 golden prompts")
-    assert "~48 requests per arm expected (rough model, no run measured yet: 4 users" in lines[1]
-    assert "  latency_p95_ratio: needs 40 per arm: can reach a verdict" in lines
+    # two operating points: 8 users, then one request in flight per arm (on to max_duration_s until 40)
+    assert (
+        "  load, throughput point: ~96 requests per arm expected (rough model, no run measured yet: 8 users" in lines[1]
+    )
+    assert "    latency_p95_ratio: needs 40 per arm: can reach a verdict" in lines
+    assert (
+        "  load, latency point: ~40 requests per arm expected (rough model, no run measured yet: 1 user " in proc.stdout
+    )
+    assert "    latency_p95_ratio@latency: needs 40 per arm: can reach a verdict" in lines
     assert "warning" not in proc.stdout
     assert not (tmp_path / "ledger.sqlite").exists() and not (tmp_path / "artifacts" / "runs").exists()
 
@@ -61,7 +68,7 @@ def test_a_short_load_is_named_before_any_run_and_a_bad_file_does_not_hide_it(tm
     proc = validate(tmp_path, "pipelines/bad.yaml", "short")
     assert proc.returncode == 2
     assert proc.stderr.count("load.users") == 1 and proc.stderr.startswith("gates: error: pipelines/bad.yaml:")
-    assert "  metric latency_ms: needs 30 per arm: too few: no verdict expected" in proc.stdout
+    assert "    metric latency_ms: needs 30 per arm: too few: no verdict expected" in proc.stdout
     (warning,) = [line for line in proc.stdout.splitlines() if "warning:" in line]
     assert "~3 requests per arm expected (rough model" in warning
     assert warning.endswith(

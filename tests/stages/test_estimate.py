@@ -14,9 +14,11 @@ from gates.judge.tail import min_samples
 from gates.loadgen.spec import LoadSpec
 from gates.stages.estimate import (
     ArmRate,
+    estimate_points,
     estimate_requests,
     expected_requests,
     last_run_rate,
+    operating_points,
     rough_rate,
 )
 
@@ -96,3 +98,26 @@ def test_the_rough_model_is_stated() -> None:
     assert rate.source.startswith("rough model, no run measured yet: 2 users")
     open_loop = rough_rate(config("load:\n  mode: open\n  rate: 3\n"), "cpu")
     assert open_loop.per_s == 3 and "open loop" in open_loop.source
+
+
+def test_each_operating_point_is_estimated_with_its_own_gates(tmp_path: Path) -> None:
+    """The latency point (one request in flight per arm) judges the gates again as <gate>@latency."""
+    both = config("load:\n  users: 8\n  duration_s: 30\n  warmup_s: 3\n")
+    assert operating_points(both) == ["throughput", "latency"]
+    assert operating_points(config("load:\n  users: 1\n")) == ["throughput"]  # one user is both points
+    assert operating_points(config("load:\n  operating_points: [latency]\n")) == ["latency"]
+    arm = {"requests": 30, "errors": 0, "window_s": 27.0}
+    point = {"name": "latency", "concurrency": 1, "rate": None, "baseline": arm, "candidate": arm, "gates": []}
+    load = {"baseline": {**arm, "requests": 270}, "candidate": {**arm, "requests": 270}, "users": 8}
+    report = tmp_path / "run" / "report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps({"pipeline": "p", "load": {**load, "operating_points": [point]}}))
+    throughput, latency = estimate_points(both, [report], "cpu")
+    assert (throughput.point, throughput.expected, throughput.short) == ("throughput", 270, {})
+    assert (latency.point, latency.expected) == ("latency", 30)
+    assert set(latency.short) == {"latency_p95_ratio@latency"}
+    line = latency.warning()
+    assert line is not None and "expected at the latency point (one request in flight per arm) (" in line
+    assert line.endswith(
+        "set load.max_duration_s to ~40 (past load.duration_s the load goes on until every gate has its requests)"
+    )
