@@ -19,6 +19,7 @@ MAX_LINES = 400
 # (module, gates module it imports inside a function) -> why it cannot be a top-level import
 LOCAL_IMPORTS_ALLOWED = {
     ("gates.triton.python_model", "gates.engines"): "Triton's stub puts gates on sys.path only in initialize()",
+    ("gates.triton.python_model", "gates.engines.batching"): "as above: gates is importable only after initialize()",
     (
         "gates.models.loader",
         "gates.engines.int8_kernels",
