@@ -139,7 +139,9 @@ class OpenVinoEngine:
         inputs = {"model": model.digest, "precision": precision, "v": BUILD_VERSION, "dq": group, **wanted}
         art = store.get_or_build("engine-openvino", inputs, write)
         note = f"{kernels(precision, cfg)}: real kernels, the same engine in both arms"
-        recipe = "" if precision == "fp32" else f"openvino-{precision} (nncf{', g' + str(cfg.block_size) if wanted else ''})"
+        recipe = (
+            "" if precision == "fp32" else f"openvino-{precision} (nncf{', g' + str(cfg.block_size) if wanted else ''})"
+        )
         quant = quantization(precision, cfg)
         return EngineBuild(self.name, model, art.path, art.digest, art.reused, True, note, recipe, quantization=quant)
 

@@ -90,7 +90,7 @@ class _ExplicitCache:
         import torch
         from transformers.cache_utils import DynamicCache
 
-        class Wrapped(torch.nn.Module):
+        class Wrapped(torch.nn.Module):  # type: ignore[misc]  # torch is Any here (pyproject: follow_imports skip)
             def __init__(self) -> None:
                 super().__init__()
                 self.model = model

@@ -52,7 +52,9 @@ class OpenVinoRunner:
 
         self.path = path
         self.threads = threads
-        self.spec: dict[str, Any] = json.loads((path / "engine.json").read_text()) if (path / "engine.json").is_file() else {}
+        self.spec: dict[str, Any] = (
+            json.loads((path / "engine.json").read_text()) if (path / "engine.json").is_file() else {}
+        )
         self.properties = compile_properties(self.spec, threads)
         self.compiled = ov.Core().compile_model(str(path / MODEL_XML), "CPU", {**self.properties, "NUM_STREAMS": 1})
         self.request = self.compiled.create_infer_request()
@@ -93,7 +95,9 @@ class OpenVinoRunner:
         logits: NDArray[np.float32] = np.array(self.request.get_tensor("logits").data[0, -1], dtype=np.float32)
         return logits
 
-    def _decode(self, ids: list[int], max_new: int, pick: Callable[[NDArray[np.float32]], int]) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    def _decode(
+        self, ids: list[int], max_new: int, pick: Callable[[NDArray[np.float32]], int]
+    ) -> Iterator[tuple[int, NDArray[np.float32]]]:
         if len(ids) + max_new > self.max_len:
             raise ValueError(f"prompt+new tokens {len(ids) + max_new} exceed the context {self.max_len}")
         self.request.reset_state()

@@ -335,10 +335,13 @@ class OrtRunner:
             generator.append_tokens(np.asarray([[token]], dtype=np.int32))
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
-    def batching(self, max_batch: int, on_step: Callable[[int, float], None] | None = None) -> SchedulerThread:
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> SchedulerThread:
         """ONNX Runtime GenAI's ``Engine`` on this runner's model: its scheduler picks each step's
         sequences (gates/engines/ort_batching.py). ``max_batch`` cannot resize a CPU build's static
-        scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs."""
+        scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs;
+        ``kv_cache_gb`` is not read (the CPU build sizes each request's cache itself: ort_batching.py)."""
         from gates.engines.ort_batching import OrtStepEngine
 
         sizes: list[int] = []

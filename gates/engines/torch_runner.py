@@ -88,7 +88,9 @@ class TorchRunner:
             out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out
 
-    def batching(self, max_batch: int, on_step: Callable[[int, float], None] | None = None) -> None:
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> None:
         """None: the PyTorch engines serve one request at a time (transformers' continuous batching is
         not wired yet); the report's batch sizes then say so."""
         return None

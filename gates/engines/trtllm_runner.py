@@ -151,7 +151,9 @@ class TrtllmRunner:
             )
         return log_softmax(np.stack(hook.rows[: len(continuation)]))
 
-    def batching(self, max_batch: int, on_step: Callable[[int, float], None] | None = None) -> None:
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> None:
         """None: load and capacity run on the tensorrtllm_backend repository gates renders (in-flight
         batching in TensorRT-LLM's own executor); this Python runtime serves drift scoring only."""
         return None

@@ -78,7 +78,8 @@ class TritonPythonModel:
         self.scheduler = None
         if _param(config, "batching", "on") != "off":
             max_batch = int(_param(config, "max_batch", "0") or 0)
-            self.scheduler = self.runner.batching(max_batch, self.metrics.step)
+            kv_cache = _param(config, "kv_cache_gb", "")
+            self.scheduler = self.runner.batching(max_batch, self.metrics.step, float(kv_cache) if kv_cache else None)
         self.metrics.max_batch(self.scheduler.max_batch if self.scheduler is not None else 1)
         self.direct: queue.Queue[Any] = queue.Queue()
         self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
