@@ -162,10 +162,12 @@ def _argmax(logits: NDArray[np.float32]) -> int:
 
 
 class _Sequence:
-    """One admitted request: its pipeline handle (the Emitted handle is this object)."""
+    """One admitted request: its pipeline handle (the Emitted handle is this object), or why the
+    pipeline could not take it (reported at the next step: the request fails alone)."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, error: str | None = None) -> None:
         self.handle = handle
+        self.error = error
 
 
 class OpenVinoStepEngine:
@@ -201,21 +203,33 @@ class OpenVinoStepEngine:
 
     def admit(self, job: Job) -> Any:
         if len(job.ids) + job.max_new > self.max_len:
-            raise ValueError(f"prompt+new tokens {len(job.ids) + job.max_new} exceed the context {self.max_len}")
+            why = f"prompt+new tokens {len(job.ids) + job.max_new} exceed the context {self.max_len}"
+            return self._keep(_Sequence(None, why))
         config = self.ovg.GenerationConfig()
         config.max_new_tokens = job.max_new
         config.do_sample = False
         config.stop_token_ids = set(self.stop_ids)  # the pipeline ends them itself, one step earlier than a drop
         ids = self.ov.Tensor(np.asarray([job.ids], dtype=np.int64))
-        sequence = _Sequence(self.pipeline.add_request(next(self.ids), ids, config))
+        try:
+            sequence = _Sequence(self.pipeline.add_request(next(self.ids), ids, config))
+        except Exception as exc:  # this request's problem (the pipeline validates it): it fails alone
+            sequence = _Sequence(None, f"the pipeline refused the request: {type(exc).__name__}: {exc}")
+        return self._keep(sequence)
+
+    def _keep(self, sequence: _Sequence) -> _Sequence:
         self.live[id(sequence)] = sequence
         return sequence
 
     def step(self) -> list[Emitted]:
-        self.pipeline.step()
+        if any(s.handle is not None for s in self.live.values()) or self.pipeline.has_non_finished_requests():
+            self.pipeline.step()
         out: list[Emitted] = []
         for key, sequence in list(self.live.items()):
             handle = sequence.handle
+            if handle is None:
+                out.append(Emitted(sequence, None, True, sequence.error))
+                del self.live[key]
+                continue
             tokens: list[int] = []
             if handle.can_read():
                 for output in handle.read().values():  # tokens since the last read (one sequence: one output)
@@ -236,7 +250,7 @@ class OpenVinoStepEngine:
 
     def drop(self, handle: Any) -> None:
         sequence = self.live.pop(id(handle), None)
-        if sequence is not None:
+        if sequence is not None and sequence.handle is not None:
             sequence.handle.cancel()  # the pipeline frees its blocks at its next step
 
     def close(self) -> None:
