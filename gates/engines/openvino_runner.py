@@ -60,22 +60,22 @@ class OpenVinoRunner:
         self.request = self.compiled.create_infer_request()
         config = json.loads((path / "config.json").read_text())
         self.max_len = int(config.get("max_position_embeddings", 2048))
+        generation = path / "generation_config.json"  # the model's own stops (SmolLM2: <|im_end|>)
+        configured = json.loads(generation.read_text()).get("eos_token_id") if generation.is_file() else None
+        model_stops = {int(configured)} if isinstance(configured, int) else {int(i) for i in configured or []}
         light = self.spec.get("tokenizer") if tokenizer is None else None
         if light and light.get("library") == "tokenizers":  # verified equal to transformers' at build
             from gates.engines.ort_genai import _TokenizersEncoder
 
             self.tokenizer: Any = _TokenizersEncoder(path / "tokenizer.json")
-            self.stop_ids = frozenset(int(i) for i in light["stop_ids"])
+            self.stop_ids = frozenset(model_stops | {int(i) for i in light["stop_ids"]})
             return
         if tokenizer is None:
             from transformers import AutoTokenizer
 
             tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
         self.tokenizer = tokenizer
-        generation = path / "generation_config.json"
-        configured = json.loads(generation.read_text()).get("eos_token_id") if generation.is_file() else None
-        extra = {configured} if isinstance(configured, int) else set(configured or [])
-        self.stop_ids = frozenset(set(stop_token_ids(None, tokenizer)) | {int(i) for i in extra})
+        self.stop_ids = frozenset(model_stops | set(stop_token_ids(None, tokenizer)))
 
     def encode(self, prompt: str) -> list[int]:
         return [int(i) for i in self.tokenizer(prompt)["input_ids"]]

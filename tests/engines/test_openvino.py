@@ -86,6 +86,7 @@ def test_runner_generates_and_scores_what_the_hf_model_does(
     ids = hf.encode(PROMPTS[0])
     assert runner.encode(PROMPTS[0]) == ids
     assert type(runner.tokenizer).__name__ == "_TokenizersEncoder"  # checked equal at build: no transformers
+    assert runner.stop_ids == hf.stop_ids  # the tokenizer's and the model's generation config's
     hf_tokens, hf_lp = hf.generate(ids, 8)
     tokens, lp = runner.generate(ids, 8)
     assert tokens == hf_tokens and list(runner.stream(ids, 8)) == hf_tokens
@@ -229,3 +230,80 @@ def test_config_refuses_what_this_engine_does_not_run(tmp_path: Path, engine: st
     )
     with pytest.raises(ConfigError, match=match):
         engine_for(load_pipeline(path))
+
+
+def _stream(url: str, model: str, prompt: str, max_new: int) -> tuple[list[int], str | None]:
+    """One streamed request on its own gRPC stream: its tokens, and the error that ended it (None: none)."""
+    import queue
+
+    import tritonclient.grpc as grpcclient
+
+    from gates.triton.client import build_inputs
+
+    answers: queue.Queue[tuple[Any, Any]] = queue.Queue()
+    client = grpcclient.InferenceServerClient(url=url)
+    stream = grpcclient.InferInput("STREAM", [1], "BOOL")
+    stream.set_data_from_numpy(np.array([True]))
+    tokens: list[int] = []
+    error: str | None = None
+    try:
+        client.start_stream(callback=lambda result, err: answers.put((result, err)))
+        client.async_stream_infer(model, [*build_inputs(prompt, max_new), stream], enable_empty_final_response=True)
+        while True:
+            result, err = answers.get(timeout=120)
+            if err is not None:
+                error = str(err)
+                break
+            ids = result.as_numpy("TOKEN_IDS")
+            tokens += [] if ids is None else [int(t) for t in ids.reshape(-1)]
+            if result.get_response().parameters["triton_final_response"].bool_param:
+                break
+    finally:
+        client.stop_stream()
+        client.close()
+    return tokens, error
+
+
+@pytest.mark.integration
+def test_served_model_batches_concurrent_streams_through_tritonserver(
+    built: tuple[ArtifactStore, Path, dict[str, EngineBuild]], tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """Issue 25's acceptance on the openvino engine: 8 concurrent streamed requests to one served
+    model share engine steps (batch ≥ 4 in the model's metrics), each answer equals the one-at-a-time
+    answer, and a request that fails (a prompt longer than the context) fails alone."""
+    import re
+
+    from gates.config.engine import ServeSection
+    from gates.triton.repository import serving, set_parameters
+    from gates.triton.server import TritonServer
+
+    build = built[2]["candidate"]
+    repo = tmp_path / "models"
+    model_dir = ENGINES["openvino"].write_serving(repo, "candidate", build, 1)
+    set_parameters(model_dir, serving(ServeSection(max_batch=8, kv_cache_gb=1)))
+    assert 'key: "kv_cache_gb" value: { string_value: "1" }' in (model_dir / "config.pbtxt").read_text()
+    runner = load_runner(build.serve_path, 1)
+    alone = {p: runner.generate(runner.encode(p), 24)[0] for p in PROMPTS}
+    results: dict[str, tuple[list[int], str | None]] = {}
+    too_long = " ".join(["the king"] * 300)
+    with TritonServer(repo, tmp_path) as server:
+        server.load_model("candidate")
+        threads = [
+            threading.Thread(target=lambda p=p: results.__setitem__(p, _stream(server.grpc_url, "candidate", p, 24)))
+            for p in (*PROMPTS, too_long)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        metrics = server.metrics()
+    steps = {
+        int(m.group(1)): float(m.group(2))
+        for m in re.finditer(r'gates_engine_steps_total\{[^}]*batch="(\d+)"[^}]*\} ([0-9.e+]+)', metrics)
+    }
+    assert max(steps) >= 4, steps
+    assert re.search(r'gates_engine_max_batch\{[^}]*model="candidate"[^}]*\} 8\b', metrics), metrics
+    for prompt in PROMPTS:
+        assert results[prompt] == (alone[prompt], None), prompt
+    tokens, error = results[too_long]
+    assert not tokens and error is not None and "exceed the context" in error
