@@ -27,9 +27,12 @@ import numpy as np
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
+from gates.engines import openvino_export as export
 from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.openvino_runner import OpenVinoRunner
+from gates.engines.ort_genai import CHECK_TEXTS, light_tokenizer
 from gates.errors import BadInputError, CapabilityError
+from gates.models.loader import load_model
 from gates.triton.repository import write_model
 
 INSTALL_HINT = (
@@ -98,17 +101,15 @@ class OpenVinoEngine:
             raise CapabilityError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from exc
 
     def build(self, store: ArtifactStore, model: ModelRef, cfg: EngineSection) -> EngineBuild:
-        from gates.engines.openvino_export import compress, export_stateful, write_ir
-
         self.check_available()
         precision = precision_of(model, cfg)
         group = dynamic_group(precision, cfg)
         wanted = {"block_size": cfg.block_size} if precision == "int4" else {}
 
         def write(out: Path) -> dict[str, Any]:
-            ov_model, geometry = export_stateful(model.path)
-            compression = compress(ov_model, precision, cfg.block_size) if precision != "fp32" else {}
-            ov_tokenizer = write_ir(ov_model, model.path, out)
+            ov_model, geometry = export.export_stateful(model.path)
+            compression = export.compress(ov_model, precision, cfg.block_size) if precision != "fp32" else {}
+            ov_tokenizer = export.write_ir(ov_model, model.path, out)
             spec: dict[str, Any] = {
                 "backend": self.name,
                 "precision": precision,
@@ -128,8 +129,6 @@ class OpenVinoEngine:
                     f"{measured['kl']:.4g} (need ≤ {CHECK_KL_MAX}) over {measured['positions']} positions; "
                     "refusing to serve it (the export may not support this architecture)"
                 )
-            from gates.engines.ort_genai import light_tokenizer
-
             light = light_tokenizer(model.path, out)
             if light:
                 spec["tokenizer"] = light
@@ -169,9 +168,6 @@ def quantization(precision: str, cfg: EngineSection) -> dict[str, Any]:
 def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
     """Teacher-forced next-token predictions of the build against the Hugging Face model."""
     import torch
-
-    from gates.engines.ort_genai import CHECK_TEXTS
-    from gates.models.loader import load_model
 
     model, tokenizer = load_model(hf_dir)
     runner = OpenVinoRunner(engine_dir, threads=max(1, (os.cpu_count() or 2)), tokenizer=tokenizer)

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from gates.engines.batching import Emitted, Job, SchedulerThread
 from gates.engines.openvino_export import MODEL_XML
+from gates.engines.ort_genai import _TokenizersEncoder
 from gates.engines.runner import Sampler, log_softmax
 from gates.models.loader import prepare_tokenizer, stop_token_ids
 
@@ -65,8 +66,6 @@ class OpenVinoRunner:
         model_stops = {int(configured)} if isinstance(configured, int) else {int(i) for i in configured or []}
         light = self.spec.get("tokenizer") if tokenizer is None else None
         if light and light.get("library") == "tokenizers":  # verified equal to transformers' at build
-            from gates.engines.ort_genai import _TokenizersEncoder
-
             self.tokenizer: Any = _TokenizersEncoder(path / "tokenizer.json")
             self.stop_ids = frozenset(model_stops | {int(i) for i in light["stop_ids"]})
             return
