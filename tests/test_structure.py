@@ -25,6 +25,7 @@ LOCAL_IMPORTS_ALLOWED = {
     ): "imports torch at module level; the CLI must start without it",
     ("gates.engines.torch_int8", "gates.engines.int8_kernels"): "imports torch at module level",
     ("gates.cli.handle_event", "gates.cli.events"): "--dry-run (and the hosted jobs) need pydantic and PyYAML only",
+    ("gates.cli.validate", "gates.stages.validate"): "a config error answers in under 1 s, before scipy and torch",
 }
 
 

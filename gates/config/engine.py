@@ -58,7 +58,7 @@ class ServeSection(Strict):
     triton: str = "local"
     # concurrent requests go to the engine's own scheduler (gates/engines/batching.py); `off` serves
     # them one at a time, the way no production server does (kept to measure what batching gains)
-    batching: Batching = Batching.ENGINE
+    batching: Batching = Field(default=Batching.ENGINE, strict=False)  # YAML gives the name as a string
     # sequences the engine runs in one step at most; 0: the engine's default for this machine
     # (engines that cannot be resized report what they run: ONNX Runtime GenAI's CPU scheduler runs 4)
     max_batch: int = Field(default=0, ge=0, le=1024)
@@ -68,6 +68,14 @@ class ServeSection(Strict):
     startup_timeout_s: float = Field(default=180.0, gt=0)
     baseline_model: str = "baseline"
     candidate_model: str = "candidate"
+
+    @field_validator("batching", mode="before")
+    @classmethod
+    def _batching(cls, v: object) -> object:
+        # YAML 1.1 reads an unquoted `off` as false (and `on` as true): take them as meant
+        if isinstance(v, bool):
+            return Batching.ENGINE if v else Batching.OFF
+        return v
 
     @field_validator("triton")
     @classmethod

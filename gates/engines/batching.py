@@ -79,6 +79,9 @@ class BatchScheduler(Protocol):
     def failure(self) -> str | None:
         """Why the scheduler died (every later request fails with it), or None while it runs."""
 
+    def stalled(self, after_s: float) -> bool:
+        """Whether one engine step has been running for more than ``after_s`` seconds."""
+
     def close(self) -> None: ...
 
 
@@ -138,6 +141,7 @@ class SchedulerThread:
         self._busy_s = 0.0
         self._tokens = 0
         self._failure: str | None = None
+        self._step_started: float | None = None  # monotonic time the running step began
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
@@ -160,6 +164,11 @@ class SchedulerThread:
     def failure(self) -> str | None:
         with self._lock:
             return self._failure
+
+    def stalled(self, after_s: float) -> bool:
+        with self._lock:
+            started = self._step_started
+        return started is not None and time.monotonic() - started > after_s
 
     def close(self) -> None:
         self._inbox.put(None)
@@ -207,7 +216,11 @@ class SchedulerThread:
                         _safe(j.on_done, "the served model is shutting down")
                     return
                 block = False
-                handle = engine.admit(job)
+                try:
+                    handle = engine.admit(job)
+                except Exception as exc:  # a request the engine refuses (too long, bad ids) fails alone
+                    _safe(job.on_done, f"{type(exc).__name__}: {exc}")
+                    continue
                 live[id(handle)] = (handle, job, 0)
             for key, (handle, job, _) in list(live.items()):
                 if job.cancelled():
@@ -217,10 +230,13 @@ class SchedulerThread:
             if not engine.pending():
                 continue
             t0 = time.perf_counter()
+            with self._lock:
+                self._step_started = time.monotonic()
             emitted = engine.step()
             seconds = time.perf_counter() - t0
             produced = sum(1 for e in emitted if e.token is not None)
             with self._lock:
+                self._step_started = None
                 self._busy_s += seconds
                 self._tokens += produced
                 if produced:

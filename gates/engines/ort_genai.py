@@ -340,8 +340,8 @@ class OrtRunner:
     ) -> SchedulerThread:
         """ONNX Runtime GenAI's ``Engine`` on this runner's model: its scheduler picks each step's
         sequences (gates/engines/ort_batching.py). ``max_batch`` cannot resize a CPU build's static
-        scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs;
-        ``kv_cache_gb`` is not read (the CPU build sizes each request's cache itself: ort_batching.py)."""
+        scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs. Its KV
+        cache is sized per request (``set_max_session_tokens``), so ``kv_cache_gb`` has nothing to set."""
         from gates.engines.ort_batching import OrtStepEngine
 
         sizes: list[int] = []

@@ -49,9 +49,9 @@ class Runner(Protocol):
         self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
     ) -> BatchScheduler | None:
         """The engine's own scheduler serving concurrent streamed requests (gates/engines/batching.py),
-        sized to ``max_batch`` sequences where the engine lets it be (0: the engine's default), with a
-        KV cache of ``kv_cache_gb`` where the engine has such a budget (None: its default), or None
-        where this runner has none (its requests are then served one at a time)."""
+        sized to ``max_batch`` sequences and a KV cache of ``kv_cache_gb`` where the engine lets them be
+        (0 / None: the engine's default), or None where this runner has none (its requests are then
+        served one at a time)."""
 
 
 def log_softmax(logits: NDArray[Any]) -> NDArray[np.float32]:

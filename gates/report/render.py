@@ -49,7 +49,8 @@ def md_url(url: str) -> str:
 
 
 def gate_format(name: str) -> str:
-    """How a person reads a gate's observed value and interval."""
+    """How a person reads a gate's observed value and interval (at either operating point)."""
+    name = name.removesuffix("@latency")
     if name.endswith(" shift") or name == "cost_saving":
         return "+.1%"
     return {"error_rate": ".2%", "score": ".0f"}.get(name, ".3g")
@@ -64,9 +65,36 @@ def ci(iv: dict[str, Any] | None, fmt: str = ".3f") -> str:
     return f"{_num(iv['estimate'], fmt)} ({_num(iv['low'], fmt)} to {_num(iv['high'], fmt)})"
 
 
+def point_verdict(point: dict[str, Any], gates: list[dict[str, Any]]) -> str:
+    """The verdict of one operating point's blocking gates (FAIL over INCONCLUSIVE over PASS)."""
+    mine = [g for g in gates if g["name"] in set(point.get("gates", ())) and g.get("blocking", True)]
+    statuses = {g["status"] for g in mine}
+    if "fail" in statuses:
+        return "FAIL"
+    if statuses & {"inconclusive", "no_data"}:
+        return "INCONCLUSIVE"
+    return "PASS" if statuses - {"not_applied"} else "INCONCLUSIVE"
+
+
 def load_title(load: dict[str, Any]) -> str:
     """The load section's heading, as the run's load mode words it (reports before modes: closed)."""
     return LOAD_MODES[load.get("mode") or LoadMode.closed].title(load)
+
+
+REGRESSED_IN_COMMENT = 20  # the rest are in report.html and report.json
+
+
+def regressed_tasks(drift: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Golden prompts whose task check the baseline passed and the candidate failed (report.json
+    lists every one of them first in drift.worst), for the comment and the HTML report."""
+    rows = (drift or {}).get("worst") or []
+    return [w for w in rows if w.get("baseline_task_pass") is True and w.get("candidate_task_pass") is False]
+
+
+def in_gates_table(report: dict[str, Any]) -> set[str]:
+    """Names of the gates the gates table lists: the quality table then shows their statistics only
+    (each gate's status appears once)."""
+    return {str(g.get("name")) for g in report.get("gates") or []}
 
 
 def _env(autoescape: bool) -> jinja2.Environment:
@@ -81,7 +109,17 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = md_inline
     env.filters["num"] = _num
     env.filters["md_url"] = md_url
-    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format, ci=ci, load_title=load_title)
+    env.globals.update(
+        icons=ICONS,
+        status_icons=STATUS_ICONS,
+        gate_format=gate_format,
+        ci=ci,
+        load_title=load_title,
+        regressed_tasks=regressed_tasks,
+        in_gates_table=in_gates_table,
+        regressed_in_comment=REGRESSED_IN_COMMENT,
+        point_verdict=point_verdict,
+    )
     return env
 
 

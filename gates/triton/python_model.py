@@ -36,6 +36,7 @@ import json
 import queue
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,14 @@ class TritonPythonModel:
         self.scheduler = None
         if _param(config, "batching", "on") != "off":
             max_batch = int(_param(config, "max_batch", "0") or 0)
-            kv_cache = _param(config, "kv_cache_gb", "")
-            self.scheduler = self.runner.batching(max_batch, self.metrics.step, float(kv_cache) if kv_cache else None)
+            kv_cache_gb = float(_param(config, "kv_cache_gb", "0") or 0) or None
+            self.scheduler = self.runner.batching(max_batch, self.metrics.step, kv_cache_gb)
         self.metrics.max_batch(self.scheduler.max_batch if self.scheduler is not None else 1)
+        self.metrics.healthy(True)
+        self.stall_s = float(_param(config, "stall_s", "120") or 120)
+        self.closing = threading.Event()
+        if self.scheduler is not None:
+            threading.Thread(target=self._watch, name="gates-scheduler-watch", daemon=True).start()
         self.direct: queue.Queue[Any] = queue.Queue()
         self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
         self.worker.start()
@@ -99,6 +105,20 @@ class TritonPythonModel:
                 _fail(sender, exc)
         return None
 
+    def _watch(self) -> None:
+        """A scheduler that died or whose step hangs marks the model unhealthy in the metrics (the
+        load stage then stops the run as INCONCLUSIVE, naming the arm) and says why in the log."""
+        assert self.scheduler is not None
+        every = max(0.001, min(1.0, self.stall_s / 2))  # looks often enough to see a step outlive stall_s
+        while not self.closing.wait(every):
+            why = self.scheduler.failure()
+            if why is None and self.scheduler.stalled(self.stall_s):
+                why = f"an engine step has run for more than {self.stall_s:.0f} s"
+            if why is not None:
+                self.metrics.healthy(False)
+                print(f"gates: {self.labels['model']}: the engine's scheduler is unhealthy: {why}", file=sys.stderr)
+                return
+
     def _serve_direct(self) -> None:
         """Requests the scheduler does not take, one at a time, in arrival order."""
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -109,8 +129,14 @@ class TritonPythonModel:
             inputs, sender, streamed = item
             try:
                 if streamed:
+                    # each token is a step of one sequence: the same evidence and busy time as the
+                    # scheduler's steps, so a one-at-a-time arm is measured like a batching one
+                    last = time.perf_counter()
                     for tensors in self._stream(inputs):
+                        now = time.perf_counter()
+                        self.metrics.step(1, now - last)
                         sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
+                        last = time.perf_counter()
                     sender.send(flags=final)
                 else:
                     sender.send(pb_utils.InferenceResponse(output_tensors=self._one(inputs)), flags=final)
@@ -215,6 +241,7 @@ class TritonPythonModel:
         ]
 
     def finalize(self) -> None:
+        self.closing.set()
         if self.scheduler is not None:
             self.scheduler.close()
         self.direct.put(None)
@@ -259,11 +286,18 @@ class _Metrics:
         size = pb_utils.MetricFamily(
             name="gates_engine_max_batch", description="sequences the engine may run in one step", kind=gauge
         )
-        self.families = [self.steps_family, busy, tokens, size]
+        health = pb_utils.MetricFamily(
+            name="gates_engine_healthy", description="1 while the engine's scheduler runs, 0 once it died", kind=gauge
+        )
+        self.families = [self.steps_family, busy, tokens, size, health]
+        self.health = health.Metric(labels=labels)
         self.busy = busy.Metric(labels=labels)
         self.tokens = tokens.Metric(labels=labels)
         self.size = size.Metric(labels=labels)
         self.steps: dict[int, Any] = {}
+
+    def healthy(self, ok: bool) -> None:
+        self.health.set(1.0 if ok else 0.0)
 
     def max_batch(self, n: int) -> None:
         self.size.set(float(n))

@@ -61,8 +61,11 @@ def render_config(name: str, artifact_path: Path, threads: int = 1, instances: i
 
 def serving(serve: ServeSection) -> dict[str, str]:
     """The serve section's settings that the served model reads (gates/triton/python_model.py)."""
-    kv_cache = "" if serve.kv_cache_gb is None else repr(serve.kv_cache_gb)  # "": the engine's default
-    return {"batching": serve.batching.value, "max_batch": str(serve.max_batch), "kv_cache_gb": kv_cache}
+    return {
+        "batching": serve.batching.value,
+        "max_batch": str(serve.max_batch),
+        "kv_cache_gb": str(serve.kv_cache_gb or 0),
+    }
 
 
 def set_parameters(model_dir: Path, params: dict[str, str]) -> None:
