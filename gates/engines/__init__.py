@@ -29,6 +29,7 @@ ENGINES: LazyRegistry[Engine] = LazyRegistry(
         "torch-fp8": "gates.engines.torch_fp8:TorchFp8Engine",
         "tensorrt-llm": "gates.engines.tensorrt_llm:TensorRTLLMEngine",
         "onnxruntime-genai": "gates.engines.ort_genai:OrtGenaiEngine",
+        "openvino": "gates.engines.openvino:OpenVinoEngine",
     },
 )
 ENGINE_JSON = "engine.json"

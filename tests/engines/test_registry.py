@@ -14,7 +14,7 @@ HAVE_TRTLLM = importlib.util.find_spec("tensorrt_llm") is not None
 
 
 def test_engines_are_listed_explicitly() -> None:
-    assert set(ENGINES) == {"torch", "torch-int8", "torch-fp8", "tensorrt-llm", "onnxruntime-genai"}
+    assert set(ENGINES) == {"torch", "torch-int8", "torch-fp8", "tensorrt-llm", "onnxruntime-genai", "openvino"}
 
 
 def test_trtllm_build_command_from_config() -> None:

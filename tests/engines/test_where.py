@@ -16,7 +16,7 @@ def _by_format(capability: tuple[int, int] | None) -> dict[str, tuple[tuple[str,
 def test_cpu_machine() -> None:
     places = _by_format(None)
     assert places["int8_sq"][0] == ("torch-int8",)
-    assert places["int4_wo"][0] == ("onnxruntime-genai",)
+    assert places["int4_wo"][0] == ("onnxruntime-genai", "openvino")
     assert places["fp8"] == ((), ("torch-fp8 (sm89+)", "tensorrt-llm (sm89+)"))
     assert places["nvfp4"][0] == () and places["none"] == ((), ())
 
