@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from verdict_quality import recorded_source, simulated_source, tail_only, wilson  # noqa: E402
+from verdict_quality import recorded_source, simulated_source, tail_only, wilson
 
-from gates.config.analysis import AnalysisSection  # noqa: E402
-from gates.config.promotion import PromotionSection  # noqa: E402
-from gates.config.schema import GatesSection  # noqa: E402
-from gates.promotion.analysis.judge import WindowStatus, judge_step  # noqa: E402
-from gates.promotion.analysis.records import ArmSamples, WindowData  # noqa: E402
+from gates.config.analysis import AnalysisSection
+from gates.config.promotion import PromotionSection
+from gates.config.schema import GatesSection
+from gates.promotion.analysis.judge import WindowStatus, judge_step
+from gates.promotion.analysis.records import ArmSamples, WindowData
 
 Source = Callable[[np.random.Generator, int], np.ndarray]
 
@@ -95,7 +95,9 @@ def main() -> int:
     sources: dict[str, Source] = {"simulated": simulated_source, "recorded": recorded_source}
     cases = ("aa", "p99_30pct", "latency_20pct")
     budget = args.max_seconds / (len(cases) * len(args.sources.split(",")))
-    print(f"defaults: {cfg.analysis}; steps {cfg.steps}, failure_limit {cfg.failure_limit}; {args.per_window}/arm/window")
+    print(
+        f"defaults: {cfg.analysis}; steps {cfg.steps}, failure_limit {cfg.failure_limit}; {args.per_window}/arm/window"
+    )
     print(f"{'case':<15}{'source':<11}{'trials':>7}  {'rolled back':<24}{'held':<22}{'windows/decision':>17}")
     worst: dict[str, float] = {}
     for case in cases:

@@ -90,7 +90,7 @@ def render_config(spec: ProxySpec, port: int, arm_ports: dict[str, int], admin: 
         "    timeout server 600s",
         "frontend canary",
         f"    bind 127.0.0.1:{port}",
-        f"    log-format \"{LOG_FORMAT}\"",
+        f'    log-format "{LOG_FORMAT}"',
         # the client address stands in for a user who sends no id (before the capture: it is logged)
         f"    http-request set-header {hdr} %[src] unless {{ req.hdr({hdr}) -m found }}",
         f"    http-request del-header {SYNTHETIC_HEADER} unless {{ src 127.0.0.1 }}",
@@ -258,4 +258,4 @@ def haproxy_available() -> str | None:
     return None
 
 
-__all__ = ["ARMS", "ARM_HEADER", "HAProxy", "ProxySpec", "SYNTHETIC_HEADER", "admin_command"]
+__all__ = ["ARMS", "ARM_HEADER", "SYNTHETIC_HEADER", "HAProxy", "ProxySpec", "admin_command"]

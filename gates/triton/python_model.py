@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class TritonPythonModel:
 
         threads = int(_param(config, "threads", "1") or 1)
         self.runner = load_runner(Path(_param(config, "artifact_path")), threads)
+        # a served delay per generated token (render_config's delay_ms): fault injection only
+        self.delay_s = float(_param(config, "served_delay_ms", "0") or 0) / 1000.0
 
     def execute(self, requests: list[Any]) -> None:
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -104,6 +107,8 @@ class TritonPythonModel:
         decode = self.runner.tokenizer.decode
         generated: list[int] = []
         for token in self.runner.stream(ids, max_new, **self._sampling(request)):
+            if self.delay_s:
+                time.sleep(self.delay_s)
             generated.append(token)
             text = decode(generated, skip_special_tokens=True)
             previous = decode(generated[:-1], skip_special_tokens=True)

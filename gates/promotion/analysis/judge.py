@@ -54,7 +54,10 @@ def analysis_metrics(gates: GatesSection, analysis: AnalysisSection) -> list[Ana
         return list(analysis.metrics)
     own = {m.name: m.allowed_effect for m in gates.metrics}
     latency = own.get("latency_ms", 0.05)
-    return [AnalysisMetric(name="latency_ms", allowed_effect=latency), AnalysisMetric(name="ttft_ms", allowed_effect=own.get("ttft_ms", latency))]
+    return [
+        AnalysisMetric(name="latency_ms", allowed_effect=latency),
+        AnalysisMetric(name="ttft_ms", allowed_effect=own.get("ttft_ms", latency)),
+    ]
 
 
 def analysis_gates(gates: GatesSection, analysis: AnalysisSection, drift: bool) -> GatesSection:
