@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger
+from gates.config.analysis import TrafficMode
 from gates.errors import BadInputError
 from gates.github.client import GitHubClients
 from gates.promotion.commit_verdict import configured_architectures
@@ -23,7 +24,9 @@ from gates.promotion.service import PromotionService, Request
 PIPELINE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+def _run(
+    kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, traffic: str | None = None
+) -> None:
     env = dict(os.environ)
     service = PromotionService(
         repo_dir.resolve(),
@@ -32,6 +35,7 @@ def _run(kind: str, pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: 
         click.echo,
         report_url=env.get("GATES_REPORT_URL"),
         architectures=configured_architectures(env),
+        traffic=TrafficMode(traffic) if traffic else None,
     )
     if not pipeline.resolve().is_relative_to(repo_dir.resolve()):  # promotion reads configs from the repository only
         raise BadInputError(f"{pipeline}: not a pipeline config under --repo-dir {repo_dir.resolve()}")
@@ -49,11 +53,21 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return ledger_options(fn)
 
 
+_TRAFFIC = click.option(
+    "--traffic",
+    type=click.Choice([m.value for m in TrafficMode]),
+    default=None,
+    help="Canary analysis (promotion.analysis): judge live traffic, or drive a paired synthetic load through "
+    "the target during each window (default: promotion.analysis.traffic).",
+)
+
+
 @click.command("promote")
 @_options
-def promote(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
-    """Walk PIPELINE's canary through promotion.steps, re-checking at each; roll back on failure."""
-    _run("promote", pipeline, pr, repo_dir, ledger_url, actor)
+@_TRAFFIC
+def promote(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, traffic: str | None) -> None:
+    """Walk PIPELINE's canary through promotion.steps, checking at each; roll back on failure."""
+    _run("promote", pipeline, pr, repo_dir, ledger_url, actor, traffic)
 
 
 @click.command("rollback")
@@ -65,6 +79,7 @@ def rollback(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, ac
 
 @click.command("recheck")
 @_options
-def recheck(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+@_TRAFFIC
+def recheck(pipeline: Path, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, traffic: str | None) -> None:
     """Re-check PIPELINE's canary where it stands (e.g. at the manual gate); roll back on failure."""
-    _run("recheck", pipeline, pr, repo_dir, ledger_url, actor)
+    _run("recheck", pipeline, pr, repo_dir, ledger_url, actor, traffic)

@@ -75,6 +75,8 @@ def write_model(
 ) -> Path:
     model_dir = repo / name
     (model_dir / str(version)).mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.pbtxt").write_text(render_config(name, artifact_path, threads, device=device, delay_ms=delay_ms))
+    (model_dir / "config.pbtxt").write_text(
+        render_config(name, artifact_path, threads, device=device, delay_ms=delay_ms)
+    )
     shutil.copyfile(PYTHON_MODEL, model_dir / str(version) / "model.py")
     return model_dir

@@ -151,3 +151,36 @@ def test_nodata_holds_the_step_and_never_promotes(tmp_path: Path) -> None:
     assert rec is not None and rec.step == -1 and rec.failures == 0  # not a failure, not a pass
     actions = [h["action"] for h in ledger.history("p")]
     assert actions.count("analysis_window") == 3 and "analysis_held" in actions
+
+
+@needs_haproxy
+def test_canary_serve_records_haproxy_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ledger_path = tmp_path / "l.sqlite"
+    cmd = [sys.executable, "-m", "gates.cli", "canary", "serve", "demo", "--triton", "127.0.0.1:9"]
+    cmd += ["--stable", "s", "--canary", "c", "--weight", "10", "--digest", DIGEST, "--workdir", str(tmp_path / "p")]
+    cmd += ["--ledger", str(ledger_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        state = None
+        while time.monotonic() < deadline and state is None:
+            time.sleep(0.5)
+            state = Ledger(str(ledger_path)).canary("demo") if ledger_path.exists() else None
+        assert state is not None and state.target == "haproxy" and state.weight == 10
+        pid = json.loads(state.endpoint or "{}")["pid"]
+        assert Path(f"/proc/{pid}").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "HAProxy stopped" in out
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "HAProxy left running after SIGTERM"
