@@ -65,7 +65,7 @@ def promotion(
         while True:
             w = WindowData(0, 1, arm(source(rng, per_window)), arm(canary_draw(case, source, rng, per_window)), "sim")
             windows.append(w)
-            j = judge_step(windows, gates, analysis)
+            j = judge_step(windows, gates, analysis, explain_holds=False)
             if j.status != WindowStatus.NODATA:
                 break
             if len(windows) >= analysis.max_windows:

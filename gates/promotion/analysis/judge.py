@@ -29,7 +29,15 @@ from typing import Any
 from gates.config.analysis import P99_RATIO_DEFAULT, AnalysisMetric, AnalysisSection
 from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.adaptive import FAIL, PASS, Decision, Look, Plan, plan_for, settle
-from gates.judge.policy import Evidence, GateResult, Status, performance_gates
+from gates.judge.policy import (
+    Evidence,
+    GateResult,
+    Status,
+    error_rate_gate,
+    performance_gates,
+    server_failures_gate,
+    threshold_gate,
+)
 from gates.judge.stats import metric_confidence
 from gates.promotion.analysis.records import ArmSamples, WindowData
 
@@ -115,8 +123,13 @@ def judge_step(
     analysis: AnalysisSection,
     top1_agreement: float | None = None,
     golden_prompts: int = 0,
+    explain_holds: bool = True,
 ) -> Judgement:
-    """The step's decision after its last window (``windows``: all of this step's, oldest first)."""
+    """The step's decision after its last window (``windows``: all of this step's, oldest first).
+
+    ``explain_holds``: figures of the fixed-design gates (shift with its interval, tail ratios) for a
+    window that decides nothing too; the benchmark turns it off (they are the costly part, and the
+    decision never depends on them)."""
     if not windows:
         raise ValueError("judge_step needs at least one window")
     cfg = analysis_gates(gates, analysis, drift=golden_prompts > 0)
@@ -152,14 +165,30 @@ def judge_step(
         ),
         looks=_looks(windows, "latency_ms", analysis),
     )
-    gate_results = {g.name: g for g in performance_gates(ev, cfg) if g.name not in ("load_generator", "score")}
-    figures["gates"] = [g.to_json() for g in gate_results.values()]
+    absolute = [
+        error_rate_gate(ev, cfg.error_rate_max),
+        server_failures_gate(ev),
+        threshold_gate(
+            "top1_agreement", top1_agreement, cfg.top1_agreement_min, golden_prompts, "next-token top-1 agreement",
+            minimum=True,
+        ),
+    ]  # fmt: skip
+    gate_results: dict[str, GateResult] = {g.name: g for g in absolute}
+
+    def explain() -> None:
+        gate_results.update(
+            {g.name: g for g in performance_gates(ev, cfg) if g.name not in ("load_generator", "score")}
+        )
+        figures["gates"] = [g.to_json() for g in gate_results.values()]
+
     short = last.stable.requests < analysis.min_requests or last.canary.requests < analysis.min_requests
     if short or not ev.looks:
         why = (
             f"too few requests in window {len(windows)} (stable {last.stable.requests}, "
             f"canary {last.canary.requests}; need {analysis.min_requests} per arm)"
         )
+        if explain_holds:
+            explain()
         return _done(WindowStatus.NODATA, why, figures)
     plan = plan_for(cfg, analysis.pass_error)
     decisions: dict[str, Decision] = {"latency_ms": settle(stable.latency_ms, canary.latency_ms, ev.looks, plan)}
@@ -167,11 +196,14 @@ def judge_step(
         if metric.name == "ttft_ms":
             looks = _looks(windows, "ttft_ms", analysis)
             if not looks or len(canary.ttft_ms) < 2 or len(stable.ttft_ms) < 2:
+                explain()
                 return _done(WindowStatus.NODATA, "no time to first token measured for both arms", figures)
             decisions["ttft_ms"] = settle(stable.ttft_ms, canary.ttft_ms, looks, _ttft_plan(plan, metric, cfg))
     figures["sequential"] = {name: d.reason for name, d in decisions.items()}
+    decided = any(d.status == FAIL for d in decisions.values()) or all(d.status == PASS for d in decisions.values())
+    if decided or explain_holds or any(g.status == Status.FAIL for g in absolute):
+        explain()
     failed = [_fail_reason(name, d, gate_results) for name, d in decisions.items() if d.status == FAIL]
-    absolute = [gate_results[n] for n in ("error_rate", "server_failures", "top1_agreement") if n in gate_results]
     failed += [f"{g.name}: {g.reason}" for g in absolute if g.status == Status.FAIL]
     if failed:
         return _done(WindowStatus.FAIL, "; ".join(failed), figures)
