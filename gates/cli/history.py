@@ -7,7 +7,7 @@ import time
 import click
 
 from gates.cli.common import ledger_options, open_ledger
-from gates.promotion.comments import detail_text
+from gates.promotion.comments import detail_text, window_cells
 
 
 @click.command("history")
@@ -20,5 +20,9 @@ def command(pipeline: str | None, ledger_url: str, actor: str) -> None:
         extra = " ".join(f"{k}={row[k]}" for k in ("weight", "digest", "verdict", "report") if row[k] is not None)
         move = f"{row['from'] or '-'} -> {row['to'] or '-'}"
         click.echo(f"{when}Z {row['pipeline']} {row['action']} {move} by {row['actor']} {extra}".rstrip())
-        if row["detail"]:
+        if row["action"] == "analysis_window":  # canary against stable, not the raw figures
+            _, window, requests, latency, ttft, shift, decision = window_cells(row)
+            click.echo(f"    window {window}: requests {requests}; latency {latency}; TTFT p50 {ttft}")
+            click.echo(f"    shift {shift}; {decision}")
+        elif row["detail"]:
             click.echo(f"    {detail_text(row['detail'])}")

@@ -3,6 +3,8 @@ stickiness, and the state machine holding on NODATA (fail closed)."""
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 import urllib.request
@@ -184,3 +186,24 @@ def test_canary_serve_records_haproxy_and_stops_it_on_sigterm(tmp_path: Path) ->
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists(), "HAProxy left running after SIGTERM"
+
+
+def test_comment_and_history_show_each_window_canary_against_stable(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gates.cli.history import command as history
+    from gates.ledger.states import PromotionState
+    from gates.promotion.comments import promotion_comment
+    from gates.promotion.machine import Outcome
+
+    rng = np.random.default_rng(5)
+    j = judge_step([WindowData(0, 1, arm(rng, 300), arm(rng, 300, 1.5), "proxy")], GatesSection(), AnalysisSection())
+    ledger = Ledger(str(tmp_path / "l.sqlite"))
+    figures = {"weight": 10, "traffic": "synthetic", **j.figures}
+    ledger.record("p", "alice", "analysis_window", None, None, weight=10, verdict="FAIL", detail=figures)
+    text = promotion_comment("p", Outcome(PromotionState.ROLLED_BACK, 0, "p: rolled back"), ledger.history("p"))
+    row = html.unescape(next(line for line in text.splitlines() if line.startswith("| 10% |")))
+    assert "1/6 (synthetic)" in row and "300 / 300" in row and "FAIL" in row
+    assert re.search(r"\+[45]\d\.\d% \(\+\d+\.\d% to \+\d+\.\d%\)", row), row  # the shift and its interval
+    out = CliRunner().invoke(history, ["p", "--ledger", str(tmp_path / "l.sqlite")]).output
+    assert "window 1/6 (synthetic): requests 300 / 300" in out and "shift +" in out
