@@ -17,8 +17,7 @@ from gates.cli.common import ledger_options, open_ledger
 from gates.errors import BadInputError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion import canary as ops
-from gates.promotion.haproxy import HAProxy, ProxySpec
-from gates.promotion.targets.haproxy import HAProxyEndpoint
+from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
 

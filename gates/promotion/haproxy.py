@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import json
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 
 from gates.errors import CapabilityError, InfraError, SubprocessError
+from gates.ledger import CanaryState
 
 ARMS = ("stable", "canary")
 SYNTHETIC_HEADER = "X-Gates-Synthetic"
@@ -249,6 +251,33 @@ class HAProxy:
         return read_split(self.admin)
 
 
+@dataclasses.dataclass(frozen=True)
+class HAProxyEndpoint:
+    url: str  # host:port clients call
+    admin: str  # the admin socket's path
+    log: str  # its per-request log
+    pid: int
+    served: str  # the model name clients call
+    triton_grpc: str | None = None  # for drift (both models on one Triton)
+
+    def encode(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def of(cls, state: CanaryState) -> HAProxyEndpoint:
+        try:
+            return cls(**json.loads(state.endpoint or ""))
+        except (TypeError, ValueError) as exc:
+            raise InfraError(
+                f"pipeline {state.pipeline!r}: unreadable HAProxy endpoint {state.endpoint!r}: {exc}"
+            ) from exc
+
+    def check_alive(self) -> None:
+        """HAProxy answers on its admin socket (InfraError otherwise: no data, never a PASS)."""
+        if "Name: HAProxy" not in admin_command(self.admin, "show info"):
+            raise InfraError(f"the process on HAProxy's admin socket {self.admin} is not HAProxy")
+
+
 def haproxy_available() -> str | None:
     """None when HAProxy can run here, else why not (tests skip with it)."""
     try:
@@ -258,4 +287,4 @@ def haproxy_available() -> str | None:
     return None
 
 
-__all__ = ["ARMS", "ARM_HEADER", "SYNTHETIC_HEADER", "HAProxy", "ProxySpec", "admin_command"]
+__all__ = ["ARMS", "ARM_HEADER", "SYNTHETIC_HEADER", "HAProxy", "HAProxyEndpoint", "ProxySpec", "admin_command"]

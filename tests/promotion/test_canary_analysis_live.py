@@ -19,10 +19,9 @@ from gates.errors import ExitCode
 from gates.ledger import CanaryState, Ledger
 from gates.ledger.states import PromotionState
 from gates.promotion import canary as ops
-from gates.promotion.haproxy import HAProxy, ProxySpec, haproxy_available
+from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec, haproxy_available
 from gates.promotion.machine import PromotionRun
 from gates.promotion.targets import target_for
-from gates.promotion.targets.haproxy import HAProxyEndpoint
 from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
 

@@ -7,45 +7,19 @@ log file and PID, the served model name, and Triton's endpoints for drift.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from gates.config.analysis import AnalysisSection
 from gates.config.promotion import RecheckSection
 from gates.config.schema import GatesSection
-from gates.errors import InfraError
 from gates.ledger import CanaryState
-from gates.promotion.haproxy import admin_command, read_split, set_split
+from gates.promotion.analysis.checker import AnalysisChecker
+from gates.promotion.analysis.providers import PROVIDERS
+from gates.promotion.analysis.synthetic import paired_load
+from gates.promotion.haproxy import HAProxyEndpoint, read_split, set_split
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
-
-
-@dataclasses.dataclass(frozen=True)
-class HAProxyEndpoint:
-    url: str  # host:port clients call
-    admin: str  # the admin socket's path
-    log: str  # its per-request log
-    pid: int
-    served: str  # the model name clients call
-    triton_grpc: str | None = None  # for drift (both models on one Triton)
-
-    def encode(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def of(cls, state: CanaryState) -> HAProxyEndpoint:
-        try:
-            return cls(**json.loads(state.endpoint or ""))
-        except (TypeError, ValueError) as exc:
-            raise InfraError(
-                f"pipeline {state.pipeline!r}: unreadable HAProxy endpoint {state.endpoint!r}: {exc}"
-            ) from exc
-
-    def check_alive(self) -> None:
-        if "Name: HAProxy" not in admin_command(self.admin, "show info"):
-            raise InfraError(f"the process on HAProxy's admin socket {self.admin} is not HAProxy")
 
 
 class HAProxyTarget:
@@ -80,10 +54,6 @@ class HAProxyTarget:
         return LiveChecker(send, self._drift(), prompts, cfg, self.read_weight)
 
     def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
-        from gates.promotion.analysis.checker import AnalysisChecker
-        from gates.promotion.analysis.providers import PROVIDERS
-        from gates.promotion.analysis.synthetic import paired_load
-
         url, served = self.endpoint.url, self.endpoint.served
 
         def traffic(seconds: float) -> Any:

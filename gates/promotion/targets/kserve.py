@@ -26,6 +26,8 @@ from gates.config.promotion import RecheckSection
 from gates.config.schema import GatesSection
 from gates.errors import BadInputError, CapabilityError, InfraError, SubprocessError
 from gates.ledger import CanaryState
+from gates.promotion.analysis.checker import AnalysisChecker
+from gates.promotion.analysis.providers import PROVIDERS
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
 
@@ -180,9 +182,6 @@ class KServeTarget:
     def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
         """Canary analysis on the cluster's Prometheus (the revisions' Triton metrics): there is no
         proxy log to read, and live traffic only (KServe splits it; no synthetic pairing)."""
-        from gates.promotion.analysis.checker import AnalysisChecker
-        from gates.promotion.analysis.providers import PROVIDERS
-
         if cfg.provider != ProviderKind.PROMETHEUS:
             raise BadInputError(
                 "a KServe canary is analysed on Prometheus: set promotion.analysis.provider: prometheus "

@@ -16,6 +16,7 @@ from gates.config.analysis import AnalysisSection
 from gates.errors import InfraError
 from gates.ledger import CanaryState
 from gates.promotion.analysis.records import Request, WindowData
+from gates.promotion.haproxy import HAProxyEndpoint
 
 
 def parse_line(line: str) -> Request | None:
@@ -50,8 +51,6 @@ def read_log(path: Path) -> Iterator[Request]:
 
 class ProxyProvider:
     def window(self, canary: CanaryState, cfg: AnalysisSection, start: float, end: float) -> WindowData:
-        from gates.promotion.targets.haproxy import HAProxyEndpoint  # the target names its log
-
         endpoint = HAProxyEndpoint.of(canary)
         endpoint.check_alive()  # an unreachable proxy is no data, never a PASS
         return WindowData.of(start, end, read_log(Path(endpoint.log)), "proxy")
