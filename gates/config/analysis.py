@@ -51,9 +51,9 @@ class AnalysisSection(Strict):
     error_rate_max: float | None = Field(default=None, ge=0, le=1)
     top1_agreement_min: float | None = Field(default=None, ge=0, le=1)
     confidence: float | None = Field(default=None, gt=0.5, lt=1)
-    provider: ProviderKind = ProviderKind.PROXY
+    provider: ProviderKind = Field(default=ProviderKind.PROXY, strict=False)  # YAML gives the value as text
     prometheus: PrometheusSection = Field(default_factory=PrometheusSection)
-    traffic: TrafficMode = TrafficMode.LIVE
+    traffic: TrafficMode = Field(default=TrafficMode.LIVE, strict=False)
     synthetic_rate_per_s: float = Field(default=10.0, gt=0)  # request pairs per second (one per arm)
     max_new_tokens: int = Field(default=8, ge=1)  # of synthetic requests and drift prompts
     drift_prompts: int = Field(default=4, ge=0)  # golden prompts: stable's continuation scored by the canary

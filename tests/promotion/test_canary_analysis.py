@@ -207,3 +207,24 @@ def test_comment_and_history_show_each_window_canary_against_stable(tmp_path: Pa
     assert re.search(r"\+[45]\d\.\d% \(\+\d+\.\d% to \+\d+\.\d%\)", row), row  # the shift and its interval
     out = CliRunner().invoke(history, ["p", "--ledger", str(tmp_path / "l.sqlite")]).output
     assert "window 1/6 (synthetic): requests 300 / 300" in out and "shift +" in out
+
+
+def test_analysis_limits_default_to_the_pipelines_gates() -> None:
+    from pydantic import ValidationError
+
+    from gates.config.analysis import P99_RATIO_DEFAULT, ProviderKind, TrafficMode
+    from gates.promotion.analysis.judge import analysis_gates
+
+    section = PromotionSection.model_validate({"analysis": {"traffic": "synthetic", "provider": "prometheus"}})
+    assert section.analysis is not None
+    assert section.analysis.traffic == TrafficMode.SYNTHETIC and section.analysis.provider == ProviderKind.PROMETHEUS
+    with pytest.raises(ValidationError):
+        PromotionSection.model_validate({"analysis": {"provider": "datadog"}})
+    with pytest.raises(ValidationError):
+        PromotionSection.model_validate({"analysis": {"intervall_s": 5}})
+    own = GatesSection(latency_p95_ratio_max=1.2, error_rate_max=0.01)
+    cfg = analysis_gates(own, AnalysisSection(), drift=True)
+    assert (cfg.latency_p95_ratio_max, cfg.latency_p99_ratio_max, cfg.error_rate_max) == (1.2, P99_RATIO_DEFAULT, 0.01)
+    assert [m.name for m in cfg.metrics] == ["latency_ms", "ttft_ms"] and all(m.critical for m in cfg.metrics)
+    tighter = analysis_gates(own, AnalysisSection(latency_p99_ratio_max=1.05, error_rate_max=0.0), drift=False)
+    assert (tighter.latency_p99_ratio_max, tighter.error_rate_max, tighter.top1_agreement_min) == (1.05, 0.0, None)

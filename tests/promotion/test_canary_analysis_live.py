@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gates.config.analysis import AnalysisSection, TrafficMode
+from gates.config.analysis import AnalysisMetric, AnalysisSection, TrafficMode
 from gates.config.promotion import PromotionSection
 from gates.config.schema import GatesSection
 from gates.errors import ExitCode
@@ -38,7 +38,7 @@ ANALYSIS = AnalysisSection(
     interval_s=3.0,
     min_requests=20,
     max_windows=3,
-    metrics=[{"name": "latency_ms", "allowed_effect": 0.5}, {"name": "ttft_ms", "allowed_effect": 0.5}],  # type: ignore[list-item]
+    metrics=[AnalysisMetric(name="latency_ms", allowed_effect=0.5), AnalysisMetric(name="ttft_ms", allowed_effect=0.5)],
     latency_p95_ratio_max=2.0,
     latency_p99_ratio_max=3.0,
     traffic=TrafficMode.SYNTHETIC,
