@@ -8,18 +8,23 @@ shape (default ≈1.07B parameters) on the GPU, trains it briefly on the same pu
 ``engine.device: cuda``: the baseline served by PyTorch in bf16, the candidate quantized with
 Model Optimizer's FP8 config, calibrated on the GPU and served on ``torch._scaled_mm``) and runs
 ``gates run`` on it — the ``tritonserver`` of the nvidia-pytriton wheel, locust load, golden-prompt
-drift, the judge — once per number of concurrent users (1, 8, 64 by default; the model, the
+drift, the judge — once per number of concurrent users (1, 16, 64 by default; the model, the
 candidate and the engines are built once and reused from the artifact store). It reads each
 report.json and prints p50/p95 latency, inter-token latency, output tokens per second of model busy
 time per arm (``load.capacity_tokens_per_s``: the arms share their users, so client-side tokens/s
 are tied), the FP8/bf16 ratio of that and drift top-1 agreement, and ends with one line::
 
-    fp8_vs_bf16_tokens_per_s_1=… fp8_vs_bf16_tokens_per_s_8=… fp8_vs_bf16_tokens_per_s_64=… top1=…
+    fp8_vs_bf16_tokens_per_s_1=… fp8_vs_bf16_tokens_per_s_16=… fp8_vs_bf16_tokens_per_s_64=… top1=…
+
+Served through Triton, each arm's streamed requests go to its engine's continuous-batching scheduler
+(transformers' for the PyTorch engines, ``serve.batching: engine``, the default). The engines alone,
+without Triton or HTTP (tokens/s per arm and FP8/bf16 at 1, 16 and 64 streams, top-1, batched vs
+one-at-a-time answers): ``benchmarks/gpu_batching.py``.
 
 Without CUDA (or below sm89) it prints why and exits 2. ``--reports DIR`` prints the same summary
 of report.json files saved from an earlier run (``u1.json`` … or ``runs/u1/report.json`` …), anywhere.
 
-    python3 benchmarks/gpu_gate.py [--users 1,8,64] [--duration 45] [--steps 150] [--keep DIR]
+    python3 benchmarks/gpu_gate.py [--users 1,16,64] [--duration 45] [--steps 150] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -211,7 +216,7 @@ def saved_reports(folder: Path) -> dict[int, dict[str, Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--users", default="1,8,64")
+    ap.add_argument("--users", default="1,16,64")
     ap.add_argument("--duration", type=float, default=45.0)
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--hidden", type=int, default=2048)

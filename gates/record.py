@@ -17,6 +17,7 @@ from gates.judge.verdict import Verdict
 from gates.loadgen.capacity import Capacity
 from gates.loadgen.stats import ArmLoad
 from gates.loadgen.summary import GeneratorSummary, Stopped
+from gates.quality.batched import BatchedAgreement
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample
 from gates.quality.lm_eval_tasks import TaskSamples, TaskSpec
@@ -96,18 +97,45 @@ class LoadResult:
     stopped: Stopped  # why and when the load stopped
     capacity: Capacity | None = None  # from load.sweep, when configured
 
-    def capacity_tokens_per_s(self, arm: str) -> float | None:
-        """Output tokens per second of model busy time: what one instance of the arm can sustain.
+    latency_point: PointLoad | None = None  # load.operating_points' `latency` window, when measured apart
 
-        Arms are interleaved in pairs, so both get the same request rate whatever their speed;
-        their client-side throughput cannot be compared, their busy time can.
-        """
-        window = (self.server or {}).get(arm)
-        load = self.baseline if arm == "baseline" else self.candidate
-        if window is None or window.compute_s <= 0 or window.success <= 0:
-            return None
-        tokens_per_request = load.output_tokens_per_s * load.window_s / max(load.requests - load.errors, 1)
-        return tokens_per_request * window.success / window.compute_s
+    def capacity_tokens_per_s(self, arm: str) -> float | None:
+        return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)
+
+
+@dataclasses.dataclass(frozen=True)
+class PointLoad:
+    """One operating point's paired window (the throughput point's figures are LoadResult's own)."""
+
+    name: str  # an OperatingPoint value
+    concurrency: int | None  # requests in flight per arm at most (closed loop), or None (open loop)
+    rate: float | None  # requests per second per arm (open loop)
+    baseline: ArmLoad
+    candidate: ArmLoad
+    server: dict[str, ModelWindow] | None
+    records_path: Path
+    stopped: Stopped
+
+    def capacity_tokens_per_s(self, arm: str) -> float | None:
+        return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)
+
+
+def capacity_tokens_per_s(server: dict[str, ModelWindow] | None, load: ArmLoad, arm: str) -> float | None:
+    """Output tokens per second of model busy time: what one instance of the arm sustains at this load.
+
+    Arms are interleaved in pairs, so both get the same request rate whatever their speed; their
+    client-side throughput cannot be compared, their busy time can. With the engine's scheduler
+    the busy time is the time inside its steps (batched: every sequence of a step counts), else
+    Triton's compute time of one-at-a-time requests."""
+    window = (server or {}).get(arm)
+    if window is None:
+        return None
+    if window.engine_busy_s is not None and window.engine_tokens:
+        return window.engine_tokens / window.engine_busy_s if window.engine_busy_s > 0 else None
+    if window.compute_s <= 0 or window.success <= 0:
+        return None
+    tokens_per_request = load.output_tokens_per_s * load.window_s / max(load.requests - load.errors, 1)
+    return tokens_per_request * window.success / window.compute_s
 
 
 # drift
@@ -117,6 +145,7 @@ class DriftResult:
     rows: tuple[PromptDrift, ...]
     path: Path
     note: str
+    batched: dict[str, BatchedAgreement] | None = None  # per arm: batched answers against one at a time
 
 
 # quality

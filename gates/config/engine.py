@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -46,12 +47,35 @@ class EngineSection(Strict):
         return device, self.dtype or ("bf16" if device == "cuda" else "fp32")
 
 
+class Batching(StrEnum):
+    """How a served model takes concurrent requests."""
+
+    ENGINE = "engine"  # the engine's own scheduler batches them (continuous or static, as the engine does)
+    OFF = "off"  # one request at a time, in arrival order (a reference, never what is shipped)
+
+
 class ServeSection(Strict):
     triton: str = "local"
+    # concurrent requests go to the engine's own scheduler (gates/engines/batching.py); `off` serves
+    # them one at a time, the way no production server does (kept to measure what batching gains)
+    batching: Batching = Field(default=Batching.ENGINE, strict=False)  # YAML gives the name as a string
+    # sequences the engine runs in one step at most; 0: the engine's default for this machine
+    # (engines that cannot be resized report what they run: ONNX Runtime GenAI's CPU scheduler runs 4)
+    max_batch: int = Field(default=0, ge=0, le=1024)
+    # the KV-cache budget of engines that have one (OpenVINO GenAI's cache_size); null: the engine's default
+    kv_cache_gb: float | None = Field(default=None, gt=0, le=4096)
     triton_grpc: str | None = None  # host:port of an existing Triton's gRPC endpoint (default: its host, port 8001)
     startup_timeout_s: float = Field(default=180.0, gt=0)
     baseline_model: str = "baseline"
     candidate_model: str = "candidate"
+
+    @field_validator("batching", mode="before")
+    @classmethod
+    def _batching(cls, v: object) -> object:
+        # YAML 1.1 reads an unquoted `off` as false (and `on` as true): take them as meant
+        if isinstance(v, bool):
+            return Batching.ENGINE if v else Batching.OFF
+        return v
 
     @field_validator("triton")
     @classmethod

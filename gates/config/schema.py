@@ -7,7 +7,7 @@ frozen (stages read the config, never change it).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,7 +15,7 @@ from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
-from gates.loadmodes import LoadMode
+from gates.loadmodes import LoadMode, OperatingPoint
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
 QuantFormat = Literal[
@@ -177,6 +177,12 @@ class LoadSection(Strict):
     rate: float | None = Field(default=None, gt=0, le=10_000)
     arrivals: Arrivals = "poisson"
     sweep: SweepSection | None = None
+    # each point is its own paired window, judged by the latency and cost gates: `latency` (one
+    # request in flight per arm) before `throughput` (the users or rate above); with a closed loop of
+    # one user the two are the same window, measured once
+    operating_points: list[Annotated[OperatingPoint, Field(strict=False)]] = Field(
+        default_factory=lambda: [OperatingPoint.latency, OperatingPoint.throughput], min_length=1
+    )
 
     # adaptive stopping (gates/judge/adaptive.py): from min_duration_s (default duration_s) the
     # latency decision is looked at every look_interval_s and the load stops once it is settled,
@@ -212,6 +218,8 @@ class LoadSection(Strict):
             raise ValueError("load.mix weights must be positive")
         if self.max_duration_s is not None and self.max_duration_s < self.duration_s:
             raise ValueError("load.max_duration_s must be at least load.duration_s")
+        if len(set(self.operating_points)) != len(self.operating_points):
+            raise ValueError("load.operating_points lists a point twice")
         if self.warmup_s >= self.duration_s:
             raise ValueError("load.warmup_s must be shorter than load.duration_s (nothing would be measured)")
         return self
@@ -295,6 +303,9 @@ class GatesSection(Strict):
     exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)
     mean_kl_max: float | None = Field(default=None, ge=0)
     min_requests: int = Field(default=30, ge=1)
+    # the candidate's output tokens per golden prompt over the baseline's (paired, with an interval)
+    # must stay within 1 ± this band: a terser candidate cannot look faster or cheaper
+    output_tokens_ratio_band: float = Field(default=0.10, gt=0, lt=1)
     confidence: float = Field(default=0.99, gt=0.5, lt=1)  # of every interval and test in the judge
     metrics: list[MetricSpec] = Field(default_factory=_default_metrics)
     groups: dict[str, float] = Field(default_factory=lambda: {"performance": 1.0})

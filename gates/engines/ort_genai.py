@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
 from gates.engines.base import ConfigProblem, KernelSupport
+from gates.engines.batching import SchedulerThread
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
@@ -333,3 +334,23 @@ class OrtRunner:
             rows.append(log_softmax(np.asarray(generator.get_logits()).reshape(-1)))
             generator.append_tokens(np.asarray([[token]], dtype=np.int32))
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> SchedulerThread:
+        """ONNX Runtime GenAI's ``Engine`` on this runner's model: its scheduler picks each step's
+        sequences (gates/engines/ort_batching.py). ``max_batch`` cannot resize a CPU build's static
+        scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs. Its KV
+        cache is sized per request (``set_max_session_tokens``), so ``kv_cache_gb`` has nothing to set."""
+        from gates.engines.ort_batching import OrtStepEngine
+
+        sizes: list[int] = []
+
+        def make() -> OrtStepEngine:  # on the scheduler's thread: the Engine checks its owner thread
+            engine = OrtStepEngine(self.og, self.model, self.max_len)
+            sizes.append(engine.configured_max_batch())
+            return engine
+
+        scheduler = SchedulerThread(make, self.stop_ids, max_batch, on_step, name="ort-genai-engine")
+        scheduler.max_batch = sizes[0] if sizes else max_batch
+        return scheduler

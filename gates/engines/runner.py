@@ -11,11 +11,14 @@ load and drift reach every engine the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from gates.engines.batching import BatchScheduler
 
 
 class Runner(Protocol):
@@ -41,6 +44,14 @@ class Runner(Protocol):
         Engines with low-bit kernels read the forced tokens one by one, as they generate (ORT
         GenAI's ``append_tokens``, TensorRT-LLM's step hook): reading a context in one pass runs
         other kernels there, and would score another model than the one that is served."""
+
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> BatchScheduler | None:
+        """The engine's own scheduler serving concurrent streamed requests (gates/engines/batching.py),
+        sized to ``max_batch`` sequences and a KV cache of ``kv_cache_gb`` where the engine lets them be
+        (0 / None: the engine's default), or None where this runner has none (its requests are then
+        served one at a time)."""
 
 
 def log_softmax(logits: NDArray[Any]) -> NDArray[np.float32]:

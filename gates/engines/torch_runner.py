@@ -7,9 +7,9 @@ KV-cached loop drawing each token with the shared :class:`~gates.engines.runner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,9 @@ from gates.engines.runner import Sampler
 from gates.engines.torch_load import load_engine_model
 from gates.models.loader import stop_token_ids
 from gates.models.placement import model_device
+
+if TYPE_CHECKING:
+    from gates.engines.torch_batching import TorchBatchScheduler
 
 
 class TorchRunner:
@@ -87,3 +90,22 @@ class TorchRunner:
             logits = self.model(input_ids=full).logits[0, len(ids) - 1 : len(ids) - 1 + len(continuation)]
             out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out
+
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> TorchBatchScheduler:
+        """transformers' continuous batching (``ContinuousBatchingManager``, paged attention) on this
+        runner's weights, for every PyTorch engine: ``torch``, ``torch-int8`` and ``torch-fp8``, whose
+        integer and FP8 layers are ordinary modules of the model and see the packed batch like any
+        Linear (gates/engines/torch_batching.py). ``max_batch`` 0: 16 sequences on CPU, 64 on CUDA."""
+        from gates.engines.torch_batching import TorchBatchScheduler
+
+        return TorchBatchScheduler(
+            self.model,
+            self.stop_ids,
+            self.max_len,
+            max_batch,
+            on_step,
+            kv_cache_gb=kv_cache_gb,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )

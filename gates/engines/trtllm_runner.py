@@ -22,7 +22,7 @@ prompt, ``sequence_lengths`` ``[batch, beam]``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +150,10 @@ class TrtllmRunner:
                 "(a stop token inside the continuation?)"
             )
         return log_softmax(np.stack(hook.rows[: len(continuation)]))
+
+    def batching(
+        self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
+    ) -> None:
+        """None: load and capacity run on the tensorrtllm_backend repository gates renders (in-flight
+        batching in TensorRT-LLM's own executor); this Python runtime serves drift scoring only."""
+        return None

@@ -9,9 +9,11 @@ quality table shows only what is a gate here, with the status it has in the verd
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from gates.config.schema import GatesSection
+from gates.judge.points import crossover
 from gates.judge.policy import Evidence, performance_gates
 from gates.judge.quality import QualityEntry
 from gates.judge.verdict import GateResult, Status, Verdict, decide
@@ -26,7 +28,10 @@ class GateSet(Protocol):
 
 
 # Gates beyond the built-in performance, drift and quality gates: one module and one entry each.
-GATE_SETS: LazyRegistry[GateSet] = LazyRegistry("gate set", {"capacity": "gates.judge.capacity:CapacityGates"})
+GATE_SETS: LazyRegistry[GateSet] = LazyRegistry(
+    "gate set",
+    {"capacity": "gates.judge.capacity:CapacityGates", "points": "gates.judge.points:PointGates"},
+)
 
 DRIFT_GATES = ("exact_match_rate", "top1_agreement", "mean_kl")
 
@@ -53,4 +58,6 @@ def verdict_of(
     # a quality gate without a threshold is reported in the quality table only, so pipelines that
     # configure none keep exactly the verdict (and reason) they had
     gates += [e.gate() for e in entries if e.kind != "drift" and e.status != Status.NOT_APPLIED]
-    return decide(tuple(gates))
+    verdict = decide(tuple(gates))
+    crossed = crossover(verdict)
+    return dataclasses.replace(verdict, reason=f"{verdict.reason}; {crossed}") if crossed else verdict

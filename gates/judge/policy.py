@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.adaptive import Look, final_look, tail_boundary
@@ -22,6 +23,9 @@ from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
 from gates.judge.stats import finite, half_budget, metric_confidence
 from gates.judge.tail import judge_quantile, quantile_test
+
+if TYPE_CHECKING:
+    from gates.judge.points import PointEvidence
 from gates.judge.verdict import FAIL, INCONCLUSIVE, PASS, GateResult, Status, Verdict, decide, finite_or_none
 
 Series = tuple[tuple[float, ...], tuple[float, ...]]  # (baseline, candidate)
@@ -50,6 +54,7 @@ class Evidence:
     looks: tuple[Look, ...] = ()  # an adaptive load's looks (gates/judge/adaptive.py); () = fixed duration
     kl_top_k: int = 0  # mean_kl is the lower bound over the baseline's top-k tokens + the rest (0: unknown k)
     mean_kl_full: float | None = None  # the full-vocabulary KL, when measured (golden.full_kl): judged instead
+    points: PointEvidence | None = None  # the latency point, batch sizes, output lengths (gates/judge/points.py)
 
 
 def _missing(x: float | None) -> bool:

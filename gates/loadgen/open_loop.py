@@ -69,7 +69,7 @@ class OpenLoop:
     def _one(self, key: int, arm: str, model: str, prompt: str, max_new: int, arrival: int) -> None:
         client = http.client.HTTPConnection(self.host, self.port, timeout=self.spec.timeout_s)
         try:
-            record = self.send(client, arm, model, prompt, max_new, self.t0, arrival)
+            record = {**self.send(client, arm, model, prompt, max_new, self.t0, arrival), "pair": str(arrival)}
         finally:
             client.close()
         self.in_flight.pop(key, None)
@@ -91,6 +91,7 @@ class OpenLoop:
             "output_tokens": 0,
             "prompt_chars": chars,
             "error": f"open loop: {why} (the server did not keep up with the offered rate)",
+            "pair": str(arrival),
         }
 
     def drain(self, timeout_s: float) -> None:

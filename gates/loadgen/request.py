@@ -9,7 +9,9 @@ from typing import Any
 from gates.loadgen.sse import read_stream
 
 
-def send(client: Any, arm: str, model: str, prompt: str, max_new: int, t0: float, user: int) -> dict[str, Any]:
+def send(
+    client: Any, arm: str, model: str, prompt: str, max_new: int, t0: float, user: int, pair: str = ""
+) -> dict[str, Any]:
     """POST ``generate_stream`` on ``client`` (an ``http.client.HTTPConnection``) and time it.
 
     Every failure is data: it becomes a record with ``ok`` 0 and the error, never an exception.
@@ -49,4 +51,5 @@ def send(client: Any, arm: str, model: str, prompt: str, max_new: int, t0: float
         "output_tokens": tokens,
         "prompt_chars": len(prompt),
         "error": error,
+        "pair": pair,
     }

@@ -118,4 +118,5 @@ RECORD_FIELDS = (
     "max_new_tokens",
     "prompt_chars",
     "error",
+    "pair",  # the two requests (one per arm) of one draw share it: paired comparisons of their outputs
 )

@@ -52,6 +52,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                 "itl_ms": _float(r.get("itl_ms")),
                 "ok": r["ok"] == "1",
                 "output_tokens": int(r["output_tokens"]),
+                "pair": r.get("pair") or "",
             }
             for r in csv.DictReader(f)
         ]
@@ -106,3 +107,12 @@ def summarize(
         first_errors=tuple(dict.fromkeys(r["error"] for r in rows if not r["ok"]))[:5],
         itl_samples_ms=tuple(r["itl_ms"] for r in ok if math.isfinite(r["itl_ms"])),
     )
+
+
+def output_token_pairs(records: list[dict[str, Any]], warmup_s: float) -> tuple[tuple[int, int], ...]:
+    """(baseline, candidate) output tokens of each pair whose two requests both succeeded after the warm-up."""
+    by_pair: dict[str, dict[str, int]] = {}
+    for r in records:
+        if r["pair"] and r["ok"] and r["t_start_s"] >= warmup_s:
+            by_pair.setdefault(r["pair"], {})[r["arm"]] = int(r["output_tokens"])
+    return tuple((p["baseline"], p["candidate"]) for p in by_pair.values() if p.keys() == {"baseline", "candidate"})

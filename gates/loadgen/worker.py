@@ -110,8 +110,10 @@ class PairsUser(User):
     @task
     def pair(self) -> None:
         prompt, max_new, arms = self.load.spec.draw(self.load.rng)
+        self.pairs = getattr(self, "pairs", 0) + 1
+        pair = f"{self.user_id}:{self.pairs}"
         for arm, model in arms:
-            self.load.record(send(self.connection, arm, model, prompt, max_new, self.load.t0, self.user_id))
+            self.load.record(send(self.connection, arm, model, prompt, max_new, self.load.t0, self.user_id, pair))
 
 
 class ArrivalsUser(User):

@@ -23,6 +23,16 @@ class LoadMode(StrEnum):
     open = "open"
 
 
+class OperatingPoint(StrEnum):
+    """Where the load is measured (``load.operating_points``); each point is paired and judged.
+
+    ``latency``: one request in flight per arm (a closed loop of one user): what a lone user sees.
+    ``throughput``: the configured users or rate: what a loaded server does, batching included."""
+
+    latency = "latency"
+    throughput = "throughput"
+
+
 LOAD_MODES: LazyRegistry[Mode] = LazyRegistry(
     "load mode",
     {
@@ -31,4 +41,4 @@ LOAD_MODES: LazyRegistry[Mode] = LazyRegistry(
     },
 )
 
-__all__ = ["LOAD_MODES", "Arrivals", "LoadMode", "Mode", "Pacing", "Users"]
+__all__ = ["LOAD_MODES", "Arrivals", "LoadMode", "Mode", "OperatingPoint", "Pacing", "Users"]

@@ -47,6 +47,7 @@ class PromptDrift:
     baseline_samples: tuple[bool, ...] = ()
     candidate_samples: tuple[bool, ...] = ()
     mean_kl_full: float | None = None  # over the whole vocabulary, when both models returned it
+    candidate_tokens: int = 0  # of the candidate's greedy answer (the baseline's is ``positions``)
 
     def outcomes(self, arm: str) -> tuple[bool, ...] | None:
         """The task outcomes the item is scored on: its draws, or the greedy answer's check."""
@@ -200,6 +201,7 @@ def prompt_drift(
         baseline_samples=tuple(bool(task_pass(t, *check)) for t in baseline_samples),
         candidate_samples=tuple(bool(task_pass(t, *check)) for t in candidate_samples),
         mean_kl_full=full,
+        candidate_tokens=len(candidate_ids),
     )
 
 

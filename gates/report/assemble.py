@@ -7,13 +7,16 @@ import math
 from typing import Any
 
 from gates.artifacts import tool_versions
+from gates.config.schema import Pipeline
 from gates.context import RunContext
 from gates.judge.cost import compare
 from gates.judge.paired import two_sided
+from gates.judge.points import LATENCY_SUFFIX
 from gates.judge.verdict import Verdict
-from gates.loadmodes import LOAD_MODES
+from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
+from gates.triton.metrics import ModelWindow
 
 
 def _clean(obj: Any) -> Any:
@@ -131,7 +134,16 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
     report["cost"] = None
     report["capacity"] = load.capacity.to_json() if load and load.capacity else None
     if load:
-        report["load"]["server"] = {a: dataclasses.asdict(w) for a, w in (load.server or {}).items()} or None
+        report["load"]["server"] = {a: _window(w) for a, w in (load.server or {}).items()} or None
+        for arm in ("baseline", "candidate"):
+            report["load"][arm].update(_arm_extras(report["load"][arm], (load.server or {}).get(arm)))
+        report["load"]["operating_points"] = _points(load, verdict, cfg, report["load"])
+        report["serve"] = {
+            "batching": cfg.serve.batching.value,
+            "max_batch": cfg.serve.max_batch,
+            "kv_cache_gb": cfg.serve.kv_cache_gb,
+            "engine_max_batch": {a: w.max_batch for a, w in (load.server or {}).items()},
+        }
         report["load"]["server_memory"] = load.server_memory
         b_cap, c_cap = load.capacity_tokens_per_s("baseline"), load.capacity_tokens_per_s("candidate")
         report["load"]["capacity_tokens_per_s"] = {"baseline": b_cap, "candidate": c_cap}
@@ -155,9 +167,60 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             ],
             "rows": str(drift.path),
             "kl_note": s.kl_note,  # mean_kl is a lower bound over the top-k tokens; mean_kl_full when measured
+            "batched": {a: dataclasses.asdict(b) for a, b in drift.batched.items()} if drift.batched else None,
         }
     qv = ctx.get(QualityVerdicts)
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []
     report["confidence_level"] = two_sided(cfg.gates.confidence)  # of every quality interval shown
     report["quality_warnings"] = list(pre.warnings) if pre else []
     return dict(_clean(report))
+
+
+def _window(w: ModelWindow) -> dict[str, Any]:
+    d = dataclasses.asdict(w)
+    d["steps_by_size"] = {str(k): v for k, v in sorted(w.steps_by_size.items())}
+    return d
+
+
+def _arm_extras(arm: dict[str, Any], window: ModelWindow | None) -> dict[str, Any]:
+    """Batch sizes and Triton's queue time of the arm's model; latency per output token."""
+    latency = (arm.get("latency_ms") or {}).get("mean")
+    tokens_per_request = None
+    ok = arm["requests"] - arm["errors"]
+    if ok > 0 and arm.get("output_tokens_per_s") is not None and arm.get("window_s"):
+        tokens_per_request = arm["output_tokens_per_s"] * arm["window_s"] / ok
+    return {
+        "batch_size_mean": window.batch_size_mean if window else None,
+        "batch_size_max": window.batch_size_max if window else None,
+        "queue_ms_mean": window.queue_ms_mean if window else None,
+        "ms_per_output_token": latency / tokens_per_request if latency is not None and tokens_per_request else None,
+    }
+
+
+def _points(load: LoadResult, verdict: Verdict, cfg: Pipeline, main_load: dict[str, Any]) -> list[dict[str, Any]]:
+    """load.operating_points: each window with both arms' figures and the latency and cost gates
+    judged on it (the main window also carries the load's other gates: errors, batching, …)."""
+    latency_gates = [g.name for g in verdict.gates if g.name.endswith(LATENCY_SUFFIX)]
+    per_point = {f"{m.name} shift" for m in cfg.gates.metrics} | {"latency_p95_ratio", "latency_p99_ratio"}
+    per_point |= {"cost_saving", "batching", "error_rate", "server_failures", "load_generator", "score"}
+    main_gates = [g.name for g in verdict.gates if g.name in per_point]
+    out = []
+    lp = load.latency_point
+    if lp is not None:
+        arms = {a: {**getattr(lp, a).to_json()} for a in ("baseline", "candidate")}
+        for a in arms:
+            arms[a].update(_arm_extras(arms[a], (lp.server or {}).get(a)))
+        out.append({"name": "latency", "concurrency": 1, "rate": None, **arms, "gates": latency_gates})
+    points = cfg.load.operating_points
+    name = "throughput" if OperatingPoint.throughput in points else "latency"
+    closed = cfg.load.mode == LoadMode.closed or name == "latency"
+    main = {
+        "name": name,
+        "concurrency": (cfg.load.users if name == "throughput" else 1) if closed else None,
+        "rate": cfg.load.rate if not closed else None,
+        "baseline": main_load["baseline"],
+        "candidate": main_load["candidate"],
+        "gates": main_gates,
+    }
+    out.append(main)
+    return out

@@ -120,6 +120,26 @@ class ArmLoad(_Object):
     """Successful requests per second meeting every SLO; null without an SLO."""
     error_rate: Measured
     first_errors: list[str]
+    batch_size_mean: Measured = None
+    """Sequences per step of the arm's engine over the window (Triton's metrics of the served model)."""
+    batch_size_max: int | None = None
+    queue_ms_mean: Measured = None
+    """Triton's queue time per request (the engine's own queue shows in ttft_ms)."""
+    ms_per_output_token: Measured = None
+    """Mean end-to-end latency over mean output tokens: latency per output token."""
+
+
+class OperatingPoint(_Object):
+    """One paired window of ``load.operating_points`` and the gates judged on it."""
+
+    name: Literal["latency", "throughput"]
+    concurrency: int | None
+    """Requests in flight per arm at most (closed loop); null for an open loop."""
+    rate: Measured
+    """Requests per second per arm (open loop); null for a closed loop."""
+    baseline: ArmLoad
+    candidate: ArmLoad
+    gates: list[str]
 
 
 class Look(_Object):
@@ -146,6 +166,14 @@ class ServerWindow(_Object):
     queue_ms_mean: Measured
     compute_ms_mean: Measured
     compute_s: Measured
+    steps_by_size: dict[str, int] = {}
+    """Engine steps by the number of sequences they ran (the served model's scheduler)."""
+    engine_busy_s: Measured = None
+    engine_tokens: Measured = None
+    max_batch: int | None = None
+    """Sequences the engine may run in one step (1: one request at a time)."""
+    engine_healthy: bool | None = None
+    """False once the engine's scheduler died or a step hung (the run is then INCONCLUSIVE)."""
 
 
 class PerArm(_Object):
@@ -170,6 +198,7 @@ class Load(_Object):
     server: dict[str, ServerWindow] | None
     server_memory: dict[str, Measured] | None
     capacity_tokens_per_s: PerArm
+    operating_points: list[OperatingPoint] = []
 
 
 class Cost(_Object):
@@ -255,6 +284,8 @@ class PromptDrift(_Object):
     candidate_samples: list[bool]
     mean_kl_full: Measured
     """Over the whole vocabulary, when both models returned it (golden.full_kl); null otherwise."""
+    candidate_tokens: int = 0
+    """Tokens of the candidate's greedy answer (the baseline's are ``positions``)."""
 
 
 class PromptSummary(_Object):
@@ -262,6 +293,14 @@ class PromptSummary(_Object):
     mean_kl: Measured
     top1_agreement: Measured
     exact_match: bool
+
+
+class BatchedAgreement(_Object):
+    prompts: int
+    exact_match_rate: Measured
+    token_agreement: Measured
+    """Tokens before the first divergence, over all one-at-a-time tokens."""
+    failed: int
 
 
 class Drift(_Object):
@@ -283,6 +322,8 @@ class Drift(_Object):
     worst: list[PromptDrift]
     per_prompt: list[PromptSummary]
     rows: str
+    batched: dict[str, BatchedAgreement] | None = None
+    """Per arm: its greedy answers asked all at once (sharing the engine's batches) against one at a time."""
 
 
 class Gate(_Object):
@@ -325,13 +366,22 @@ class Links(_Object):
     html_report: str = ""
 
 
+class Serve(_Object):
+    batching: Literal["engine", "off"]
+    max_batch: int
+    """serve.max_batch as configured (0: the engine's default)."""
+    kv_cache_gb: Measured
+    engine_max_batch: dict[str, int | None]
+    """Per arm: the sequences its engine may run in one step, as the served model reported it."""
+
+
 # -- the report --------------------------------------------------------------------------------
 class Report(_Object):
     """report.json, as gates writes it after every run that got past preflight."""
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[3]
+    schema_version: Literal[4]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -357,6 +407,8 @@ class Report(_Object):
     confidence_level: float
     """Two-sided level of every quality interval shown."""
     quality_warnings: list[str]
+    serve: Serve | None = None
+    """How both arms were served: the serve section's batching settings and what each engine ran."""
 
 
 SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)[0]
@@ -366,6 +418,7 @@ SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)
 SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
+    4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
 }
 
 

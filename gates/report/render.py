@@ -64,6 +64,17 @@ def ci(iv: dict[str, Any] | None, fmt: str = ".3f") -> str:
     return f"{_num(iv['estimate'], fmt)} ({_num(iv['low'], fmt)} to {_num(iv['high'], fmt)})"
 
 
+def point_verdict(point: dict[str, Any], gates: list[dict[str, Any]]) -> str:
+    """The verdict of one operating point's blocking gates (FAIL over INCONCLUSIVE over PASS)."""
+    mine = [g for g in gates if g["name"] in set(point.get("gates", ())) and g.get("blocking", True)]
+    statuses = {g["status"] for g in mine}
+    if "fail" in statuses:
+        return "FAIL"
+    if statuses & {"inconclusive", "no_data"}:
+        return "INCONCLUSIVE"
+    return "PASS" if statuses - {"not_applied"} else "INCONCLUSIVE"
+
+
 def load_title(load: dict[str, Any]) -> str:
     """The load section's heading, as the run's load mode words it (reports before modes: closed)."""
     return LOAD_MODES[load.get("mode") or LoadMode.closed].title(load)
@@ -81,7 +92,14 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = md_inline
     env.filters["num"] = _num
     env.filters["md_url"] = md_url
-    env.globals.update(icons=ICONS, status_icons=STATUS_ICONS, gate_format=gate_format, ci=ci, load_title=load_title)
+    env.globals.update(
+        icons=ICONS,
+        status_icons=STATUS_ICONS,
+        gate_format=gate_format,
+        ci=ci,
+        load_title=load_title,
+        point_verdict=point_verdict,
+    )
     return env
 
 

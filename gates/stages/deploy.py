@@ -9,6 +9,7 @@ from gates.engines import ENGINES
 from gates.errors import InfraError
 from gates.record import BuildResult, DeployResult
 from gates.triton.client import TextModelClient
+from gates.triton.repository import serving, set_parameters
 from gates.triton.warm import load_concurrently, local_server, remember
 
 
@@ -35,8 +36,8 @@ class DeployStage:
             repo = workdir / "models"
             threads = ctx.config.engine.threads_per_model()
             engine = ENGINES[ctx.config.engine.backend]  # the engine that built them serves them
-            engine.write_serving(repo, models["baseline"], build.baseline, threads)
-            engine.write_serving(repo, models["candidate"], build.candidate, threads)
+            for arm in ("baseline", "candidate"):
+                set_parameters(engine.write_serving(repo, models[arm], builds[arm], threads), serving(serve))
             server = ctx.resources.enter_context(local_server(repo, workdir, serve.startup_timeout_s, builds))
             (ctx.run_dir / "triton.json").write_text(json.dumps({"pid": server.pid, "url": server.url}))
             load_concurrently(server, tuple(models.values()))

@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from gates.config.engine import Batching
 from gates.context import RunContext
+from gates.quality.batched import batched_agreement
 from gates.quality.drift import prompt_drift, summarize
 from gates.record import DeployResult, DriftResult, OptimizeResult, PreflightResult
 from gates.triton.client import Generation, TextModelClient
@@ -94,6 +96,20 @@ class DriftStage:
         finally:
             client.close()
         summary = summarize(rows, k)
+        batched = None
+        if ctx.config.serve.batching == Batching.ENGINE:
+            greedy = [i for i, g in enumerate(pre.golden) if g.row.temperature is None]
+            batched = {
+                arm: batched_agreement(
+                    dep.url,
+                    dep.models[arm],
+                    [prompts[i] for i in greedy],
+                    [budgets[i] for i in greedy],
+                    [gen[i].token_ids for i in greedy],
+                    dep.check_alive,
+                )
+                for arm, gen in (("baseline", baseline), ("candidate", candidate))
+            }
         path = ctx.run_dir / "drift.jsonl"
         with path.open("w") as f:
             for r in rows:
@@ -103,11 +119,16 @@ class DriftStage:
                 summary,
                 tuple(rows),
                 path,
+                batched=batched,
                 note=(
                     f"exact match {summary.exact_match_rate:.3f}, top-1 {summary.top1_agreement:.3f}, "
                     f"mean KL ≥ {summary.mean_kl:.4g} (top-{k} + rest)"
                     + (f", full vocabulary {summary.mean_kl_full:.4g}" if summary.mean_kl_full is not None else "")
                     + f" over {summary.prompts} prompts"
+                    + "".join(
+                        f"; {arm} batched = one at a time on {a.exact_match_rate:.0%} of answers"
+                        for arm, a in (batched or {}).items()
+                    )
                 ),
             ),
         )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from gates.config.engine import Batching
 from gates.context import RunContext
 from gates.judge.decide import shown_quality, verdict_of
+from gates.judge.points import ArmBatches, PointEvidence
 from gates.judge.policy import Evidence
 from gates.judge.quality_gates import quality_entries
 from gates.judge.stall import find_stall
-from gates.loadgen.stats import read_records
+from gates.loadgen.stats import output_token_pairs, read_records
 from gates.loadgen.summary import GeneratorSummary
+from gates.loadmodes import LoadMode, OperatingPoint
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
+from gates.triton.metrics import ModelWindow
 
 
 def _generator_summary(g: GeneratorSummary) -> str:
@@ -22,7 +28,61 @@ def _generator_summary(g: GeneratorSummary) -> str:
     return "the generator kept up: " + ", ".join(parts) if parts else "the generator kept up"
 
 
+def _arm_batches(server: dict[str, ModelWindow] | None) -> dict[str, ArmBatches] | None:
+    if not server or any(w.engine_busy_s is None for w in server.values()):
+        return None  # no engine metrics: an existing Triton, or a model that reports none
+    return {arm: ArmBatches(w.batch_size_mean, w.batch_size_max, w.max_batch) for arm, w in server.items()}
+
+
+def point_evidence(ctx: RunContext, main: Evidence) -> PointEvidence:
+    """The latency point's evidence (the main window's, on its own records), the throughput point's
+    batch sizes and the golden prompts' output lengths."""
+    load, drift, cfg = ctx.get(LoadResult), ctx.get(DriftResult), ctx.config
+    latency = None
+    if load is not None and load.latency_point is not None:
+        lp = load.latency_point
+        failures = (lp.server["baseline"].failure, lp.server["candidate"].failure) if lp.server else None
+        latency = dataclasses.replace(
+            main,
+            series={
+                "latency_ms": (lp.baseline.samples_ms, lp.candidate.samples_ms),
+                "output_tokens_per_s": (lp.baseline.tokens_per_s_samples, lp.candidate.tokens_per_s_samples),
+                "ttft_ms": (lp.baseline.ttft_samples_ms, lp.candidate.ttft_samples_ms),
+            },
+            baseline_error_rate=lp.baseline.error_rate,
+            candidate_error_rate=lp.candidate.error_rate,
+            candidate_requests=lp.candidate.requests,
+            baseline_tokens_per_s=lp.capacity_tokens_per_s("baseline"),
+            candidate_tokens_per_s=lp.capacity_tokens_per_s("candidate"),
+            server_failures=failures,
+            looks=(),
+            points=None,
+        )
+    concurrent = cfg.load.mode != LoadMode.closed or cfg.load.users > 1
+    # output lengths of the requests whose latency is judged (each pair: one prompt to both arms);
+    # without a load, of the golden prompts' greedy answers
+    lengths: tuple[tuple[int, int], ...] = ()
+    if load is not None:
+        for path in [load.records_path] + ([load.latency_point.records_path] if load.latency_point else []):
+            if path.is_file():
+                lengths += output_token_pairs(read_records(path), cfg.load.warmup_s)
+    elif drift is not None:
+        lengths = tuple((r.positions, r.candidate_tokens) for r in drift.rows if r.temperature is None)
+    return PointEvidence(
+        latency=latency,
+        batches=_arm_batches(load.server) if load else None,
+        concurrent=concurrent and OperatingPoint.throughput in cfg.load.operating_points,
+        batching_off=cfg.serve.batching == Batching.OFF,
+        output_tokens=lengths,
+    )
+
+
 def gather_evidence(ctx: RunContext) -> Evidence:
+    main = _main_evidence(ctx)
+    return dataclasses.replace(main, points=point_evidence(ctx, main))
+
+
+def _main_evidence(ctx: RunContext) -> Evidence:
     load = ctx.get(LoadResult)
     drift = ctx.get(DriftResult)
     build = ctx.get(BuildResult)

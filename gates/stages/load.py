@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from gates.context import RunContext
 from gates.errors import InfraError
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
-from gates.loadgen.stats import read_records, summarize
+from gates.loadgen.stats import ArmLoad, read_records, summarize
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.loadgen.sweep import run_sweep
-from gates.loadmodes import LOAD_MODES
-from gates.record import DeployResult, LoadResult, OptimizeResult, PreflightResult
+from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
+from gates.record import DeployResult, LoadResult, OptimizeResult, PointLoad, PreflightResult
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory
 from gates.triton.metrics import parse as parse_metrics
@@ -84,39 +85,28 @@ class LoadStage:
             weights.extend([weight / len(chosen)] * len(chosen))
         spec = LoadSpec.from_config(ctx.config, dep.url, dep.models, prompts, weights)
         out = ctx.run_dir / "load"
-        what = LOAD_MODES[spec.mode].describe(spec)
-        ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
-        snapshots: dict[str, dict[str, dict[str, float]]] = {}
-        server = dep.server
-
-        def tick(elapsed: float) -> None:
-            if server is not None and "start" not in snapshots and elapsed >= cfg.warmup_s:
-                snapshots["start"] = parse_metrics(server.metrics())
-
-        records_path = run_worker(spec, out, dep.check_alive, tick)
-        windows = memory = None
-        if server is not None and "start" in snapshots:
-            text = server.metrics()
-            end = parse_metrics(text)
-            memory = server_memory(text) or None
-            windows = {
-                arm: ModelWindow.between(snapshots["start"].get(name, {}), end.get(name, {}))
-                for arm, name in dep.models.items()
-            }
-        records = read_records(records_path)
-        slo = cfg.slo.limits() or None
-        generator = GeneratorSummary.read(out / "summary.json")
-        stopped = generator.stopped or Stopped("duration", cfg.duration_s)
-        # the measured window ends when the load stopped (duration_s, or later when it went on)
-        end_s = max(cfg.duration_s, stopped.duration_s or cfg.duration_s)
-        if cfg.adaptive:  # an adaptive load may settle before duration_s
-            end_s = stopped.duration_s or end_s
-        arms = {arm: summarize(records, arm, cfg.warmup_s, end_s, slo) for arm in ("baseline", "candidate")}
-        problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
-        for arm, s in arms.items():
-            if s.requests == 0:
-                why = f" ({problem})" if problem else ""
-                raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
+        points = cfg.operating_points
+        one_user = spec.mode == str(LoadMode.closed) and spec.users == 1
+        # one request in flight per arm: a closed loop of one user (pairs are sent one after the other)
+        alone = dataclasses.replace(spec, users=1, spawn_rate=1.0, mode=str(LoadMode.closed), rate=None, adaptive=None)
+        latency_point = None
+        if OperatingPoint.latency in points and OperatingPoint.throughput in points and not one_user:
+            ctx.progress("operating point `latency`: one request in flight per arm")
+            lw = measure(ctx, alone, out / "latency", dep)
+            b, c = lw.arms["baseline"], lw.arms["candidate"]
+            latency_point = PointLoad("latency", 1, None, b, c, lw.windows, lw.records_path, lw.stopped)
+        if OperatingPoint.throughput in points:
+            ctx.progress("operating point `throughput`")
+        w = measure(ctx, spec if OperatingPoint.throughput in points else alone, out, dep)
+        arms, windows, memory, generator, stopped, problem = (
+            w.arms,
+            w.windows,
+            w.memory,
+            w.generator,
+            w.stopped,
+            w.problem,
+        )
+        records_path = w.records_path
         b, c = arms["baseline"], arms["candidate"]
         capacity = None
         if cfg.sweep is not None:
@@ -136,6 +126,7 @@ class LoadStage:
                 memory,
                 stopped=stopped,
                 capacity=capacity,
+                latency_point=latency_point,
                 note=f"stopped at {stopped.duration_s:.0f}s ({stopped.reason}"
                 + (f", {len(stopped.looks or ())} looks" if cfg.adaptive else "")
                 + "); "
@@ -143,3 +134,61 @@ class LoadStage:
                 f"candidate p95 {c.latency_ms['p95']:.1f} ms ({c.requests} req)",
             ),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One paired load window: both arms' figures, Triton's per-model counters, the generator's summary."""
+
+    arms: dict[str, ArmLoad]
+    windows: dict[str, ModelWindow] | None
+    memory: dict[str, float] | None
+    generator: GeneratorSummary
+    stopped: Stopped
+    problem: str | None
+    records_path: Path
+
+
+def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Window:
+    """Run locust on ``spec`` and read both arms' figures from its records and Triton's metrics."""
+    cfg = ctx.config.load
+    what = LOAD_MODES[spec.mode].describe(spec)
+    ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
+    snapshots: dict[str, dict[str, dict[str, float]]] = {}
+    server = dep.server
+
+    def tick(elapsed: float) -> None:
+        if server is not None and "start" not in snapshots and elapsed >= cfg.warmup_s:
+            snapshots["start"] = parse_metrics(server.metrics())
+
+    records_path = run_worker(spec, out, dep.check_alive, tick)
+    windows = memory = None
+    if server is not None and "start" in snapshots:
+        text = server.metrics()
+        end = parse_metrics(text)
+        memory = server_memory(text) or None
+        windows = {
+            arm: ModelWindow.between(snapshots["start"].get(name, {}), end.get(name, {}))
+            for arm, name in dep.models.items()
+        }
+    for arm, window in (windows or {}).items():
+        if window.engine_healthy is False:  # the arm's requests failed for the server's sake, not the model's
+            raise InfraError(
+                f"the {arm} model's engine scheduler died or stalled during the load (see "
+                f"{dep.server.log_path if dep.server else 'the server log'}); nothing is judged on this window"
+            )
+    records = read_records(records_path)
+    slo = cfg.slo.limits() or None
+    generator = GeneratorSummary.read(out / "summary.json")
+    stopped = generator.stopped or Stopped("duration", cfg.duration_s)
+    # the measured window ends when the load stopped (duration_s, or later when it went on)
+    end_s = max(cfg.duration_s, stopped.duration_s or cfg.duration_s)
+    if spec.adaptive:  # an adaptive load may settle before duration_s
+        end_s = stopped.duration_s or end_s
+    arms = {arm: summarize(records, arm, cfg.warmup_s, end_s, slo) for arm in ("baseline", "candidate")}
+    problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
+    for arm, s in arms.items():
+        if s.requests == 0:
+            why = f" ({problem})" if problem else ""
+            raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
+    return Window(arms, windows, memory, generator, stopped, problem, records_path)

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-_LINE = re.compile(r"^(nv_[a-z_]+)\{([^}]*)\}\s+([0-9.eE+-]+)$")
+_LINE = re.compile(r"^((?:nv|gates)_[a-z_]+)\{([^}]*)\}\s+([0-9.eE+-]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 # Counters summed per model (all versions).
@@ -21,6 +21,13 @@ COUNTERS = (
     "nv_inference_compute_output_duration_us",
 )
 
+
+# The served model's own counters (gates/triton/python_model.py): its engine scheduler's steps, by
+# sequences in the step (key ``gates_engine_steps_total:<n>``), busy time and tokens; and a gauge.
+ENGINE_COUNTERS = ("gates_engine_busy_seconds_total", "gates_engine_tokens_total")
+ENGINE_STEPS = "gates_engine_steps_total"
+ENGINE_MAX_BATCH = "gates_engine_max_batch"
+ENGINE_HEALTHY = "gates_engine_healthy"
 
 GAUGES = (
     "nv_cpu_memory_used_bytes",
@@ -42,18 +49,23 @@ def memory(text: str) -> dict[str, float]:
 
 
 def parse(text: str) -> dict[str, dict[str, float]]:
-    """{model: {counter: value}} for the counters above."""
+    """{model: {counter: value}} for the counters above (engine steps keyed by their size)."""
     out: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         m = _LINE.match(line.strip())
-        if not m or m.group(1) not in COUNTERS:
+        if not m:
             continue
+        name = m.group(1)
         labels = dict(_LABEL.findall(m.group(2)))
+        if name == ENGINE_STEPS and labels.get("batch", "").isdigit():
+            name = f"{ENGINE_STEPS}:{int(labels['batch'])}"
+        elif name not in COUNTERS and name not in ENGINE_COUNTERS and name not in (ENGINE_MAX_BATCH, ENGINE_HEALTHY):
+            continue
         model = labels.get("model")
         if model is None:
             continue
         per = out.setdefault(model, {})
-        per[m.group(1)] = per.get(m.group(1), 0.0) + float(m.group(3))
+        per[name] = per.get(name, 0.0) + float(m.group(3))
     return out
 
 
@@ -66,6 +78,21 @@ class ModelWindow:
     queue_ms_mean: float | None
     compute_ms_mean: float | None
     compute_s: float  # busy time of the model's instance(s)
+    # the engine's scheduler (absent: the model served one request at a time, or reports nothing)
+    steps_by_size: dict[int, int] = dataclasses.field(default_factory=dict)  # sequences in a step -> steps
+    engine_busy_s: float | None = None  # time inside the engine's steps
+    engine_tokens: float | None = None
+    max_batch: int | None = None  # what the engine may run in one step
+    engine_healthy: bool | None = None  # False: the engine's scheduler died or a step hung (see the server log)
+
+    @property
+    def batch_size_mean(self) -> float | None:
+        n = sum(self.steps_by_size.values())
+        return sum(k * v for k, v in self.steps_by_size.items()) / n if n else None
+
+    @property
+    def batch_size_max(self) -> int | None:
+        return max(self.steps_by_size) if self.steps_by_size else None
 
     @classmethod
     def between(cls, before: Mapping[str, float], after: Mapping[str, float]) -> ModelWindow:
@@ -76,7 +103,19 @@ class ModelWindow:
             + d["nv_inference_compute_infer_duration_us"]
             + d["nv_inference_compute_output_duration_us"]
         )
+        prefix = ENGINE_STEPS + ":"
+        steps = {
+            int(k[len(prefix) :]): round(after[k] - before.get(k, 0.0))
+            for k in after
+            if k.startswith(prefix) and after[k] - before.get(k, 0.0) > 0
+        }
+        engine = ENGINE_COUNTERS[0] in after
         return cls(
+            steps_by_size=steps,
+            engine_busy_s=after[ENGINE_COUNTERS[0]] - before.get(ENGINE_COUNTERS[0], 0.0) if engine else None,
+            engine_tokens=after.get(ENGINE_COUNTERS[1], 0.0) - before.get(ENGINE_COUNTERS[1], 0.0) if engine else None,
+            max_batch=int(after[ENGINE_MAX_BATCH]) if ENGINE_MAX_BATCH in after else None,
+            engine_healthy=bool(after[ENGINE_HEALTHY]) if ENGINE_HEALTHY in after else None,
             success=n,
             failure=d["nv_inference_request_failure"],
             queue_ms_mean=d["nv_inference_queue_duration_us"] / n / 1000 if n else None,

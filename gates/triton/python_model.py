@@ -19,12 +19,23 @@ tensors to the runner's calls, so every engine answers the same protocol. Inputs
 
 The model is *decoupled* (Triton's streaming transaction policy): every request is answered
 through its response sender and closed with a final flag, so clients see tokens as they come.
+``execute`` never generates: greedy streamed requests go to the engine's own scheduler
+(``Runner.batching``: concurrent requests share its steps), everything else (scoring, full
+log-probabilities, sampling, and every request when ``batching`` is ``off`` or the engine has no
+scheduler) to one worker thread that serves them one at a time, as a one-at-a-time server would.
+Each scheduler step is counted in Triton's metrics endpoint (``gates_engine_steps_total`` by
+sequences in the step, ``gates_engine_busy_seconds_total``, ``gates_engine_tokens_total``,
+``gates_engine_max_batch``): the load stage reads from them that batching happened and how much
+of the machine each arm used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,48 +76,128 @@ class TritonPythonModel:
         self.runner = load_runner(Path(_param(config, "artifact_path")), threads)
         # a served delay per generated token (render_config's delay_ms): fault injection only
         self.delay_s = float(_param(config, "served_delay_ms", "0") or 0) / 1000.0
+        self.labels = {"model": args["model_name"], "version": str(args["model_version"])}
+        self.metrics = _Metrics(self.labels)
+        self.scheduler = None
+        if _param(config, "batching", "on") != "off":
+            max_batch = int(_param(config, "max_batch", "0") or 0)
+            kv_cache_gb = float(_param(config, "kv_cache_gb", "0") or 0) or None
+            self.scheduler = self.runner.batching(max_batch, self.metrics.step, kv_cache_gb)
+        self.metrics.max_batch(self.scheduler.max_batch if self.scheduler is not None else 1)
+        self.metrics.healthy(True)
+        self.stall_s = float(_param(config, "stall_s", "120") or 120)
+        self.closing = threading.Event()
+        if self.scheduler is not None:
+            threading.Thread(target=self._watch, name="gates-scheduler-watch", daemon=True).start()
+        self.direct: queue.Queue[Any] = queue.Queue()
+        self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
+        self.worker.start()
 
     def execute(self, requests: list[Any]) -> None:
-        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
         for request in requests:
             sender = request.get_response_sender()
             try:
-                stream = _optional(request, "STREAM")
-                if stream is not None and bool(stream.reshape(-1)[0]):
-                    for tensors in self._stream(request):
-                        sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
-                    sender.send(flags=final)
+                inputs = _inputs(request)
+                streamed = inputs.get("STREAM") is not None and bool(inputs["STREAM"].reshape(-1)[0])
+                if streamed and self.scheduler is not None and not self._sampling(inputs):
+                    self._submit(inputs, sender)
                 else:
-                    sender.send(pb_utils.InferenceResponse(output_tensors=self._one(request)), flags=final)
+                    self.direct.put((inputs, sender, streamed))
             except Exception as exc:  # report per request; never take the model down
-                error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
-                sender.send(pb_utils.InferenceResponse(error=error), flags=final)
+                _fail(sender, exc)
         return None
 
-    def _prompt(self, request: Any) -> tuple[list[int], int]:
-        prompt = _optional(request, "PROMPT").reshape(-1)[0]
+    def _watch(self) -> None:
+        """A scheduler that died or whose step hangs marks the model unhealthy in the metrics (the
+        load stage then stops the run as INCONCLUSIVE, naming the arm) and says why in the log."""
+        assert self.scheduler is not None
+        every = max(0.001, min(1.0, self.stall_s / 2))  # looks often enough to see a step outlive stall_s
+        while not self.closing.wait(every):
+            why = self.scheduler.failure()
+            if why is None and self.scheduler.stalled(self.stall_s):
+                why = f"an engine step has run for more than {self.stall_s:.0f} s"
+            if why is not None:
+                self.metrics.healthy(False)
+                print(f"gates: {self.labels['model']}: the engine's scheduler is unhealthy: {why}", file=sys.stderr)
+                return
+
+    def _serve_direct(self) -> None:
+        """Requests the scheduler does not take, one at a time, in arrival order."""
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        while True:
+            item = self.direct.get()
+            if item is None:
+                return
+            inputs, sender, streamed = item
+            try:
+                if streamed:
+                    # each token is a step of one sequence: the same evidence and busy time as the
+                    # scheduler's steps, so a one-at-a-time arm is measured like a batching one
+                    last = time.perf_counter()
+                    for tensors in self._stream(inputs):
+                        now = time.perf_counter()
+                        self.metrics.step(1, now - last)
+                        sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
+                        last = time.perf_counter()
+                    sender.send(flags=final)
+                else:
+                    sender.send(pb_utils.InferenceResponse(output_tensors=self._one(inputs)), flags=final)
+            except Exception as exc:
+                _fail(sender, exc)
+
+    def _submit(self, inputs: dict[str, Any], sender: Any) -> None:
+        """A greedy streamed request to the engine's scheduler; its tokens are sent as they come."""
+        from gates.engines.batching import Job
+
+        ids, max_new = self._prompt(inputs)
+        decode = self.runner.tokenizer.decode
+        generated: list[int] = []
+        prompt_tokens = pb_utils.Tensor("PROMPT_TOKENS", np.array([len(ids)], dtype=np.int32))
+
+        def on_token(token: int) -> None:
+            if self.delay_s:  # the scheduler's thread waits: every sequence of this model is slower
+                time.sleep(self.delay_s)
+            generated.append(token)
+            text = decode(generated, skip_special_tokens=True)
+            previous = decode(generated[:-1], skip_special_tokens=True)
+            piece = pb_utils.Tensor("TEXT", np.array([text[len(previous) :].encode("utf-8")], dtype=np.object_))
+            ids_out = pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64))
+            sender.send(pb_utils.InferenceResponse(output_tensors=[piece, ids_out, prompt_tokens]))
+
+        def on_done(error: str | None) -> None:
+            if error is None:
+                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            else:
+                _fail(sender, RuntimeError(error))
+
+        cancelled = getattr(sender, "is_cancelled", None)
+        assert self.scheduler is not None  # execute() sends here only when there is one
+        self.scheduler.submit(Job(ids, max_new, on_token, on_done, cancelled or (lambda: False)))
+
+    def _prompt(self, inputs: dict[str, Any]) -> tuple[list[int], int]:
+        prompt = inputs["PROMPT"].reshape(-1)[0]
         prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
         ids = self.runner.encode(prompt)
-        max_new = int(_optional(request, "MAX_NEW_TOKENS").reshape(-1)[0])
+        max_new = int(inputs["MAX_NEW_TOKENS"].reshape(-1)[0])
         return ids, max(1, min(max_new, self.runner.max_len - len(ids)))
 
-    def _sampling(self, request: Any) -> dict[str, Any]:
+    def _sampling(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the runner: none (greedy) unless TEMPERATURE > 0 was sent."""
-        temperature = _optional(request, "TEMPERATURE")
+        temperature = inputs.get("TEMPERATURE")
         t = float(temperature.reshape(-1)[0]) if temperature is not None else 0.0
         if not np.isfinite(t) or t < 0:
             raise ValueError(f"TEMPERATURE must be a finite number ≥ 0, got {t}")
         if t == 0:
             return {}
-        seed = _optional(request, "SEED")
+        seed = inputs.get("SEED")
         return {"temperature": t, "seed": int(seed.reshape(-1)[0]) if seed is not None else 0}
 
-    def _stream(self, request: Any) -> Any:
+    def _stream(self, inputs: dict[str, Any]) -> Any:
         """Greedy (or sampled) decoding, one token per response."""
-        ids, max_new = self._prompt(request)
+        ids, max_new = self._prompt(inputs)
         decode = self.runner.tokenizer.decode
         generated: list[int] = []
-        for token in self.runner.stream(ids, max_new, **self._sampling(request)):
+        for token in self.runner.stream(ids, max_new, **self._sampling(inputs)):
             if self.delay_s:
                 time.sleep(self.delay_s)
             generated.append(token)
@@ -118,19 +209,19 @@ class TritonPythonModel:
                 pb_utils.Tensor("PROMPT_TOKENS", np.array([len(ids)], dtype=np.int32)),
             ]
 
-    def _one(self, request: Any) -> list[Any]:
-        ids, max_new = self._prompt(request)
-        top_k_in = _optional(request, "TOP_K")
+    def _one(self, inputs: dict[str, Any]) -> list[Any]:
+        ids, max_new = self._prompt(inputs)
+        top_k_in = inputs.get("TOP_K")
         top_k = int(top_k_in.reshape(-1)[0]) if top_k_in is not None else 0
-        forced = _optional(request, "FORCED_IDS")
-        selected_ids = _optional(request, "LOGPROB_IDS")
+        forced = inputs.get("FORCED_IDS")
+        selected_ids = inputs.get("LOGPROB_IDS")
         if forced is not None:
             token_ids = [int(t) for t in forced.reshape(-1)]
             if len(ids) + len(token_ids) > self.runner.max_len:
                 raise ValueError(f"prompt+forced length {len(ids) + len(token_ids)} exceeds {self.runner.max_len}")
             logprobs = self.runner.score(ids, token_ids)
         else:
-            token_ids, logprobs = self.runner.generate(ids, max_new, **self._sampling(request))
+            token_ids, logprobs = self.runner.generate(ids, max_new, **self._sampling(inputs))
         n = len(token_ids)
         k = min(top_k, logprobs.shape[-1]) if n else 0
         if k > 0:
@@ -156,4 +247,71 @@ class TritonPythonModel:
         ]
 
     def finalize(self) -> None:
+        self.closing.set()
+        if self.scheduler is not None:
+            self.scheduler.close()
+        self.direct.put(None)
+        self.worker.join(timeout=30)
         del self.runner
+
+
+_INPUTS = ("PROMPT", "MAX_NEW_TOKENS", "TOP_K", "FORCED_IDS", "LOGPROB_IDS", "STREAM", "TEMPERATURE", "SEED")
+
+
+def _inputs(request: Any) -> dict[str, Any]:
+    """The request's tensors as numpy copies: they are read after ``execute`` returns, on other threads."""
+    out = {}
+    for name in _INPUTS:
+        value = _optional(request, name)
+        if value is not None:
+            out[name] = np.array(value, copy=True)
+    return out
+
+
+def _fail(sender: Any, exc: BaseException) -> None:
+    error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(Exception):  # the request was already closed (cancelled, or its client went away)
+        sender.send(pb_utils.InferenceResponse(error=error), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+
+class _Metrics:
+    """The scheduler's steps in Triton's metrics endpoint (custom metric families of the Python backend)."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        counter, gauge = pb_utils.MetricFamily.COUNTER, pb_utils.MetricFamily.GAUGE
+        self.labels = labels
+        self.steps_family = pb_utils.MetricFamily(
+            name="gates_engine_steps_total", description="engine steps, by sequences in the step", kind=counter
+        )
+        busy = pb_utils.MetricFamily(
+            name="gates_engine_busy_seconds_total", description="time inside engine steps", kind=counter
+        )
+        tokens = pb_utils.MetricFamily(
+            name="gates_engine_tokens_total", description="tokens from engine steps", kind=counter
+        )
+        size = pb_utils.MetricFamily(
+            name="gates_engine_max_batch", description="sequences the engine may run in one step", kind=gauge
+        )
+        health = pb_utils.MetricFamily(
+            name="gates_engine_healthy", description="1 while the engine's scheduler runs, 0 once it died", kind=gauge
+        )
+        self.families = [self.steps_family, busy, tokens, size, health]
+        self.health = health.Metric(labels=labels)
+        self.busy = busy.Metric(labels=labels)
+        self.tokens = tokens.Metric(labels=labels)
+        self.size = size.Metric(labels=labels)
+        self.steps: dict[int, Any] = {}
+
+    def healthy(self, ok: bool) -> None:
+        self.health.set(1.0 if ok else 0.0)
+
+    def max_batch(self, n: int) -> None:
+        self.size.set(float(n))
+
+    def step(self, sequences: int, seconds: float) -> None:
+        metric = self.steps.get(sequences)
+        if metric is None:
+            metric = self.steps[sequences] = self.steps_family.Metric(labels={**self.labels, "batch": str(sequences)})
+        metric.increment(1.0)
+        self.busy.increment(seconds)
+        self.tokens.increment(float(sequences))

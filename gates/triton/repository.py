@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import gates
+from gates.config.engine import ServeSection
 
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
 
@@ -62,6 +63,29 @@ def render_config(
     for key, value in params.items():
         lines.append(f"parameters: {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
     return "\n".join(lines) + "\n"
+
+
+def serving(serve: ServeSection) -> dict[str, str]:
+    """The serve section's settings that the served model reads (gates/triton/python_model.py)."""
+    return {
+        "batching": serve.batching.value,
+        "max_batch": str(serve.max_batch),
+        "kv_cache_gb": str(serve.kv_cache_gb or 0),
+    }
+
+
+def set_parameters(model_dir: Path, params: dict[str, str]) -> None:
+    """Add (or replace) string parameters of a written model's config (serving settings the deploy
+    stage owns, such as ``batching`` and ``max_batch``, whatever engine wrote the entry)."""
+    config = model_dir / "config.pbtxt"
+    lines = [
+        line
+        for line in config.read_text().splitlines()
+        if not any(line.startswith(f"parameters: {{ key: {_quote(k)} ") for k in params)
+    ]
+    for key, value in params.items():
+        lines.append(f"parameters: {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
+    config.write_text("\n".join(lines) + "\n")
 
 
 def write_model(

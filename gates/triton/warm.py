@@ -25,6 +25,7 @@ from gates.artifacts import ArtifactStore, canonical_digest
 from gates.config.schema import Pipeline
 from gates.engines import ENGINES, EngineBuild, ModelRef
 from gates.errors import InfraError
+from gates.triton.repository import serving, set_parameters
 from gates.triton.server import TritonServer
 
 HINT_DIR = "warm"
@@ -155,7 +156,7 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     repo = workdir / "models"
     threads = config.engine.threads_per_model()
     for arm, build in builds.items():
-        ENGINES[build.backend].write_serving(repo, models[arm], build, threads)
+        set_parameters(ENGINES[build.backend].write_serving(repo, models[arm], build, threads), serving(serve))
     server = local_server(repo, workdir, serve.startup_timeout_s, builds)
     warm = WarmServer(server, models, builds)
     try:

@@ -244,3 +244,25 @@ def test_credential_masking_masks_what_the_url_pattern_matches(text: str) -> Non
     from gates.config.parse import mask_url_credentials
 
     assert mask_url_credentials(text) == OLD_MASK.sub(r"\1***@", text)
+
+
+def test_serving_and_operating_point_keys_parse_and_bad_values_name_file_key_and_line(
+    write_pipeline: Callable[..., Path],
+) -> None:
+    from gates.config.engine import Batching
+    from gates.loadmodes import OperatingPoint
+
+    pf = load_pipeline(write_pipeline(MINIMAL + "serve:\n  batching: off\n  max_batch: 8\n  kv_cache_gb: 1.5\n"))
+    assert pf.config.serve.batching is Batching.OFF and pf.config.serve.max_batch == 8
+    assert pf.config.load.operating_points == [OperatingPoint.latency, OperatingPoint.throughput]
+    assert load_pipeline(write_pipeline(MINIMAL)).config.serve.batching is Batching.ENGINE
+    for text, key, line in [
+        ("serve:\n  batching: sometimes\n", "serve.batching", 7),
+        ("serve:\n  max_batch: -1\n", "serve.max_batch", 7),
+        ("serve:\n  kv_cache_gb: 0\n", "serve.kv_cache_gb", 7),
+        ("load:\n  operating_points: [latency, latency]\n", "lists a point twice", 6),
+        ("load:\n  operating_points: [fastest]\n", "load.operating_points", 7),
+        ("gates:\n  output_tokens_ratio_band: 1.5\n", "gates.output_tokens_ratio_band", 7),
+    ]:
+        msg = _error(write_pipeline, MINIMAL + text)
+        assert f"pipelines/p.yaml:{line}:" in msg and key in msg, (text, msg)
