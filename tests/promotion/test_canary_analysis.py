@@ -228,3 +228,21 @@ def test_analysis_limits_default_to_the_pipelines_gates() -> None:
     assert [m.name for m in cfg.metrics] == ["latency_ms", "ttft_ms"] and all(m.critical for m in cfg.metrics)
     tighter = analysis_gates(own, AnalysisSection(latency_p99_ratio_max=1.05, error_rate_max=0.0), drift=False)
     assert (tighter.latency_p99_ratio_max, tighter.error_rate_max, tighter.top1_agreement_min) == (1.05, 0.0, None)
+
+
+def test_kserve_is_analysed_on_prometheus_and_the_builtin_router_refuses(tmp_path: Path) -> None:
+    from gates.config.analysis import PrometheusSection, ProviderKind
+    from gates.errors import BadInputError
+    from gates.promotion.analysis.checker import AnalysisChecker
+    from gates.promotion.targets import target_for
+    from gates.promotion.targets.kserve import KServeEndpoint
+
+    endpoint = KServeEndpoint("ml", "demo", "s3://b/demo", url="http://latest-demo.ml", model="llm").encode()
+    kserve = target_for(CanaryState("demo", "kserve", endpoint, None, "s3://b/demo", 0, 0.0, DIGEST), tmp_path)
+    with pytest.raises(BadInputError, match="provider: prometheus"):
+        kserve.analysis_checker([], GatesSection(), AnalysisSection())
+    cfg = AnalysisSection(provider=ProviderKind.PROMETHEUS, prometheus=PrometheusSection(url="http://127.0.0.1:9"))
+    assert isinstance(kserve.analysis_checker([], GatesSection(), cfg), AnalysisChecker)
+    local = target_for(CanaryState("demo", "local", "127.0.0.1:9", "s", "c", 0, 0.0, DIGEST))
+    with pytest.raises(BadInputError, match="no per-request timings"):
+        local.analysis_checker([], GatesSection(), AnalysisSection())
