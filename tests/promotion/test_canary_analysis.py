@@ -246,3 +246,68 @@ def test_kserve_is_analysed_on_prometheus_and_the_builtin_router_refuses(tmp_pat
     local = target_for(CanaryState("demo", "local", "127.0.0.1:9", "s", "c", 0, 0.0, DIGEST))
     with pytest.raises(BadInputError, match="no per-request timings"):
         local.analysis_checker([], GatesSection(), AnalysisSection())
+
+
+class _Models(BaseHTTPRequestHandler):
+    """Stands in for Triton's streaming endpoint: the canary model answers 4x slower."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        time.sleep(0.04 if "/models/c/" in self.path else 0.01)
+        body = b'data: {"TEXT": "x"}\n\n'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@needs_haproxy
+def test_gates_promote_traffic_synthetic_rolls_back_a_slower_canary(tmp_path: Path, project: Path) -> None:
+    """The CLI end to end: gates promote --traffic synthetic through a real HAProxy (the models are
+    a small HTTP server here; the live test runs Triton), rolled back at the first step."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from gates.promotion.haproxy import HAProxyEndpoint
+
+    repo_root = Path(__file__).resolve().parents[2]
+    text = (repo_root / "pipelines" / "demo.yaml").read_text().replace('["@org/release-managers"]', '["rita"]')
+    text = text.replace(
+        "  steps: [10, 25, 50, 100]\n",
+        "  steps: [50, 100]\n  analysis: {interval_s: 2, min_requests: 15, max_windows: 3, drift_prompts: 0,"
+        " synthetic_rate_per_s: 12}\n",
+    )
+    (project / "pipelines" / "demo.yaml").write_text(text)
+    shutil.rmtree(project / "golden_prompts")
+    shutil.copytree(repo_root / "golden_prompts", project / "golden_prompts")
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Models)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ledger_path = tmp_path / "l.sqlite"
+    ledger = Ledger(str(ledger_path))
+    ledger.add_run("demo", "PASS", "ci", digest=DIGEST, config="pipelines/demo.yaml")
+    try:
+        with HAProxy(ProxySpec(f"127.0.0.1:{srv.server_address[1]}", "model", "s", "c"), tmp_path / "p") as proxy:
+            endpoint = HAProxyEndpoint(proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, "model")
+            ledger.set_canary(
+                CanaryState("demo", "haproxy", endpoint.encode(), "s", "c", 0, time.time(), DIGEST), "ops", "deploy"
+            )
+            cmd = [sys.executable, "-m", "gates.cli", "promote", "pipelines/demo.yaml", "--traffic", "synthetic"]
+            cmd += ["--ledger", str(ledger_path), "--actor", "rita"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB", "GATES_GITHUB"))}
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=project, env=env)
+            assert proc.returncode == 1, proc.stdout + proc.stderr
+            assert "rolled back" in proc.stdout + proc.stderr and "latency_ms shift" in proc.stdout + proc.stderr
+            assert proxy.read_weight() == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    windows = [h for h in Ledger(str(ledger_path)).history("demo") if h["action"] == "analysis_window"]
+    assert windows and all(w["weight"] == 50 for w in windows)
+    assert '"traffic": "synthetic"' in str(windows[0]["detail"])
