@@ -1,8 +1,21 @@
 """One exception base and the one table of exit codes.
 
 Every error the library raises on purpose is a ``GatesError``; the CLI maps it to its
-``exit_code`` and prints its message. Anything else escaping is a bug and exits 3
+``exit_code`` and prints its message once. Anything else escaping is a bug and exits 3
 (infrastructure), never 0.
+
+Exit codes of every ``gates`` command (docs/cli.md repeats this table):
+
+====  ================  ==========================================================================
+code  name              meaning
+====  ================  ==========================================================================
+0     PASS              the gate passed; the command did what was asked, or there was nothing to do
+1     FAIL              the gate rejected the candidate; a canary was rolled back or refused
+2     BAD_INPUT         config, data file, argument or event payload is wrong: fix the input
+3     INFRA             infrastructure error (a server died, a timeout) or an INCONCLUSIVE verdict
+4     NOT_AUTHORIZED    the actor may not do this (promotion.approvers, CODEOWNERS); nothing changed
+130   (interrupted)     Ctrl-C or SIGTERM; servers were stopped
+====  ================  ==========================================================================
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ class ExitCode(enum.IntEnum):
     FAIL = 1  # the gate rejected the candidate
     BAD_INPUT = 2  # config, golden file, event payload
     INFRA = 3  # infrastructure error or INCONCLUSIVE
+    NOT_AUTHORIZED = 4  # the actor may not promote, roll back or set the canary; nothing was changed
 
 
 class GatesError(Exception):
@@ -45,6 +59,12 @@ class DataError(BadInputError):
 
 class UnsupportedError(BadInputError):
     """The config asks for something this machine cannot do (e.g. a GPU-only format)."""
+
+
+class NotAuthorizedError(GatesError):
+    """The actor may not do what was asked (``promotion.approvers``, CODEOWNERS); nothing was changed."""
+
+    exit_code = ExitCode.NOT_AUTHORIZED
 
 
 class InfraError(GatesError):

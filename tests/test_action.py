@@ -99,7 +99,8 @@ def test_the_gate_job_runs_on_the_labels_the_runner_scale_sets_register() -> Non
 FAKE_GATES = """#!/usr/bin/env bash
 # records what gates was given and exits as the pipeline's name says (demo-1.yaml exits 1)
 [ "$1 $2 $4" = "run --output --" ] || { echo "unexpected argv: $*" >&2; exit 99; }
-echo "$5|$3|${GATES_LEDGER:-}|${GATES_EPHEMERAL_RUNNER:-}|$GATES_REPORT_URL|${GITHUB_OUTPUT}" >> "$CALLS"
+echo "$5|$3|${GATES_LEDGER:-}|${GATES_EPHEMERAL_RUNNER:-}|$GATES_REPORT_URL|${GITHUB_OUTPUT}|${GATES_ARTIFACTS:-}" \
+  >> "$CALLS"
 mkdir -p "$3" && echo '<html>' > "$3/report.html"
 [ -n "${NO_REPORT:-}" ] || echo '{}' > "$3/report.json"
 name=$(basename -- "$5"); code=${name##*-}; exit "${code%.yaml}"
@@ -204,3 +205,23 @@ def test_an_exit_0_without_a_report_is_not_a_pass(tmp_path: Path) -> None:
     proc, outputs = run_step(tmp_path, "p-0.yaml", NO_REPORT="1")
     assert outputs["verdict"] == "INCONCLUSIVE" and outputs["exit_code"] == "3"
     assert "without writing a report" in proc.stdout
+
+
+def test_the_artifact_store_defaults_outside_the_workspace(tmp_path: Path) -> None:
+    """Issue 31: actions/checkout (clean: true) wiped a store, and the SQLite ledger in it, in the workspace."""
+    (tmp_path / "p-0.yaml").write_text("")
+    home = tmp_path / "home"
+    run_step(tmp_path, "p-0.yaml", HOME=str(home), GITHUB_WORKSPACE=str(tmp_path))
+    (call,) = [c.split("|") for c in (tmp_path / "calls").read_text().splitlines()]
+    assert call[6] == f"{home}/.cache/gates/artifacts" and call[2] == ""  # gates puts its ledger there
+    (tmp_path / "calls").unlink()
+    run_step(tmp_path, "p-0.yaml", GATES_ARTIFACTS="/srv/gates")
+    assert (tmp_path / "calls").read_text().split("|")[6].strip() == "/srv/gates"
+
+
+def test_the_action_installs_into_its_own_venv_with_the_constraints() -> None:
+    install = next(s["run"] for s in action()["runs"]["steps"] if s.get("name") == "Install gates")
+    assert 'python3 -m venv "$venv"' in install and '"$venv/bin/python" -m pip install' in install
+    assert '-c "$GATES_ACTION_PATH/requirements/constraints.txt"' in install
+    assert "python3 -m pip install" not in install  # never the system Python
+    assert (REPO / "requirements" / "constraints.txt").is_file()

@@ -132,3 +132,24 @@ def test_light_commands_import_no_heavy_module(command: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_reusable_plan_job_runs_in_a_consumer_repository_with_the_release_installed(tmp_path: Path) -> None:
+    """Issue 31: gates.yml's plan imported gates from its own checkout; a consumer's checkout has none.
+    The reusable workflow's plan installs the pinned release without dependencies (the checkout's
+    gates stands in for that wheel here) and pydantic and PyYAML, and nothing else."""
+    repo, event = pr_event(tmp_path)
+    assert not (repo / "gates").exists()
+    wf = yaml.safe_load((REPO / ".github" / "workflows" / "gates-pr.yml").read_text())
+    [step] = [s for s in wf["jobs"]["plan"]["steps"] if s.get("id") == "plan"]
+    installs, output = tmp_path / "installs.txt", tmp_path / "github_output"
+    env = python_shim(tmp_path / "bin", isolated_site(["pydantic", "PyYAML"], tmp_path / "site"), installs)
+    wheel = "https://github.com/o/gates/releases/download/v0.1.0/gates-0.1.0-py3-none-any.whl"
+    env.update(GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(event), GITHUB_OUTPUT=str(output))
+    env.update(GATES_PACKAGE=wheel)
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert installs.read_text().split() == ["--quiet", "pydantic>=2.6", "PyYAML>=6", "--quiet", "--no-deps", wheel]
+    assert output.read_text().strip() == 'pipelines=["pipelines/int8-cpu.yaml"]'

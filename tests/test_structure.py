@@ -19,12 +19,14 @@ MAX_LINES = 400
 # (module, gates module it imports inside a function) -> why it cannot be a top-level import
 LOCAL_IMPORTS_ALLOWED = {
     ("gates.triton.python_model", "gates.engines"): "Triton's stub puts gates on sys.path only in initialize()",
+    ("gates.triton.python_model", "gates.engines.batching"): "as above: gates is importable only after initialize()",
     (
         "gates.models.loader",
         "gates.engines.int8_kernels",
     ): "imports torch at module level; the CLI must start without it",
     ("gates.engines.torch_int8", "gates.engines.int8_kernels"): "imports torch at module level",
     ("gates.cli.handle_event", "gates.cli.events"): "--dry-run (and the hosted jobs) need pydantic and PyYAML only",
+    ("gates.cli.validate", "gates.stages.validate"): "a config error answers in under 1 s, before scipy and torch",
 }
 
 

@@ -24,7 +24,10 @@ def load(name: str) -> dict[str, Any]:
     return dict(data)
 
 
-@pytest.mark.parametrize("name", ["gates.yml", "promote.yml", "ci.yml"])
+REUSABLE = ["gates-pr.yml", "gates-promote.yml", "gates-recheck.yml"]
+
+
+@pytest.mark.parametrize("name", ["gates.yml", "promote.yml", "ci.yml", "release.yml", *REUSABLE])
 def test_common_properties(name: str) -> None:
     wf = load(name)
     assert "permissions" in wf, "top-level permissions must be explicit (least privilege)"
@@ -125,3 +128,46 @@ def test_promotion_requires_every_architecture_the_gate_runs_on() -> None:
     promote = load("promote.yml")["jobs"]["promote"]
     assert "vars.GATES_GPU_ARCHS || '[\"h100\"]'" in matrix
     assert promote["env"]["GATES_GPU_ARCHS"] == "${{ vars.GATES_GPU_ARCHS || '[\"h100\"]' }}"
+
+
+@pytest.mark.parametrize("name", REUSABLE)
+def test_reusable_workflows_install_the_pinned_release_never_this_checkout(name: str) -> None:
+    """Issue 31: a consumer calls these with the release it pins; nothing runs `make install` or a checkout's gates."""
+    wf = load(name)
+    call = wf["on"]["workflow_call"]
+    assert call["inputs"]["gates-package"]["required"] is True and "ledger-url" in call["secrets"]
+    for job in wf["jobs"].values():
+        for step in job.get("steps", []):
+            run = step.get("run", "")
+            assert "make install" not in run and ".venv/bin" not in run and "uses: ./" not in run
+            assert "${{" not in run, "inputs reach scripts through env only"
+            if "pip install" in run and "--no-deps" not in run:
+                assert 'python3 -m venv "$venv"' in run or "pydantic" in run  # its own venv, never the system's
+        if job["runs-on"] != "ubuntu-latest":
+            assert job["runs-on"][:2] == ["self-hosted", "gpu"]
+
+
+def test_the_reusable_pr_gate_keeps_forks_off_gpu_runners_and_plans_on_a_hosted_one() -> None:
+    wf = load("gates-pr.yml")
+    plan, gate, notice = wf["jobs"]["plan"], wf["jobs"]["gate"], wf["jobs"]["fork-notice"]
+    assert plan["runs-on"] == "ubuntu-latest" and "head.repo.full_name == github.repository" in plan["if"]
+    assert '--no-deps "$GATES_PACKAGE"' in plan["steps"][-1]["run"]  # the planner: no torch, no engine
+    assert gate["needs"] == "plan" and gate["runs-on"][:2] == ["self-hosted", "gpu"]
+    assert gate["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
+    assert "pull_request_target" in notice["if"] and not any("uses" in st for st in notice["steps"])
+
+
+def test_the_reusable_promotion_gates_comments_like_promote_yml() -> None:
+    wf = load("gates-promote.yml")
+    promote, rollback = wf["jobs"]["promote"], wf["jobs"]["rollback"]
+    assert promote["environment"] == "production" and comment_gate(wf, "rollback") == "author_association"
+    for job in (promote, rollback):
+        assert 'handle-event --name "$GITHUB_EVENT_NAME" --payload "$GITHUB_EVENT_PATH"' in job["steps"][-1]["run"]
+        checkout = next(st for st in job["steps"] if "actions/checkout" in st.get("uses", ""))
+        assert "ref" not in checkout["with"]  # the default branch
+        assert "github.event.inputs.action" in job["if"]  # the caller's dispatch inputs, not workflow_call's
+
+
+def test_the_reusable_recheck_keeps_going_and_reports_the_worst() -> None:
+    run = load("gates-recheck.yml")["jobs"]["recheck"]["steps"][-1]["run"]
+    assert 'gates recheck "$p" || rc=$?' in run and 'exit "$rc"' in run

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from gates.artifacts import ArtifactStore, gc, list_entries
+from gates.cli.common import default_artifacts
 from gates.errors import GatesError
 
 
 def _root(value: Path | None) -> Path:
-    return value or Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+    return value or default_artifacts()
 
 
 root_option = click.option(

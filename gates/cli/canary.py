@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 
 from gates.artifacts import tree_digest
-from gates.cli.common import ledger_options, open_ledger
+from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pipeline_file
+from gates.cli.promote import carry_out, repo_options
+from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.ledger import CanaryState, Ledger
-from gates.promotion import canary as ops
 from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
@@ -63,8 +64,13 @@ def command() -> None:
     """Canary deployments: local (HAProxy, or gates' own router, before Triton) or KServe."""
 
 
+def pipeline_name(arg: str) -> str:
+    """The name PIPELINE (a file, or a name in ./pipelines/) records its canary under."""
+    return load_pipeline(pipeline_file(arg)).config.name
+
+
 @command.command("serve")
-@click.argument("pipeline")
+@pipeline_argument
 @click.option("--triton", required=True, help="host:port of Triton's HTTP endpoint serving both models.")
 @click.option("--served", default="model", show_default=True, help="Model name clients call.")
 @click.option("--stable", "stable", required=True, help="Triton model name of the stable arm.")
@@ -113,6 +119,7 @@ def serve(
     actor: str,
 ) -> None:
     """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
+    pipeline = pipeline_name(pipeline)
     digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
     ledger = open_ledger(ledger_url)
     if proxy == "haproxy":
@@ -167,7 +174,7 @@ def serve_haproxy(
 
 
 @command.command("register-kserve")
-@click.argument("pipeline")
+@pipeline_argument
 @click.option("--namespace", required=True)
 @click.option("--name", required=True, help="InferenceService name.")
 @click.option(
@@ -199,6 +206,7 @@ def register_kserve(
     actor: str,
 ) -> None:
     """Record a KServe InferenceService as PIPELINE's canary target (weight 0)."""
+    pipeline = pipeline_name(pipeline)
     ledger = open_ledger(ledger_url)
     endpoint = KServeEndpoint(namespace, name, storage_uri, url, model, grpc, stable_grpc).encode()
     state = CanaryState(pipeline, "kserve", endpoint, None, storage_uri, 0, time.time(), digest)
@@ -207,10 +215,13 @@ def register_kserve(
 
 
 @command.command("set")
-@click.argument("pipeline")
+@pipeline_argument
 @click.option("--weight", type=click.IntRange(0, 100), required=True, help="Percent of traffic to the canary.")
+@repo_options
 @ledger_options
-def set_(pipeline: str, weight: int, ledger_url: str, actor: str) -> None:
-    """Send WEIGHT percent of PIPELINE's traffic to its canary."""
-    state = ops.set_weight(open_ledger(ledger_url), pipeline, weight, actor)
-    click.echo(f"{pipeline}: canary at {state.weight}% on {state.target}")
+def set_(pipeline: str, weight: int, repo_dir: Path, ledger_url: str, actor: str) -> None:
+    """Send WEIGHT percent of PIPELINE's traffic to its canary.
+
+    Authorized as ``gates promote`` is (promotion.approvers, CODEOWNERS) and recorded in the ledger
+    (canary_set, or canary_set_denied). Exit 0 moved, 2 bad input, 4 not authorized."""
+    carry_out("canary_set", pipeline, None, repo_dir, ledger_url, actor, weight)

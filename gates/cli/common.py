@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gates.config.names import locate_pipeline
 from gates.errors import BadInputError
 from gates.journal import Journal, retry
 from gates.ledger import Ledger
@@ -17,7 +18,10 @@ from gates.ledger.db import require_durable
 
 
 def default_ledger() -> str:
-    return os.environ.get("GATES_LEDGER", "artifacts/ledger.sqlite")
+    """$GATES_LEDGER, else a SQLite file beside the artifact store (outside the workspace wherever
+    the store is, e.g. the GPU runner image's /opt/gates/artifacts). Empty is unset, as a
+    workflow's ``${{ secrets.X || '' }}`` gives."""
+    return os.environ.get("GATES_LEDGER") or str(default_artifacts() / "ledger.sqlite")
 
 
 def default_actor() -> str:
@@ -29,7 +33,7 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--ledger",
         "ledger_url",
         default=default_ledger,
-        show_default="$GATES_LEDGER or artifacts/ledger.sqlite",
+        show_default="$GATES_LEDGER, else ledger.sqlite in $GATES_ARTIFACTS or ./artifacts",
         help="SQLite path or database URL of the ledger.",
     )(fn)
     fn = click.option(
@@ -39,7 +43,7 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def default_artifacts() -> Path:
-    return Path(os.environ.get("GATES_ARTIFACTS", "artifacts"))
+    return Path(os.environ.get("GATES_ARTIFACTS") or "artifacts")
 
 
 def writable_dir(option: str, given: Path) -> Path:
@@ -65,3 +69,14 @@ def open_ledger(url: str, artifacts: Path | None = None, replay: bool = True) ->
     if replay:
         Journal(artifacts or default_artifacts()).replay(ledger, lambda line: click.echo(line, err=True))
     return ledger
+
+
+def pipeline_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """PIPELINE, the same for every command: a pipeline file, or a name where it names exactly one
+    file in ``pipelines/`` (``gates.config.names.locate_pipeline``)."""
+    return click.argument("pipeline", metavar="PIPELINE")(fn)
+
+
+def pipeline_file(arg: str, repo_dir: Path | None = None) -> Path:
+    """The file PIPELINE names; names are looked up in ``<repo_dir or .>/pipelines/``."""
+    return locate_pipeline(arg, repo_dir or Path("."))

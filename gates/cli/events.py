@@ -58,7 +58,8 @@ def _processor(ctx: HandlerContext) -> Callable[[Delivery], str]:
     def process(d: Delivery) -> str:
         try:
             outcome = handle_event(d.event, d.payload, ctx)
-            code, text = outcome.exit_code, f"exit {int(outcome.exit_code)}: {outcome.routed.reason}"
+            said = "".join(f"; {r.action.kind}: {r.message}" for r in outcome.results)  # the log's one copy
+            code, text = outcome.exit_code, f"exit {int(outcome.exit_code)}: {outcome.routed.reason}{said}"
         except GatesError as exc:
             code, text = exc.exit_code, f"exit {int(exc.exit_code)}: {exc}"
         click.echo(f"delivery {d.id} ({d.event}): {text}")

@@ -19,6 +19,10 @@ from gates.github.actions import error_annotation
 # `gates --help` and the light commands never import torch, the engines or the judge.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gates.cli.run:command", "Run the gate on one pipeline: optimize, build, serve, load, drift, judge."),
+    "validate": (
+        "gates.cli.validate:command",
+        "Check pipelines without building or serving; can each gate reach a verdict?",
+    ),
     "formats": ("gates.cli.formats:command", "Quantization formats, their Model Optimizer configs and kernels."),
     "publish": ("gates.cli.publish:command", "Publish a report.json to its pull request (comment and status)."),
     "canary": ("gates.cli.canary:command", "Serve, register and set canary targets."),

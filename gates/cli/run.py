@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from gates.cli.common import ledger_options, open_ledger, writable_dir
+from gates.cli.common import (
+    default_artifacts,
+    ledger_options,
+    open_ledger,
+    pipeline_argument,
+    pipeline_file,
+    writable_dir,
+)
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.github.actions import write_outputs, write_summary
@@ -17,7 +24,7 @@ from gates.promotion.gate import gate_commit
 
 
 @click.command("run")
-@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+@pipeline_argument
 @click.option(
     "--output",
     "-o",
@@ -32,20 +39,21 @@ from gates.promotion.gate import gate_commit
     help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).",
 )
 @ledger_options
-def command(pipeline: Path, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
-    """Optimize, serve, load-test, measure drift and judge one pipeline.
+def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
+    """Optimize, serve, load-test, measure drift and judge one pipeline (PIPELINE: its file, or its
+    name in ./pipelines/).
 
     Exit 0 PASS, 1 FAIL, 2 bad input, 3 infrastructure error or INCONCLUSIVE.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    pf = load_pipeline(pipeline)
+    pf = load_pipeline(pipeline_file(pipeline))
 
     def progress(line: str) -> None:
         click.echo(line, err=False)
 
     pr, sha = pr_number(os.environ.get("GATES_PR_NUMBER")), os.environ.get("GATES_COMMIT_SHA") or None
     GitHubTarget.from_env(os.environ)  # a malformed GITHUB_REPOSITORY is refused now, not after the run
-    root = writable_dir("--artifacts", artifacts or Path(os.environ.get("GATES_ARTIFACTS", "artifacts")))
+    root = writable_dir("--artifacts", artifacts or default_artifacts())
     out = writable_dir("--output", output) if output else None  # refused before any model work
     outcome = gate_commit(pf, root, open_ledger(ledger_url, root), actor, pr, sha, dict(os.environ), progress, out)
     click.echo(f"verdict: {outcome.verdict} — {outcome.reason}")

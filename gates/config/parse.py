@@ -177,7 +177,7 @@ def _format_validation(exc: ValidationError, path: Path, lines: dict[KeyPath, in
         line = _line_for(loc, lines)
         key = _dotted(loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            detail = "unknown key (check the spelling; see the schema in README.md)"
+            detail = "unknown key (check the spelling; every key: docs/config-defaults.md)"
         elif err["type"] == "missing":
             detail = "required key is missing"
         elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):

@@ -34,6 +34,7 @@ from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
 from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.batching import SchedulerThread
+from gates.engines.ort_batching import OrtStepEngine
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
 from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
@@ -342,8 +343,6 @@ class OrtRunner:
         sequences (gates/engines/ort_batching.py). ``max_batch`` cannot resize a CPU build's static
         scheduler (4 sequences, the engine's own constant); the scheduler reports what it runs. Its KV
         cache is sized per request (``set_max_session_tokens``), so ``kv_cache_gb`` has nothing to set."""
-        from gates.engines.ort_batching import OrtStepEngine
-
         sizes: list[int] = []
 
         def make() -> OrtStepEngine:  # on the scheduler's thread: the Engine checks its owner thread

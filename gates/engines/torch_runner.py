@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gates.engines.runner import Sampler
+from gates.engines.torch_batching import TorchBatchScheduler
 from gates.engines.torch_load import load_engine_model
 from gates.models.loader import stop_token_ids
 from gates.models.placement import model_device
-
-if TYPE_CHECKING:
-    from gates.engines.torch_batching import TorchBatchScheduler
 
 
 class TorchRunner:
@@ -98,8 +96,6 @@ class TorchRunner:
         runner's weights, for every PyTorch engine: ``torch``, ``torch-int8`` and ``torch-fp8``, whose
         integer and FP8 layers are ordinary modules of the model and see the packed batch like any
         Linear (gates/engines/torch_batching.py). ``max_batch`` 0: 16 sequences on CPU, 64 on CUDA."""
-        from gates.engines.torch_batching import TorchBatchScheduler
-
         return TorchBatchScheduler(
             self.model,
             self.stop_ids,

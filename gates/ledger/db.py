@@ -242,11 +242,21 @@ def require_durable(url: str, env: Mapping[str, str]) -> None:
     """Refuse a SQLite ledger on an ephemeral runner: its file, and every record in it, dies with the runner.
 
     Promotions and rollbacks read what earlier runs recorded, so a ledger that silently starts
-    empty on each job would let a canary be promoted without its gate run on record.
+    empty on each job would let a canary be promoted without its gate run on record. For the same
+    reason a SQLite ledger inside a GitHub Actions job's workspace is refused on any runner.
     """
-    if env.get(EPHEMERAL_ENV, "").strip().lower() not in ("1", "true", "yes"):
-        return
     if is_postgres(url):
+        return
+    workspace = env.get("GITHUB_WORKSPACE", "") if env.get("GITHUB_ACTIONS") == "true" else ""
+    if workspace and Path(sqlite_path(url)).resolve().is_relative_to(Path(workspace).resolve()):
+        # on a persistent self-hosted runner actions/checkout (clean: true) wipes the workspace, and
+        # every gate run, canary and promotion recorded in it
+        raise BadInputError(
+            f"the ledger {redact(url)!r} is a SQLite file inside the job's workspace ({workspace}), which "
+            "actions/checkout cleans: set GATES_LEDGER_URL (a repository secret: postgresql://…), or "
+            "GATES_LEDGER or GATES_ARTIFACTS to a folder outside the workspace"
+        )
+    if env.get(EPHEMERAL_ENV, "").strip().lower() not in ("1", "true", "yes"):
         return
     raise BadInputError(
         f"this runner is ephemeral ({EPHEMERAL_ENV} is set) and the ledger {redact(url)!r} is a local SQLite file "

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gates.config.requests import requests_target
 from gates.judge.adaptive import plan_for
 from gates.loadmodes import LoadMode
 
@@ -75,7 +76,8 @@ class LoadSpec:
             max_new_tokens_max=load.max_new_tokens_max or load.max_new_tokens,
             timeout_s=load.timeout_s,
             warmup_s=load.warmup_s,
-            min_requests=config.gates.min_requests if load.max_duration_s else 0,
+            # enough for every declared gate (a p95 tail needs 40 even when min_requests is 30)
+            min_requests=requests_target(config.gates) if load.max_duration_s else 0,
             max_duration_s=load.max_duration_s,
             adaptive=adaptive,
             mode=str(load.mode),

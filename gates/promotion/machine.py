@@ -67,11 +67,16 @@ class Outcome:
     weight: int
     message: str
     held: bool = False  # stopped at a step without a decision: not promoted, not rolled back
+    # nothing was in progress, so nothing was done: a scheduled re-check after a rollback is not a
+    # failure every time it runs (it exited 1 forever)
+    idle: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
         if self.held:
             return ExitCode.INFRA  # inconclusive: run it again (it resumes from the ledger)
+        if self.idle:
+            return ExitCode.PASS
         return ExitCode.FAIL if self.state in (State.ROLLED_BACK, State.ROLLING_BACK) else ExitCode.PASS
 
 
@@ -163,7 +168,7 @@ class PromotionRun:
                 State.ROLLING_BACK,
             ):
                 state = rec.state if rec else "none"
-                return Outcome(state, 0, f"{self.pipeline}: no promotion in progress ({state})")
+                return Outcome(state, 0, f"{self.pipeline}: no promotion in progress ({state})", idle=True)
             if rec.state == State.ROLLING_BACK:
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
             weight = self.cfg.steps[rec.step] if rec.step >= 0 else 0

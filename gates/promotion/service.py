@@ -31,6 +31,7 @@ from gates.promotion.commit_verdict import commit_verdict
 from gates.promotion.machine import Checker, NoCheck, Outcome, PromotionRefused, PromotionRun
 
 CheckerFactory = Callable[[PipelineFile, CanaryState], Checker]
+VERBS = {"rollback": "roll back", "canary_set": "set the canary weight of"}  # what -> words in a refusal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,16 +60,23 @@ class PromotionService:
     # canary analysis' traffic for this call (gates promote --traffic synthetic); None: the config's
     traffic: TrafficMode | None = None
 
-    def carry_out(self, kind: str, req: Request) -> tuple[ExitCode, str]:
-        """``promote`` | ``rollback`` | ``recheck``; errors become exit codes, said on the PR."""
+    def carry_out(self, kind: str, req: Request, weight: int = 0) -> tuple[ExitCode, str]:
+        """``promote`` | ``rollback`` | ``recheck`` | ``canary_set`` (to ``weight``); errors become
+        exit codes, said on the PR."""
+        actions: dict[str, Callable[[Request], tuple[ExitCode, str]]] = {
+            "promote": self.promote,
+            "rollback": self.rollback,
+            "recheck": self.recheck,
+            "canary_set": lambda r: self.set_canary(r, weight),
+        }
         try:
-            return {"promote": self.promote, "rollback": self.rollback, "recheck": self.recheck}[kind](req)
+            return actions[kind](req)
         except GatesError as exc:
             return exc.exit_code, self.failed(kind, req, exc)
 
     def failed(self, kind: str, req: Request, exc: GatesError) -> str:
-        """Say what failed where the user asked (the PR), without letting a failed reply hide the error."""
-        self.progress(f"{kind} {req.pipeline}: error: {exc}")
+        """Say what failed where the user asked (the PR), without letting a failed reply hide the
+        error. The message is returned, not printed: the caller prints it, once."""
         try:
             self.reply(req, f"gates could not {kind} `{req.pipeline}`: {quiet(str(exc))}")
         except GatesError as reply_exc:
@@ -80,7 +88,7 @@ class PromotionService:
         pf, canary, denied = self._prepare(req, "promote")
         name = pf.config.name
         if denied:
-            return ExitCode.PASS, f"{name}: not authorized ({denied})"  # handled: a refusal, not a failure
+            return ExitCode.NOT_AUTHORIZED, f"{name}: not authorized ({denied})"
         require_unique_name(pf)  # (a rollback is never refused for it)
         digest, sha, report = self._passed_digest(req, name)
         run = self._machine(req, pf, canary)
@@ -93,7 +101,7 @@ class PromotionService:
         pf, _, denied = self._prepare(req, "rollback")
         name = pf.config.name
         if denied:
-            return ExitCode.PASS, f"{name}: not authorized ({denied})"
+            return ExitCode.NOT_AUTHORIZED, f"{name}: not authorized ({denied})"
         run = self._machine(req, pf, None)
         rec = self.ledger.promotion(name)
         if rec is not None and rec.sha:
@@ -105,16 +113,37 @@ class PromotionService:
     def recheck(self, req: Request) -> tuple[ExitCode, str]:
         """Scheduled or manual: check the canary where it stands; a failure rolls it back (no approval needed)."""
         pf = load_pipeline(self.repo_dir / req.pipeline)
-        outcome = self._machine(req, pf, self._recorded_canary(pf.config.name)).recheck()
+        canary = self.ledger.canary(pf.config.name)
+        if canary is None:  # a schedule re-checks every pipeline: one never deployed is not an error
+            return ExitCode.PASS, f"{pf.config.name}: no canary deployment recorded: nothing to re-check"
+        rec = self.ledger.promotion(pf.config.name)
+        if rec is None or rec.state in (PromotionState.STABLE, PromotionState.ROLLED_BACK):
+            # nothing to check, so no checker either (one may need what a rolled-back target lacks);
+            # the state machine says the same under its lock when the state moves meanwhile
+            state = rec.state.value if rec else "none"
+            return ExitCode.PASS, f"{pf.config.name}: no promotion in progress ({state})"
+        outcome = self._machine(req, pf, canary).recheck()
         if outcome.state == PromotionState.ROLLED_BACK:
             self._report_outcome(req, pf.config.name, outcome)
         return outcome.exit_code, outcome.message
 
+    def set_canary(self, req: Request, weight: int) -> tuple[ExitCode, str]:
+        """Move the canary by hand (``gates canary set``): authorized as a promotion is, and recorded
+        (a refusal as ``canary_set_denied``, the move as ``canary_set``)."""
+        pf, _, denied = self._prepare(req, "canary_set")
+        name = pf.config.name
+        if denied:
+            return ExitCode.NOT_AUTHORIZED, f"{name}: not authorized ({denied})"
+        state = ops.set_weight(self.ledger, name, weight, req.actor, "canary_set")
+        return ExitCode.PASS, f"{name}: canary at {state.weight}% on {state.target}"
+
     def reply(self, req: Request, text: str) -> None:
+        """Answer on the PR. Without one there is nobody to answer: the caller prints the message it
+        is returned (printing here too showed every error twice, once escaped for Markdown)."""
         client = self.github.get(req.repository, req.pr) if req.pr else None
         if not req.pr:
-            self.progress(text)
-        elif client is None:
+            return
+        if client is None:
             self.progress(f"(no GitHub token: not posted) {text}")
         else:
             post_comment(client, req.pr, text)
@@ -134,7 +163,7 @@ class PromotionService:
         canary = self._recorded_canary(name)
         denied = self._authorized(req, pf, what)
         if denied:
-            verb = "roll back" if what == "rollback" else what
+            verb = VERBS.get(what, what)
             self.reply(req, f"@{req.actor} may not {verb} `{name}`: {quiet(denied)}. Nothing was changed.")
         return pf, canary, denied
 
@@ -147,7 +176,8 @@ class PromotionService:
             return client is not None and is_team_member(client, org, team, login)
 
         codeowners = read_codeowners(self.repo_dir)
-        decision = authorize(req.actor, req.pipeline, pf.config.promotion, team_member, codeowners, what)
+        verb = VERBS.get(what, what)
+        decision = authorize(req.actor, req.pipeline, pf.config.promotion, team_member, codeowners, verb)
         if decision.allowed:
             return None
         self.ledger.record(pf.config.name, req.actor, f"{what}_denied", None, None, detail=decision.reason)

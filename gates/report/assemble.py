@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from gates.artifacts import tool_versions
@@ -14,9 +15,23 @@ from gates.judge.paired import two_sided
 from gates.judge.points import LATENCY_SUFFIX
 from gates.judge.verdict import Verdict
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
+from gates.quality.drift import PromptDrift
 from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
 from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
 from gates.triton.metrics import ModelWindow
+
+REGRESSED_SHOWN = 50  # task checks that regressed, listed in report.json drift.worst (the rest: drift.rows)
+
+
+def shown_prompts(rows: Sequence[PromptDrift], worst: int) -> list[PromptDrift]:
+    """report.json's ``drift.worst``: every task check that regressed (baseline right, candidate
+    wrong) first, whatever its KL, since a wrong answer is what a reviewer must see (it hid past the
+    worst 5), then the ``worst`` prompts by exact match and KL."""
+    ranked = sorted(rows, key=lambda r: (r.exact_match, -(r.mean_kl if math.isfinite(r.mean_kl) else 1e9)))
+    regressed = [r for r in ranked if r.baseline_task_pass is True and r.candidate_task_pass is False]
+    regressed = regressed[:REGRESSED_SHOWN]
+    rest = [r for r in ranked if all(r is not x for x in regressed)]
+    return regressed + rest[: max(0, worst - len(regressed))]
 
 
 def _clean(obj: Any) -> Any:
@@ -157,10 +172,9 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
             }
     if drift:
         s = drift.summary
-        worst = sorted(drift.rows, key=lambda r: (r.exact_match, -(r.mean_kl if math.isfinite(r.mean_kl) else 1e9)))
         report["drift"] = {
             **dataclasses.asdict(s),
-            "worst": [dataclasses.asdict(r) for r in worst[: cfg.golden.worst]],
+            "worst": [dataclasses.asdict(r) for r in shown_prompts(drift.rows, cfg.golden.worst)],
             "per_prompt": [
                 {"id": r.id, "mean_kl": r.mean_kl, "top1_agreement": r.top1_agreement, "exact_match": r.exact_match}
                 for r in drift.rows

@@ -20,23 +20,11 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from gates.errors import InfraError
-
-# A measured number: report.json writes NaN and infinity as null (a missing value reads as missing).
-Measured = float | None
-Status = Literal["pass", "fail", "inconclusive", "no_data", "not_applied"]  # of a gate or a quality entry
-
-
-class _Object(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
-
-
-class _Open(BaseModel):
-    """An object whose listed keys are always there; other keys may be added without a new schema."""
-
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, use_attribute_docstrings=True)
+from gates.report.model_base import Measured, Status, _Object, _Open
+from gates.report.model_load import Capacity, Cost, Load
 
 
 # -- what was compared ---------------------------------------------------------------------------
@@ -97,160 +85,6 @@ class Candidate(_Object):
     """Every optimization step was a cache hit."""
     recipe: str | None
     steps: list[RecipeStep]
-
-
-# -- load ------------------------------------------------------------------------------------------
-class Percentiles(_Object):
-    p50: Measured
-    p95: Measured
-    p99: Measured
-    mean: Measured
-
-
-class ArmLoad(_Object):
-    requests: int
-    errors: int
-    window_s: Measured
-    latency_ms: Percentiles
-    ttft_ms: Percentiles
-    itl_ms: Percentiles
-    rps: Measured
-    output_tokens_per_s: Measured
-    goodput_rps: Measured
-    """Successful requests per second meeting every SLO; null without an SLO."""
-    error_rate: Measured
-    first_errors: list[str]
-    batch_size_mean: Measured = None
-    """Sequences per step of the arm's engine over the window (Triton's metrics of the served model)."""
-    batch_size_max: int | None = None
-    queue_ms_mean: Measured = None
-    """Triton's queue time per request (the engine's own queue shows in ttft_ms)."""
-    ms_per_output_token: Measured = None
-    """Mean end-to-end latency over mean output tokens: latency per output token."""
-
-
-class OperatingPoint(_Object):
-    """One paired window of ``load.operating_points`` and the gates judged on it."""
-
-    name: Literal["latency", "throughput"]
-    concurrency: int | None
-    """Requests in flight per arm at most (closed loop); null for an open loop."""
-    rate: Measured
-    """Requests per second per arm (open loop); null for a closed loop."""
-    baseline: ArmLoad
-    candidate: ArmLoad
-    gates: list[str]
-
-
-class Look(_Object):
-    n_baseline: int
-    n_candidate: int
-    fraction: Measured
-
-
-class Stopped(_Open):
-    """Why the load stopped; an adaptive load adds ``looks``, ``decision`` and ``detail``."""
-
-    reason: str
-    duration_s: Measured
-    looks: list[Look] = []
-    decision: str = ""
-    detail: str = ""
-
-
-class ServerWindow(_Object):
-    """What Triton counted for one arm's model over the measured window."""
-
-    success: Measured
-    failure: Measured
-    queue_ms_mean: Measured
-    compute_ms_mean: Measured
-    compute_s: Measured
-    steps_by_size: dict[str, int] = {}
-    """Engine steps by the number of sequences they ran (the served model's scheduler)."""
-    engine_busy_s: Measured = None
-    engine_tokens: Measured = None
-    max_batch: int | None = None
-    """Sequences the engine may run in one step (1: one request at a time)."""
-    engine_healthy: bool | None = None
-    """False once the engine's scheduler died or a step hung (the run is then INCONCLUSIVE)."""
-
-
-class PerArm(_Object):
-    baseline: Measured
-    candidate: Measured
-
-
-class Load(_Object):
-    baseline: ArmLoad
-    candidate: ArmLoad
-    users: int
-    duration_s: float
-    stopped: Stopped
-    warmup_s: float
-    generator: dict[str, Any]
-    """The load generator's own summary (open: its keys follow the generator)."""
-    records: str
-    """The per-request records (CSV) of both arms."""
-    mode: str
-    rate: float | None
-    arrivals: str | None
-    server: dict[str, ServerWindow] | None
-    server_memory: dict[str, Measured] | None
-    capacity_tokens_per_s: PerArm
-    operating_points: list[OperatingPoint] = []
-
-
-class Cost(_Object):
-    usd_per_hour: float
-    baseline_tokens_per_s: Measured
-    candidate_tokens_per_s: Measured
-    baseline_usd_per_mtok: Measured
-    candidate_usd_per_mtok: Measured
-    saving: Measured
-    """0.25: the candidate is 25% cheaper per output token."""
-
-
-class ArmCapacity(_Object):
-    max_rate: Measured
-    low: Measured
-    high: Measured
-    usd_per_1m_tokens: Measured
-    throughput_rps: Measured
-    output_tokens_per_s: Measured
-
-
-class StepArm(_Object):
-    status: Literal["pass", "fail", "pass?", "fail?", "unusable"]
-    reason: str
-    requests: int
-    rps: Measured
-    output_tokens_per_s: Measured
-    goodput_rps: Measured
-    error_rate: Measured
-    latency_ms: Percentiles
-    ttft_ms: Percentiles
-    itl_ms: Percentiles
-    p95_interval: dict[str, tuple[Measured, Measured, Measured]]
-    """Per SLO metric: [estimate, low, high] of the p95."""
-
-
-class SweepStep(_Object):
-    value: float
-    generator_problem: str | None
-    baseline: StepArm
-    candidate: StepArm
-
-
-class Capacity(_Object):
-    slo: dict[str, float]
-    over: str
-    confidence: float
-    baseline: ArmCapacity
-    candidate: ArmCapacity
-    gain: Measured
-    gain_interval: tuple[Measured, Measured]
-    steps: list[SweepStep]
 
 
 # -- drift and quality -------------------------------------------------------------------------

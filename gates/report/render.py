@@ -49,7 +49,8 @@ def md_url(url: str) -> str:
 
 
 def gate_format(name: str) -> str:
-    """How a person reads a gate's observed value and interval."""
+    """How a person reads a gate's observed value and interval (at either operating point)."""
+    name = name.removesuffix("@latency")
     if name.endswith(" shift") or name == "cost_saving":
         return "+.1%"
     return {"error_rate": ".2%", "score": ".0f"}.get(name, ".3g")
@@ -80,6 +81,22 @@ def load_title(load: dict[str, Any]) -> str:
     return LOAD_MODES[load.get("mode") or LoadMode.closed].title(load)
 
 
+REGRESSED_IN_COMMENT = 20  # the rest are in report.html and report.json
+
+
+def regressed_tasks(drift: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Golden prompts whose task check the baseline passed and the candidate failed (report.json
+    lists every one of them first in drift.worst), for the comment and the HTML report."""
+    rows = (drift or {}).get("worst") or []
+    return [w for w in rows if w.get("baseline_task_pass") is True and w.get("candidate_task_pass") is False]
+
+
+def in_gates_table(report: dict[str, Any]) -> set[str]:
+    """Names of the gates the gates table lists: the quality table then shows their statistics only
+    (each gate's status appears once)."""
+    return {str(g.get("name")) for g in report.get("gates") or []}
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -98,6 +115,9 @@ def _env(autoescape: bool) -> jinja2.Environment:
         gate_format=gate_format,
         ci=ci,
         load_title=load_title,
+        regressed_tasks=regressed_tasks,
+        in_gates_table=in_gates_table,
+        regressed_in_comment=REGRESSED_IN_COMMENT,
         point_verdict=point_verdict,
     )
     return env

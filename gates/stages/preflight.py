@@ -15,6 +15,7 @@ from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_go
 from gates.quality.lm_eval_tasks import lm_eval_available, task_spec
 from gates.quality.scoring import load_documents, load_multiple_choice
 from gates.record import PreflightResult
+from gates.stages.estimate import estimate_points, store_reports
 
 # Baseline accuracy assumed when sizing suites before any model ran (the report recomputes
 # the detectable effect with the measured one).
@@ -137,6 +138,12 @@ class PreflightStage:
         )
         for w in warnings:
             ctx.progress(f"warning: {w}")
+        # the gates the configured load leaves without a verdict, as `gates validate` says it
+        device = cfg.engine.placement(cuda_available())[0]
+        for estimate in estimate_points(cfg, store_reports(ctx.store.root), device):
+            short = estimate.warning()
+            if short:
+                ctx.progress(f"warning: {short}")
         quant_path = check_format_supported(cfg.quant_format, q.kv_cache if q is not None else "none")
         check_placement(ctx)
         engine.check_available()

@@ -105,7 +105,7 @@ def test_formats_lists_mapping() -> None:
 
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     proc = gates(["run", str(tmp_path / "none.yaml")])
-    assert proc.returncode == 2 and "cannot read pipeline config" in proc.stderr
+    assert proc.returncode == 2 and "none.yaml: no such pipeline file" in proc.stderr
 
 
 # -- issue 17: every bad input exits 2 before any model work, never an internal error -------------

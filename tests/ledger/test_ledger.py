@@ -152,3 +152,17 @@ def test_a_locked_ledger_is_an_infrastructure_error_naming_it(tmp_path: Path) ->
     other.execute("ROLLBACK")
     led.record("p", "me", "promote_denied", None, None)  # the connection is usable again
     assert [h["action"] for h in led.history("p")] == ["promote_denied"]
+
+
+def test_a_sqlite_ledger_in_the_jobs_workspace_is_refused_naming_the_secret(tmp_path: Path) -> None:
+    """Issue 31: on a persistent runner actions/checkout cleaned the workspace, and the ledger in it."""
+    from gates.errors import BadInputError
+    from gates.ledger.db import require_durable
+
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path / "ws")}
+    with pytest.raises(BadInputError) as err:
+        require_durable(str(tmp_path / "ws" / "artifacts" / "ledger.sqlite"), env)
+    assert "inside the job's workspace" in str(err.value) and "GATES_LEDGER_URL" in str(err.value)
+    require_durable(str(tmp_path / "elsewhere" / "ledger.sqlite"), env)  # outside it: fine
+    require_durable("postgresql://gates@db/gates", env)
+    require_durable(str(tmp_path / "ws" / "ledger.sqlite"), {"GITHUB_WORKSPACE": str(tmp_path / "ws")})  # not Actions

@@ -15,6 +15,7 @@ import pytest
 
 from gates.config import load_pipeline
 from gates.config.load_modes import check_modes
+from gates.config.requests import requests_target
 from gates.config.schema import Pipeline
 from gates.errors import InfraError
 from gates.loadgen.spec import LoadSpec
@@ -159,7 +160,8 @@ def test_spec_from_config_is_what_the_load_stage_asks_for(write_pipeline: Callab
     ).config
     spec = LoadSpec.from_config(adaptive, "h:1", {"baseline": "b", "candidate": "c"}, ["p"], [1.0])
     assert spec.adaptive is not None and spec.adaptive["first_look_s"] == 4.0
-    assert spec.min_requests == adaptive.gates.min_requests and spec.max_duration_s == 20.0
+    # on past duration_s until every declared gate has its requests: the p95 tail needs 40 (issue 31)
+    assert spec.min_requests == requests_target(adaptive.gates) == 40 and spec.max_duration_s == 20.0
 
 
 # summary.json as the worker wrote it before it was typed: the keys report.json's load.generator shows

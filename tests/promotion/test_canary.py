@@ -129,4 +129,4 @@ def test_cli_without_canary_is_bad_input(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2 and "no canary deployment recorded" in proc.stderr
     proc = subprocess.run([*cmd[:4], "pipelines/nope.yaml", *cmd[5:]], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 2 and "pipelines/nope.yaml: cannot read pipeline config" in proc.stderr
+    assert proc.returncode == 2 and "pipelines/nope.yaml: no such pipeline file" in proc.stderr

@@ -35,6 +35,10 @@ def _fail() -> dict[str, Any]:
             )
     r["reason"] = "failed: top1_agreement (next-token top-1 agreement 0.41 over 18 golden prompts (below 0.95))"
     r["drift"]["worst"][0]["candidate_text"] = HOSTILE
+    paris = {"id": "capital-fr", "prompt": "The capital of France is", "baseline_text": " Paris, on the Seine."}
+    paris |= {"candidate_text": " la la ville de ville de la", "baseline_task_pass": True, "candidate_task_pass": False}
+    r["drift"]["worst"].insert(0, {**r["drift"]["worst"][1], **paris, "exact_match": False, "first_divergence": 0})
+    r["drift"]["baseline_task_pass_rate"], r["drift"]["candidate_task_pass_rate"] = 1.0, 0.9444
     return r
 
 
@@ -121,7 +125,7 @@ def test_quality_section_golden(golden: Callable[[str, str], None]) -> None:
     for name in ("task&#95;accuracy", "multiple&#95;choice&#95;accuracy", "| perplexity |", "top1&#95;agreement"):
         assert name in section
     assert "McNemar" in section and "❌ fail" in section and "⚠️ inconclusive" in section
-    assert "<h2>Quality verdicts</h2>" in render_html(_quality())
+    assert "<h2>Quality verdicts (paired: both arms on the same items; intervals 98%)</h2>" in render_html(_quality())
 
 
 def _capacity() -> dict[str, Any]:
@@ -161,7 +165,7 @@ def test_capacity_section_golden(golden: Callable[[str, str], None]) -> None:
     assert "    line [1000, 1000, 1000]" in section  # the SLO line
     assert "### Load (open loop, poisson arrivals at 1 requests/s per arm" in md
     html = render_html(_capacity())
-    assert "<h2>Capacity at the SLO</h2>" in html and 'alt="p95 latency against throughput' in html
+    assert "<h2>Capacity at the SLO (p95 latency_ms ≤ 1000;" in html and 'alt="p95 latency against throughput' in html
 
 
 def test_capacity_text_is_escaped() -> None:
@@ -208,6 +212,23 @@ def test_sampled_quality_section_golden(golden: Callable[[str, str], None]) -> N
     assert "(sampled: temperature 0.7, 5 draws)" in render_html(r)
 
 
+def _points() -> dict[str, Any]:
+    """A real report.json of `make demo` (ONNX Runtime GenAI int8 vs fp32, batching, two operating points)."""
+    return dict(json.loads((DATA / "report_points.json").read_text()))
+
+
+def test_operating_points_lead_the_report_golden(golden: Callable[[str, str], None]) -> None:
+    r = _points()
+    md = render_markdown(r)
+    golden("report_points.md", md)
+    head = md.split("| gate | status", 1)[0]
+    assert "| latency | 1 |" in head and "| throughput | 8 |" in head  # both points before the gate table
+    assert "engine steps of 3.27 sequences on average (at most 4; the engine may run 4)" in md
+    assert "under batching (every golden prompt asked at once)" in md
+    html = render_html(r)
+    assert "<th>operating point</th>" in html and "Under batching" in html
+
+
 # every golden report file and the report.json it is rendered from
 GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "report_pass.md": _report,
@@ -216,6 +237,7 @@ GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "report_quality.md": _quality,
     "report_capacity.md": _capacity,
     "report_quality_sampled.md": _sampled,
+    "report_points.md": _points,
 }
 
 
@@ -299,3 +321,60 @@ def test_any_id_renders_a_chart(text: str) -> None:
     from gates.report.charts import png_drift
 
     assert png_drift([{"id": text, "mean_kl": 0.1, "top1_agreement": 0.9}])
+
+
+def test_a_regressed_task_check_is_named_with_both_answers() -> None:
+    """Issue 31: Paris answered with French gibberish was visible only among the worst-5 outputs."""
+    import re
+
+    md = render_markdown(_fail())
+    head = re.sub(r"<details>.*?</details>", "", md, flags=re.S)  # outside anything the comment limit may trim
+    assert "**Task checks that regressed** (baseline right, candidate wrong): 1." in head
+    assert "| capital-fr | The capital of France is |  Paris, on the Seine. |  la la ville de ville de la |" in head
+    html = render_html(_fail())
+    assert "<b>Task checks that regressed</b> (baseline right, candidate wrong): 1.</p>" in html
+    assert '<td class="fail"><pre> la la ville de ville de la</pre></td>' in html
+
+
+def _cells(markdown: str) -> set[str]:
+    """Every table cell and prose line a reader sees in the comment, as plain text."""
+    import html as html_lib
+    import re
+
+    text = re.sub(r"```mermaid.*?```", "", markdown, flags=re.S)  # the HTML shows these charts as images
+    out: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):  # cells split before unescaping a "|" in them
+            cells = (
+                html_lib.unescape(c).replace("\u200b", "").replace("↵", " ") for c in line.strip("| ").split(" | ")
+            )
+            out |= {c.strip().removesuffix("…") for c in cells}
+        elif line and not line.startswith(("<", "`", "|", "> [!")):  # headings and prose, as plain text
+            plain = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", line)  # a link: its text
+            plain = html_lib.unescape(plain).replace("**", "").replace("\u200b", "")
+            plain = re.sub(r"^[#>\- ]+", "", plain).strip()
+            # a `code` span may be shortened in the comment (a digest): each piece on its own
+            out |= {piece.strip().removesuffix("…") for piece in plain.split("`")}
+    for icon in ("✅ ", "❌ ", "⚠️ ", "➖ "):
+        out = {c.removeprefix(icon) for c in out}
+    return {c for c in out if c and c not in ("—",)}
+
+
+@pytest.mark.parametrize("name", ["report_pass.md", "report_fail.md", "report_quality.md", "report_capacity.md",
+                                  "report_quality_sampled.md"])  # fmt: skip
+def test_the_html_report_holds_everything_the_comment_holds(name: str) -> None:
+    import html as html_lib
+    import re
+
+    report = GOLDEN_REPORTS[name]()
+    cells = re.sub(r"</?(td|th|tr|p|li|h\d|table|ul|pre|figure)\b[^>]*>", " ", render_html(report))
+    page = html_lib.unescape(re.sub(r"<[^>]+>", "", cells))  # inline markup (b, code, a) joins its text
+    page = " ".join(page.split())
+    missing = sorted(c for c in _cells(render_markdown(report)) if " ".join(c.split()) not in page)
+    assert not missing, missing
+
+
+def test_status_cells_are_coloured() -> None:
+    html = render_html(_fail())
+    assert '<td class="status fail">❌ fail</td>' in html and '<td class="status pass">✅ pass</td>' in html
+    assert "td.fail { background:" in html
