@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 import urllib.parse
 import urllib.request
@@ -16,7 +17,8 @@ from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pip
 from gates.cli.promote import carry_out, repo_options
 from gates.config import load_pipeline
 from gates.errors import BadInputError
-from gates.ledger import CanaryState
+from gates.ledger import CanaryState, Ledger
+from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
 
@@ -59,7 +61,7 @@ def _check_digest(ctx: click.Context, param: click.Parameter, value: str | None)
 
 @click.group("canary")
 def command() -> None:
-    """Canary deployments: local (weighted router before Triton) or KServe."""
+    """Canary deployments: local (HAProxy, or gates' own router, before Triton) or KServe."""
 
 
 def pipeline_name(arg: str) -> str:
@@ -77,6 +79,22 @@ def pipeline_name(arg: str) -> str:
 @click.option("--weight", default=0, show_default=True, type=click.IntRange(0, 100), help="Percent to the canary.")
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
 @click.option(
+    "--proxy",
+    type=click.Choice(["haproxy", "builtin"]),
+    default="haproxy",
+    show_default=True,
+    help="haproxy: Debian's HAProxy (weights over its admin socket, sticky users, per-request timing log for "
+    "canary analysis); builtin: gates' own router (no canary analysis).",
+)
+@click.option("--sticky-header", default="X-User-Id", show_default=True, help="Header naming the user (haproxy).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".gates/proxy"),
+    show_default=True,
+    help="Where HAProxy's config, admin socket and request log go.",
+)
+@click.option(
     "--digest",
     default=None,
     callback=_check_digest,
@@ -93,14 +111,22 @@ def serve(
     port: int,
     weight: int,
     triton_grpc: str | None,
+    proxy: str,
+    sticky_header: str,
+    workdir: Path,
     digest: str | None,
     ledger_url: str,
     actor: str,
 ) -> None:
-    """Run the local weighted router (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
+    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
     pipeline = pipeline_name(pipeline)
     digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
     ledger = open_ledger(ledger_url)
+    if proxy == "haproxy":
+        spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
+        serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
+        click.echo("HAProxy stopped")
+        return
     with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
         ledger.set_canary(
             CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time(), digest),
@@ -112,11 +138,39 @@ def serve(
 
 
 def _wait() -> None:
+    # SIGTERM ends the wait as Ctrl-C does, so the proxy is stopped by its PID on that path too
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+
+
+def serve_haproxy(
+    ledger: Ledger,
+    pipeline: str,
+    spec: ProxySpec,
+    workdir: Path,
+    weight: int,
+    port: int,
+    triton_grpc: str | None,
+    digest: str,
+    actor: str,
+) -> None:
+    with HAProxy(spec, workdir, weight, port) as proxy:
+        endpoint = HAProxyEndpoint(
+            proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, spec.served, triton_grpc
+        )
+        state = CanaryState(
+            pipeline, "haproxy", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest
+        )
+        ledger.set_canary(state, actor, "canary_deploy")
+        click.echo(
+            f"HAProxy (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
+            f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
+        )
+        _wait()
 
 
 @command.command("register-kserve")

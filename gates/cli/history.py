@@ -12,7 +12,7 @@ from gates.cli.common import ledger_options, open_ledger, pipeline_file
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.ledger.db import is_postgres, redact, require_durable, sqlite_path
-from gates.promotion.comments import detail_text
+from gates.promotion.comments import detail_text, window_cells
 
 HEADER = ("when (UTC)", "pipeline", "action", "from -> to", "by", "details")
 
@@ -59,7 +59,11 @@ def _row(row: dict[str, object]) -> tuple[str, str, str, str, str, str]:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at if isinstance(at, float | int) else 0))
     extra = " ".join(f"{k}={row[k]}" for k in ("weight", "digest", "verdict", "report") if row[k] is not None)
     detail = row["detail"]
-    if isinstance(detail, str) and detail:
+    if row["action"] == "analysis_window":  # canary against stable, not the raw figures
+        _, window, requests, latency, ttft, shift, decision = window_cells(row)
+        figures = f"window {window}: requests {requests}; latency {latency}; TTFT p50 {ttft}; shift {shift}"
+        extra = f"{extra} {figures}; {decision}"
+    elif isinstance(detail, str) and detail:
         extra = f"{extra} {detail_text(detail)}".strip()
     move = f"{row['from'] or '-'} -> {row['to'] or '-'}"
     return (when, str(row["pipeline"]), str(row["action"]), move, str(row["actor"]), extra)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gates.cli.common import default_artifacts, ledger_options, open_ledger, pipeline_argument, pipeline_file
+from gates.config.analysis import TrafficMode
 from gates.errors import BadInputError
 from gates.github.client import GitHubClients
 from gates.promotion.commit_verdict import configured_architectures
@@ -22,7 +23,14 @@ from gates.promotion.service import PromotionService, Request
 
 
 def carry_out(
-    kind: str, pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, weight: int = 0
+    kind: str,
+    pipeline: str,
+    pr: int | None,
+    repo_dir: Path,
+    ledger_url: str,
+    actor: str,
+    weight: int = 0,
+    traffic: str | None = None,
 ) -> None:
     """One promotion-service action from the command line; its message printed once, its code the exit."""
     env = dict(os.environ)
@@ -36,6 +44,7 @@ def carry_out(
         click.echo,
         report_url=env.get("GATES_REPORT_URL"),
         architectures=configured_architectures(env),
+        traffic=TrafficMode(traffic) if traffic else None,
     )
     rel = path.resolve().relative_to(repo_dir.resolve()).as_posix()
     request = Request(rel, env.get("GITHUB_REPOSITORY", "local/local"), actor, pr, None, f"gates {kind}")
@@ -61,14 +70,24 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return ledger_options(fn)
 
 
+_TRAFFIC = click.option(
+    "--traffic",
+    type=click.Choice([m.value for m in TrafficMode]),
+    default=None,
+    help="Canary analysis (promotion.analysis): judge live traffic, or drive a paired synthetic load through "
+    "the target during each window (default: promotion.analysis.traffic).",
+)
+
+
 @click.command("promote")
 @_options
-def promote(pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
-    """Walk PIPELINE's canary through promotion.steps, re-checking at each; roll back on failure.
+@_TRAFFIC
+def promote(pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, traffic: str | None) -> None:
+    """Walk PIPELINE's canary through promotion.steps, checking at each; roll back on failure.
 
     Exit 0 promoted or paused at the manual gate, 1 refused or rolled back, 2 bad input, 3
     infrastructure, 4 not authorized."""
-    carry_out("promote", pipeline, pr, repo_dir, ledger_url, actor)
+    carry_out("promote", pipeline, pr, repo_dir, ledger_url, actor, traffic=traffic)
 
 
 @click.command("rollback")
@@ -80,9 +99,10 @@ def rollback(pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, act
 
 @click.command("recheck")
 @_options
-def recheck(pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, actor: str) -> None:
+@_TRAFFIC
+def recheck(pipeline: str, pr: int | None, repo_dir: Path, ledger_url: str, actor: str, traffic: str | None) -> None:
     """Re-check PIPELINE's canary where it stands (e.g. at the manual gate); roll back on failure.
 
     Exit 0 when the re-check passed or nothing is in progress (none deployed, promoted, rolled
     back earlier), 1 when this re-check rolled the canary back."""
-    carry_out("recheck", pipeline, pr, repo_dir, ledger_url, actor)
+    carry_out("recheck", pipeline, pr, repo_dir, ledger_url, actor, traffic=traffic)

@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from gates.config.analysis import AnalysisSection
 from gates.config.strict import Strict
 
 
@@ -29,6 +30,8 @@ class PromotionSection(Strict):
     retry_interval_s: float = Field(default=5.0, ge=0)  # between re-checks of one step
     manual_gate_after: int | None = None  # pause after this step's weight until approved again
     recheck: RecheckSection = Field(default_factory=RecheckSection)
+    # the analysis window at every step (docs/canary.md); absent: the re-check above
+    analysis: AnalysisSection | None = None
 
     @field_validator("steps")
     @classmethod

@@ -8,6 +8,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from gates.config.analysis import TrafficMode
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError
 from gates.ledger import CanaryState, Ledger
@@ -32,9 +33,15 @@ def set_weight(
     return new
 
 
-def live_checker(pf: PipelineFile, canary: CanaryState) -> Checker:
-    """The live re-check of ``canary`` through its target, with the pipeline's golden prompts."""
+def live_checker(pf: PipelineFile, canary: CanaryState, traffic: TrafficMode | None = None) -> Checker:
+    """The live check of ``canary`` through its target, with the pipeline's golden prompts: canary
+    analysis when ``promotion.analysis`` is configured (``traffic`` overrides its traffic mode),
+    else the re-check."""
     prompts: list[str] = []
     for suite in pf.config.golden.suites:
         prompts += [g.row.display for g in load_golden_suite(pf.resolve(suite), suite)]
-    return target_for(canary).checker(prompts, pf.config.promotion.recheck)
+    promotion = pf.config.promotion
+    if promotion.analysis is not None:
+        analysis = promotion.analysis if traffic is None else promotion.analysis.model_copy(update={"traffic": traffic})
+        return target_for(canary).analysis_checker(prompts, pf.config.gates, analysis)
+    return target_for(canary).checker(prompts, promotion.recheck)

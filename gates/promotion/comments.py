@@ -42,7 +42,57 @@ def promotion_comment(name: str, outcome: Outcome, history: list[dict[str, Any]]
             f"| {md_inline(detail, 200)} |"
         )
     lines += ["", "</details>", ""]
+    windows = [h for h in history if h["action"] == "analysis_window"][-12:]
+    if windows:
+        lines += [
+            "<details><summary>Canary analysis: canary against stable, latest windows</summary>",
+            "",
+            "| weight | window | requests c / s | latency p50 / p95 / p99 ms, c vs s | TTFT p50 ms | shift (interval) "
+            "| decision |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for h in windows:
+            lines.append("| " + " | ".join(md_inline(c, 200) for c in window_cells(h)) + " |")
+        lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _figures(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _pcts(arm: dict[str, Any], metric: str, keys: tuple[str, ...]) -> str:
+    q = arm.get(metric)
+    return " / ".join(f"{q[k]:.0f}" for k in keys) if isinstance(q, dict) else "—"
+
+
+def window_cells(h: dict[str, Any]) -> list[str]:
+    """One analysis window (a ledger row) as table cells: canary against stable, the decision, why."""
+    f = _figures(h["detail"])
+    step = f.get("step", {})
+    c, s = step.get("canary", {}), step.get("stable", {})
+    shift = "—"
+    for g in f.get("gates", []):
+        if g.get("name") == "latency_ms shift" and g.get("observed") is not None:
+            lo, hi = (g.get("interval") or [None, None])[:2]
+            inside = f" ({lo:+.1%} to {hi:+.1%})" if lo is not None and hi is not None else ""
+            shift = f"{g['observed']:+.1%}{inside}"
+    keys = ("p50", "p95", "p99")
+    decision = f"{f.get('decision', h.get('verdict') or '')}: {f.get('reason', '')}"
+    where = f"{f.get('window', '?')}/{f.get('max_windows', '?')} ({f.get('traffic', 'live')})"
+    return [
+        f"{h.get('weight')}%",
+        where,
+        f"{c.get('requests', 0)} / {s.get('requests', 0)}, errors {c.get('errors', 0)} / {s.get('errors', 0)}",
+        f"{_pcts(c, 'latency_ms', keys)} vs {_pcts(s, 'latency_ms', keys)}",
+        f"{_pcts(c, 'ttft_ms', ('p50',))} vs {_pcts(s, 'ttft_ms', ('p50',))}",
+        shift,
+        decision,
+    ]
 
 
 def detail_text(raw: str | None) -> str:

@@ -44,6 +44,10 @@ class CheckResult:
     passed: bool
     detail: str
     canary_requests: int = 0
+    # NODATA (too few requests, a metric missing, not settled yet): the step holds at its weight
+    # and is checked again; never a PASS, never a failure (gates/promotion/analysis/judge.py)
+    hold: bool = False
+    figures: dict[str, Any] | None = None  # one analysis window's figures, kept in the ledger
 
 
 class Checker(Protocol):
@@ -62,12 +66,15 @@ class Outcome:
     state: str
     weight: int
     message: str
+    held: bool = False  # stopped at a step without a decision: not promoted, not rolled back
     # nothing was in progress, so nothing was done: a scheduled re-check after a rollback is not a
     # failure every time it runs (it exited 1 forever)
     idle: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.held:
+            return ExitCode.INFRA  # inconclusive: run it again (it resumes from the ledger)
         if self.idle:
             return ExitCode.PASS
         return ExitCode.FAIL if self.state in (State.ROLLED_BACK, State.ROLLING_BACK) else ExitCode.PASS
@@ -165,10 +172,18 @@ class PromotionRun:
             if rec.state == State.ROLLING_BACK:
                 return self._finish_rollback(rec, "finishing an interrupted rollback")
             weight = self.cfg.steps[rec.step] if rec.step >= 0 else 0
+            holds = 0
             try:
                 while True:
                     result = self.checker.check(self.pipeline, weight)
+                    if result.hold:
+                        holds += 1
+                        self._held(weight, result, holds)
+                        if holds >= self._max_holds():
+                            return self._stop_held(rec, weight, result)
+                        continue
                     if result.passed:
+                        self._window(weight, result, "PASS")
                         rec = dataclasses.replace(rec, failures=0)
                         self._record(rec, self.actor, "recheck_passed", weight=weight, detail=result.detail)
                         return Outcome(rec.state, weight, f"{self.pipeline}: re-check at {weight}% passed")
@@ -197,18 +212,28 @@ class PromotionRun:
     def _walk(self, rec: PromotionRecord, approved: bool) -> Outcome:
         steps = self.cfg.steps
         i = rec.step + 1
+        holds = 0
         while i < len(steps):
             weight = steps[i]
             self._still_current()  # never move the canary on a state someone else has changed
-            self.progress(f"{self.pipeline}: step {i + 1}/{len(steps)}: canary to {weight}%")
-            self.move(weight, f"promote_step_{i + 1}")
+            if not holds:
+                self.progress(f"{self.pipeline}: step {i + 1}/{len(steps)}: canary to {weight}%")
+                self.move(weight, f"promote_step_{i + 1}")
             result = self.checker.check(self.pipeline, weight)
+            if result.hold:  # no decision: the weight stays, the next window is analysed
+                holds += 1
+                self._held(weight, result, holds)
+                if holds >= self._max_holds():
+                    return self._stop_held(rec, weight, result)
+                continue
+            holds = 0
             if not result.passed:
                 rec = self._failed(rec, weight, result)
                 if rec.state == State.ROLLING_BACK:
                     return self._finish_rollback(rec, f"step {i + 1} at {weight}%: {result.detail}")
                 self.sleep(self.cfg.retry_interval_s)
                 continue  # the same step again: its weight is set again (idempotent) and re-checked
+            self._window(weight, result, "PASS")
             last = i == len(steps) - 1
             gate = self.cfg.manual_gate_after == weight and not approved
             state = State.STABLE if last else (State.PAUSED if gate else State.CANARY)
@@ -223,7 +248,30 @@ class PromotionRun:
             i += 1
         return Outcome(rec.state, steps[-1], f"{self.pipeline}: {rec.state}")
 
+    def _max_holds(self) -> int:
+        return self.cfg.analysis.max_windows if self.cfg.analysis is not None else 1
+
+    def _held(self, weight: int, result: CheckResult, holds: int) -> None:
+        """A window without a decision: recorded (with its figures), no state change."""
+        self._window(weight, result, "NODATA")
+        self.progress(f"{self.pipeline}: {weight}% held (window {holds}/{self._max_holds()}): {result.detail}")
+
+    def _window(self, weight: int, result: CheckResult, verdict: str) -> None:
+        if result.figures is not None:
+            self._still_current()
+            self.ledger.record(
+                self.pipeline, self.actor, "analysis_window", None, None, weight=weight, verdict=verdict,
+                detail=result.figures,
+            )  # fmt: skip
+
+    def _stop_held(self, rec: PromotionRecord, weight: int, result: CheckResult) -> Outcome:
+        """No decision in the step's windows: stop where it is (fail closed: nothing promoted)."""
+        why = f"no decision at {weight}% after {self._max_holds()} windows: {result.detail}"
+        self.ledger.record(self.pipeline, self.actor, "analysis_held", None, None, weight=weight, detail=why)
+        return Outcome(rec.state, weight, f"{self.pipeline}: held, not promoted: {why}", held=True)
+
     def _failed(self, rec: PromotionRecord, weight: int, result: CheckResult) -> PromotionRecord:
+        self._window(weight, result, "FAIL")
         failures = rec.failures + 1
         give_up = failures >= self.cfg.failure_limit
         rec = dataclasses.replace(rec, failures=failures, state=State.ROLLING_BACK if give_up else rec.state)

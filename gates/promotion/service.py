@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.config import load_pipeline
+from gates.config.analysis import TrafficMode
 from gates.config.names import require_unique_name
 from gates.config.parse import PipelineFile
 from gates.errors import BadInputError, ExitCode, GatesError, InfraError
@@ -56,6 +57,8 @@ class PromotionService:
     report_url: str | None = None  # linked from the GitHub deployment
     # GPU architectures each commit must have PASSed on ($GATES_GPU_ARCHS; none: every one that ran)
     architectures: tuple[str, ...] = ()
+    # canary analysis' traffic for this call (gates promote --traffic synthetic); None: the config's
+    traffic: TrafficMode | None = None
 
     def carry_out(self, kind: str, req: Request, weight: int = 0) -> tuple[ExitCode, str]:
         """``promote`` | ``rollback`` | ``recheck`` | ``canary_set`` (to ``weight``); errors become
@@ -184,7 +187,12 @@ class PromotionService:
         """The state machine; the live checker is built only when given the canary to check: a
         rollback must work whatever the target can be checked with."""
         name = pf.config.name
-        checker = (self.checker_for or ops.live_checker)(pf, canary) if canary is not None else NoCheck()
+        if canary is None:
+            checker: Checker = NoCheck()
+        elif self.checker_for is not None:
+            checker = self.checker_for(pf, canary)
+        else:
+            checker = ops.live_checker(pf, canary, self.traffic)
 
         def move(weight: int, label: str) -> None:
             ops.set_weight(self.ledger, name, weight, req.actor, label)

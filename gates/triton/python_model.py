@@ -74,6 +74,8 @@ class TritonPythonModel:
 
         threads = int(_param(config, "threads", "1") or 1)
         self.runner = load_runner(Path(_param(config, "artifact_path")), threads)
+        # a served delay per generated token (render_config's delay_ms): fault injection only
+        self.delay_s = float(_param(config, "served_delay_ms", "0") or 0) / 1000.0
         self.labels = {"model": args["model_name"], "version": str(args["model_version"])}
         self.metrics = _Metrics(self.labels)
         self.scheduler = None
@@ -153,6 +155,8 @@ class TritonPythonModel:
         prompt_tokens = pb_utils.Tensor("PROMPT_TOKENS", np.array([len(ids)], dtype=np.int32))
 
         def on_token(token: int) -> None:
+            if self.delay_s:  # the scheduler's thread waits: every sequence of this model is slower
+                time.sleep(self.delay_s)
             generated.append(token)
             text = decode(generated, skip_special_tokens=True)
             previous = decode(generated[:-1], skip_special_tokens=True)
@@ -194,6 +198,8 @@ class TritonPythonModel:
         decode = self.runner.tokenizer.decode
         generated: list[int] = []
         for token in self.runner.stream(ids, max_new, **self._sampling(inputs)):
+            if self.delay_s:
+                time.sleep(self.delay_s)
             generated.append(token)
             text = decode(generated, skip_special_tokens=True)
             previous = decode(generated[:-1], skip_special_tokens=True)

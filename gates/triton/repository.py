@@ -36,15 +36,21 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(name: str, artifact_path: Path, threads: int = 1, instances: int = 1, device: str = "cpu") -> str:
+def render_config(
+    name: str, artifact_path: Path, threads: int = 1, instances: int = 1, device: str = "cpu", delay_ms: float = 0
+) -> str:
     """The Python model's config; on ``device`` cuda its instance group is on the GPU (``KIND_GPU``),
-    so Triton places the instance (and reports it) where the engine runs the model."""
+    so Triton places the instance (and reports it) where the engine runs the model. ``delay_ms``:
+    a served delay added to every generated token (fault injection: a slower canary of the same
+    model, for canary analysis tests and drills); 0 adds the parameter not at all."""
     params = {
         "artifact_path": str(artifact_path),
         "threads": str(threads),
         # The stub ignores PYTHONPATH; tell model.py where the gates package lives.
         "python_path": str(Path(gates.__file__).resolve().parent.parent),
     }
+    if delay_ms:
+        params["served_delay_ms"] = str(float(delay_ms))
     lines = [
         f"name: {_quote(name)}",
         'backend: "python"',
@@ -83,10 +89,18 @@ def set_parameters(model_dir: Path, params: dict[str, str]) -> None:
 
 
 def write_model(
-    repo: Path, name: str, artifact_path: Path, threads: int = 1, version: int = 1, device: str = "cpu"
+    repo: Path,
+    name: str,
+    artifact_path: Path,
+    threads: int = 1,
+    version: int = 1,
+    device: str = "cpu",
+    delay_ms: float = 0,
 ) -> Path:
     model_dir = repo / name
     (model_dir / str(version)).mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.pbtxt").write_text(render_config(name, artifact_path, threads, device=device))
+    (model_dir / "config.pbtxt").write_text(
+        render_config(name, artifact_path, threads, device=device, delay_ms=delay_ms)
+    )
     shutil.copyfile(PYTHON_MODEL, model_dir / str(version) / "model.py")
     return model_dir

@@ -1,8 +1,9 @@
 """What a canary target is: somewhere a canary's traffic weight is set, read back and checked live.
 
-One module per provider (``local.py``: the weighted router before Triton; ``kserve.py``: a KServe
-InferenceService), one entry each in :data:`gates.promotion.targets.TARGETS` — as Flagger keeps a
-router interface, one file per provider and a factory.
+One module per provider (``haproxy.py``: HAProxy before Triton; ``local.py``: gates' own weighted
+router; ``kserve.py``: a KServe InferenceService), one entry each in
+:data:`gates.promotion.targets.TARGETS` — as Flagger keeps a router interface, one file per
+provider and a factory.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from gates.config.analysis import AnalysisSection
 from gates.config.promotion import RecheckSection
+from gates.config.schema import GatesSection
 from gates.promotion.machine import Checker
 
 
@@ -25,3 +28,7 @@ class Target(Protocol):
 
     def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
         """The live re-check of this canary: traffic through the target, then drift."""
+
+    def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
+        """Canary analysis (``promotion.analysis``): one window of both arms per check, judged
+        (gates/promotion/analysis/); raises BadInputError when this target cannot provide it."""

@@ -21,9 +21,13 @@ from typing import Any
 
 import yaml
 
+from gates.config.analysis import AnalysisSection, ProviderKind
 from gates.config.promotion import RecheckSection
+from gates.config.schema import GatesSection
 from gates.errors import BadInputError, CapabilityError, InfraError, SubprocessError
 from gates.ledger import CanaryState
+from gates.promotion.analysis.checker import AnalysisChecker
+from gates.promotion.analysis.providers import PROVIDERS
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
 
@@ -174,3 +178,16 @@ class KServeTarget:
 
         drift = DriftProbe(e.stable_grpc, model, e.grpc, model) if e.grpc and e.stable_grpc else None
         return LiveChecker(send, drift, prompts, cfg, self.read_weight)
+
+    def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
+        """Canary analysis on the cluster's Prometheus (the revisions' Triton metrics): there is no
+        proxy log to read, and live traffic only (KServe splits it; no synthetic pairing)."""
+        if cfg.provider != ProviderKind.PROMETHEUS:
+            raise BadInputError(
+                "a KServe canary is analysed on Prometheus: set promotion.analysis.provider: prometheus "
+                "and promotion.analysis.prometheus.url"
+            )
+        e = self.endpoint
+        drift = DriftProbe(e.stable_grpc, e.model, e.grpc, e.model) if e.grpc and e.stable_grpc and e.model else None
+        state = CanaryState(e.name, "kserve", self.endpoint.encode(), e.model, e.model, 0, 0.0)
+        return AnalysisChecker(state, gates, cfg, PROVIDERS[cfg.provider.value], self.read_weight, drift, prompts)

@@ -13,8 +13,10 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from gates.config.analysis import AnalysisSection
 from gates.config.promotion import RecheckSection
-from gates.errors import InfraError
+from gates.config.schema import GatesSection
+from gates.errors import BadInputError, InfraError
 from gates.ledger import CanaryState
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
@@ -71,3 +73,9 @@ class LocalRouterTarget:
 
         drift = DriftProbe(str(grpc), str(snap["stable"]), str(grpc), str(snap["canary"]))
         return LiveChecker(send, drift, prompts, cfg, self.read_weight)
+
+    def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
+        raise BadInputError(
+            "gates' built-in router keeps no per-request timings for canary analysis (promotion.analysis): "
+            "serve the canary through HAProxy (gates canary serve --proxy haproxy)"
+        )
