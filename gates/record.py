@@ -115,6 +115,8 @@ class PointLoad:
     server: dict[str, ModelWindow] | None
     records_path: Path
     stopped: Stopped
+    generator: GeneratorSummary | None = None  # this window's worker summary (its own self-check)
+    generator_problem: str | None = None  # why this window's load generator, not the server, was the bottleneck
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)

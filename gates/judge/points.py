@@ -20,7 +20,7 @@ import numpy as np
 from gates.config.schema import GatesSection
 from gates.judge.cost import cost_gate
 from gates.judge.paired import two_sided
-from gates.judge.policy import Evidence, metric_gate, tail_gates
+from gates.judge.policy import Evidence, generator_gate, metric_gate, tail_gates
 from gates.judge.verdict import GateResult, Status, Verdict
 from gates.loadgen.capacity import Capacity
 
@@ -54,7 +54,8 @@ def latency_point_gates(ev: Evidence, cfg: GatesSection) -> tuple[GateResult, ..
     """The latency and cost gates on the latency point's window, named ``<gate>@latency``."""
     metrics = [(spec, metric_gate(ev, spec, cfg)) for spec in cfg.metrics]
     shift_passed = any(s.name == "latency_ms" and g.status == Status.PASS for s, g in metrics)
-    gates = [g for _, g in metrics] + list(tail_gates(ev, cfg, shift_passed))
+    # its own generator check: a saturated client at this point makes its figures unusable
+    gates = [generator_gate(ev), *(g for _, g in metrics), *tail_gates(ev, cfg, shift_passed)]
     if cfg.cost is not None:
         unusable = ev.simulated_reason if ev.latency_simulated else ""
         gates.append(

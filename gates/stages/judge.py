@@ -55,6 +55,8 @@ def point_evidence(ctx: RunContext, main: Evidence) -> PointEvidence:
             baseline_tokens_per_s=lp.capacity_tokens_per_s("baseline"),
             candidate_tokens_per_s=lp.capacity_tokens_per_s("candidate"),
             server_failures=failures,
+            generator_problem=lp.generator_problem,  # the latency window's own worker, not the main one's
+            generator_summary=_generator_summary(lp.generator) if lp.generator else main.generator_summary,
             looks=(),
             points=None,
         )

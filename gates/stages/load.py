@@ -94,7 +94,9 @@ class LoadStage:
             ctx.progress("operating point `latency`: one request in flight per arm")
             lw = measure(ctx, alone, out / "latency", dep)
             b, c = lw.arms["baseline"], lw.arms["candidate"]
-            latency_point = PointLoad("latency", 1, None, b, c, lw.windows, lw.records_path, lw.stopped)
+            latency_point = PointLoad(
+                "latency", 1, None, b, c, lw.windows, lw.records_path, lw.stopped, lw.generator, lw.problem
+            )
         if OperatingPoint.throughput in points:
             ctx.progress("operating point `throughput`")
         w = measure(ctx, spec if OperatingPoint.throughput in points else alone, out, dep)

@@ -141,3 +141,12 @@ def test_output_token_pairs_match_the_two_requests_of_each_draw() -> None:
         rec("baseline", "", 16),  # records of an older worker carry no pair
     ]
     assert output_token_pairs(records, warmup_s=1.0) == ((16, 12),)
+
+
+def test_a_saturated_client_at_the_latency_point_makes_the_run_inconclusive() -> None:
+    """The latency window has its own load generator: its saturation is not hidden by the main window's."""
+    starved = dataclasses.replace(evidence(100, 100, seed=8), generator_problem="the load generator was saturated")
+    points = PointEvidence(latency=starved, batches=BATCHED, concurrent=True)
+    verdict = verdict_of(evidence(100, 100, seed=9, points=points), [], None, CFG)
+    assert verdict.verdict == Decision.INCONCLUSIVE
+    assert "load_generator@latency (the load generator was saturated)" in verdict.reason
