@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -236,16 +237,24 @@ def test_starved_generator_is_inconclusive(
     for thread in workers[0].threads():
         os.sched_setaffinity(thread.id, {0})
         os.setpriority(os.PRIO_PROCESS, thread.id, 19)
-    # three busy loops beside it: one left the worker enough CPU to keep its loop on time (lag p95
-    # 8-11 ms) once the served models answered faster than when this test was calibrated
+    # three busy loops beside it (one left the worker enough CPU to keep its loop on time, lag p95
+    # 8-11 ms, once the served models answered faster than when this test was calibrated), for 6 s
+    # of the 10 s load: starved to the end, the worker did not even finish (a different INCONCLUSIVE)
     hogs = [multiprocessing.get_context("fork").Process(target=_busy_on_cpu0, daemon=True) for _ in range(3)]
     for hog in hogs:
         hog.start()
+
+    def release() -> None:
+        for hog in hogs:
+            hog.kill()
+
+    timer = threading.Timer(6.0, release)
+    timer.start()
     try:
         stdout, stderr = proc.communicate(timeout=300)
     finally:
-        for hog in hogs:
-            hog.kill()
+        timer.cancel()
+        release()
     assert proc.returncode == 3, stdout + stderr
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"] == "INCONCLUSIVE"
