@@ -18,29 +18,24 @@ the same IR directly (gates/engines/openvino_runner.py).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from gates.artifacts import ArtifactStore, EngineBuild, ModelRef
 from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
 from gates.engines import openvino_export as export
 from gates.engines.base import ConfigProblem, KernelSupport
+from gates.engines.numerics import CHECK_KL_MAX, CHECK_TOP1_MIN, against_hf
 from gates.engines.openvino_runner import OpenVinoRunner
-from gates.engines.ort_genai import CHECK_TEXTS, light_tokenizer
+from gates.engines.ort_genai import light_tokenizer
 from gates.errors import BadInputError, CapabilityError
-from gates.models.loader import load_model
 from gates.triton.repository import write_model
 
 INSTALL_HINT = (
     "pip install openvino==2026.4.1 openvino-genai==2026.4.1.0 openvino-tokenizers==2026.4.1.0 nncf==3.4.0 "
     "(in this project's dependencies: run `make install`)"
 )
-CHECK_TOP1_MIN = 0.99
-CHECK_KL_MAX = 0.01
 BUILD_VERSION = 1  # bump when the build below changes: part of the artifact's cache key
 
 
@@ -167,26 +162,9 @@ def quantization(precision: str, cfg: EngineSection) -> dict[str, Any]:
 
 def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
     """Teacher-forced next-token predictions of the build against the Hugging Face model."""
-    import torch
-
-    model, tokenizer = load_model(hf_dir)
-    runner = OpenVinoRunner(engine_dir, threads=max(1, (os.cpu_count() or 2)), tokenizer=tokenizer)
-    agree = positions = 0
-    kls = []
-    for text in CHECK_TEXTS:
-        ids = [int(i) for i in tokenizer(text)["input_ids"]]
-        with torch.no_grad():
-            ref = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), -1).numpy()
-        got = runner.score(ids[:1], ids[1:])
-        if got.shape != ref.shape:
-            raise BadInputError(
-                f"the OpenVINO build of {hf_dir} does not reproduce the Hugging Face model: its vocabulary "
-                f"has {got.shape[-1]} entries, the model's {ref.shape[-1]}; refusing to serve it"
-            )
-        agree += int((ref.argmax(-1) == got.argmax(-1)).sum())
-        positions += len(ids) - 1
-        kls.append(float((np.exp(ref) * (ref - got)).sum(-1).mean()))
-    return {"top1": agree / max(positions, 1), "kl": max(0.0, float(np.mean(kls))), "positions": positions}
+    return against_hf(
+        hf_dir, lambda threads, tokenizer: OpenVinoRunner(engine_dir, threads, tokenizer=tokenizer), "OpenVINO"
+    )
 
 
 __all__ = ["OpenVinoEngine"]

@@ -34,22 +34,14 @@ from gates.config.engine import EngineSection
 from gates.config.schema import Pipeline
 from gates.engines.base import ConfigProblem, KernelSupport
 from gates.engines.batching import SchedulerThread
+from gates.engines.numerics import CHECK_KL_MAX, CHECK_TEXTS, CHECK_TOP1_MIN, against_hf
 from gates.engines.ort_batching import OrtStepEngine
 from gates.engines.runner import Sampler, log_softmax
 from gates.errors import BadInputError, CapabilityError, SubprocessError
-from gates.models.loader import load_model, prepare_tokenizer, stop_token_ids
+from gates.models.loader import prepare_tokenizer, stop_token_ids
 from gates.triton.repository import write_model
 
 INSTALL_HINT = "pip install onnxruntime-genai==0.18.0 onnx onnx-ir (in this project's dependencies: run `make install`)"
-# Texts the fp32 build is checked on: ordinary English, no golden or calibration data needed.
-CHECK_TEXTS = (
-    "The capital of France is Paris, and the capital of Japan is Tokyo.",
-    "Water is made of hydrogen and oxygen; it boils at one hundred degrees Celsius.",
-    "She opened the window, looked at the rain and decided to stay at home.",
-    "To add two numbers, write them one under the other and add the digits from the right.",
-)
-CHECK_TOP1_MIN = 0.99
-CHECK_KL_MAX = 0.01
 BUILD_VERSION = 2  # bump when the build below changes: part of the artifact's cache key
 
 
@@ -171,26 +163,9 @@ def run_builder(hf_dir: Path, out: Path, precision: str, options: list[str]) -> 
 
 def check_numerics(hf_dir: Path, engine_dir: Path) -> dict[str, float]:
     """Teacher-forced next-token predictions of the build against the Hugging Face model."""
-    import torch
-
-    model, tokenizer = load_model(hf_dir)
-    runner = OrtRunner(engine_dir, threads=max(1, (os.cpu_count() or 2)), tokenizer=tokenizer)
-    agree = positions = 0
-    kls = []
-    for text in CHECK_TEXTS:
-        ids = [int(i) for i in tokenizer(text)["input_ids"]]
-        with torch.no_grad():
-            ref = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), -1).numpy()
-        got = runner.score(ids[:1], ids[1:])
-        if got.shape != ref.shape:
-            raise BadInputError(
-                f"the ONNX Runtime GenAI build of {hf_dir} does not reproduce the Hugging Face model: its "
-                f"vocabulary has {got.shape[-1]} entries, the model's {ref.shape[-1]}; refusing to serve it"
-            )
-        agree += int((ref.argmax(-1) == got.argmax(-1)).sum())
-        positions += len(ids) - 1
-        kls.append(float((np.exp(ref) * (ref - got)).sum(-1).mean()))
-    return {"top1": agree / max(positions, 1), "kl": max(0.0, float(np.mean(kls))), "positions": positions}
+    return against_hf(
+        hf_dir, lambda threads, tokenizer: OrtRunner(engine_dir, threads, tokenizer=tokenizer), "ONNX Runtime GenAI"
+    )
 
 
 TOKENIZER_CHECK_TEXTS = (
