@@ -98,6 +98,7 @@ class LoadResult:
     capacity: Capacity | None = None  # from load.sweep, when configured
 
     latency_point: PointLoad | None = None  # load.operating_points' `latency` window, when measured apart
+    output_pairs: tuple[tuple[int, int], ...] = ()  # (baseline, candidate) output tokens per measured pair
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)
@@ -117,6 +118,7 @@ class PointLoad:
     stopped: Stopped
     generator: GeneratorSummary | None = None  # this window's worker summary (its own self-check)
     generator_problem: str | None = None  # why this window's load generator, not the server, was the bottleneck
+    output_pairs: tuple[tuple[int, int], ...] = ()  # (baseline, candidate) output tokens per measured pair
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)

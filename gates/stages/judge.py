@@ -11,7 +11,7 @@ from gates.judge.points import ArmBatches, PointEvidence
 from gates.judge.policy import Evidence
 from gates.judge.quality_gates import quality_entries
 from gates.judge.stall import find_stall
-from gates.loadgen.stats import output_token_pairs, read_records
+from gates.loadgen.stats import read_records
 from gates.loadgen.summary import GeneratorSummary
 from gates.loadmodes import LoadMode, OperatingPoint
 from gates.record import BuildResult, DriftResult, LoadResult, QualityResult, QualityVerdicts
@@ -64,10 +64,8 @@ def point_evidence(ctx: RunContext, main: Evidence) -> PointEvidence:
     # output lengths of the requests whose latency is judged (each pair: one prompt to both arms);
     # without a load, of the golden prompts' greedy answers
     lengths: tuple[tuple[int, int], ...] = ()
-    if load is not None:
-        for path in [load.records_path] + ([load.latency_point.records_path] if load.latency_point else []):
-            if path.is_file():
-                lengths += output_token_pairs(read_records(path), cfg.load.warmup_s)
+    if load is not None:  # counted by the load stage from the records it read
+        lengths = load.output_pairs + (load.latency_point.output_pairs if load.latency_point else ())
     elif drift is not None:
         lengths = tuple((r.positions, r.candidate_tokens) for r in drift.rows if r.temperature is None)
     return PointEvidence(

@@ -9,7 +9,7 @@ from gates.context import RunContext
 from gates.errors import InfraError
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
-from gates.loadgen.stats import ArmLoad, read_records, summarize
+from gates.loadgen.stats import ArmLoad, output_token_pairs, read_records, summarize
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.loadgen.sweep import run_sweep
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
@@ -95,7 +95,17 @@ class LoadStage:
             lw = measure(ctx, alone, out / "latency", dep)
             b, c = lw.arms["baseline"], lw.arms["candidate"]
             latency_point = PointLoad(
-                "latency", 1, None, b, c, lw.windows, lw.records_path, lw.stopped, lw.generator, lw.problem
+                "latency",
+                1,
+                None,
+                b,
+                c,
+                lw.windows,
+                lw.records_path,
+                lw.stopped,
+                lw.generator,
+                lw.problem,
+                lw.output_pairs,
             )
         if OperatingPoint.throughput in points:
             ctx.progress("operating point `throughput`")
@@ -129,6 +139,7 @@ class LoadStage:
                 stopped=stopped,
                 capacity=capacity,
                 latency_point=latency_point,
+                output_pairs=w.output_pairs,
                 note=f"stopped at {stopped.duration_s:.0f}s ({stopped.reason}"
                 + (f", {len(stopped.looks or ())} looks" if cfg.adaptive else "")
                 + "); "
@@ -149,6 +160,7 @@ class Window:
     stopped: Stopped
     problem: str | None
     records_path: Path
+    output_pairs: tuple[tuple[int, int], ...]  # (baseline, candidate) output tokens of each measured pair
 
 
 def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Window:
@@ -193,4 +205,5 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
         if s.requests == 0:
             why = f" ({problem})" if problem else ""
             raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
-    return Window(arms, windows, memory, generator, stopped, problem, records_path)
+    pairs = output_token_pairs(records, cfg.warmup_s)
+    return Window(arms, windows, memory, generator, stopped, problem, records_path, pairs)
