@@ -19,6 +19,7 @@ from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
+from gates.promotion.nginx import Nginx
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
 
@@ -80,19 +81,20 @@ def pipeline_name(arg: str) -> str:
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
 @click.option(
     "--proxy",
-    type=click.Choice(["haproxy", "builtin"]),
+    type=click.Choice(["haproxy", "nginx", "builtin"]),
     default="haproxy",
     show_default=True,
     help="haproxy: Debian's HAProxy (weights over its admin socket, sticky users, per-request timing log for "
-    "canary analysis); builtin: gates' own router (no canary analysis).",
+    "canary analysis); nginx: Debian's nginx (the same, weights by reload, and mirror mode for "
+    "promotion.mirror); builtin: gates' own router (no canary analysis).",
 )
-@click.option("--sticky-header", default="X-User-Id", show_default=True, help="Header naming the user (haproxy).")
+@click.option("--sticky-header", default="X-User-Id", show_default=True, help="Header naming the user (proxies).")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".gates/proxy"),
     show_default=True,
-    help="Where HAProxy's config, admin socket and request log go.",
+    help="Where the proxy's config, admin socket and request log go.",
 )
 @click.option(
     "--digest",
@@ -126,6 +128,11 @@ def serve(
         spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
         serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
         click.echo("HAProxy stopped")
+        return
+    if proxy == "nginx":
+        spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
+        serve_nginx(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
+        click.echo("nginx stopped")
         return
     with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
         ledger.set_canary(
@@ -168,6 +175,28 @@ def serve_haproxy(
         ledger.set_canary(state, actor, "canary_deploy")
         click.echo(
             f"HAProxy (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
+            f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
+        )
+        _wait()
+
+
+def serve_nginx(
+    ledger: Ledger,
+    pipeline: str,
+    spec: ProxySpec,
+    workdir: Path,
+    weight: int,
+    port: int,
+    triton_grpc: str | None,
+    digest: str,
+    actor: str,
+) -> None:
+    with Nginx(spec, workdir, weight, port) as proxy:
+        endpoint = proxy.endpoint(triton_grpc)
+        state = CanaryState(pipeline, "nginx", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest)
+        ledger.set_canary(state, actor, "canary_deploy")
+        click.echo(
+            f"nginx (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
             f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
         )
         _wait()

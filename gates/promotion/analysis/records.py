@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+
+from gates.errors import InfraError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +90,18 @@ class WindowData:
             if start <= r.at < end and r.arm in by_arm:
                 by_arm[r.arm].append(r)
         return cls(start, end, samples(by_arm["stable"]), samples(by_arm["canary"]), source)
+
+
+T = TypeVar("T")
+
+
+def parsed_lines(path: Path, parse: Callable[[str], T | None], what: str) -> Iterator[T]:
+    """The lines of a proxy's log that ``parse`` reads (it returns None for anything else)."""
+    try:
+        with path.open(errors="replace") as f:
+            for line in f:
+                item = parse(line.strip())
+                if item is not None:
+                    yield item
+    except OSError as exc:
+        raise InfraError(f"{what} {path} is not readable: {exc}") from exc
