@@ -12,13 +12,21 @@ from pathlib import Path
 
 import click
 
-from gates.artifacts import tree_digest
-from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pipeline_file
+from gates.artifacts import ArtifactStore, tree_digest
+from gates.cli.common import (
+    default_artifacts,
+    ledger_options,
+    open_ledger,
+    pipeline_argument,
+    pipeline_file,
+    writable_dir,
+)
 from gates.cli.promote import carry_out, repo_options
 from gates.config import load_pipeline
 from gates.errors import BadInputError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
+from gates.promotion.local_serve import serve_measured_builds
 from gates.promotion.nginx import Nginx
 from gates.promotion.targets.kserve import KServeEndpoint
 from gates.promotion.targets.weighted_router import WeightedRouter
@@ -72,10 +80,16 @@ def pipeline_name(arg: str) -> str:
 
 @command.command("serve")
 @pipeline_argument
-@click.option("--triton", required=True, help="host:port of Triton's HTTP endpoint serving both models.")
+@click.option(
+    "--triton",
+    default=None,
+    help="host:port of an existing Triton's HTTP endpoint serving both models (with --stable and --canary). "
+    "Default: start a local tritonserver with the builds the gate measured (baseline as stable, candidate as "
+    "canary; run `gates run PIPELINE` first).",
+)
 @click.option("--served", default="model", show_default=True, help="Model name clients call.")
-@click.option("--stable", "stable", required=True, help="Triton model name of the stable arm.")
-@click.option("--canary", "canary_model", required=True, help="Triton model name of the canary arm.")
+@click.option("--stable", "stable", default=None, help="Triton model name of the stable arm (with --triton).")
+@click.option("--canary", "canary_model", default=None, help="Triton model name of the canary arm (with --triton).")
 @click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
 @click.option("--weight", default=0, show_default=True, type=click.IntRange(0, 100), help="Percent to the canary.")
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
@@ -103,13 +117,20 @@ def pipeline_name(arg: str) -> str:
     help="Build digest of what the canary serves (report.json candidate.build_digest); default: computed from "
     "the build Triton's canary model loads. Promotion checks that this build passed the gate.",
 )
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact store root holding the measured builds, without --triton (default: $GATES_ARTIFACTS or "
+    "./artifacts).",
+)
 @ledger_options
-def serve(
+def serve_command(
     pipeline: str,
-    triton: str,
+    triton: str | None,
     served: str,
-    stable: str,
-    canary_model: str,
+    stable: str | None,
+    canary_model: str | None,
     port: int,
     weight: int,
     triton_grpc: str | None,
@@ -117,10 +138,50 @@ def serve(
     sticky_header: str,
     workdir: Path,
     digest: str | None,
+    artifacts: Path | None,
     ledger_url: str,
     actor: str,
 ) -> None:
-    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
+    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
+    --triton, first start a local tritonserver serving the builds the gate measured."""
+    serve(pipeline, triton, served, stable, canary_model, port, weight, triton_grpc, proxy, sticky_header, workdir,
+          digest, artifacts, ledger_url, actor)  # fmt: skip
+
+
+def serve(
+    pipeline: str,
+    triton: str | None,
+    served: str,
+    stable: str | None,
+    canary_model: str | None,
+    port: int,
+    weight: int,
+    triton_grpc: str | None,
+    proxy: str,
+    sticky_header: str,
+    workdir: Path,
+    digest: str | None,
+    artifacts: Path | None,
+    ledger_url: str,
+    actor: str,
+) -> None:
+    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
+    --triton, first start a local tritonserver serving the builds the gate measured."""
+    if triton is None:
+        if stable or canary_model or triton_grpc:
+            raise BadInputError("--stable, --canary and --triton-grpc name models of an existing Triton: pass --triton")
+        pf = load_pipeline(pipeline_file(pipeline))
+        store = ArtifactStore(writable_dir("--artifacts", artifacts or default_artifacts()))
+        with serve_measured_builds(pf, store, (workdir / "triton").resolve()) as arms:
+            click.echo(
+                f"tritonserver (pid {arms.pid}) at {arms.triton}: {arms.stable} (stable), {arms.canary} (canary)"
+            )
+            serve(pipeline, arms.triton, served, arms.stable, arms.canary, port, weight, arms.triton_grpc, proxy,
+                  sticky_header, workdir, digest, None, ledger_url, actor)  # fmt: skip
+        click.echo("tritonserver stopped")
+        return
+    if stable is None or canary_model is None:
+        raise BadInputError("--triton needs --stable and --canary: the Triton model names of both arms")
     pipeline = pipeline_name(pipeline)
     digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
     ledger = open_ledger(ledger_url)

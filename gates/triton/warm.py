@@ -148,10 +148,19 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     Call it from the main thread (see :meth:`TritonServer.launch`) and hand :meth:`WarmServer.close`
     to the run's resources at once.
     """
-    serve = config.serve
-    builds = recall(store, config) if serve.triton == "local" else None
+    builds = recall(store, config) if config.serve.triton == "local" else None
     if builds is None:
         return None
+    try:
+        return start_builds(config, builds, workdir)
+    except Exception:  # nothing started; deploy starts the server itself and reports what fails
+        return None
+
+
+def start_builds(config: Pipeline, builds: dict[str, EngineBuild], workdir: Path) -> WarmServer:
+    """Launch tritonserver serving ``builds`` under the pipeline's model names and start loading
+    them (raises when the server cannot be launched; :meth:`WarmServer.ready` waits for the load)."""
+    serve = config.serve
     models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
     repo = workdir / "models"
     threads = config.engine.threads_per_model()
@@ -161,8 +170,8 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     warm = WarmServer(server, models, builds)
     try:
         server.launch()
-    except Exception:  # nothing started; deploy starts the server itself and reports what fails
+    except BaseException:
         server.stop()
-        return None
+        raise
     warm.thread.start()
     return warm
