@@ -164,6 +164,7 @@ def serve(
     artifacts: Path | None,
     ledger_url: str,
     actor: str,
+    request_logs: dict[str, str] | None = None,
 ) -> None:
     """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
     --triton, first start a local tritonserver serving the builds the gate measured."""
@@ -177,7 +178,7 @@ def serve(
                 f"tritonserver (pid {arms.pid}) at {arms.triton}: {arms.stable} (stable), {arms.canary} (canary)"
             )
             serve(pipeline, arms.triton, served, arms.stable, arms.canary, port, weight, arms.triton_grpc, proxy,
-                  sticky_header, workdir, digest, None, ledger_url, actor)  # fmt: skip
+                  sticky_header, workdir, digest, None, ledger_url, actor, arms.request_logs)  # fmt: skip
         click.echo("tritonserver stopped")
         return
     if stable is None or canary_model is None:
@@ -187,12 +188,12 @@ def serve(
     ledger = open_ledger(ledger_url)
     if proxy == "haproxy":
         spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
-        serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
+        serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor, request_logs)
         click.echo("HAProxy stopped")
         return
     if proxy == "nginx":
         spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
-        serve_nginx(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
+        serve_nginx(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor, request_logs)
         click.echo("nginx stopped")
         return
     with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
@@ -225,10 +226,11 @@ def serve_haproxy(
     triton_grpc: str | None,
     digest: str,
     actor: str,
+    request_logs: dict[str, str] | None = None,
 ) -> None:
     with HAProxy(spec, workdir, weight, port) as proxy:
         endpoint = HAProxyEndpoint(
-            proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, spec.served, triton_grpc
+            proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, spec.served, triton_grpc, request_logs
         )
         state = CanaryState(
             pipeline, "haproxy", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest
@@ -251,9 +253,10 @@ def serve_nginx(
     triton_grpc: str | None,
     digest: str,
     actor: str,
+    request_logs: dict[str, str] | None = None,
 ) -> None:
     with Nginx(spec, workdir, weight, port) as proxy:
-        endpoint = proxy.endpoint(triton_grpc)
+        endpoint = proxy.endpoint(triton_grpc, request_logs)
         state = CanaryState(pipeline, "nginx", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest)
         ledger.set_canary(state, actor, "canary_deploy")
         click.echo(

@@ -259,6 +259,7 @@ class HAProxyEndpoint:
     pid: int
     served: str  # the model name clients call
     triton_grpc: str | None = None  # for drift (both models on one Triton)
+    request_logs: dict[str, str] | None = None  # arm -> the served model's request log (model_log.py)
 
     def encode(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -27,6 +27,7 @@ class ServedArms:
     stable: str  # Triton model names
     canary: str
     pid: int
+    request_logs: dict[str, str]  # arm -> the served model's per-request log (ITL, output tokens)
 
 
 @contextmanager
@@ -44,12 +45,14 @@ def serve_measured_builds(pf: PipelineFile, store: ArtifactStore, workdir: Path)
             f"{pf.path}: no builds of this pipeline's config in the artifact store {store.root}: run "
             f"`gates run {pf.path}` first (the canary serves exactly the builds the gate measured)"
         )
-    warm = start_builds(config, builds, workdir)
+    logs = {"stable": str(workdir / "stable.requests.jsonl"), "canary": str(workdir / "canary.requests.jsonl")}
+    extra = {"baseline": {"request_log": logs["stable"]}, "candidate": {"request_log": logs["canary"]}}
+    warm = start_builds(config, builds, workdir, extra)
     try:
         server = warm.ready()
         if server.pid is None:
             raise InfraError("tritonserver did not start")
         serve = config.serve
-        yield ServedArms(server.url, server.grpc_url, serve.baseline_model, serve.candidate_model, server.pid)
+        yield ServedArms(server.url, server.grpc_url, serve.baseline_model, serve.candidate_model, server.pid, logs)
     finally:
         warm.close()

@@ -210,6 +210,7 @@ class NginxEndpoint:
     canary_port: int
     sticky_header: str = "X-User-Id"
     triton_grpc: str | None = None
+    request_logs: dict[str, str] | None = None  # arm -> the served model's request log (model_log.py)
 
     @property
     def ports(self) -> Ports:
@@ -321,11 +322,11 @@ class Nginx:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def endpoint(self, triton_grpc: str | None = None) -> NginxEndpoint:
+    def endpoint(self, triton_grpc: str | None = None, request_logs: dict[str, str] | None = None) -> NginxEndpoint:
         s = self.spec
         return NginxEndpoint(
             self.url, str(self.workdir), self.pid or 0, s.served, s.stable, s.canary, s.triton, self.ports.stable,
-            self.ports.canary, s.sticky_header, triton_grpc,
+            self.ports.canary, s.sticky_header, triton_grpc, request_logs,
         )  # fmt: skip
 
     def start(self, timeout_s: float = 10.0) -> None:

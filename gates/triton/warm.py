@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -157,15 +158,22 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
         return None
 
 
-def start_builds(config: Pipeline, builds: dict[str, EngineBuild], workdir: Path) -> WarmServer:
+def start_builds(
+    config: Pipeline,
+    builds: dict[str, EngineBuild],
+    workdir: Path,
+    extra: Mapping[str, Mapping[str, str]] | None = None,
+) -> WarmServer:
     """Launch tritonserver serving ``builds`` under the pipeline's model names and start loading
-    them (raises when the server cannot be launched; :meth:`WarmServer.ready` waits for the load)."""
+    them (raises when the server cannot be launched; :meth:`WarmServer.ready` waits for the load).
+    ``extra``: more model parameters per arm (e.g. the canary's ``request_log``)."""
     serve = config.serve
     models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
     repo = workdir / "models"
     threads = config.engine.threads_per_model()
     for arm, build in builds.items():
-        set_parameters(ENGINES[build.backend].write_serving(repo, models[arm], build, threads), serving(serve))
+        params = {**serving(serve), **(extra or {}).get(arm, {})}
+        set_parameters(ENGINES[build.backend].write_serving(repo, models[arm], build, threads), params)
     server = local_server(repo, workdir, serve.startup_timeout_s, builds)
     warm = WarmServer(server, models, builds)
     try:

@@ -24,7 +24,7 @@ from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec, haproxy
 from gates.promotion.machine import PromotionRun
 from gates.promotion.nginx import Nginx, nginx_available, read_split
 from gates.promotion.targets import target_for
-from gates.triton.repository import write_model
+from gates.triton.repository import set_parameters, write_model
 from gates.triton.server import TritonServer
 
 pytestmark = [pytest.mark.integration]
@@ -111,14 +111,15 @@ def test_mirror_judges_copies_before_any_user_is_sent_to_the_canary(
     """nginx copies stable's requests to the canary before the first weight: a slow canary is rolled
     back with no user ever served by it; an identical one passes the mirror, then walks to stable."""
     repo = tmp_path / "models"
-    write_model(repo, "stable", tiny_model)
-    write_model(repo, "same", tiny_model)
-    write_model(repo, "slow", tiny_model, delay_ms=60)
+    logs = {name: str(tmp_path / f"{name}.requests.jsonl") for name in ("stable", "same", "slow")}
+    for name, delay in (("stable", 0), ("same", 0), ("slow", 60)):  # slow: 60 ms more per token
+        set_parameters(write_model(repo, name, tiny_model, delay_ms=delay), {"request_log": logs[name]})
     ledger = Ledger(str(tmp_path / "ledger.sqlite"))
     cfg = PromotionSection(steps=[50, 100], retry_interval_s=0, analysis=ANALYSIS, mirror=True)
 
     def walk(name: str, proxy: Nginx, grpc: str) -> object:
-        state = CanaryState(name, "nginx", proxy.endpoint(grpc).encode(), "stable", name, 0, time.time(), DIGEST)
+        endpoint = proxy.endpoint(grpc, {"stable": logs["stable"], "canary": logs[name]})
+        state = CanaryState(name, "nginx", endpoint.encode(), "stable", name, 0, time.time(), DIGEST)
         ledger.set_canary(state, "ci", "canary_deploy")
         checker = target_for(state).analysis_checker(PROMPTS, GatesSection(), ANALYSIS)
 
@@ -155,3 +156,6 @@ def test_mirror_judges_copies_before_any_user_is_sent_to_the_canary(
             assert read_split(proxy.url) == (100, False)
         actions = [h["action"] for h in ledger.history("same")]
         assert actions.index("mirror_passed") < actions.index("step_passed") < actions.index("promoted")
+        # inter-token latency per request from the models' own records, judged beside TTFT and latency
+        passed = [h for h in ledger.history("same") if h["action"] == "analysis_window" and h["verdict"] == "PASS"]
+        assert passed and '"itl_ms"' in str(passed[0]["detail"]), passed

@@ -72,10 +72,13 @@ def test_canary_serve_starts_triton_with_the_measured_builds(
         endpoint = json.loads(state.endpoint or "{}")
         assert endpoint["triton_grpc"]  # live drift checks can reach both models
         assert target_for(state).read_weight() == 0
-        body = json.dumps({"PROMPT": "Hello", "MAX_NEW_TOKENS": 2}).encode()
-        req = urllib.request.Request(f"http://{endpoint['url']}/v2/models/model/generate", data=body)
+        body = json.dumps({"PROMPT": "Hello", "MAX_NEW_TOKENS": 3, "STREAM": True}).encode()
+        req = urllib.request.Request(f"http://{endpoint['url']}/v2/models/model/generate_stream", data=body)
         with urllib.request.urlopen(req, timeout=60) as r:
-            assert r.headers["X-Gates-Arm"] == "stable" and json.loads(r.read())
+            assert r.headers["X-Gates-Arm"] == "stable" and r.read().count(b"data:") == 3
+        # the stable model's own record of it: what canary analysis reads for ITL and output tokens
+        record = json.loads(Path(endpoint["request_logs"]["stable"]).read_text().splitlines()[-1])
+        assert record["output_tokens"] == 3 and record["ok"] and record["itl_ms"] > 0
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)

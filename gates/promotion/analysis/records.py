@@ -36,6 +36,9 @@ class ArmSamples:
     latency_ms: tuple[float, ...] = ()  # of the successful requests
     ttft_ms: tuple[float, ...] = ()
     server_failures: float | None = None  # counted by the server itself (Prometheus), when known
+    # from the served model's own per-request records (model_log.py), when the target keeps them
+    itl_ms: tuple[float, ...] = ()  # mean inter-token time of each streamed request
+    output_tokens: tuple[int, ...] = ()
 
     def merge(self, other: ArmSamples) -> ArmSamples:
         failures = None
@@ -48,16 +51,20 @@ class ArmSamples:
             self.latency_ms + other.latency_ms,
             self.ttft_ms + other.ttft_ms,
             failures,
+            self.itl_ms + other.itl_ms,
+            self.output_tokens + other.output_tokens,
         )
 
     def figures(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.requests, "errors": self.errors, "synthetic": self.synthetic}
-        for name, values in (("latency_ms", self.latency_ms), ("ttft_ms", self.ttft_ms)):
+        for name, values in (("latency_ms", self.latency_ms), ("ttft_ms", self.ttft_ms), ("itl_ms", self.itl_ms)):
             if values:
                 p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
                 out[name] = {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
         if self.server_failures is not None:
             out["server_failures"] = self.server_failures
+        if self.output_tokens:
+            out["output_tokens_mean"] = round(float(np.mean(self.output_tokens)), 2)
         return out
 
 
@@ -82,6 +89,7 @@ class WindowData:
     stable: ArmSamples
     canary: ArmSamples
     source: str  # the provider that read it
+    measures_itl: bool = False  # the served models' own per-request records were read (itl_ms is judged)
 
     @classmethod
     def of(cls, start: float, end: float, requests: Iterable[Request], source: str) -> WindowData:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from gates.config.analysis import AnalysisSection
 from gates.ledger import CanaryState
+from gates.promotion.analysis.providers.model_log import with_model_records
 from gates.promotion.analysis.providers.proxy_nginx import nginx_window
 from gates.promotion.analysis.records import Request, WindowData, parsed_lines
 from gates.promotion.haproxy import HAProxyEndpoint
@@ -50,7 +51,12 @@ def read_log(path: Path, parse: Callable[[str], T | None] = parse_line) -> Itera
 class ProxyProvider:
     def window(self, canary: CanaryState, cfg: AnalysisSection, start: float, end: float) -> WindowData:
         if canary.target == "nginx":
-            return nginx_window(NginxEndpoint.of(canary), start, end, drain_s=min(cfg.interval_s, 60.0))
-        endpoint = HAProxyEndpoint.of(canary)
-        endpoint.check_alive()
-        return WindowData.of(start, end, read_log(Path(endpoint.log)), "proxy")
+            nginx = NginxEndpoint.of(canary)
+            window = nginx_window(nginx, start, end, drain_s=min(cfg.interval_s, 60.0))
+            logs = nginx.request_logs
+        else:
+            endpoint = HAProxyEndpoint.of(canary)
+            endpoint.check_alive()
+            window = WindowData.of(start, end, read_log(Path(endpoint.log)), "proxy")
+            logs = endpoint.request_logs
+        return with_model_records(window, logs) if logs else window
