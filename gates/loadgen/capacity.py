@@ -102,11 +102,15 @@ def check_step(
         return StepCheck(FAIL, p95, "a limited metric was not measured")
     over = [m for m, (_, lo, _) in p95.items() if lo > slo[m]]
     if over:
-        return StepCheck(FAIL, p95, "p95 certainly above the limit (exact order-statistic interval): " + ", ".join(over))
+        return StepCheck(
+            FAIL, p95, "p95 certainly above the limit (exact order-statistic interval): " + ", ".join(over)
+        )
     if all(hi <= slo[m] for m, (_, _, hi) in p95.items()):
         return StepCheck(PASS, p95, "p95 certainly within every limit (exact order-statistic interval)")
     point_ok = all(est <= slo[m] for m, (est, _, _) in p95.items())
-    return StepCheck(UNCERTAIN_PASS if point_ok else UNCERTAIN_FAIL, p95, "p95 interval (exact order statistics) straddles a limit")
+    return StepCheck(
+        UNCERTAIN_PASS if point_ok else UNCERTAIN_FAIL, p95, "p95 interval (exact order statistics) straddles a limit"
+    )
 
 
 def arm_capacity(
