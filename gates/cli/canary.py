@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import click
 
-from gates.artifacts import ArtifactStore, tree_digest
+from gates.artifacts import ArtifactStore
 from gates.cli.common import (
     default_artifacts,
     ledger_options,
@@ -23,43 +20,9 @@ from gates.cli.common import (
 )
 from gates.cli.promote import carry_out, repo_options
 from gates.config import load_pipeline
-from gates.errors import BadInputError
-from gates.ledger import CanaryState, Ledger
-from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
-from gates.promotion.local_serve import serve_measured_builds
-from gates.promotion.nginx import Nginx
+from gates.ledger import CanaryState
+from gates.promotion.local_serve import ProxyKind, ServeOptions, serve_local_canary
 from gates.promotion.targets.kserve import KServeEndpoint
-from gates.promotion.targets.weighted_router import WeightedRouter
-
-
-def served_build_digest(triton: str, model: str, timeout_s: float = 10.0) -> tuple[str, Path] | None:
-    """(build digest, path) of what Triton's ``model`` loads: gates' Triton models name their build
-    (parameter ``artifact_path``); None when Triton does not say or the build is not readable here."""
-    url = f"http://{triton}/v2/models/{urllib.parse.quote(model, safe='')}/config"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as r:
-            config = json.loads(r.read())
-        path = Path(config["parameters"]["artifact_path"]["string_value"])
-        return (tree_digest(path), path) if path.is_dir() else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def digest_to_record(given: str | None, served: tuple[str, Path] | None, model: str) -> str:
-    """The build digest the canary is recorded with: a canary without one is never promoted, so
-    none is refused here, as is a --digest that is not what Triton's model serves."""
-    if given and served and given != served[0]:
-        raise BadInputError(
-            f"--digest {given} is not the build Triton's model {model!r} serves ({served[1]}: {served[0]})"
-        )
-    if given:
-        return given
-    if served:
-        return served[0]
-    raise BadInputError(
-        f"the build Triton's model {model!r} serves is not readable here: pass --digest with its build digest "
-        "(report.json candidate.build_digest); a canary without one is never promoted"
-    )
 
 
 def _check_digest(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -125,29 +88,6 @@ def pipeline_name(arg: str) -> str:
     "./artifacts).",
 )
 @ledger_options
-def serve_command(
-    pipeline: str,
-    triton: str | None,
-    served: str,
-    stable: str | None,
-    canary_model: str | None,
-    port: int,
-    weight: int,
-    triton_grpc: str | None,
-    proxy: str,
-    sticky_header: str,
-    workdir: Path,
-    digest: str | None,
-    artifacts: Path | None,
-    ledger_url: str,
-    actor: str,
-) -> None:
-    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
-    --triton, first start a local tritonserver serving the builds the gate measured."""
-    serve(pipeline, triton, served, stable, canary_model, port, weight, triton_grpc, proxy, sticky_header, workdir,
-          digest, artifacts, ledger_url, actor)  # fmt: skip
-
-
 def serve(
     pipeline: str,
     triton: str | None,
@@ -164,46 +104,16 @@ def serve(
     artifacts: Path | None,
     ledger_url: str,
     actor: str,
-    request_logs: dict[str, str] | None = None,
 ) -> None:
     """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
     --triton, first start a local tritonserver serving the builds the gate measured."""
-    if triton is None:
-        if stable or canary_model or triton_grpc:
-            raise BadInputError("--stable, --canary and --triton-grpc name models of an existing Triton: pass --triton")
-        pf = load_pipeline(pipeline_file(pipeline))
-        store = ArtifactStore(writable_dir("--artifacts", artifacts or default_artifacts()))
-        with serve_measured_builds(pf, store, (workdir / "triton").resolve()) as arms:
-            click.echo(
-                f"tritonserver (pid {arms.pid}) at {arms.triton}: {arms.stable} (stable), {arms.canary} (canary)"
-            )
-            serve(pipeline, arms.triton, served, arms.stable, arms.canary, port, weight, arms.triton_grpc, proxy,
-                  sticky_header, workdir, digest, None, ledger_url, actor, arms.request_logs)  # fmt: skip
-        click.echo("tritonserver stopped")
-        return
-    if stable is None or canary_model is None:
-        raise BadInputError("--triton needs --stable and --canary: the Triton model names of both arms")
-    pipeline = pipeline_name(pipeline)
-    digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
-    ledger = open_ledger(ledger_url)
-    if proxy == "haproxy":
-        spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
-        serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor, request_logs)
-        click.echo("HAProxy stopped")
-        return
-    if proxy == "nginx":
-        spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
-        serve_nginx(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor, request_logs)
-        click.echo("nginx stopped")
-        return
-    with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
-        ledger.set_canary(
-            CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time(), digest),
-            actor,
-            "canary_deploy",
-        )
-        click.echo(f"router: http://{router.url}/v2/models/{served}/… (canary {canary_model} at {weight}%)")
-        _wait()
+    pf = load_pipeline(pipeline_file(pipeline))
+    options = ServeOptions(
+        ProxyKind(proxy), served, sticky_header, weight, port, workdir.resolve(), digest, triton, stable, canary_model,
+        triton_grpc,
+    )  # fmt: skip
+    store = ArtifactStore(writable_dir("--artifacts", artifacts or default_artifacts())) if triton is None else None
+    serve_local_canary(pf, options, store, open_ledger(ledger_url), actor, click.echo, _wait)
 
 
 def _wait() -> None:
@@ -214,56 +124,6 @@ def _wait() -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
-
-
-def serve_haproxy(
-    ledger: Ledger,
-    pipeline: str,
-    spec: ProxySpec,
-    workdir: Path,
-    weight: int,
-    port: int,
-    triton_grpc: str | None,
-    digest: str,
-    actor: str,
-    request_logs: dict[str, str] | None = None,
-) -> None:
-    with HAProxy(spec, workdir, weight, port) as proxy:
-        endpoint = HAProxyEndpoint(
-            proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, spec.served, triton_grpc, request_logs
-        )
-        state = CanaryState(
-            pipeline, "haproxy", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest
-        )
-        ledger.set_canary(state, actor, "canary_deploy")
-        click.echo(
-            f"HAProxy (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
-            f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
-        )
-        _wait()
-
-
-def serve_nginx(
-    ledger: Ledger,
-    pipeline: str,
-    spec: ProxySpec,
-    workdir: Path,
-    weight: int,
-    port: int,
-    triton_grpc: str | None,
-    digest: str,
-    actor: str,
-    request_logs: dict[str, str] | None = None,
-) -> None:
-    with Nginx(spec, workdir, weight, port) as proxy:
-        endpoint = proxy.endpoint(triton_grpc, request_logs)
-        state = CanaryState(pipeline, "nginx", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest)
-        ledger.set_canary(state, actor, "canary_deploy")
-        click.echo(
-            f"nginx (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
-            f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
-        )
-        _wait()
 
 
 @command.command("register-kserve")
