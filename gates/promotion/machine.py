@@ -255,9 +255,8 @@ class PromotionRun:
         return Outcome(rec.state, steps[-1], f"{self.pipeline}: {rec.state}")
 
     def _mirror(self, rec: PromotionRecord) -> tuple[PromotionRecord, Outcome | None]:
-        """Before any user is served by the canary: judge copies of stable's traffic. PASS goes on
-        to the first weight, FAIL counts toward ``failure_limit`` (rolled back there), no decision
-        in ``max_windows`` stops with the mirror off. An interrupted promotion mirrors again."""
+        """Judge copies of stable's traffic before any user is served by the canary: PASS goes on,
+        FAIL counts toward ``failure_limit``, no decision stops with the mirror off."""
         if self.mirror is None:
             raise BadInputError(f"pipeline {self.pipeline!r}: promotion.mirror is set but this canary cannot mirror")
         self._still_current()
