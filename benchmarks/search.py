@@ -11,8 +11,9 @@ of --candidates configurations against one baseline:
   [0, 0.3 m]), a third clearly inferior (loss in [2 m, 5 m]: INT4 at a coarse block), a third near
   the margin (loss in [1.0 m, 1.5 m]: just outside it, the case a false recommendation comes from);
 - noise: a full measurement (the pipeline's whole load and quality set) estimates the loss with
-  standard error --drop-se·m (0.15 m: the full load certifies a loss of 0.3 m) and the log cost with --cost-se; a rung measuring share τ has 1/τ times the
-  variance, cumulative over the rungs (the same data, looked at again).
+  standard error --drop-se·m (0.15 m: the full load certifies a loss of 0.3 m) and the log cost
+  with --cost-se; a rung measuring share τ has 1/τ times the variance, cumulative over the rungs
+  (the same data, looked at again).
 
 "Gating every candidate fully" measures every candidate at the full load once and recommends the
 cheapest whose fixed non-inferiority test (at the same level) passes. Measurement time is counted in
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     n = a.trials
     print(
         f"{n} trials, {a.candidates} candidates, rungs {rule.rungs}, {rule.spending} spending, "
-        f"false_recommend level {rule.false_recommend}, cost se {a.cost_se}, gap {a.gap} ({time.monotonic() - started:.1f}s)"
+        f"false_recommend level {rule.false_recommend}, cost se {a.cost_se}, gap {a.gap} "
+        f"({time.monotonic() - started:.1f}s)"
     )
     print(f"gating every candidate fully: found {full_found / n:.3f}, false recommend {full_false / n:.3f}, time 1.000")
     print(f"search: found {found / n:.3f}, false recommend {false / n:.3f}, time {ratio / n:.3f} of full gating")

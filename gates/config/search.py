@@ -7,6 +7,7 @@ candidate (the pipeline with those values), validated by the same schema as a ha
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +55,6 @@ class SearchSection(Strict):
     @field_validator("rungs")
     @classmethod
     def _rungs(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)) or v[0] <= 0 or v[-1] != 1.0:
+        if any(b <= a for a, b in itertools.pairwise(v)) or v[0] <= 0 or v[-1] != 1.0:
             raise ValueError("search.rungs must increase, start above 0 and end at 1.0 (the full load)")
         return v

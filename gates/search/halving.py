@@ -193,7 +193,8 @@ def _decide(tracks: list[Track], rule: Rule, n: int, r: int, last: bool) -> None
     settled = [t for t in tracks if t.quality == Quality.PASS and t.last is not None and t.last.gates_pass]
     live = [t for t in tracks if t.fate == Fate.RUNNING]
     for t in live:  # dearer than a non-inferior one: it cannot be the answer
-        assert t.last is not None
+        if t.last is None:
+            continue  # not measured yet (the budget ran out mid-rung)
         if any(s is not t and s.last is not None and cost_z(t.last, s.last) >= cb for s in settled):
             t.fate = Fate.DEARER
     still = [t for t in tracks if t.fate == Fate.RUNNING]

@@ -143,7 +143,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         md_inline(report["reason"]),
         "",
-        f"Objective: `{report['objective']}` (candidate / baseline, interval at {report['rule']['cost_interval_level']:.0%}); "
+        f"Objective: `{report['objective']}` (candidate / baseline, interval at "
+        f"{report['rule']['cost_interval_level']:.0%}); "
         f"quality: non-inferiority of the top-1 agreement loss against the margin. "
         f"Measured {report['time']['measured']:.2f} of {report['time']['full']:.0f} full gate runs "
         f"({report['time']['ratio']:.0%}) in {report['time']['wall_s'] / 60:.1f} min"
@@ -185,10 +186,11 @@ def render_html(report: dict[str, Any]) -> str:
     front, rec = set(s["front"]), (s["recommended"] or {}).get("name")
     pts = [c for c in s["candidates"] if c["cost_ratio"]["estimate"] is not None and c["quality_loss"] is not None]
     w, h, pad = 640, 400, 50
-    xs = [c["cost_ratio"]["estimate"] for c in pts] + [c["cost_ratio"]["low"] or 0 for c in pts] + [1.0]
-    ys = [c["quality_loss"] for c in pts] + [c["margin"] or 0 for c in pts] + [0.0]
-    x0, x1 = min(xs) * 0.95, max([c["cost_ratio"]["high"] or 0 for c in pts] + xs) * 1.05
-    y0, y1 = 0.0, max(ys) * 1.1 or 1.0
+    xs: list[float] = [c["cost_ratio"]["estimate"] for c in pts] + [c["cost_ratio"]["low"] or 0 for c in pts] + [1.0]
+    ys: list[float] = [c["quality_loss"] for c in pts] + [c["margin"] or 0 for c in pts] + [0.0]
+    x0: float = min(xs) * 0.95
+    x1: float = max([c["cost_ratio"]["high"] or 0 for c in pts] + xs) * 1.05
+    y0, y1 = 0.0, float(max(ys) * 1.1 or 1.0)
 
     def sx(v: float) -> float:
         return pad + (v - x0) / ((x1 - x0) or 1) * (w - 2 * pad)
@@ -198,13 +200,15 @@ def render_html(report: dict[str, Any]) -> str:
 
     e = html.escape
     svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="cost against quality loss">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        'aria-label="cost against quality loss">'
     ]
     svg.append(f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>')
     svg.append(f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>')
     svg.append(f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">cost / baseline ({e(report["objective"])})</text>')
     svg.append(
-        f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" text-anchor="middle">quality loss (1 − top-1 agreement)</text>'
+        f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" text-anchor="middle">'
+        "quality loss (1 − top-1 agreement)</text>"
     )
     margins = {c["margin"] for c in pts if c["margin"] is not None}
     for m in margins:
@@ -225,14 +229,7 @@ def render_html(report: dict[str, Any]) -> str:
         dot = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{color}"><title>{title}</title></circle>'
         svg.append(f'<a href="{e(c["report"])}">{dot}</a>' if c["report"] else dot)
     svg.append("</svg>")
-    rows = "".join(
-        f"<tr><td>{f'<a href={chr(34)}{e(c["report"])}{chr(34)}>{e(c["name"])}</a>' if c['report'] else e(c['name'])}</td>"
-        f"<td>{e(', '.join(f'{k}={v}' for k, v in c['values'].items()))}</td>"
-        f"<td>{'' if c['cost_ratio']['estimate'] is None else format(c['cost_ratio']['estimate'], '.3f')}</td>"
-        f"<td>{e(c['quality'])}</td><td>{e(c['verdict'] or '—')}</td><td>{e(c['fate'])}</td>"
-        f"<td>{'recommended' if c['name'] == rec else ('front' if c['name'] in front else '')}</td></tr>"
-        for c in s["candidates"]
-    )
+    rows = "".join(_html_row(c, rec, front) for c in s["candidates"])
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>gates search: {e(report['pipeline'])}</title></head>"
         f"<body><h1>gates search: {e(report['pipeline'])} — {e(report['verdict'])}</h1><p>{e(report['reason'])}</p>"
@@ -241,6 +238,17 @@ def render_html(report: dict[str, Any]) -> str:
         f"<table border='1' cellpadding='4'><tr><th>candidate</th><th>values</th><th>cost ratio</th><th>quality</th>"
         f"<th>gates</th><th>stopped</th><th></th></tr>{rows}</table></body></html>"
     )
+
+
+def _html_row(c: dict[str, Any], rec: str | None, front: set[str]) -> str:
+    e = html.escape
+    name = f'<a href="{e(c["report"])}">{e(c["name"])}</a>' if c["report"] else e(c["name"])
+    values = e(", ".join(f"{k}={v}" for k, v in c["values"].items()))
+    est = c["cost_ratio"]["estimate"]
+    cost = "" if est is None else f"{est:.3f}"
+    mark = "recommended" if c["name"] == rec else ("front" if c["name"] in front else "")
+    cells = (name, values, cost, e(c["quality"]), e(c["verdict"] or "—"), e(c["fate"]), mark)
+    return "<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>"
 
 
 def write_report(result: SearchResult) -> SearchReport:

@@ -137,7 +137,8 @@ def search_pipeline(
     rungs: dict[int, list[RungResult]] = {i: [] for i in range(len(space.candidates))}
     stopped_for_time = [False]
     progress(
-        f"search: {len(space.candidates)} candidates, rungs {list(rule.rungs)} of the load, objective {section.objective}"
+        f"search: {len(space.candidates)} candidates, rungs {list(rule.rungs)} of the load, "
+        f"objective {section.objective}"
     )
 
     def measure(i: int, r: int) -> Observation:

@@ -90,17 +90,17 @@ def test_too_many_candidates_are_refused() -> None:
     text = BASE.format(axes="    load.users: [1, 2, 3]", objective="cost_at_slo").replace(
         "  axes:", "  max_candidates: 2\n  axes:"
     )
-    with pytest.raises(ConfigError, match="3 combinations exceed search.max_candidates"):
+    with pytest.raises(ConfigError, match=r"3 combinations exceed search\.max_candidates"):
         expand(parse_pipeline(text, Path("/tmp/p.yaml")))
 
 
 def test_bad_search_settings_are_refused_by_the_config_parser() -> None:
-    with pytest.raises(ConfigError, match="search.objective"):
+    with pytest.raises(ConfigError, match=r"search\.objective"):
         space("    engine.precision: [int8]", objective="fastest")
     text = BASE.format(axes="    engine.precision: [int8]", objective="cost_at_slo").replace(
         "  axes:", "  rungs: [0.5, 0.25, 1.0]\n  axes:"
     )
-    with pytest.raises(ConfigError, match="search.rungs must increase"):
+    with pytest.raises(ConfigError, match=r"search\.rungs must increase"):
         parse_pipeline(text, Path("/tmp/p.yaml"))
 
 
