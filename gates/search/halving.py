@@ -146,8 +146,17 @@ class Outcome:
     time_full: float  # gating every candidate fully: the number of candidates
 
 
-def search(n: int, rule: Rule, measure: Measure, out_of_time: Callable[[], bool] = lambda: False) -> Outcome:
-    """Run the rule over ``n`` candidates; ``measure`` is called once per live candidate per rung."""
+def search(
+    n: int,
+    rule: Rule,
+    measure: Measure,
+    out_of_time: Callable[[], bool] = lambda: False,
+    observe: Callable[[int], Observation] | None = None,
+) -> Outcome:
+    """Run the rule over ``n`` candidates; ``measure`` is called once per live candidate per rung.
+
+    ``observe``: each measured candidate's observation as it stands after the rung, when it depends
+    on the others' measurements too (gates/search/run.py: whether the baselines differ)."""
     tracks = [Track(i) for i in range(n)]
     for r, share in enumerate(rule.rungs):
         live = [t for t in tracks if t.fate == Fate.RUNNING]
@@ -158,6 +167,10 @@ def search(n: int, rule: Rule, measure: Measure, out_of_time: Callable[[], bool]
                 break
             t.last = measure(t.index, r)
             t.spent, t.rung = share, r
+        if observe is not None:
+            for t in tracks:
+                if t.last is not None:
+                    t.last = observe(t.index)
         _decide(tracks, rule, n, r, last=r == len(rule.rungs) - 1)
         if out_of_time():
             break

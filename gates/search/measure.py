@@ -1,7 +1,8 @@
 """One rung of one candidate: a gate run of the candidate pipeline on a share of the load, read back
 as an :class:`~gates.search.halving.Observation` (cost and quality against the one baseline).
 
-- cost (the objective) is the log ratio candidate/baseline: ``cost_at_slo`` from report.json's
+- cost (the objective) is the log ratio candidate/baseline (the candidate's own log value when the
+  candidates' baselines differ, e.g. ``engine.backend`` is an axis): ``cost_at_slo`` from report.json's
   capacity at the SLO (``load.sweep``) or else its cost per 1M output tokens (``gates.cost``), else
   the mean time per output token (what a token costs on a machine billed by the hour);
   ``p95_latency`` from the arms' p95; ``model_size`` from the bytes of each arm's build (exact).
@@ -48,6 +49,17 @@ class RungResult:
     baseline_value: float | None
     digest: str | None  # the candidate's build digest
     report: str | None  # report.md of this run
+    own_se: float = math.inf  # standard error of log(candidate_value) alone
+    baseline_digest: str | None = None  # the baseline's build digest: what the ratio is against
+
+    def observed(self, absolute: bool) -> tuple[float, float]:
+        """(log cost, its standard error): against this run's baseline, or the candidate's own value
+        (when the candidates' baselines differ, e.g. engine.backend is an axis, ratios do not compare)."""
+        if not absolute:
+            return self.cost, self.cost_se
+        if self.candidate_value is None or self.candidate_value <= 0:
+            return math.inf, math.inf
+        return math.log(self.candidate_value), self.own_se
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,27 +92,29 @@ def _per_token(rows: list[dict[str, Any]], arm: str) -> NDArray[np.float64]:
     )
 
 
-def _log_ratio_se(rows: list[dict[str, Any]]) -> float:
-    b, c = _per_token(rows, "baseline"), _per_token(rows, "candidate")
-    if b.size < 2 or c.size < 2:
-        return math.inf  # nothing to tell the arms apart: no cost decision on this rung
-    return float(math.sqrt(b.var(ddof=1) / (b.size * b.mean() ** 2) + c.var(ddof=1) / (c.size * c.mean() ** 2)))
+def _log_var(x: NDArray[np.float64]) -> float:
+    """Variance of the log of the mean of ``x`` (delta method); inf with fewer than 2 values."""
+    return float(x.var(ddof=1) / (x.size * x.mean() ** 2)) if x.size >= 2 and x.mean() > 0 else math.inf
 
 
-def _p95_se(rows: list[dict[str, Any]], seed: int = 0) -> float:
+def _log_ratio_se(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """(se of the log ratio of time per output token, se of the candidate's log alone)."""
+    b, c = _log_var(_per_token(rows, "baseline")), _log_var(_per_token(rows, "candidate"))
+    return math.sqrt(b + c), math.sqrt(c)
+
+
+def _p95_se(rows: list[dict[str, Any]], seed: int = 0) -> tuple[float, float]:
     lat = {
         arm: np.array([r["latency_ms"] for r in rows if r["arm"] == arm and r["ok"]])
         for arm in ("baseline", "candidate")
     }
     if min(v.size for v in lat.values()) < 20:
-        return math.inf
+        return math.inf, math.inf
     rng = np.random.default_rng(seed)
-    boot = [
-        math.log(np.percentile(rng.choice(lat["candidate"], lat["candidate"].size), 95))
-        - math.log(np.percentile(rng.choice(lat["baseline"], lat["baseline"].size), 95))
-        for _ in range(200)
-    ]
-    return float(np.std(boot, ddof=1))
+    cand = [math.log(np.percentile(rng.choice(lat["candidate"], lat["candidate"].size), 95)) for _ in range(200)]
+    base = [math.log(np.percentile(rng.choice(lat["baseline"], lat["baseline"].size), 95)) for _ in range(200)]
+    own, other = float(np.std(cand, ddof=1)), float(np.std(base, ddof=1))
+    return math.hypot(own, other), own
 
 
 def _tree_bytes(path: str | None) -> float | None:
@@ -145,16 +159,15 @@ def _quality(report: dict[str, Any], margin: float) -> tuple[float, bool]:
 def read_rung(run_dir: Path, objective: Objective, margin: float) -> RungResult:
     report = _report(run_dir)
     cand, base = _objective(report, objective)
+    cost, se, own = math.inf, math.inf, math.inf
     if cand and base and cand > 0 and base > 0:
         cost = math.log(cand / base)
-        rows = _records(run_dir) if objective != Objective.MODEL_SIZE else []
-        se = (
-            0.0
-            if objective == Objective.MODEL_SIZE
-            else (_p95_se(rows) if objective == Objective.P95_LATENCY else _log_ratio_se(rows))
-        )
-    else:
-        cost, se = math.inf, math.inf
+        if objective == Objective.MODEL_SIZE:
+            se, own = 0.0, 0.0
+        elif objective == Objective.P95_LATENCY:
+            se, own = _p95_se(_records(run_dir))
+        else:
+            se, own = _log_ratio_se(_records(run_dir))
     drop, quality_pass = _quality(report, margin)
     md = run_dir / "report.md"
     return RungResult(
@@ -170,22 +183,26 @@ def read_rung(run_dir: Path, objective: Objective, margin: float) -> RungResult:
         baseline_value=base,
         digest=report["candidate"].get("build_digest"),
         report=str(md) if md.exists() else None,
+        own_se=own,
+        baseline_digest=report["baseline"].get("build_digest"),
     )
 
 
-def pooled(rungs: list[RungResult]) -> Observation:
+def pooled(rungs: list[RungResult], absolute: bool = False) -> Observation:
     """The cumulative observation over a candidate's rungs: costs pooled by inverse variance, quality
-    from the latest run (the same prompts every rung), every run's gates."""
-    finite = [r for r in rungs if math.isfinite(r.cost) and math.isfinite(r.cost_se) and r.cost_se > 0]
-    exact = [r for r in rungs if math.isfinite(r.cost) and r.cost_se == 0]
+    from the latest run (the same prompts every rung), every run's gates. ``absolute``: the cost is
+    the candidate's own value, not its ratio to the baseline (the candidates' baselines differ)."""
+    seen = [r.observed(absolute) for r in rungs]
+    finite = [(c, s) for c, s in seen if math.isfinite(c) and math.isfinite(s) and s > 0]
+    exact = [(c, s) for c, s in seen if math.isfinite(c) and s == 0]
     if exact:
-        cost, se = exact[-1].cost, 0.0
+        cost, se = exact[-1][0], 0.0
     elif finite:
-        w = [1.0 / r.cost_se**2 for r in finite]
-        cost = sum(wi * r.cost for wi, r in zip(w, finite, strict=True)) / sum(w)
+        w = [1.0 / s**2 for _, s in finite]
+        cost = sum(wi * c for wi, (c, _) in zip(w, finite, strict=True)) / sum(w)
         se = 1.0 / math.sqrt(sum(w))
     else:
-        cost, se = (rungs[-1].cost if rungs else math.inf), math.inf
+        cost, se = (seen[-1][0] if seen else math.inf), math.inf
     last = rungs[-1]
     drop = last.drop if math.isfinite(last.drop) else 1e9
     failed = any(r.verdict == "FAIL" for r in rungs) or not last.quality_pass

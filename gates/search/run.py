@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ import yaml
 
 from gates.config.names import config_key
 from gates.config.parse import PipelineFile, parse_pipeline
-from gates.errors import ExitCode
+from gates.errors import BadInputError, CapabilityError, ExitCode, InfraError
 from gates.journal import Journal
 from gates.ledger import Ledger
 from gates.pipeline import RunOutcome, run_pipeline
@@ -104,6 +105,29 @@ def _no_report(run_dir: Path, outcome: RunOutcome | None, margin: float) -> Rung
     )
 
 
+def preflight_all(pf: PipelineFile, space: SearchSpace, artifacts_root: Path, progress: Callable[[str], None]) -> None:
+    """Every candidate through a run's preflight (the engine's rules, data files, this machine)
+    before anything is built: a combination the engine refuses is exit 2 (3: this machine cannot
+    run it), naming the search.axes line and the candidate's values."""
+    from gates.artifacts import ArtifactStore
+    from gates.context import RunContext
+    from gates.stages.preflight import PreflightStage
+
+    store = ArtifactStore(artifacts_root)
+    for c in space.candidates:
+        with tempfile.TemporaryDirectory(prefix="gates-search-") as tmp:
+            ctx = RunContext(c.pipeline, store, Path(tmp) / "run", "search-preflight", progress=lambda _: None)
+            try:
+                PreflightStage().run(ctx)
+            except (BadInputError, CapabilityError) as exc:
+                line = pf.lines.get(("search", "axes"), 1)
+                raise type(exc)(
+                    f"{pf.path}:{line}: search candidate {c.label()} ({c.name}) is refused before anything is "
+                    f"built:\n{exc}"
+                ) from None
+    progress(f"search: preflight passed for {len(space.candidates)} candidates")
+
+
 def search_pipeline(
     pf: PipelineFile,
     artifacts_root: Path,
@@ -118,6 +142,7 @@ def search_pipeline(
     """Search ``pf``'s space (refused with exit 2 before anything is built when it is bad)."""
     space = expand(pf)
     section = space.section
+    preflight_all(pf, space, artifacts_root, progress)
     folder = output_dir or search_dir(pf, space, artifacts_root)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [write_candidate(c, folder / "candidates") for c in space.candidates]
@@ -159,13 +184,18 @@ def search_pipeline(
             )
         try:
             result = read_rung(run_dir, section.objective, margin)
-        except Exception as exc:  # no report (refused at preflight, crashed): this candidate has no verdict
+        except InfraError as exc:  # no report (the run failed before it had one): no verdict for it
             progress(f"search: {c.name}: {exc}")
             result = _no_report(run_dir, outcome, margin)
         rungs[i].append(result)
         (run_dir.parent / "rungs.json").write_text(json.dumps([x.to_json() for x in rungs[i]], indent=2))
-        obs = pooled(rungs[i])
-        if not math.isfinite(result.drop):  # no measurement at all: out, as a failed gate
+        return observe(i)
+
+    def observe(i: int) -> Observation:
+        # ratios to the baseline compare only when every candidate was measured against the same one
+        absolute = len({r.baseline_digest for rs in rungs.values() for r in rs if r.baseline_digest}) > 1
+        obs = pooled(rungs[i], absolute)
+        if not math.isfinite(rungs[i][-1].drop):  # no measurement at all: out, as a failed gate
             obs = dataclasses.replace(obs, drop=0.0, gates_pass=False)
         return obs
 
@@ -173,7 +203,7 @@ def search_pipeline(
         stopped_for_time[0] = stopped_for_time[0] or clock() - started > budget_s
         return stopped_for_time[0]
 
-    outcome = search(len(space.candidates), rule, measure, out_of_time)
+    outcome = search(len(space.candidates), rule, measure, out_of_time, observe)
     results = []
     for t, c, path in zip(outcome.tracks, space.candidates, paths, strict=True):
         last = rungs[t.index][-1] if rungs[t.index] else None
