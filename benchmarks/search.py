@@ -31,13 +31,28 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import norm
 
 from gates.search.halving import Observation, Rule, search
 
+Truths = Callable[[np.random.Generator, int, float], tuple[NDArray[np.float64], NDArray[np.float64]]]
 
-def _truths(rng: np.random.Generator, k: int, gap: float) -> tuple[np.ndarray, np.ndarray]:
+
+def worst(rng: np.random.Generator, k: int, gap: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The false recommendation's worst case: every candidate but one just beyond the margin and
+    cheaper than the one good candidate (the rate then approaches its bound from below)."""
+    drop = np.full(k, 1.0 + 1e-9)
+    drop[0] = 0.0
+    cost = rng.uniform(-0.8, -0.3, k)
+    cost[0] = 0.0
+    return cost, drop
+
+
+def truths(rng: np.random.Generator, k: int, gap: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     while True:
         kind = rng.permutation(np.arange(k) % 3)  # 0: non-inferior, 1: inferior, 2: near the margin
         drop = np.where(
@@ -45,14 +60,15 @@ def _truths(rng: np.random.Generator, k: int, gap: float) -> tuple[np.ndarray, n
         )
         cost = rng.uniform(-0.8, 0.1, k)
         ok = np.sort(cost[drop <= 1.0])
+        # loss in [1.0, 1.5] m is beyond the margin except at 1.0 exactly (probability 0)
         if ok.size and (ok.size == 1 or ok[1] - ok[0] >= gap):
             return cost, drop
 
 
 def trial(
-    rng: np.random.Generator, k: int, rule: Rule, cost_se: float, gap: float, drop_se: float
+    draw: Truths, rng: np.random.Generator, k: int, rule: Rule, cost_se: float, gap: float, drop_se: float
 ) -> tuple[bool, bool, float]:
-    cost, drop = _truths(rng, k, gap)  # drop in units of the margin (m = 1)
+    cost, drop = draw(rng, k, gap)  # drop in units of the margin (m = 1)
     shares = (0.0, *rule.rungs)
     # Brownian sums: the estimate at share τ is truth + S(τ)/τ, S with variance σ²τ
     inc_c = rng.normal(0, 1, (k, len(rule.rungs))) * np.sqrt(np.diff(shares))
@@ -80,12 +96,10 @@ def full_gating(
     rng: np.random.Generator, k: int, rule: Rule, cost_se: float, gap: float, drop_se: float
 ) -> tuple[bool, bool]:
     """Every candidate at the full load once, the fixed non-inferiority test at the same level."""
-    cost, drop = _truths(rng, k, gap)
+    cost, drop = truths(rng, k, gap)
     est_c = cost + rng.normal(0, cost_se, k)
     est_d = drop + rng.normal(0, drop_se, k)
     z = (1.0 - est_d) / drop_se
-    from scipy.stats import norm
-
     passed = np.flatnonzero(z >= norm.isf(rule.false_recommend / k))
     ok = np.flatnonzero(drop <= 1.0)
     truth = int(ok[np.argmin(cost[ok])])
@@ -112,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     found = false = 0
     ratio = 0.0
     for _ in range(a.trials):
-        f, b, t = trial(rng, a.candidates, rule, a.cost_se, a.gap, a.drop_se)
+        f, b, t = trial(truths, rng, a.candidates, rule, a.cost_se, a.gap, a.drop_se)
         found, false, ratio = found + f, false + b, ratio + t
     full_found = full_false = 0
     for _ in range(a.trials):
         f, b = full_gating(rng, a.candidates, rule, a.cost_se, a.gap, a.drop_se)
         full_found, full_false = full_found + f, full_false + b
+    worst_false = sum(trial(worst, rng, a.candidates, rule, a.cost_se, a.gap, a.drop_se)[1] for _ in range(a.trials))
     n = a.trials
     print(
         f"{n} trials, {a.candidates} candidates, rungs {rule.rungs}, {rule.spending} spending, "
@@ -125,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({time.monotonic() - started:.1f}s)"
     )
     print(f"gating every candidate fully: found {full_found / n:.3f}, false recommend {full_false / n:.3f}, time 1.000")
+    print(
+        f"worst case (every other candidate just beyond the margin, all cheaper): false recommend "
+        f"{worst_false / n:.3f} (bound {rule.false_recommend})"
+    )
     print(f"search: found {found / n:.3f}, false recommend {false / n:.3f}, time {ratio / n:.3f} of full gating")
     print(f"search_found={found / n:.3f} search_false_recommend={false / n:.3f} search_time_ratio={ratio / n:.3f}")
     return 0
