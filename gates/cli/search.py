@@ -19,6 +19,9 @@ from gates.cli.common import (
 )
 from gates.config import load_pipeline
 from gates.github.actions import write_outputs, write_summary
+from gates.search.report import publish_search, write_report
+from gates.search.run import search_pipeline
+from gates.search.space import expand
 
 
 @click.command("search")
@@ -46,12 +49,7 @@ def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_u
     before anything is built), 3 infrastructure error."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     pf = load_pipeline(pipeline_file(pipeline))
-    from gates.search.space import expand
-
-    expand(pf)  # a bad space: exit 2 now, before the stages are imported or the ledger opened
-    from gates.search.report import publish_search, write_report
-    from gates.search.run import search_pipeline
-
+    expand(pf)  # a bad space: exit 2 now, before the ledger is opened or anything built
     root = writable_dir("--artifacts", artifacts or default_artifacts())
     out = writable_dir("--output", output) if output else None
     result = search_pipeline(pf, root, open_ledger(ledger_url, root), actor, out, click.echo, dict(os.environ))

@@ -23,8 +23,10 @@ from typing import Any
 
 import yaml
 
+from gates.artifacts import ArtifactStore
 from gates.config.names import config_key
 from gates.config.parse import PipelineFile, parse_pipeline
+from gates.context import RunContext
 from gates.errors import BadInputError, CapabilityError, ExitCode, InfraError
 from gates.journal import Journal
 from gates.ledger import Ledger
@@ -33,6 +35,7 @@ from gates.promotion.gate import record_run
 from gates.search.halving import Fate, Observation, Quality, Rule, search
 from gates.search.measure import RungResult, pooled, read_rung
 from gates.search.space import Candidate, SearchSpace, expand, write_candidate
+from gates.stages.preflight import PreflightStage
 
 Runner = Callable[..., RunOutcome]
 PUBLISH_ENV = ("GATES_PR_NUMBER",)  # a rung's gate run posts nothing: the search posts one comment
@@ -109,10 +112,6 @@ def preflight_all(pf: PipelineFile, space: SearchSpace, artifacts_root: Path, pr
     """Every candidate through a run's preflight (the engine's rules, data files, this machine)
     before anything is built: a combination the engine refuses is exit 2 (3: this machine cannot
     run it), naming the search.axes line and the candidate's values."""
-    from gates.artifacts import ArtifactStore
-    from gates.context import RunContext
-    from gates.stages.preflight import PreflightStage
-
     store = ArtifactStore(artifacts_root)
     for c in space.candidates:
         with tempfile.TemporaryDirectory(prefix="gates-search-") as tmp:
