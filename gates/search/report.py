@@ -22,6 +22,7 @@ from scipy.stats import norm
 from gates.github.client import GitHubTarget
 from gates.github.publish import publish_report
 from gates.report.escape import md_inline
+from gates.report.render import report_marker
 from gates.search.run import CandidateResult, SearchResult
 
 SCHEMA_VERSION = 1
@@ -138,7 +139,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     s = report["search"]
     front, rec = set(s["front"]), (s["recommended"] or {}).get("name")
     lines = [
-        f"<!-- gates-search:{report['pipeline']} -->",
+        report_marker(comment_name(str(report["pipeline"]))),  # the sticky comment's, as the gate's
         f"## gates search: {md_inline(report['pipeline'])} — {report['verdict']}",
         "",
         md_inline(report["reason"]),
@@ -261,6 +262,11 @@ def write_report(result: SearchResult) -> SearchReport:
     return SearchReport(js, md, page)
 
 
+def comment_name(pipeline: str) -> str:
+    """The search's own sticky comment and commit status (``gates/<name>-search``): the gate's stay apart."""
+    return f"{pipeline}-search"
+
+
 def publish_search(result: SearchResult, report: SearchReport, env: Mapping[str, str]) -> str | None:
     """The PR comment (and commit status), as the gate's: only when a GitHub target is configured."""
     target = GitHubTarget.from_env(env)
@@ -268,5 +274,5 @@ def publish_search(result: SearchResult, report: SearchReport, env: Mapping[str,
         return None
     data = json.loads(report.json.read_text())
     return publish_report(
-        target, f"{result.pipeline.config.name}-search", report.markdown.read_text(), data["verdict"], data["reason"]
+        target, comment_name(result.pipeline.config.name), report.markdown.read_text(), data["verdict"], data["reason"]
     )

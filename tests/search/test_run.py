@@ -153,3 +153,63 @@ def test_an_interrupted_search_resumes_where_it_stopped(pipeline: PipelineFile, 
     third = FakeGateRun(TRUTH)
     result2, ledger = search(pipeline, third, tmp_path)
     assert third.calls == [] and result2.recommended == result.recommended and len(ledger.runs()) == 4
+
+
+def test_the_report_is_posted_as_one_sticky_comment_with_its_own_status(pipeline: PipelineFile, tmp_path: Path) -> None:
+    from gates.search.report import publish_search
+    from gates.testing.github_server import GitHubTestServer
+
+    result, _ = search(pipeline, FakeGateRun(TRUTH), tmp_path)
+    report = write_report(result)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    with GitHubTestServer(token="t0ken") as gh:
+        gh.add_pull_request("octo/models", 7)
+        env = {"GITHUB_REPOSITORY": "octo/models", "GATES_PR_NUMBER": "7", "GITHUB_TOKEN": "t0ken",
+               "GITHUB_API_URL": gh.url, "GATES_COMMIT_SHA": sha, "GATES_GITHUB_BACKOFF_S": "0"}  # fmt: skip
+        assert publish_search(result, report, env) is not None
+        assert publish_search(result, report, env) is not None  # again: the same comment, edited
+        comments = gh.comments_on("octo/models", 7)
+        assert len(comments) == 1 and comments[0]["_edits"] == 1 and result.recommended in comments[0]["body"]
+        assert gh.combined_status("octo/models", sha)["gates/fake-search-search"]["state"] == "success"
+    assert publish_search(result, report, {}) is None  # no GitHub target: nothing posted
+
+
+def test_the_model_size_objective_is_exact_and_settles_on_the_first_rung(
+    write_pipeline: Callable[..., Path], tmp_path: Path
+) -> None:
+    pf = load_pipeline(write_pipeline(PIPELINE.replace("search:\n", "search:\n  objective: model_size\n")))
+
+    class Sized(FakeGateRun):
+        def __call__(
+            self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str]
+        ) -> RunOutcome:
+            out = super().__call__(pf, root, run_dir, progress, env)
+            for arm, size in (("baseline", 1000), ("candidate", 100 * (5 - pf.config.load.users))):
+                (run_dir / arm).mkdir()
+                (run_dir / arm / "model.bin").write_bytes(b"x" * size)
+            report = json.loads((run_dir / "report.json").read_text())
+            report["candidate"]["build_path"] = str(run_dir / "candidate")
+            report["baseline"]["build_path"] = str(run_dir / "baseline")
+            (run_dir / "report.json").write_text(json.dumps(report))
+            return out
+
+    runner = Sized(TRUTH)
+    result, _ = search(pf, runner, tmp_path)
+    by_users = {c.values["load.users"]: c for c in result.candidates}
+    # the smallest build within the margin: users=4 (100 bytes); users=1 is smaller still but beyond it
+    assert result.recommended == by_users[4].name and len(runner.calls) == 4
+    assert by_users[4].observation is not None and by_users[4].observation.cost_se == 0.0
+    assert by_users[4].rungs[-1].candidate_value == 100.0
+
+
+def test_past_max_minutes_no_further_gate_run_starts(write_pipeline: Callable[..., Path], tmp_path: Path) -> None:
+    pf = load_pipeline(write_pipeline(PIPELINE.replace("search:\n", "search:\n  max_minutes: 1\n")))
+    ticks = iter(range(0, 10_000, 40))  # each look at the clock: 40 s later
+    runner = FakeGateRun(TRUTH)
+    ledger = Ledger(str(tmp_path / "ledger.sqlite"))
+    result = search_pipeline(
+        pf, tmp_path / "a", ledger, "t", tmp_path / "s", lambda _: None, {}, runner, clock=lambda: float(next(ticks))
+    )
+    assert result.out_of_time and 0 < len(runner.calls) < 4
+    assert any(c.fate == Fate.UNMEASURED for c in result.candidates)
+    assert json.loads(write_report(result).json.read_text())["time"]["out_of_time"] is True
