@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -173,6 +174,8 @@ def search_pipeline(
             progress(f"search: {c.name} ({c.label()}) rung {r}: measured before, read back")
         else:
             share = rule.rungs[r] - (rule.rungs[r - 1] if r else 0.0)
+            if run_dir.exists():  # a gate run interrupted before it finished: its partial files go
+                shutil.rmtree(run_dir)
             progress(f"search: {c.name} ({c.label()}) rung {r}: {share:.0%} of the load")
             outcome = runner(
                 rung_pipeline(c, share),

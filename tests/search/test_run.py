@@ -58,7 +58,9 @@ class FakeGateRun:
 
     def __call__(self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str]) -> RunOutcome:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
-            raise KeyboardInterrupt  # the search is interrupted mid-way
+            run_dir.mkdir(parents=True)  # interrupted mid-way through a gate run: partial files left
+            (run_dir / "records.csv").write_text("arm,latency_ms\n")
+            raise KeyboardInterrupt
         self.calls.append((pf.config.load.users, pf.config.load.duration_s))
         cand, base, top1, base_digest = self.truth[pf.config.load.users]
         run_dir.mkdir(parents=True)
