@@ -147,7 +147,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Objective: `{report['objective']}` (candidate / baseline, interval at "
         f"{report['rule']['cost_interval_level']:.0%}); "
         f"quality: non-inferiority of the top-1 agreement loss against the margin. "
-        f"Measured {report['time']['measured']:.2f} of {report['time']['full']:.0f} full gate runs "
+        f"Measured {report['time']['measured']:.2f} of {report['time']['full']:.0f} candidates' full loads "
         f"({report['time']['ratio']:.0%}) in {report['time']['wall_s'] / 60:.1f} min"
         + (" (stopped by search.max_minutes)" if report["time"]["out_of_time"] else "")
         + ".",
