@@ -215,3 +215,15 @@ def test_past_max_minutes_no_further_gate_run_starts(write_pipeline: Callable[..
     assert result.out_of_time and 0 < len(runner.calls) < 4
     assert any(c.fate == Fate.UNMEASURED for c in result.candidates)
     assert json.loads(write_report(result).json.read_text())["time"]["out_of_time"] is True
+
+
+def test_the_p95_objective_compares_the_arms_p95_with_a_bootstrap_interval(
+    write_pipeline: Callable[..., Path], tmp_path: Path
+) -> None:
+    pf = load_pipeline(write_pipeline(PIPELINE.replace("search:\n", "search:\n  objective: p95_latency\n")))
+    result, _ = search(pf, FakeGateRun(TRUTH), tmp_path)
+    by_users = {c.values["load.users"]: c for c in result.candidates}
+    assert result.recommended == by_users[2].name
+    last = by_users[2].rungs[-1]
+    assert (last.candidate_value, last.baseline_value) == (6.0 * 16, 10.0 * 16)
+    assert 0 < last.cost_se < 0.05 and last.own_se < last.cost_se  # both arms' noise in the ratio
