@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from gates.config.parse import parse_pipeline
 from gates.errors import ConfigError, ExitCode
 from gates.search.space import config_field, expand
+
+REPO = Path(__file__).resolve().parents[2]
 
 BASE = """name: spc
 model:
@@ -142,3 +145,19 @@ def test_the_cli_refuses_a_bad_space_with_exit_2_before_building(tmp_path: Path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{cfg}:13: invalid search space" in proc.stderr and "search.axes.engine.block_size[1]" in proc.stderr
     assert not (tmp_path / "a").exists()  # nothing built, no store created
+
+
+def test_gates_validate_checks_the_search_space_too(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "golden_prompts", tmp_path / "golden_prompts")
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(BASE.format(axes="    engine.block_size: [32, 128]", objective="cost_at_slo"))
+    ok = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "validate", str(cfg)], capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "search: 2 candidates" in ok.stdout
+    cfg.write_text(BASE.format(axes="    engine.blocksize: [32, 128]", objective="cost_at_slo"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "validate", str(cfg)], capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 2 and f"{cfg}:13: invalid search space" in bad.stderr
