@@ -147,7 +147,8 @@ def search_pipeline(
     folder.mkdir(parents=True, exist_ok=True)
     paths = [write_candidate(c, folder / "candidates") for c in space.candidates]
     g = pf.config.gates
-    margin = 1.0 - g.top1_agreement_min if g.top1_agreement_min is not None else 0.0
+    # without a top-1 threshold the top-1 loss is no gate: the pipeline's own quality gates decide
+    margin = 1.0 - g.top1_agreement_min if g.top1_agreement_min is not None else 1.0
     rule = Rule(
         rungs=tuple(section.rungs),
         false_recommend=section.false_recommend,
@@ -190,6 +191,7 @@ def search_pipeline(
             progress(f"search: {c.name}: {exc}")
             result = _no_report(run_dir, outcome, margin)
         rungs[i].append(result)
+        _record(ledger, c.name, result, paths[i], actor, artifacts_root, progress)
         (run_dir.parent / "rungs.json").write_text(json.dumps([x.to_json() for x in rungs[i]], indent=2))
         return observe(i)
 
@@ -224,8 +226,6 @@ def search_pipeline(
             )
         )
     recommended = _recommend(results)
-    for r in results:
-        _record(ledger, r, actor, artifacts_root, progress)
     front = pareto_front(results)
     rec = next((r for r in results if r.name == recommended), None)
     rec_yaml = None
@@ -275,12 +275,18 @@ def _ready_yaml(pf: PipelineFile, rec: CandidateResult) -> str:
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def _record(ledger: Ledger, r: CandidateResult, actor: str, root: Path, progress: Callable[[str], None]) -> None:
-    """The candidate's last gate run in the ledger (once: a resumed search does not record it again)."""
-    last = r.last
-    if last is None:
-        return
-    if any(run.run_dir == last.run_dir for run in ledger.runs(r.name)):
+def _record(
+    ledger: Ledger,
+    name: str,
+    last: RungResult,
+    pipeline_yaml: Path,
+    actor: str,
+    root: Path,
+    progress: Callable[[str], None],
+) -> None:
+    """A candidate's gate run in the ledger as soon as it is read, under the candidate's name with its
+    build digest (once: a resumed search that reads it back does not record it again)."""
+    if any(run.run_dir == last.run_dir for run in ledger.runs(name)):
         return
     run_dir = Path(last.run_dir)
     md, js = run_dir / "report.md", run_dir / "report.json"
@@ -296,12 +302,12 @@ def _record(ledger: Ledger, r: CandidateResult, actor: str, root: Path, progress
     )
     record_run(
         ledger,
-        r.name,
+        name,
         outcome,
         actor,
         None,
         None,
         Journal(root),
         progress,
-        config=config_key(r.pipeline_yaml, Path.cwd()),
+        config=config_key(pipeline_yaml, Path.cwd()),
     )

@@ -148,6 +148,7 @@ def test_no_candidate_passing_is_exit_1(pipeline: PipelineFile, tmp_path: Path) 
 def test_an_interrupted_search_resumes_where_it_stopped(pipeline: PipelineFile, tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         search(pipeline, FakeGateRun(TRUTH, fail_after=2), tmp_path)
+    assert len(Ledger(str(tmp_path / "ledger.sqlite")).runs()) == 2  # each gate run recorded as it was read
     again = FakeGateRun(TRUTH)
     result, ledger = search(pipeline, again, tmp_path)
     assert again.calls == [(3, 5.0), (4, 5.0)]  # the first two were measured before the interruption
