@@ -152,6 +152,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (" (stopped by search.max_minutes)" if report["time"]["out_of_time"] else "")
         + ".",
         "",
+        f"Error rates (one-sided, over the whole search): a recommendation beyond the margin ≤ "
+        f"{report['rule']['false_recommend']}, a candidate stopped as dearer when it is not ≤ {report['rule']['cost_error']}, "
+        f"a candidate within {report['rule']['futility']:g} of the margin stopped as futile ≤ {report['rule']['miss_error']} "
+        f"({report['rule']['spending']} spending over rungs {report['rule']['rungs']}; docs/search.md).",
+        "",
         "| candidate | values | cost ratio | interval | quality loss | quality | gates | stopped | measured | |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
