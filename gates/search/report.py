@@ -129,6 +129,15 @@ def _reason(result: SearchResult) -> str:
     return f"the cheapest candidate that passes every gate: {rec.label} ({rec.name})"
 
 
+def _error_rates(rule: dict[str, Any]) -> str:
+    return (
+        "Error rates (one-sided, over the whole search): a recommendation beyond the margin ≤ "
+        f"{rule['false_recommend']}, a candidate stopped as dearer when it is not ≤ {rule['cost_error']}, "
+        f"a candidate within {rule['futility']:g} of the margin stopped as futile ≤ {rule['miss_error']} "
+        f"({rule['spending']} spending over rungs {rule['rungs']}; docs/search.md)."
+    )
+
+
 def _bar(ratio: float | None, width: int = 30) -> str:
     if ratio is None:
         return ""
@@ -152,10 +161,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (" (stopped by search.max_minutes)" if report["time"]["out_of_time"] else "")
         + ".",
         "",
-        f"Error rates (one-sided, over the whole search): a recommendation beyond the margin ≤ "
-        f"{report['rule']['false_recommend']}, a candidate stopped as dearer when it is not ≤ {report['rule']['cost_error']}, "
-        f"a candidate within {report['rule']['futility']:g} of the margin stopped as futile ≤ {report['rule']['miss_error']} "
-        f"({report['rule']['spending']} spending over rungs {report['rule']['rungs']}; docs/search.md).",
+        _error_rates(report["rule"]),
         "",
         "| candidate | values | cost ratio | interval | quality loss | quality | gates | stopped | measured | |",
         "|---|---|---|---|---|---|---|---|---|---|",
