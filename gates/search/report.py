@@ -133,7 +133,7 @@ def _error_rates(rule: dict[str, Any]) -> str:
     return (
         "Error rates (one-sided, over the whole search): a recommendation beyond the margin ≤ "
         f"{rule['false_recommend']}, a candidate stopped as dearer when it is not ≤ {rule['cost_error']}, "
-        f"a candidate within {rule['futility']:g} of the margin stopped as futile ≤ {rule['miss_error']} "
+        f"a candidate with a loss within {rule['futility']:g} × the margin stopped as futile ≤ {rule['miss_error']} "
         f"({rule['spending']} spending over rungs {rule['rungs']}; docs/search.md)."
     )
 
