@@ -178,7 +178,8 @@ def margin_part(trials: int, margin: float, confidence: float, accuracy: float =
         if (passed / trials, hi) > (worst[0], worst[2]):
             worst = (passed / trials, lo, hi, n)
     return (
-        f"false_pass_margin={worst[0]:.4f} false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
+        f"false_pass_margin={worst[0]:.4f} false_pass_margin_high={worst[2]:.4f} "
+        f"false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
         f"margin_worst_n={worst[3]} margin_trials={trials} margin_confidence={confidence}"
     )
 

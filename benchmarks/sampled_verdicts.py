@@ -66,7 +66,8 @@ def margin_part(suites: int, repeats: int, confidence: float) -> str:
         if (passed / suites, hi) > worst[:3:2]:
             worst = (passed / suites, lo, hi, items)
     return (
-        f"sampled_false_pass_margin={worst[0]:.4f} sampled_false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
+        f"sampled_false_pass_margin={worst[0]:.4f} sampled_false_pass_margin_high={worst[2]:.4f} "
+        f"sampled_false_pass_margin_ci=[{worst[1]:.4f},{worst[2]:.4f}] "
         f"margin_worst_items={worst[3]} margin_suites={suites}"
     )
 

@@ -2,55 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import click
 
-from gates.artifacts import tree_digest
-from gates.cli.common import ledger_options, open_ledger, pipeline_argument, pipeline_file
+from gates.artifacts import ArtifactStore
+from gates.cli.common import (
+    default_artifacts,
+    ledger_options,
+    open_ledger,
+    pipeline_argument,
+    pipeline_file,
+    writable_dir,
+)
 from gates.cli.promote import carry_out, repo_options
 from gates.config import load_pipeline
-from gates.errors import BadInputError
-from gates.ledger import CanaryState, Ledger
-from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec
+from gates.ledger import CanaryState
+from gates.promotion.local_serve import ProxyKind, ServeOptions, serve_local_canary
 from gates.promotion.targets.kserve import KServeEndpoint
-from gates.promotion.targets.weighted_router import WeightedRouter
-
-
-def served_build_digest(triton: str, model: str, timeout_s: float = 10.0) -> tuple[str, Path] | None:
-    """(build digest, path) of what Triton's ``model`` loads: gates' Triton models name their build
-    (parameter ``artifact_path``); None when Triton does not say or the build is not readable here."""
-    url = f"http://{triton}/v2/models/{urllib.parse.quote(model, safe='')}/config"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as r:
-            config = json.loads(r.read())
-        path = Path(config["parameters"]["artifact_path"]["string_value"])
-        return (tree_digest(path), path) if path.is_dir() else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def digest_to_record(given: str | None, served: tuple[str, Path] | None, model: str) -> str:
-    """The build digest the canary is recorded with: a canary without one is never promoted, so
-    none is refused here, as is a --digest that is not what Triton's model serves."""
-    if given and served and given != served[0]:
-        raise BadInputError(
-            f"--digest {given} is not the build Triton's model {model!r} serves ({served[1]}: {served[0]})"
-        )
-    if given:
-        return given
-    if served:
-        return served[0]
-    raise BadInputError(
-        f"the build Triton's model {model!r} serves is not readable here: pass --digest with its build digest "
-        "(report.json candidate.build_digest); a canary without one is never promoted"
-    )
 
 
 def _check_digest(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -71,28 +43,35 @@ def pipeline_name(arg: str) -> str:
 
 @command.command("serve")
 @pipeline_argument
-@click.option("--triton", required=True, help="host:port of Triton's HTTP endpoint serving both models.")
+@click.option(
+    "--triton",
+    default=None,
+    help="host:port of an existing Triton's HTTP endpoint serving both models (with --stable and --canary). "
+    "Default: start a local tritonserver with the builds the gate measured (baseline as stable, candidate as "
+    "canary; run `gates run PIPELINE` first).",
+)
 @click.option("--served", default="model", show_default=True, help="Model name clients call.")
-@click.option("--stable", "stable", required=True, help="Triton model name of the stable arm.")
-@click.option("--canary", "canary_model", required=True, help="Triton model name of the canary arm.")
+@click.option("--stable", "stable", default=None, help="Triton model name of the stable arm (with --triton).")
+@click.option("--canary", "canary_model", default=None, help="Triton model name of the canary arm (with --triton).")
 @click.option("--port", default=0, show_default=True, help="Router port on 127.0.0.1 (0: any free port).")
 @click.option("--weight", default=0, show_default=True, type=click.IntRange(0, 100), help="Percent to the canary.")
 @click.option("--triton-grpc", default=None, help="host:port of Triton's gRPC endpoint (live re-checks use it).")
 @click.option(
     "--proxy",
-    type=click.Choice(["haproxy", "builtin"]),
+    type=click.Choice(["haproxy", "nginx", "builtin"]),
     default="haproxy",
     show_default=True,
     help="haproxy: Debian's HAProxy (weights over its admin socket, sticky users, per-request timing log for "
-    "canary analysis); builtin: gates' own router (no canary analysis).",
+    "canary analysis); nginx: Debian's nginx (the same, weights by reload, and mirror mode for "
+    "promotion.mirror); builtin: gates' own router (no canary analysis).",
 )
-@click.option("--sticky-header", default="X-User-Id", show_default=True, help="Header naming the user (haproxy).")
+@click.option("--sticky-header", default="X-User-Id", show_default=True, help="Header naming the user (proxies).")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".gates/proxy"),
     show_default=True,
-    help="Where HAProxy's config, admin socket and request log go.",
+    help="Where the proxy's config, admin socket and request log go.",
 )
 @click.option(
     "--digest",
@@ -101,13 +80,20 @@ def pipeline_name(arg: str) -> str:
     help="Build digest of what the canary serves (report.json candidate.build_digest); default: computed from "
     "the build Triton's canary model loads. Promotion checks that this build passed the gate.",
 )
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact store root holding the measured builds, without --triton (default: $GATES_ARTIFACTS or "
+    "./artifacts).",
+)
 @ledger_options
 def serve(
     pipeline: str,
-    triton: str,
+    triton: str | None,
     served: str,
-    stable: str,
-    canary_model: str,
+    stable: str | None,
+    canary_model: str | None,
     port: int,
     weight: int,
     triton_grpc: str | None,
@@ -115,26 +101,19 @@ def serve(
     sticky_header: str,
     workdir: Path,
     digest: str | None,
+    artifacts: Path | None,
     ledger_url: str,
     actor: str,
 ) -> None:
-    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary."""
-    pipeline = pipeline_name(pipeline)
-    digest = digest_to_record(digest, served_build_digest(triton, canary_model), canary_model)
-    ledger = open_ledger(ledger_url)
-    if proxy == "haproxy":
-        spec = ProxySpec(triton, served, stable, canary_model, sticky_header)
-        serve_haproxy(ledger, pipeline, spec, workdir.resolve(), weight, port, triton_grpc, digest, actor)
-        click.echo("HAProxy stopped")
-        return
-    with WeightedRouter(triton, served, stable, canary_model, weight, port, triton_grpc) as router:
-        ledger.set_canary(
-            CanaryState(pipeline, "local", router.url, stable, canary_model, weight, time.time(), digest),
-            actor,
-            "canary_deploy",
-        )
-        click.echo(f"router: http://{router.url}/v2/models/{served}/… (canary {canary_model} at {weight}%)")
-        _wait()
+    """Run the local canary proxy (until SIGTERM/Ctrl-C) and record it as PIPELINE's canary; without
+    --triton, first start a local tritonserver serving the builds the gate measured."""
+    pf = load_pipeline(pipeline_file(pipeline))
+    options = ServeOptions(
+        ProxyKind(proxy), served, sticky_header, weight, port, workdir.resolve(), digest, triton, stable, canary_model,
+        triton_grpc,
+    )  # fmt: skip
+    store = ArtifactStore(writable_dir("--artifacts", artifacts or default_artifacts())) if triton is None else None
+    serve_local_canary(pf, options, store, open_ledger(ledger_url), actor, click.echo, _wait)
 
 
 def _wait() -> None:
@@ -145,32 +124,6 @@ def _wait() -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
-
-
-def serve_haproxy(
-    ledger: Ledger,
-    pipeline: str,
-    spec: ProxySpec,
-    workdir: Path,
-    weight: int,
-    port: int,
-    triton_grpc: str | None,
-    digest: str,
-    actor: str,
-) -> None:
-    with HAProxy(spec, workdir, weight, port) as proxy:
-        endpoint = HAProxyEndpoint(
-            proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, spec.served, triton_grpc
-        )
-        state = CanaryState(
-            pipeline, "haproxy", endpoint.encode(), spec.stable, spec.canary, weight, time.time(), digest
-        )
-        ledger.set_canary(state, actor, "canary_deploy")
-        click.echo(
-            f"HAProxy (pid {proxy.pid}): http://{proxy.url}/v2/models/{spec.served}/… (canary {spec.canary} at "
-            f"{proxy.read_weight()}%, sticky on {spec.sticky_header}); request log {proxy.log_path}"
-        )
-        _wait()
 
 
 @command.command("register-kserve")

@@ -30,7 +30,8 @@ class TrafficMode(StrEnum):
 class AnalysisMetric(Strict):
     """A per-request metric of both arms compared by Mann-Whitney + Hodges-Lehmann (the PR gate's test)."""
 
-    name: Literal["latency_ms", "ttft_ms"]
+    # itl_ms: needs the served models' request logs (a canary gates serves itself)
+    name: Literal["latency_ms", "ttft_ms", "itl_ms"]
     allowed_effect: float = Field(default=0.05, ge=0, le=10)
 
 

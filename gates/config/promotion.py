@@ -32,6 +32,9 @@ class PromotionSection(Strict):
     recheck: RecheckSection = Field(default_factory=RecheckSection)
     # the analysis window at every step (docs/canary.md); absent: the re-check above
     analysis: AnalysisSection | None = None
+    # before the first weight, the proxy copies stable's live requests to the canary and drops its
+    # answers; the analysis judges the copies with no user served by the canary (nginx target)
+    mirror: bool = False
 
     @field_validator("steps")
     @classmethod
@@ -52,6 +55,9 @@ class PromotionSection(Strict):
 
     @model_validator(mode="after")
     def _gate(self) -> PromotionSection:
+        if self.mirror and self.analysis is None:
+            # the re-check counts the answers users got from the canary: copies have none to count
+            raise ValueError("promotion.mirror needs promotion.analysis (the copies are judged by canary analysis)")
         if self.manual_gate_after is not None and self.manual_gate_after not in self.steps[:-1]:
             raise ValueError("promotion.manual_gate_after must be one of promotion.steps before the last")
         return self

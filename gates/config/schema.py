@@ -258,7 +258,7 @@ class MetricSpec(Strict):
     ``either``. ``allowed_effect`` is the relative shift tolerated (0.05 = 5%).
     """
 
-    name: Literal["latency_ms", "ttft_ms", "output_tokens_per_s"]
+    name: Literal["latency_ms", "ttft_ms", "itl_ms", "output_tokens_per_s"]
     direction: Literal["increase", "decrease", "either"]
     allowed_effect: float = Field(default=0.05, ge=0, le=10)
     critical: bool = False

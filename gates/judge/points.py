@@ -7,8 +7,9 @@
 - ``batching``: a throughput point where a served model never ran more than one sequence in a
   step measured a queue, not a model: INCONCLUSIVE, naming the arm.
 - ``output_tokens_ratio``: the candidate's output tokens over the baseline's on the same prompts
-  (the load's pairs, whose latency is judged; ratio of sums, paired bootstrap interval over
-  pairs) within 1 ± the band, so a terser candidate cannot look faster or cheaper per request.
+  (the load's pairs, whose latency is judged; ratio of sums, the wider of a paired bootstrap
+  interval over pairs and Student-t) within 1 ± the band, so a terser candidate cannot look faster
+  or cheaper per request.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import numpy as np
 
 from gates.config.schema import GatesSection
 from gates.judge.cost import cost_gate
-from gates.judge.paired import two_sided
+from gates.judge.paired import bootstrap_ratio, two_sided
 from gates.judge.policy import Evidence, generator_gate, metric_gate, tail_gates
 from gates.judge.verdict import GateResult, Status, Verdict
 from gates.loadgen.capacity import Capacity
 
 LATENCY_SUFFIX = "@latency"
 BOOTSTRAP = 4000
+RATIO_METHOD = "wider of paired bootstrap and Student-t"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,16 +92,12 @@ def batching_gate(points: PointEvidence) -> GateResult:
 
 
 def ratio_interval(pairs: tuple[tuple[int, int], ...], confidence: float, seed: int = 0) -> tuple[float, float, float]:
-    """Ratio of sums (candidate / baseline) and its percentile bootstrap interval over prompts."""
+    """Ratio of sums (candidate / baseline) with the wider of a paired bootstrap over prompts and a
+    Student-t linearised interval (:func:`gates.judge.paired.bootstrap_ratio`): the percentile
+    bootstrap alone missed the true ratio 18% of the time at 4 prompts and 11% at 6 for a nominal 2%."""
     arr = np.asarray(pairs, dtype=np.float64)
-    point = float(arr[:, 1].sum() / arr[:, 0].sum())
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(arr), size=(BOOTSTRAP, len(arr)))
-    base, cand = arr[idx, 0].sum(axis=1), arr[idx, 1].sum(axis=1)
-    ratios = cand[base > 0] / base[base > 0]
-    alpha = 1 - two_sided(confidence)
-    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-    return point, float(low), float(high)
+    iv = bootstrap_ratio(arr[:, 1].tolist(), arr[:, 0].tolist(), two_sided(confidence), resamples=BOOTSTRAP, seed=seed)
+    return iv.estimate, iv.low, iv.high
 
 
 def output_tokens_ratio_gate(points: PointEvidence, cfg: GatesSection) -> GateResult:
@@ -110,7 +108,11 @@ def output_tokens_ratio_gate(points: PointEvidence, cfg: GatesSection) -> GateRe
         return GateResult(name, Status.NO_DATA, None, thr, "fewer than 2 paired answers with baseline tokens")
     point, low, high = ratio_interval(pairs, cfg.confidence)
     lo_ok, hi_ok = 1 - band, 1 + band
-    detail = f"candidate/baseline output tokens {point:.3f} [{low:.3f}, {high:.3f}] over {len(pairs)} paired requests"
+    level = f"{two_sided(cfg.confidence):.0%} CI, {RATIO_METHOD}"
+    detail = (
+        f"candidate/baseline output tokens {point:.3f} [{low:.3f}, {high:.3f}] ({level}) "
+        f"over {len(pairs)} paired requests"
+    )
     if lo_ok <= low and high <= hi_ok:
         return GateResult(name, Status.PASS, point, thr, detail, interval=(low, high))
     if high < lo_ok or low > hi_ok:

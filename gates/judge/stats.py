@@ -103,7 +103,6 @@ def mann_whitney_hl(
     n, m = b.size, c.size
     p = float(mannwhitneyu(c, b, alternative="two-sided", method="asymptotic").pvalue)
     diffs = pairwise_differences(b, c)
-    shift = float(np.median(diffs))
     # Distribution-free CI (Lehmann): the C-th smallest and largest pairwise differences, with
     # C from the normal approximation of U's null distribution (ties ignored, conservative enough
     # for continuous latencies).
@@ -111,8 +110,28 @@ def mann_whitney_hl(
     k = math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
     k = max(k, 0)
     frac_lo, frac_hi = k / (n * m), 1 - k / (n * m)
-    lo, hi = np.quantile(diffs, [frac_lo, frac_hi])
-    return ShiftTest(n, m, p, shift, float(lo), float(hi), log_scale)
+    shift, lo, hi = _order_statistics(diffs, (0.5, frac_lo, frac_hi))
+    return ShiftTest(n, m, p, shift, lo, hi, log_scale)
+
+
+def _order_statistics(x: NDArray[np.float64], qs: tuple[float, ...]) -> tuple[float, ...]:
+    """``np.quantile(x, q)`` (linear; ``np.median`` for 0.5) for each q, from one partial sort
+    instead of one per quantile (the pairwise differences are n·m values: three selections were
+    most of the judge's time)."""
+    n = x.size
+    pos = [q * (n - 1) for q in qs]
+    below = [math.floor(v) for v in pos]
+    kth = sorted({i for f in below for i in (f, min(f + 1, n - 1))})
+    part = np.partition(x, kth)
+    out: list[float] = []
+    for q, v, f in zip(qs, pos, below, strict=True):
+        a, b = float(part[f]), float(part[min(f + 1, n - 1)])
+        t = v - f
+        if q == 0.5 and t == 0.5:  # np.median: the mean of the two middle values
+            out.append((a + b) / 2)
+        else:  # numpy's lerp, from the nearer end (a weight of 0 or 1 gives the order statistic exactly)
+            out.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
+    return tuple(out)
 
 
 def pairwise_differences(b: NDArray[np.float64], c: NDArray[np.float64]) -> NDArray[np.float64]:

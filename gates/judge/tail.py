@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betainc
-from scipy.stats import norm
+from scipy.stats import binom, norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +65,33 @@ def maritz_jarrett(sorted_values: NDArray[np.float64], q: float) -> tuple[float,
     c1 = float(np.dot(w, sorted_values))
     c2 = float(np.dot(w, sorted_values**2))
     return float(sorted_values[m - 1]), math.sqrt(max(c2 - c1 * c1, 0.0))
+
+
+def quantile_interval(values: NDArray[np.float64], q: float, confidence: float) -> tuple[float, float]:
+    """Exact distribution-free two-sided interval ``[X_(l), X_(u)]`` of the q-th quantile at ``confidence``.
+
+    The number of values below the true quantile is Binomial(n, q) whatever the distribution, so
+    ``P(X_(l) > ξ_q) = P(B ≤ l − 1)`` and ``P(X_(u) < ξ_q) = P(B ≥ u)``: each is kept at most
+    (1 − confidence)/2 (conservative by the binomial's discreteness). Where no order statistic is
+    far enough out (``q^n > (1 − confidence)/2`` for the upper end: fewer than 72 values for the p95
+    at 95%, 104 at 99%) that end is infinite: so few values cannot bound the quantile. The
+    percentile bootstrap can never exceed the sample maximum and missed the p95 15-30% of the time
+    at 30-60 values for a nominal 2.5% per side.
+    """
+    x = np.sort(values[np.isfinite(values)])
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2
+    counts = np.arange(n + 1)
+    cdf = binom.cdf(counts, n, q)  # cdf[k] = P(B <= k)
+    # lower: the largest l with P(B <= l - 1) <= tail (l = 0: none)
+    ok_low = np.nonzero(cdf[:-1] <= tail)[0]
+    low = float(x[ok_low[-1]]) if ok_low.size else -math.inf  # l - 1 = k -> X_(l) = x[k]
+    # upper: the smallest u with P(B >= u) = 1 - P(B <= u - 1) <= tail
+    ok_high = np.nonzero(1 - cdf[:-1] <= tail)[0]
+    high = float(x[ok_high[0]]) if ok_high.size else math.inf  # u - 1 = k -> X_(u) = x[k]
+    return low, high
 
 
 def upper_tail_scores(n: int) -> NDArray[np.float64]:

@@ -33,6 +33,15 @@ def set_weight(
     return new
 
 
+def set_mirror(ledger: Ledger, pipeline: str, on: bool, actor: str, workdir: Path | None = None) -> None:
+    """Turn the canary target's mirror on or off (target first, then the ledger)."""
+    state = ledger.canary(pipeline)
+    if state is None:
+        raise BadInputError(f"pipeline {pipeline!r} has no canary deployment recorded; deploy one first")
+    target_for(state, workdir).set_mirror(on)
+    ledger.record(pipeline, actor, "canary_mirror_on" if on else "canary_mirror_off", None, None, weight=0)
+
+
 def live_checker(pf: PipelineFile, canary: CanaryState, traffic: TrafficMode | None = None) -> Checker:
     """The live check of ``canary`` through its target, with the pipeline's golden prompts: canary
     analysis when ``promotion.analysis`` is configured (``traffic`` overrides its traffic mode),

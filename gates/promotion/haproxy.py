@@ -159,7 +159,7 @@ def read_split(admin: Path | str) -> int:
     return round(100 * weights["canary"] / total)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -202,7 +202,7 @@ class HAProxy:
         cmd = [binary, "-db", "-f", str(self.config_path)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
             )
         try:
             self._wait_ready(timeout_s)
@@ -259,6 +259,7 @@ class HAProxyEndpoint:
     pid: int
     served: str  # the model name clients call
     triton_grpc: str | None = None  # for drift (both models on one Triton)
+    request_logs: dict[str, str] | None = None  # arm -> the served model's request log (model_log.py)
 
     def encode(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

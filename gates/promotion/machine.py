@@ -97,6 +97,8 @@ class PromotionRun:
     progress: Callable[[str], None] = print
     # told of every recorded transition (e.g. GitHub deployment statuses); never decides anything
     observer: Callable[[PromotionRecord, str, dict[str, Any]], None] | None = None
+    # turns the target's mirror on/off (promotion.mirror); None: the target cannot be asked to
+    mirror: Callable[[bool], None] | None = None
     # the promotion record this run's decisions are based on: every transition checks it is still so
     _seen: PromotionRecord | None = dataclasses.field(default=None, init=False, repr=False)
     _lock_lost: str | None = dataclasses.field(default=None, init=False, repr=False)
@@ -213,6 +215,10 @@ class PromotionRun:
         steps = self.cfg.steps
         i = rec.step + 1
         holds = 0
+        if i == 0 and self.cfg.mirror:
+            rec, outcome = self._mirror(rec)
+            if outcome is not None:
+                return outcome
         while i < len(steps):
             weight = steps[i]
             self._still_current()  # never move the canary on a state someone else has changed
@@ -247,6 +253,38 @@ class PromotionRun:
                 return Outcome(State.PAUSED, weight, f"{self.pipeline}: paused at {weight}% for approval")
             i += 1
         return Outcome(rec.state, steps[-1], f"{self.pipeline}: {rec.state}")
+
+    def _mirror(self, rec: PromotionRecord) -> tuple[PromotionRecord, Outcome | None]:
+        """Before any user is served by the canary: judge copies of stable's traffic. PASS goes on
+        to the first weight, FAIL counts toward ``failure_limit`` (rolled back there), no decision
+        in ``max_windows`` stops with the mirror off. An interrupted promotion mirrors again."""
+        if self.mirror is None:
+            raise BadInputError(f"pipeline {self.pipeline!r}: promotion.mirror is set but this canary cannot mirror")
+        self._still_current()
+        self.progress(f"{self.pipeline}: mirror: copies of stable's requests to the canary, no user served by it")
+        self.mirror(True)
+        self._record(rec, self.actor, "mirror_started", weight=0)
+        holds = 0
+        while True:
+            result = self.checker.check(self.pipeline, 0)
+            if result.hold:
+                holds += 1
+                self._held(0, result, holds)
+                if holds >= self._max_holds():
+                    self.mirror(False)
+                    return rec, self._stop_held(rec, 0, result)
+                continue
+            if not result.passed:
+                rec = self._failed(rec, 0, result)
+                if rec.state == State.ROLLING_BACK:
+                    return rec, self._finish_rollback(rec, f"mirror: {result.detail}")
+                self.sleep(self.cfg.retry_interval_s)
+                continue
+            self._window(0, result, "PASS")
+            rec = dataclasses.replace(rec, failures=0)
+            self._record(rec, self.actor, "mirror_passed", weight=0, verdict="PASS", detail=result.detail)
+            self.progress(f"{self.pipeline}: mirror passed ({result.detail})")
+            return rec, None  # the first weight's move ends the mirror
 
     def _max_holds(self) -> int:
         return self.cfg.analysis.max_windows if self.cfg.analysis is not None else 1

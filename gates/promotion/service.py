@@ -197,8 +197,19 @@ class PromotionService:
         def move(weight: int, label: str) -> None:
             ops.set_weight(self.ledger, name, weight, req.actor, label)
 
+        def mirror(on: bool) -> None:
+            ops.set_mirror(self.ledger, name, on, req.actor)
+
         return PromotionRun(
-            self.ledger, name, pf.config.promotion, checker, move, req.actor, self.lock_wait_s, progress=self.progress
+            self.ledger,
+            name,
+            pf.config.promotion,
+            checker,
+            move,
+            req.actor,
+            self.lock_wait_s,
+            progress=self.progress,
+            mirror=mirror,
         )
 
     def _passed_digest(self, req: Request, name: str) -> tuple[str, str | None, str | None]:

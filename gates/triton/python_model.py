@@ -89,6 +89,8 @@ class TritonPythonModel:
         self.closing = threading.Event()
         if self.scheduler is not None:
             threading.Thread(target=self._watch, name="gates-scheduler-watch", daemon=True).start()
+        log = _param(config, "request_log")
+        self.request_log = _RequestLog(log, args["model_name"]) if log else None
         self.direct: queue.Queue[Any] = queue.Queue()
         self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
         self.worker.start()
@@ -99,10 +101,11 @@ class TritonPythonModel:
             try:
                 inputs = _inputs(request)
                 streamed = inputs.get("STREAM") is not None and bool(inputs["STREAM"].reshape(-1)[0])
+                timer = self.request_log.timer() if self.request_log is not None and streamed else None
                 if streamed and self.scheduler is not None and not self._sampling(inputs):
-                    self._submit(inputs, sender)
+                    self._submit(inputs, sender, timer)
                 else:
-                    self.direct.put((inputs, sender, streamed))
+                    self.direct.put((inputs, sender, streamed, timer))
             except Exception as exc:  # report per request; never take the model down
                 _fail(sender, exc)
         return None
@@ -128,7 +131,7 @@ class TritonPythonModel:
             item = self.direct.get()
             if item is None:
                 return
-            inputs, sender, streamed = item
+            inputs, sender, streamed, timer = item
             try:
                 if streamed:
                     # each token is a step of one sequence: the same evidence and busy time as the
@@ -138,14 +141,20 @@ class TritonPythonModel:
                         now = time.perf_counter()
                         self.metrics.step(1, now - last)
                         sender.send(pb_utils.InferenceResponse(output_tensors=tensors))
+                        if timer is not None:
+                            timer.token()
                         last = time.perf_counter()
                     sender.send(flags=final)
+                    if timer is not None:
+                        timer.done(None)
                 else:
                     sender.send(pb_utils.InferenceResponse(output_tensors=self._one(inputs)), flags=final)
             except Exception as exc:
+                if timer is not None:
+                    timer.done(str(exc))
                 _fail(sender, exc)
 
-    def _submit(self, inputs: dict[str, Any], sender: Any) -> None:
+    def _submit(self, inputs: dict[str, Any], sender: Any, timer: _Timer | None = None) -> None:
         """A greedy streamed request to the engine's scheduler; its tokens are sent as they come."""
         from gates.engines.batching import Job
 
@@ -163,8 +172,12 @@ class TritonPythonModel:
             piece = pb_utils.Tensor("TEXT", np.array([text[len(previous) :].encode("utf-8")], dtype=np.object_))
             ids_out = pb_utils.Tensor("TOKEN_IDS", np.array([token], dtype=np.int64))
             sender.send(pb_utils.InferenceResponse(output_tensors=[piece, ids_out, prompt_tokens]))
+            if timer is not None:
+                timer.token()
 
         def on_done(error: str | None) -> None:
+            if timer is not None:
+                timer.done(error)
             if error is None:
                 sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
             else:
@@ -272,6 +285,39 @@ def _fail(sender: Any, exc: BaseException) -> None:
     error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
     with contextlib.suppress(Exception):  # the request was already closed (cancelled, or its client went away)
         sender.send(pb_utils.InferenceResponse(error=error), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+
+class _RequestLog:
+    """One JSON line per streamed request this model served (``request_log`` parameter): when it
+    came (epoch seconds), its output tokens and mean inter-token time as the model sent them, and
+    whether it ended well. Canary analysis reads them per window and arm (the proxies see TTFT and
+    end-to-end latency, not tokens): ITL and output length per request, on what users were sent."""
+
+    def __init__(self, path: str, model: str) -> None:
+        self.path, self.model = path, model
+        self.lock = threading.Lock()
+
+    def timer(self) -> _Timer:
+        return _Timer(self, time.time())
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps({"model": self.model, **record}) + "\n"
+        with self.lock, contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)  # a log that cannot be written leaves ITL unmeasured: no data, never a PASS
+
+
+class _Timer:
+    def __init__(self, log: _RequestLog, at: float) -> None:
+        self.log, self.at = log, at
+        self.times: list[float] = []
+
+    def token(self) -> None:
+        self.times.append(time.perf_counter())
+
+    def done(self, error: str | None) -> None:
+        gaps = np.diff(self.times)
+        itl = round(float(gaps.mean()) * 1000, 3) if gaps.size else None
+        self.log.write({"at": self.at, "output_tokens": len(self.times), "itl_ms": itl, "ok": error is None})
 
 
 class _Metrics:

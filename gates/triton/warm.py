@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -148,21 +149,37 @@ def warm_start(config: Pipeline, store: ArtifactStore, workdir: Path) -> WarmSer
     Call it from the main thread (see :meth:`TritonServer.launch`) and hand :meth:`WarmServer.close`
     to the run's resources at once.
     """
-    serve = config.serve
-    builds = recall(store, config) if serve.triton == "local" else None
+    builds = recall(store, config) if config.serve.triton == "local" else None
     if builds is None:
         return None
+    try:
+        return start_builds(config, builds, workdir)
+    except Exception:  # nothing started; deploy starts the server itself and reports what fails
+        return None
+
+
+def start_builds(
+    config: Pipeline,
+    builds: dict[str, EngineBuild],
+    workdir: Path,
+    extra: Mapping[str, Mapping[str, str]] | None = None,
+) -> WarmServer:
+    """Launch tritonserver serving ``builds`` under the pipeline's model names and start loading
+    them (raises when the server cannot be launched; :meth:`WarmServer.ready` waits for the load).
+    ``extra``: more model parameters per arm (e.g. the canary's ``request_log``)."""
+    serve = config.serve
     models = {"baseline": serve.baseline_model, "candidate": serve.candidate_model}
     repo = workdir / "models"
     threads = config.engine.threads_per_model()
     for arm, build in builds.items():
-        set_parameters(ENGINES[build.backend].write_serving(repo, models[arm], build, threads), serving(serve))
+        params = {**serving(serve), **(extra or {}).get(arm, {})}
+        set_parameters(ENGINES[build.backend].write_serving(repo, models[arm], build, threads), params)
     server = local_server(repo, workdir, serve.startup_timeout_s, builds)
     warm = WarmServer(server, models, builds)
     try:
         server.launch()
-    except Exception:  # nothing started; deploy starts the server itself and reports what fails
+    except BaseException:
         server.stop()
-        return None
+        raise
     warm.thread.start()
     return warm

@@ -150,3 +150,22 @@ def test_a_saturated_client_at_the_latency_point_makes_the_run_inconclusive() ->
     verdict = verdict_of(evidence(100, 100, seed=9, points=points), [], None, CFG)
     assert verdict.verdict == Decision.INCONCLUSIVE
     assert "load_generator@latency (the load generator was saturated)" in verdict.reason
+
+
+def test_the_ratio_interval_on_few_prompts_is_not_a_percentile_bootstrap() -> None:
+    """At 6 prompts with a per-prompt length ratio spread of ±40% the percentile bootstrap missed
+    the true ratio 11% of the time for a nominal 2% (98% two-sided at confidence 0.99); with
+    Student-t beside it 6%."""
+    rng = np.random.default_rng(3)
+    base_all = rng.integers(4, 64, size=1_000_000)
+    cand_all = np.maximum(1, np.round(base_all * rng.lognormal(0, 0.4, size=base_all.size)))
+    truth = cand_all.sum() / base_all.sum()
+    misses, trials = 0, 400
+    for t in range(trials):
+        base = rng.integers(4, 64, size=6)
+        cand = np.maximum(1, np.round(base * rng.lognormal(0, 0.4, size=6))).astype(int)
+        _, low, high = ratio_interval(tuple(zip(base.tolist(), cand.tolist(), strict=True)), 0.99, seed=t)
+        misses += not (low <= truth <= high)
+    assert misses / trials < 0.08, misses / trials
+    gate = output_tokens_ratio_gate(PointEvidence(output_tokens=tuple((16, 16) for _ in range(20))), CFG)
+    assert "Student-t" in gate.reason and "98% CI" in gate.reason

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from gates.artifacts import tree_digest
-from gates.cli.canary import digest_to_record, served_build_digest
 from gates.errors import BadInputError, CapabilityError
 from gates.ledger import CanaryState, Ledger
 from gates.promotion import canary as ops
+from gates.promotion.local_serve import digest_to_record, served_build_digest
 from gates.promotion.targets.kserve import apply, render_inference_service, validate
 from gates.promotion.targets.weighted_router import WeightedRouter
 from gates.triton.repository import write_model

@@ -311,3 +311,46 @@ def test_gates_promote_traffic_synthetic_rolls_back_a_slower_canary(tmp_path: Pa
     windows = [h for h in Ledger(str(ledger_path)).history("demo") if h["action"] == "analysis_window"]
     assert windows and all(w["weight"] == 50 for w in windows)
     assert '"traffic": "synthetic"' in str(windows[0]["detail"])
+
+
+def _records(path: Path, rows: list[tuple[float, int, float | None, bool]]) -> None:
+    import json
+
+    lines = [
+        json.dumps({"model": "m", "at": at, "output_tokens": n, "itl_ms": itl, "ok": ok}) for at, n, itl, ok in rows
+    ]
+    path.write_text("\n".join(lines) + "\n{cut by a cra")
+
+
+def test_model_records_give_each_arm_its_itl_and_output_tokens_in_the_window(tmp_path: Path) -> None:
+    from gates.promotion.analysis.providers.model_log import with_model_records
+
+    _records(tmp_path / "s.jsonl", [(10.0, 8, 5.0, True), (11.0, 8, 6.0, True), (30.0, 8, 5.0, True)])
+    _records(tmp_path / "c.jsonl", [(10.5, 4, 9.0, True), (11.5, 1, None, True), (12.0, 8, 50.0, False)])
+    window = WindowData(9.0, 20.0, ArmSamples(2), ArmSamples(3), "proxy")
+    logs = {"stable": str(tmp_path / "s.jsonl"), "canary": str(tmp_path / "c.jsonl")}
+    got = with_model_records(window, logs)
+    assert got.measures_itl and got.stable.itl_ms == (5.0, 6.0) and got.stable.output_tokens == (8, 8)
+    # one token has no inter-token time; a failed request is the proxy's error, not a timing
+    assert got.canary.itl_ms == (9.0,) and got.canary.output_tokens == (4, 1)
+    absent = with_model_records(window, {"stable": str(tmp_path / "none"), "canary": str(tmp_path / "c.jsonl")})
+    assert absent.stable.itl_ms == ()  # the model served no streamed request yet
+
+
+def test_inter_token_latency_is_judged_where_the_models_records_are_read() -> None:
+    rng = np.random.default_rng(6)
+
+    def with_itl(a: ArmSamples, factor: float) -> ArmSamples:
+        import dataclasses
+
+        return dataclasses.replace(a, itl_ms=tuple(rng.lognormal(np.log(20.0), 0.2, a.requests) * factor))
+
+    # end-to-end latency and TTFT alike; only the time between tokens regressed
+    slower = WindowData(0, 1, with_itl(arm(rng, 300), 1.0), with_itl(arm(rng, 300), 1.4), "proxy", measures_itl=True)
+    j = judge_step([slower], GatesSection(), AnalysisSection(max_windows=3))
+    assert j.status == WindowStatus.FAIL and "itl_ms shift" in j.reason, j.reason
+    unmeasured = WindowData(0, 1, arm(rng, 300), arm(rng, 300), "proxy", measures_itl=True)
+    j = judge_step([unmeasured], GatesSection(), AnalysisSection())
+    assert j.status == WindowStatus.NODATA and "inter-token latency" in j.reason, j.reason
+    same = WindowData(0, 1, arm(rng, 300), arm(rng, 300), "proxy")  # a source without model records
+    assert "itl_ms" not in str(judge_step([same], GatesSection(), AnalysisSection()).figures.get("sequential"))

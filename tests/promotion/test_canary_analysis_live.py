@@ -19,16 +19,16 @@ from gates.errors import ExitCode
 from gates.ledger import CanaryState, Ledger
 from gates.ledger.states import PromotionState
 from gates.promotion import canary as ops
+from gates.promotion.analysis.providers.proxy_nginx import read_nginx_log
 from gates.promotion.haproxy import HAProxy, HAProxyEndpoint, ProxySpec, haproxy_available
 from gates.promotion.machine import PromotionRun
+from gates.promotion.nginx import Nginx, nginx_available, read_split
 from gates.promotion.targets import target_for
-from gates.triton.repository import write_model
+from gates.triton.repository import set_parameters, write_model
 from gates.triton.server import TritonServer
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(haproxy_available() is not None, reason=str(haproxy_available())),
-]
+pytestmark = [pytest.mark.integration]
+needs_haproxy = pytest.mark.skipif(haproxy_available() is not None, reason=str(haproxy_available()))
 
 DIGEST = "d" * 64
 PROMPTS = ["Four score and seven", "The quick brown fox", "Once upon a time"]
@@ -63,6 +63,7 @@ def _walk(ledger: Ledger, name: str, proxy: HAProxy, canary_model: str, grpc: st
     return run.promote(DIGEST), said
 
 
+@needs_haproxy
 def test_slow_canary_rolls_back_and_identical_canary_walks_to_stable(
     tmp_path: Path, tiny_model: Path, no_leaked_servers: None
 ) -> None:
@@ -101,3 +102,60 @@ def test_slow_canary_rolls_back_and_identical_canary_walks_to_stable(
         passed = [h for h in history if h["action"] == "analysis_window" and h["verdict"] == "PASS"]
         assert len(passed) == 2  # one decided window per step
         assert '"top1_agreement": 1.0' in str(passed[0]["detail"])
+
+
+@pytest.mark.skipif(nginx_available() is not None, reason=str(nginx_available()))
+def test_mirror_judges_copies_before_any_user_is_sent_to_the_canary(
+    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
+) -> None:
+    """nginx copies stable's requests to the canary before the first weight: a slow canary is rolled
+    back with no user ever served by it; an identical one passes the mirror, then walks to stable."""
+    repo = tmp_path / "models"
+    logs = {name: str(tmp_path / f"{name}.requests.jsonl") for name in ("stable", "same", "slow")}
+    for name, delay in (("stable", 0), ("same", 0), ("slow", 60)):  # slow: 60 ms more per token
+        set_parameters(write_model(repo, name, tiny_model, delay_ms=delay), {"request_log": logs[name]})
+    ledger = Ledger(str(tmp_path / "ledger.sqlite"))
+    cfg = PromotionSection(steps=[50, 100], retry_interval_s=0, analysis=ANALYSIS, mirror=True)
+
+    def walk(name: str, proxy: Nginx, grpc: str) -> object:
+        endpoint = proxy.endpoint(grpc, {"stable": logs["stable"], "canary": logs[name]})
+        state = CanaryState(name, "nginx", endpoint.encode(), "stable", name, 0, time.time(), DIGEST)
+        ledger.set_canary(state, "ci", "canary_deploy")
+        checker = target_for(state).analysis_checker(PROMPTS, GatesSection(), ANALYSIS)
+
+        def move(weight: int, action: str) -> None:
+            ops.set_weight(ledger, name, weight, "alice", action)
+
+        def mirror(on: bool) -> None:
+            ops.set_mirror(ledger, name, on, "alice")
+
+        run = PromotionRun(ledger, name, cfg, checker, move, "alice", lock_wait_s=5, progress=print, mirror=mirror)
+        return run.promote(DIGEST)
+
+    with TritonServer(repo, tmp_path / "triton") as server:
+        for model in ("stable", "same", "slow"):
+            server.load_model(model)
+        with Nginx(ProxySpec(server.url, "model", "stable", "slow"), tmp_path / "nginx-slow") as proxy:
+            outcome = walk("slow", proxy, server.grpc_url)
+            assert outcome.state == PromotionState.ROLLED_BACK  # type: ignore[attr-defined]
+            assert read_split(proxy.url) == (0, False)  # the rollback ended the mirror
+            logged = read_nginx_log(proxy.log_path)
+        history = ledger.history("slow")
+        assert not [h for h in history if h["action"].startswith("promote_step")], "no user weight was ever set"
+        windows = [h for h in history if h["action"] == "analysis_window"]
+        assert windows and all(w["weight"] == 0 for w in windows)
+        failed = [h for h in history if h["action"] == "check_failed"]
+        # slower copies, or copies so slow they had not ended after the window (the canary's errors)
+        assert failed and ("_ms shift" in str(failed[0]["detail"]) or "error_rate" in str(failed[0]["detail"])), failed
+        # every request the canary served was a copy: its answers went to no user
+        assert {ln.request.arm for ln in logged if not ln.copy} == {"stable"}
+        assert any(ln.copy and ln.request.arm == "canary" for ln in logged)
+        with Nginx(ProxySpec(server.url, "model", "stable", "same"), tmp_path / "nginx-same") as proxy:
+            outcome = walk("same", proxy, server.grpc_url)
+            assert outcome.state == PromotionState.STABLE  # type: ignore[attr-defined]
+            assert read_split(proxy.url) == (100, False)
+        actions = [h["action"] for h in ledger.history("same")]
+        assert actions.index("mirror_passed") < actions.index("step_passed") < actions.index("promoted")
+        # inter-token latency per request from the models' own records, judged beside TTFT and latency
+        passed = [h for h in ledger.history("same") if h["action"] == "analysis_window" and h["verdict"] == "PASS"]
+        assert passed and '"itl_ms"' in str(passed[0]["detail"]), passed

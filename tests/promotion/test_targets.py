@@ -49,7 +49,7 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_one_factory_per_recorded_kind() -> None:
-    assert set(TARGETS) == {"haproxy", "local", "kserve"}
+    assert set(TARGETS) == {"haproxy", "local", "nginx", "kserve"}
     assert isinstance(target_for(CanaryState("p", "local", "127.0.0.1:9", "s", "c", 0, 0.0)), LocalRouterTarget)
     assert isinstance(target_for(kserve_state("ml/demo/s3://b/demo")), KServeTarget)
     with pytest.raises(BadInputError, match="unknown canary target 'nomad'"):

@@ -55,24 +55,27 @@ class Judgement:
     figures: dict[str, Any]  # what the ledger keeps and the comment shows
 
 
-def analysis_metrics(gates: GatesSection, analysis: AnalysisSection) -> list[AnalysisMetric]:
+def analysis_metrics(gates: GatesSection, analysis: AnalysisSection, itl: bool = False) -> list[AnalysisMetric]:
     """``analysis.metrics``, else the pipeline's latency allowance for latency_ms and ttft_ms (what a
-    proxy sees of each request; output tokens per second it does not)."""
+    proxy sees of each request), and itl_ms where the served models' own records are read (``itl``)."""
     if analysis.metrics:
         return list(analysis.metrics)
     own = {m.name: m.allowed_effect for m in gates.metrics}
     latency = own.get("latency_ms", 0.05)
-    return [
+    metrics = [
         AnalysisMetric(name="latency_ms", allowed_effect=latency),
         AnalysisMetric(name="ttft_ms", allowed_effect=own.get("ttft_ms", latency)),
     ]
+    if itl:
+        metrics.append(AnalysisMetric(name="itl_ms", allowed_effect=own.get("itl_ms", latency)))
+    return metrics
 
 
-def analysis_gates(gates: GatesSection, analysis: AnalysisSection, drift: bool) -> GatesSection:
+def analysis_gates(gates: GatesSection, analysis: AnalysisSection, drift: bool, itl: bool = False) -> GatesSection:
     """The pipeline's gates with the analysis section's overrides (null: the pipeline's value)."""
     metrics = [
         MetricSpec(name=m.name, direction="increase", allowed_effect=m.allowed_effect, critical=True)
-        for m in analysis_metrics(gates, analysis)
+        for m in analysis_metrics(gates, analysis, itl)
     ]
 
     def pick(own: float | None, theirs: float | None) -> float | None:
@@ -108,6 +111,14 @@ def _looks(windows: Sequence[WindowData], field: str, analysis: AnalysisSection)
     return tuple(looks)
 
 
+# the metrics judged beside latency_ms, and why a window without them decides nothing
+MISSING = {
+    "ttft_ms": "no time to first token measured for both arms",
+    "itl_ms": "no inter-token latency measured for both arms (it needs the served models' request logs: "
+    "serve the canary with `gates canary serve PIPELINE`)",
+}
+
+
 def _ttft_plan(latency_plan: Plan, metric: AnalysisMetric, cfg: GatesSection) -> Plan:
     return dataclasses.replace(
         latency_plan,
@@ -132,7 +143,8 @@ def judge_step(
     decision never depends on them)."""
     if not windows:
         raise ValueError("judge_step needs at least one window")
-    cfg = analysis_gates(gates, analysis, drift=golden_prompts > 0)
+    itl = all(w.measures_itl for w in windows)
+    cfg = analysis_gates(gates, analysis, drift=golden_prompts > 0, itl=itl)
     stable = canary = ArmSamples()
     for w in windows:
         stable, canary = stable.merge(w.stable), canary.merge(w.canary)
@@ -148,6 +160,7 @@ def judge_step(
         series={
             "latency_ms": (stable.latency_ms, canary.latency_ms),
             "ttft_ms": (stable.ttft_ms, canary.ttft_ms),
+            "itl_ms": (stable.itl_ms, canary.itl_ms),
         },
         baseline_error_rate=stable.errors / stable.requests if stable.requests else None,
         candidate_error_rate=canary.errors / canary.requests if canary.requests else None,
@@ -192,13 +205,14 @@ def judge_step(
         return _done(WindowStatus.NODATA, why, figures)
     plan = plan_for(cfg, analysis.pass_error)
     decisions: dict[str, Decision] = {"latency_ms": settle(stable.latency_ms, canary.latency_ms, ev.looks, plan)}
-    for metric in analysis_metrics(gates, analysis):
-        if metric.name == "ttft_ms":
-            looks = _looks(windows, "ttft_ms", analysis)
-            if not looks or len(canary.ttft_ms) < 2 or len(stable.ttft_ms) < 2:
+    for metric in analysis_metrics(gates, analysis, itl):
+        if metric.name in MISSING:
+            looks = _looks(windows, metric.name, analysis)
+            b, c = getattr(stable, metric.name), getattr(canary, metric.name)
+            if not looks or len(c) < 2 or len(b) < 2:
                 explain()
-                return _done(WindowStatus.NODATA, "no time to first token measured for both arms", figures)
-            decisions["ttft_ms"] = settle(stable.ttft_ms, canary.ttft_ms, looks, _ttft_plan(plan, metric, cfg))
+                return _done(WindowStatus.NODATA, MISSING[metric.name], figures)
+            decisions[metric.name] = settle(b, c, looks, _ttft_plan(plan, metric, cfg))
     figures["sequential"] = {name: d.reason for name, d in decisions.items()}
     decided = any(d.status == FAIL for d in decisions.values()) or all(d.status == PASS for d in decisions.values())
     if decided or explain_holds or any(g.status == Status.FAIL for g in absolute):
@@ -211,7 +225,7 @@ def judge_step(
     unsure += [f"{name}: {d.reason}" for name, d in decisions.items() if d.status != PASS]
     if unsure:
         return _done(WindowStatus.NODATA, "; ".join(unsure), figures)
-    shown = [gate_results[n] for n in ("latency_ms shift", "ttft_ms shift") if n in gate_results]
+    shown = [gate_results[n] for n in ("latency_ms shift", "ttft_ms shift", "itl_ms shift") if n in gate_results]
     return _done(WindowStatus.PASS, "; ".join(f"{g.name}: {g.reason}" for g in shown) or "passed", figures)
 
 

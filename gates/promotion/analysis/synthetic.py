@@ -36,7 +36,13 @@ def send(url: str, served: str, prompt: str, max_new_tokens: int, arm: str, user
 
 
 def paired_load(
-    url: str, served: str, prompts: Sequence[str], rate_per_s: float, duration_s: float, max_new_tokens: int
+    url: str,
+    served: str,
+    prompts: Sequence[str],
+    rate_per_s: float,
+    duration_s: float,
+    max_new_tokens: int,
+    arms: Sequence[str] = ARMS,  # ("stable",) while the proxy mirrors: it sends the canary's copy
 ) -> int:
     """Drive the load for ``duration_s``, then wait for the requests in flight; pairs sent."""
     prompts = list(prompts) or ["Hello"]
@@ -53,7 +59,7 @@ def paired_load(
             if delay > 0:
                 stop.wait(delay)
             prompt = prompts[k % len(prompts)]
-            for arm in ARMS:
+            for arm in arms:
                 futures.append(pool.submit(send, url, served, prompt, max_new_tokens, arm, f"synthetic-{k}"))
             k += 1
         for f in futures:

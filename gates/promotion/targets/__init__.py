@@ -11,11 +11,13 @@ from gates.promotion.targets.base import Target
 from gates.promotion.targets.haproxy import HAProxyTarget
 from gates.promotion.targets.kserve import KServeTarget
 from gates.promotion.targets.local import LocalRouterTarget
+from gates.promotion.targets.nginx import NginxTarget
 
 # kind recorded in the ledger -> how to reach that canary (the state, a directory for manifests)
 TARGETS: dict[str, Callable[[CanaryState, Path], Target]] = {
     "haproxy": lambda state, workdir: HAProxyTarget.from_state(state),
     "local": lambda state, workdir: LocalRouterTarget.from_state(state),
+    "nginx": lambda state, workdir: NginxTarget.from_state(state),
     "kserve": KServeTarget.from_state,
 }
 

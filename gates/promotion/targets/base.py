@@ -1,6 +1,7 @@
 """What a canary target is: somewhere a canary's traffic weight is set, read back and checked live.
 
-One module per provider (``haproxy.py``: HAProxy before Triton; ``local.py``: gates' own weighted
+One module per provider (``haproxy.py``: HAProxy before Triton; ``nginx.py``: nginx, which can also
+mirror; ``local.py``: gates' own weighted
 router; ``kserve.py``: a KServe InferenceService), one entry each in
 :data:`gates.promotion.targets.TARGETS` — as Flagger keeps a router interface, one file per
 provider and a factory.
@@ -14,7 +15,15 @@ from typing import Protocol
 from gates.config.analysis import AnalysisSection
 from gates.config.promotion import RecheckSection
 from gates.config.schema import GatesSection
+from gates.errors import BadInputError
 from gates.promotion.machine import Checker
+
+
+def cannot_mirror(kind: str) -> BadInputError:
+    return BadInputError(
+        f"promotion.mirror: the {kind} canary target cannot copy traffic to the canary; serve the canary "
+        "through nginx (gates canary serve --proxy nginx) or set promotion.mirror: false"
+    )
 
 
 class Target(Protocol):
@@ -25,6 +34,10 @@ class Target(Protocol):
 
     def read_weight(self) -> int:
         """The weight the target really applies now (not what the ledger says it should)."""
+
+    def set_mirror(self, on: bool) -> None:
+        """Copy stable's live requests to the canary and drop its answers (``promotion.mirror``), or
+        stop; raises BadInputError where the target cannot copy traffic."""
 
     def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
         """The live re-check of this canary: traffic through the target, then drift."""

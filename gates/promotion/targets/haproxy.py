@@ -20,6 +20,7 @@ from gates.promotion.analysis.synthetic import paired_load
 from gates.promotion.haproxy import HAProxyEndpoint, read_split, set_split
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
+from gates.promotion.targets.base import cannot_mirror
 
 
 class HAProxyTarget:
@@ -38,6 +39,9 @@ class HAProxyTarget:
 
     def read_weight(self) -> int:
         return read_split(self.endpoint.admin)
+
+    def set_mirror(self, on: bool) -> None:
+        raise cannot_mirror(self.kind)
 
     def _drift(self) -> DriftProbe | None:
         grpc, s = self.endpoint.triton_grpc, self.state

@@ -30,6 +30,7 @@ from gates.promotion.analysis.checker import AnalysisChecker
 from gates.promotion.analysis.providers import PROVIDERS
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
+from gates.promotion.targets.base import cannot_mirror
 
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -154,6 +155,9 @@ class KServeTarget:
         e = self.endpoint
         manifest = render_inference_service(e.name, e.namespace, e.storage_uri, weight)
         apply(manifest, self.workdir / f"{e.name}.inferenceservice.yaml")
+
+    def set_mirror(self, on: bool) -> None:
+        raise cannot_mirror(self.kind)
 
     def read_weight(self) -> int:
         e = self.endpoint

@@ -20,6 +20,7 @@ from gates.errors import BadInputError, InfraError
 from gates.ledger import CanaryState
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
+from gates.promotion.targets.base import cannot_mirror
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,9 @@ class LocalRouterTarget:
 
     def read_weight(self) -> int:
         return int(_admin(self.endpoint.admin)["weight"])
+
+    def set_mirror(self, on: bool) -> None:
+        raise cannot_mirror(self.kind)
 
     def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
         snap = _admin(self.endpoint.admin)

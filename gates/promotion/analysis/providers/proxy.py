@@ -1,4 +1,5 @@
-"""The ``proxy`` provider: the local HAProxy's own per-request log (gates/promotion/haproxy.py).
+"""The ``proxy`` provider: the local proxy's own per-request log (HAProxy: gates/promotion/haproxy.py;
+nginx: gates/promotion/nginx.py, whose log also holds the mirrored copies, as the canary's).
 
 Each line is one request as the proxy saw it: accept time, the arm that served it, status, time to
 the response headers (Triton streams them with the first token: TTFT) and to the last byte
@@ -9,14 +10,19 @@ still in flight at its end are logged when they finish and belong to it when the
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from gates.config.analysis import AnalysisSection
-from gates.errors import InfraError
 from gates.ledger import CanaryState
-from gates.promotion.analysis.records import Request, WindowData
+from gates.promotion.analysis.providers.model_log import with_model_records
+from gates.promotion.analysis.providers.proxy_nginx import nginx_window
+from gates.promotion.analysis.records import Request, WindowData, parsed_lines
 from gates.promotion.haproxy import HAProxyEndpoint
+from gates.promotion.nginx import NginxEndpoint
+
+T = TypeVar("T")
 
 
 def parse_line(line: str) -> Request | None:
@@ -38,19 +44,19 @@ def parse_line(line: str) -> Request | None:
         return None
 
 
-def read_log(path: Path) -> Iterator[Request]:
-    try:
-        with path.open(errors="replace") as f:
-            for line in f:
-                req = parse_line(line.strip())
-                if req is not None:
-                    yield req
-    except OSError as exc:
-        raise InfraError(f"the proxy's request log {path} is not readable: {exc}") from exc
+def read_log(path: Path, parse: Callable[[str], T | None] = parse_line) -> Iterator[T]:  # type: ignore[assignment]
+    return parsed_lines(path, parse, "the proxy's request log")
 
 
 class ProxyProvider:
     def window(self, canary: CanaryState, cfg: AnalysisSection, start: float, end: float) -> WindowData:
-        endpoint = HAProxyEndpoint.of(canary)
-        endpoint.check_alive()  # an unreachable proxy is no data, never a PASS
-        return WindowData.of(start, end, read_log(Path(endpoint.log)), "proxy")
+        if canary.target == "nginx":
+            nginx = NginxEndpoint.of(canary)
+            window = nginx_window(nginx, start, end, drain_s=min(cfg.interval_s, 60.0))
+            logs = nginx.request_logs
+        else:
+            endpoint = HAProxyEndpoint.of(canary)
+            endpoint.check_alive()
+            window = WindowData.of(start, end, read_log(Path(endpoint.log)), "proxy")
+            logs = endpoint.request_logs
+        return with_model_records(window, logs) if logs else window
