@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gates.cli.validate:command",
         "Check pipelines without building or serving; can each gate reach a verdict?",
     ),
+    "search": (
+        "gates.cli.search:command",
+        "Search a pipeline's search: space for the cheapest configuration that passes every gate.",
+    ),
     "formats": ("gates.cli.formats:command", "Quantization formats, their Model Optimizer configs and kernels."),
     "publish": ("gates.cli.publish:command", "Publish a report.json to its pull request (comment and status)."),
     "canary": ("gates.cli.canary:command", "Serve, register and set canary targets."),

@@ -12,6 +12,7 @@ from gates.cli.common import default_artifacts, ledger_options, open_ledger, pip
 from gates.config import load_pipeline
 from gates.errors import ExitCode, GatesError
 from gates.ledger.db import is_postgres, sqlite_path
+from gates.search.space import expand
 
 
 @click.command("validate")
@@ -36,7 +37,8 @@ def command(pipelines: tuple[str, ...], artifacts: Path | None, ledger_url: str,
     for arg in pipelines:  # one bad pipeline does not hide what the others have to say
         try:
             path = pipeline_file(arg)
-            load_pipeline(path)  # a config error in well under a second, before the stages are imported
+            pf = load_pipeline(path)  # a config error in well under a second, before the stages are imported
+            space = expand(pf) if pf.config.search is not None else None  # a bad search space is bad input too
             from gates.stages.validate import validate_pipeline
 
             v = validate_pipeline(path, artifacts or default_artifacts(), ledger)
@@ -50,6 +52,8 @@ def command(pipelines: tuple[str, ...], artifacts: Path | None, ledger_url: str,
             for gate, n in est.needed.items():
                 can = "can reach a verdict" if gate not in est.short else "too few: no verdict expected"
                 click.echo(f"    {gate}: needs {n} per arm: {can}")
+        if space is not None:
+            click.echo(f"  search: {len(space.candidates)} candidates (gates search; docs/search.md)")
         for w in v.warnings:
             click.echo(f"  warning: {w}")
     sys.exit(int(worst))

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
+from gates.config.search import SearchSection
 from gates.config.strict import Strict
 from gates.loadmodes import LoadMode, OperatingPoint
 
@@ -343,6 +344,7 @@ class Pipeline(Strict):
     golden: GoldenSection
     gates: GatesSection = Field(default_factory=GatesSection)
     promotion: PromotionSection = Field(default_factory=PromotionSection)
+    search: SearchSection | None = None  # what `gates search` tries (gates/search/); `gates run` ignores it
 
     @field_validator("name")
     @classmethod
