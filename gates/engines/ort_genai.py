@@ -205,9 +205,10 @@ def light_tokenizer(hf_dir: Path, engine_dir: Path) -> dict[str, Any] | None:
 def log_softmax_rows(logits: NDArray[Any]) -> NDArray[np.float32]:
     """Row-wise log-softmax in float32 (whole windows: [T, vocab]; float64 would double the memory
     and time for differences far below what the drift figures resolve)."""
-    x = np.asarray(logits, dtype=np.float32)
-    x = x - x.max(axis=-1, keepdims=True)
-    out: NDArray[np.float32] = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    out: NDArray[np.float32] = np.array(logits, dtype=np.float32)  # a copy, changed in place below
+    out -= out.max(axis=-1, keepdims=True)
+    scratch = np.exp(out)
+    out -= np.log(scratch.sum(axis=-1, keepdims=True))
     return out
 
 

@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gates.errors import DataError
+from gates.errors import ConfigError, DataError
 from gates.quality.datafile import read_data_file
 
 SEPARATOR = "---"
@@ -105,6 +105,17 @@ def served_context(path: Path) -> int | None:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return None
+
+
+def check_context(context: int, served: dict[str, int | None], where: str, config_path: str) -> None:
+    """golden.drift_context must fit what each arm's engine serves (``served``: arm -> tokens, None:
+    unknown); else a ConfigError naming the pipeline file, line and key (exit 2)."""
+    for arm, tokens in served.items():
+        if tokens is not None and context > tokens:
+            raise ConfigError(
+                f"{where}: golden.drift_context {context} is longer than the {arm} engine serves ({tokens} tokens)",
+                config_path,
+            )
 
 
 @dataclasses.dataclass(frozen=True)

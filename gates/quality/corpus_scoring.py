@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from gates.errors import InfraError
 from gates.quality.corpus import Window, WorstWindow
-from gates.quality.corpus_stats import CorpusFigures, PathCheck, ScoredWindow
+from gates.quality.corpus_stats import RESAMPLES, CorpusFigures, PathCheck, ScoredWindow, fin
 from gates.quality.drift import kl_topk
 from gates.triton.client import Generation, TextModelClient
 
@@ -52,6 +52,22 @@ class CorpusRun:
     path_check: PathCheck | None  # the decode path on a sample
     worst: tuple[WorstWindow, ...]
     rows_path: Path | None = None  # per-window figures, one JSON line each
+
+    def to_json(self) -> dict[str, Any]:
+        """report.json's ``corpus`` (gates/report/model.py: Corpus)."""
+        return {
+            "files": list(self.files),
+            "context": self.context,
+            "path": "prefill",
+            **self.figures.to_json(),
+            "interval_method": "cluster bootstrap over documents (percentile, "
+            f"{RESAMPLES} resamples); ± SE: delete-one-document jackknife",
+            "seconds": dict(self.seconds),
+            "tokens_per_s": {arm: fin(self.tokens_per_s(arm)) for arm in self.seconds},
+            "path_check": self.path_check.to_json() if self.path_check else None,
+            "worst": [dataclasses.asdict(w) for w in self.worst],
+            "rows": str(self.rows_path) if self.rows_path else None,
+        }
 
     def tokens_per_s(self, arm: str) -> float:
         s = self.seconds.get(arm, 0.0)

@@ -141,15 +141,15 @@ class CorpusFigures:
             if isinstance(v, Estimate):
                 out[f.name] = v.to_json()
             elif isinstance(v, dict):
-                out[f.name] = {k: (x.to_json() if isinstance(x, Estimate) else _fin(x)) for k, x in v.items()}
+                out[f.name] = {k: (x.to_json() if isinstance(x, Estimate) else fin(x)) for k, x in v.items()}
             elif f.name == "histogram":
-                out[f.name] = [{"from": a, "to": _fin(b), "positions": n, "cumulative": c} for a, b, n, c in v]
+                out[f.name] = [{"low": a, "high": fin(b), "positions": n, "cumulative": c} for a, b, n, c in v]
             else:
-                out[f.name] = _fin(v) if isinstance(v, float) else v
+                out[f.name] = fin(v) if isinstance(v, float) else v
         return out
 
 
-def _fin(x: float) -> float | None:
+def fin(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
@@ -306,4 +306,4 @@ class PathCheck:
     same_top1_decode: float
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (_fin(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+        return {k: (fin(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}

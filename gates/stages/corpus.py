@@ -9,7 +9,7 @@ from typing import Any
 
 from gates.context import RunContext
 from gates.errors import ConfigError
-from gates.quality.corpus import WorstWindow, cut_windows, served_context
+from gates.quality.corpus import WorstWindow, check_context, cut_windows, served_context
 from gates.quality.corpus_scoring import CorpusRun, score_windows
 from gates.quality.corpus_stats import figures, positions, window_rows
 from gates.record import BuildResult, DeployResult, PreflightResult
@@ -21,13 +21,8 @@ def run_corpus(ctx: RunContext, pre: PreflightResult, dep: DeployResult, tokeniz
     where = ctx.pipeline.where("golden", "drift_context")
     build = ctx.get(BuildResult)
     if build is not None:
-        for arm in ("baseline", "candidate"):
-            served = served_context(getattr(build, arm).serve_path)
-            if served is not None and context > served:
-                raise ConfigError(
-                    f"{where}: golden.drift_context {context} is longer than the {arm} engine serves ({served} tokens)",
-                    str(ctx.pipeline.path),
-                )
+        served = {arm: served_context(getattr(build, arm).serve_path) for arm in ("baseline", "candidate")}
+        check_context(context, served, where, str(ctx.pipeline.path))
     windows = cut_windows(tokenizer, list(pre.corpus), context, golden.drift_max_windows)
     if not windows:
         raise ConfigError(

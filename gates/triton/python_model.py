@@ -241,7 +241,8 @@ class TritonPythonModel:
         n = len(token_ids)
         k = min(top_k, logprobs.shape[-1]) if n else 0
         if k > 0 and one_pass and k < logprobs.shape[-1]:  # [T, vocab] for whole windows: no full sort
-            part = np.argpartition(-logprobs, k - 1, axis=-1)[:, :k]
+            vocab = logprobs.shape[-1]
+            part = np.argpartition(logprobs, vocab - k, axis=-1)[:, vocab - k :]  # the k largest, unordered
             part_lp = np.take_along_axis(logprobs, part, axis=-1)
             order = np.argsort(-part_lp, axis=-1, kind="stable")
             top_ids = np.take_along_axis(part, order, axis=-1)
