@@ -39,6 +39,7 @@ class CorpusScores:
     windows: tuple[ScoredWindow, ...]
     seconds: dict[str, float]  # arm -> summed wall time of its scoring requests
     path_check: PathCheck | None
+    baseline: tuple[Generation, ...] = ()  # the baseline's answers, reusable for another candidate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +106,11 @@ def score_windows(
     top_k: int,
     check_alive: Callable[[], None],
     decode_sample: int = 0,
+    baseline_answers: Sequence[Generation] = (),
 ) -> CorpusScores:
-    """Every window through both arms (``models``: arm -> served model name)."""
+    """Every window through both arms (``models``: arm -> served model name). ``baseline_answers``:
+    the baseline's answers for these windows from an earlier call (another candidate against the
+    same baseline build): the baseline is then not asked again and its time is 0 here."""
     b_model, c_model = models["baseline"], models["candidate"]
     handoff: queue.Queue[tuple[int, Generation] | None] = queue.Queue(maxsize=4)
     seconds = {"baseline": 0.0, "candidate": 0.0}
@@ -119,6 +123,9 @@ def score_windows(
                 if errors:
                     return
                 check_alive()
+                if baseline_answers:
+                    handoff.put((i, baseline_answers[i]))
+                    continue
                 true = np.asarray(w.ids[1:], dtype=np.int64).reshape(-1, 1)
                 t0 = time.perf_counter()
                 out = _request(client, b_model, w.ids, top_k, true, prefill=True)
@@ -133,10 +140,12 @@ def score_windows(
     thread = threading.Thread(target=baseline, name="corpus-baseline", daemon=True)
     thread.start()
     scored: list[ScoredWindow] = []
+    answers: list[Generation] = []
     client = TextModelClient(url, timeout_s=600)
     try:
         while (item := handoff.get()) is not None:
             i, b = item
+            answers.append(b)
             w = windows[i]
             true = np.asarray(w.ids[1:], dtype=np.int64).reshape(-1, 1)
             t0 = time.perf_counter()
@@ -163,7 +172,7 @@ def score_windows(
     if errors:
         raise errors[0]
     check = path_check(url, models, windows, scored, top_k, decode_sample, check_alive) if decode_sample else None
-    return CorpusScores(tuple(scored), seconds, check)
+    return CorpusScores(tuple(scored), seconds, check, tuple(answers))
 
 
 def sample_indices(n: int, sample: int) -> list[int]:
