@@ -206,9 +206,10 @@ def log_softmax_rows(logits: NDArray[Any]) -> NDArray[np.float32]:
     """Row-wise log-softmax in float32 (whole windows: [T, vocab]; float64 would double the memory
     and time for differences far below what the drift figures resolve)."""
     out: NDArray[np.float32] = np.array(logits, dtype=np.float32)  # a copy, changed in place below
-    out -= out.max(axis=-1, keepdims=True)
-    scratch = np.exp(out)
-    out -= np.log(scratch.sum(axis=-1, keepdims=True))
+    for start in range(0, out.shape[0], 256):  # exp's scratch one chunk of rows at a time (long windows)
+        rows = out[start : start + 256]
+        rows -= rows.max(axis=-1, keepdims=True)
+        rows -= np.log(np.exp(rows).sum(axis=-1, keepdims=True))
     return out
 
 
