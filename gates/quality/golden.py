@@ -145,6 +145,8 @@ def prompt_chars_check(max_prompt_words: int) -> Expectation:
         {"min_value": 1, "max_value": limit},
         f"prompt length outside 1..{limit} characters",
     )
+
+
 CALIBRATION_CHECKS = (
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
     Expectation("ExpectColumnValuesToMatchRegex", "sample_text", {"regex": r"\S"}, "empty text"),
