@@ -14,6 +14,7 @@ are from what decoding would see.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -168,7 +169,9 @@ def score_windows(
         raise
     finally:
         client.close()
-        thread.join(timeout=600)
+        while thread.is_alive():  # the baseline may wait on a full queue: take what it hands over
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.1)
     if errors:
         raise errors[0]
     check = path_check(url, models, windows, scored, top_k, decode_sample, check_alive) if decode_sample else None
