@@ -18,6 +18,8 @@ from gates.loadgen.capacity import Capacity
 from gates.loadgen.stats import ArmLoad
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.quality.batched import BatchedAgreement
+from gates.quality.corpus import CorpusDocument
+from gates.quality.corpus_scoring import CorpusRun
 from gates.quality.drift import DriftSummary, PromptDrift
 from gates.quality.golden import GoldenPrompt, Sample
 from gates.quality.lm_eval_tasks import TaskSamples, TaskSpec
@@ -39,6 +41,7 @@ class PreflightResult:
     documents: tuple[Document, ...] = ()  # golden.perplexity documents
     warnings: tuple[str, ...] = ()
     lm_eval: tuple[TaskSpec, ...] = ()  # golden.lm_eval tasks
+    corpus: tuple[CorpusDocument, ...] = ()  # golden.drift_corpus documents
 
 
 # optimize
@@ -160,6 +163,7 @@ class QualityResult:
     path: Path | None
     note: str
     lm_eval: dict[str, tuple[TaskSamples, ...]] = dataclasses.field(default_factory=dict)  # arm -> per task
+    corpus: CorpusRun | None = None  # golden.drift_corpus: token-level drift on windows (issue 29)
 
     def bits_per_byte(self, arm: str) -> float:
         docs = self.documents.get(arm, ())

@@ -249,6 +249,14 @@ class GoldenSection(Strict):
     perplexity: list[str] = Field(default_factory=list)  # text files, documents separated by blank lines
     perplexity_max_tokens: int = Field(default=256, ge=8, le=8192)  # per document, longer ones are cut
     lm_eval: list[str] = Field(default_factory=list)  # lm-evaluation-harness task YAMLs (local data_files)
+    # token-level drift at corpus scale (issue 29, gates/quality/corpus.py): UTF-8 text files,
+    # documents separated by a line "---", cut into windows of drift_context tokens, each window
+    # scored by both served arms in one teacher-forced pass (the engine's prefill path)
+    drift_corpus: list[str] = Field(default_factory=list)
+    drift_context: int = Field(default=512, ge=16, le=131072)
+    drift_max_windows: int | None = Field(default=None, ge=1)  # the first N windows only (null: all)
+    # windows also scored token by token (the decode path), first DECODE_POSITIONS tokens each
+    drift_decode_sample: int = Field(default=2, ge=0, le=1000)
 
 
 class MetricSpec(Strict):
@@ -322,6 +330,12 @@ class GatesSection(Strict):
     # the relative increase of the cost per 1M output tokens at that rate (0.0: no dearer)
     capacity_gain_min: float | None = Field(default=None, gt=0)
     cost_at_slo_increase_max: float | None = Field(default=None, ge=-1)
+    # corpus drift (golden.drift_corpus), judged on intervals by document; applied only when a
+    # corpus is configured (null: not applied)
+    corpus_kl_mean_max: float | None = Field(default=0.05, ge=0)
+    corpus_kl_p99_max: float | None = Field(default=1.0, ge=0)
+    corpus_same_top1_min: float | None = Field(default=0.90, ge=0, le=1)
+    corpus_ppl_ratio_max: float | None = Field(default=1.05, gt=0)
 
     @model_validator(mode="after")
     def _groups(self) -> GatesSection:
@@ -356,7 +370,7 @@ class Pipeline(Strict):
     def data_files(self) -> tuple[str, ...]:
         """Every data file the pipeline names (golden suites and quality data, recipe data), as written."""
         g = self.golden
-        return (*g.suites, *g.multiple_choice, *g.perplexity, *g.lm_eval, *self.optimize.data_files())
+        return (*g.suites, *g.multiple_choice, *g.perplexity, *g.lm_eval, *g.drift_corpus, *self.optimize.data_files())
 
     @property
     def quant_format(self) -> str:

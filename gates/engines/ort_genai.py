@@ -202,6 +202,17 @@ def light_tokenizer(hf_dir: Path, engine_dir: Path) -> dict[str, Any] | None:
     return {"library": "tokenizers", "stop_ids": list(stop_token_ids(None, reference))}
 
 
+def log_softmax_rows(logits: NDArray[Any]) -> NDArray[np.float32]:
+    """Row-wise log-softmax in float32 (whole windows: [T, vocab]; float64 would double the memory
+    and time for differences far below what the drift figures resolve)."""
+    out: NDArray[np.float32] = np.array(logits, dtype=np.float32)  # a copy, changed in place below
+    for start in range(0, out.shape[0], 256):  # exp's scratch one chunk of rows at a time (long windows)
+        rows = out[start : start + 256]
+        rows -= rows.max(axis=-1, keepdims=True)
+        rows -= np.log(np.exp(rows).sum(axis=-1, keepdims=True))
+    return out
+
+
 class _TokenizersEncoder:
     """``tokenizers.Tokenizer`` behind the calls made of a runner's tokenizer (encode, decode)."""
 
@@ -310,6 +321,18 @@ class OrtRunner:
             rows.append(log_softmax(np.asarray(generator.get_logits()).reshape(-1)))
             generator.append_tokens(np.asarray([[token]], dtype=np.int32))
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def score_prefill(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
+        """What :meth:`score` returns, from one pass over prompt and continuation: the engine's
+        prefill kernels (``append_tokens`` of the whole sequence, every position's logits), which
+        can differ from the token-by-token decode kernels ``score`` runs (the drift corpus reports
+        both on a sample)."""
+        if not ids or not continuation:
+            raise ValueError("one-pass scoring needs a prompt of at least one token and a continuation")
+        generator = self._generator(ids + continuation[:-1], 1)
+        logits = np.asarray(generator.get_output("logits"))
+        rows = logits.reshape(-1, logits.shape[-1])[len(ids) - 1 :]
+        return log_softmax_rows(rows)
 
     def batching(
         self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None

@@ -89,6 +89,10 @@ class TorchRunner:
             out: NDArray[np.float32] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float32)
         return out
 
+    def score_prefill(self, ids: list[int], continuation: list[int]) -> NDArray[np.float32]:
+        """One pass over prompt and continuation: what :meth:`score` already does here."""
+        return self.score(ids, continuation)
+
     def batching(
         self, max_batch: int, on_step: Callable[[int, float], None] | None = None, kv_cache_gb: float | None = None
     ) -> TorchBatchScheduler:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gates.config.schema import GatesSection
 from gates.errors import InfraError
+from gates.judge.corpus_gates import corpus_entries
 from gates.judge.quality import (
     ACCURACY,
     LM_EVAL,
@@ -73,4 +74,6 @@ def quality_entries(drift: DriftResult | None, quality: QualityResult | None, cf
             if b_task.doc_ids != c_task.doc_ids:  # the pairing is by document: both arms saw the same ones
                 raise InfraError(f"lm-eval task {b_task.task!r} scored different documents for the two arms")
             out += accuracy_entry(f"lm_eval:{b_task.task}", LM_EVAL, b_task.correct, c_task.correct, cfg)
+    if quality is not None:
+        out += corpus_entries(quality.corpus, cfg)  # golden.drift_corpus: judged on intervals by document
     return out

@@ -132,13 +132,21 @@ GOLDEN_CHECKS = (
     Expectation("ExpectColumnValuesToNotBeNull", "id", {}, "id is missing"),
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
     Expectation("ExpectColumnValuesToMatchRegex", "prompt_text", {"regex": r"\S"}, "empty prompt"),
-    Expectation(
+)
+
+
+def prompt_chars_check(max_prompt_words: int) -> Expectation:
+    """The characters a prompt may have: MAX_PROMPT_CHARS at the default 1,024 words, scaled with a
+    larger ``golden.max_prompt_words`` (long-context suites)."""
+    limit = int(MAX_PROMPT_CHARS * max(1.0, max_prompt_words / 1024))
+    return Expectation(
         "ExpectColumnValueLengthsToBeBetween",
         "prompt_text",
-        {"min_value": 1, "max_value": MAX_PROMPT_CHARS},
-        f"prompt length outside 1..{MAX_PROMPT_CHARS} characters",
-    ),
-)
+        {"min_value": 1, "max_value": limit},
+        f"prompt length outside 1..{limit} characters",
+    )
+
+
 CALIBRATION_CHECKS = (
     Expectation("ExpectColumnValuesToBeUnique", "id", {}, "duplicate id"),
     Expectation("ExpectColumnValuesToMatchRegex", "sample_text", {"regex": r"\S"}, "empty text"),
@@ -205,6 +213,7 @@ def load_golden_suite(
     rows, lines = read_jsonl(path)
     checks = [
         *GOLDEN_CHECKS,
+        prompt_chars_check(max_prompt_words),
         Expectation(
             "ExpectColumnValuesToBeBetween",
             "prompt_words",

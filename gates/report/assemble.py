@@ -16,7 +16,15 @@ from gates.judge.points import LATENCY_SUFFIX
 from gates.judge.verdict import Verdict
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
 from gates.quality.drift import PromptDrift
-from gates.record import BuildResult, DriftResult, LoadResult, OptimizeResult, PreflightResult, QualityVerdicts
+from gates.record import (
+    BuildResult,
+    DriftResult,
+    LoadResult,
+    OptimizeResult,
+    PreflightResult,
+    QualityResult,
+    QualityVerdicts,
+)
 from gates.report.model import SCHEMA_VERSION  # the model (and report.schema.json) say what each key holds
 from gates.triton.metrics import ModelWindow
 
@@ -187,6 +195,8 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
     report["quality"] = [e.to_json() for e in qv.entries] if qv else []
     report["confidence_level"] = two_sided(cfg.gates.confidence)  # of every quality interval shown
     report["quality_warnings"] = list(pre.warnings) if pre else []
+    quality = ctx.get(QualityResult)
+    report["corpus"] = quality.corpus.to_json() if quality is not None and quality.corpus is not None else None
     return dict(_clean(report))
 
 

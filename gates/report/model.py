@@ -209,13 +209,96 @@ class Serve(_Object):
     """Per arm: the sequences its engine may run in one step, as the served model reported it."""
 
 
+# -- the drift corpus (golden.drift_corpus) -------------------------------------------------------
+class CorpusHistogramBin(_Object):
+    low: float
+    high: Measured
+    """Upper edge (exclusive); null: unbounded."""
+    positions: int
+    cumulative: Measured
+    """Share of positions with KL below ``high``."""
+
+
+class CorpusPathCheck(_Object):
+    """A sample of windows read in one pass (prefill) and token by token (decode) by each arm."""
+
+    windows: int
+    positions: int
+    top1_differ: dict[str, int]
+    kl_paths: dict[str, Measured]
+    """Per arm: mean KL(prefill ‖ decode) over the baseline's top-k + rest."""
+    kl_prefill: Measured
+    kl_decode: Measured
+    same_top1_prefill: Measured
+    same_top1_decode: Measured
+
+
+class CorpusWorstWindow(_Object):
+    index: int
+    source: str
+    line: int
+    start: int
+    tokens: int
+    kl_mean: Measured
+    kl_max: Measured
+    same_top1: Measured
+    text: str
+
+
+class Corpus(_Object):
+    """Token-level drift on the corpus: every figure measures the prefill path (each window read in
+    one teacher-forced pass by both arms); ``path_check`` states the decode path on a sample."""
+
+    files: list[str]
+    context: int
+    path: Literal["prefill"]
+    documents: int
+    windows: int
+    tokens: int
+    """Scored positions per arm."""
+    top_k: int
+    level: float
+    """Two-sided level of every interval (cluster bootstrap over documents)."""
+    interval_method: str
+    kl_mean: Interval
+    """A lower bound of the full-vocabulary KL (the baseline's top_k tokens + one bucket for the rest)."""
+    kl_mean_se: Measured
+    """Delete-one-document jackknife."""
+    kl_percentiles: dict[str, Interval]
+    kl_max: Measured
+    tail_mass: dict[str, Measured]
+    """The baseline's probability mass outside its top_k: what the KL bound leaves out (mean, p99, max)."""
+    dp_mean: Interval
+    dp_rms: Measured
+    dp_p1: Measured
+    dp_p99: Measured
+    dp_negative: Measured
+    dp_positive: Measured
+    dp_sign_p: Measured
+    """Exact sign test over documents' mean Δp, two-sided (noise is symmetric, damage is not)."""
+    same_top1: Interval
+    ppl_baseline: Interval
+    ppl_candidate: Interval
+    ppl_ratio: Interval
+    accept_low: Measured
+    accept_high: Measured
+    """Σ min(p, q) per position, mean: the candidate's expected acceptance as a draft for the baseline."""
+    histogram: list[CorpusHistogramBin]
+    seconds: dict[str, float]
+    """Per arm: summed wall time of its scoring requests."""
+    tokens_per_s: dict[str, Measured]
+    path_check: CorpusPathCheck | None
+    worst: list[CorpusWorstWindow]
+    rows: str | None
+
+
 # -- the report --------------------------------------------------------------------------------
 class Report(_Object):
     """report.json, as gates writes it after every run that got past preflight."""
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[4]
+    schema_version: Literal[5]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -243,6 +326,8 @@ class Report(_Object):
     quality_warnings: list[str]
     serve: Serve | None = None
     """How both arms were served: the serve section's batching settings and what each engine ran."""
+    corpus: Corpus | None = None
+    """Token-level drift on golden.drift_corpus (schema 5); null when no corpus is configured."""
 
 
 SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)[0]
@@ -253,6 +338,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
     4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
+    5: "af49d7de6f87ae2f09dcdc5fa96592f13fa77addf81cf800ea904646ee585ce4",
 }
 
 

@@ -11,6 +11,7 @@ from gates.judge.paired import detectable_effect, items_for_effect
 from gates.models.placement import cuda_available
 from gates.models.sources import SMOLLM2, SMOLLM2_HINT, smollm2_file, source_problem
 from gates.optimize.quantize import check_format_supported
+from gates.quality.corpus import load_corpus
 from gates.quality.golden import GoldenPrompt, Sample, load_calibration, load_golden_suite
 from gates.quality.lm_eval_tasks import lm_eval_available, task_spec
 from gates.quality.scoring import load_documents, load_multiple_choice
@@ -120,6 +121,15 @@ class PreflightStage:
         choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
         documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
         tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]
+        corpus = [
+            d
+            for i, f in enumerate(cfg.golden.drift_corpus)
+            for d in load_corpus(
+                ctx.pipeline.resolve(f),
+                f,
+                f"{ctx.pipeline.where('golden', 'drift_corpus', i)}: golden.drift_corpus[{i}]",
+            )
+        ]
         if tasks and not lm_eval_available():
             raise CapabilityError(
                 f"{ctx.pipeline.where('golden', 'lm_eval')}: golden.lm_eval needs lm-evaluation-harness "
@@ -158,6 +168,7 @@ class PreflightStage:
                 documents=tuple(documents),
                 warnings=tuple(warnings),
                 lm_eval=tuple(tasks),
+                corpus=tuple(corpus),
             ),
         )
 

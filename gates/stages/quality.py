@@ -20,6 +20,7 @@ from gates.context import RunContext
 from gates.quality.lm_eval_tasks import TaskSamples, run_task
 from gates.quality.scoring import ChoiceScore, DocumentScore, score_choice_item, score_document
 from gates.record import DeployResult, OptimizeResult, PreflightResult, QualityResult
+from gates.stages.corpus import run_corpus
 from gates.triton.client import TextModelClient
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ class QualityStage:
 
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need(PreflightResult)
-        if not pre.choices and not pre.documents and not pre.lm_eval:
+        if not pre.choices and not pre.documents and not pre.lm_eval and not pre.corpus:
             ctx.put(QualityResult({}, {}, None, "no multiple-choice items or held-out text configured"))
             return
         dep = ctx.need(DeployResult)
@@ -73,9 +74,10 @@ class QualityStage:
         chosen = _per_arm(dep, choices) if pre.choices else {}
         docs = _per_arm(dep, documents) if pre.documents else {}
         tasks = run_lm_eval(dep, pre, tokenizer) if pre.lm_eval else {}
+        corpus = run_corpus(ctx, pre, dep, tokenizer) if pre.corpus else None
         path = ctx.run_dir / "quality.jsonl"
         write_rows(path, chosen, docs, tasks)
-        result = QualityResult(chosen, docs, path, "", tasks)
+        result = QualityResult(chosen, docs, path, "", tasks, corpus)
         ctx.put(dataclasses.replace(result, note=_note(result)))
 
 
@@ -128,5 +130,12 @@ def _note(r: QualityResult) -> str:
         parts.append(
             f"bits per byte {r.bits_per_byte('baseline'):.4f} → {r.bits_per_byte('candidate'):.4f} "
             f"over {len(r.documents.get('baseline', ()))} documents"
+        )
+    if r.corpus is not None:
+        f = r.corpus.figures
+        parts.append(
+            f"corpus {f.tokens} tokens/arm: mean KL ≥ {f.kl_mean.estimate:.4g} ± {f.kl_mean_se:.2g}, "
+            f"p99 {f.kl_percentiles['p99'].estimate:.4g}, same top-1 {f.same_top1.estimate:.4f}, "
+            f"perplexity ratio {f.ppl_ratio.estimate:.4f} (prefill path)"
         )
     return "; ".join(parts)

@@ -34,9 +34,11 @@ def build_inputs(
     logprob_ids: NDArray[Any] | None = None,
     temperature: float = 0.0,
     seed: int = 0,
+    prompt_ids: NDArray[Any] | None = None,
+    prefill: bool = False,
 ) -> list[Any]:
-    """The request's tensors; TEMPERATURE and SEED only when sampling, so a greedy request is
-    exactly what it was before sampling existed."""
+    """The request's tensors; TEMPERATURE and SEED only when sampling, PROMPT_IDS and PREFILL only
+    when asked, so a greedy request is exactly what it was before they existed."""
     import tritonclient.grpc as grpcclient
 
     def tensor(name: str, array: NDArray[Any], dtype: str) -> Any:
@@ -56,6 +58,10 @@ def build_inputs(
     if temperature > 0:
         inputs.append(tensor("TEMPERATURE", np.array([temperature], dtype=np.float32), "FP32"))
         inputs.append(tensor("SEED", np.array([seed], dtype=np.int64), "INT64"))
+    if prompt_ids is not None:
+        inputs.append(tensor("PROMPT_IDS", np.asarray(prompt_ids, dtype=np.int64).reshape(-1), "INT64"))
+    if prefill:
+        inputs.append(tensor("PREFILL", np.array([True], dtype=np.bool_), "BOOL"))
     return inputs
 
 
@@ -97,8 +103,12 @@ class TextModelClient:
         logprob_ids: NDArray[Any] | None = None,
         temperature: float = 0.0,
         seed: int = 0,
+        prompt_ids: NDArray[Any] | None = None,
+        prefill: bool = False,
     ) -> Generation:
-        """One answer; greedy unless ``temperature > 0`` (then drawn with ``seed``)."""
+        """One answer; greedy unless ``temperature > 0`` (then drawn with ``seed``). ``prompt_ids``:
+        the prompt as token ids (``prompt`` is then ignored); ``prefill``: score ``forced_ids`` in
+        one pass (the engine's prefill kernels) instead of token by token."""
         import queue
 
         import tritonclient.grpc as grpcclient
@@ -110,7 +120,9 @@ class TextModelClient:
             try:
                 self._client.async_stream_infer(
                     model,
-                    build_inputs(prompt, max_new_tokens, top_k, forced_ids, logprob_ids, temperature, seed),
+                    build_inputs(
+                        prompt, max_new_tokens, top_k, forced_ids, logprob_ids, temperature, seed, prompt_ids, prefill
+                    ),
                     outputs=outputs,
                 )
                 result, error = answers.get(timeout=self.timeout_s)

@@ -14,6 +14,10 @@ tensors to the runner's calls, so every engine answers the same protocol. Inputs
 - optional ``TEMPERATURE`` (FP32 [1]) and ``SEED`` (INT64 [1]): above 0, sample from
   softmax(logits / temperature) with a generator seeded by ``SEED`` (0 when absent) instead of
   decoding greedily; absent or 0 is greedy, exactly as without them.
+- optional ``PROMPT_IDS`` (INT64 [-1]): the prompt as token ids (``PROMPT`` is then not encoded).
+- optional ``PREFILL`` (BOOL [1]) with ``FORCED_IDS``: score the forced tokens in one pass (the
+  engine's prefill kernels, ``Runner.score_prefill``) instead of token by token; top-k is then
+  taken with a partial sort (ties may order differently from the full sort).
 - ``TEXT`` (BYTES [1]), ``TOKEN_IDS`` (INT64 [-1]), ``TOP_IDS`` / ``TOP_LOGPROBS`` ([-1, -1]),
   ``SELECTED_LOGPROBS`` (FP32 [-1, -1]), ``PROMPT_TOKENS`` (INT32 [1]).
 
@@ -188,9 +192,12 @@ class TritonPythonModel:
         self.scheduler.submit(Job(ids, max_new, on_token, on_done, cancelled or (lambda: False)))
 
     def _prompt(self, inputs: dict[str, Any]) -> tuple[list[int], int]:
-        prompt = inputs["PROMPT"].reshape(-1)[0]
-        prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
-        ids = self.runner.encode(prompt)
+        if "PROMPT_IDS" in inputs:
+            ids = [int(i) for i in inputs["PROMPT_IDS"].reshape(-1)]
+        else:
+            prompt = inputs["PROMPT"].reshape(-1)[0]
+            prompt = prompt.decode("utf-8") if isinstance(prompt, bytes) else str(prompt)
+            ids = self.runner.encode(prompt)
         max_new = int(inputs["MAX_NEW_TOKENS"].reshape(-1)[0])
         return ids, max(1, min(max_new, self.runner.max_len - len(ids)))
 
@@ -232,12 +239,23 @@ class TritonPythonModel:
             token_ids = [int(t) for t in forced.reshape(-1)]
             if len(ids) + len(token_ids) > self.runner.max_len:
                 raise ValueError(f"prompt+forced length {len(ids) + len(token_ids)} exceeds {self.runner.max_len}")
-            logprobs = self.runner.score(ids, token_ids)
+            prefill = inputs.get("PREFILL")
+            one_pass = prefill is not None and bool(prefill.reshape(-1)[0])
+            score_prefill = getattr(self.runner, "score_prefill", None)
+            if not one_pass:
+                logprobs = self.runner.score(ids, token_ids)
+            elif score_prefill is None:
+                raise ValueError(f"engine {type(self.runner).__name__} has no one-pass (prefill) scoring")
+            else:
+                logprobs = score_prefill(ids, token_ids)
         else:
+            one_pass = False
             token_ids, logprobs = self.runner.generate(ids, max_new, **self._sampling(inputs))
         n = len(token_ids)
         k = min(top_k, logprobs.shape[-1]) if n else 0
-        if k > 0:
+        if k > 0 and one_pass and k < logprobs.shape[-1]:  # [T, vocab] for whole windows: no full sort
+            top_ids, top_lp = _top_k_rows(logprobs, k)
+        elif k > 0:
             top_ids = np.argsort(-logprobs, axis=-1, kind="stable")[:, :k]
             top_lp = np.take_along_axis(logprobs, top_ids, axis=-1)
         else:
@@ -268,7 +286,33 @@ class TritonPythonModel:
         del self.runner
 
 
-_INPUTS = ("PROMPT", "MAX_NEW_TOKENS", "TOP_K", "FORCED_IDS", "LOGPROB_IDS", "STREAM", "TEMPERATURE", "SEED")
+_INPUTS = (
+    "PROMPT",
+    "MAX_NEW_TOKENS",
+    "TOP_K",
+    "FORCED_IDS",
+    "LOGPROB_IDS",
+    "STREAM",
+    "TEMPERATURE",
+    "SEED",
+    "PROMPT_IDS",
+    "PREFILL",
+)
+
+
+def _top_k_rows(logprobs: Any, k: int, chunk: int = 256) -> tuple[Any, Any]:
+    """Each row's k largest values, descending, by partial sort in chunks of rows (a long window's
+    [T, vocab] index array would otherwise be as large again as the log-probabilities, in int64)."""
+    vocab = logprobs.shape[-1]
+    ids, values = [], []
+    for start in range(0, logprobs.shape[0], chunk):
+        rows = logprobs[start : start + chunk]
+        part = np.argpartition(rows, vocab - k, axis=-1)[:, vocab - k :]  # the k largest, unordered
+        part_lp = np.take_along_axis(rows, part, axis=-1)
+        order = np.argsort(-part_lp, axis=-1, kind="stable")
+        ids.append(np.take_along_axis(part, order, axis=-1))
+        values.append(np.take_along_axis(part_lp, order, axis=-1))
+    return np.concatenate(ids), np.concatenate(values)
 
 
 def _inputs(request: Any) -> dict[str, Any]:

@@ -19,7 +19,9 @@ input [
   { name: "LOGPROB_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] optional: true },
   { name: "STREAM" data_type: TYPE_BOOL dims: [ 1 ] optional: true },
   { name: "TEMPERATURE" data_type: TYPE_FP32 dims: [ 1 ] optional: true },
-  { name: "SEED" data_type: TYPE_INT64 dims: [ 1 ] optional: true }
+  { name: "SEED" data_type: TYPE_INT64 dims: [ 1 ] optional: true },
+  { name: "PROMPT_IDS" data_type: TYPE_INT64 dims: [ -1 ] optional: true },
+  { name: "PREFILL" data_type: TYPE_BOOL dims: [ 1 ] optional: true }
 ]
 output [
   { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] },

@@ -181,3 +181,31 @@ def test_torch_fp8_refused_here_before_work(write_pipeline: Callable[..., Path],
     proc = gates(["run", str(path), "--artifacts", str(tmp_path / "art")])
     assert proc.returncode == 3, proc.stderr
     assert "torch-fp8' runs FP8 GEMMs (torch._scaled_mm)" in proc.stderr and "no CUDA device" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"", "an empty corpus"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file (NUL bytes)")],
+)
+def test_bad_drift_corpus_exits_2_naming_file_and_key(
+    write_pipeline: Callable[..., Path],
+    project: Path,
+    no_leaked_servers: None,
+    tmp_path: Path,
+    content: bytes,
+    needle: str,
+) -> None:
+    """Issue 29: an empty or binary golden.drift_corpus file is refused at preflight, before any model work."""
+    corpus = project / "corpus.bin"
+    corpus.write_bytes(content)
+    body = (
+        GOOD.format(fmt="int8_sq", backend="torch", suite="golden_prompts/demo.jsonl")
+        + "  drift_corpus: [corpus.bin]\n"
+    )
+    path = write_pipeline(body)
+    art = tmp_path / "art"
+    proc = gates(["run", str(path), "--artifacts", str(art), "--output", str(tmp_path / "out")])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{corpus}: {needle}" in proc.stderr
+    assert f"{path}:" in proc.stderr and "golden.drift_corpus[0]" in proc.stderr
+    assert not (art / "models").exists(), "no model was built"

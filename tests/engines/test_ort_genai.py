@@ -170,3 +170,54 @@ def test_scoring_is_the_generation_path_on_the_low_bit_build(
         # and a longer forced continuation: each row is the step that generation would take there
         rows_again = runner.score(ids, tokens[:4])
         np.testing.assert_allclose(rows_again, rows[:4], atol=1e-6, rtol=0)
+
+
+def test_one_pass_scoring_is_the_prefill_path(built: tuple[ArtifactStore, Path, dict[str, object]]) -> None:
+    """Issue 29: ``score_prefill`` reads prompt and continuation in one pass. On the fp32 build it
+    equals token-by-token scoring; on the int8 build the prefill kernels give other rows, which is
+    why the drift corpus reports which path each figure measures."""
+    _, _, builds = built
+    fp32 = load_runner(builds["baseline"].serve_path, 1)  # type: ignore[attr-defined]
+    int8 = load_runner(builds["candidate"].serve_path, 1)  # type: ignore[attr-defined]
+    ids = fp32.encode("Four score and seven years ago our fathers brought forth on this continent")
+    prompt, forced = ids[:1], ids[1:]
+    one = fp32.score_prefill(prompt, forced)  # type: ignore[attr-defined]
+    assert one.shape == (len(forced), one.shape[1])
+    np.testing.assert_allclose(one, fp32.score(prompt, forced), atol=2e-4)
+    np.testing.assert_allclose(np.exp(one).sum(axis=1), 1.0, atol=1e-4)
+    low = int8.score_prefill(prompt, forced)  # type: ignore[attr-defined]
+    assert low.shape == one.shape and np.abs(low - int8.score(prompt, forced)).max() > 1e-6
+    with pytest.raises(ValueError, match="at least one token"):
+        fp32.score_prefill([], forced)  # type: ignore[attr-defined]
+
+
+@pytest.mark.integration
+def test_served_prefill_scoring_equals_in_process(
+    built: tuple[ArtifactStore, Path, dict[str, object]], tmp_path: Path, no_leaked_servers: None
+) -> None:
+    """PROMPT_IDS + PREFILL through tritonserver: the rows of ``score_prefill``, top-k by partial sort."""
+    _, _, builds = built
+    engine = ENGINES["onnxruntime-genai"]
+    repo = tmp_path / "models"
+    engine.write_serving(repo, "candidate", builds["candidate"], 1)  # type: ignore[arg-type]
+    runner = load_runner(builds["candidate"].serve_path, 1)  # type: ignore[attr-defined]
+    ids = runner.encode("Four score and seven years ago our fathers brought forth")
+    forced = np.asarray(ids[1:], dtype=np.int64)
+    with TritonServer(repo, tmp_path) as server:
+        server.load_model("candidate")
+        client = TextModelClient(server.grpc_url)
+        got = client.generate(
+            "candidate",
+            "",
+            1,
+            top_k=5,
+            forced_ids=forced,
+            logprob_ids=forced.reshape(-1, 1),
+            prompt_ids=np.asarray(ids[:1]),
+            prefill=True,
+        )
+        client.close()
+    rows = runner.score_prefill(ids[:1], list(forced))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got.selected_logprobs[:, 0], rows[np.arange(forced.size), forced], atol=1e-5)
+    np.testing.assert_allclose(got.top_logprobs, -np.sort(-rows, axis=1)[:, :5], atol=1e-5)
+    assert (got.top_ids[:, 0] == rows.argmax(axis=1)).all()

@@ -168,3 +168,14 @@ def test_must_contain_any_is_a_task_check(tmp_path: Path) -> None:
     path = _write(tmp_path / "g.jsonl", [{"id": "a", "prompt": "Capital of France?", "must_contain_any": ["Paris"]}])
     (row,) = load_golden_suite(path, "g")
     assert row.row.must_contain_any == ["Paris"] and row.row.has_check
+
+
+def test_prompt_character_limit_scales_with_max_prompt_words(tmp_path: Path) -> None:
+    """Long-context suites (issue 29): 8,000 characters at the default 1,024 words, more with more."""
+    f = tmp_path / "long.jsonl"
+    f.write_text(json.dumps({"id": "long", "prompt": "word " * 1800, "must_contain": ["x"]}) + "\n")
+    with pytest.raises(DataError, match=r"prompt length outside 1\.\.8593 characters"):  # 8000 × 1100/1024
+        load_golden_suite(f, "long.jsonl", max_prompt_words=1100)
+    with pytest.raises(DataError, match="prompt longer than 1024 whitespace tokens"):
+        load_golden_suite(f, "long.jsonl")
+    assert [g.row.id for g in load_golden_suite(f, "long.jsonl", max_prompt_words=5000)] == ["long"]

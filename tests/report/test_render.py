@@ -239,6 +239,7 @@ GOLDEN_REPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "report_capacity.md": _capacity,
     "report_quality_sampled.md": _sampled,
     "report_points.md": _points,
+    "report_corpus.md": lambda: _corpus(),  # defined below, with the corpus tests
 }
 
 
@@ -379,3 +380,45 @@ def test_status_cells_are_coloured() -> None:
     html = render_html(_fail())
     assert '<td class="status fail">❌ fail</td>' in html and '<td class="status pass">✅ pass</td>' in html
     assert "td.fail { background:" in html
+
+
+def _corpus() -> dict[str, Any]:
+    """A report with a drift corpus section from the real statistics on fixed logits, a window's
+    text hostile (model-controlled corpus text is escaped like model output)."""
+    import importlib.util
+
+    from gates.config.schema import GatesSection
+    from gates.judge.corpus_gates import corpus_entries
+    from gates.quality.corpus import WorstWindow
+    from gates.quality.corpus_scoring import CorpusRun
+    from gates.quality.corpus_stats import PathCheck, figures, positions
+
+    spec = importlib.util.spec_from_file_location(
+        "corpus_case", Path(__file__).resolve().parent.parent / "quality" / "test_corpus_stats.py"
+    )
+    assert spec is not None and spec.loader is not None
+    case = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(case)
+    windows, _ = case._case()
+    figs = figures(positions(windows), case.K, 0.98)
+    check = PathCheck(
+        2, 64, {"baseline": 0, "candidate": 3}, {"baseline": 0.0, "candidate": 0.002}, 0.05, 0.049, 0.9, 0.91
+    )
+    worst = (WorstWindow(3, "corpus.txt", 12, 512, 40, 0.2, 1.5, 0.8, HOSTILE),)
+    run = CorpusRun(("corpus.txt",), 512, figs, {"baseline": 10.0, "candidate": 8.0}, check, worst, None)
+    r = _report()
+    r["quality"] = [e.to_json() for e in corpus_entries(run, GatesSection())]
+    r["confidence_level"] = 0.98
+    r["corpus"] = run.to_json()
+    return r
+
+
+def test_corpus_section_golden(golden: Callable[[str, str], None]) -> None:
+    md = render_markdown(_corpus())
+    golden("report_corpus.md", md)
+    section = md.split("### Drift corpus", 1)[1].split("<details><summary>Artifacts", 1)[0]
+    assert "(prefill path)" in section and "jackknife SE" in section and "outside its top-8" in section
+    assert "decode path (sample)" in section and "cumulative share" in section
+    assert "<script>" not in section and "&lt;script&gt;" in section
+    html = render_html(_corpus())
+    assert "<h2>Drift corpus" in html and "<script>alert" not in html

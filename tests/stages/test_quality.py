@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,9 @@ golden:
   perplexity: [held.txt]
   perplexity_max_tokens: 24
   lm_eval: {lm_eval}
+  drift_corpus: [corpus.txt]
+  drift_context: 24
+  drift_decode_sample: 1
 gates:
   top1_agreement_min: 0.5
   exact_match_rate_min: null
@@ -43,6 +47,12 @@ gates:
   accuracy_drop_max: 0.05
   perplexity_increase_max: 0.5
 """
+
+
+def kinds_by_name(report: dict[str, Any]) -> set[str]:
+    """Names of the corpus entries in the quality table that are also gates of the verdict."""
+    gates = {g["name"] for g in report["gates"]}
+    return {q["name"] for q in report["quality"] if q["kind"] == "corpus" and q["name"] in gates}
 
 
 def test_quality_kinds_reach_the_report(
@@ -63,6 +73,9 @@ def test_quality_kinds_reach_the_report(
     (project / "held.txt").write_text(
         "Shall I compare thee to a summer's day?\n\nThou art more lovely and more temperate.\n"
     )
+    # the drift corpus: 12 short documents, each cut into windows of 24 tokens
+    line = "It was the best of times, it was the worst of times, it was the age of wisdom. "
+    (project / "corpus.txt").write_text("\n---\n".join(f"Part {i}. " + line * 3 for i in range(12)) + "\n")
     tasks = "[]"
     if lm_eval_available():
         (project / "data.jsonl").write_text(
@@ -110,4 +123,13 @@ def test_quality_kinds_reach_the_report(
     assert report["verdict"] != "PASS" and proc.returncode in (1, 3)
     md = (out / "report.md").read_text()
     assert "### Quality verdicts" in md and "detectable effect" in md
+    # the drift corpus: both arms read every window in one pass, the figures and gates reach the report
+    corpus = report["corpus"]
+    assert corpus["path"] == "prefill" and corpus["documents"] == 12 and corpus["tokens"] >= 12 * 23
+    assert corpus["kl_mean"]["low"] <= corpus["kl_mean"]["estimate"] <= corpus["kl_mean"]["high"]
+    assert corpus["path_check"]["windows"] == 1 and set(corpus["tokens_per_s"]) == {"baseline", "candidate"}
+    # the tiny model's torch engine scores in one pass both ways: the paths agree exactly
+    assert corpus["path_check"]["top1_differ"] == {"baseline": 0, "candidate": 0}
+    assert {"corpus_kl_mean", "corpus_kl_p99", "corpus_same_top1", "corpus_ppl_ratio"} <= kinds_by_name(report)
+    assert "### Drift corpus" in md and (out / "corpus.jsonl").is_file()
     assert "3 draws per sampled item and arm" in md
