@@ -93,8 +93,10 @@ class TritonPythonModel:
         self.closing = threading.Event()
         if self.scheduler is not None:
             threading.Thread(target=self._watch, name="gates-scheduler-watch", daemon=True).start()
+        from gates.triton.request_log import RequestLog  # importable now, as above
+
         log = _param(config, "request_log")
-        self.request_log = _RequestLog(log, args["model_name"]) if log else None
+        self.request_log = RequestLog(log, args["model_name"]) if log else None
         self.direct: queue.Queue[Any] = queue.Queue()
         self.worker = threading.Thread(target=self._serve_direct, name="gates-one-at-a-time", daemon=True)
         self.worker.start()
@@ -158,7 +160,7 @@ class TritonPythonModel:
                     timer.done(str(exc))
                 _fail(sender, exc)
 
-    def _submit(self, inputs: dict[str, Any], sender: Any, timer: _Timer | None = None) -> None:
+    def _submit(self, inputs: dict[str, Any], sender: Any, timer: Any = None) -> None:
         """A greedy streamed request to the engine's scheduler; its tokens are sent as they come."""
         from gates.engines.batching import Job
 
@@ -329,39 +331,6 @@ def _fail(sender: Any, exc: BaseException) -> None:
     error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
     with contextlib.suppress(Exception):  # the request was already closed (cancelled, or its client went away)
         sender.send(pb_utils.InferenceResponse(error=error), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-
-
-class _RequestLog:
-    """One JSON line per streamed request this model served (``request_log`` parameter): when it
-    came (epoch seconds), its output tokens and mean inter-token time as the model sent them, and
-    whether it ended well. Canary analysis reads them per window and arm (the proxies see TTFT and
-    end-to-end latency, not tokens): ITL and output length per request, on what users were sent."""
-
-    def __init__(self, path: str, model: str) -> None:
-        self.path, self.model = path, model
-        self.lock = threading.Lock()
-
-    def timer(self) -> _Timer:
-        return _Timer(self, time.time())
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"model": self.model, **record}) + "\n"
-        with self.lock, contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)  # a log that cannot be written leaves ITL unmeasured: no data, never a PASS
-
-
-class _Timer:
-    def __init__(self, log: _RequestLog, at: float) -> None:
-        self.log, self.at = log, at
-        self.times: list[float] = []
-
-    def token(self) -> None:
-        self.times.append(time.perf_counter())
-
-    def done(self, error: str | None) -> None:
-        gaps = np.diff(self.times)
-        itl = round(float(gaps.mean()) * 1000, 3) if gaps.size else None
-        self.log.write({"at": self.at, "output_tokens": len(self.times), "itl_ms": itl, "ok": error is None})
 
 
 class _Metrics:
