@@ -40,8 +40,21 @@ class SweepSection(BaseModel):
         return v
 
 
-def check_modes(mode: LoadMode, rate: float | None, sweep: SweepSection | None, slo_limits: dict[str, float]) -> None:
-    """The cross-field rules of the load modes; raises ValueError with what to change."""
+def check_modes(
+    mode: LoadMode,
+    rate: float | None,
+    sweep: SweepSection | None,
+    slo_limits: dict[str, float],
+    own_times: bool = False,
+) -> None:
+    """The cross-field rules of the load modes; raises ValueError with what to change.
+
+    ``own_times``: the workload carries its arrival times (a trace), which pace an open loop in
+    place of ``load.rate``."""
+    if own_times and mode == LoadMode.open:
+        if rate is not None or sweep is not None:
+            raise ValueError("a trace workload paces the open loop by its own times: drop load.rate and load.sweep")
+        return
     LOAD_MODES[mode].check(rate, sweep)  # the mode's own rules: rate, which sweep
     if sweep is None:
         return

@@ -15,7 +15,11 @@ from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, SweepSection, check_modes
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
+from gates.config.workload import WorkloadSection
 from gates.loadmodes import LoadMode, OperatingPoint
+from gates.workloads import WORKLOADS
+from gates.workloads.classes import describe as describe_where
+from gates.workloads.classes import parse as parse_condition
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
 QuantFormat = Literal[
@@ -177,6 +181,10 @@ class LoadSection(Strict):
     rate: float | None = Field(default=None, gt=0, le=10_000)
     arrivals: Arrivals = "poisson"
     sweep: SweepSection | None = None
+    # realistic paired requests instead of the prompt mix (gates/workloads/, docs/workloads.md):
+    # a trace replay, shared-prefix groups, multi-turn conversations or length distributions
+    workload: WorkloadSection | None = None
+    trace_speed: float = Field(default=1.0, gt=0, le=1000)  # a trace's times divided by this (2.0: twice as fast)
     # each point is its own paired window, judged by the latency and cost gates: `latency` (one
     # request in flight per arm) before `throughput` (the users or rate above); with a closed loop of
     # one user the two are the same window, measured once
@@ -211,7 +219,10 @@ class LoadSection(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
-        check_modes(self.mode, self.rate, self.sweep, self.slo.limits())
+        own_times = self.workload is not None and WORKLOADS[self.workload.kind].own_times
+        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), own_times)
+        if self.workload is not None and (self.mix is not None or self.profile != "golden"):
+            raise ValueError("load.workload replaces load.profile and load.mix: set one of them")
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -264,6 +275,24 @@ class MetricSpec(Strict):
     must_have_data: bool = True
     group: str = "performance"
     remove_outliers: bool = True
+    # scope to a request class of load.workload (gates/workloads/classes.py): {turn: ">1"} judges
+    # the turns after the first only; {input: "513-2048"} one input-length bucket
+    where: dict[str, str] | None = None
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("where needs at least one label condition")
+            for condition in v.values():
+                parse_condition(condition)
+        return v
+
+    @property
+    def series_key(self) -> str:
+        """The evidence series this gate reads: the metric, or ``ttft_ms[turn>1]`` for a class."""
+        return f"{self.name}[{describe_where(self.where)}]" if self.where else self.name
 
 
 def _default_metrics() -> list[MetricSpec]:

@@ -77,10 +77,10 @@ def _not_applied_sim(ev: Evidence) -> str:
 
 
 def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult:
-    name = f"{spec.name} shift"
+    name = f"{spec.series_key} shift"
     bound = {"increase": "≤ +", "decrease": "≥ −", "either": "± "}[spec.direction]
     thr = f"{bound}{spec.allowed_effect:.0%}"
-    b, c = ev.series.get(spec.name, ((), ()))
+    b, c = ev.series.get(spec.series_key, ((), ()))
     cls = classify(
         b,
         c,

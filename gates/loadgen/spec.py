@@ -44,6 +44,8 @@ class LoadSpec:
     rate: float | None = None
     arrivals: str = "poisson"
     max_in_flight: int = 512
+    # a workload's conversations (JSONL written by the load stage, gates/workloads/); None: the prompt mix
+    workload: str | None = None
 
     @classmethod
     def from_config(
@@ -121,4 +123,5 @@ RECORD_FIELDS = (
     "prompt_chars",
     "error",
     "pair",  # the two requests (one per arm) of one draw share it: paired comparisons of their outputs
+    "labels",  # a workload's class labels, key=value;key=value (gates/workloads/classes.py)
 )

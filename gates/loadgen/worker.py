@@ -37,9 +37,13 @@ from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
 from gates.loadgen.open_loop import OpenLoop  # noqa: E402
 from gates.loadgen.request import send  # noqa: E402
 from gates.loadgen.run import PARENT_ENV, die_with_parent  # noqa: E402
+from gates.loadgen.schedule import ScheduleLoop  # noqa: E402
 from gates.loadgen.spec import RECORD_FIELDS, LoadSpec  # noqa: E402
 from gates.loadgen.summary import GeneratorSummary, Stopped  # noqa: E402
-from gates.loadmodes import LOAD_MODES, Arrivals, Users  # noqa: E402
+from gates.loadmodes import LOAD_MODES, Arrivals, LoadMode, Users  # noqa: E402
+from gates.workloads.base import read_conversations  # noqa: E402
+
+Loop = OpenLoop | ScheduleLoop
 
 
 class Load:
@@ -54,6 +58,7 @@ class Load:
         self.lags_ms: list[float] = []
         self.stopped = Stopped("", 0.0)
         self.env: Environment | None = None
+        self.schedule: ScheduleLoop | None = None  # a workload's conversations, when load.workload is set
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
@@ -122,7 +127,7 @@ class ArrivalsUser(User):
     abstract = True
     wait_time = constant(0)
     load: ClassVar[Load]
-    loop: ClassVar[OpenLoop]
+    loop: ClassVar[Loop]
 
     @task
     def schedule(self) -> None:
@@ -131,8 +136,22 @@ class ArrivalsUser(User):
             gevent.sleep(3600)
 
 
-def user_class(load: Load) -> tuple[type[User], int, OpenLoop | None]:
+def user_class(load: Load) -> tuple[type[User], int, Loop | None]:
     """The locust user that paces this load as its mode says, how many of it, the open loop if any."""
+    spec = load.spec
+    if spec.workload is not None:  # a workload's conversations (gates/loadgen/schedule.py)
+        conversations = read_conversations(Path(spec.workload))
+        if spec.mode == LoadMode.closed:
+            users, times = spec.users, None
+        elif spec.rate is None:  # a trace's own times
+            users, times = None, None
+        else:
+            arrivals = LOAD_MODES[spec.mode].pacing(spec)
+            assert isinstance(arrivals, Arrivals)
+            users, times = None, arrivals.times
+        sched = ScheduleLoop(spec, conversations, load.record, users, times)
+        load.schedule = sched
+        return type("ArrivalsUser", (ArrivalsUser,), {"abstract": False, "load": load, "loop": sched}), 1, sched
     pacing = LOAD_MODES[load.spec.mode].pacing(load.spec)
     if isinstance(pacing, Users):
         bound = type("PairsUser", (PairsUser,), {"abstract": False, "load": load})
@@ -161,6 +180,9 @@ def fixed_stop(load: Load, runner: Runner) -> None:
             break
         if elapsed >= spec.deadline_s:
             reason = "max_duration"
+            break
+        if load.schedule is not None and load.schedule.finished:
+            reason = "workload_end"  # a trace replayed to its last line
             break
     load.stopped = Stopped(reason, round(load.elapsed(), 3))
     runner.quit()
@@ -199,7 +221,7 @@ def adaptive_stop(load: Load, runner: Runner, adaptive: dict[str, Any]) -> None:
     runner.quit()
 
 
-def run(load: Load) -> tuple[Environment, OpenLoop | None, float, float]:
+def run(load: Load) -> tuple[Environment, Loop | None, float, float]:
     """Start the users and the stopping rule; once the load has stopped, return locust's
     environment, the open loop if any, and the wall and CPU seconds the generator spent."""
     spec = load.spec
@@ -231,7 +253,7 @@ def write_records(path: Path, records: list[dict[str, Any]]) -> None:
         writer.writerows(records)
 
 
-def summarize(load: Load, env: Environment, loop: OpenLoop | None, wall: float, cpu_s: float) -> GeneratorSummary:
+def summarize(load: Load, env: Environment, loop: Loop | None, wall: float, cpu_s: float) -> GeneratorSummary:
     stats = env.stats.total
     return GeneratorSummary(
         wall_s=wall,

@@ -89,6 +89,22 @@ class PerArm(_Object):
     candidate: Measured
 
 
+class ClassArm(_Object):
+    requests: int
+    errors: int
+    latency_ms: Percentiles
+    ttft_ms: Percentiles
+    itl_ms: Percentiles
+
+
+class RequestClass(_Object):
+    """One class of ``load.workload``'s requests (an input-length bucket, a turn, a shared-prefix group)."""
+
+    key: Literal["input", "turn", "group"]
+    value: str
+    arms: dict[Literal["baseline", "candidate"], ClassArm]
+
+
 class Load(_Object):
     baseline: ArmLoad
     candidate: ArmLoad
@@ -107,6 +123,10 @@ class Load(_Object):
     server_memory: dict[str, Measured] | None
     capacity_tokens_per_s: PerArm
     operating_points: list[OperatingPoint] = []
+    workload: Literal["trace", "shared_prefix", "multi_turn", "lengths"] | None = None
+    """``load.workload.kind`` (docs/workloads.md); null: the golden prompt mix."""
+    classes: list[RequestClass] = []
+    """Per-class figures of the throughput window, by label (input bucket, turn, group)."""
 
 
 class Cost(_Object):

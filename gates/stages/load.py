@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gates.context import RunContext
 from gates.errors import InfraError
+from gates.loadgen.classes import ClassFigures
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, output_token_pairs, read_records, summarize
@@ -14,6 +15,7 @@ from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.loadgen.sweep import run_sweep
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
 from gates.record import DeployResult, LoadResult, OptimizeResult, PointLoad, PreflightResult
+from gates.stages.load_workload import Series, class_results, workload_spec
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory
 from gates.triton.metrics import parse as parse_metrics
@@ -85,6 +87,10 @@ class LoadStage:
             weights.extend([weight / len(chosen)] * len(chosen))
         spec = LoadSpec.from_config(ctx.config, dep.url, dep.models, prompts, weights)
         out = ctx.run_dir / "load"
+        if cfg.workload is not None:  # the workload's conversations replace the prompt mix
+            ctx.progress(f"workload `{cfg.workload.kind.value}`: building its conversations")
+            model = ctx.need(OptimizeResult).baseline.path
+            spec = workload_spec(ctx.config, spec, out, ctx.pipeline.resolve, model)
         points = cfg.operating_points
         one_user = spec.mode == str(LoadMode.closed) and spec.users == 1
         # one request in flight per arm: a closed loop of one user (pairs are sent one after the other)
@@ -106,6 +112,8 @@ class LoadStage:
                 lw.generator,
                 lw.problem,
                 lw.output_pairs,
+                lw.classes,
+                lw.class_series,
             )
         if OperatingPoint.throughput in points:
             ctx.progress("operating point `throughput`")
@@ -140,6 +148,8 @@ class LoadStage:
                 capacity=capacity,
                 latency_point=latency_point,
                 output_pairs=w.output_pairs,
+                classes=w.classes,
+                class_series=w.class_series,
                 note=f"stopped at {stopped.duration_s:.0f}s ({stopped.reason}"
                 + (f", {len(stopped.looks or ())} looks" if cfg.adaptive else "")
                 + "); "
@@ -161,6 +171,8 @@ class Window:
     problem: str | None
     records_path: Path
     output_pairs: tuple[tuple[int, int], ...]  # (baseline, candidate) output tokens of each measured pair
+    classes: tuple[ClassFigures, ...] = ()  # load.workload's request classes
+    class_series: Series = dataclasses.field(default_factory=dict)  # samples of the gates scoped by `where`
 
 
 def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Window:
@@ -206,4 +218,5 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
             why = f" ({problem})" if problem else ""
             raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
     pairs = output_token_pairs(records, cfg.warmup_s)
-    return Window(arms, windows, memory, generator, stopped, problem, records_path, pairs)
+    classes, class_series = class_results(ctx.config, records, cfg.warmup_s, end_s)
+    return Window(arms, windows, memory, generator, stopped, problem, records_path, pairs, classes, class_series)
