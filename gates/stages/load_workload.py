@@ -14,6 +14,8 @@ from gates.config.schema import Pipeline
 from gates.loadgen.classes import ClassFigures, class_figures, scoped_series
 from gates.loadgen.spec import LoadSpec
 from gates.loadmodes import LoadMode
+from gates.models.prompts import NoChatTemplate, render_chat
+from gates.quality.golden import ChatMessage
 from gates.workloads import WORKLOADS
 from gates.workloads.base import WORDS, Build, WordText, write_conversations
 
@@ -37,9 +39,6 @@ class TokenizerText:
         return str(self.tok.decode(ids[:n])).strip()
 
     def chat(self, messages: Sequence[dict[str, str]]) -> str:
-        from gates.models.prompts import NoChatTemplate, render_chat
-        from gates.quality.golden import ChatMessage
-
         try:
             return render_chat(self.tok, [ChatMessage(role=m["role"], content=m["content"]) for m in messages])
         except NoChatTemplate:
