@@ -179,6 +179,8 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
     """Run locust on ``spec`` and read both arms' figures from its records and Triton's metrics."""
     cfg = ctx.config.load
     what = LOAD_MODES[spec.mode].describe(spec)
+    if spec.workload is not None and spec.mode == LoadMode.open and spec.rate is None:
+        what = "a trace replayed at its own times"
     ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
     snapshots: dict[str, dict[str, dict[str, float]]] = {}
     server = dep.server
