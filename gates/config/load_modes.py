@@ -52,8 +52,8 @@ def check_modes(
     ``own_times``: the workload carries its arrival times (a trace), which pace an open loop in
     place of ``load.rate``."""
     if own_times and mode == LoadMode.open:
-        if rate is not None or sweep is not None:
-            raise ValueError("a trace workload paces the open loop by its own times: drop load.rate and load.sweep")
+        if sweep is not None:
+            raise ValueError("a trace workload paces the open loop by its own times: drop load.sweep")
         return
     LOAD_MODES[mode].check(rate, sweep)  # the mode's own rules: rate, which sweep
     if sweep is None:

@@ -183,7 +183,8 @@ class LoadSection(Strict):
     sweep: SweepSection | None = None
     # realistic paired requests instead of the prompt mix (gates/workloads/, docs/workloads.md):
     # a trace replay, shared-prefix groups, multi-turn conversations or length distributions
-    workload: WorkloadSection | None = None
+    # (a list mixes them in one window: a trace at its own times, the others at load.rate)
+    workload: WorkloadSection | list[WorkloadSection] | None = None
     trace_speed: float = Field(default=1.0, gt=0, le=1000)  # a trace's times divided by this (2.0: twice as fast)
     # each point is its own paired window, judged by the latency and cost gates: `latency` (one
     # request in flight per arm) before `throughput` (the users or rate above); with a closed loop of
@@ -219,10 +220,16 @@ class LoadSection(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
-        own_times = self.workload is not None and WORKLOADS[self.workload.kind].own_times
-        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), own_times)
-        if self.workload is not None and (self.mix is not None or self.profile != "golden"):
+        timed = [WORKLOADS[w.kind].own_times for w in self.workloads]
+        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), any(timed) and self.rate is None)
+        if self.mode == LoadMode.open and any(timed) and self.sweep is not None:
+            raise ValueError("a trace workload paces the open loop by its own times: drop load.sweep")
+        if self.mode == LoadMode.open and self.rate is None and not all(timed):
+            raise ValueError("load.workload: the workloads other than a trace start at load.rate: set it")
+        if self.workloads and (self.mix is not None or self.profile != "golden"):
             raise ValueError("load.workload replaces load.profile and load.mix: set one of them")
+        if isinstance(self.workload, list) and len({w.kind for w in self.workload}) != len(self.workload):
+            raise ValueError("load.workload lists a kind twice")
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -234,6 +241,12 @@ class LoadSection(Strict):
         if self.warmup_s >= self.duration_s:
             raise ValueError("load.warmup_s must be shorter than load.duration_s (nothing would be measured)")
         return self
+
+    @property
+    def workloads(self) -> list[WorkloadSection]:
+        """``load.workload`` as a list (empty: the golden prompt mix)."""
+        w = self.workload
+        return [] if w is None else (list(w) if isinstance(w, list) else [w])
 
     def weights(self) -> dict[str, float]:
         return {str(k): v for k, v in self.mix.items()} if self.mix else {self.profile: 1.0}

@@ -12,7 +12,7 @@ from gates.loadgen.stats import percentiles
 from gates.workloads.classes import decode, matches
 
 # the labels the report breaks figures down by (input_tokens is a number per request: filters only)
-CLASS_KEYS = ("input", "turn", "group")
+CLASS_KEYS = ("workload", "input", "turn", "group")
 ARMS = ("baseline", "candidate")
 
 

@@ -1,9 +1,9 @@
 """A workload's conversations inside the locust process (gates/workloads/): every turn to both arms.
 
-How conversations start follows the load mode: ``open`` with a trace starts each at its own time
-(``at_s``, already scaled by ``load.trace_speed``); ``open`` otherwise at the mode's arrivals
-(Poisson or constant at ``load.rate``); ``closed`` runs ``load.users`` users, each taking the next
-conversation as soon as its last one ended. Within a conversation the turns go one after the
+How conversations start follows the load mode: ``open`` starts a trace's at their own times
+(``at_s``, already scaled by ``load.trace_speed``) and the others at the mode's arrivals (Poisson
+or constant at ``load.rate``), both at once when workloads are mixed; ``closed`` runs ``load.users``
+users, each taking the next conversation as soon as its last one ended. Within a conversation the turns go one after the
 other, ``think_s`` after the previous turn's two responses; each turn goes to both arms at once (on
 two greenlets, in a random order), so the arms stay paired in time. Generated workloads are reused
 from the start when the load outlasts them (with new pair ids); a trace ends the load when it ends.
@@ -58,10 +58,6 @@ class ScheduleLoop:
         self.host, port = spec.url.rsplit(":", 1)
         self.port = int(port)
 
-    @property
-    def own_times(self) -> bool:
-        return self.users is None and self.times is None
-
     def run(self, t0: float) -> None:
         """Start conversations until killed (the locust runner kills its user's greenlet at the stop)."""
         self.t0 = t0
@@ -70,20 +66,24 @@ class ScheduleLoop:
             workers = [self.group.spawn(self._user, source) for _ in range(self.users)]
             gevent.joinall(workers)
             return
-        if self.own_times:
-            starts: Iterator[tuple[int, float]] = ((i, c.at_s or 0.0) for i, c in enumerate(self.conversations))
-        else:
-            assert self.times is not None
-            starts = enumerate(self.times)
+        timed = [(i, c.at_s) for i, c in enumerate(self.conversations) if c.at_s is not None]
+        others = [i for i, c in enumerate(self.conversations) if c.at_s is None]
+        if timed:
+            self.group.spawn(self._start, iter(timed))
+        if others and self.times is not None:  # reused from the start past the last (new pair ids)
+            ids = (others[k % len(others)] + len(self.conversations) * (k // len(others)) for k in itertools.count())
+            self._start(zip(ids, self.times, strict=False))
+        self.group.join()  # only a trace alone gets here: every conversation ran to its end
+        self.finished = True
+
+    def _start(self, starts: Iterator[tuple[int, float]]) -> None:
         for i, at in starts:
-            delay = t0 + at - time.monotonic()
+            delay = self.t0 + at - time.monotonic()
             if delay > 0:
                 gevent.sleep(delay)
-            self.lags_ms.append(max(0.0, time.monotonic() - (t0 + at)) * 1000)
+            self.lags_ms.append(max(0.0, time.monotonic() - (self.t0 + at)) * 1000)
             self.arrivals += 1
             self.group.spawn(self._conversation, i)
-        self.group.join()  # a trace: every conversation ran to its end
-        self.finished = True
 
     def _user(self, source: Iterator[int]) -> None:
         for i in source:

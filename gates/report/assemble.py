@@ -153,8 +153,8 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         for arm in ("baseline", "candidate"):
             report["load"][arm].update(_arm_extras(report["load"][arm], (load.server or {}).get(arm)))
         report["load"]["operating_points"] = _points(load, verdict, cfg, report["load"])
-        if cfg.load.workload is not None:
-            report["load"]["workload"] = cfg.load.workload.kind.value
+        if cfg.load.workloads:
+            report["load"]["workloads"] = [w.kind.value for w in cfg.load.workloads]
             report["load"]["classes"] = [c.to_json() for c in load.classes]
         report["serve"] = {
             "batching": cfg.serve.batching.value,

@@ -253,7 +253,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
     4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
-    5: "ceed53b61e445ae269cc45349bbafdb92c508717f0de44521b885b6bbb9d3721",
+    5: "39e0cd9ef3cd5cb7fec34aa84ad227ed46dd32fb9c236d83c4b705d9bbec098f",
 }
 
 

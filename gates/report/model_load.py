@@ -100,7 +100,7 @@ class ClassArm(_Object):
 class RequestClass(_Object):
     """One class of ``load.workload``'s requests (an input-length bucket, a turn, a shared-prefix group)."""
 
-    key: Literal["input", "turn", "group"]
+    key: Literal["workload", "input", "turn", "group"]
     value: str
     arms: dict[Literal["baseline", "candidate"], ClassArm]
 
@@ -123,8 +123,8 @@ class Load(_Object):
     server_memory: dict[str, Measured] | None
     capacity_tokens_per_s: PerArm
     operating_points: list[OperatingPoint] = []
-    workload: Literal["trace", "shared_prefix", "multi_turn", "lengths"] | None = None
-    """``load.workload.kind`` (docs/workloads.md); null: the golden prompt mix."""
+    workloads: list[Literal["trace", "shared_prefix", "multi_turn", "lengths"]] = []
+    """``load.workload``'s kinds (docs/workloads.md); empty: the golden prompt mix."""
     classes: list[RequestClass] = []
     """Per-class figures of the throughput window, by label (input bucket, turn, group)."""
 

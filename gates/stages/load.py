@@ -87,8 +87,9 @@ class LoadStage:
             weights.extend([weight / len(chosen)] * len(chosen))
         spec = LoadSpec.from_config(ctx.config, dep.url, dep.models, prompts, weights)
         out = ctx.run_dir / "load"
-        if cfg.workload is not None:  # the workload's conversations replace the prompt mix
-            ctx.progress(f"workload `{cfg.workload.kind.value}`: building its conversations")
+        if cfg.workloads:  # the workload's conversations replace the prompt mix
+            kinds = ", ".join(w.kind.value for w in cfg.workloads)
+            ctx.progress(f"workload {kinds}: building the conversations")
             model = ctx.need(OptimizeResult).baseline.path
             spec = workload_spec(ctx.config, spec, out, ctx.pipeline.resolve, model)
         points = cfg.operating_points

@@ -4,6 +4,7 @@ tokenizer, for the locust worker to replay; read the per-class figures and scope
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from gates.loadmodes import LoadMode
 from gates.models.prompts import NoChatTemplate, render_chat
 from gates.quality.golden import ChatMessage
 from gates.workloads import WORKLOADS
-from gates.workloads.base import WORDS, Build, WordText, write_conversations
+from gates.workloads.base import WORDS, Build, Conversation, WordText, write_conversations
 
 Series = dict[str, tuple[tuple[float, ...], tuple[float, ...]]]
 
@@ -64,30 +65,47 @@ def conversations_needed(spec: LoadSpec) -> int:
 def workload_spec(
     config: Pipeline, spec: LoadSpec, out: Path, resolve: Callable[[str], Path], model_path: Path | None
 ) -> LoadSpec:
-    """``spec`` with the workload's conversations, written to ``out/conversations.jsonl``."""
-    w = config.load.workload
-    if w is None:
+    """``spec`` with the workloads' conversations, written to ``out/conversations.jsonl``: each
+    labelled with its kind, several kinds interleaved one by one (a closed loop's users then take
+    them in turn; an open loop starts a trace's at their own times, the others at ``load.rate``)."""
+    if not config.load.workloads:
         return spec
-    b = Build(
-        w,
-        resolve,
-        served_text(model_path),
-        conversations_needed(spec),
-        spec.seed,
-        config.load.trace_speed,
-        (spec.max_new_tokens, spec.max_new_tokens_max),
-    )
+    text = served_text(model_path)
+    built = []
+    for i, w in enumerate(config.load.workloads):
+        b = Build(
+            w,
+            resolve,
+            text,
+            conversations_needed(spec),
+            spec.seed + i,
+            config.load.trace_speed,
+            (spec.max_new_tokens, spec.max_new_tokens_max),
+        )
+        built.append([with_label(c, "workload", w.kind.value) for c in WORKLOADS[w.kind].build(b)])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "conversations.jsonl"
-    write_conversations(path, WORKLOADS[w.kind].build(b))
+    write_conversations(path, interleave(built))
     return dataclasses.replace(spec, workload=str(path))
+
+
+def with_label(c: Conversation, key: str, value: str) -> Conversation:
+    return dataclasses.replace(c, turns=tuple(dataclasses.replace(t, labels={**t.labels, key: value}) for t in c.turns))
+
+
+def interleave(lists: Sequence[Sequence[Conversation]]) -> list[Conversation]:
+    """One from each list in turn, until all are used: [a1, b1, a2, b2, b3]."""
+    out: list[Conversation] = []
+    for row in itertools.zip_longest(*lists):
+        out.extend(c for c in row if c is not None)
+    return out
 
 
 def class_results(
     config: Pipeline, records: list[dict[str, Any]], warmup_s: float, end_s: float
 ) -> tuple[tuple[ClassFigures, ...], Series]:
     """Per-class figures of the window, and the samples of every gate scoped by ``where``."""
-    figures = tuple(class_figures(records, warmup_s, end_s)) if config.load.workload else ()
+    figures = tuple(class_figures(records, warmup_s, end_s)) if config.load.workloads else ()
     series: Series = {
         m.series_key: scoped_series(records, warmup_s, end_s, m.name, m.where) for m in config.gates.metrics if m.where
     }

@@ -118,8 +118,8 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration), validated)
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data), validated)
-        if cfg.load.workload is not None:  # a bad trace or conversation file: exit 2 before any model work
-            WORKLOADS[cfg.load.workload.kind].validate(cfg.load.workload, ctx.pipeline.resolve)
+        for wl in cfg.load.workloads:  # a bad trace or conversation file: exit 2 before any model work
+            WORKLOADS[wl.kind].validate(wl, ctx.pipeline.resolve)
         choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
         documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
         tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]

@@ -30,12 +30,29 @@ def test_a_trace_paces_the_open_loop_and_a_gate_is_scoped_to_later_turns(
     cfg = load_pipeline(write_pipeline(text)).config
     assert cfg.load.workload is not None and cfg.load.workload.kind == "trace" and cfg.load.trace_speed == 2.0
     assert cfg.gates.metrics[0].series_key == "ttft_ms[turn>1]"
+    mixed = BASE + (
+        "  mode: open\n  rate: 0.5\n  workload:\n    - {kind: trace, file: golden_prompts/sample-trace.jsonl}\n"
+        "    - {kind: shared_prefix, groups: 2}\n"
+    )
+    kinds = [w.kind for w in load_pipeline(write_pipeline(mixed)).config.load.workloads]
+    assert kinds == ["trace", "shared_prefix"]
 
 
 @pytest.mark.parametrize(
     ("load", "line", "message"),
     [
-        ("  mode: open\n  rate: 2\n  workload: {kind: trace, file: t.jsonl}\n", 6, "drop load.rate"),
+        (
+            "  mode: open\n  workload: {kind: trace, file: t.jsonl}\n  sweep: {over: rate, values: [1]}\n"
+            "  slo: {ttft_ms: 100}\n",
+            6,
+            "drop load.sweep",
+        ),
+        (
+            "  mode: open\n  workload:\n    - {kind: trace, file: t.jsonl}\n    - {kind: multi_turn}\n",
+            6,
+            "start at load.rate: set it",
+        ),
+        ("  workload: [{kind: multi_turn}, {kind: multi_turn, turns: 2}]\n", 6, "lists a kind twice"),
         ("  workload: {kind: lengths}\n", 7, "needs input and/or output"),
         ("  workload: {kind: shared_prefix, turns: 3}\n", 7, "turns do not apply"),
         ("  workload: {kind: chat}\n", 7, "kind"),

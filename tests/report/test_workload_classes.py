@@ -35,7 +35,7 @@ def _report_with_classes() -> dict[str, Any]:
         }
         for i, (arm, turn) in enumerate([("baseline", 1), ("candidate", 1), ("baseline", 2), ("candidate", 2)])
     ]
-    report["load"]["workload"] = "multi_turn"
+    report["load"]["workloads"] = ["multi_turn"]
     report["load"]["classes"] = [c.to_json() for c in class_figures(rec, 0.0, 10.0)]
     return dict(_clean(report))  # as assemble writes it: NaN (no ITL of one-token requests) is null
 
@@ -45,7 +45,7 @@ def test_classes_fit_the_schema_and_render_per_turn() -> None:
     text = report_json(report)  # the runtime check: NaN becomes null, every key is known
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(json.loads(text))
     md = render_markdown(json.loads(text))
-    assert "Per request class (workload `multi_turn`" in md
+    assert "Per request class (workload multi&#95;turn;" in md
     assert "| turn 2 | 1 / 1 | 12.0 / 13.0 |" in md
 
 
