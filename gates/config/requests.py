@@ -21,7 +21,7 @@ def quantile_min_samples(q: float) -> int:
 def requests_needed(gates: GatesSection) -> dict[str, int]:
     """Gate -> successful requests per arm it needs for a verdict (latency metrics: gates.min_requests;
     a tail ratio: enough samples beyond its quantile too). Gates that need none are absent."""
-    need = {f"metric {m.name}": gates.min_requests for m in gates.metrics}
+    need = {f"metric {m.series_key}": gates.min_requests for m in gates.metrics}
     for q, limit in ((0.95, gates.latency_p95_ratio_max), (0.99, gates.latency_p99_ratio_max)):
         if limit is not None:
             need[f"latency_p{round(q * 100)}_ratio"] = max(gates.min_requests, quantile_min_samples(q))

@@ -3,7 +3,7 @@
 It is synthetic, written here, not a recording: bursty arrivals (gamma-distributed gaps of shape
 0.5, i.e. more variable than Poisson, the shape BurstGPT reports for conversational traffic) and
 log-normal input and output lengths (the long right tail of real prompts), scaled down so a 135M
-model on two CPU cores replays it in about a minute. ``python -m gates.workloads.sample OUT`` writes
+model on two shared CPU cores keeps up with it (two minutes). ``python -m gates.workloads.sample OUT`` writes
 it again; tests/workloads/test_sample.py checks the shipped file is exactly this function's output.
 """
 
@@ -18,18 +18,18 @@ from typing import Any
 
 
 def sample_trace(
-    n: int = 120, rate: float = 2.0, shape: float = 0.5, seed: int = 30, max_input: int = 768, max_output: int = 32
+    n: int = 60, rate: float = 0.5, shape: float = 0.5, seed: int = 30, max_input: int = 256, max_output: int = 24
 ) -> list[dict[str, Any]]:
     """``n`` requests at ``rate`` per second on average, gaps Gamma(``shape``) (coefficient of
-    variation 1/sqrt(shape): 1.4 at 0.5), inputs log-normal around 96 tokens, outputs around 16."""
+    variation 1/sqrt(shape): 1.4 at 0.5), inputs log-normal around 48 tokens, outputs around 12."""
     rng = random.Random(seed)
     t = 0.0
     out = []
     for i in range(n):
         if i:
             t += rng.gammavariate(shape, 1.0 / (shape * rate))
-        inp = min(max_input, max(4, round(rng.lognormvariate(math.log(96), 0.9))))
-        outp = min(max_output, max(2, round(rng.lognormvariate(math.log(16), 0.5))))
+        inp = min(max_input, max(4, round(rng.lognormvariate(math.log(48), 0.9))))
+        outp = min(max_output, max(2, round(rng.lognormvariate(math.log(12), 0.5))))
         out.append({"at_s": round(t, 3), "input_tokens": inp, "output_tokens": outp})
     return out
 
