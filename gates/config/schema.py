@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gates.config.engine import EngineSection, ServeSection
-from gates.config.load_modes import Arrivals, SweepSection, check_modes
+from gates.config.load_modes import Arrivals, CapacitySearchSection, SweepSection, check_modes, check_search
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
 from gates.config.workload import WorkloadSection
@@ -181,6 +181,8 @@ class LoadSection(Strict):
     rate: float | None = Field(default=None, gt=0, le=10_000)
     arrivals: Arrivals = "poisson"
     sweep: SweepSection | None = None
+    # capacity by search instead of a fixed sweep: the highest rate meeting the SLO per arm, with an interval
+    capacity_search: CapacitySearchSection | None = None
     # realistic paired requests instead of the prompt mix (gates/workloads/, docs/workloads.md):
     # a trace replay, shared-prefix groups, multi-turn conversations or length distributions
     # (a list mixes them in one window: a trace at its own times, the others at load.rate)
@@ -220,6 +222,7 @@ class LoadSection(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
+        check_search(self.mode, self.capacity_search, self.sweep, self.slo.limits())
         timed = [WORKLOADS[w.kind].own_times for w in self.workloads]
         check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), any(timed) and self.rate is None)
         if self.mode == LoadMode.open and any(timed) and self.sweep is not None:

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-
 from scipy.stats import t as student_t
 
 from gates.judge.steady import block_resample, mser5
@@ -242,7 +241,7 @@ def search_result(
         ]
         est = boundary_of(rates, point, plan.limit)
         reps[arm] = replicate_boundaries(ordered, arm, plan, replicates, rng)
-        low, high = (float(v) for v in np.percentile(reps[arm], [tail, 100 - tail]))
+        low, high = (float(v) for v in np.percentile(reps[arm], [tail, 100 - tail], method="nearest"))
         censored = "above" if est == math.inf else "below" if est == 0.0 else None
         arms[arm] = ArmBoundary(
             None if censored else est, _finite(low), _finite(high), cliff_of(ordered, arm, plan), censored
@@ -272,7 +271,7 @@ def search_result(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = reps["candidate"] / reps["baseline"]  # replicate by replicate: the gain's own interval
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
-        gain_low, gain_high = (_finite(float(v)) for v in np.percentile(ratio, [tail, 100 - tail]))
+        gain_low, gain_high = (_finite(float(v)) for v in np.percentile(ratio, [tail, 100 - tail], method="nearest"))
     return SearchResult(tuple(ordered), b, c, gain, gain_low, gain_high, confidence)
 
 

@@ -170,6 +170,26 @@ class SweepStep(_Object):
     candidate: StepArm
 
 
+class SearchArm(_Object):
+    boundary: Measured
+    low: Measured
+    high: Measured
+    cliff: str | None
+    censored: Literal["above", "below"] | None
+
+
+class CapacitySearch(_Object):
+    metric: str
+    limit_ms: float
+    probes_per_arm: int
+    rates: list[float]
+    """The probes' rates, in the order they ran."""
+    baseline: SearchArm
+    candidate: SearchArm
+    gain_halfwidth: Measured
+    """Half the gain's interval over the gain: 0.05 is ±5%."""
+
+
 class Capacity(_Object):
     slo: dict[str, float]
     over: str
@@ -179,3 +199,5 @@ class Capacity(_Object):
     gain: Measured
     gain_interval: tuple[Measured, Measured]
     steps: list[SweepStep]
+    search: CapacitySearch | None = None
+    """How load.capacity_search found the boundaries; null for a fixed sweep."""

@@ -9,6 +9,7 @@ from gates.context import RunContext
 from gates.errors import InfraError
 from gates.loadgen.classes import ClassFigures
 from gates.loadgen.run import run_worker
+from gates.loadgen.search import run_capacity_search
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, output_token_pairs, read_records, summarize
 from gates.loadgen.summary import GeneratorSummary, Stopped
@@ -136,6 +137,13 @@ class LoadStage:
                 return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
 
             capacity = run_sweep(ctx.config, spec, out / "sweep", dep.check_alive, problem_of, ctx.progress)
+        if cfg.capacity_search is not None:
+
+            def problem_in(summary: GeneratorSummary) -> str | None:
+                return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
+
+            search_out = out / "capacity-search"
+            capacity = run_capacity_search(ctx.config, spec, search_out, dep.check_alive, problem_in, ctx.progress)
         ctx.put(
             LoadResult(
                 b,
