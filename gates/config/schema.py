@@ -342,7 +342,9 @@ class GatesSection(Strict):
     """Thresholds. A gate whose threshold is null is not applied (and the report says so)."""
 
     latency_p95_ratio_max: float | None = Field(default=1.10, gt=0)
-    latency_p99_ratio_max: float | None = Field(default=None, gt=0)  # the p99 too (needs ≥ 200 requests per arm)
+    latency_p99_ratio_max: float | None = Field(
+        default=None, gt=0
+    )  # the p99 too (certified on ≥ 1,000 requests per arm)
     error_rate_max: float = Field(default=0.001, ge=0, le=1)
     top1_agreement_min: float | None = Field(default=0.95, ge=0, le=1)
     exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)
