@@ -15,11 +15,8 @@ from gates.config.engine import EngineSection, ServeSection
 from gates.config.load_modes import Arrivals, CapacitySearchSection, SweepSection, check_modes, check_search
 from gates.config.promotion import PromotionSection
 from gates.config.strict import Strict
-from gates.config.workload import WorkloadSection
+from gates.config.workload import WorkloadSection, check_where, check_workloads, series_key
 from gates.loadmodes import LoadMode, OperatingPoint
-from gates.workloads import WORKLOADS
-from gates.workloads.classes import describe as describe_where
-from gates.workloads.classes import parse as parse_condition
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
 QuantFormat = Literal[
@@ -223,16 +220,8 @@ class LoadSection(Strict):
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
         check_search(self.mode, self.capacity_search, self.sweep, self.slo.limits())
-        timed = [WORKLOADS[w.kind].own_times for w in self.workloads]
-        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), any(timed) and self.rate is None)
-        if self.mode == LoadMode.open and any(timed) and self.sweep is not None:
-            raise ValueError("a trace workload paces the open loop by its own times: drop load.sweep")
-        if self.mode == LoadMode.open and self.rate is None and not all(timed):
-            raise ValueError("load.workload: the workloads other than a trace start at load.rate: set it")
-        if self.workloads and (self.mix is not None or self.profile != "golden"):
-            raise ValueError("load.workload replaces load.profile and load.mix: set one of them")
-        if isinstance(self.workload, list) and len({w.kind for w in self.workload}) != len(self.workload):
-            raise ValueError("load.workload lists a kind twice")
+        timed = check_workloads(self.workloads, self.mode, self.rate, self.sweep is not None, self.mix, self.profile)
+        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), timed and self.rate is None)
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -295,20 +284,12 @@ class MetricSpec(Strict):
     # the turns after the first only; {input: "513-2048"} one input-length bucket
     where: dict[str, str] | None = None
 
-    @field_validator("where")
-    @classmethod
-    def _where(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        if v is not None:
-            if not v:
-                raise ValueError("where needs at least one label condition")
-            for condition in v.values():
-                parse_condition(condition)
-        return v
+    _where = field_validator("where")(check_where)
 
     @property
     def series_key(self) -> str:
         """The evidence series this gate reads: the metric, or ``ttft_ms[turn>1]`` for a class."""
-        return f"{self.name}[{describe_where(self.where)}]" if self.where else self.name
+        return series_key(self.name, self.where)
 
 
 def _default_metrics() -> list[MetricSpec]:

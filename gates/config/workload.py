@@ -6,12 +6,17 @@ belong to one kind each, and a key set for another kind is an error (it would be
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from gates.config.strict import Strict
+from gates.loadmodes import LoadMode
 from gates.workloads import WORKLOADS, WorkloadKind
+from gates.workloads.classes import describe, parse
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class LengthDist(Strict):
@@ -77,3 +82,35 @@ class WorkloadSection(Strict):
             raise ValueError(f"load.workload key(s) {', '.join(stray)} do not apply to kind {self.kind.value!r}")
         WORKLOADS[self.kind].check(self)
         return self
+
+
+def check_workloads(
+    workloads: list[WorkloadSection], mode: LoadMode, rate: float | None, sweep: bool, mix: object, profile: str
+) -> bool:
+    """The cross-field rules of ``load.workload`` with the rest of ``load:``; True when a workload
+    carries its own arrival times (a trace), which pace an open loop in place of ``load.rate``."""
+    timed = [WORKLOADS[w.kind].own_times for w in workloads]
+    if mode == LoadMode.open and any(timed) and sweep:
+        raise ValueError("a trace workload paces the open loop by its own times: drop load.sweep")
+    if mode == LoadMode.open and rate is None and not all(timed):
+        raise ValueError("load.workload: the workloads other than a trace start at load.rate: set it")
+    if workloads and (mix is not None or profile != "golden"):
+        raise ValueError("load.workload replaces load.profile and load.mix: set one of them")
+    if len({w.kind for w in workloads}) != len(workloads):
+        raise ValueError("load.workload lists a kind twice")
+    return any(timed)
+
+
+def check_where(v: dict[str, str] | None) -> dict[str, str] | None:
+    """``gates.metrics[].where``: at least one label, every condition parses (gates/workloads/classes.py)."""
+    if v is not None:
+        if not v:
+            raise ValueError("where needs at least one label condition")
+        for condition in v.values():
+            parse(condition)
+    return v
+
+
+def series_key(name: str, where: Mapping[str, str] | None) -> str:
+    """The evidence series a metric gate reads: ``ttft_ms``, or ``ttft_ms[turn>1]`` for a class."""
+    return f"{name}[{describe(where)}]" if where else name
