@@ -222,6 +222,10 @@ class LoadSection(Strict):
         check_search(self.mode, self.capacity_search, self.sweep, self.slo.limits())
         timed = check_workloads(self.workloads, self.mode, self.rate, self.sweep is not None, self.mix, self.profile)
         check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), timed and self.rate is None)
+        if self.generator_processes > 1 and (self.adaptive or self.workloads):
+            raise ValueError(
+                "load.generator_processes > 1 runs the golden prompt mix with the fixed stopping rule only"
+            )
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -247,6 +251,9 @@ class LoadSection(Strict):
     # generator self-check: above either, the client was the bottleneck and the run is inconclusive
     generator_max_cpu: float = Field(default=0.90, gt=0, le=1)
     generator_max_lag_ms: float = Field(default=20.0, gt=0)
+    # locust worker processes under one master (locust's distributed mode) when one process cannot
+    # carry the load (the self-check says so); closed or open loop without adaptive stopping or a workload
+    generator_processes: int = Field(default=1, ge=1, le=64)
 
 
 class GoldenSection(Strict):

@@ -46,6 +46,8 @@ class LoadSpec:
     max_in_flight: int = 512
     # a workload's conversations (JSONL written by the load stage, gates/workloads/); None: the prompt mix
     workload: str | None = None
+    # locust worker processes under one master (gates/loadgen/distributed.py); 1: one local runner
+    processes: int = 1
 
     @classmethod
     def from_config(
@@ -85,6 +87,7 @@ class LoadSpec:
             mode=str(load.mode),
             rate=load.rate,
             arrivals=load.arrivals,
+            processes=load.generator_processes,
         )
 
     def draw(self, rng: random.Random) -> tuple[str, int, list[tuple[str, str]]]:

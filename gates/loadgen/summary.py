@@ -79,6 +79,7 @@ class GeneratorSummary:
     stopped: Stopped | None
     mode: str
     arrivals: ArrivalStats | None = None  # paced by arrivals (open loop) only
+    processes: int = 1  # locust worker processes (load.generator_processes; gates/loadgen/distributed.py)
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "arrivals"}
@@ -112,6 +113,7 @@ class GeneratorSummary:
                 _float(data.get("arrival_lag_ms_p95")),
                 int(data["dropped"]),
             ),
+            processes=int(data.get("processes", 1)),
         )
 
     @classmethod
