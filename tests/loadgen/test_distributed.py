@@ -15,11 +15,13 @@ from gates.triton.repository import write_model
 from gates.triton.server import TritonServer
 
 
-def _pairs_complete(records: list[dict[str, object]]) -> bool:
-    by_pair: dict[str, set[str]] = {}
+def _incomplete_pairs(records: list[dict[str, object]]) -> int:
+    """Pairs without both arms; a pair id never holds two requests of one arm (ids unique across workers)."""
+    by_pair: dict[str, list[str]] = {}
     for r in records:
-        by_pair.setdefault(str(r["pair"]), set()).add(str(r["arm"]))
-    return all(arms == {"baseline", "candidate"} for arms in by_pair.values())
+        by_pair.setdefault(str(r["pair"]), []).append(str(r["arm"]))
+    assert all(len(arms) == len(set(arms)) for arms in by_pair.values())
+    return sum(set(arms) != {"baseline", "candidate"} for arms in by_pair.values())
 
 
 @pytest.mark.integration
@@ -49,8 +51,10 @@ def test_two_locust_workers_carry_one_paired_load(tmp_path: Path, tiny_model: Pa
         summary = json.loads((tmp_path / out / "summary.json").read_text())
         assert summary["processes"] == 2 and summary["records"] == len(records)
         assert {str(r["pair"])[:3] for r in records} == {"w0-", "w1-"}  # both workers sent requests
-        assert all(r["ok"] for r in records) and _pairs_complete(records)
-        assert len({r["pair"] for r in records}) * 2 == len(records)  # no pair id reused across workers
+        assert all(r["ok"] for r in records)
+        # every pair went to both arms, but for the one a closed-loop user was sending when the load
+        # stopped (locust stops its users mid-task, as a single process does)
+        assert _incomplete_pairs(records) <= (4 if out == "closed" else 0)
     # open loop: each worker at 3/s, constant arrivals: 6/s per arm in all (±1 per worker at the edges)
     starts = [r for r in opened if r["arm"] == "baseline" and float(r["t_start_s"]) < 5.0]  # type: ignore[arg-type]
     assert abs(len(starts) - 30) <= 3, len(starts)
