@@ -7,6 +7,11 @@ and each arm's capacity with its bracket, the gain and the cost per 1M output to
 (from report.json's ``capacity``).
 
     .venv/bin/python benchmarks/capacity.py [--rates 0.5,1,1.5,2.5] [--step 15] [--slo-ms 1500]
+
+``--search``: capacity by search (load.capacity_search) instead of the fixed sweep, printing
+``probes_per_arm=… gain=… gain_low=… gain_high=… gain_halfwidth=…``. ``--simulated N``: no server,
+N searches on simulated M/M/c servers whose capacity at the SLO is known (benchmarks/capacity_sim.py),
+printing how often the intervals cover it (``capacity_coverage=…``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,15 @@ def main() -> None:
     ap.add_argument("--step", type=float, default=15.0, help="seconds per step, warm-up included")
     ap.add_argument("--slo-ms", type=float, default=1500.0, help="p95 end-to-end latency limit")
     ap.add_argument("--artifacts", type=Path, default=REPO / "artifacts")
+    ap.add_argument("--search", action="store_true", help="capacity by search (load.capacity_search)")
+    ap.add_argument("--start", type=float, default=1.0, help="--search: the first probe's rate")
+    ap.add_argument("--max-probes", type=int, default=12)
+    ap.add_argument("--simulated", type=int, default=0, help="N searches on simulated servers (no gates run)")
+    ap.add_argument("--sim-window", type=float, default=240.0, help="--simulated: seconds per probe window")
     args = ap.parse_args()
+    if args.simulated:
+        simulated(args.simulated, args.sim_window, args.max_probes)
+        return
     rates = [float(r) for r in args.rates.split(",")]
     cfg = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
     cfg["golden"]["suites"] = [str(REPO / s) for s in cfg["golden"]["suites"]]
@@ -48,6 +61,15 @@ def main() -> None:
         "slo": {"latency_ms": args.slo_ms},
         "sweep": {"over": "rate", "values": rates, "duration_s": args.step, "warmup_s": 2},
     }
+    if args.search:
+        del cfg["load"]["sweep"]
+        cfg["load"]["capacity_search"] = {
+            "start": args.start,
+            "max_probes": args.max_probes,
+            "duration_s": args.step,
+            "warmup_s": 2,
+        }
+        cfg["load"]["operating_points"] = ["throughput"]
     with tempfile.TemporaryDirectory(prefix="gates-capacity-") as tmp:
         pipeline = Path(tmp) / "pipelines" / "capacity.yaml"
         pipeline.parent.mkdir()
@@ -80,13 +102,41 @@ def main() -> None:
             f"${fmt(a['usd_per_1m_tokens'], '.2f')} per 1M output tokens there"
         )
     low, high = cap["gain_interval"]
-    print(f"gain {fmt(cap['gain'])} (bracket {fmt(low)} to {fmt(high)}); verdict {report['verdict']}")
+    print(f"gain {fmt(cap['gain'])} (interval {fmt(low)} to {fmt(high)}); verdict {report['verdict']}")
+    search = cap.get("search")
+    if search:
+        for arm in ("baseline", "candidate"):
+            s = search[arm]
+            bounds = f"[{fmt(s['low'])}, {fmt(s['high'])}]"
+            print(f"{arm}: boundary {fmt(s['boundary'])} {bounds} cliff: {s['cliff'] or 'none'}")
+        print(
+            f"probes_per_arm={search['probes_per_arm']} gain={fmt(cap['gain'], '.4g')} gain_low={fmt(low, '.4g')} "
+            f"gain_high={fmt(high, '.4g')} gain_halfwidth={fmt(search['gain_halfwidth'], '.3f')} "
+            f"rates={','.join(format(r, '.3g') for r in search['rates'])}"
+        )
     print(
         f"baseline_capacity={fmt(cap['baseline']['max_rate'])} baseline_low={fmt(cap['baseline']['low'])} "
         f"baseline_high={fmt(cap['baseline']['high'])} candidate_capacity={fmt(cap['candidate']['max_rate'])} "
         f"candidate_low={fmt(cap['candidate']['low'])} candidate_high={fmt(cap['candidate']['high'])} "
         f"gain={fmt(cap['gain'])} baseline_usd_per_1m={fmt(cap['baseline']['usd_per_1m_tokens'], '.2f')} "
         f"candidate_usd_per_1m={fmt(cap['candidate']['usd_per_1m_tokens'], '.2f')}"
+    )
+
+
+def simulated(sims: int, window_s: float, max_probes: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from capacity_sim import coverage
+
+    r = coverage(sims=sims, duration_s=window_s, max_probes=max_probes)
+    print(
+        f"simulated M/M/8 servers (mu 1.0 and 1.2 per slot, p95 sojourn ≤ 4 s): true capacity "
+        f"{r['true_baseline']:.3f} and {r['true_candidate']:.3f} req/s, gain {r['true_gain']:.4f}; "
+        f"{sims} searches, {window_s:g} s per probe"
+    )
+    print(
+        f"capacity_coverage={r['capacity_coverage']:.3f} baseline_coverage={r['baseline_coverage']:.3f} "
+        f"candidate_coverage={r['candidate_coverage']:.3f} gain_coverage={r['gain_coverage']:.3f} "
+        f"probes_per_arm_max={r['probes_per_arm_max']:.0f} gain_halfwidth_median={r['gain_halfwidth_median']:.3f}"
     )
 
 

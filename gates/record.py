@@ -15,6 +15,7 @@ from gates.artifacts import EngineBuild, ModelRef
 from gates.judge.quality import QualityEntry
 from gates.judge.verdict import Verdict
 from gates.loadgen.capacity import Capacity
+from gates.loadgen.classes import ClassFigures
 from gates.loadgen.stats import ArmLoad
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.quality.batched import BatchedAgreement
@@ -102,6 +103,9 @@ class LoadResult:
 
     latency_point: PointLoad | None = None  # load.operating_points' `latency` window, when measured apart
     output_pairs: tuple[tuple[int, int], ...] = ()  # (baseline, candidate) output tokens per measured pair
+    # load.workload's request classes (gates/loadgen/classes.py) and the samples of gates scoped by `where`
+    classes: tuple[ClassFigures, ...] = ()
+    class_series: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = dataclasses.field(default_factory=dict)
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)
@@ -122,6 +126,8 @@ class PointLoad:
     generator: GeneratorSummary | None = None  # this window's worker summary (its own self-check)
     generator_problem: str | None = None  # why this window's load generator, not the server, was the bottleneck
     output_pairs: tuple[tuple[int, int], ...] = ()  # (baseline, candidate) output tokens per measured pair
+    classes: tuple[ClassFigures, ...] = ()
+    class_series: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = dataclasses.field(default_factory=dict)
 
     def capacity_tokens_per_s(self, arm: str) -> float | None:
         return capacity_tokens_per_s(self.server, self.baseline if arm == "baseline" else self.candidate, arm)

@@ -40,8 +40,59 @@ class SweepSection(BaseModel):
         return v
 
 
-def check_modes(mode: LoadMode, rate: float | None, sweep: SweepSection | None, slo_limits: dict[str, float]) -> None:
-    """The cross-field rules of the load modes; raises ValueError with what to change."""
+class CapacitySearchSection(BaseModel):
+    """Capacity by search (gates/judge/capacity_search.py): paired open-loop probes after the main
+    window, bracketing then bisecting each arm's highest rate whose p95 of ``metric`` meets the SLO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    start: float = Field(default=1.0, gt=0, le=10_000)  # the first probe's rate, requests/s per arm
+    max_probes: int = Field(default=12, ge=2, le=64)  # windows, each informing both arms
+    tolerance: float = Field(default=0.05, gt=0, le=1)  # stop bisecting an arm at hi/lo ≤ 1 + tolerance
+    duration_s: float = Field(default=30.0, gt=0, le=3600)  # per probe, warm-up included
+    warmup_s: float = Field(default=3.0, ge=0)
+    # the SLO metric searched on (its load.slo limit); default: the only limit load.slo sets
+    metric: Literal["latency_ms", "ttft_ms", "itl_ms"] | None = None
+
+    def slo_metric(self, limits: dict[str, float]) -> str:
+        if self.metric is not None:
+            if self.metric not in limits:
+                raise ValueError(f"load.capacity_search.metric {self.metric!r} has no limit in load.slo")
+            return self.metric
+        if len(limits) != 1:
+            raise ValueError("load.capacity_search needs one SLO metric: set load.slo with one limit, or metric")
+        return next(iter(limits))
+
+
+def check_search(
+    mode: LoadMode, search: CapacitySearchSection | None, sweep: SweepSection | None, slo: dict[str, float]
+) -> None:
+    if search is None:
+        return
+    if mode != LoadMode.open:
+        raise ValueError("load.capacity_search probes rates: it needs load.mode: open")
+    if sweep is not None:
+        raise ValueError("load.capacity_search and load.sweep both measure capacity: set one")
+    if search.warmup_s >= search.duration_s:
+        raise ValueError("load.capacity_search.warmup_s must be shorter than its duration_s")
+    search.slo_metric(slo)
+
+
+def check_modes(
+    mode: LoadMode,
+    rate: float | None,
+    sweep: SweepSection | None,
+    slo_limits: dict[str, float],
+    own_times: bool = False,
+) -> None:
+    """The cross-field rules of the load modes; raises ValueError with what to change.
+
+    ``own_times``: the workload carries its arrival times (a trace), which pace an open loop in
+    place of ``load.rate``."""
+    if own_times and mode == LoadMode.open:
+        if sweep is not None:
+            raise ValueError("a trace workload paces the open loop by its own times: drop load.sweep")
+        return
     LOAD_MODES[mode].check(rate, sweep)  # the mode's own rules: rate, which sweep
     if sweep is None:
         return

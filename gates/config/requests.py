@@ -11,6 +11,10 @@ import math
 
 from gates.config.schema import GatesSection
 
+# a p99 gate is certified (PASS or FAIL) on at least this many requests per arm, 10 beyond its p99;
+# on fewer it is INCONCLUSIVE and says so (gates/judge/policy.py), so the load runs this long
+P99_MIN_REQUESTS = 1000
+
 
 def quantile_min_samples(q: float) -> int:
     """Samples per arm before the ``q``-quantile is estimated at all: 2 / (1 − q), 40 for the p95
@@ -21,10 +25,11 @@ def quantile_min_samples(q: float) -> int:
 def requests_needed(gates: GatesSection) -> dict[str, int]:
     """Gate -> successful requests per arm it needs for a verdict (latency metrics: gates.min_requests;
     a tail ratio: enough samples beyond its quantile too). Gates that need none are absent."""
-    need = {f"metric {m.name}": gates.min_requests for m in gates.metrics}
+    need = {f"metric {m.series_key}": gates.min_requests for m in gates.metrics}
     for q, limit in ((0.95, gates.latency_p95_ratio_max), (0.99, gates.latency_p99_ratio_max)):
         if limit is not None:
-            need[f"latency_p{round(q * 100)}_ratio"] = max(gates.min_requests, quantile_min_samples(q))
+            floor = P99_MIN_REQUESTS if q >= 0.99 else quantile_min_samples(q)
+            need[f"latency_p{round(q * 100)}_ratio"] = max(gates.min_requests, floor)
     return need
 
 

@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gates.config.engine import EngineSection, ServeSection
-from gates.config.load_modes import Arrivals, SweepSection, check_modes
+from gates.config.load_modes import Arrivals, CapacitySearchSection, SweepSection, check_modes, check_search
 from gates.config.promotion import PromotionSection
 from gates.config.search import SearchSection
 from gates.config.strict import Strict
+from gates.config.workload import WorkloadSection, check_where, check_workloads, series_key
 from gates.loadmodes import LoadMode, OperatingPoint
 
 # Our names for Model Optimizer's predefined configs (gates formats prints the mapping).
@@ -178,6 +179,13 @@ class LoadSection(Strict):
     rate: float | None = Field(default=None, gt=0, le=10_000)
     arrivals: Arrivals = "poisson"
     sweep: SweepSection | None = None
+    # capacity by search instead of a fixed sweep: the highest rate meeting the SLO per arm, with an interval
+    capacity_search: CapacitySearchSection | None = None
+    # realistic paired requests instead of the prompt mix (gates/workloads/, docs/workloads.md):
+    # a trace replay, shared-prefix groups, multi-turn conversations or length distributions
+    # (a list mixes them in one window: a trace at its own times, the others at load.rate)
+    workload: WorkloadSection | list[WorkloadSection] | None = None
+    trace_speed: float = Field(default=1.0, gt=0, le=1000)  # a trace's times divided by this (2.0: twice as fast)
     # each point is its own paired window, judged by the latency and cost gates: `latency` (one
     # request in flight per arm) before `throughput` (the users or rate above); with a closed loop of
     # one user the two are the same window, measured once
@@ -212,7 +220,13 @@ class LoadSection(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
-        check_modes(self.mode, self.rate, self.sweep, self.slo.limits())
+        check_search(self.mode, self.capacity_search, self.sweep, self.slo.limits())
+        timed = check_workloads(self.workloads, self.mode, self.rate, self.sweep is not None, self.mix, self.profile)
+        check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), timed and self.rate is None)
+        if self.generator_processes > 1 and (self.adaptive or self.workloads):
+            raise ValueError(
+                "load.generator_processes > 1 runs the golden prompt mix with the fixed stopping rule only"
+            )
         if self.max_new_tokens_max is not None and self.max_new_tokens_max < self.max_new_tokens:
             raise ValueError("load.max_new_tokens_max must be at least load.max_new_tokens")
         if self.mix is not None and (not self.mix or any(w <= 0 for w in self.mix.values())):
@@ -225,6 +239,12 @@ class LoadSection(Strict):
             raise ValueError("load.warmup_s must be shorter than load.duration_s (nothing would be measured)")
         return self
 
+    @property
+    def workloads(self) -> list[WorkloadSection]:
+        """``load.workload`` as a list (empty: the golden prompt mix)."""
+        w = self.workload
+        return [] if w is None else (list(w) if isinstance(w, list) else [w])
+
     def weights(self) -> dict[str, float]:
         return {str(k): v for k, v in self.mix.items()} if self.mix else {self.profile: 1.0}
 
@@ -232,6 +252,9 @@ class LoadSection(Strict):
     # generator self-check: above either, the client was the bottleneck and the run is inconclusive
     generator_max_cpu: float = Field(default=0.90, gt=0, le=1)
     generator_max_lag_ms: float = Field(default=20.0, gt=0)
+    # locust worker processes under one master (locust's distributed mode) when one process cannot
+    # carry the load (the self-check says so); closed or open loop without adaptive stopping or a workload
+    generator_processes: int = Field(default=1, ge=1, le=64)
 
 
 class GoldenSection(Strict):
@@ -273,6 +296,16 @@ class MetricSpec(Strict):
     must_have_data: bool = True
     group: str = "performance"
     remove_outliers: bool = True
+    # scope to a request class of load.workload (gates/workloads/classes.py): {turn: ">1"} judges
+    # the turns after the first only; {input: "513-2048"} one input-length bucket
+    where: dict[str, str] | None = None
+
+    _where = field_validator("where")(check_where)
+
+    @property
+    def series_key(self) -> str:
+        """The evidence series this gate reads: the metric, or ``ttft_ms[turn>1]`` for a class."""
+        return series_key(self.name, self.where)
 
 
 def _default_metrics() -> list[MetricSpec]:
@@ -306,7 +339,9 @@ class GatesSection(Strict):
     """Thresholds. A gate whose threshold is null is not applied (and the report says so)."""
 
     latency_p95_ratio_max: float | None = Field(default=1.10, gt=0)
-    latency_p99_ratio_max: float | None = Field(default=None, gt=0)  # the p99 too (needs ≥ 200 requests per arm)
+    latency_p99_ratio_max: float | None = Field(
+        default=None, gt=0
+    )  # the p99 too (certified on ≥ 1,000 requests per arm)
     error_rate_max: float = Field(default=0.001, ge=0, le=1)
     top1_agreement_min: float | None = Field(default=0.95, ge=0, le=1)
     exact_match_rate_min: float | None = Field(default=0.80, ge=0, le=1)

@@ -105,7 +105,7 @@ class Plan:
 
 def plan_for(gates: GatesSection, pass_error: float) -> Plan:
     """The stopping rule for these gates: the latency metric's allowed effect and the tail limits."""
-    latency = next((m for m in gates.metrics if m.name == "latency_ms"), None)
+    latency = next((m for m in gates.metrics if m.name == "latency_ms" and m.where is None), None)
     limits = [(0.95, gates.latency_p95_ratio_max), (0.99, gates.latency_p99_ratio_max)]
     return Plan(
         allowed_effect=latency.allowed_effect if latency else 0.05,

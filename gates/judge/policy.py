@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from gates.config.requests import P99_MIN_REQUESTS
 from gates.config.schema import GatesSection, MetricSpec
 from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
@@ -77,10 +78,10 @@ def _not_applied_sim(ev: Evidence) -> str:
 
 
 def metric_gate(ev: Evidence, spec: MetricSpec, cfg: GatesSection) -> GateResult:
-    name = f"{spec.name} shift"
+    name = f"{spec.series_key} shift"
     bound = {"increase": "≤ +", "decrease": "≥ −", "either": "± "}[spec.direction]
     thr = f"{bound}{spec.allowed_effect:.0%}"
-    b, c = ev.series.get(spec.name, ((), ()))
+    b, c = ev.series.get(spec.series_key, ((), ()))
     cls = classify(
         b,
         c,
@@ -201,6 +202,16 @@ def latency_tail_gate(
             t.interval,
             t.p_value,
             blocking=False,
+        )
+    short = min(b.size, c.size)
+    if q >= 0.99 and short < P99_MIN_REQUESTS:  # issue 30: never certified on what cannot hold a p99
+        advisory = "; advisory: the latency shift test passed" if shift_passed else ""
+        why = (
+            f"{t.reason}; a p99 on {short} requests per arm rests on {short // 100} requests beyond it "
+            f"(fewer than {P99_MIN_REQUESTS} per arm): not certified either way{advisory}"
+        )
+        return GateResult(
+            name, Status.INCONCLUSIVE, t.observed, thr, why, t.interval, t.p_value, blocking=not shift_passed
         )
     if t.status in ("pass", "fail"):
         status = Status.PASS if t.status == "pass" else Status.FAIL

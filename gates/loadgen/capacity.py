@@ -160,8 +160,14 @@ class Capacity:
     baseline: ArmCapacity
     candidate: ArmCapacity
     confidence: float  # two-sided, of every step's p95 interval
+    # capacity by search (gates/loadgen/search.py): the gain's own interval, and how it was found
+    gain_interval: tuple[float | None, float | None] | None = None
+    search: dict[str, Any] | None = None
 
     def gain(self) -> tuple[float | None, float | None, float | None]:
+        if self.gain_interval is not None:
+            b, c = self.baseline.max_rate, self.candidate.max_rate
+            return (c / b if b and c is not None else None), *self.gain_interval
         return gain(self.baseline, self.candidate)
 
     def to_json(self) -> dict[str, Any]:
@@ -174,6 +180,7 @@ class Capacity:
             "candidate": dataclasses.asdict(self.candidate),
             "gain": est,
             "gain_interval": [low, high],
+            "search": self.search,
             "steps": [
                 {
                     "value": s.value,

@@ -44,6 +44,10 @@ class LoadSpec:
     rate: float | None = None
     arrivals: str = "poisson"
     max_in_flight: int = 512
+    # a workload's conversations (JSONL written by the load stage, gates/workloads/); None: the prompt mix
+    workload: str | None = None
+    # locust worker processes under one master (gates/loadgen/distributed.py); 1: one local runner
+    processes: int = 1
 
     @classmethod
     def from_config(
@@ -83,6 +87,7 @@ class LoadSpec:
             mode=str(load.mode),
             rate=load.rate,
             arrivals=load.arrivals,
+            processes=load.generator_processes,
         )
 
     def draw(self, rng: random.Random) -> tuple[str, int, list[tuple[str, str]]]:
@@ -121,4 +126,5 @@ RECORD_FIELDS = (
     "prompt_chars",
     "error",
     "pair",  # the two requests (one per arm) of one draw share it: paired comparisons of their outputs
+    "labels",  # a workload's class labels, key=value;key=value (gates/workloads/classes.py)
 )

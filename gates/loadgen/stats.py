@@ -53,6 +53,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                 "ok": r["ok"] == "1",
                 "output_tokens": int(r["output_tokens"]),
                 "pair": r.get("pair") or "",
+                "labels": r.get("labels") or "",
             }
             for r in csv.DictReader(f)
         ]

@@ -79,9 +79,14 @@ class GeneratorSummary:
     stopped: Stopped | None
     mode: str
     arrivals: ArrivalStats | None = None  # paced by arrivals (open loop) only
+    processes: int = 1  # locust worker processes (load.generator_processes; gates/loadgen/distributed.py)
 
     def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "arrivals"}
+        out = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("arrivals", "processes")
+        }
+        if self.processes > 1:  # one process (the usual case) keeps the summary as it always was
+            out["processes"] = self.processes
         out["stopped"] = self.stopped.to_json() if self.stopped else None
         return {**out, **(self.arrivals.to_json() if self.arrivals else {})}
 
@@ -112,6 +117,7 @@ class GeneratorSummary:
                 _float(data.get("arrival_lag_ms_p95")),
                 int(data["dropped"]),
             ),
+            processes=int(data.get("processes", 1)),
         )
 
     @classmethod

@@ -19,6 +19,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import csv  # noqa: E402
+import dataclasses  # noqa: E402
 import http.client  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -34,12 +35,17 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import Runner  # noqa: E402
 
 from gates.judge.adaptive import CONTINUE, Look, Plan, settle  # noqa: E402
+from gates.loadgen import distributed  # noqa: E402
 from gates.loadgen.open_loop import OpenLoop  # noqa: E402
 from gates.loadgen.request import send  # noqa: E402
 from gates.loadgen.run import PARENT_ENV, die_with_parent  # noqa: E402
+from gates.loadgen.schedule import ScheduleLoop  # noqa: E402
 from gates.loadgen.spec import RECORD_FIELDS, LoadSpec  # noqa: E402
 from gates.loadgen.summary import GeneratorSummary, Stopped  # noqa: E402
-from gates.loadmodes import LOAD_MODES, Arrivals, Users  # noqa: E402
+from gates.loadmodes import LOAD_MODES, Arrivals, LoadMode, Users  # noqa: E402
+from gates.workloads.base import read_conversations  # noqa: E402
+
+Loop = OpenLoop | ScheduleLoop
 
 
 class Load:
@@ -54,12 +60,21 @@ class Load:
         self.lags_ms: list[float] = []
         self.stopped = Stopped("", 0.0)
         self.env: Environment | None = None
+        self.schedule: ScheduleLoop | None = None  # a workload's conversations, when load.workload is set
+        self.prefix = ""  # a distributed worker's pair-id prefix ("w1-"): ids stay unique across processes
+
+    def start(self) -> None:
+        """The time origin: set by run(), or by a distributed worker's first user."""
+        if not self.t0:
+            self.t0 = time.monotonic()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
     def record(self, record: dict[str, Any]) -> None:
         """Keep a finished request's record and count it in locust's statistics."""
+        if self.prefix:
+            record = {**record, "pair": f"{self.prefix}{record.get('pair', '')}"}
         self.records.append(record)
         assert self.env is not None
         self.env.events.request.fire(  # type: ignore[no-untyped-call]
@@ -96,6 +111,7 @@ class PairsUser(User):
     load: ClassVar[Load]
 
     def on_start(self) -> None:
+        self.load.start()
         self.user_id = self.load.users
         self.load.users += 1
         spec = self.load.spec
@@ -122,17 +138,32 @@ class ArrivalsUser(User):
     abstract = True
     wait_time = constant(0)
     load: ClassVar[Load]
-    loop: ClassVar[OpenLoop]
+    loop: ClassVar[Loop]
 
     @task
     def schedule(self) -> None:
+        self.load.start()
         self.loop.run(self.load.t0)
         while True:  # a finite schedule ran out: the stopping rule still ends the load
             gevent.sleep(3600)
 
 
-def user_class(load: Load) -> tuple[type[User], int, OpenLoop | None]:
+def user_class(load: Load) -> tuple[type[User], int, Loop | None]:
     """The locust user that paces this load as its mode says, how many of it, the open loop if any."""
+    spec = load.spec
+    if spec.workload is not None:  # a workload's conversations (gates/loadgen/schedule.py)
+        conversations = read_conversations(Path(spec.workload))
+        if spec.mode == LoadMode.closed:
+            users, times = spec.users, None
+        elif spec.rate is None:  # a trace's own times
+            users, times = None, None
+        else:
+            arrivals = LOAD_MODES[spec.mode].pacing(spec)
+            assert isinstance(arrivals, Arrivals)
+            users, times = None, arrivals.times
+        sched = ScheduleLoop(spec, conversations, load.record, users, times)
+        load.schedule = sched
+        return type("ArrivalsUser", (ArrivalsUser,), {"abstract": False, "load": load, "loop": sched}), 1, sched
     pacing = LOAD_MODES[load.spec.mode].pacing(load.spec)
     if isinstance(pacing, Users):
         bound = type("PairsUser", (PairsUser,), {"abstract": False, "load": load})
@@ -161,6 +192,9 @@ def fixed_stop(load: Load, runner: Runner) -> None:
             break
         if elapsed >= spec.deadline_s:
             reason = "max_duration"
+            break
+        if load.schedule is not None and load.schedule.finished:
+            reason = "workload_end"  # a trace replayed to its last line
             break
     load.stopped = Stopped(reason, round(load.elapsed(), 3))
     runner.quit()
@@ -199,7 +233,7 @@ def adaptive_stop(load: Load, runner: Runner, adaptive: dict[str, Any]) -> None:
     runner.quit()
 
 
-def run(load: Load) -> tuple[Environment, OpenLoop | None, float, float]:
+def run(load: Load) -> tuple[Environment, Loop | None, float, float]:
     """Start the users and the stopping rule; once the load has stopped, return locust's
     environment, the open loop if any, and the wall and CPU seconds the generator spent."""
     spec = load.spec
@@ -231,7 +265,7 @@ def write_records(path: Path, records: list[dict[str, Any]]) -> None:
         writer.writerows(records)
 
 
-def summarize(load: Load, env: Environment, loop: OpenLoop | None, wall: float, cpu_s: float) -> GeneratorSummary:
+def summarize(load: Load, env: Environment, loop: Loop | None, wall: float, cpu_s: float) -> GeneratorSummary:
     stats = env.stats.total
     return GeneratorSummary(
         wall_s=wall,
@@ -250,11 +284,87 @@ def summarize(load: Load, env: Environment, loop: OpenLoop | None, wall: float, 
     )
 
 
+class MasterLoad(Load):
+    """The distributed master's state: no records of its own, the workers' statistics instead."""
+
+    def enough(self) -> bool:
+        assert self.env is not None
+        for arm in self.spec.arms:
+            entry = self.env.stats.entries.get((arm, "generate_stream"))
+            if entry is None or entry.num_requests - entry.num_failures < self.spec.min_requests:
+                return False
+        return True
+
+
+def run_master(spec_path: Path, out_dir: Path) -> int:
+    """Locust's master over ``spec.processes`` worker processes (gates/loadgen/distributed.py)."""
+    load = MasterLoad(LoadSpec.read(spec_path))
+    spec, n = load.spec, load.spec.processes
+    cls, _, _ = user_class(load)
+    env = load.env = Environment(user_classes=[cls])
+    port = distributed.free_port()
+    runner = env.create_master_runner("127.0.0.1", port)
+    procs = distributed.start_workers(spec_path, out_dir, n, port, PARENT_ENV)
+    try:
+        deadline = time.monotonic() + 120
+        while runner.worker_count < n:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(
+                    f"{runner.worker_count} of {n} locust workers connected (see {out_dir}/locust-w*.log)"
+                )
+            gevent.sleep(0.1)
+        load.t0 = time.monotonic()
+        users = spec.users if spec.mode == LoadMode.closed else n  # open: one scheduler per worker
+        runner.start(users, spawn_rate=max(spec.spawn_rate, float(users)))
+        gevent.spawn(fixed_stop, load, runner)
+        runner.greenlet.join()
+        for p in procs:
+            p.wait(timeout=spec.timeout_s + 30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    distributed.merge_records(out_dir, n)
+    distributed.merge_summaries(out_dir, n, load.stopped, spec.users, spec.mode, spec.rate).write(
+        out_dir / "summary.json"
+    )
+    return 0
+
+
+def run_distributed_worker(spec_path: Path, out_dir: Path, index: int, port: int) -> int:
+    """One locust worker: its share of the users (open loop: rate / processes, its own seed)."""
+    spec = LoadSpec.read(spec_path)
+    rate = spec.rate / spec.processes if spec.rate is not None else None
+    load = Load(dataclasses.replace(spec, seed=spec.seed + 7919 * (index + 1), rate=rate))
+    load.prefix = f"w{index}-"
+    cls, _, loop = user_class(load)
+    env = load.env = Environment(user_classes=[cls])
+    runner = env.create_worker_runner("127.0.0.1", port)
+    proc = psutil.Process()
+    cpu0 = proc.cpu_times()
+    started = time.monotonic()
+    watcher = gevent.spawn(watch_loop, load.lags_ms)
+    runner.greenlet.join()
+    if loop is not None:
+        loop.drain(spec.timeout_s + 1.0)
+    watcher.kill()
+    cpu1 = proc.cpu_times()
+    wall = time.monotonic() - started
+    write_records(out_dir / f"requests-w{index}.csv", load.records)
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    summarize(load, env, loop, wall, cpu_s).write(out_dir / f"summary-w{index}.json")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if os.environ.get(PARENT_ENV):
         die_with_parent(int(os.environ[PARENT_ENV]))
+    if len(argv) == 5 and argv[2] == "--worker":
+        return run_distributed_worker(Path(argv[0]), Path(argv[1]), int(argv[3]), int(argv[4]))
     load = Load(LoadSpec.read(Path(argv[0])))
     out_dir = Path(argv[1])
+    if load.spec.processes > 1:
+        return run_master(Path(argv[0]), out_dir)
     env, loop, wall, cpu_s = run(load)
     write_records(out_dir / "requests.csv", load.records)
     summarize(load, env, loop, wall, cpu_s).write(out_dir / "summary.json")

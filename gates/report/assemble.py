@@ -161,6 +161,9 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         for arm in ("baseline", "candidate"):
             report["load"][arm].update(_arm_extras(report["load"][arm], (load.server or {}).get(arm)))
         report["load"]["operating_points"] = _points(load, verdict, cfg, report["load"])
+        if cfg.load.workloads:
+            report["load"]["workloads"] = [w.kind.value for w in cfg.load.workloads]
+            report["load"]["classes"] = [c.to_json() for c in load.classes]
         report["serve"] = {
             "batching": cfg.serve.batching.value,
             "max_batch": cfg.serve.max_batch,
@@ -225,7 +228,7 @@ def _points(load: LoadResult, verdict: Verdict, cfg: Pipeline, main_load: dict[s
     """load.operating_points: each window with both arms' figures and the latency and cost gates
     judged on it (the main window also carries the load's other gates: errors, batching, …)."""
     latency_gates = [g.name for g in verdict.gates if g.name.endswith(LATENCY_SUFFIX)]
-    per_point = {f"{m.name} shift" for m in cfg.gates.metrics} | {"latency_p95_ratio", "latency_p99_ratio"}
+    per_point = {f"{m.series_key} shift" for m in cfg.gates.metrics} | {"latency_p95_ratio", "latency_p99_ratio"}
     per_point |= {"cost_saving", "batching", "error_rate", "server_failures", "load_generator", "score"}
     main_gates = [g.name for g in verdict.gates if g.name in per_point]
     out = []

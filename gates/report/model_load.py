@@ -89,6 +89,22 @@ class PerArm(_Object):
     candidate: Measured
 
 
+class ClassArm(_Object):
+    requests: int
+    errors: int
+    latency_ms: Percentiles
+    ttft_ms: Percentiles
+    itl_ms: Percentiles
+
+
+class RequestClass(_Object):
+    """One class of ``load.workload``'s requests (an input-length bucket, a turn, a shared-prefix group)."""
+
+    key: Literal["workload", "input", "turn", "group"]
+    value: str
+    arms: dict[Literal["baseline", "candidate"], ClassArm]
+
+
 class Load(_Object):
     baseline: ArmLoad
     candidate: ArmLoad
@@ -107,6 +123,10 @@ class Load(_Object):
     server_memory: dict[str, Measured] | None
     capacity_tokens_per_s: PerArm
     operating_points: list[OperatingPoint] = []
+    workloads: list[Literal["trace", "shared_prefix", "multi_turn", "lengths"]] = []
+    """``load.workload``'s kinds (docs/workloads.md); empty: the golden prompt mix."""
+    classes: list[RequestClass] = []
+    """Per-class figures of the throughput window, by label (input bucket, turn, group)."""
 
 
 class Cost(_Object):
@@ -150,6 +170,26 @@ class SweepStep(_Object):
     candidate: StepArm
 
 
+class SearchArm(_Object):
+    boundary: Measured
+    low: Measured
+    high: Measured
+    cliff: str | None
+    censored: Literal["above", "below"] | None
+
+
+class CapacitySearch(_Object):
+    metric: str
+    limit_ms: float
+    probes_per_arm: int
+    rates: list[float]
+    """The probes' rates, in the order they ran."""
+    baseline: SearchArm
+    candidate: SearchArm
+    gain_halfwidth: Measured
+    """Half the gain's interval over the gain: 0.05 is ±5%."""
+
+
 class Capacity(_Object):
     slo: dict[str, float]
     over: str
@@ -159,3 +199,5 @@ class Capacity(_Object):
     gain: Measured
     gain_interval: tuple[Measured, Measured]
     steps: list[SweepStep]
+    search: CapacitySearch | None = None
+    """How load.capacity_search found the boundaries; null for a fixed sweep."""

@@ -78,6 +78,8 @@ def point_verdict(point: dict[str, Any], gates: list[dict[str, Any]]) -> str:
 
 def load_title(load: dict[str, Any]) -> str:
     """The load section's heading, as the run's load mode words it (reports before modes: closed)."""
+    if load.get("workloads") == ["trace"] and load.get("mode") == LoadMode.open and load.get("rate") is None:
+        return "open loop, trace replay at the trace's own times"
     return LOAD_MODES[load.get("mode") or LoadMode.closed].title(load)
 
 

@@ -49,6 +49,7 @@ def point_evidence(ctx: RunContext, main: Evidence) -> PointEvidence:
                 "output_tokens_per_s": (lp.baseline.tokens_per_s_samples, lp.candidate.tokens_per_s_samples),
                 "ttft_ms": (lp.baseline.ttft_samples_ms, lp.candidate.ttft_samples_ms),
                 "itl_ms": (lp.baseline.itl_samples_ms, lp.candidate.itl_samples_ms),
+                **lp.class_series,  # gates scoped to a request class (gates.metrics[].where)
             },
             baseline_error_rate=lp.baseline.error_rate,
             candidate_error_rate=lp.candidate.error_rate,
@@ -98,6 +99,7 @@ def _main_evidence(ctx: RunContext) -> Evidence:
         series["output_tokens_per_s"] = (load.baseline.tokens_per_s_samples, load.candidate.tokens_per_s_samples)
         series["ttft_ms"] = (load.baseline.ttft_samples_ms, load.candidate.ttft_samples_ms)
         series["itl_ms"] = (load.baseline.itl_samples_ms, load.candidate.itl_samples_ms)
+        series.update(load.class_series)  # gates scoped to a request class (gates.metrics[].where)
     return Evidence(
         series=series,
         baseline_error_rate=load.baseline.error_rate if load else None,

@@ -7,13 +7,16 @@ from pathlib import Path
 
 from gates.context import RunContext
 from gates.errors import InfraError
+from gates.loadgen.classes import ClassFigures
 from gates.loadgen.run import run_worker
+from gates.loadgen.search import run_capacity_search
 from gates.loadgen.spec import LoadSpec
 from gates.loadgen.stats import ArmLoad, output_token_pairs, read_records, summarize
 from gates.loadgen.summary import GeneratorSummary, Stopped
 from gates.loadgen.sweep import run_sweep
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
 from gates.record import DeployResult, LoadResult, OptimizeResult, PointLoad, PreflightResult
+from gates.stages.load_workload import Series, class_results, workload_spec
 from gates.triton.metrics import ModelWindow
 from gates.triton.metrics import memory as server_memory
 from gates.triton.metrics import parse as parse_metrics
@@ -85,6 +88,11 @@ class LoadStage:
             weights.extend([weight / len(chosen)] * len(chosen))
         spec = LoadSpec.from_config(ctx.config, dep.url, dep.models, prompts, weights)
         out = ctx.run_dir / "load"
+        if cfg.workloads:  # the workload's conversations replace the prompt mix
+            kinds = ", ".join(w.kind.value for w in cfg.workloads)
+            ctx.progress(f"workload {kinds}: building the conversations")
+            model = ctx.need(OptimizeResult).baseline.path
+            spec = workload_spec(ctx.config, spec, out, ctx.pipeline.resolve, model)
         points = cfg.operating_points
         one_user = spec.mode == str(LoadMode.closed) and spec.users == 1
         # one request in flight per arm: a closed loop of one user (pairs are sent one after the other)
@@ -106,6 +114,8 @@ class LoadStage:
                 lw.generator,
                 lw.problem,
                 lw.output_pairs,
+                lw.classes,
+                lw.class_series,
             )
         if OperatingPoint.throughput in points:
             ctx.progress("operating point `throughput`")
@@ -127,6 +137,13 @@ class LoadStage:
                 return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
 
             capacity = run_sweep(ctx.config, spec, out / "sweep", dep.check_alive, problem_of, ctx.progress)
+        if cfg.capacity_search is not None:
+
+            def problem_in(summary: GeneratorSummary) -> str | None:
+                return generator_problem(summary, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
+
+            search_out = out / "capacity-search"
+            capacity = run_capacity_search(ctx.config, spec, search_out, dep.check_alive, problem_in, ctx.progress)
         ctx.put(
             LoadResult(
                 b,
@@ -140,6 +157,8 @@ class LoadStage:
                 capacity=capacity,
                 latency_point=latency_point,
                 output_pairs=w.output_pairs,
+                classes=w.classes,
+                class_series=w.class_series,
                 note=f"stopped at {stopped.duration_s:.0f}s ({stopped.reason}"
                 + (f", {len(stopped.looks or ())} looks" if cfg.adaptive else "")
                 + "); "
@@ -161,12 +180,16 @@ class Window:
     problem: str | None
     records_path: Path
     output_pairs: tuple[tuple[int, int], ...]  # (baseline, candidate) output tokens of each measured pair
+    classes: tuple[ClassFigures, ...] = ()  # load.workload's request classes
+    class_series: Series = dataclasses.field(default_factory=dict)  # samples of the gates scoped by `where`
 
 
 def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Window:
     """Run locust on ``spec`` and read both arms' figures from its records and Triton's metrics."""
     cfg = ctx.config.load
     what = LOAD_MODES[spec.mode].describe(spec)
+    if spec.workload is not None and spec.mode == LoadMode.open and spec.rate is None:
+        what = "a trace replayed at its own times"
     ctx.progress(f"locust: {what} for {cfg.duration_s:.0f}s (first {cfg.warmup_s:.0f}s are warm-up)")
     snapshots: dict[str, dict[str, dict[str, float]]] = {}
     server = dep.server
@@ -206,4 +229,5 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
             why = f" ({problem})" if problem else ""
             raise InfraError(f"no {arm} request completed in the measured window{why}; see {out}")
     pairs = output_token_pairs(records, cfg.warmup_s)
-    return Window(arms, windows, memory, generator, stopped, problem, records_path, pairs)
+    classes, class_series = class_results(ctx.config, records, cfg.warmup_s, end_s)
+    return Window(arms, windows, memory, generator, stopped, problem, records_path, pairs, classes, class_series)

@@ -17,6 +17,7 @@ from gates.quality.lm_eval_tasks import lm_eval_available, task_spec
 from gates.quality.scoring import load_documents, load_multiple_choice
 from gates.record import PreflightResult
 from gates.stages.estimate import estimate_points, store_reports
+from gates.workloads import WORKLOADS
 
 # Baseline accuracy assumed when sizing suites before any model ran (the report recomputes
 # the detectable effect with the measured one).
@@ -118,6 +119,8 @@ class PreflightStage:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.prune.calibration), validated)
         if cfg.optimize.distill is not None:
             load_calibration(ctx.pipeline.resolve(cfg.optimize.distill.data), validated)
+        for wl in cfg.load.workloads:  # a bad trace or conversation file: exit 2 before any model work
+            WORKLOADS[wl.kind].validate(wl, ctx.pipeline.resolve)
         choices = [c for f in cfg.golden.multiple_choice for c in load_multiple_choice(ctx.pipeline.resolve(f), f)]
         documents = [d for f in cfg.golden.perplexity for d in load_documents(ctx.pipeline.resolve(f), f)]
         tasks = [task_spec(ctx.pipeline.resolve(t)) for t in cfg.golden.lm_eval]

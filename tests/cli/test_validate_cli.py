@@ -84,3 +84,17 @@ def test_a_run_says_the_same_at_preflight(tmp_path: Path) -> None:
     pf = load_pipeline(tmp_path / "pipelines" / "short.yaml")
     PreflightStage().run(RunContext(pf, ArtifactStore(tmp_path / "artifacts"), tmp_path / "run", "r", said.append))
     assert any(line.startswith("warning: ~3 requests per arm expected") for line in said), said
+
+
+def test_a_bad_workload_file_is_exit_2_naming_file_line_and_key(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "golden_prompts", tmp_path / "golden_prompts")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "trace.jsonl").write_text(
+        '{"at_s": 0, "input_tokens": 5, "output_tokens": 2}\n{"at_s": -1, "input_tokens": 5, "output_tokens": 2}\n'
+    )
+    (tmp_path / "pipelines" / "w.yaml").write_text(
+        SHORT.replace("  users: 1\n", "  mode: open\n  workload: {kind: trace, file: trace.jsonl}\n")
+    )
+    proc = validate(tmp_path, "pipelines/w.yaml")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "trace.jsonl:2: at_s: must not be negative (-1)" in proc.stdout + proc.stderr

@@ -1,0 +1,296 @@
+"""Capacity by search: bracket, then bisect the highest rate meeting the SLO, per arm, with an interval.
+
+Every probe is one paired window at one rate: both arms get the same arrivals, so each probe
+informs both searches (``probes_per_arm`` counts windows). The SLO is a limit on the p95 of one
+per-request metric (and the error rate). The search:
+
+1. **bracket**: from ``start``, double while an arm still passes, halve while it fails, until
+   each arm has a passing rate below a failing one;
+2. **bisect** (geometric midpoints) the arm whose bracket is widest, until each bracket is within
+   ``tolerance`` (hi/lo ≤ 1 + tolerance) or ``max_probes`` windows ran.
+
+The **boundary** of an arm is where its p95 crosses the limit, interpolated between the highest
+passing probe and the lowest failing probe above it, linearly in 1/p95 (exact for an M/M/1 queue,
+whose p95 is ln 20 / (μ − λ); near the knee of any server the bracket is narrow enough for the
+choice to matter little). Its **interval** is a moving-block bootstrap (gates/judge/steady.py)
+of every probe's requests, in arrival order after the MSER-5 warm-up cut, the boundary recomputed
+on each replicate; ``capacity_gain`` (candidate / baseline) takes the ratio replicate by replicate,
+so its interval is judged, not a ratio of bounds. A **cliff**: between two neighbouring probes
+(rates within 1.5×) the p95 jumped more than 3× — the boundary is then a step, not a slope, and
+the interpolation says where the step is only to within those two probes (the interval then spans
+them whole).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import t as student_t
+
+from gates.judge.steady import block_resample, mser5
+
+ARMS = ("baseline", "candidate")
+CLIFF_JUMP, CLIFF_RATES = 3.0, 1.5
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmProbe:
+    samples: tuple[float, ...]  # the SLO metric of every successful request, in arrival order
+    error_rate: float
+
+    def series(self) -> NDArray[Any]:
+        x = np.asarray(self.samples, dtype=float)
+        return x[mser5(x).cut :]
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    rate: float
+    arms: dict[str, ArmProbe]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPlan:
+    limit: float  # the p95 limit of the SLO metric
+    error_rate_max: float
+    start: float
+    tolerance: float = 0.05
+    max_probes: int = 12
+    min_rate: float = 1e-3
+    max_rate: float = 1e4
+    quantile: float = 95.0
+
+
+def p95(x: NDArray[Any], q: float = 95.0) -> float:
+    return float(np.percentile(x, q)) if x.size else math.inf
+
+
+def passes(p: ArmProbe, plan: SearchPlan) -> bool:
+    x = p.series()
+    return x.size > 0 and p.error_rate <= plan.error_rate_max and p95(x, plan.quantile) <= plan.limit
+
+
+def bracket(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> tuple[Probe | None, Probe | None]:
+    """(highest passing probe below the lowest failing one, that failing probe)."""
+    ordered = sorted(probes, key=lambda p: p.rate)
+    fail = next((p for p in ordered if not passes(p.arms[arm], plan)), None)
+    below = [p for p in ordered if passes(p.arms[arm], plan) and (fail is None or p.rate < fail.rate)]
+    return (below[-1] if below else None), fail
+
+
+def next_rate(probes: Sequence[Probe], plan: SearchPlan) -> float | None:
+    """The next probe's rate, or None: every bracket within tolerance, or the probes are spent."""
+    if not probes:
+        return plan.start
+    if len(probes) >= plan.max_probes:
+        return None
+    wants: list[tuple[float, float]] = []  # (how unsettled, rate)
+    for arm in ARMS:
+        lo, hi = bracket(probes, arm, plan)
+        if hi is None:
+            top = max(p.rate for p in probes)
+            if top < plan.max_rate:
+                wants.append((math.inf, min(top * 2, plan.max_rate)))
+        elif lo is None:
+            bottom = min(p.rate for p in probes)
+            if bottom > plan.min_rate:
+                wants.append((math.inf, max(bottom / 2, plan.min_rate)))
+        elif hi.rate / lo.rate > 1 + plan.tolerance:
+            wants.append((hi.rate / lo.rate, math.sqrt(lo.rate * hi.rate)))
+    return max(wants)[1] if wants else None
+
+
+def _crossing(lo_rate: float, lo_p: float, hi_rate: float, hi_p: float, limit: float) -> float:
+    """Where 1/p95 reaches 1/limit between the two probes (linear in the rate)."""
+    a, b, target = 1 / lo_p, 1 / hi_p, 1 / limit
+    if not math.isfinite(a) or a == b:
+        return lo_rate
+    frac = min(max((a - target) / (a - b), 0.0), 1.0)
+    return lo_rate + frac * (hi_rate - lo_rate)
+
+
+def boundary_of(rates: Sequence[float], p95s: Sequence[float], limit: float) -> float:
+    """The boundary from each probe's p95 (rates increasing): inf past the last, 0 below the first."""
+    fail = next((i for i, v in enumerate(p95s) if v > limit), None)
+    if fail is None:
+        return math.inf
+    below = [i for i in range(fail) if p95s[i] <= limit]
+    if not below:
+        return 0.0
+    i = below[-1]
+    return _crossing(rates[i], p95s[i], rates[fail], p95s[fail], limit)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmBoundary:
+    estimate: float | None  # None: no probe passed (or none failed: inf is reported as None too)
+    low: float | None
+    high: float | None
+    cliff: str | None  # which neighbouring probes the p95 jumped between
+    censored: str | None  # "above": no probe failed; "below": no probe passed
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    probes: tuple[Probe, ...]
+    baseline: ArmBoundary
+    candidate: ArmBoundary
+    gain: float | None
+    gain_low: float | None
+    gain_high: float | None
+    confidence: float
+
+    @property
+    def probes_per_arm(self) -> int:
+        return len(self.probes)
+
+    @property
+    def gain_halfwidth(self) -> float | None:
+        if self.gain is None or self.gain_low is None or self.gain_high is None:
+            return None
+        return (self.gain_high - self.gain_low) / 2 / self.gain
+
+
+def cliff_of(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> str | None:
+    ordered = sorted(probes, key=lambda p: p.rate)
+    for a, b in itertools.pairwise(ordered):
+        pa, pb = p95(a.arms[arm].series(), plan.quantile), p95(b.arms[arm].series(), plan.quantile)
+        if b.rate / a.rate <= CLIFF_RATES and pa > 0 and pb / pa > CLIFF_JUMP and pa <= plan.limit < pb:
+            return f"p95 {pa:.0f} → {pb:.0f} between {a.rate:.3g} and {b.rate:.3g}"
+    return None
+
+
+def replicate_boundaries(
+    probes: Sequence[Probe], arm: str, plan: SearchPlan, replicates: int, rng: np.random.Generator
+) -> NDArray[Any]:
+    """The boundary on each block-bootstrap replicate of every probe's requests."""
+    ordered = sorted(probes, key=lambda p: p.rate)
+    rates = [p.rate for p in ordered]
+    cols = []
+    for p in ordered:
+        x = p.arms[arm].series()
+        if p.arms[arm].error_rate > plan.error_rate_max or not x.size:
+            cols.append(np.full(replicates, math.inf))  # errors fail a probe whatever its latency
+        else:
+            cols.append(np.percentile(block_resample(x, replicates, rng), plan.quantile, axis=1))
+    table = np.stack(cols, axis=1)
+    return np.array([boundary_of(rates, list(row), plan.limit) for row in table])
+
+
+def local_line(
+    probes: Sequence[Probe], arm: str, plan: SearchPlan, around: float, band: float = 1.2
+) -> tuple[float, float, int] | None:
+    """(slope of log p95 per unit rate, residual sum of squares, probes) of a line through the
+    probes within ``band``× of ``around`` (at least 3 with a finite p95), or None."""
+    pts = []
+    for p in probes:
+        a = p.arms[arm]
+        v = p95(a.series(), plan.quantile) if passes_errors(a, plan) else math.inf
+        if math.isfinite(v) and v > 0 and around / band <= p.rate <= around * band:
+            pts.append((p.rate, math.log(v)))
+    if len(pts) < 3:
+        return None
+    r = np.array([x for x, _ in pts])
+    y = np.array([v for _, v in pts])
+    sxx = float(((r - r.mean()) ** 2).sum())
+    if sxx <= 0:
+        return None
+    slope = float(((r - r.mean()) * (y - y.mean())).sum()) / sxx
+    resid = y - y.mean() - slope * (r - r.mean())
+    return slope, float((resid**2).sum()), len(pts)
+
+
+def window_error(
+    probes: Sequence[Probe], plan: SearchPlan, estimates: dict[str, float]
+) -> tuple[dict[str, float], int] | None:
+    """Each arm's standard error of its boundary from the window-to-window scatter of the probes
+    near it (log p95 around a local line, residuals pooled over both arms), and the degrees of freedom.
+
+    Near capacity a window holds a few long busy periods, so resampling one window's requests
+    misses most of the variation between windows; the probes the bisection put around the
+    boundary measure it directly."""
+    lines = {arm: local_line(probes, arm, plan, est) for arm, est in estimates.items()}
+    if any(v is None or v[0] <= 0 for v in lines.values()):
+        return None
+    df = sum(v[2] - 2 for v in lines.values() if v is not None)
+    if df < 2:
+        return None
+    s2 = sum(v[1] for v in lines.values() if v is not None) / df
+    return {arm: math.sqrt(s2) / v[0] for arm, v in lines.items() if v is not None}, df
+
+
+def search_result(
+    probes: Sequence[Probe], plan: SearchPlan, confidence: float = 0.95, replicates: int = 1000, seed: int = 0
+) -> SearchResult:
+    """Each arm's boundary with its interval, and the gain with its own (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    ordered = sorted(probes, key=lambda p: p.rate)
+    rates = [p.rate for p in ordered]
+    tail = (1 - confidence) / 2 * 100
+    arms: dict[str, ArmBoundary] = {}
+    reps: dict[str, NDArray[Any]] = {}
+    for arm in ARMS:
+        point = [
+            p95(p.arms[arm].series(), plan.quantile) if passes_errors(p.arms[arm], plan) else math.inf for p in ordered
+        ]
+        est = boundary_of(rates, point, plan.limit)
+        reps[arm] = replicate_boundaries(ordered, arm, plan, replicates, rng)
+        low, high = (float(v) for v in np.percentile(reps[arm], [tail, 100 - tail], method="nearest"))
+        censored = "above" if est == math.inf else "below" if est == 0.0 else None
+        arms[arm] = ArmBoundary(
+            None if censored else est, _finite(low), _finite(high), cliff_of(ordered, arm, plan), censored
+        )
+    b, c = arms["baseline"], arms["candidate"]
+    gain = gain_low = gain_high = None
+    scatter = (
+        window_error(ordered, plan, {"baseline": b.estimate, "candidate": c.estimate})
+        if b.estimate and c.estimate
+        else None
+    )
+    if scatter is not None and b.estimate and c.estimate:
+        se, df = scatter
+        t = float(student_t.ppf(0.5 + confidence / 2, df))
+        for arm, est in (("baseline", b.estimate), ("candidate", c.estimate)):
+            boot = arms[arm]
+            low = min(boot.low or est, est - t * se[arm])  # the wider of the two: neither is trusted alone
+            high = max(boot.high or est, est + t * se[arm])
+            arms[arm] = dataclasses.replace(boot, low=_finite(low), high=_finite(high))
+        b, c = arms["baseline"], arms["candidate"]
+        gain = c.estimate / b.estimate if b.estimate and c.estimate else None
+        rel = math.hypot(se["baseline"] / b.estimate, se["candidate"] / c.estimate)  # type: ignore[operator]
+        if gain is not None:
+            gain_low, gain_high = gain * math.exp(-t * rel), gain * math.exp(t * rel)
+    elif b.estimate and c.estimate:
+        gain = c.estimate / b.estimate
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = reps["candidate"] / reps["baseline"]  # replicate by replicate: the gain's own interval
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        gain_low, gain_high = (_finite(float(v)) for v in np.percentile(ratio, [tail, 100 - tail], method="nearest"))
+    return SearchResult(tuple(ordered), b, c, gain, gain_low, gain_high, confidence)
+
+
+def passes_errors(p: ArmProbe, plan: SearchPlan) -> bool:
+    return p.error_rate <= plan.error_rate_max and bool(p.samples)
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def run_search(
+    measure: Callable[[float], Probe], plan: SearchPlan, progress: Callable[[str], None] = print
+) -> list[Probe]:
+    """Probe until :func:`next_rate` says stop; ``measure(rate)`` runs one paired window."""
+    probes: list[Probe] = []
+    while (rate := next_rate(probes, plan)) is not None:
+        probe = measure(rate)
+        probes.append(probe)
+        verdicts = ", ".join(f"{arm} {'pass' if passes(probe.arms[arm], plan) else 'fail'}" for arm in ARMS)
+        progress(f"capacity probe {len(probes)}: {rate:.3g}/s per arm: {verdicts}")
+    return probes

@@ -1,0 +1,102 @@
+"""The load stage's capacity search: one paired open-loop window per probe, chosen by
+gates/judge/capacity_search.py, then the Capacity the capacity gates judge (on the interval)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gates.config.schema import Pipeline
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, SearchResult, run_search, search_result
+from gates.loadgen.capacity import Capacity, SweepStep, capacity
+from gates.loadgen.run import run_worker
+from gates.loadgen.spec import LoadSpec
+from gates.loadgen.stats import read_records, summarize
+from gates.loadgen.summary import GeneratorSummary
+from gates.loadgen.sweep import step_spec
+
+ARMS = ("baseline", "candidate")
+
+
+def arm_probe(records: list[dict[str, Any]], arm: str, metric: str, warmup_s: float, end_s: float) -> ArmProbe:
+    """One arm of one probe: its SLO metric in arrival order (the series the warm-up cut and the
+    block bootstrap need; records are written in completion order), and its error rate."""
+    rows = sorted(
+        (r for r in records if r["arm"] == arm and warmup_s <= r["t_start_s"] < end_s), key=lambda r: r["t_start_s"]
+    )
+    ok = [float(r[metric]) for r in rows if r["ok"] and math.isfinite(float(r[metric]))]
+    errors = sum(1 for r in rows if not r["ok"])
+    return ArmProbe(tuple(ok), errors / len(rows) if rows else 1.0)
+
+
+def search_record(result: SearchResult, metric: str, limit: float) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "limit_ms": limit,
+        "probes_per_arm": result.probes_per_arm,
+        "rates": [p.rate for p in result.probes],
+        **{
+            arm: {
+                "boundary": b.estimate,
+                "low": b.low,
+                "high": b.high,
+                "cliff": b.cliff,
+                "censored": b.censored,
+            }
+            for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
+        },
+        "gain_halfwidth": result.gain_halfwidth,
+    }
+
+
+def run_capacity_search(
+    config: Pipeline,
+    base: LoadSpec,
+    out: Path,
+    check_alive: Callable[[], None],
+    problem_of: Callable[[GeneratorSummary], str | None],
+    progress: Callable[[str], None],
+) -> Capacity:
+    s, gates = config.load.capacity_search, config.gates
+    assert s is not None
+    slo = config.load.slo.limits()
+    metric = s.slo_metric(slo)
+    plan = SearchPlan(
+        limit=slo[metric],
+        error_rate_max=gates.error_rate_max,
+        start=s.start,
+        tolerance=s.tolerance,
+        max_probes=s.max_probes,
+    )
+    steps: list[SweepStep] = []
+    order: list[float] = []
+
+    def measure(rate: float) -> Probe:
+        i = len(steps)
+        spec = step_spec(base, rate, i, s.duration_s, s.warmup_s)
+        probe_dir = out / f"probe-{i:02d}"
+        records = read_records(run_worker(spec, probe_dir, check_alive))
+        arms = [summarize(records, arm, s.warmup_s, s.duration_s, slo) for arm in ARMS]
+        steps.append(SweepStep(rate, arms[0], arms[1], problem_of(GeneratorSummary.read(probe_dir / "summary.json"))))
+        order.append(rate)
+        return Probe(rate, {arm: arm_probe(records, arm, metric, s.warmup_s, s.duration_s) for arm in ARMS})
+
+    probes = run_search(measure, plan, progress)
+    result = search_result(probes, plan, confidence=gates.confidence)
+    cost = gates.cost.usd_per_hour if gates.cost else None
+    grid = capacity("rate", sorted(steps, key=lambda st: st.value), slo, gates.error_rate_max, gates.confidence, cost)
+    arms = {
+        arm: dataclasses.replace(getattr(grid, arm), max_rate=b.estimate, low=b.low, high=b.high)
+        for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
+    }
+    record = {**search_record(result, metric, slo[metric]), "rates": order}
+    return dataclasses.replace(
+        grid,
+        baseline=arms["baseline"],
+        candidate=arms["candidate"],
+        gain_interval=(result.gain_low, result.gain_high),
+        search=record,
+    )

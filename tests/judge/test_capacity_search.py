@@ -1,0 +1,98 @@
+"""Capacity by search: the probe sequence, the boundary, its interval and the gain's, on servers
+whose capacity is known (M/M/c queues: benchmarks/capacity_sim.py)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gates.judge.capacity_search import (
+    ArmProbe,
+    Probe,
+    SearchPlan,
+    boundary_of,
+    next_rate,
+    run_search,
+    search_result,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from capacity_sim import p95_sojourn, simulated_probe, true_capacity
+
+
+def _exact(rate: float, capacities: dict[str, float]) -> Probe:
+    """A probe whose p95 is a clean function of the rate: 1 s below an arm's capacity, 3 s past it."""
+    return Probe(rate, {arm: ArmProbe((1.0 if rate <= cap else 3.0,) * 50, 0.0) for arm, cap in capacities.items()})
+
+
+def test_brackets_then_bisects_each_arm_within_tolerance_and_budget() -> None:
+    caps = {"baseline": 3.3, "candidate": 5.1}
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0, tolerance=0.05, max_probes=12)
+    probes = run_search(lambda r: _exact(r, caps), plan, progress=lambda _: None)
+    rates = [p.rate for p in probes]
+    assert rates[:4] == [1.0, 2.0, 4.0, 8.0]  # doubling until both arms failed once
+    assert len(probes) <= 12 and next_rate(probes, plan) is None
+    for arm, cap in caps.items():
+        passing = max(r for r in rates if r <= cap)
+        failing = min(r for r in rates if r > cap)
+        assert failing / passing <= 1.05 + 1e-9, (arm, passing, failing)
+
+
+def test_a_failing_start_halves() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=8.0)
+    probes = [_exact(8.0, {"baseline": 1.0, "candidate": 1.0})]
+    assert next_rate(probes, plan) == 4.0
+
+
+def test_errors_fail_a_probe_whatever_its_latency() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0, max_probes=3)
+    fast_but_failing = Probe(2.0, {a: ArmProbe((0.5,) * 50, 0.2) for a in ("baseline", "candidate")})
+    fine = Probe(1.0, {a: ArmProbe((0.5,) * 50, 0.0) for a in ("baseline", "candidate")})
+    res = search_result([fine, fast_but_failing], plan, replicates=50)
+    assert res.baseline.estimate is not None and 1.0 <= res.baseline.estimate <= 2.0
+
+
+def test_the_boundary_interpolates_in_inverse_p95() -> None:
+    # 1/p95 linear in the rate: 1 at rate 1, 0.25 at rate 4 -> 0.5 two thirds of the way, at rate 3
+    assert boundary_of([1.0, 4.0], [1.0, 4.0], 2.0) == pytest.approx(3.0)
+    assert boundary_of([1.0, 2.0], [1.0, 1.5], 2.0) == math.inf  # never failed: above the probes
+    assert boundary_of([1.0, 2.0], [3.0, 4.0], 2.0) == 0.0  # never passed: below them
+
+
+def test_a_cliff_is_flagged() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0)
+    probes = [
+        Probe(r, {a: ArmProbe((p,) * 40, 0.0) for a in ("baseline", "candidate")})
+        for r, p in ((1.0, 0.5), (1.2, 0.6), (1.4, 9.0))
+    ]
+    res = search_result(probes, plan, replicates=50)
+    assert res.baseline.cliff is not None and "1.2 and 1.4" in res.baseline.cliff
+
+
+def test_mmc_truth_is_the_steady_state_p95_crossing() -> None:
+    cap = true_capacity(1.0, 8, 4.0)
+    assert p95_sojourn(cap, 1.0, 8) == pytest.approx(4.0, rel=1e-6)
+    assert p95_sojourn(cap * 0.9, 1.0, 8) < 4.0 < p95_sojourn(cap * 1.05, 1.0, 8)
+
+
+def test_intervals_cover_a_known_capacity_on_simulated_servers() -> None:
+    # a small version of benchmarks/capacity.py --simulated (which runs 100 searches)
+    rng = np.random.default_rng(7)
+    mus = {"baseline": 1.0, "candidate": 1.2}
+    truth = {a: true_capacity(m, 8, 4.0) for a, m in mus.items()}
+    hits, gain_hits, sims = 0, 0, 12
+    for i in range(sims):
+        plan = SearchPlan(limit=4.0, error_rate_max=0.01, start=2.0, max_probes=12)
+        probes = run_search(lambda r: simulated_probe(r, mus, 8, 240.0, rng), plan, progress=lambda _: None)
+        res = search_result(probes, plan, replicates=200, seed=i)
+        assert res.probes_per_arm <= 12
+        for arm in mus:
+            b = getattr(res, arm)
+            hits += b.low is not None and b.high is not None and b.low <= truth[arm] <= b.high
+        assert res.gain_low is not None and res.gain_high is not None
+        gain_hits += res.gain_low <= truth["candidate"] / truth["baseline"] <= res.gain_high
+    assert hits / (2 * sims) >= 0.75 and gain_hits / sims >= 0.75
