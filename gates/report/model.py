@@ -338,7 +338,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     2: "64f459bfbbf4e4945c1047d9d74d87befd7cc02c8203d434e7bd439aaedd264e",
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
     4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
-    5: "b883e5e2f4b824b5fb49bbf83a627cf551def8a3b8a16a54c1dec7a84acdd870",  # corpus (29) and workloads (30), one release
+    5: "b883e5e2f4b824b5fb49bbf83a627cf551def8a3b8a16a54c1dec7a84acdd870",  # corpus and workloads
 }
 
 
