@@ -6,22 +6,14 @@ its config, both read back from the running workers; the analysis reads its per-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from gates.config.analysis import AnalysisSection
-from gates.config.promotion import RecheckSection
-from gates.config.schema import GatesSection
 from gates.ledger import CanaryState
-from gates.promotion.analysis.checker import AnalysisChecker
-from gates.promotion.analysis.providers import PROVIDERS
-from gates.promotion.analysis.synthetic import paired_load
 from gates.promotion.haproxy import ARMS
-from gates.promotion.machine import Checker
 from gates.promotion.nginx import NginxEndpoint, read_split
-from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
+from gates.promotion.targets.proxy import ProxyTarget
 
 
-class NginxTarget:
+class NginxTarget(ProxyTarget[NginxEndpoint]):
     kind = "nginx"
 
     def __init__(self, state: CanaryState):
@@ -42,27 +34,6 @@ class NginxTarget:
         """Copy stable's traffic to the canary (weight 0: no user is served by it), or stop."""
         self.endpoint.apply(0 if on else self.read_weight(), mirror=on)
 
-    def _drift(self) -> DriftProbe | None:
-        grpc, s = self.endpoint.triton_grpc, self.state
-        if not grpc or not s.stable or not s.canary:
-            return None
-        return DriftProbe(grpc, s.stable, grpc, s.canary)
-
-    def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
-        url, served = self.endpoint.url, self.endpoint.served
-
-        def send(prompt: str) -> tuple[str, str]:
-            return stream_once(url, served, prompt, cfg.max_new_tokens)
-
-        return LiveChecker(send, self._drift(), prompts, cfg, self.read_weight)
-
-    def analysis_checker(self, prompts: Sequence[str], gates: GatesSection, cfg: AnalysisSection) -> Checker:
-        url, served = self.endpoint.url, self.endpoint.served
-
-        def traffic(seconds: float) -> Any:
-            # while mirroring, the proxy makes the pairs: each request to stable is copied to the canary
-            arms = ("stable",) if read_split(url)[1] else ARMS
-            return paired_load(url, served, prompts, cfg.synthetic_rate_per_s, seconds, cfg.max_new_tokens, arms)
-
-        provider = PROVIDERS[cfg.provider.value]
-        return AnalysisChecker(self.state, gates, cfg, provider, self.read_weight, self._drift(), prompts, traffic)
+    def synthetic_arms(self) -> Sequence[str]:
+        # while mirroring, the proxy makes the pairs: each request to stable is copied to the canary
+        return ("stable",) if read_split(self.endpoint.url)[1] else ARMS
