@@ -37,6 +37,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from gates.errors import CapabilityError, InfraError, SubprocessError
 from gates.ledger import CanaryState
@@ -164,7 +165,36 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class HAProxy:
+class ProxyProcess:
+    """A proxy process on 127.0.0.1 (HAProxy here, nginx in nginx.py): ``with`` starts it and stops
+    it by PID on every way out."""
+
+    port: int
+    proc: subprocess.Popen[bytes] | None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class HAProxy(ProxyProcess):
     """``with HAProxy(spec, workdir, weight) as proxy:`` the proxy on free 127.0.0.1 ports."""
 
     def __init__(self, spec: ProxySpec, workdir: Path, weight: int = 0, port: int = 0):
@@ -177,17 +207,6 @@ class HAProxy:
         self.log_path = workdir / "haproxy.log"
         self.config_path = workdir / "haproxy.cfg"
         self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self) -> HAProxy:
-        self.start()
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self, timeout_s: float = 10.0) -> None:
         binary = find_haproxy()
@@ -239,10 +258,6 @@ class HAProxy:
             proc.wait(timeout=5)
         with contextlib.suppress(FileNotFoundError):
             self.admin.unlink()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
 
     def set_weight(self, weight: int) -> None:
         set_split(self.admin, weight)

@@ -43,11 +43,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 from gates.errors import CapabilityError, InfraError, SubprocessError
 from gates.ledger import CanaryState
-from gates.promotion.haproxy import ARM_HEADER, SYNTHETIC_HEADER, ProxySpec, die_with_parent, free_port
+from gates.promotion.haproxy import ARM_HEADER, SYNTHETIC_HEADER, ProxyProcess, ProxySpec, die_with_parent, free_port
 
 INSTALL_HINT = "install nginx (Debian: apt-get install nginx-light)"
 SPLIT_PATH = "/_gates/split"
@@ -298,7 +297,7 @@ def check_config(path: Path, workdir: Path) -> None:
         raise SubprocessError("nginx refused gates' config", cmd, done.returncode, done.stdout, done.stderr)
 
 
-class Nginx:
+class Nginx(ProxyProcess):
     """``with Nginx(spec, workdir, weight) as proxy:`` nginx on a free 127.0.0.1 port."""
 
     def __init__(self, spec: ProxySpec, workdir: Path, weight: int = 0, port: int = 0, mirror: bool = False):
@@ -310,17 +309,6 @@ class Nginx:
         self.config_path = workdir / "nginx.conf"
         self.log_path = workdir / "access.log"
         self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Nginx:
-        self.start()
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     def endpoint(self, triton_grpc: str | None = None, request_logs: dict[str, str] | None = None) -> NginxEndpoint:
         s = self.spec
@@ -370,10 +358,6 @@ class Nginx:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
 
     def set_weight(self, weight: int, mirror: bool = False) -> None:
         self.endpoint().apply(weight, mirror)
