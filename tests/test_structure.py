@@ -21,6 +21,7 @@ LOCAL_IMPORTS_ALLOWED = {
     ("gates.triton.python_model", "gates.engines"): "Triton's stub puts gates on sys.path only in initialize()",
     ("gates.triton.python_model", "gates.engines.batching"): "as above: gates is importable only after initialize()",
     ("gates.triton.python_model", "gates.triton.request_log"): "as above: gates is importable only after initialize()",
+    ("gates.triton.python_model", "gates.triton.topk"): "as above: gates is importable only after initialize()",
     (
         "gates.models.loader",
         "gates.engines.int8_kernels",

@@ -256,7 +256,9 @@ class TritonPythonModel:
         n = len(token_ids)
         k = min(top_k, logprobs.shape[-1]) if n else 0
         if k > 0 and one_pass and k < logprobs.shape[-1]:  # [T, vocab] for whole windows: no full sort
-            top_ids, top_lp = _top_k_rows(logprobs, k)
+            from gates.triton.topk import top_k_rows  # importable after initialize(), as above
+
+            top_ids, top_lp = top_k_rows(logprobs, k)
         elif k > 0:
             top_ids = np.argsort(-logprobs, axis=-1, kind="stable")[:, :k]
             top_lp = np.take_along_axis(logprobs, top_ids, axis=-1)
@@ -300,21 +302,6 @@ _INPUTS = (
     "PROMPT_IDS",
     "PREFILL",
 )
-
-
-def _top_k_rows(logprobs: Any, k: int, chunk: int = 256) -> tuple[Any, Any]:
-    """Each row's k largest values, descending, by partial sort in chunks of rows (a long window's
-    [T, vocab] index array would otherwise be as large again as the log-probabilities, in int64)."""
-    vocab = logprobs.shape[-1]
-    ids, values = [], []
-    for start in range(0, logprobs.shape[0], chunk):
-        rows = logprobs[start : start + chunk]
-        part = np.argpartition(rows, vocab - k, axis=-1)[:, vocab - k :]  # the k largest, unordered
-        part_lp = np.take_along_axis(rows, part, axis=-1)
-        order = np.argsort(-part_lp, axis=-1, kind="stable")
-        ids.append(np.take_along_axis(part, order, axis=-1))
-        values.append(np.take_along_axis(part_lp, order, axis=-1))
-    return np.concatenate(ids), np.concatenate(values)
 
 
 def _inputs(request: Any) -> dict[str, Any]:
