@@ -7,7 +7,11 @@ are task rows of a golden suite: both arms answer every row and the paired accur
 (``gates.accuracy_drop_max``) judges the drop, tagged by length and depth so the report shows
 where retrieval breaks. Deterministic: rerunning rewrites the same file.
 
-    .venv/bin/python benchmarks/needle_suite.py [--words 1500 4500] [--depths 0.1 0.5 0.9]
+    .venv/bin/python benchmarks/needle_suite.py [--words 1500 3000] [--depths 0.1 0.5 0.9] [--facts 2]
+
+The shipped suite is the defaults: 12 rows of ~2,100 and ~4,300 tokens. Each row costs both arms two
+long prefills (the answer, then the other arm's answer scored), ~77,000 tokens per arm in all: about
+seven minutes on two CPU cores, which is what one run of pipelines/smollm2-long-context.yaml affords.
 """
 
 from __future__ import annotations
@@ -29,14 +33,15 @@ FACTS = (
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--words", type=int, nargs="+", default=[1500, 4500])
+    ap.add_argument("--words", type=int, nargs="+", default=[1500, 3000])
     ap.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.5, 0.9])
+    ap.add_argument("--facts", type=int, default=2, choices=range(1, len(FACTS) + 1), help="facts per length and depth")
     args = ap.parse_args()
     words = SOURCE.read_text().replace("\n---\n", "\n").split()
     rows = []
     for n in args.words:
         for d in args.depths:
-            for f, (place, code) in enumerate(FACTS):
+            for f, (place, code) in enumerate(FACTS[: args.facts]):
                 offset = (f * 7919) % max(1, len(words) - n)  # a different stretch of text per fact
                 hay = words[offset : offset + n]
                 at = int(d * n)
