@@ -56,6 +56,7 @@ from scipy.stats import norm, rankdata
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
 from gates.judge.stats import finite, half_budget, metric_confidence, pairwise_differences, remove_outliers_pooled
+from gates.judge.steady import rank_inflation
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -214,8 +215,9 @@ def shift_look(baseline: Sequence[float], candidate: Sequence[float], looks: Seq
         return TestLook("shift", CONTINUE, None, None, None, None)
     bound = boundaries(info, fractions, plan.shift_alpha, OBRIEN_FLEMING)[-1]
     equiv = boundaries(info, fractions, plan.pass_share, POCOCK)[-1]
-    z = mw_z(b, c)
-    est, lower, upper = _hl(b, c, equiv)
+    root = math.sqrt(rank_inflation(b, c))  # correlated requests: the effective sample (steady.py)
+    z = mw_z(b, c) / root
+    est, lower, upper = _hl(b, c, equiv * root)
     limit = math.log1p(plan.allowed_effect)
     last = fractions[-1] >= 1.0
     se = (upper - lower) / (2.0 * equiv) if equiv > 0 else math.nan  # of the HL shift, from its bounds
