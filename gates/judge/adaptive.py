@@ -56,7 +56,7 @@ from scipy.stats import norm, rankdata
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
 from gates.judge.stats import finite, half_budget, metric_confidence, pairwise_differences, remove_outliers_pooled
-from gates.judge.steady import rank_inflation
+from gates.judge.steady import rank_inflation, steady_window
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -200,9 +200,10 @@ def _at_limit(limit: float, se: float) -> float:
 def _prepare(
     baseline: Sequence[float], candidate: Sequence[float], remove: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Log latencies of both arms, gross outliers dropped with fences of the pooled sample (as the judge)."""
+    """Log latencies of both arms from the steady window, gross outliers dropped with fences of the
+    pooled sample (as the judge: a FAIL settled on the whole series was not the judge's on the cut one)."""
     b, c = finite(baseline), finite(candidate)
-    b, c = b[b > 0], c[c > 0]
+    b, c, _ = steady_window(b[b > 0], c[c > 0])
     if remove:
         b, c = remove_outliers_pooled(b, c)
     return np.log(b), np.log(c)
@@ -241,7 +242,8 @@ def tail_look(
     name = f"p{round(q * 100)}"
     info, fractions = schedule(looks)
     b, c = finite(baseline), finite(candidate)
-    test = quantile_test(b[b > 0], c[c > 0], q) if info else None
+    b, c, _ = steady_window(b[b > 0], c[c > 0])  # the judge's window (policy.latency_tail_gate)
+    test = quantile_test(b, c, q) if info else None
     last = bool(fractions) and fractions[-1] >= 1.0
     if test is None:
         return TestLook(name, PASS if last else CONTINUE, None, None, None, None)
