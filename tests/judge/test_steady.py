@@ -102,3 +102,9 @@ def test_two_arms_inflation_weighs_each_arm_by_its_size() -> None:
     b = np.arange(500.0) % 7  # a short cycle: positive correlation at lag 7 only, inflation ~1
     assert rank_inflation(np.arange(500.0), np.arange(500.0) + 0.5) > 50  # two trends: fully dependent
     assert rank_inflation(b, b[::-1].copy()) < 3
+
+
+def test_a_chance_run_at_the_start_of_an_independent_series_is_not_cut() -> None:
+    rng = np.random.default_rng(9)
+    cuts = [steady_window(rng.normal(size=500), rng.normal(size=500))[2] for _ in range(100)]
+    assert sum(c > 0 for c in cuts) <= 5  # MSER-5 alone cut something in ~40 of 100
