@@ -39,6 +39,7 @@ class ArmLoad:
         for key in ("samples_ms", "tokens_per_s_samples", "ttft_samples_ms", "itl_samples_ms"):
             d.pop(key)
         d["first_errors"] = list(self.first_errors)
+        d["goodput_tiers"] = [dataclasses.asdict(t) for t in self.goodput_tiers]  # a list, as JSON has
         return d
 
 

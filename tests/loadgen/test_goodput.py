@@ -78,3 +78,14 @@ def test_default_tiers_and_their_rules() -> None:
         LoadSection(goodput_tiers=[GoodputTier(name="x")])
     with pytest.raises(ValidationError):
         GoodputTier(name="x", ttft_ms=-1.0)
+
+
+def test_the_arm_json_with_tiers_is_what_report_json_allows() -> None:
+    from gates.report.model_load import ArmLoad as ArmLoadModel
+
+    rows = [rec(150, 40), rec(math.nan, math.nan, ok=False)]
+    d = summarize(rows, "baseline", 1.0, 11.0, None, [*TIERS, GoodputTier(name="decode", tokens_per_s=1.0)]).to_json()
+    d.update(batch_size_mean=None, batch_size_max=None, queue_ms_mean=None, ms_per_output_token=None)
+    model = ArmLoadModel.model_validate(d)
+    assert [t.name for t in model.goodput_tiers] == ["fast", "slow", "decode"]
+    assert model.goodput_tiers[2].ttft_ms is None and model.goodput_tiers[2].share == 0.5
