@@ -50,8 +50,12 @@ shift's allowance) for the shift test, and the upper half stretched so that the 
 (its limit) for the p95 test; each test alone, counting a PASS it settles before the last look.
 ``pass_error_at_limit`` is the worse of the two (goal: at most ``--pass-error``).
 
+Correlated and warming-up latencies (``--parts steady``, benchmarks/verdict_steady.py): A/A on
+AR(1) latencies and on arms that warm up, ``aa_false_fail_steady`` (goal: at most 1%).
+
     .venv/bin/python benchmarks/verdict_quality.py [--trials 200] [--n 2000] [--step 100] [--first 100]
-        [--parts classic,heavy,limit] [--heavy-trials 5000] [--limit-trials 1500]
+        [--parts classic,heavy,limit,steady] [--heavy-trials 5000] [--limit-trials 1500]
+        [--steady-trials 500] [--steady-n 1000]
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ import numpy as np
 from gates.config.schema import GatesSection
 from gates.judge.adaptive import CONTINUE, PASS, Look, Plan, plan_for, settle, shift_look, tail_look
 from gates.judge.policy import FAIL, INCONCLUSIVE, Evidence, judge
+
+sys.path.insert(0, str(Path(__file__).parent))
+from verdict_steady import steady_part
 
 DATA = Path(__file__).with_name("data") / "demo_baseline_latency_ms.json"
 
@@ -251,10 +258,12 @@ def main() -> int:
     ap.add_argument("--first", type=int, default=100, help="adaptive: requests per arm at the first look")
     ap.add_argument("--step", type=int, default=100, help="adaptive: requests per arm between looks")
     ap.add_argument("--pass-error", type=float, default=0.05, help="adaptive: load.pass_error")
-    ap.add_argument("--parts", default="classic,heavy,limit", help="classic (the rows above), heavy, limit")
+    ap.add_argument("--parts", default="classic,heavy,limit,steady", help="classic, heavy, limit, steady")
     ap.add_argument("--heavy-trials", type=int, default=5000)
     ap.add_argument("--planted", default="0,0.04,0.05,0.1,0.2", help="classic: the planted regressions (rows)")
     ap.add_argument("--limit-trials", type=int, default=1500)
+    ap.add_argument("--steady-trials", type=int, default=500, help="steady: trials per source (verdict_steady.py)")
+    ap.add_argument("--steady-n", type=int, default=1000, help="steady: requests per arm")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     cfg = GatesSection()
@@ -275,6 +284,8 @@ def main() -> int:
             f"pass_error_at_limit={point:.4f} pass_error_at_limit_high={hi:.4f} "
             f"pass_error_at_limit_ci=[{lo:.4f},{hi:.4f}] limit_trials={args.limit_trials}"
         )
+    if "steady" in parts:
+        keys.append(steady_part(cfg, args.steady_trials, args.steady_n, args.seed + 3, evidence, rate, wilson))
     print(f"({time.monotonic() - started:.0f}s)")
     print(" ".join(keys))
     return 0

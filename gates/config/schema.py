@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gates.config.engine import EngineSection, ServeSection
 from gates.config.golden import GoldenSection
+from gates.config.goodput import GoodputTier, check_tiers, default_tiers
 from gates.config.load_modes import Arrivals, CapacitySearchSection, SweepSection, check_modes, check_search
 from gates.config.promotion import PromotionSection
 from gates.config.search import SearchSection
@@ -222,6 +223,7 @@ class LoadSection(Strict):
     @model_validator(mode="after")
     def _lengths(self) -> LoadSection:
         check_search(self.mode, self.capacity_search, self.sweep, self.slo.limits())
+        check_tiers(self.goodput_tiers)
         timed = check_workloads(self.workloads, self.mode, self.rate, self.sweep is not None, self.mix, self.profile)
         check_modes(self.mode, self.rate, self.sweep, self.slo.limits(), timed and self.rate is None)
         if self.generator_processes > 1 and (self.adaptive or self.workloads):
@@ -250,6 +252,7 @@ class LoadSection(Strict):
         return {str(k): v for k, v in self.mix.items()} if self.mix else {self.profile: 1.0}
 
     slo: SloSection = Field(default_factory=SloSection)
+    goodput_tiers: list[GoodputTier] = Field(default_factory=default_tiers, max_length=16)  # config/goodput.py
     # generator self-check: above either, the client was the bottleneck and the run is inconclusive
     generator_max_cpu: float = Field(default=0.90, gt=0, le=1)
     generator_max_lag_ms: float = Field(default=20.0, gt=0)

@@ -56,6 +56,7 @@ from scipy.stats import norm, rankdata
 from gates.config.schema import GatesSection
 from gates.judge.sequential import OBRIEN_FLEMING, POCOCK, boundaries, spent, stagewise_p
 from gates.judge.stats import finite, half_budget, metric_confidence, pairwise_differences, remove_outliers_pooled
+from gates.judge.steady import rank_inflation, steady_window
 from gates.judge.tail import QuantileTest, quantile_test
 
 FAIL, PASS, CONTINUE = "fail", "pass", "continue"
@@ -198,28 +199,43 @@ def _at_limit(limit: float, se: float) -> float:
 
 def _prepare(
     baseline: Sequence[float], candidate: Sequence[float], remove: bool
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Log latencies of both arms, gross outliers dropped with fences of the pooled sample (as the judge)."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Log latencies of both arms from the steady window, gross outliers dropped with fences of the
+    pooled sample (as the judge: a FAIL settled on the whole series was not the judge's on the cut
+    one), and the share of the look's information the warm-up cut kept (:func:`kept_share`)."""
     b, c = finite(baseline), finite(candidate)
     b, c = b[b > 0], c[c > 0]
+    b2, c2, _ = steady_window(b, c)
+    share = kept_share(b.size, c.size, b2.size, c2.size)
     if remove:
-        b, c = remove_outliers_pooled(b, c)
-    return np.log(b), np.log(c)
+        b2, c2 = remove_outliers_pooled(b2, c2)
+    return np.log(b2), np.log(c2), share
+
+
+def kept_share(n_b: int, n_c: int, kept_b: int, kept_c: int) -> float:
+    """Information ``n_b·n_c/(n_b + n_c)`` after the warm-up cut over before it. The futility rule's
+    drift grows with the root of the information a look holds; a look whose first requests were
+    cut holds less than its elapsed share says, and taking the elapsed share alone settled PASS
+    early at an effect on the limit 4.7% of the time against 3.3% (300 per arm, 20 looks)."""
+    before = n_b * n_c / (n_b + n_c) if n_b + n_c else 0.0
+    after = kept_b * kept_c / (kept_b + kept_c) if kept_b + kept_c else 0.0
+    return after / before if before > 0 else 1.0
 
 
 def shift_look(baseline: Sequence[float], candidate: Sequence[float], looks: Sequence[Look], plan: Plan) -> TestLook:
     info, fractions = schedule(looks)
-    b, c = _prepare(baseline, candidate, plan.remove_outliers)
+    b, c, share = _prepare(baseline, candidate, plan.remove_outliers)
     if not info or b.size < 2 or c.size < 2:
         return TestLook("shift", CONTINUE, None, None, None, None)
     bound = boundaries(info, fractions, plan.shift_alpha, OBRIEN_FLEMING)[-1]
     equiv = boundaries(info, fractions, plan.pass_share, POCOCK)[-1]
-    z = mw_z(b, c)
-    est, lower, upper = _hl(b, c, equiv)
+    root = math.sqrt(rank_inflation(b, c))  # correlated requests: the effective sample (steady.py)
+    z = mw_z(b, c) / root
+    est, lower, upper = _hl(b, c, equiv * root)
     limit = math.log1p(plan.allowed_effect)
     last = fractions[-1] >= 1.0
     se = (upper - lower) / (2.0 * equiv) if equiv > 0 else math.nan  # of the HL shift, from its bounds
-    futile = z <= futility_bound(plan.shift_alpha, plan.pass_share, fractions[-1], equiv, _at_limit(limit, se))
+    futile = z <= futility_bound(plan.shift_alpha, plan.pass_share, fractions[-1] * share, equiv, _at_limit(limit, se))
     # Before the last look, FAIL needs the shift beyond the allowance with the same repeated
     # bound that settles PASS (the mirror of the PASS rule): the point estimate alone, checked at
     # every look, failed a +4% regression (allowed 5%) 38% of the time against the fixed test's 9%.
@@ -239,7 +255,10 @@ def tail_look(
     name = f"p{round(q * 100)}"
     info, fractions = schedule(looks)
     b, c = finite(baseline), finite(candidate)
-    test = quantile_test(b[b > 0], c[c > 0], q) if info else None
+    b, c = b[b > 0], c[c > 0]
+    b2, c2, _ = steady_window(b, c)  # the judge's window (policy.latency_tail_gate)
+    share = kept_share(b.size, c.size, b2.size, c2.size)
+    test = quantile_test(b2, c2, q) if info else None
     last = bool(fractions) and fractions[-1] >= 1.0
     if test is None:
         return TestLook(name, PASS if last else CONTINUE, None, None, None, None)
@@ -248,7 +267,7 @@ def tail_look(
     upper = test.log_ratio + equiv * test.se
     lower = test.log_ratio - equiv * test.se
     at_limit = _at_limit(math.log(limit), test.se)
-    futile = test.z <= futility_bound(plan.tail_alpha, plan.pass_share, fractions[-1], equiv, at_limit)
+    futile = test.z <= futility_bound(plan.tail_alpha, plan.pass_share, fractions[-1] * share, equiv, at_limit)
     # as for the shift: before the last look the ratio's repeated lower bound must exceed the limit
     if test.z >= bound and (test.ratio > limit if last else lower > math.log(limit)):
         status = FAIL

@@ -17,6 +17,7 @@ import numpy as np
 
 from gates.judge.adaptive import Look, adjusted_two_sided_p, final_look, mw_z
 from gates.judge.stats import finite, mann_whitney_hl, remove_outliers_pooled
+from gates.judge.steady import rank_inflation, steady_window
 
 PASS, HIGH, LOW, NODATA = "Pass", "High", "Low", "NoData"
 
@@ -53,6 +54,7 @@ def classify(
     # min_samples counts the measured requests (gates.min_requests, what the load stage runs
     # until): dropping gross outliers is part of the analysis, not a reason to call it no data
     enough = b.size >= min_samples and c.size >= min_samples
+    b, c, cut = steady_window(b, c)  # the measured window starts where the series is stationary
     removed = 0
     if remove_outliers:
         b2, c2 = remove_outliers_pooled(b, c)  # one pair of fences for both arms: the ranks stay exchangeable
@@ -71,7 +73,10 @@ def classify(
             f"too few samples (baseline {b.size}, candidate {c.size}; need {min_samples})",
         )
     positive = bool((b > 0).all() and (c > 0).all())
-    test = mann_whitney_hl(b, c, confidence=confidence, log_scale=positive)
+    # requests in correlated runs (a queue, a drift) are worth fewer independent ones: the test and
+    # its interval are taken on the effective sample (1 for independent requests)
+    inflation = rank_inflation(b, c)
+    test = mann_whitney_hl(b, c, confidence=confidence, log_scale=positive, inflation=inflation)
     rel, lo, hi = test.relative()
     scale_note = ""
     if not positive:
@@ -89,7 +94,7 @@ def classify(
     alpha = 1 - confidence
     p_value, sequential = test.p_value, ""
     if looks:
-        z = mw_z(b, c)  # a rank statistic: the same on the raw and the log scale
+        z = mw_z(b, c) / math.sqrt(inflation)  # a rank statistic: the same on the raw and the log scale
         schedule = final_look(looks, *n_finite)
         p_value, bound = adjusted_two_sided_p(z, schedule, confidence)
         sequential = f"; adaptive load, look {len(schedule)}: |z|={abs(z):.2f} vs boundary {bound:.2f}"
@@ -107,9 +112,20 @@ def classify(
     reason = (
         f"{label}: candidate {rel:+.1%} (HL, {100 * confidence:.3g}% CI {lo:+.1%} to {hi:+.1%}), "
         f"Mann-Whitney p={_p(p_value)}{' (adjusted)' if sequential else ''}, allowed ±{allowed_effect:.0%}; "
-        f"{verdict_word}" + (f"; {removed} outliers removed" if removed else "") + scale_note + sequential
+        f"{verdict_word}"
+        + (f"; {removed} outliers removed" if removed else "")
+        + scale_note
+        + sequential
+        + (f"; warm-up: first {cut} requests per arm cut (MSER-5)" if cut else "")
+        + _dependence(inflation, b.size + c.size)
     )
     return Classification(label, bad, int(b.size), int(c.size), removed, rel, (lo, hi), p_value, reason)
+
+
+def _dependence(inflation: float, n: int) -> str:
+    if inflation <= 1.0:
+        return ""
+    return f"; correlated requests: worth {n / inflation:.0f} independent of {n} (variance ×{inflation:.1f})"
 
 
 def _p(p: float) -> str:

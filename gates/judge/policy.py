@@ -23,6 +23,7 @@ from gates.judge.adaptive import Look, final_look, tail_boundary
 from gates.judge.classify import NODATA, classify
 from gates.judge.cost import cost_gate
 from gates.judge.stats import finite, half_budget, metric_confidence
+from gates.judge.steady import steady_window
 from gates.judge.tail import judge_quantile, quantile_test
 
 if TYPE_CHECKING:
@@ -185,11 +186,14 @@ def latency_tail_gate(
             thr,
             f"too few successful requests (baseline {b.size}, candidate {c.size}; need {cfg.min_requests})",
         )
+    b, c, cut = steady_window(b, c)  # the measured window starts where the series is stationary
     seq = None
     test = quantile_test(b, c, q)
     if ev.looks and test is not None:
         seq = tail_boundary(test, final_look(ev.looks, b.size, c.size), alpha)
     t = judge_quantile(b, c, q, limit, cfg.confidence, alpha, seq)
+    if cut:
+        t = dataclasses.replace(t, reason=f"{t.reason} (warm-up: first {cut} requests per arm cut, MSER-5)")
     if t.status == "no_data":  # too few for this quantile: undecided, like an interval too wide
         t = dataclasses.replace(t, status="undecided", reason=f"{t.reason}: run longer to judge the tail")
     if _perf_unusable(ev):

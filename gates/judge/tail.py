@@ -33,6 +33,8 @@ from numpy.typing import NDArray
 from scipy.special import betainc
 from scipy.stats import binom, norm
 
+from gates.judge.steady import combined_inflation, variance_inflation
+
 
 @dataclasses.dataclass(frozen=True)
 class QuantileTest:
@@ -99,39 +101,57 @@ def upper_tail_scores(n: int) -> NDArray[np.float64]:
     return np.asarray(np.maximum(norm.ppf(np.arange(1, n + 1) / (n + 1)), 0.0) ** 2, dtype=float)
 
 
+def pooled_scores(baseline: NDArray[np.float64], candidate: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Upper-half Klotz score of every value of the pooled sample, the candidate's first, each arm
+    in its own order (mid-ranks for ties: tied values share the mean score of the ranks they span)."""
+    pooled = np.concatenate([np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)])
+    _, group, counts = np.unique(pooled, return_inverse=True, return_counts=True)
+    sorted_scores = upper_tail_scores(pooled.size)
+    per_group = np.bincount(group[np.argsort(pooled, kind="stable")], weights=sorted_scores) / counts
+    return np.asarray(per_group[group], dtype=float)
+
+
 def upper_tail_z(baseline: NDArray[np.float64], candidate: NDArray[np.float64]) -> float:
     """Linear rank statistic of the candidate with upper-half Klotz scores, standardised by its exact
     permutation mean and variance (mid-ranks for ties, their scores averaged); 0 when degenerate."""
-    pooled = np.concatenate([np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)])
-    total, m = pooled.size, int(np.asarray(candidate).size)
-    n = total - m
+    m = int(np.asarray(candidate).size)
+    n = int(np.asarray(baseline).size)
+    total = n + m
     if m < 1 or n < 1:
         return 0.0
-    # tied values share the mean score of the ranks they span (scores of sorted positions, grouped)
-    _, group, counts = np.unique(pooled, return_inverse=True, return_counts=True)
-    sorted_scores = upper_tail_scores(total)
-    per_group = np.bincount(group[np.argsort(pooled, kind="stable")], weights=sorted_scores) / counts
-    a = per_group[group]
+    a = pooled_scores(baseline, candidate)
     mean = float(a.mean())
     var = m * n / (total * (total - 1)) * float(np.sum((a - mean) ** 2))
     # every value tied (one group): the variance is 0, but a - mean keeps a rounding residue
     # (~1e-30) that made z = +36 for two identical constant arms; treat a variance that is
     # rounding-sized against the scores' own size as 0
-    if counts.size < 2 or var <= 1e-12 * m * n / (total * (total - 1)) * float(np.sum(a * a)):
+    tiny = 1e-12 * m * n / (total * (total - 1)) * float(np.sum(a * a))
+    if np.unique(np.concatenate([baseline, candidate])).size < 2 or var <= tiny:
         return 0.0
     return (float(a[:m].sum()) - m * mean) / math.sqrt(var)
 
 
 def quantile_test(baseline: NDArray[np.float64], candidate: NDArray[np.float64], q: float) -> QuantileTest | None:
-    """The q-th quantile of candidate vs baseline (positive, finite values); None with too few samples."""
-    b = np.sort(np.log(np.asarray(baseline, dtype=float)))
-    c = np.sort(np.log(np.asarray(candidate, dtype=float)))
+    """The q-th quantile of candidate vs baseline (positive, finite values, each arm in arrival
+    order); None with too few samples.
+
+    Requests in correlated runs are worth fewer independent ones: the rank z is divided by the
+    root of the two arms' variance inflation on their score series (steady.combined_inflation)
+    and each arm's Maritz-Jarrett error multiplied by the root of its own (1 for independent
+    requests)."""
+    lb, lc = np.log(np.asarray(baseline, dtype=float)), np.log(np.asarray(candidate, dtype=float))
     need = min_samples(q)
-    if b.size < need or c.size < need:
+    if lb.size < need or lc.size < need:
         return None
+    b, c = np.sort(lb), np.sort(lc)
     qb, se_b = maritz_jarrett(b, q)
     qc, se_c = maritz_jarrett(c, q)
-    return QuantileTest(q, int(b.size), int(c.size), qc - qb, math.hypot(se_b, se_c), upper_tail_z(b, c))
+    scores = pooled_scores(lb, lc)
+    sc, sb = scores[: lc.size], scores[lc.size :]
+    tb, tc = variance_inflation(sb), variance_inflation(sc)
+    z = upper_tail_z(b, c) / math.sqrt(combined_inflation(tb, b.size, tc, c.size))
+    se = math.hypot(se_b * math.sqrt(tb), se_c * math.sqrt(tc))
+    return QuantileTest(q, int(b.size), int(c.size), qc - qb, se, z)
 
 
 def one_sided_p(z: float) -> float:

@@ -36,7 +36,8 @@ class ClassFigures:
 
 
 def _window(records: list[dict[str, Any]], warmup_s: float, end_s: float) -> list[dict[str, Any]]:
-    return [r for r in records if warmup_s <= r["t_start_s"] < end_s]
+    """The measured window's records in arrival order (the judge reads warm-up and correlation off it)."""
+    return sorted((r for r in records if warmup_s <= r["t_start_s"] < end_s), key=lambda r: float(r["t_start_s"]))
 
 
 def _labels(r: Mapping[str, Any]) -> dict[str, str]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gates.config.goodput import GoodputTier
+from gates.loadgen.goodput import TierGoodput, tier_goodput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,12 +32,14 @@ class ArmLoad:
     ttft_samples_ms: tuple[float, ...]
     first_errors: tuple[str, ...]
     itl_samples_ms: tuple[float, ...] = ()
+    goodput_tiers: tuple[TierGoodput, ...] = ()  # per load.goodput_tiers (loadgen/goodput.py)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for key in ("samples_ms", "tokens_per_s_samples", "ttft_samples_ms", "itl_samples_ms"):
             d.pop(key)
         d["first_errors"] = list(self.first_errors)
+        d["goodput_tiers"] = [dataclasses.asdict(t) for t in self.goodput_tiers]  # a list, as JSON has
         return d
 
 
@@ -77,16 +83,20 @@ def summarize(
     warmup_s: float,
     duration_s: float,
     slo: dict[str, float] | None = None,
+    tiers: Sequence[GoodputTier] = (),
 ) -> ArmLoad:
     """Statistics of one arm over the measured window ``[warmup_s, duration_s)``.
 
     Requests *started* during warm-up are dropped. Throughput divides by the measured window,
     not by the span of the samples, so an arm that stalls is not flattered. ``slo`` maps record
-    fields (``latency_ms``, ``ttft_ms``, ``itl_ms``) to limits for goodput.
+    fields (``latency_ms``, ``ttft_ms``, ``itl_ms``) to limits for goodput; ``tiers``: goodput at
+    each service tier (``load.goodput_tiers``).
     """
     window = max(duration_s - warmup_s, 1e-9)
     rows = [r for r in records if r["arm"] == arm and warmup_s <= r["t_start_s"] < duration_s]
-    ok = [r for r in rows if r["ok"]]
+    # the samples in arrival order (records are written as requests finish): the judge reads the
+    # warm-up and the correlation of neighbouring requests off this order (gates/judge/steady.py)
+    ok = sorted((r for r in rows if r["ok"]), key=lambda r: float(r["t_start_s"]))
     errors = len(rows) - len(ok)
     good = None
     if slo:
@@ -107,6 +117,7 @@ def summarize(
         ttft_samples_ms=tuple(r["ttft_ms"] for r in ok if math.isfinite(r["ttft_ms"])),
         first_errors=tuple(dict.fromkeys(r["error"] for r in rows if not r["ok"]))[:5],
         itl_samples_ms=tuple(r["itl_ms"] for r in ok if math.isfinite(r["itl_ms"])),
+        goodput_tiers=tier_goodput(rows, window, tiers),
     )
 
 

@@ -298,7 +298,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[5]
+    schema_version: Literal[6]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -339,6 +339,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     3: "a593654eaff6e417b2056c72c8e0ccdce36f509f51492c541b7ff4ae62f9a7c8",
     4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
     5: "b883e5e2f4b824b5fb49bbf83a627cf551def8a3b8a16a54c1dec7a84acdd870",  # corpus and workloads
+    6: "01d7b53539702ea67ceb9442292b22f8025bec52a91a8a81f8e9b72c0e5dce5d",  # goodput at SLO tiers per arm
 }
 
 

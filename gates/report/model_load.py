@@ -15,6 +15,20 @@ class Percentiles(_Object):
     mean: Measured
 
 
+class TierGoodput(_Object):
+    """Goodput at one of ``load.goodput_tiers`` (gates/config/goodput.py)."""
+
+    name: str
+    ttft_ms: Measured
+    tokens_per_s: Measured
+    """Per-user decode speed bound: 1000 / ITL."""
+    requests: int | None
+    """Requests of the window meeting the tier; null when the arm's records lack the figures (no streaming)."""
+    share: Measured
+    """Of every request of the window, failed ones included."""
+    goodput_rps: Measured
+
+
 class ArmLoad(_Object):
     requests: int
     errors: int
@@ -35,6 +49,8 @@ class ArmLoad(_Object):
     """Triton's queue time per request (the engine's own queue shows in ttft_ms)."""
     ms_per_output_token: Measured = None
     """Mean end-to-end latency over mean output tokens: latency per output token."""
+    goodput_tiers: list[TierGoodput] = []
+    """Goodput at each service tier of ``load.goodput_tiers`` (TTFT bound and per-user decode speed)."""
 
 
 class OperatingPoint(_Object):

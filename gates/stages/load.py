@@ -222,7 +222,9 @@ def measure(ctx: RunContext, spec: LoadSpec, out: Path, dep: DeployResult) -> Wi
     end_s = max(cfg.duration_s, stopped.duration_s or cfg.duration_s)
     if spec.adaptive:  # an adaptive load may settle before duration_s
         end_s = stopped.duration_s or end_s
-    arms = {arm: summarize(records, arm, cfg.warmup_s, end_s, slo) for arm in ("baseline", "candidate")}
+    arms = {
+        arm: summarize(records, arm, cfg.warmup_s, end_s, slo, cfg.goodput_tiers) for arm in ("baseline", "candidate")
+    }
     problem = generator_problem(generator, cfg.generator_max_cpu, cfg.generator_max_lag_ms)
     for arm, s in arms.items():
         if s.requests == 0:

@@ -80,7 +80,8 @@ def test_futility_does_not_pass_what_cannot_be_told_from_the_limit() -> None:
     # cannot tell no effect from one at the limit, so that PASS had a chance well above
     # pass_error when the true shift was the limit: the load goes on
     plan = Plan(tail_limits=(), pass_error=0.05)
-    d = settle(_lat(20, 100), _lat(120, 100), _looks([100], 500), plan)
+    # (seeds whose series have no MSER-5 warm-up to cut: the look sees all 100 of each arm)
+    d = settle(_lat(21, 100), _lat(128, 100), _looks([100], 500), plan)
     shift = d.tests[0]
     assert shift.upper is not None and shift.upper > 0.05  # not certified inside the limit
     old_bound = (2.576 + 1.645) * math.sqrt(0.2) - boundaries([50.0], [0.2], 0.05, POCOCK)[0]

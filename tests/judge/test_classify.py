@@ -89,7 +89,7 @@ def test_a_zero_value_keeps_the_shift_relative() -> None:
     """A zero-token response (tokens/s 0) switched the metric to the absolute scale: -3% read -300%."""
     b = np.random.default_rng(3).lognormal(np.log(100.0), 0.05, 400)
     c = b * 0.97
-    c[0] = 0.0
+    c[200] = 0.0  # mid-run: a 0 among the first requests reads as a warm-up and is cut (steady.py)
     r = classify(b, c, direction="decrease", remove_outliers=False, **KW)  # type: ignore[arg-type]
     assert r.relative is not None and -0.04 < r.relative < -0.02, r.reason
     assert r.label == PASS and not r.bad, r.reason

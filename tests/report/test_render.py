@@ -422,3 +422,17 @@ def test_corpus_section_golden(golden: Callable[[str, str], None]) -> None:
     assert "<script>" not in section and "&lt;script&gt;" in section
     html = render_html(_corpus())
     assert "<h2>Drift corpus" in html and "<script>alert" not in html
+
+
+def test_goodput_tiers_per_arm_in_both_reports() -> None:
+    r = _report()
+    for arm, share in (("baseline", 0.9), ("candidate", 0.5)):
+        r["load"][arm]["goodput_tiers"] = [
+            {"name": "interactive", "ttft_ms": 200.0, "tokens_per_s": 20.0, "requests": 9, "share": share,
+             "goodput_rps": share * 2, "extra": None},
+        ]  # fmt: skip
+        del r["load"][arm]["goodput_tiers"][0]["extra"]
+    md = render_markdown(r)
+    assert "| interactive | 200 | 20 | 1.80 (90%) | 1.00 (50%) |" in md
+    assert "<td>interactive</td>" in render_html(r)
+    assert "Goodput at SLO tiers" not in render_markdown(_report())  # a report without tiers: no table
