@@ -120,7 +120,7 @@ class FakeGateRun:
         (run_dir / "report.json").write_text(json.dumps(report))
         (run_dir / "report.md").write_text("fake report")
         (run_dir / "report.html").write_text("<html></html>")
-        (run_dir / "run.json").write_text("{}")
+        (run_dir / "run.json").write_text(json.dumps({"durations_s": {"load": 1.5, "drift": 0.5}}))
         code = {"PASS": ExitCode.PASS, "FAIL": ExitCode.FAIL}.get(verdict, ExitCode.INFRA)
         return RunOutcome(run_dir.name, verdict, "fake", code, run_dir, run_dir / "report.md", None, None)
 
@@ -193,6 +193,8 @@ def test_a_candidate_certainly_dearer_than_one_settled_at_its_rung_stops_before_
     data = json.loads(write_report(result).json.read_text())
     row = next(c for c in data["search"]["candidates"] if c["name"] == stopped.name)
     assert row["quality_loss"] is None and row["cost_ratio"]["estimate"] == pytest.approx(2.0, rel=0.1)
+    assert row["stopped_before_quality"] == stopped.rungs[-1].stopped and data["cost_scale"] == "ratio"
+    assert data["time"]["gate_runs_s"] == pytest.approx(2.0 * len(runner.calls))  # every run.json's durations
     assert {r.pipeline: r for r in ledger.runs()}[stopped.name].verdict == "INCONCLUSIVE"
     again = FakeGateRun(truth)  # resumed: the stop is read back from the run's directory
     result2, _ = search(pipeline, again, tmp_path)
@@ -224,6 +226,8 @@ def test_ratios_to_different_baselines_are_not_compared(pipeline: PipelineFile, 
     result, _ = search(pipeline, FakeGateRun(truth), tmp_path)
     by_users = {c.values["load.users"]: c for c in result.candidates}
     assert result.recommended == by_users[2].name and by_users[3].fate == Fate.DEARER
+    data = json.loads(write_report(result).json.read_text())  # the cost column is each one's own value
+    assert data["cost_scale"] == "own" and "| cost |" in write_report(result).markdown.read_text()
 
 
 def test_no_candidate_passing_is_exit_1(pipeline: PipelineFile, tmp_path: Path) -> None:
