@@ -81,6 +81,15 @@ class CostCheck:
         why = self.check(partial) if partial is not None else None
         if why is None:
             return
-        (ctx.run_dir / STOP_FILE).write_text(json.dumps({"reason": why}, indent=2))
+        assert partial is not None
+        seen = {  # what the decision read, to check against the report's figures (the same load)
+            "reason": why,
+            "candidate_value": partial.candidate_value,
+            "baseline_value": partial.baseline_value,
+            "log_ratio": partial.cost,
+            "log_ratio_se": partial.cost_se,
+            "own_se": partial.own_se,
+        }
+        (ctx.run_dir / STOP_FILE).write_text(json.dumps(seen, indent=2))
         ctx.progress(f"stopped by gates search before the quality measurement: {why}")
         raise SearchStopped(f"stopped by gates search before the quality measurement: {why}")
