@@ -8,8 +8,9 @@ spent by ``search.spending``), which keep each test's error at its level however
 looked at. A candidate stops when
 
 - **its quality is settled** as *inferior* (the loss is certainly beyond the margin), or as
-  *futile* (the loss is certainly beyond ``futility`` × the margin, half by default: the full load
-  could not show it within the margin), or its other gates failed: it leaves the front;
+  *futile* (not yet shown within the margin, and the loss is certainly beyond ``futility`` × the
+  margin, half by default: the full load could not show it within the margin), or its other gates
+  failed: it leaves the front;
 - **it is certainly dearer** than a candidate already settled *non-inferior* (the cheaper one
   PASSes quality, so this one can no longer be the answer); the same test is also made on a
   candidate's cost alone, between its load and its quality measurement, against the candidates
@@ -217,10 +218,10 @@ def _decide(tracks: list[Track], rule: Rule, n: int, r: int, last: bool) -> None
             t.fate, t.quality = Fate.GATES_FAILED, Quality.FAIL
         elif t.z_inferior() >= qb:
             t.fate, t.quality = Fate.INFERIOR, Quality.FAIL
+        elif t.z_ni() >= qb:  # shown within the margin: futility (could it still be shown?) is moot
+            t.quality = Quality.PASS
         elif _z(t.last.drop - rule.futility * t.last.margin, t.last.drop_se) >= rule.futility_bound(n, r):
             t.fate, t.quality = Fate.FUTILE, Quality.FAIL
-        elif t.z_ni() >= qb:
-            t.quality = Quality.PASS
         elif last:  # the full load decides as the fixed test: not shown non-inferior
             t.fate, t.quality = Fate.UNSETTLED, Quality.FAIL
     cb = rule.cost_bound(n, r)
