@@ -77,7 +77,10 @@ def report_dict(result: SearchResult) -> dict[str, Any]:
                     "candidate": last.candidate_value if last else None,
                     "baseline": last.baseline_value if last else None,
                 },
-                "quality_loss": r.observation.drop if r.observation and r.observation.drop < 1e8 else None,
+                # none where nothing was measured (a run that failed before its drift: counted as a failed gate)
+                "quality_loss": r.observation.drop
+                if r.observation and r.observation.drop < 1e8 and last and math.isfinite(last.drop)
+                else None,
                 "margin": last.margin if last else None,
                 "digest": last.digest if last else None,
                 "stopped_before_quality": last.stopped or None if last else None,  # gates/search/stop.py

@@ -230,6 +230,30 @@ def test_ratios_to_different_baselines_are_not_compared(pipeline: PipelineFile, 
     assert data["cost_scale"] == "own" and "| cost |" in write_report(result).markdown.read_text()
 
 
+def test_a_run_that_failed_before_its_drift_is_a_failed_gate_without_a_quality_figure(
+    pipeline: PipelineFile, tmp_path: Path
+) -> None:
+    class BuildFails(FakeGateRun):  # users=3: the engine refuses the build (OpenVINO int4, groups of 128 on 576)
+        def __call__(self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str],
+                     stages: tuple[Stage, ...] = MEASURE_STAGES) -> RunOutcome:  # fmt: skip
+            if pf.config.load.users != 3:
+                return super().__call__(pf, root, run_dir, progress, env, stages)
+            run_dir.mkdir(parents=True)
+            report = {"verdict": "INCONCLUSIVE", "reason": "internal error in gates: InvalidGroupSizeError",
+                      "candidate": {}, "baseline": {}, "load": None, "drift": None, "gates": [],
+                      "quality": []}  # fmt: skip
+            (run_dir / "report.json").write_text(json.dumps(report))
+            (run_dir / "run.json").write_text("{}")
+            return RunOutcome(run_dir.name, "INCONCLUSIVE", "internal error", ExitCode.INFRA, run_dir, None, None)
+
+    result, _ = search(pipeline, BuildFails(TRUTH), tmp_path)
+    failed = next(c for c in result.candidates if c.values["load.users"] == 3)
+    assert failed.fate == Fate.GATES_FAILED and failed.name not in result.front
+    row = next(c for c in json.loads(write_report(result).json.read_text())["search"]["candidates"]
+               if c["name"] == failed.name)  # fmt: skip
+    assert row["quality_loss"] is None and row["verdict"] == "INCONCLUSIVE"
+
+
 def test_no_candidate_passing_is_exit_1(pipeline: PipelineFile, tmp_path: Path) -> None:
     truth = {k: (c, b, 0.5, d) for k, (c, b, _, d) in TRUTH.items()}
     result, _ = search(pipeline, FakeGateRun(truth), tmp_path)
