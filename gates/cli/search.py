@@ -40,8 +40,22 @@ from gates.search.space import expand
     default=None,
     help="Artifact store root (default: $GATES_ARTIFACTS or ./artifacts).",
 )
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="This invocation's wall-clock budget instead of search.max_minutes: past it no further gate "
+    "run starts (a search run in chunks; started again, it continues where it stopped).",
+)
 @ledger_options
-def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_url: str, actor: str) -> None:
+def command(
+    pipeline: str,
+    output: Path | None,
+    artifacts: Path | None,
+    max_minutes: float | None,
+    ledger_url: str,
+    actor: str,
+) -> None:
     """Measure the configurations of PIPELINE's search: section with its own gates and recommend the
     cheapest that passes every gate (PIPELINE: its file, or its name in ./pipelines/).
 
@@ -52,7 +66,8 @@ def command(pipeline: str, output: Path | None, artifacts: Path | None, ledger_u
     expand(pf)  # a bad space: exit 2 now, before the ledger is opened or anything built
     root = writable_dir("--artifacts", artifacts or default_artifacts())
     out = writable_dir("--output", output) if output else None
-    result = search_pipeline(pf, root, open_ledger(ledger_url, root), actor, out, click.echo, dict(os.environ))
+    ledger = open_ledger(ledger_url, root)
+    result = search_pipeline(pf, root, ledger, actor, out, click.echo, dict(os.environ), max_minutes=max_minutes)
     report = write_report(result)
     url = publish_search(result, report, dict(os.environ))
     if url:

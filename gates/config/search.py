@@ -35,6 +35,9 @@ class SearchSection(Strict):
     # dotted config key -> the values to try, e.g. {engine.precision: [int8, int4]}; the order of
     # the axes and their values is the order of the candidates
     axes: dict[str, list[Any]] = Field(default_factory=dict, max_length=16)
+    # combinations left out: each entry some axes' values (e.g. {engine.backend: openvino,
+    # engine.accuracy_level: 1}); a combination with all of one entry's values is not a candidate
+    exclude: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
     objective: Objective = Field(default=Objective.COST_AT_SLO, strict=False)  # YAML gives the name
     max_candidates: int = Field(default=16, ge=1, le=256)  # more combinations than this: refused (exit 2)
     max_minutes: float | None = Field(default=None, gt=0, le=7 * 24 * 60)  # wall clock; past it no rung starts

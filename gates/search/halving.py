@@ -8,10 +8,14 @@ spent by ``search.spending``), which keep each test's error at its level however
 looked at. A candidate stops when
 
 - **its quality is settled** as *inferior* (the loss is certainly beyond the margin), or as
-  *futile* (the loss is certainly beyond ``futility`` × the margin, half by default: the full load
-  could not show it within the margin), or its other gates failed: it leaves the front;
+  *futile* (not yet shown within the margin, and the loss is certainly beyond ``futility`` × the
+  margin, half by default: the full load could not show it within the margin), or its other gates
+  failed: it leaves the front;
 - **it is certainly dearer** than a candidate already settled *non-inferior* (the cheaper one
-  PASSes quality, so this one can no longer be the answer);
+  PASSes quality, so this one can no longer be the answer); the same test is also made on a
+  candidate's cost alone, between its load and its quality measurement, against the candidates
+  already measured at the same rung (:func:`dearer_than`): a candidate it stops there does not
+  spend the time of its quality measurement (``Observation.quality_measured`` false);
 - **it is the answer**: settled non-inferior, and certainly cheaper than every candidate still
   running; then the search is over.
 
@@ -75,6 +79,8 @@ class Observation:
     drop_se: float  # its standard error (0: measured exactly, e.g. greedy drift on fixed prompts)
     margin: float  # the non-inferiority margin of drop
     gates_pass: bool = True  # every other gate of the pipeline passed on this measurement
+    # false: stopped on its cost alone before its quality was measured (dearer_than); drop is unknown
+    quality_measured: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +141,20 @@ def cost_z(a: Observation, b: Observation) -> float:
     return _z(a.cost - b.cost, math.hypot(a.cost_se, b.cost_se))
 
 
+def dearer_than(
+    obs: Observation, measured: Sequence[tuple[int, Observation]], rule: Rule, n: int, r: int
+) -> int | None:
+    """The first of ``measured`` (index, observation at rung ``r``) that is settled non-inferior
+    with every gate passed and that ``obs`` is certainly dearer than, at rung ``r``'s boundaries:
+    the test the end of the rung would make (:func:`_decide`), made on ``obs``'s cost alone."""
+    qb, cb = rule.quality_bound(n, r), rule.cost_bound(n, r)
+    for j, o in measured:
+        settled = o.quality_measured and o.gates_pass and _z(o.margin - o.drop, o.drop_se) >= qb
+        if settled and cost_z(obs, o) >= cb:
+            return j
+    return None
+
+
 Measure = Callable[[int, int], Observation]  # (candidate index, rung index) -> cumulative observation
 
 
@@ -192,14 +212,16 @@ def _decide(tracks: list[Track], rule: Rule, n: int, r: int, last: bool) -> None
     for t in tracks:
         if t.fate != Fate.RUNNING or t.rung != r or t.last is None:
             continue
-        if not t.last.gates_pass:
+        if not t.last.quality_measured:  # stopped by dearer_than before its quality measurement
+            t.fate = Fate.DEARER
+        elif not t.last.gates_pass:
             t.fate, t.quality = Fate.GATES_FAILED, Quality.FAIL
         elif t.z_inferior() >= qb:
             t.fate, t.quality = Fate.INFERIOR, Quality.FAIL
+        elif t.z_ni() >= qb:  # shown within the margin: futility (could it still be shown?) is moot
+            t.quality = Quality.PASS
         elif _z(t.last.drop - rule.futility * t.last.margin, t.last.drop_se) >= rule.futility_bound(n, r):
             t.fate, t.quality = Fate.FUTILE, Quality.FAIL
-        elif t.z_ni() >= qb:
-            t.quality = Quality.PASS
         elif last:  # the full load decides as the fixed test: not shown non-inferior
             t.fate, t.quality = Fate.UNSETTLED, Quality.FAIL
     cb = rule.cost_bound(n, r)

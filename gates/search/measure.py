@@ -51,6 +51,9 @@ class RungResult:
     report: str | None  # report.md of this run
     own_se: float = math.inf  # standard error of log(candidate_value) alone
     baseline_digest: str | None = None  # the baseline's build digest: what the ratio is against
+    # why the search stopped this gate run between its load and its quality measurement
+    # (gates/search/stop.py); "" when it ran to the end
+    stopped: str = ""
 
     def observed(self, absolute: bool) -> tuple[float, float]:
         """(log cost, its standard error): against this run's baseline, or the candidate's own value
@@ -156,18 +159,23 @@ def _quality(report: dict[str, Any], margin: float) -> tuple[float, bool]:
     return drop, ok
 
 
+def cost_figures(
+    cand: float | None, base: float | None, objective: Objective, rows: list[dict[str, Any]]
+) -> tuple[float, float, float]:
+    """(log ratio candidate/baseline, its standard error, the se of the candidate's log alone)."""
+    if not (cand and base and cand > 0 and base > 0):
+        return math.inf, math.inf, math.inf
+    if objective == Objective.MODEL_SIZE:
+        return math.log(cand / base), 0.0, 0.0
+    se, own = _p95_se(rows) if objective == Objective.P95_LATENCY else _log_ratio_se(rows)
+    return math.log(cand / base), se, own
+
+
 def read_rung(run_dir: Path, objective: Objective, margin: float) -> RungResult:
     report = _report(run_dir)
     cand, base = _objective(report, objective)
-    cost, se, own = math.inf, math.inf, math.inf
-    if cand and base and cand > 0 and base > 0:
-        cost = math.log(cand / base)
-        if objective == Objective.MODEL_SIZE:
-            se, own = 0.0, 0.0
-        elif objective == Objective.P95_LATENCY:
-            se, own = _p95_se(_records(run_dir))
-        else:
-            se, own = _log_ratio_se(_records(run_dir))
+    exact = objective == Objective.MODEL_SIZE
+    cost, se, own = cost_figures(cand, base, objective, [] if exact else _records(run_dir))
     drop, quality_pass = _quality(report, margin)
     md = run_dir / "report.md"
     return RungResult(
@@ -185,7 +193,18 @@ def read_rung(run_dir: Path, objective: Objective, margin: float) -> RungResult:
         report=str(md) if md.exists() else None,
         own_se=own,
         baseline_digest=report["baseline"].get("build_digest"),
+        stopped=stop_reason(run_dir),
     )
+
+
+STOP_FILE = "search-stop.json"  # written by gates/search/stop.py in a gate run it stopped
+
+
+def stop_reason(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / STOP_FILE).read_text())["reason"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def pooled(rungs: list[RungResult], absolute: bool = False) -> Observation:
@@ -204,6 +223,11 @@ def pooled(rungs: list[RungResult], absolute: bool = False) -> Observation:
     else:
         cost, se = (seen[-1][0] if seen else math.inf), math.inf
     last = rungs[-1]
+    if last.stopped:  # stopped on its cost before its quality was measured: the loss is unknown
+        return Observation(
+            cost if math.isfinite(cost) else 1e9, se if math.isfinite(se) else 1e9, 1e9, 0.0, last.margin,
+            quality_measured=False,
+        )  # fmt: skip
     drop = last.drop if math.isfinite(last.drop) else 1e9
     failed = any(r.verdict == "FAIL" for r in rungs) or not last.quality_pass
     return Observation(

@@ -77,20 +77,28 @@ def report_dict(result: SearchResult) -> dict[str, Any]:
                     "candidate": last.candidate_value if last else None,
                     "baseline": last.baseline_value if last else None,
                 },
-                "quality_loss": r.observation.drop if r.observation and r.observation.drop < 1e8 else None,
+                # none where nothing was measured (a run that failed before its drift: counted as a failed gate)
+                "quality_loss": r.observation.drop
+                if r.observation and r.observation.drop < 1e8 and last and math.isfinite(last.drop)
+                else None,
                 "margin": last.margin if last else None,
                 "digest": last.digest if last else None,
+                "stopped_before_quality": last.stopped or None if last else None,  # gates/search/stop.py
                 "report": _link(r, base),
                 "pipeline": os.path.relpath(r.pipeline_yaml, base),
             }
         )
     rec = next((c for c in candidates if c["name"] == result.recommended), None)
+    baselines = {r.last.baseline_digest for r in result.candidates if r.last and r.last.baseline_digest}
     return {
         "kind": "gates-search",
         "schema_version": SCHEMA_VERSION,
         "pipeline": result.pipeline.config.name,
         "config_path": str(result.pipeline.path),
         "objective": result.space.section.objective.value,
+        # ratio: cost_ratio is candidate / its baseline; own: the candidates' baselines differ (e.g.
+        # engine.backend is an axis), so cost_ratio is the candidate's own objective value
+        "cost_scale": "own" if len(baselines) > 1 else "ratio",
         "verdict": "PASS" if rec else "FAIL",
         "reason": _reason(result),
         "rule": {
@@ -106,7 +114,9 @@ def report_dict(result: SearchResult) -> dict[str, Any]:
             "measured": result.time_used,
             "full": result.time_full,
             "ratio": result.time_used / result.time_full if result.time_full else None,
-            "wall_s": round(result.wall_s, 3),
+            "wall_s": round(result.wall_s, 3),  # this invocation
+            # every gate run of the search, over all its invocations (each run.json's durations_s)
+            "gate_runs_s": round(_gate_runs_s(result), 3),
             "out_of_time": result.out_of_time,
         },
         "search": {
@@ -120,6 +130,18 @@ def report_dict(result: SearchResult) -> dict[str, Any]:
             },
         },
     }
+
+
+def _gate_runs_s(result: SearchResult) -> float:
+    total = 0.0
+    for r in result.candidates:
+        for rung in r.rungs:
+            try:
+                durations = json.loads((Path(rung.run_dir) / "run.json").read_text()).get("durations_s") or {}
+            except (OSError, ValueError):
+                continue
+            total += sum(v for v in durations.values() if isinstance(v, (int, float)))
+    return total
 
 
 def _reason(result: SearchResult) -> str:
@@ -153,17 +175,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         md_inline(report["reason"]),
         "",
-        f"Objective: `{report['objective']}` (candidate / baseline, interval at "
-        f"{report['rule']['cost_interval_level']:.0%}); "
+        f"Objective: `{report['objective']}` ("
+        + (
+            "candidate / baseline"
+            if report["cost_scale"] == "ratio"
+            else "each candidate's own value: the baselines differ"
+        )
+        + f", interval at {report['rule']['cost_interval_level']:.0%}); "
         f"quality: non-inferiority of the top-1 agreement loss against the margin. "
         f"Measured {report['time']['measured']:.2f} of {report['time']['full']:.0f} candidates' full loads "
-        f"({report['time']['ratio']:.0%}) in {report['time']['wall_s'] / 60:.1f} min"
+        f"({report['time']['ratio']:.0%}); gate runs {report['time']['gate_runs_s'] / 60:.1f} min in all, "
+        f"this invocation {report['time']['wall_s'] / 60:.1f} min"
         + (" (stopped by search.max_minutes)" if report["time"]["out_of_time"] else "")
         + ".",
         "",
         _error_rates(report["rule"]),
         "",
-        "| candidate | values | cost ratio | interval | quality loss | quality | gates | stopped | measured | |",
+        f"| candidate | values | {'cost ratio' if report['cost_scale'] == 'ratio' else 'cost'} | interval | "
+        "quality loss | quality | gates | stopped | measured | |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in s["candidates"]:
@@ -176,7 +205,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         name = f"[{c['name']}]({c['report'].replace('.html', '.md')})" if c["report"] else c["name"]
         lines.append(
             f"| {name} | {md_inline(values)} | {est} | {iv} | {loss} | {c['quality']} | {c['verdict'] or '—'} | "
-            f"{c['fate']} | {c['share_measured']:.0%} | {mark} |"
+            f"{c['fate']}{' (after its load)' if c['stopped_before_quality'] else ''} | {c['share_measured']:.0%} | "
+            f"{mark} |"
         )
     lines += ["", "<details><summary>cost ratio by candidate (text chart; * front, ★ recommended)</summary>", "", "```"]
     for c in sorted(s["candidates"], key=lambda c: c["cost_ratio"]["estimate"] or math.inf):

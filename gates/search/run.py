@@ -33,9 +33,13 @@ from gates.journal import Journal
 from gates.ledger import Ledger
 from gates.pipeline import RunOutcome, run_pipeline
 from gates.promotion.gate import record_run
-from gates.search.halving import Fate, Observation, Quality, Rule, search
+from gates.search.halving import Fate, Observation, Quality, Rule, dearer_than, search
 from gates.search.measure import RungResult, pooled, read_rung
 from gates.search.space import Candidate, SearchSpace, expand, write_candidate
+from gates.search.stop import CostCheck
+from gates.stages import MEASURE_STAGES, Stage
+from gates.stages.drift import DriftStage
+from gates.stages.load import LoadStage
 from gates.stages.preflight import PreflightStage
 
 Runner = Callable[..., RunOutcome]
@@ -97,6 +101,19 @@ def rung_pipeline(candidate: Candidate, share: float) -> PipelineFile:
     return dataclasses.replace(pf, root=candidate.pipeline.root)
 
 
+def rung_stages(previous: Path | None, check: CostCheck | None = None) -> tuple[Stage, ...]:
+    """A rung's gate-run stages. After the first rung, the drift stage takes the previous rung's
+    drift when it was measured on the same builds, prompts and settings (greedy answers do not
+    change with the load share; gates/stages/drift_reuse.py), and measures afresh otherwise.
+    ``check`` runs right after the load (gates/search/stop.py)."""
+    stages: list[Stage] = []
+    for s in MEASURE_STAGES:
+        stages.append(DriftStage(reuse=previous) if isinstance(s, DriftStage) and previous is not None else s)
+        if isinstance(s, LoadStage) and check is not None:
+            stages.append(check)
+    return tuple(stages)
+
+
 def search_dir(pf: PipelineFile, space: SearchSpace, artifacts_root: Path) -> Path:
     return artifacts_root / "searches" / f"{pf.config.name}-{space.digest[:12]}"
 
@@ -138,8 +155,12 @@ def search_pipeline(
     env: Mapping[str, str] | None = None,
     runner: Runner = run_pipeline,
     clock: Callable[[], float] = time.monotonic,
+    max_minutes: float | None = None,
 ) -> SearchResult:
-    """Search ``pf``'s space (refused with exit 2 before anything is built when it is bad)."""
+    """Search ``pf``'s space (refused with exit 2 before anything is built when it is bad).
+
+    ``max_minutes``: this invocation's budget instead of ``search.max_minutes`` (a search run in
+    chunks: past it no further gate run starts, and the next invocation continues from there)."""
     space = expand(pf)
     section = space.section
     preflight_all(pf, space, artifacts_root, progress)
@@ -159,7 +180,8 @@ def search_pipeline(
     )
     run_env = {k: v for k, v in (env or {}).items() if k not in PUBLISH_ENV}
     started = clock()
-    budget_s = section.max_minutes * 60.0 if section.max_minutes is not None else math.inf
+    minutes = max_minutes if max_minutes is not None else section.max_minutes
+    budget_s = minutes * 60.0 if minutes is not None else math.inf
     rungs: dict[int, list[RungResult]] = {i: [] for i in range(len(space.candidates))}
     stopped_for_time = [False]
     progress(
@@ -184,6 +206,10 @@ def search_pipeline(
                 run_dir,
                 lambda line: progress(f"  {c.name}: {line}"),
                 env=run_env,
+                stages=rung_stages(
+                    Path(rungs[i][-1].run_dir) if rungs[i] else None,
+                    CostCheck(section.objective, margin, lambda partial: stop_early(i, r, partial)),
+                ),
             )
         try:
             result = read_rung(run_dir, section.objective, margin)
@@ -195,13 +221,27 @@ def search_pipeline(
         (run_dir.parent / "rungs.json").write_text(json.dumps([x.to_json() for x in rungs[i]], indent=2))
         return observe(i)
 
-    def observe(i: int) -> Observation:
+    def observe(i: int, partial: tuple[int, RungResult] | None = None) -> Observation:
+        """Candidate i's cumulative observation; ``partial``: (candidate, its rung so far) counted too."""
+        extra = [partial[1]] if partial else []
         # ratios to the baseline compare only when every candidate was measured against the same one
-        absolute = len({r.baseline_digest for rs in rungs.values() for r in rs if r.baseline_digest}) > 1
-        obs = pooled(rungs[i], absolute)
-        if not math.isfinite(rungs[i][-1].drop):  # no measurement at all: out, as a failed gate
+        seen = [r for rs in rungs.values() for r in rs] + extra
+        absolute = len({r.baseline_digest for r in seen if r.baseline_digest}) > 1
+        mine = rungs[i] + (extra if partial and partial[0] == i else [])
+        obs = pooled(mine, absolute)
+        if not math.isfinite(mine[-1].drop) and not mine[-1].stopped:  # no measurement at all: out, as a failed gate
             obs = dataclasses.replace(obs, drop=0.0, gates_pass=False)
         return obs
+
+    def stop_early(i: int, r: int, partial: RungResult) -> str | None:
+        """Why candidate i's rung-r run stops after its load: certainly dearer than a candidate
+        already measured at this rung and settled non-inferior (halving.dearer_than); else None."""
+        others = [(j, observe(j, (i, partial))) for j in rungs if j != i and len(rungs[j]) == r + 1]
+        j = dearer_than(observe(i, (i, partial)), others, rule, len(space.candidates), r)
+        if j is None:
+            return None
+        c = space.candidates[j]
+        return f"certainly dearer than {c.name} ({c.label()}), settled non-inferior at this rung"
 
     def out_of_time() -> bool:
         stopped_for_time[0] = stopped_for_time[0] or clock() - started > budget_s
@@ -257,7 +297,11 @@ def _recommend(results: list[CandidateResult]) -> str | None:
 
 def pareto_front(results: list[CandidateResult] | tuple[CandidateResult, ...]) -> tuple[str, ...]:
     """Candidates no other one beats on both cost and quality loss (measured ones only)."""
-    pts = [(r.name, r.observation.cost, r.observation.drop) for r in results if r.observation and r.rungs]
+    pts = [
+        (r.name, r.observation.cost, r.observation.drop)
+        for r in results
+        if r.observation and r.rungs and r.observation.quality_measured  # stopped on cost alone: loss unknown
+    ]
     pts = [p for p in pts if math.isfinite(p[1]) and p[1] < 1e8]
     front = [
         n for n, c, d in pts if not any((c2 <= c and d2 <= d) and (c2 < c or d2 < d) for n2, c2, d2 in pts if n2 != n)

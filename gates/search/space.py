@@ -1,7 +1,8 @@
 """The search space: each combination of the ``search.axes`` values, as a validated pipeline.
 
 An axis must name a key of the pipeline schema (``engine.block_size``), every value must be one
-the schema accepts there, and there must be at least one candidate. Each problem is a
+the schema accepts there, each ``search.exclude`` entry must name axes and values of the space, and
+there must be at least one candidate. Each problem is a
 :class:`~gates.errors.ConfigError` naming the file, the key under ``search.axes`` and its line,
 raised before anything is built. A candidate is the user's own YAML with the axis values written
 in (``search:`` removed), so its ready-to-use pipeline reads like the one the user wrote.
@@ -84,9 +85,9 @@ def _section_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _refuse(pf: PipelineFile, loc: tuple[str | int, ...], message: str) -> ConfigError:
-    where = pf.where(*AXES, *loc)
-    key = "search.axes" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+def _refuse(pf: PipelineFile, loc: tuple[str | int, ...], message: str, at: tuple[str, ...] = AXES) -> ConfigError:
+    where = pf.where(*at, *loc)
+    key = ".".join(at) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
     line = int(where.rsplit(":", 1)[1])
     return ConfigError(f"{where}: invalid search space\n==> At key: {key}\n==> {message}", str(pf.path), line)
 
@@ -117,6 +118,30 @@ def _name(base: str, values: dict[str, Any]) -> str:
     return f"{base[:54]}-{tag}"
 
 
+EXCLUDE = ("search", "exclude")
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _excluded(pf: PipelineFile, section: SearchSection, combo: tuple[Any, ...]) -> bool:
+    """Whether ``combo`` has every value of one search.exclude entry (each entry checked first:
+    axes of the space and values listed on them, else exit 2 naming the entry's key and line)."""
+    values = dict(zip(section.axes, combo, strict=True))
+    hit = False
+    for i, entry in enumerate(section.exclude):
+        if not entry:
+            raise _refuse(pf, (i,), "an exclude entry names no axis", EXCLUDE)
+        for key, value in entry.items():
+            if key not in section.axes:
+                raise _refuse(pf, (i, key), f"{key!r} is not an axis of this search (search.axes)", EXCLUDE)
+            if not any(_same(value, v) for v in section.axes[key]):
+                raise _refuse(pf, (i, key), f"{value!r} is not one of the values of the axis {key}", EXCLUDE)
+        hit = hit or all(_same(values[k], v) for k, v in entry.items())
+    return hit
+
+
 def expand(pf: PipelineFile) -> SearchSpace:
     """Every candidate of ``pf``'s search section, each validated; ConfigError (exit 2) naming the
     file, the axis key and its line for an unknown key, a refused value or an empty space."""
@@ -132,14 +157,16 @@ def expand(pf: PipelineFile) -> SearchSpace:
             )
         if not axis:
             raise _refuse(pf, (key,), "the search space is empty: this axis lists no values")
-        if len({json.dumps(v, sort_keys=True, default=str) for v in axis}) != len(axis):
+        if len({json.dumps(v, sort_keys=True, default=str) for v in axis}) != len(axis):  # as _same compares
             raise _refuse(pf, (key,), "this axis lists a value twice")
         for i, value in enumerate(axis):  # each value alone, on the user's pipeline: names the value's line
             try:
                 Pipeline.model_validate(_with(data, key, value))
             except ValidationError as exc:
                 raise _refuse(pf, (key, i), f"the schema refuses {value!r} here: {_first_error(exc)}") from None
-    combos = list(itertools.product(*section.axes.values()))
+    combos = [c for c in itertools.product(*section.axes.values()) if not _excluded(pf, section, c)]
+    if not combos:
+        raise _refuse(pf, (), "the search space is empty: search.exclude leaves out every combination", EXCLUDE)
     if len(combos) > section.max_candidates:
         raise _refuse(pf, (), f"{len(combos)} combinations exceed search.max_candidates ({section.max_candidates})")
     candidates = []

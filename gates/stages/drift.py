@@ -2,21 +2,27 @@
 
 Drift itself is measured on greedy answers. A row with ``temperature`` (and a task check) is also
 drawn ``repeats`` times per arm, repeat r of both arms with the same seed (common random
-numbers), and its task score is the pass rate of those draws."""
+numbers), and its task score is the pass rate of those draws.
+
+Given an earlier run of the same candidate (``reuse``: gates search's previous rung), the stage
+takes that run's drift when it was measured on the same builds, prompts and settings
+(gates/stages/drift_reuse.py): greedy answers do not change with the load."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from gates.config.engine import Batching
 from gates.context import RunContext
-from gates.quality.batched import batched_agreement
-from gates.quality.drift import prompt_drift, summarize
+from gates.quality.batched import BatchedAgreement, batched_agreement
+from gates.quality.drift import PromptDrift, prompt_drift, summarize
 from gates.record import DeployResult, DriftResult, OptimizeResult, PreflightResult
+from gates.stages.drift_reuse import ROWS, drift_key, read_reusable, write_key
 from gates.triton.client import Generation, TextModelClient
 
 FULL_VOCABULARY = 2**31 - 1  # TOP_K asking for every token (the served model caps it at its vocabulary)
@@ -25,10 +31,31 @@ FULL_VOCABULARY = 2**31 - 1  # TOP_K asking for every token (the served model ca
 class DriftStage:
     name = "drift"
 
+    def __init__(self, reuse: Path | None = None) -> None:
+        self.reuse = reuse  # an earlier run's directory whose drift this run may take (same key)
+
     def run(self, ctx: RunContext) -> None:
         pre = ctx.need(PreflightResult)
-        dep = ctx.need(DeployResult)
         prompts = ctx.need(OptimizeResult).served_prompts(pre.golden)
+        key = drift_key(ctx, prompts)
+        why = ""
+        if self.reuse is not None:
+            earlier = read_reusable(self.reuse, key)
+            if not isinstance(earlier, str):
+                rows, batched = earlier
+                note = f"reused from {self.reuse} (same builds, prompts and settings)"
+                self._finish(ctx, rows, batched, key, note, reused_from=self.reuse)
+                return
+            why = f"measured: {earlier}"
+            ctx.progress(f"drift: {why}")
+        rows, batched = self._measure(ctx, prompts)
+        self._finish(ctx, rows, batched, key, why)
+
+    def _measure(
+        self, ctx: RunContext, prompts: tuple[str, ...]
+    ) -> tuple[tuple[PromptDrift, ...], dict[str, BatchedAgreement] | None]:
+        pre = ctx.need(PreflightResult)
+        dep = ctx.need(DeployResult)
         golden = ctx.config.golden
         k = golden.top_k
         # golden.full_kl: the baseline returns every token's log-probability (the served model
@@ -95,7 +122,6 @@ class DriftStage:
                 )
         finally:
             client.close()
-        summary = summarize(rows, k)
         batched = None
         if ctx.config.serve.batching == Batching.ENGINE:
             greedy = [i for i, g in enumerate(pre.golden) if g.row.temperature is None]
@@ -110,14 +136,28 @@ class DriftStage:
                 )
                 for arm, gen in (("baseline", baseline), ("candidate", candidate))
             }
-        path = ctx.run_dir / "drift.jsonl"
+        return tuple(rows), batched
+
+    def _finish(
+        self,
+        ctx: RunContext,
+        rows: tuple[PromptDrift, ...],
+        batched: dict[str, BatchedAgreement] | None,
+        key: str,
+        origin: str,
+        reused_from: Path | None = None,
+    ) -> None:
+        k = ctx.config.golden.top_k
+        summary = summarize(rows, k)
+        path = ctx.run_dir / ROWS
         with path.open("w") as f:
             for r in rows:
                 f.write(json.dumps(dataclasses.asdict(r)) + "\n")
+        write_key(ctx.run_dir, key, batched, reused_from)
         ctx.put(
             DriftResult(
                 summary,
-                tuple(rows),
+                rows,
                 path,
                 batched=batched,
                 note=(
@@ -129,6 +169,7 @@ class DriftStage:
                         f"; {arm} batched = one at a time on {a.exact_match_rate:.0%} of answers"
                         for arm, a in (batched or {}).items()
                     )
+                    + (f"; {origin}" if origin else "")
                 ),
             ),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,19 @@ import pytest
 
 from gates.config import load_pipeline
 from gates.config.parse import PipelineFile
+from gates.config.search import Objective
 from gates.errors import ExitCode
 from gates.ledger import Ledger
 from gates.loadgen.spec import RECORD_FIELDS
+from gates.loadgen.stats import read_records
 from gates.pipeline import RunOutcome
 from gates.search.halving import Fate, Quality
+from gates.search.measure import STOP_FILE, RungResult, cost_figures
 from gates.search.report import write_report
 from gates.search.run import search_pipeline
+from gates.search.stop import CostCheck
+from gates.stages import MEASURE_STAGES, Stage
+from gates.stages.drift import DriftStage
 
 PIPELINE = """
 name: fake-search
@@ -55,8 +62,19 @@ class FakeGateRun:
     def __init__(self, truth: dict[int, tuple[float, float, float, str]], fail_after: int | None = None):
         self.truth, self.calls, self.fail_after = truth, [], fail_after
         self.rng = np.random.default_rng(0)
+        self.drift_from: list[tuple[Path, Path | None]] = []  # (run dir, the earlier run its drift stage may take)
+        self.stopped: list[int] = []  # load.users of the runs the search stopped after their load
 
-    def __call__(self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str]) -> RunOutcome:
+    def __call__(
+        self,
+        pf: PipelineFile,
+        root: Path,
+        run_dir: Path,
+        progress: Any,
+        env: dict[str, str],
+        stages: tuple[Stage, ...] = MEASURE_STAGES,
+    ) -> RunOutcome:
+        self.drift_from.append((run_dir, next(s.reuse for s in stages if isinstance(s, DriftStage))))
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             run_dir.mkdir(parents=True)  # interrupted mid-way through a gate run: partial files left
             (run_dir / "records.csv").write_text("arm,latency_ms\n")
@@ -73,7 +91,19 @@ class FakeGateRun:
                     w.writerow({"arm": arm, "user": 0, "t_start_s": 2 + i * 0.1, "latency_ms": ms, "ttft_ms": "",
                                 "itl_ms": "", "ok": "1", "output_tokens": 16, "max_new_tokens": 16,
                                 "prompt_chars": 10, "error": "", "pair": str(i)})  # fmt: skip
+        rows = read_records(run_dir / "records.csv")
+        check = next((x for x in stages if isinstance(x, CostCheck)), None)
+        stopped = None
+        if check is not None and check.objective == Objective.COST_AT_SLO:  # as the stage does, after the load
+            log_ratio, se, own = cost_figures(cand, base, Objective.COST_AT_SLO, rows)
+            partial = RungResult(str(run_dir), "", "", log_ratio, se, math.inf, 0.05, False, cand, base,
+                                 None, None, own, base_digest, stopped="(not yet)")  # fmt: skip
+            stopped = check.check(partial)
+        if stopped is not None:
+            self.stopped.append(pf.config.load.users)
+            (run_dir / STOP_FILE).write_text(json.dumps({"reason": stopped}))
         verdict = "PASS" if top1 >= 0.95 else "FAIL"
+        verdict = "INCONCLUSIVE" if stopped else verdict
         arm = {"latency_ms": {"p95": cand * 16}, "ms_per_output_token": cand}
         report = {
             "verdict": verdict,
@@ -81,8 +111,8 @@ class FakeGateRun:
             "candidate": {"build_digest": f"{pf.config.load.users:064d}", "build_path": None},
             "baseline": {"build_digest": base_digest, "build_path": None},
             "load": {"candidate": arm, "baseline": {"latency_ms": {"p95": base * 16}, "ms_per_output_token": base}},
-            "drift": {"top1_agreement": top1},
-            "gates": [{"name": "top1_agreement", "status": verdict}],
+            "drift": None if stopped else {"top1_agreement": top1},
+            "gates": [{"name": "top1_agreement", "status": "NO_DATA" if stopped else verdict}],
             "quality": [],
             "cost": None,
             "capacity": None,
@@ -90,8 +120,8 @@ class FakeGateRun:
         (run_dir / "report.json").write_text(json.dumps(report))
         (run_dir / "report.md").write_text("fake report")
         (run_dir / "report.html").write_text("<html></html>")
-        (run_dir / "run.json").write_text("{}")
-        code = ExitCode.PASS if verdict == "PASS" else ExitCode.FAIL
+        (run_dir / "run.json").write_text(json.dumps({"durations_s": {"load": 1.5, "drift": 0.5}}))
+        code = {"PASS": ExitCode.PASS, "FAIL": ExitCode.FAIL}.get(verdict, ExitCode.INFRA)
         return RunOutcome(run_dir.name, verdict, "fake", code, run_dir, run_dir / "report.md", None, None)
 
 
@@ -131,12 +161,97 @@ def test_the_cheapest_candidate_within_the_margin_is_recommended_and_recorded(
     assert f'href="runs/{by_users[2].name}/rung-0/report.html"' in report.html.read_text()
 
 
+def test_each_rung_after_the_first_may_take_the_previous_rungs_drift(pipeline: PipelineFile, tmp_path: Path) -> None:
+    """Greedy drift does not change with the load share: rung k's gate run is offered rung k-1's
+    drift (taken only when the builds, prompts and settings match: tests/stages/test_drift.py)."""
+    # every one within the margin and about as dear as the others: none settles at the first rung
+    truth = {k: (6.0 + 0.01 * k, b, 0.99, d) for k, (_, b, _, d) in TRUTH.items()}
+    runner = FakeGateRun(truth)
+    search(pipeline, runner, tmp_path)
+    assert any(run_dir.name != "rung-0" for run_dir, _ in runner.drift_from)
+    for run_dir, earlier in runner.drift_from:
+        if run_dir.name == "rung-0":
+            assert earlier is None
+        else:
+            assert earlier == run_dir.parent / f"rung-{int(run_dir.name.removeprefix('rung-')) - 1}"
+
+
+def test_a_candidate_certainly_dearer_than_one_settled_at_its_rung_stops_before_its_quality_is_measured(
+    pipeline: PipelineFile, tmp_path: Path
+) -> None:
+    # users=1: within the margin and the cheapest, measured first; users=2: five times dearer
+    truth = {1: (4.0, 10.0, 1.00, "b" * 64), 2: (20.0, 10.0, 0.99, "b" * 64), 3: (4.1, 10.0, 0.99, "b" * 64),
+             4: (4.2, 10.0, 0.99, "b" * 64)}  # fmt: skip
+    runner = FakeGateRun(truth)
+    result, ledger = search(pipeline, runner, tmp_path)
+    by_users = {c.values["load.users"]: c for c in result.candidates}
+    assert 2 in runner.stopped and 1 not in runner.stopped  # nothing was settled before users=1
+    stopped = by_users[2]
+    assert stopped.fate == Fate.DEARER and stopped.quality == Quality.INCONCLUSIVE and stopped.verdict == "INCONCLUSIVE"
+    assert stopped.rungs[-1].stopped.startswith(f"certainly dearer than {by_users[1].name}")
+    assert stopped.name not in result.front and result.recommended == by_users[1].name
+    data = json.loads(write_report(result).json.read_text())
+    row = next(c for c in data["search"]["candidates"] if c["name"] == stopped.name)
+    assert row["quality_loss"] is None and row["cost_ratio"]["estimate"] == pytest.approx(2.0, rel=0.1)
+    assert row["stopped_before_quality"] == stopped.rungs[-1].stopped and data["cost_scale"] == "ratio"
+    assert data["time"]["gate_runs_s"] == pytest.approx(2.0 * len(runner.calls))  # every run.json's durations
+    assert {r.pipeline: r for r in ledger.runs()}[stopped.name].verdict == "INCONCLUSIVE"
+    again = FakeGateRun(truth)  # resumed: the stop is read back from the run's directory
+    result2, _ = search(pipeline, again, tmp_path)
+    assert again.calls == [] and {c.name: c.fate for c in result2.candidates} == {
+        c.name: c.fate for c in result.candidates
+    }
+
+
+def test_past_the_invocations_max_minutes_no_further_gate_run_starts_and_the_next_continues(
+    pipeline: PipelineFile, tmp_path: Path
+) -> None:
+    ledger = Ledger(str(tmp_path / "ledger.sqlite"))
+    ticks = iter(range(0, 10_000, 40))  # each look at the clock: 40 s later
+    first = FakeGateRun(TRUTH)
+    args = (pipeline, tmp_path / "a", ledger, "t", tmp_path / "s", lambda _: None, {})
+    cut = search_pipeline(*args, first, clock=lambda: float(next(ticks)), max_minutes=1)  # pipeline: no limit
+    assert cut.out_of_time and 0 < len(first.calls) < 4 and cut.recommended is None
+    rest = FakeGateRun(TRUTH)
+    done = search_pipeline(*args, rest)
+    whole = search_pipeline(pipeline, tmp_path / "a2", Ledger(str(tmp_path / "l2.sqlite")), "t", tmp_path / "s2",
+                            lambda _: None, {}, FakeGateRun(TRUTH))  # fmt: skip
+    assert not done.out_of_time and len(first.calls) + len(rest.calls) == sum(len(c.rungs) for c in whole.candidates)
+    assert done.recommended is not None and done.recommended == whole.recommended
+
+
 def test_ratios_to_different_baselines_are_not_compared(pipeline: PipelineFile, tmp_path: Path) -> None:
     # users=3 sits beside a far slower baseline (another engine): its ratio is the lowest, its cost is not
     truth = {**TRUTH, 3: (8.0, 40.0, 0.99, "c" * 64)}
     result, _ = search(pipeline, FakeGateRun(truth), tmp_path)
     by_users = {c.values["load.users"]: c for c in result.candidates}
     assert result.recommended == by_users[2].name and by_users[3].fate == Fate.DEARER
+    data = json.loads(write_report(result).json.read_text())  # the cost column is each one's own value
+    assert data["cost_scale"] == "own" and "| cost |" in write_report(result).markdown.read_text()
+
+
+def test_a_run_that_failed_before_its_drift_is_a_failed_gate_without_a_quality_figure(
+    pipeline: PipelineFile, tmp_path: Path
+) -> None:
+    class BuildFails(FakeGateRun):  # users=3: the engine refuses the build (OpenVINO int4, groups of 128 on 576)
+        def __call__(self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str],
+                     stages: tuple[Stage, ...] = MEASURE_STAGES) -> RunOutcome:  # fmt: skip
+            if pf.config.load.users != 3:
+                return super().__call__(pf, root, run_dir, progress, env, stages)
+            run_dir.mkdir(parents=True)
+            report = {"verdict": "INCONCLUSIVE", "reason": "internal error in gates: InvalidGroupSizeError",
+                      "candidate": {}, "baseline": {}, "load": None, "drift": None, "gates": [],
+                      "quality": []}  # fmt: skip
+            (run_dir / "report.json").write_text(json.dumps(report))
+            (run_dir / "run.json").write_text("{}")
+            return RunOutcome(run_dir.name, "INCONCLUSIVE", "internal error", ExitCode.INFRA, run_dir, None, None)
+
+    result, _ = search(pipeline, BuildFails(TRUTH), tmp_path)
+    failed = next(c for c in result.candidates if c.values["load.users"] == 3)
+    assert failed.fate == Fate.GATES_FAILED and failed.name not in result.front
+    row = next(c for c in json.loads(write_report(result).json.read_text())["search"]["candidates"]
+               if c["name"] == failed.name)  # fmt: skip
+    assert row["quality_loss"] is None and row["verdict"] == "INCONCLUSIVE"
 
 
 def test_no_candidate_passing_is_exit_1(pipeline: PipelineFile, tmp_path: Path) -> None:
@@ -184,9 +299,15 @@ def test_the_model_size_objective_is_exact_and_settles_on_the_first_rung(
 
     class Sized(FakeGateRun):
         def __call__(
-            self, pf: PipelineFile, root: Path, run_dir: Path, progress: Any, env: dict[str, str]
+            self,
+            pf: PipelineFile,
+            root: Path,
+            run_dir: Path,
+            progress: Any,
+            env: dict[str, str],
+            stages: tuple[Stage, ...] = MEASURE_STAGES,
         ) -> RunOutcome:
-            out = super().__call__(pf, root, run_dir, progress, env)
+            out = super().__call__(pf, root, run_dir, progress, env, stages)
             for arm, size in (("baseline", 1000), ("candidate", 100 * (5 - pf.config.load.users))):
                 (run_dir / arm).mkdir()
                 (run_dir / arm / "model.bin").write_bytes(b"x" * size)

@@ -161,3 +161,39 @@ def test_gates_validate_checks_the_search_space_too(tmp_path: Path) -> None:
         [sys.executable, "-m", "gates.cli", "validate", str(cfg)], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 2 and f"{cfg}:13: invalid search space" in bad.stderr
+
+
+EXCLUDING = """    engine.backend: [onnxruntime-genai, openvino]
+    engine.precision: [int8, int4]
+    engine.accuracy_level: [1, 4]
+  exclude:
+{exclude}"""
+
+
+def test_excluded_combinations_are_not_candidates() -> None:
+    s = space(EXCLUDING.format(exclude="    - {engine.backend: openvino, engine.accuracy_level: 1}"))
+    values = [c.values for c in s.candidates]
+    assert len(values) == 6 and {"engine.backend": "openvino", "engine.precision": "int8",
+                                 "engine.accuracy_level": 4} in values  # fmt: skip
+    assert not any(v["engine.backend"] == "openvino" and v["engine.accuracy_level"] == 1 for v in values)
+    full = space(EXCLUDING.format(exclude="    []"))
+    kept = {c.name for c in full.candidates} & {c.name for c in s.candidates}
+    assert len(kept) == 6  # the same names as in the whole space: a search resumed with an exclude finds them
+
+
+@pytest.mark.parametrize(
+    ("exclude", "fragment", "line", "key"),
+    [
+        ("    - {engine.backend: openvino, engine.block_size: 32}", "is not an axis of this search", 17,
+         "search.exclude[0].engine.block_size"),
+        ("    - {engine.backend: tensorrt-llm}", "is not one of the values", 17, "search.exclude[0].engine.backend"),
+        ("    - {}", "names no axis", 17, "search.exclude[0]"),
+        ("    - {engine.precision: int8}\n    - {engine.precision: int4}", "leaves out every combination", 16,
+         "search.exclude"),
+    ],
+)  # fmt: skip
+def test_bad_excludes_name_file_key_and_line(exclude: str, fragment: str, line: int, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        space(EXCLUDING.format(exclude=exclude))
+    assert fragment in str(err.value) and str(err.value).startswith(f"/tmp/p.yaml:{line}:")
+    assert f"At key: {key}\n" in str(err.value) and err.value.exit_code == ExitCode.BAD_INPUT
