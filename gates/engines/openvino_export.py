@@ -14,6 +14,7 @@ Gather on every cache input), then hide the cache in variables
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -163,7 +164,15 @@ def compress(ov_model: Any, precision: str, group_size: int) -> dict[str, Any]:
     if precision == "int8":
         nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         return {"mode": "int8_asym", "group_size": -1}
-    nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT4_SYM, group_size=group_size, ratio=1.0)
+    try:
+        nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT4_SYM, group_size=group_size, ratio=1.0)
+    except nncf.InvalidGroupSizeError as exc:  # a property of the model, not a bug: the user's key to change
+        sizes = sorted({int(n) for n in re.findall(r"channel size: (\d+)", str(exc))})
+        raise BadInputError(
+            f"engine.block_size {group_size} does not divide the input size of this model's MatMuls "
+            f"({', '.join(map(str, sizes)) or 'see NNCF'}): NNCF's int4 groups must divide it; choose a "
+            "divisor of each"
+        ) from None
     return {"mode": "int4_sym", "group_size": group_size, "ratio": 1.0, "backup": "int8_asym"}
 
 

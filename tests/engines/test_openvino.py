@@ -311,3 +311,19 @@ def test_served_model_batches_concurrent_streams_through_tritonserver(
         assert results[prompt] == (alone[prompt], None), prompt
     tokens, error = results[too_long]
     assert not tokens and error is not None and "exceed the context" in error
+
+
+def test_int4_groups_that_do_not_divide_a_matmul_are_bad_input_naming_the_key() -> None:
+    """NNCF refuses groups that do not divide a MatMul's input size (128 on SmolLM2's 576): exit 2
+    naming engine.block_size and the sizes, not an internal error (seen in the SmolLM2 search)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([1, 24], np.float32, name="x")
+    h = ops.matmul(x, ops.constant(rng.random((24, 24), dtype=np.float32)), False, True)
+    h = ops.matmul(h, ops.constant(rng.random((24, 24), dtype=np.float32)), False, True)
+    out = ops.matmul(h, ops.constant(rng.random((8, 24), dtype=np.float32)), False, True)
+    with pytest.raises(BadInputError, match=r"engine\.block_size 16 .*24") as err:
+        export.compress(ov.Model([out], [x], "t"), "int4", 16)
+    assert err.value.exit_code == 2
