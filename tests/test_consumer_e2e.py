@@ -201,7 +201,7 @@ def test_a_consumer_made_from_the_readme_gates_a_pr_promotes_by_comment_and_rech
         gh.add_pull_request(full_name, number, head_sha=head)
         gh.add_team_member("org", "release-managers", "rita")
         env = runner_env(home, cache, path, gh.url) | {"PIP_NO_INDEX": "1"}
-        runner = Runner(tmp_path / "runner", repo, env, hosted, gh.token, {})
+        runner = Runner(tmp_path / "runner", repo, env, hosted, gh.token, downloads=assets)
         workflows = repo / ".github" / "workflows"
 
         # 1. the PR gate
@@ -265,7 +265,8 @@ def test_a_consumer_made_from_the_readme_gates_a_pr_promotes_by_comment_and_rech
             assert recheck.ran and recheck.ok and recheck.exit_code == 0, recheck.log()[-6000:]
             assert ledger.promotion("demo").state == PromotionState.PAUSED  # type: ignore[union-attr]
             history = [h["action"] for h in ledger.history("demo")]
-            assert history[0] == "run" and "canary_deploy" in history and history[-1].startswith("recheck"), history
+            assert history[0] == "gate_run" and history[-1] == "recheck_passed", history  # the schedule's check
+            assert history.index("canary_deploy") < len(history) - 1 and history.count("gate_run") == 1, history
         finally:
             serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=120)

@@ -118,6 +118,7 @@ class Runner:
     hosted_python: Path  # the folder setup-python puts first on PATH
     token: str  # what ${{ github.token }} gives
     secrets: dict[str, str] = dataclasses.field(default_factory=dict)
+    downloads: dict[str, str] = dataclasses.field(default_factory=dict)  # URL -> a local file (no network here)
 
     def trigger(self, workflow: Path, event: str, payload: dict[str, Any]) -> list[JobResult]:
         """The consumer's workflow file on one event: its jobs (each a call of a reusable workflow)."""
@@ -149,7 +150,7 @@ class Runner:
             called = yaml.safe_load((REPO / ".github" / "workflows" / file).read_text())
             declared = called[True]["workflow_call"]
             inputs = {k: v.get("default", "") for k, v in declared.get("inputs", {}).items()}
-            given = interpolate(caller.get("with", {}), ctx)
+            given = {k: self.downloads.get(v, v) for k, v in interpolate(caller.get("with", {}), ctx).items()}
             assert set(given) <= set(inputs), f"{caller_name}: undeclared inputs {set(given) - set(inputs)}"
             missing = {k for k, v in declared.get("inputs", {}).items() if v.get("required") and k not in given}
             assert not missing, f"{caller_name}: required inputs missing: {missing}"
