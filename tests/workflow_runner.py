@@ -7,7 +7,8 @@ secrets / matrix / needs / steps / runner contexts, a matrix expanded, each ``ru
 ``bash -e`` with the job's and the step's env, ``$GITHUB_OUTPUT`` / ``$GITHUB_PATH`` honoured, and
 the three actions these workflows use played by their effect (checkout: a clone of the consumer's
 repository at the ref; setup-python: the hosted runner's python on PATH; upload-artifact: the
-files it would upload, recorded). What it does not do: containers, services, composite actions'
+files it would upload, recorded); the release's download URLs given as inputs are served from local
+files (``downloads``: there is no network here). What it does not do: containers, services, composite actions'
 own steps (tests/test_action.py runs those), concurrency, and the GitHub-side permissions.
 """
 
