@@ -142,7 +142,8 @@ class Runner:
             "event_name": event,
             "repository": payload["repository"]["full_name"],
             "token": self.token,
-            "sha": (payload.get("pull_request") or {}).get("head", {}).get("sha") or self.git("rev-parse", "HEAD"),
+            "sha": (payload.get("pull_request") or {}).get("head", {}).get("sha")
+            or self.git("rev-parse", "HEAD").strip(),
         }
         results: list[JobResult] = []
         for caller_name, caller in wf["jobs"].items():
@@ -173,7 +174,7 @@ class Runner:
             jctx = {**ctx, "needs": needs, "_ok": ok}
             runs = condition(spec, jctx) if "always()" in str(spec.get("if")) else ok and condition(spec, jctx)
             if not runs:
-                done[name] = [JobResult(name, ran=False)]
+                done[name] = [JobResult(f"{name}-0", ran=False)]
                 continue
             matrix = interpolate((spec.get("strategy") or {}).get("matrix") or {}, jctx)
             combos = [dict(zip(matrix, values, strict=True)) for values in itertools.product(*matrix.values())]
