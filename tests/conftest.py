@@ -56,6 +56,27 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def release_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release's assets as .github/workflows/release.yml attaches them: the wheel built from this
+    checkout (``pip wheel --no-deps``, from a copy: building in place would leave build/ here) and
+    requirements/constraints.txt as constraints.txt."""
+    import subprocess
+    import sys
+
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "gates", src / "gates", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("dist")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    shutil.copy(REPO / "requirements" / "constraints.txt", out / "constraints.txt")
+    return out
+
+
+@pytest.fixture(scope="session")
 def artifacts_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 

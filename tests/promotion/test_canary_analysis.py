@@ -354,3 +354,44 @@ def test_inter_token_latency_is_judged_where_the_models_records_are_read() -> No
     assert j.status == WindowStatus.NODATA and "inter-token latency" in j.reason, j.reason
     same = WindowData(0, 1, arm(rng, 300), arm(rng, 300), "proxy")  # a source without model records
     assert "itl_ms" not in str(judge_step([same], GatesSection(), AnalysisSection()).figures.get("sequential"))
+
+
+class _Streaming(BaseHTTPRequestHandler):
+    """Triton's generate_stream as the proxies see it: two token events."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'data: {"TEXT": "a"}\n\ndata: {"TEXT": "b"}\n\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@needs_haproxy
+def test_the_live_recheck_through_haproxy_reaches_both_arms_by_weight(tmp_path: Path) -> None:
+    """Every re-check request comes from one client address, HAProxy's fallback sticky key: without a
+    user of its own per request, all of them went to one arm (the canary got none at 50%: no data)."""
+    from gates.config.promotion import RecheckSection
+    from gates.promotion.haproxy import HAProxyEndpoint
+    from gates.promotion.targets.haproxy import HAProxyTarget
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Streaming)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with HAProxy(ProxySpec(f"127.0.0.1:{srv.server_address[1]}", "model", "s", "c"), tmp_path, weight=50) as proxy:
+            endpoint = HAProxyEndpoint(proxy.url, str(proxy.admin), str(proxy.log_path), proxy.pid or 0, "model")
+            state = CanaryState("demo", "haproxy", endpoint.encode(), "s", "c", 50, time.time(), "d" * 64)
+            cfg = RecheckSection(requests=40, drift_prompts=0)
+            result = HAProxyTarget(state).checker(["Four score"], cfg).check("demo", 50)
+            assert result.passed, result.detail  # before: "no data: 0/40 requests to the canary"
+            assert 8 <= int(result.detail.split("/", 1)[0]) <= 32, result.detail  # by weight, not all on one arm
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -4,6 +4,7 @@ its own way."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -17,6 +18,8 @@ from gates.promotion.analysis.synthetic import paired_load
 from gates.promotion.haproxy import ARMS
 from gates.promotion.machine import Checker
 from gates.promotion.recheck import DriftProbe, LiveChecker, stream_once
+
+STICKY_HEADER = "X-User-Id"  # `gates canary serve --sticky-header`'s default (HAProxy's endpoint does not record it)
 
 
 class ProxyEndpoint(Protocol):
@@ -50,9 +53,14 @@ class ProxyTarget(Generic[E]):
 
     def checker(self, prompts: Sequence[str], cfg: RecheckSection) -> Checker:
         url, served = self.endpoint.url, self.endpoint.served
+        # one user per request: both proxies pick the arm by hashing the sticky header, else the
+        # client's address, which would send every request of this one client to the same arm
+        header = str(getattr(self.endpoint, "sticky_header", None) or STICKY_HEADER)
+        users = itertools.count()
 
         def send(prompt: str) -> tuple[str, str]:
-            return stream_once(url, served, prompt, cfg.max_new_tokens)  # the arm: X-Gates-Arm
+            user = {header: f"gates-recheck-{next(users)}"}
+            return stream_once(url, served, prompt, cfg.max_new_tokens, headers=user)  # the arm: X-Gates-Arm
 
         return LiveChecker(send, self._drift(), prompts, cfg, self.read_weight)
 
