@@ -222,6 +222,41 @@ def test_the_artifact_store_defaults_outside_the_workspace(tmp_path: Path) -> No
 def test_the_action_installs_into_its_own_venv_with_the_constraints() -> None:
     install = next(s["run"] for s in action()["runs"]["steps"] if s.get("name") == "Install gates")
     assert 'python3 -m venv "$venv"' in install and '"$venv/bin/python" -m pip install' in install
-    assert '-c "$GATES_ACTION_PATH/requirements/constraints.txt"' in install
+    assert '-c "${INPUT_GATES_CONSTRAINTS:-$GATES_ACTION_PATH/requirements/constraints.txt}"' in install
     assert "python3 -m pip install" not in install  # never the system Python
     assert (REPO / "requirements" / "constraints.txt").is_file()
+
+
+@pytest.mark.parametrize("package", ["", "https://example.test/v0.1.0/gates-0.1.0-py3-none-any.whl"])
+def test_the_install_step_installs_the_given_wheel_with_its_constraints(tmp_path: Path, package: str) -> None:
+    """Issue 31: the Action installs the released wheel with the release's constraints, into its
+    own venv; without a wheel, its own checkout with the repository's constraints."""
+    install = next(s["run"] for s in action()["runs"]["steps"] if s.get("name") == "Install gates")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    # python3 -m venv DIR writes DIR/bin/python, which records the pip calls; gates then exists
+    (bin_dir / "python3").write_text(
+        "#!/bin/bash\n"
+        'mkdir -p "$3/bin"\n'
+        f'printf \'#!/bin/bash\\necho "$@" >> {log}\\nprintf "#!/bin/bash\\\\n" > "$(dirname "$0")/gates"\\n'
+        'chmod +x "$(dirname "$0")/gates"\\n\' > "$3/bin/python"\n'
+        'chmod +x "$3/bin/python"\n'
+    )
+    (bin_dir / "python3").chmod(0o755)
+    constraints = "https://example.test/v0.1.0/constraints.txt" if package else ""
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "INPUT_INSTALL": "auto",
+        "INPUT_GATES_PACKAGE": package,
+        "INPUT_GATES_CONSTRAINTS": constraints,
+        "GATES_ACTION_PATH": "/action",
+        "GITHUB_PATH": str(tmp_path / "github_path"),
+    }
+    proc = subprocess.run(["bash", "-e", "-c", install], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    want = f"-c {constraints} {package}" if package else "-c /action/requirements/constraints.txt /action"
+    assert calls[-1] == f"-m pip install --quiet {want}"
+    assert (tmp_path / "github_path").read_text().strip() == f"{tmp_path}/home/.cache/gates-venv/bin"
