@@ -2,13 +2,14 @@
 
 SmolLM2-135M-Instruct built by gates' ONNX Runtime GenAI engine: the baseline in fp32, the
 candidate in ``--precision`` (int8 weights with int8 compute by default; int4 for the broken
-arm). Both are served by one local tritonserver (the gates Python model, one thread each) and
+arm). Both are served by one local tritonserver (the gates Python model, one thread each;
+``--arm-after-arm``: all the cores each, one arm reading after the other) and
 every window of ``golden_prompts/drift-corpus/`` is read in one teacher-forced pass by each arm
 (gates/quality/corpus_scoring.py, the path the quality stage runs). Prints scored tokens/s per
 arm, the corpus figures with their intervals by document, and the prefill-vs-decode check.
 
     flock /work/wt/heavy.lock nice -n 10 .venv/bin/python benchmarks/drift_corpus.py [--precision int8]
-        [--context 512] [--max-windows N] [--decode-sample 2]
+        [--context 512] [--max-windows N] [--decode-sample 2] [--arm-after-arm]
 
 Several ``--precision`` values share one baseline reading (the fp32 arm reads the corpus once).
 Last line (the last precision): ``corpus_tokens=<scored tokens per arm> corpus_s=<seconds per arm,
@@ -93,6 +94,11 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=20)
     ap.add_argument("--max-windows", type=int, default=None)
     ap.add_argument("--decode-sample", type=int, default=2)
+    ap.add_argument(
+        "--arm-after-arm",
+        action="store_true",
+        help="serve each model on all the cores and read the corpus with one arm, then the other",
+    )
     ap.add_argument("--confidence", type=float, default=0.95, help="one-sided; intervals are two-sided at 1-2(1-c)")
     ap.add_argument("--artifacts", type=Path, default=REPO / "artifacts")
     args = ap.parse_args()
@@ -117,16 +123,19 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    threads = (os.cpu_count() or 1) if args.arm_after_arm else 1
+    how = "arm after arm" if args.arm_after_arm else "arms side by side"
     docs = load_corpus(CORPUS, CORPUS.name, "--corpus")
     windows = cut_windows(tokenizer, docs, args.context, args.max_windows)
     print(
         f"SmolLM2-135M-Instruct, ONNX Runtime GenAI fp32 vs {' and '.join(args.precision)} (accuracy_level "
-        f"{args.accuracy_level}), one thread per served model; corpus {CORPUS.name}: {len(docs)} documents, "
+        f"{args.accuracy_level}), {threads} thread(s) per served model, "
+        f"{how}; corpus {CORPUS.name}: {len(docs)} documents, "
         f"{len(windows)} windows of ≤ {args.context} tokens; machine: {os.cpu_count()} CPUs"
     )
     work = Path(tempfile.mkdtemp(prefix="gates-corpus-"))
     for name, path in builds.items():
-        write_model(work / "models", name, path, threads=1)
+        write_model(work / "models", name, path, threads=threads)
     level = 1 - 2 * (1 - args.confidence)
     last = ""
     with TritonServer(work / "models", work) as server:
@@ -144,6 +153,7 @@ def main() -> None:
                 server.check_alive,
                 args.decode_sample,
                 answers,
+                arm_after_arm=args.arm_after_arm,
             )
             print(
                 f"\nfp32 vs {name}: {time.perf_counter() - t0:.1f} s wall (arms side by side, decode sample included)"

@@ -108,12 +108,15 @@ def score_windows(
     check_alive: Callable[[], None],
     decode_sample: int = 0,
     baseline_answers: Sequence[Generation] = (),
+    arm_after_arm: bool = False,
 ) -> CorpusScores:
     """Every window through both arms (``models``: arm -> served model name). ``baseline_answers``:
     the baseline's answers for these windows from an earlier call (another candidate against the
-    same baseline build): the baseline is then not asked again and its time is 0 here."""
+    same baseline build): the baseline is then not asked again and its time is 0 here.
+    ``arm_after_arm``: the baseline reads every window before the candidate reads any (models
+    served with all the cores each, instead of side by side on a share each)."""
     b_model, c_model = models["baseline"], models["candidate"]
-    handoff: queue.Queue[tuple[int, Generation] | None] = queue.Queue(maxsize=4)
+    handoff: queue.Queue[tuple[int, Generation] | None] = queue.Queue(maxsize=0 if arm_after_arm else 4)
     seconds = {"baseline": 0.0, "candidate": 0.0}
     errors: list[BaseException] = []
 
@@ -140,6 +143,8 @@ def score_windows(
 
     thread = threading.Thread(target=baseline, name="corpus-baseline", daemon=True)
     thread.start()
+    if arm_after_arm:
+        thread.join()
     scored: list[ScoredWindow] = []
     answers: list[Generation] = []
     client = TextModelClient(url, timeout_s=600)
