@@ -28,5 +28,8 @@ class GoldenSection(Strict):
     drift_corpus: list[str] = Field(default_factory=list)
     drift_context: int = Field(default=512, ge=16, le=131072)
     drift_max_windows: int | None = Field(default=None, ge=1)  # the first N windows only (null: all)
+    # documents joined in order (a blank line between) before windows are cut, so a window can be
+    # longer than a document (long context); each window is then its own cluster for the intervals
+    drift_join_documents: bool = False
     # windows also scored token by token (the decode path), first DECODE_POSITIONS tokens each
     drift_decode_sample: int = Field(default=2, ge=0, le=1000)

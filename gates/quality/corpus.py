@@ -69,9 +69,13 @@ def load_corpus(path: Path, label: str, key: str) -> list[CorpusDocument]:
 
 
 def cut_windows(
-    tokenizer: Any, docs: list[CorpusDocument], context: int, max_windows: int | None = None
+    tokenizer: Any, docs: list[CorpusDocument], context: int, max_windows: int | None = None, join: bool = False
 ) -> list[Window]:
-    """Non-overlapping windows of ``context`` tokens over every document, in corpus order."""
+    """Non-overlapping windows of ``context`` tokens over every document, in corpus order.
+    ``join``: over the documents joined in order (a blank line between), each window its own
+    cluster; its source and line are those of the document it starts in, ``start`` its offset there."""
+    if join:
+        return _joined_windows(tokenizer, docs, context, max_windows)
     out: list[Window] = []
     for d, doc in enumerate(docs):
         ids = [int(i) for i in tokenizer(doc.text, add_special_tokens=False)["input_ids"]]
@@ -82,6 +86,27 @@ def cut_windows(
             out.append(Window(d, doc.source, doc.line, start, tuple(piece)))
             if max_windows is not None and len(out) >= max_windows:
                 return out
+    return out
+
+
+def _joined_windows(tokenizer: Any, docs: list[CorpusDocument], context: int, max_windows: int | None) -> list[Window]:
+    gap = [int(i) for i in tokenizer("\n\n", add_special_tokens=False)["input_ids"]]
+    stream: list[int] = []
+    starts: list[int] = []  # each document's first token in the stream
+    for d, doc in enumerate(docs):
+        if d:
+            stream += gap
+        starts.append(len(stream))
+        stream += [int(i) for i in tokenizer(doc.text, add_special_tokens=False)["input_ids"]]
+    out: list[Window] = []
+    for start in range(0, len(stream), context):
+        piece = stream[start : start + context]
+        if len(piece) < min(MIN_WINDOW, context):
+            break
+        d = max(i for i, s in enumerate(starts) if s <= start)
+        out.append(Window(len(out), docs[d].source, docs[d].line, start - starts[d], tuple(piece)))
+        if max_windows is not None and len(out) >= max_windows:
+            break
     return out
 
 

@@ -23,13 +23,14 @@ def run_corpus(ctx: RunContext, pre: PreflightResult, dep: DeployResult, tokeniz
     if build is not None:
         served = {arm: served_context(getattr(build, arm).serve_path) for arm in ("baseline", "candidate")}
         check_context(context, served, where, str(ctx.pipeline.path))
-    windows = cut_windows(tokenizer, list(pre.corpus), context, golden.drift_max_windows)
+    windows = cut_windows(tokenizer, list(pre.corpus), context, golden.drift_max_windows, golden.drift_join_documents)
     if not windows:
         raise ConfigError(
             f"{ctx.pipeline.where('golden', 'drift_corpus')}: golden.drift_corpus has no window of at least 16 tokens",
             str(ctx.pipeline.path),
         )
-    ctx.progress(f"drift corpus: {len(windows)} windows of ≤ {context} tokens, both arms, one pass each")
+    joined = ", documents joined (each window its own cluster)" if golden.drift_join_documents else ""
+    ctx.progress(f"drift corpus: {len(windows)} windows of ≤ {context} tokens{joined}, both arms, one pass each")
     scores = score_windows(dep.grpc_url, dep.models, windows, golden.top_k, dep.check_alive, golden.drift_decode_sample)
     pos = positions(scores.windows)
     figs = figures(pos, golden.top_k, 1 - 2 * (1 - ctx.config.gates.confidence))

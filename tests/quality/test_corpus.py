@@ -82,3 +82,21 @@ def test_served_context_reads_the_engine_or_model_config(tmp_path: Path) -> None
     assert served_context(tmp_path / "ort") == 8192
     assert served_context(tmp_path / "hf") == 2048
     assert served_context(tmp_path / "none") is None
+
+
+def test_joined_documents_give_windows_longer_than_a_document_each_its_own_cluster(tmp_path: Path) -> None:
+    f = tmp_path / "c.txt"
+    f.write_text(f"{' '.join(['w'] * 70)}\n---\n{' '.join(['ab'] * 10)}\n---\n{' '.join(['abc'] * 30)}\n")
+    docs = load_corpus(f, "c.txt", KEY)
+    windows = cut_windows(WordTokenizer(), docs, 32, join=True)
+    # one stream of 70 + 10 + 30 tokens: 32 + 32 + 32 + 14 (dropped: < 16)
+    assert [(w.document, w.line, w.start, len(w.ids)) for w in windows] == [
+        (0, 1, 0, 32),
+        (1, 1, 32, 32),
+        (2, 1, 64, 32),
+    ]
+    assert windows[2].ids == (1,) * 6 + (2,) * 10 + (3,) * 16  # crosses two document boundaries
+    assert len(cut_windows(WordTokenizer(), docs, 32, max_windows=2, join=True)) == 2
+    # a window starting in a later document names it, with its offset there
+    late = cut_windows(WordTokenizer(), docs, 75, join=True)
+    assert [(w.line, w.start) for w in late] == [(1, 0), (3, 5)]
