@@ -155,9 +155,7 @@ def main() -> None:
                 answers,
                 arm_after_arm=args.arm_after_arm,
             )
-            print(
-                f"\nfp32 vs {name}: {time.perf_counter() - t0:.1f} s wall (arms side by side, decode sample included)"
-            )
+            print(f"\nfp32 vs {name}: {time.perf_counter() - t0:.1f} s wall ({how}, decode sample included)")
             if not answers:  # the baseline's answers serve every later candidate: it is read once
                 answers, base_seconds = scores.baseline, scores.seconds["baseline"]
             seconds = {"baseline": base_seconds, "candidate": scores.seconds["candidate"]}
