@@ -29,11 +29,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import hashlib
 import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -194,6 +197,17 @@ class ProxyProcess:
         self.stop()
 
 
+def admin_socket_path(workdir: Path) -> Path:
+    """The admin socket beside the config, unless that path is too long for a Unix socket (108
+    bytes with its NUL; a runner's checkout can be that deep): then a short one in the temp
+    directory, named by the workdir so each proxy keeps its own. The ledger records the path."""
+    path = workdir / "haproxy.sock"
+    if len(os.fsencode(path)) < 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(workdir.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"gates-haproxy-{digest}.sock"
+
+
 class HAProxy(ProxyProcess):
     """``with HAProxy(spec, workdir, weight) as proxy:`` the proxy on free 127.0.0.1 ports."""
 
@@ -203,7 +217,7 @@ class HAProxy(ProxyProcess):
         self.initial_weight = weight
         self.port = port or free_port()
         self.arm_ports = {arm: free_port() for arm in ARMS}
-        self.admin = workdir / "haproxy.sock"
+        self.admin = admin_socket_path(workdir)
         self.log_path = workdir / "haproxy.log"
         self.config_path = workdir / "haproxy.cfg"
         self.proc: subprocess.Popen[bytes] | None = None

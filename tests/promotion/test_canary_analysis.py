@@ -130,6 +130,16 @@ def test_haproxy_weights_are_read_back_sticky_and_stopped_by_pid(tmp_path: Path,
     assert len(logged) >= 1000 and all(r.status == 200 for r in logged)
 
 
+@needs_haproxy
+def test_haproxy_starts_in_a_workdir_too_deep_for_a_unix_socket_path(tmp_path: Path, upstream: str) -> None:
+    """A consumer's runner checkout can be deeper than a Unix socket path may be (108 bytes): HAProxy
+    refused its own config ('stats socket') in a fresh clone's pytest temp directory."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    with HAProxy(ProxySpec(upstream, "model", "s", "c"), deep, weight=30) as proxy:
+        assert proxy.read_weight() == 30 and len(str(proxy.admin)) < 100
+        assert _call(proxy.url, {"X-Gates-Synthetic": "canary"})[0] == "canary"
+
+
 class _NoData:
     def __init__(self) -> None:
         self.checks = 0
