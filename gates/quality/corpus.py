@@ -11,6 +11,7 @@ n - 1 positions. A trailing piece shorter than ``MIN_WINDOW`` tokens is dropped.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def _joined_windows(tokenizer: Any, docs: list[CorpusDocument], context: int, ma
         piece = stream[start : start + context]
         if len(piece) < min(MIN_WINDOW, context):
             break
-        d = max(i for i, s in enumerate(starts) if s <= start)
+        d = bisect.bisect_right(starts, start) - 1  # the document the window starts in
         out.append(Window(len(out), docs[d].source, docs[d].line, start - starts[d], tuple(piece)))
         if max_windows is not None and len(out) >= max_windows:
             break
