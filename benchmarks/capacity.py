@@ -42,11 +42,14 @@ def main() -> None:
     ap.add_argument("--search", action="store_true", help="capacity by search (load.capacity_search)")
     ap.add_argument("--start", type=float, default=1.0, help="--search: the first probe's rate")
     ap.add_argument("--max-probes", type=int, default=12)
+    ap.add_argument("--halfwidth", type=float, default=0.10, help="--search: probe on until the gain is this precise")
+    ap.add_argument("--keep", type=Path, help="copy the run's report.json here")
     ap.add_argument("--simulated", type=int, default=0, help="N searches on simulated servers (no gates run)")
+    ap.add_argument("--one-rate", action="store_true", help="--simulated: one rate per window for both arms")
     ap.add_argument("--sim-window", type=float, default=240.0, help="--simulated: seconds per probe window")
     args = ap.parse_args()
     if args.simulated:
-        simulated(args.simulated, args.sim_window, args.max_probes)
+        simulated(args.simulated, args.sim_window, args.max_probes, not args.one_rate, args.halfwidth)
         return
     rates = [float(r) for r in args.rates.split(",")]
     cfg = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
@@ -66,6 +69,7 @@ def main() -> None:
         cfg["load"]["capacity_search"] = {
             "start": args.start,
             "max_probes": args.max_probes,
+            "halfwidth": args.halfwidth,
             "duration_s": args.step,
             "warmup_s": 2,
         }
@@ -83,16 +87,21 @@ def main() -> None:
         if not report_path.is_file():
             sys.exit(f"no report.json (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         report = json.loads(report_path.read_text())
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / "report.json").write_text(report_path.read_text())
     cap = report.get("capacity")
     if not cap:
         sys.exit(f"no capacity in the report: {report.get('reason')}\n{proc.stdout[-3000:]}")
     print(f"SLO: p95 latency ≤ {args.slo_ms:g} ms and error rate ≤ gates.error_rate_max; steps of {args.step:g} s")
-    print(f"{'rate/arm':>8} | {'base p95':>8} {'req/s':>6} {'status':>7} | {'cand p95':>8} {'req/s':>6} {'status':>7}")
+    head = f"{'rate':>6} {'p95':>6} {'req/s':>6} {'status':>7}"
+    print(f"baseline: {head} | candidate: {head}")
     for s in cap["steps"]:
         b, c = s["baseline"], s["candidate"]
         print(
-            f"{s['value']:>8g} | {fmt(b['latency_ms']['p95'], '.0f'):>8} {fmt(b['rps'], '.2f'):>6} {b['status']:>7} | "
-            f"{fmt(c['latency_ms']['p95'], '.0f'):>8} {fmt(c['rps'], '.2f'):>6} {c['status']:>7}"
+            f"          {b['rate']:>6.3g} {fmt(b['latency_ms']['p95'], '.0f'):>6} {fmt(b['rps'], '.2f'):>6} "
+            f"{b['status']:>7} |            {c['rate']:>6.3g} {fmt(c['latency_ms']['p95'], '.0f'):>6} "
+            f"{fmt(c['rps'], '.2f'):>6} {c['status']:>7}"
         )
     for arm in ("baseline", "candidate"):
         a = cap[arm]
@@ -108,11 +117,12 @@ def main() -> None:
         for arm in ("baseline", "candidate"):
             s = search[arm]
             bounds = f"[{fmt(s['low'])}, {fmt(s['high'])}]"
-            print(f"{arm}: boundary {fmt(s['boundary'])} {bounds} cliff: {s['cliff'] or 'none'}")
+            rates = ",".join(format(r, ".3g") for r in s["rates"])
+            print(f"{arm}: boundary {fmt(s['boundary'])} {bounds} cliff: {s['cliff'] or 'none'}; probes at {rates}")
         print(
             f"probes_per_arm={search['probes_per_arm']} gain={fmt(cap['gain'], '.4g')} gain_low={fmt(low, '.4g')} "
             f"gain_high={fmt(high, '.4g')} gain_halfwidth={fmt(search['gain_halfwidth'], '.3f')} "
-            f"rates={','.join(format(r, '.3g') for r in search['rates'])}"
+            f"per_arm={search['per_arm']}"
         )
     print(
         f"baseline_capacity={fmt(cap['baseline']['max_rate'])} baseline_low={fmt(cap['baseline']['low'])} "
@@ -123,15 +133,16 @@ def main() -> None:
     )
 
 
-def simulated(sims: int, window_s: float, max_probes: int) -> None:
+def simulated(sims: int, window_s: float, max_probes: int, per_arm: bool, halfwidth: float) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from capacity_sim import coverage
 
-    r = coverage(sims=sims, duration_s=window_s, max_probes=max_probes)
+    r = coverage(sims=sims, duration_s=window_s, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth)
     print(
         f"simulated M/M/8 servers (mu 1.0 and 1.2 per slot, p95 sojourn ≤ 4 s): true capacity "
         f"{r['true_baseline']:.3f} and {r['true_candidate']:.3f} req/s, gain {r['true_gain']:.4f}; "
-        f"{sims} searches, {window_s:g} s per probe"
+        f"{sims} searches, {window_s:g} s per probe, "
+        f"{'one rate per window' if not per_arm else 'each arm its own rate'}, target half-width {halfwidth:g}"
     )
     print(
         f"capacity_coverage={r['capacity_coverage']:.3f} baseline_coverage={r['baseline_coverage']:.3f} "

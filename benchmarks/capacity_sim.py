@@ -6,7 +6,8 @@ real server's window is. Its steady-state p95 sojourn time is known in closed fo
 wait is 0 with probability 1 − C, else exponential at ``c·mu − rate``, plus the service), so the
 highest rate whose p95 meets a limit is known exactly (solved numerically): the truth the
 interval must cover. Both arms see the same arrival times in every probe (paired, as gates sends
-them).
+them); where the search gives the arms different rates, the slower arm gets a thinned share of the
+same arrivals (a common uniform per arrival), as gates' open loop sends them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import math
 
 import numpy as np
 
-from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, run_search, search_result
+from gates.judge.capacity_probes import Rates, run_search
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, search_result
 
 
 def erlang_c(c: int, load: float) -> float:
@@ -74,18 +76,21 @@ def sojourn(arrivals: np.ndarray, service: np.ndarray, c: int) -> np.ndarray:
 
 
 def simulated_probe(
-    rate: float, mus: dict[str, float], c: int, duration_s: float, rng: np.random.Generator, warmup_s: float = 20.0
+    rates: Rates, mus: dict[str, float], c: int, duration_s: float, rng: np.random.Generator, warmup_s: float = 20.0
 ) -> Probe:
     """One paired window: arrivals from the start, the first ``warmup_s`` dropped (as load.warmup_s)."""
     total = warmup_s + duration_s
+    rate = max(rates.values())
     n = max(2, int(rng.poisson(rate * total)))
     arrivals = np.sort(rng.uniform(0, total, n))
-    kept = arrivals >= warmup_s
+    share = rng.uniform(0, 1, n)  # arrival i goes to an arm whose rate / the window's rate exceeds it
     arms = {}
     for arm, mu in mus.items():
-        w = sojourn(arrivals, rng.exponential(1 / mu, n), c)[kept]
+        mine = arrivals[share < rates[arm] / rate]
+        w = sojourn(mine, rng.exponential(1 / mu, mine.size), c)[mine >= warmup_s]
         arms[arm] = ArmProbe(tuple(float(v) for v in w), 0.0)
-    return Probe(rate, arms)
+    same = len(set(rates.values())) == 1
+    return Probe(rate, arms, None if same else dict(rates))
 
 
 def coverage(
@@ -96,6 +101,8 @@ def coverage(
     duration_s: float = 90.0,
     seed: int = 0,
     max_probes: int = 12,
+    per_arm: bool = True,
+    halfwidth: float = 0.10,
 ) -> dict[str, float]:
     """How often each arm's interval and the gain's cover the truth, and what the search cost."""
     rng = np.random.default_rng(seed)
@@ -105,7 +112,9 @@ def coverage(
     hits = {"baseline": 0, "candidate": 0, "gain": 0}
     probes, halfwidths = [], []
     for i in range(sims):
-        plan = SearchPlan(limit=limit_s, error_rate_max=0.01, start=2.0, max_probes=max_probes)
+        plan = SearchPlan(
+            limit=limit_s, error_rate_max=0.01, start=2.0, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth
+        )
         found = run_search(lambda r: simulated_probe(r, arms, c, duration_s, rng), plan, progress=lambda _: None)
         res = search_result(found, plan, replicates=400, seed=i)
         for a in arms:

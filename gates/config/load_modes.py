@@ -41,14 +41,19 @@ class SweepSection(BaseModel):
 
 
 class CapacitySearchSection(BaseModel):
-    """Capacity by search (gates/judge/capacity_search.py): paired open-loop probes after the main
-    window, bracketing then bisecting each arm's highest rate whose p95 of ``metric`` meets the SLO."""
+    """Capacity by search (gates/judge/capacity_probes.py, capacity_search.py): open-loop probes after
+    the main window (each arm its own rate, a share of the same arrivals), bracketing then bisecting
+    each arm's highest rate whose p95 of ``metric`` meets the SLO, then probing around the boundaries
+    until the gain is within ``halfwidth``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     start: float = Field(default=1.0, gt=0, le=10_000)  # the first probe's rate, requests/s per arm
     max_probes: int = Field(default=12, ge=2, le=64)  # windows, each informing both arms
     tolerance: float = Field(default=0.05, gt=0, le=1)  # stop bisecting an arm at hi/lo ≤ 1 + tolerance
+    # after the brackets settle, probe around the boundaries until the capacity gain's interval is
+    # within ± this fraction of the gain (or max_probes ran); 0: stop when the brackets settle
+    halfwidth: float = Field(default=0.10, ge=0, le=10)
     duration_s: float = Field(default=30.0, gt=0, le=3600)  # per probe, warm-up included
     warmup_s: float = Field(default=3.0, ge=0)
     # the SLO metric searched on (its load.slo limit); default: the only limit load.slo sets

@@ -1,13 +1,10 @@
 """Capacity by search: bracket, then bisect the highest rate meeting the SLO, per arm, with an interval.
 
-Every probe is one paired window at one rate: both arms get the same arrivals, so each probe
-informs both searches (``probes_per_arm`` counts windows). The SLO is a limit on the p95 of one
-per-request metric (and the error rate). The search:
-
-1. **bracket**: from ``start``, double while an arm still passes, halve while it fails, until
-   each arm has a passing rate below a failing one;
-2. **bisect** (geometric midpoints) the arm whose bracket is widest, until each bracket is within
-   ``tolerance`` (hi/lo ≤ 1 + tolerance) or ``max_probes`` windows ran.
+Every probe is one window in which both arms get load, each at its own rate (``Probe.rate_of``:
+the slower arm a share of the same arrivals) or both at one; each probe informs both searches
+(``probes_per_arm`` counts windows). The SLO is a limit on the p95 of one per-request metric (and
+the error rate). Which rates are probed (bracket, bisect, refine around the boundaries) is
+gates/judge/capacity_probes.py; this module reads the boundaries and their intervals off the probes.
 
 The **boundary** of an arm is where its p95 crosses the limit, interpolated between the highest
 passing probe and the lowest failing probe above it, linearly in 1/p95 (exact for an M/M/1 queue,
@@ -31,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,8 +53,14 @@ class ArmProbe:
 
 @dataclasses.dataclass(frozen=True)
 class Probe:
-    rate: float
+    rate: float  # the window's arrival rate (the highest arm's)
     arms: dict[str, ArmProbe]
+    # each arm's own rate where the window sent the arms different rates (a thinned share of the
+    # same arrivals, gates/loadgen/open_loop.py); None: every arm got ``rate``
+    arm_rates: dict[str, float] | None = None
+
+    def rate_of(self, arm: str) -> float:
+        return self.arm_rates[arm] if self.arm_rates is not None else self.rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,11 @@ class SearchPlan:
     start: float
     tolerance: float = 0.05
     max_probes: int = 12
+    # each arm probed at its own rate in every window (False: one rate per window for both arms)
+    per_arm: bool = False
+    # once the brackets settle, keep probing around the boundaries until the gain's half-width is
+    # within this (0: stop when they settle), up to max_probes
+    halfwidth: float = 0.0
     min_rate: float = 1e-3
     max_rate: float = 1e4
     quantile: float = 95.0
@@ -83,32 +91,10 @@ def passes(p: ArmProbe, plan: SearchPlan) -> bool:
 
 def bracket(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> tuple[Probe | None, Probe | None]:
     """(highest passing probe below the lowest failing one, that failing probe)."""
-    ordered = sorted(probes, key=lambda p: p.rate)
+    ordered = sorted(probes, key=lambda p: p.rate_of(arm))
     fail = next((p for p in ordered if not passes(p.arms[arm], plan)), None)
-    below = [p for p in ordered if passes(p.arms[arm], plan) and (fail is None or p.rate < fail.rate)]
+    below = [p for p in ordered if passes(p.arms[arm], plan) and (fail is None or p.rate_of(arm) < fail.rate_of(arm))]
     return (below[-1] if below else None), fail
-
-
-def next_rate(probes: Sequence[Probe], plan: SearchPlan) -> float | None:
-    """The next probe's rate, or None: every bracket within tolerance, or the probes are spent."""
-    if not probes:
-        return plan.start
-    if len(probes) >= plan.max_probes:
-        return None
-    wants: list[tuple[float, float]] = []  # (how unsettled, rate)
-    for arm in ARMS:
-        lo, hi = bracket(probes, arm, plan)
-        if hi is None:
-            top = max(p.rate for p in probes)
-            if top < plan.max_rate:
-                wants.append((math.inf, min(top * 2, plan.max_rate)))
-        elif lo is None:
-            bottom = min(p.rate for p in probes)
-            if bottom > plan.min_rate:
-                wants.append((math.inf, max(bottom / 2, plan.min_rate)))
-        elif hi.rate / lo.rate > 1 + plan.tolerance:
-            wants.append((hi.rate / lo.rate, math.sqrt(lo.rate * hi.rate)))
-    return max(wants)[1] if wants else None
 
 
 def _crossing(lo_rate: float, lo_p: float, hi_rate: float, hi_p: float, limit: float) -> float:
@@ -163,11 +149,12 @@ class SearchResult:
 
 
 def cliff_of(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> str | None:
-    ordered = sorted(probes, key=lambda p: p.rate)
+    ordered = sorted(probes, key=lambda p: p.rate_of(arm))
     for a, b in itertools.pairwise(ordered):
         pa, pb = p95(a.arms[arm].series(), plan.quantile), p95(b.arms[arm].series(), plan.quantile)
-        if b.rate / a.rate <= CLIFF_RATES and pa > 0 and pb / pa > CLIFF_JUMP and pa <= plan.limit < pb:
-            return f"p95 {pa:.0f} → {pb:.0f} between {a.rate:.3g} and {b.rate:.3g}"
+        ra, rb = a.rate_of(arm), b.rate_of(arm)
+        if rb / ra <= CLIFF_RATES and pa > 0 and pb / pa > CLIFF_JUMP and pa <= plan.limit < pb:
+            return f"p95 {pa:.0f} → {pb:.0f} between {ra:.3g} and {rb:.3g}"
     return None
 
 
@@ -175,8 +162,8 @@ def replicate_boundaries(
     probes: Sequence[Probe], arm: str, plan: SearchPlan, replicates: int, rng: np.random.Generator
 ) -> NDArray[Any]:
     """The boundary on each block-bootstrap replicate of every probe's requests."""
-    ordered = sorted(probes, key=lambda p: p.rate)
-    rates = [p.rate for p in ordered]
+    ordered = sorted(probes, key=lambda p: p.rate_of(arm))
+    rates = [p.rate_of(arm) for p in ordered]
     cols = []
     for p in ordered:
         x = p.arms[arm].series()
@@ -216,8 +203,8 @@ def local_line(
     for p in probes:
         a = p.arms[arm]
         v = p95(a.series(), plan.quantile) if passes_errors(a, plan) else math.inf
-        if math.isfinite(v) and v > 0 and around / band <= p.rate <= around * band:
-            pts.append((p.rate, math.log(v)))
+        if math.isfinite(v) and v > 0 and around / band <= p.rate_of(arm) <= around * band:
+            pts.append((p.rate_of(arm), math.log(v)))
     if len(pts) < 3:
         return None
     r = np.array([x for x, _ in pts])
@@ -271,20 +258,21 @@ def search_result(
     """Each arm's boundary with its interval, and the gain with its own (see the module docstring)."""
     rng = np.random.default_rng(seed)
     ordered = sorted(probes, key=lambda p: p.rate)
-    rates = [p.rate for p in ordered]
     tail = (1 - confidence) / 2 * 100
     arms: dict[str, ArmBoundary] = {}
     reps: dict[str, NDArray[Any]] = {}
     for arm in ARMS:
+        by_rate = sorted(probes, key=lambda p: p.rate_of(arm))
+        rates = [p.rate_of(arm) for p in by_rate]
         point = [
-            p95(p.arms[arm].series(), plan.quantile) if passes_errors(p.arms[arm], plan) else math.inf for p in ordered
+            p95(p.arms[arm].series(), plan.quantile) if passes_errors(p.arms[arm], plan) else math.inf for p in by_rate
         ]
         est = boundary_of(rates, point, plan.limit)
-        reps[arm] = replicate_boundaries(ordered, arm, plan, replicates, rng)
+        reps[arm] = replicate_boundaries(by_rate, arm, plan, replicates, rng)
         low, high = (float(v) for v in np.percentile(reps[arm], [tail, 100 - tail], method="nearest"))
         censored = "above" if est == math.inf else "below" if est == 0.0 else None
         arms[arm] = ArmBoundary(
-            None if censored else est, _finite(low), _finite(high), cliff_of(ordered, arm, plan), censored
+            None if censored else est, _finite(low), _finite(high), cliff_of(by_rate, arm, plan), censored
         )
     b, c = arms["baseline"], arms["candidate"]
     gain = gain_low = gain_high = None
@@ -327,16 +315,3 @@ def passes_errors(p: ArmProbe, plan: SearchPlan) -> bool:
 
 def _finite(v: float) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
-
-
-def run_search(
-    measure: Callable[[float], Probe], plan: SearchPlan, progress: Callable[[str], None] = print
-) -> list[Probe]:
-    """Probe until :func:`next_rate` says stop; ``measure(rate)`` runs one paired window."""
-    probes: list[Probe] = []
-    while (rate := next_rate(probes, plan)) is not None:
-        probe = measure(rate)
-        probes.append(probe)
-        verdicts = ", ".join(f"{arm} {'pass' if passes(probe.arms[arm], plan) else 'fail'}" for arm in ARMS)
-        progress(f"capacity probe {len(probes)}: {rate:.3g}/s per arm: {verdicts}")
-    return probes

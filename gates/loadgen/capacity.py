@@ -43,9 +43,14 @@ class SweepStep:
     baseline: ArmLoad
     candidate: ArmLoad
     generator_problem: str | None  # a saturated client: the step says nothing about the server
+    # each arm's own rate where the capacity search gave the arms different rates; None: ``value``
+    arm_values: dict[str, float] | None = None
 
     def arm(self, name: str) -> ArmLoad:
         return self.baseline if name == "baseline" else self.candidate
+
+    def value_of(self, arm: str) -> float:
+        return self.arm_values[arm] if self.arm_values is not None else self.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,14 +131,14 @@ def arm_capacity(
         if c.status != PASS:
             break
         low_i = i
-    high = next((s.value for s, c in zip(steps, checks, strict=True) if c.status == FAIL), None)
+    high = next((s.value_of(arm) for s, c in zip(steps, checks, strict=True) if c.status == FAIL), None)
     if max_i is None:
         return ArmCapacity(None, None, high, None, None, None)
     load = steps[max_i].arm(arm)
     cost = cost_per_mtok(usd_per_hour, load.output_tokens_per_s) if usd_per_hour else None
     return ArmCapacity(
-        steps[max_i].value,
-        steps[low_i].value if low_i is not None else None,
+        steps[max_i].value_of(arm),
+        steps[low_i].value_of(arm) if low_i is not None else None,
         high,
         cost if cost is None or math.isfinite(cost) else None,
         load.rps,
@@ -187,6 +192,7 @@ class Capacity:
                     "generator_problem": s.generator_problem,
                     **{
                         arm: {
+                            "rate": s.value_of(arm),
                             "status": self.checks[arm][i].status,
                             "reason": self.checks[arm][i].reason,
                             "requests": s.arm(arm).requests,

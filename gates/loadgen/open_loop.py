@@ -2,7 +2,11 @@
 
 Arrivals do not wait for responses: at the times the load mode gives (gates/loadmodes/,
 ``Arrivals``) every arrival sends the same prompt to both arms (in a random order, on two
-greenlets), so the arms stay paired in time as in the closed loop. A scheduler that wakes up late
+greenlets), so the arms stay paired in time as in the closed loop. With ``spec.arm_share`` (the
+capacity search's per-arm rates) an arm takes arrival ``i`` only when one uniform draw ``u_i``,
+common to both arms, is below its share: each arm's arrivals are still Poisson (a thinned Poisson
+stream is one), and the slower arm's are a subset of the faster arm's, with the same prompts at
+the same times. A scheduler that wakes up late
 is a saturated client: its lateness is recorded for the self-check. Requests still in flight past
 ``max_in_flight`` are not sent but recorded as errors (the server is not keeping up); at the end
 the requests in flight are waited for (up to their timeout), so an overloaded server's slowest
@@ -50,6 +54,8 @@ class OpenLoop:
         self.t0 = t0
         spec = self.spec
         rng = random.Random(spec.seed)
+        thin = random.Random(spec.seed + 104_729)  # its own stream: the prompts drawn do not depend on the shares
+        share = spec.arm_share
         for i, at in enumerate(self.times):
             delay = t0 + at - time.monotonic()
             if delay > 0:
@@ -57,6 +63,9 @@ class OpenLoop:
             self.lags_ms.append(max(0.0, time.monotonic() - (t0 + at)) * 1000)
             self.arrivals += 1
             prompt, max_new, arms = spec.draw(rng)
+            if share is not None:
+                u = thin.random()
+                arms = [(arm, model) for arm, model in arms if u < share.get(arm, 1.0)]
             for j, (arm, model) in enumerate(arms):
                 key = 2 * i + j
                 if len(self.in_flight) >= spec.max_in_flight:

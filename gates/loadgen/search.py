@@ -1,5 +1,7 @@
-"""The load stage's capacity search: one paired open-loop window per probe, chosen by
-gates/judge/capacity_search.py, then the Capacity the capacity gates judge (on the interval)."""
+"""The load stage's capacity search: one open-loop window per probe, its rates chosen by
+gates/judge/capacity_probes.py (each arm its own rate, as a share of the same arrivals, unless a
+workload's conversations must reach both arms whole), then the Capacity the capacity gates judge
+(on the interval, gates/judge/capacity_search.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from gates.config.schema import Pipeline
-from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, SearchResult, run_search, search_result
+from gates.judge.capacity_probes import Rates, run_search
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, SearchResult, search_result
 from gates.loadgen.capacity import Capacity, SweepStep, capacity
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
@@ -32,12 +35,14 @@ def arm_probe(records: list[dict[str, Any]], arm: str, metric: str, warmup_s: fl
     return ArmProbe(tuple(ok), errors / len(rows) if rows else 1.0)
 
 
-def search_record(result: SearchResult, metric: str, limit: float) -> dict[str, Any]:
+def search_record(result: SearchResult, metric: str, limit: float, order: list[Probe], per_arm: bool) -> dict[str, Any]:
+    """report.json's ``capacity.search``; ``order``: the probes as they ran."""
     return {
         "metric": metric,
         "limit_ms": limit,
         "probes_per_arm": result.probes_per_arm,
-        "rates": [p.rate for p in result.probes],
+        "per_arm": per_arm,
+        "rates": [p.rate for p in order],
         **{
             arm: {
                 "boundary": b.estimate,
@@ -45,6 +50,7 @@ def search_record(result: SearchResult, metric: str, limit: float) -> dict[str, 
                 "high": b.high,
                 "cliff": b.cliff,
                 "censored": b.censored,
+                "rates": [p.rate_of(arm) for p in order],
             }
             for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
         },
@@ -64,35 +70,51 @@ def run_capacity_search(
     assert s is not None
     slo = config.load.slo.limits()
     metric = s.slo_metric(slo)
+    # a workload's conversations (and a trace's own times) go to both arms whole: one rate per window
+    per_arm = base.workload is None
     plan = SearchPlan(
         limit=slo[metric],
         error_rate_max=gates.error_rate_max,
         start=s.start,
         tolerance=s.tolerance,
         max_probes=s.max_probes,
+        per_arm=per_arm,
+        halfwidth=s.halfwidth,
     )
     steps: list[SweepStep] = []
-    order: list[float] = []
+    order: list[Probe] = []
 
-    def measure(rate: float) -> Probe:
-        i = len(steps)
+    def measure(rates: Rates) -> Probe:
+        i, rate = len(steps), max(rates.values())
         spec = step_spec(base, rate, i, s.duration_s, s.warmup_s)
+        own = None if len(set(rates.values())) == 1 else dict(rates)
+        if own is not None:
+            spec = dataclasses.replace(spec, arm_share={arm: r / rate for arm, r in own.items()})
         probe_dir = out / f"probe-{i:02d}"
         records = read_records(run_worker(spec, probe_dir, check_alive))
         arms = [summarize(records, arm, s.warmup_s, s.duration_s, slo) for arm in ARMS]
-        steps.append(SweepStep(rate, arms[0], arms[1], problem_of(GeneratorSummary.read(probe_dir / "summary.json"))))
-        order.append(rate)
-        return Probe(rate, {arm: arm_probe(records, arm, metric, s.warmup_s, s.duration_s) for arm in ARMS})
+        problem = problem_of(GeneratorSummary.read(probe_dir / "summary.json"))
+        steps.append(SweepStep(rate, arms[0], arms[1], problem, own))
+        probe = Probe(rate, {arm: arm_probe(records, arm, metric, s.warmup_s, s.duration_s) for arm in ARMS}, own)
+        order.append(probe)
+        return probe
 
-    probes = run_search(measure, plan, progress)
-    result = search_result(probes, plan, confidence=gates.confidence)
+    run_search(measure, plan, progress)
+    result = search_result(order, plan, confidence=gates.confidence)
     cost = gates.cost.usd_per_hour if gates.cost else None
-    grid = capacity("rate", sorted(steps, key=lambda st: st.value), slo, gates.error_rate_max, gates.confidence, cost)
+    # each arm's grid in its own rate order (its probes' rates differ from the other arm's)
+    grids = {
+        arm: capacity(
+            "rate", sorted(steps, key=lambda st: st.value_of(arm)), slo, gates.error_rate_max, gates.confidence, cost
+        )
+        for arm in ARMS
+    }
     arms = {
-        arm: dataclasses.replace(getattr(grid, arm), max_rate=b.estimate, low=b.low, high=b.high)
+        arm: dataclasses.replace(getattr(grids[arm], arm), max_rate=b.estimate, low=b.low, high=b.high)
         for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
     }
-    record = {**search_record(result, metric, slo[metric]), "rates": order}
+    record = search_record(result, metric, slo[metric], order, per_arm)
+    grid = grids["baseline"]
     return dataclasses.replace(
         grid,
         baseline=arms["baseline"],

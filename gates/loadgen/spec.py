@@ -48,6 +48,10 @@ class LoadSpec:
     workload: str | None = None
     # locust worker processes under one master (gates/loadgen/distributed.py); 1: one local runner
     processes: int = 1
+    # open loop: the share of the arrivals each arm gets (the capacity search's per-arm rates: the
+    # arrivals come at ``rate``, the highest arm's, and each arm takes a common random subset of
+    # them, gates/loadgen/open_loop.py); None: every arm gets every arrival
+    arm_share: dict[str, float] | None = None
 
     @classmethod
     def from_config(

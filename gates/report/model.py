@@ -298,7 +298,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[6]
+    schema_version: Literal[7]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -340,6 +340,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     4: "5160ede53adbe82418665269fe1c28cf0efdd8661c0e71828b5b5e95c2724b54",
     5: "b883e5e2f4b824b5fb49bbf83a627cf551def8a3b8a16a54c1dec7a84acdd870",  # corpus and workloads
     6: "01d7b53539702ea67ceb9442292b22f8025bec52a91a8a81f8e9b72c0e5dce5d",  # goodput at SLO tiers per arm
+    7: "5da0ee32d4f68a3d19b6228e543c12a561cbff0e32f93d54242093f36657bf73",  # capacity search: each arm its own rate
 }
 
 

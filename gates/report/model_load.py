@@ -165,6 +165,8 @@ class ArmCapacity(_Object):
 
 
 class StepArm(_Object):
+    rate: Measured
+    """The rate this arm was offered at this step (the capacity search gives each arm its own)."""
     status: Literal["pass", "fail", "pass?", "fail?", "unusable"]
     reason: str
     requests: int
@@ -192,14 +194,18 @@ class SearchArm(_Object):
     high: Measured
     cliff: str | None
     censored: Literal["above", "below"] | None
+    rates: list[float]
+    """This arm's rate at each probe, in the order they ran."""
 
 
 class CapacitySearch(_Object):
     metric: str
     limit_ms: float
     probes_per_arm: int
+    per_arm: bool
+    """Each arm probed at its own rate (a share of the same arrivals); false: one rate per window."""
     rates: list[float]
-    """The probes' rates, in the order they ran."""
+    """The probes' arrival rates (the highest arm's), in the order they ran."""
     baseline: SearchArm
     candidate: SearchArm
     gain_halfwidth: Measured

@@ -58,6 +58,44 @@ def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, n
     assert generator_problem(GeneratorSummary.read(tmp_path / "load" / "summary.json"), 0.9, 60.0) is None
 
 
+@pytest.mark.integration
+def test_each_arm_takes_its_share_of_the_same_arrivals(
+    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
+) -> None:
+    # the capacity search's per-arm rates: arrivals at the faster arm's rate, the slower arm a subset
+    repo = tmp_path / "models"
+    write_model(repo, "b", tiny_model)
+    write_model(repo, "c", tiny_model)
+    rate, duration = 8.0, 5.0
+    with TritonServer(repo, tmp_path / "triton") as server:
+        for name in ("b", "c"):
+            server.load_model(name)
+        spec = LoadSpec(
+            url=server.url,
+            arms={"baseline": "b", "candidate": "c"},
+            prompts=("Four score and seven years", "Call me Ishmael", "It was a bright cold day"),
+            prompt_weights=(1.0, 1.0, 1.0),
+            users=1,
+            spawn_rate=1.0,
+            duration_s=duration,
+            max_new_tokens=2,
+            max_new_tokens_max=2,
+            timeout_s=10.0,
+            mode="open",
+            rate=rate,
+            arm_share={"baseline": 0.4, "candidate": 1.0},
+        )
+        records = read_records(run_worker(spec, tmp_path / "load", server.check_alive))
+    by_arm = {arm: {r["pair"]: r for r in records if r["arm"] == arm} for arm in ("baseline", "candidate")}
+    base, cand = by_arm["baseline"], by_arm["candidate"]
+    assert set(base) < set(cand)  # a common random subset of the same arrivals
+    assert all(base[k]["prompt_chars"] == cand[k]["prompt_chars"] for k in base)  # the same prompt
+    assert all(abs(base[k]["t_start_s"] - cand[k]["t_start_s"]) < 0.5 for k in base)  # at the same time
+    # Poisson thinned to 40%: about 16 of about 40 arrivals (a binomial share, loosely bounded)
+    assert 0.15 < len(base) / len(cand) < 0.7, (len(base), len(cand))
+    assert all(r["ok"] for r in records)
+
+
 def test_late_arrivals_are_a_saturated_generator() -> None:
     summary = GeneratorSummary(
         wall_s=10.0,

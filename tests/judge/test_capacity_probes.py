@@ -1,0 +1,78 @@
+"""Which rates the capacity search probes: one rate per window, or each arm its own."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from gates.judge.capacity_probes import Rates, next_rates, run_search
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan
+
+
+def _exact(rates: Rates, capacities: dict[str, float]) -> Probe:
+    """A probe whose p95 is a clean function of each arm's rate: 1 s up to its capacity, 3 s past it."""
+    own = None if len(set(rates.values())) == 1 else dict(rates)
+    arms = {arm: ArmProbe((1.0 if rates[arm] <= cap else 3.0,) * 50, 0.0) for arm, cap in capacities.items()}
+    return Probe(max(rates.values()), arms, own)
+
+
+CAPS = {"baseline": 3.3, "candidate": 5.1}
+
+
+def _settled_within(probes: list[Probe], tolerance: float) -> None:
+    for arm, cap in CAPS.items():
+        rates = [p.rate_of(arm) for p in probes]
+        passing = max(r for r in rates if r <= cap)
+        failing = min(r for r in rates if r > cap)
+        assert failing / passing <= 1 + tolerance + 1e-9, (arm, passing, failing)
+
+
+def test_one_rate_per_window_brackets_then_bisects_each_arm_within_tolerance_and_budget() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0, tolerance=0.05, max_probes=12)
+    probes = run_search(lambda r: _exact(r, CAPS), plan, progress=lambda _: None)
+    rates = [p.rate for p in probes]
+    assert all(p.arm_rates is None for p in probes)  # both arms at the window's rate
+    assert rates[:4] == [1.0, 2.0, 4.0, 8.0]  # doubling until both arms failed once
+    assert len(probes) <= 12 and next_rates(probes, plan) is None
+    _settled_within(probes, 0.05)
+
+
+def test_each_arm_its_own_rate_settles_both_in_fewer_windows() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0, tolerance=0.05, max_probes=12, per_arm=True)
+    probes = run_search(lambda r: _exact(r, CAPS), plan, progress=lambda _: None)
+    joint = run_search(
+        lambda r: _exact(r, CAPS), SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0), progress=lambda _: None
+    )
+    _settled_within(probes, 0.05)
+    assert next_rates(probes, plan) is None and len(probes) < len(joint)
+    assert any(p.arm_rates is not None and p.arm_rates["baseline"] != p.arm_rates["candidate"] for p in probes)
+
+
+def test_a_failing_start_halves() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=8.0)
+    probes = [_exact({"baseline": 8.0, "candidate": 8.0}, {"baseline": 1.0, "candidate": 1.0})]
+    assert next_rates(probes, plan) == {"baseline": 4.0, "candidate": 4.0}
+
+
+def test_a_settled_arm_is_probed_around_its_boundary_while_the_other_searches() -> None:
+    plan = SearchPlan(limit=2.0, error_rate_max=0.01, start=1.0, per_arm=True)
+    # baseline settled between 3.2 and 3.3; the candidate has not failed yet
+    probes = [_exact({"baseline": b, "candidate": c}, CAPS) for b, c in ((3.2, 1.0), (3.3, 2.0), (3.4, 4.0))]
+    rates = next_rates(probes, plan)
+    assert rates is not None and rates["candidate"] == 8.0  # still doubling
+    assert 3.0 < rates["baseline"] < 3.6  # within the tolerance of its boundary, not doubling with it
+
+
+def test_precise_enough_stops_and_imprecise_goes_on_to_the_budget() -> None:
+    rng = random.Random(5)
+
+    def noisy(rates: Rates) -> Probe:
+        # p95 = exp(rate) times a window's own scatter: the boundary is near log(limit) for both arms
+        arms = {arm: ArmProbe((math.exp(r + rng.gauss(0, 0.05)),) * 60, 0.0) for arm, r in rates.items()}
+        return Probe(max(rates.values()), arms, None if len(set(rates.values())) == 1 else dict(rates))
+
+    loose = SearchPlan(limit=20.0, error_rate_max=0.01, start=1.0, per_arm=True, halfwidth=0.0)
+    strict = SearchPlan(limit=20.0, error_rate_max=0.01, start=1.0, per_arm=True, halfwidth=1e-6, max_probes=14)
+    few = run_search(noisy, loose, progress=lambda _: None)
+    many = run_search(noisy, strict, progress=lambda _: None)
+    assert len(few) < 14 and len(many) == 14  # a scattered line's crossing never gets within ±1e-6
