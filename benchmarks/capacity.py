@@ -43,7 +43,8 @@ def main() -> None:
     ap.add_argument("--start", type=float, default=1.0, help="--search: the first probe's rate")
     ap.add_argument("--max-probes", type=int, default=12)
     ap.add_argument("--halfwidth", type=float, default=0.10, help="--search: probe on until the gain is this precise")
-    ap.add_argument("--keep", type=Path, help="copy the run's report.json here")
+    ap.add_argument("--confidence", type=float, default=0.95, help="--search: of the gain's interval")
+    ap.add_argument("--keep", type=Path, help="copy the run's report.json and probe records here")
     ap.add_argument("--simulated", type=int, default=0, help="N searches on simulated servers (no gates run)")
     ap.add_argument("--one-rate", action="store_true", help="--simulated: one rate per window for both arms")
     ap.add_argument("--sim-window", type=float, default=240.0, help="--simulated: seconds per probe window")
@@ -74,6 +75,8 @@ def main() -> None:
             "warmup_s": 2,
         }
         cfg["load"]["operating_points"] = ["throughput"]
+        # the goal is on the gain's 95% interval (the demo's gates judge at 0.99)
+        cfg["gates"]["confidence"] = args.confidence
     with tempfile.TemporaryDirectory(prefix="gates-capacity-") as tmp:
         pipeline = Path(tmp) / "pipelines" / "capacity.yaml"
         pipeline.parent.mkdir()
@@ -87,9 +90,14 @@ def main() -> None:
         if not report_path.is_file():
             sys.exit(f"no report.json (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         report = json.loads(report_path.read_text())
-        if args.keep:
+        if args.keep:  # the report and every probe's per-request records, for a look afterwards
             args.keep.mkdir(parents=True, exist_ok=True)
             (args.keep / "report.json").write_text(report_path.read_text())
+            for f in sorted((out / "load").glob("*/probe-*/*")):
+                if f.name in ("requests.csv", "load_spec.json", "summary.json"):
+                    dest = args.keep / f.parent.name / f.name
+                    dest.parent.mkdir(exist_ok=True)
+                    dest.write_bytes(f.read_bytes())
     cap = report.get("capacity")
     if not cap:
         sys.exit(f"no capacity in the report: {report.get('reason')}\n{proc.stdout[-3000:]}")
@@ -119,11 +127,6 @@ def main() -> None:
             bounds = f"[{fmt(s['low'])}, {fmt(s['high'])}]"
             rates = ",".join(format(r, ".3g") for r in s["rates"])
             print(f"{arm}: boundary {fmt(s['boundary'])} {bounds} cliff: {s['cliff'] or 'none'}; probes at {rates}")
-        print(
-            f"probes_per_arm={search['probes_per_arm']} gain={fmt(cap['gain'], '.4g')} gain_low={fmt(low, '.4g')} "
-            f"gain_high={fmt(high, '.4g')} gain_halfwidth={fmt(search['gain_halfwidth'], '.3f')} "
-            f"per_arm={search['per_arm']}"
-        )
     print(
         f"baseline_capacity={fmt(cap['baseline']['max_rate'])} baseline_low={fmt(cap['baseline']['low'])} "
         f"baseline_high={fmt(cap['baseline']['high'])} candidate_capacity={fmt(cap['candidate']['max_rate'])} "
@@ -131,6 +134,12 @@ def main() -> None:
         f"gain={fmt(cap['gain'])} baseline_usd_per_1m={fmt(cap['baseline']['usd_per_1m_tokens'], '.2f')} "
         f"candidate_usd_per_1m={fmt(cap['candidate']['usd_per_1m_tokens'], '.2f')}"
     )
+    if search:  # last: the search's key=value line
+        print(
+            f"probes_per_arm={search['probes_per_arm']} gain={fmt(cap['gain'], '.4g')} gain_low={fmt(low, '.4g')} "
+            f"gain_high={fmt(high, '.4g')} gain_halfwidth={fmt(search['gain_halfwidth'], '.3f')} "
+            f"confidence={cap['confidence']:g} per_arm={search['per_arm']}"
+        )
 
 
 def simulated(sims: int, window_s: float, max_probes: int, per_arm: bool, halfwidth: float) -> None:

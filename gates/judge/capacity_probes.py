@@ -46,7 +46,7 @@ def arm_want(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> tuple[float
 def _estimates(probes: Sequence[Probe], plan: SearchPlan) -> tuple[dict[str, float | None], float | None]:
     """Each arm's boundary estimate now, and the gain's half-width (a quick bootstrap: it only
     decides whether to go on)."""
-    res = search_result(probes, plan, replicates=200)
+    res = search_result(probes, plan, confidence=plan.confidence, replicates=200)
     return {"baseline": res.baseline.estimate, "candidate": res.candidate.estimate}, res.gain_halfwidth
 
 

@@ -75,6 +75,7 @@ class SearchPlan:
     # once the brackets settle, keep probing around the boundaries until the gain's half-width is
     # within this (0: stop when they settle), up to max_probes
     halfwidth: float = 0.0
+    confidence: float = 0.95  # of the interval whose half-width is meant (the judge's)
     min_rate: float = 1e-3
     max_rate: float = 1e4
     quantile: float = 95.0

@@ -80,6 +80,7 @@ def run_capacity_search(
         max_probes=s.max_probes,
         per_arm=per_arm,
         halfwidth=s.halfwidth,
+        confidence=gates.confidence,
     )
     steps: list[SweepStep] = []
     order: list[Probe] = []

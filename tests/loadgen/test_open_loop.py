@@ -1,9 +1,12 @@
-"""Open loop on the real tritonserver: the offered rate is achieved, arrivals do not wait for responses."""
+"""Open loop on the real tritonserver: the offered rate is achieved, arrivals do not wait for responses,
+and each arm can take its own share of the same arrivals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +21,9 @@ from gates.triton.server import TritonServer
 
 
 @pytest.mark.integration
-def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, no_leaked_servers: None) -> None:
+def test_open_loop_achieves_the_offered_rate_and_each_arm_its_share(
+    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
+) -> None:
     repo = tmp_path / "models"
     write_model(repo, "b", tiny_model)
     write_model(repo, "c", tiny_model)
@@ -42,6 +47,17 @@ def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, n
             arrivals="constant",
         )
         records = read_records(run_worker(spec, tmp_path / "load", server.check_alive))
+        # the capacity search's per-arm rates: arrivals at the faster arm's rate, the slower arm a share
+        shared = dataclasses.replace(
+            spec,
+            prompts=("Four score and seven years", "Call me Ishmael", "It was a bright cold day"),
+            prompt_weights=(1.0, 1.0, 1.0),
+            rate=8.0,
+            arrivals="poisson",
+            arm_share={"baseline": 0.4, "candidate": 1.0},
+        )
+        thinned = read_records(run_worker(shared, tmp_path / "shared", server.check_alive))
+    _each_arm_takes_its_share_of_the_same_arrivals(thinned)
     summary = json.loads((tmp_path / "load" / "summary.json").read_text())
     # each request is recorded once: locust counted what the CSV holds, and no arrival repeats in an arm
     assert summary["locust_requests"] == summary["records"] == len(records)
@@ -58,34 +74,7 @@ def test_open_loop_achieves_the_offered_rate(tmp_path: Path, tiny_model: Path, n
     assert generator_problem(GeneratorSummary.read(tmp_path / "load" / "summary.json"), 0.9, 60.0) is None
 
 
-@pytest.mark.integration
-def test_each_arm_takes_its_share_of_the_same_arrivals(
-    tmp_path: Path, tiny_model: Path, no_leaked_servers: None
-) -> None:
-    # the capacity search's per-arm rates: arrivals at the faster arm's rate, the slower arm a subset
-    repo = tmp_path / "models"
-    write_model(repo, "b", tiny_model)
-    write_model(repo, "c", tiny_model)
-    rate, duration = 8.0, 5.0
-    with TritonServer(repo, tmp_path / "triton") as server:
-        for name in ("b", "c"):
-            server.load_model(name)
-        spec = LoadSpec(
-            url=server.url,
-            arms={"baseline": "b", "candidate": "c"},
-            prompts=("Four score and seven years", "Call me Ishmael", "It was a bright cold day"),
-            prompt_weights=(1.0, 1.0, 1.0),
-            users=1,
-            spawn_rate=1.0,
-            duration_s=duration,
-            max_new_tokens=2,
-            max_new_tokens_max=2,
-            timeout_s=10.0,
-            mode="open",
-            rate=rate,
-            arm_share={"baseline": 0.4, "candidate": 1.0},
-        )
-        records = read_records(run_worker(spec, tmp_path / "load", server.check_alive))
+def _each_arm_takes_its_share_of_the_same_arrivals(records: list[dict[str, Any]]) -> None:
     by_arm = {arm: {r["pair"]: r for r in records if r["arm"] == arm} for arm in ("baseline", "candidate")}
     base, cand = by_arm["baseline"], by_arm["candidate"]
     assert set(base) < set(cand)  # a common random subset of the same arrivals
