@@ -52,6 +52,11 @@ BROKEN = """quant_cfg:
       "*weight_quantizer": {num_bits: 2, axis: 0}"""
 
 
+def _one_point(text: str) -> str:
+    """One load window (the throughput point) where a test is not about the operating points."""
+    return text.replace("load:\n", "load:\n  operating_points: [throughput]\n", 1)
+
+
 def gates(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload,no-any-return]
 
@@ -110,7 +115,7 @@ def test_int8_engine_gates_latency_on_real_kernels(
 def test_damaged_candidate_fails_on_drift_gates(
     write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:
-    cfg = write_pipeline(PIPELINE.format(name="spine-broken", extra=BROKEN, duration=3))
+    cfg = write_pipeline(_one_point(PIPELINE.format(name="spine-broken", extra=BROKEN, duration=3)))
     out = tmp_path / "run"
     proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -176,7 +181,9 @@ def test_streaming_records_are_consistent(
 ) -> None:
     """TTFT ≤ end-to-end latency; ITL × (tokens − 1) + TTFT ≈ latency within 10% (GenAI-Perf's definitions)."""
     cfg = write_pipeline(
-        PIPELINE.format(name="spine-stream", extra="", duration=4).replace("max_new_tokens: 8", "max_new_tokens: 12", 1)
+        _one_point(PIPELINE.format(name="spine-stream", extra="", duration=4)).replace(
+            "max_new_tokens: 8", "max_new_tokens: 12", 1
+        )
     )
     out = tmp_path / "run"
     proc = gates(["run", str(cfg), "--output", str(out), "--artifacts", str(artifacts_root)])
@@ -276,7 +283,7 @@ def test_request_mix_and_output_length_distribution(
     """A mix of golden and peak-context prompts, output lengths drawn in a range: the records show both."""
     import csv
 
-    text = PIPELINE.format(name="spine-mix", extra="", duration=5).replace(
+    text = _one_point(PIPELINE.format(name="spine-mix", extra="", duration=5)).replace(
         "  max_new_tokens: 8\n  generator_max_lag_ms",
         "  max_new_tokens: 2\n  max_new_tokens_max: 6\n  mix: {golden: 0.5, peak_context: 0.5}\n  generator_max_lag_ms",
         1,

@@ -44,6 +44,7 @@ optimize:
     calibration: golden_prompts/calibration.jsonl
     samples: 16
 load:
+  operating_points: [throughput]   # one window: both points have their own tests (tests/judge/test_points.py)
   users: 2
   duration_s: 4
   warmup_s: 1

@@ -35,7 +35,7 @@ optimize:
     calibration: golden_prompts/calibration.jsonl
     samples: 8
 load:
-  operating_points: [throughput]   # what an architecture changes is served and measured once; both points have their own tests
+  operating_points: [throughput]   # an architecture is served and measured once; both points: test_points.py
   users: 2
   duration_s: 4
   max_duration_s: 30

@@ -294,7 +294,7 @@ def test_kl_is_labelled_as_a_top_k_lower_bound_with_the_full_figure() -> None:
     assert "lower bounds" in render_html(r, {})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)  # each renders a whole report (~70 ms)
 @given(st.from_regex(PIPELINE_NAME, fullmatch=True))
 def test_the_sticky_marker_round_trips_every_pipeline_name(name: str) -> None:
     """publish finds its comment by MARKER.format(name=…): the rendered body must hold exactly that."""
