@@ -158,12 +158,14 @@ class WebhookServer:
     def stop(self, drain: bool = True) -> None:
         from waitress import wasyncore
 
+        # The request threads finish first: one still answering when the sockets close wakes the
+        # loop through its trigger, which close_all has closed (waitress logged EBADF tracebacks).
+        self._httpd.task_dispatcher.shutdown(timeout=5)
         if self._serve.is_alive():  # sockets are closed in the loop's own thread: never under its select()
             self._httpd.trigger.pull_trigger(lambda: wasyncore.close_all(self._httpd._map))
             self._serve.join(timeout=10)
         else:
             wasyncore.close_all(self._httpd._map)
-        self._httpd.task_dispatcher.shutdown(timeout=5)
         if drain:
             self.queue.join()  # accepted deliveries are processed before we stop
         for _ in self._threads:
