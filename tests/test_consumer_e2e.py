@@ -38,7 +38,7 @@ from gates.testing import webhooks_dir
 from gates.testing.github_server import GitHubTestServer
 from tests.workflow_runner import Runner, runner_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

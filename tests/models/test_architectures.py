@@ -90,9 +90,15 @@ def test_int4_awq_quantizes_or_is_refused_by_name(arch: str, checkpoints: dict[s
     assert names, "no quantizer was inserted"
 
 
+# Two families through the whole gate in every make test (llama: the decoder most checkpoints
+# share; gpt2: fused QKV and Conv1D layers); the rest of the matrix in CI (slow).
+EVERY_RUN = ("llama", "gpt2")
+
+
 @pytest.mark.integration
-@pytest.mark.slow
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize(
+    "arch", [a if a in EVERY_RUN else pytest.param(a, marks=pytest.mark.slow) for a in sorted(ARCHITECTURES)]
+)
 def test_architecture_through_the_gate(
     arch: str,
     checkpoints: dict[str, Path],
