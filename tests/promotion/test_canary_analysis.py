@@ -70,12 +70,21 @@ def test_proxy_log_lines_are_parsed(tmp_path: Path) -> None:
 
 
 class _Upstream(BaseHTTPRequestHandler):
+    """Answers every POST with :meth:`body` (here the path it was sent to); the other model
+    stand-ins below change only the body, its timing and its type."""
+
     protocol_version = "HTTP/1.1"
+    content_type: str | None = None
+
+    def body(self) -> bytes:
+        return self.path.encode()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = self.path.encode()
+        body = self.body()
         self.send_response(200)
+        if self.content_type:
+            self.send_header("Content-Type", self.content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -258,22 +267,12 @@ def test_kserve_is_analysed_on_prometheus_and_the_builtin_router_refuses(tmp_pat
         local.analysis_checker([], GatesSection(), AnalysisSection())
 
 
-class _Models(BaseHTTPRequestHandler):
+class _Models(_Upstream):
     """Stands in for Triton's streaming endpoint: the canary model answers 4x slower."""
 
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def body(self) -> bytes:
         time.sleep(0.04 if "/models/c/" in self.path else 0.01)
-        body = b'data: {"TEXT": "x"}\n\n'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        return b'data: {"TEXT": "x"}\n\n'
 
 
 @needs_haproxy
@@ -366,22 +365,13 @@ def test_inter_token_latency_is_judged_where_the_models_records_are_read() -> No
     assert "itl_ms" not in str(judge_step([same], GatesSection(), AnalysisSection()).figures.get("sequential"))
 
 
-class _Streaming(BaseHTTPRequestHandler):
+class _Streaming(_Upstream):
     """Triton's generate_stream as the proxies see it: two token events."""
 
-    protocol_version = "HTTP/1.1"
+    content_type = "text/event-stream"
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = b'data: {"TEXT": "a"}\n\ndata: {"TEXT": "b"}\n\n'
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    def body(self) -> bytes:
+        return b'data: {"TEXT": "a"}\n\ndata: {"TEXT": "b"}\n\n'
 
 
 @needs_haproxy
