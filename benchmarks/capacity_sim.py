@@ -89,8 +89,7 @@ def simulated_probe(
         mine = arrivals[share < rates[arm] / rate]
         w = sojourn(mine, rng.exponential(1 / mu, mine.size), c)[mine >= warmup_s]
         arms[arm] = ArmProbe(tuple(float(v) for v in w), 0.0)
-    same = len(set(rates.values())) == 1
-    return Probe(rate, arms, None if same else dict(rates))
+    return Probe.at(rates, arms)
 
 
 def coverage(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,16 @@ class Probe:
 
     def rate_of(self, arm: str) -> float:
         return self.arm_rates[arm] if self.arm_rates is not None else self.rate
+
+    @classmethod
+    def at(cls, rates: Mapping[str, float], arms: dict[str, ArmProbe]) -> Probe:
+        """A window at these rates per arm (``arm_rates`` only where they differ)."""
+        return cls(max(rates.values()), arms, own_rates(rates))
+
+
+def own_rates(rates: Mapping[str, float]) -> dict[str, float] | None:
+    """Each arm's rate where the arms' rates differ; None where one rate serves every arm."""
+    return None if len(set(rates.values())) == 1 else dict(rates)
 
 
 @dataclasses.dataclass(frozen=True)

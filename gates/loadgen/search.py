@@ -13,7 +13,7 @@ from typing import Any
 
 from gates.config.schema import Pipeline
 from gates.judge.capacity_probes import Rates, run_search
-from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, SearchResult, search_result
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, SearchResult, own_rates, search_result
 from gates.loadgen.capacity import Capacity, SweepStep, capacity
 from gates.loadgen.run import run_worker
 from gates.loadgen.spec import LoadSpec
@@ -83,12 +83,11 @@ def run_capacity_search(
         confidence=gates.confidence,
     )
     steps: list[SweepStep] = []
-    order: list[Probe] = []
 
     def measure(rates: Rates) -> Probe:
         i, rate = len(steps), max(rates.values())
         spec = step_spec(base, rate, i, s.duration_s, s.warmup_s)
-        own = None if len(set(rates.values())) == 1 else dict(rates)
+        own = own_rates(rates)
         if own is not None:
             spec = dataclasses.replace(spec, arm_share={arm: r / rate for arm, r in own.items()})
         probe_dir = out / f"probe-{i:02d}"
@@ -96,11 +95,9 @@ def run_capacity_search(
         arms = [summarize(records, arm, s.warmup_s, s.duration_s, slo) for arm in ARMS]
         problem = problem_of(GeneratorSummary.read(probe_dir / "summary.json"))
         steps.append(SweepStep(rate, arms[0], arms[1], problem, own))
-        probe = Probe(rate, {arm: arm_probe(records, arm, metric, s.warmup_s, s.duration_s) for arm in ARMS}, own)
-        order.append(probe)
-        return probe
+        return Probe(rate, {arm: arm_probe(records, arm, metric, s.warmup_s, s.duration_s) for arm in ARMS}, own)
 
-    run_search(measure, plan, progress)
+    order = run_search(measure, plan, progress)  # the probes as they ran
     result = search_result(order, plan, confidence=gates.confidence)
     cost = gates.cost.usd_per_hour if gates.cost else None
     # each arm's grid in its own rate order (its probes' rates differ from the other arm's)

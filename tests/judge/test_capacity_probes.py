@@ -11,9 +11,8 @@ from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan
 
 def _exact(rates: Rates, capacities: dict[str, float]) -> Probe:
     """A probe whose p95 is a clean function of each arm's rate: 1 s up to its capacity, 3 s past it."""
-    own = None if len(set(rates.values())) == 1 else dict(rates)
     arms = {arm: ArmProbe((1.0 if rates[arm] <= cap else 3.0,) * 50, 0.0) for arm, cap in capacities.items()}
-    return Probe(max(rates.values()), arms, own)
+    return Probe.at(rates, arms)
 
 
 CAPS = {"baseline": 3.3, "candidate": 5.1}
@@ -69,7 +68,7 @@ def test_precise_enough_stops_and_imprecise_goes_on_to_the_budget() -> None:
     def noisy(rates: Rates) -> Probe:
         # p95 = exp(rate) times a window's own scatter: the boundary is near log(limit) for both arms
         arms = {arm: ArmProbe((math.exp(r + rng.gauss(0, 0.05)),) * 60, 0.0) for arm, r in rates.items()}
-        return Probe(max(rates.values()), arms, None if len(set(rates.values())) == 1 else dict(rates))
+        return Probe.at(rates, arms)
 
     loose = SearchPlan(limit=20.0, error_rate_max=0.01, start=1.0, per_arm=True, halfwidth=0.0)
     strict = SearchPlan(limit=20.0, error_rate_max=0.01, start=1.0, per_arm=True, halfwidth=1e-6, max_probes=14)
