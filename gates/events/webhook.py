@@ -161,11 +161,22 @@ class WebhookServer:
         # The request threads finish first: one still answering when the sockets close wakes the
         # loop through its trigger, which close_all has closed (waitress logged EBADF tracebacks).
         self._httpd.task_dispatcher.shutdown(timeout=5)
-        if self._serve.is_alive():  # sockets are closed in the loop's own thread: never under its select()
-            self._httpd.trigger.pull_trigger(lambda: wasyncore.close_all(self._httpd._map))
+        loop_map = self._httpd._map
+        if self._serve.is_alive():
+            # The loop's own thread takes every channel off its map (never closing a socket under
+            # its poll()), so it ends; they are closed here once it has. Closing them in the thunk
+            # closed the wake-up pipe too, and the loop may run the thunk before pull_trigger has
+            # written its byte (another thread's wake-up got there first): the write failed (EBADF).
+            detached: dict[int, Any] = {}
+
+            def detach() -> None:
+                detached.update(loop_map)
+                loop_map.clear()
+
+            self._httpd.trigger.pull_trigger(detach)
             self._serve.join(timeout=10)
-        else:
-            wasyncore.close_all(self._httpd._map)
+            loop_map.update(detached)
+        wasyncore.close_all(loop_map)
         if drain:
             self.queue.join()  # accepted deliveries are processed before we stop
         for _ in self._threads:

@@ -183,9 +183,12 @@ def test_deliveries_queued_by_a_killed_server_are_processed_after_restart(tmp_pa
     with WebhookServer(SECRET, ledger, lambda d: seen.append(d.id) or "exit 0: ok") as second:
         _wait_for(lambda: len(seen) == 8)
         assert post(second.url, bodies[3], signed(bodies[3], "k-3"))[0] == 409
-    stuck.set()
     assert sorted(seen) == sorted(f"k-{i}" for i in range(8))
     assert all(d[3] == "exit 0: ok" for d in ledger.deliveries())
+    # Checked before the first server's stuck worker is let go: a killed server never records
+    # anything, but this stand-in's thread would, once released, record its own late outcome for
+    # k-0 (CI saw that race once).
+    stuck.set()
 
 
 def test_a_redelivery_of_a_received_unprocessed_delivery_is_processed(tmp_path: Path) -> None:
