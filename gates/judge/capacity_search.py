@@ -9,18 +9,18 @@ gates/judge/capacity_probes.py; this module reads the boundaries and their inter
 The **boundary** of an arm is where its p95 crosses the limit, interpolated between the highest
 passing probe and the lowest failing probe above it, linearly in 1/p95 (exact for an M/M/1 queue,
 whose p95 is ln 20 / (μ − λ); near the knee of any server the bracket is narrow enough for the
-choice to matter little). Its **interval** is a moving-block bootstrap (gates/judge/steady.py)
-of every probe's requests, in arrival order after the MSER-5 warm-up cut, the boundary recomputed
-on each replicate; ``capacity_gain`` (candidate / baseline) takes the ratio replicate by replicate,
-so its interval is judged, not a ratio of bounds. Where each arm has at least three probes within
-1.2× of its boundary (the bisection puts them there), the boundary is instead the crossing of a
-line of log p95 on the rate fitted to them, with the error of that crossing from the probes'
-scatter around the lines (:func:`window_error`): the line pools the probes, so the gain's interval
-is about half as wide as from the two straddling probes (simulated M/M/8 servers, 240 s probes:
-median half-width 0.11 against 0.21, gain coverage 0.93). A **cliff**: between two neighbouring probes
-(rates within 1.5×) the p95 jumped more than 3× — the boundary is then a step, not a slope, and
-the interpolation says where the step is only to within those two probes (the interval then spans
-them whole).
+choice to matter little). Its **interval** is a moving-block bootstrap (gates/judge/steady.py) of
+every probe's requests, in arrival order after the warm-up cut (MSER-5 where it is a real change:
+steady.warmup_cut), the boundary recomputed on each replicate; ``capacity_gain`` (candidate /
+baseline) takes the ratio replicate by replicate, so its interval is judged, not a ratio of bounds.
+Where each arm has at least three probes within 1.2× of its boundary (the bisection puts them
+there), the boundary is instead the crossing of a line of log p95 on the rate fitted to them, with
+the error of that crossing from the probes' scatter around the lines (:func:`window_error`): the
+line pools the probes, so the gain's interval is about half as wide as from the two straddling
+probes (simulated M/M/8 servers, 240 s probes: median half-width 0.11 against 0.21, gain coverage
+0.93). A **cliff**: between two neighbouring probes (rates within 1.5×) the p95 jumped more than 3×
+— the boundary is then a step, not a slope, and the interpolation says where the step is only to
+within those two probes (the interval then spans them whole).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import t as student_t
 
-from gates.judge.steady import block_resample, mser5
+from gates.judge.steady import block_resample, warmup_cut
 
 ARMS = ("baseline", "candidate")
 CLIFF_JUMP, CLIFF_RATES = 3.0, 1.5
@@ -48,7 +48,7 @@ class ArmProbe:
 
     def series(self) -> NDArray[Any]:
         x = np.asarray(self.samples, dtype=float)
-        return x[mser5(x).cut :]
+        return x[warmup_cut(x) :]  # MSER-5's cut where it is a real change, never a chance run
 
 
 @dataclasses.dataclass(frozen=True)
