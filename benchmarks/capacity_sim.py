@@ -76,18 +76,29 @@ def sojourn(arrivals: np.ndarray, service: np.ndarray, c: int) -> np.ndarray:
 
 
 def simulated_probe(
-    rates: Rates, mus: dict[str, float], c: int, duration_s: float, rng: np.random.Generator, warmup_s: float = 20.0
+    rates: Rates,
+    mus: dict[str, float],
+    c: int,
+    duration_s: float,
+    rng: np.random.Generator,
+    warmup_s: float = 20.0,
+    jitter: float = 0.0,
 ) -> Probe:
-    """One paired window: arrivals from the start, the first ``warmup_s`` dropped (as load.warmup_s)."""
+    """One paired window: arrivals from the start, the first ``warmup_s`` dropped (as load.warmup_s).
+
+    ``jitter``: what a shared machine does to both arms at once — every latency of the window, in
+    both arms, is scaled by one factor e^u, u ~ N(0, jitter²) (the median window is the model's, so
+    the truth stands; the arms' window-to-window errors then correlate, as on the demo machine)."""
     total = warmup_s + duration_s
     rate = max(rates.values())
     n = max(2, int(rng.poisson(rate * total)))
     arrivals = np.sort(rng.uniform(0, total, n))
     share = rng.uniform(0, 1, n)  # arrival i goes to an arm whose rate / the window's rate exceeds it
+    scale = math.exp(rng.normal(0.0, jitter)) if jitter > 0 else 1.0
     arms = {}
     for arm, mu in mus.items():
         mine = arrivals[share < rates[arm] / rate]
-        w = sojourn(mine, rng.exponential(1 / mu, mine.size), c)[mine >= warmup_s]
+        w = scale * sojourn(mine, rng.exponential(1 / mu, mine.size), c)[mine >= warmup_s]
         arms[arm] = ArmProbe(tuple(float(v) for v in w), 0.0)
     return Probe.at(rates, arms)
 
@@ -102,35 +113,46 @@ def coverage(
     max_probes: int = 12,
     per_arm: bool = True,
     halfwidth: float = 0.10,
+    jitter: float = 0.0,
 ) -> dict[str, float]:
-    """How often each arm's interval and the gain's cover the truth, and what the search cost."""
+    """How often each arm's interval and the gain's cover the truth, and what the search cost; the
+    gain's also as if the arms' errors were independent (``…_unpaired``), on the same probes."""
     rng = np.random.default_rng(seed)
     arms = {"baseline": mus[0], "candidate": mus[1]}
     truth = {a: true_capacity(m, c, limit_s) for a, m in arms.items()}
     true_gain = truth["candidate"] / truth["baseline"]
-    hits = {"baseline": 0, "candidate": 0, "gain": 0}
-    probes, halfwidths = [], []
+    hits = {"baseline": 0, "candidate": 0, "gain": 0, "gain_unpaired": 0}
+    probes, halfwidths, unpaired, rhos = [], [], [], []
     for i in range(sims):
         plan = SearchPlan(
             limit=limit_s, error_rate_max=0.01, start=2.0, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth
         )
-        found = run_search(lambda r: simulated_probe(r, arms, c, duration_s, rng), plan, progress=lambda _: None)
+        found = run_search(
+            lambda r: simulated_probe(r, arms, c, duration_s, rng, jitter=jitter), plan, progress=lambda _: None
+        )
         res = search_result(found, plan, replicates=400, seed=i)
+        alone = search_result(found, plan, replicates=400, seed=i, paired=False)
         for a in arms:
             b = getattr(res, a)
             hits[a] += b.low is not None and b.high is not None and b.low <= truth[a] <= b.high
-        g_lo, g_hi = res.gain_low, res.gain_high
-        hits["gain"] += g_lo is not None and g_hi is not None and g_lo <= true_gain <= g_hi
+        for key, r in (("gain", res), ("gain_unpaired", alone)):
+            hits[key] += r.gain_low is not None and r.gain_high is not None and r.gain_low <= true_gain <= r.gain_high
         probes.append(res.probes_per_arm)
         halfwidths.append(res.gain_halfwidth if res.gain_halfwidth is not None else math.inf)
+        unpaired.append(alone.gain_halfwidth if alone.gain_halfwidth is not None else math.inf)
+        if res.arm_correlation is not None:
+            rhos.append(res.arm_correlation)
     return {
         "capacity_coverage": min(hits["baseline"], hits["candidate"]) / sims,
         "baseline_coverage": hits["baseline"] / sims,
         "candidate_coverage": hits["candidate"] / sims,
         "gain_coverage": hits["gain"] / sims,
+        "gain_coverage_unpaired": hits["gain_unpaired"] / sims,
         "true_baseline": truth["baseline"],
         "true_candidate": truth["candidate"],
         "true_gain": true_gain,
         "probes_per_arm_max": float(max(probes)),
         "gain_halfwidth_median": float(np.median(halfwidths)),
+        "gain_halfwidth_median_unpaired": float(np.median(unpaired)),
+        "arm_correlation_median": float(np.median(rhos)) if rhos else math.nan,
     }

@@ -132,3 +132,43 @@ def test_a_chance_run_early_in_a_window_is_not_cut_as_a_warm_up() -> None:
     assert ArmProbe(tuple(x), 0.0).series().size == 200
     warm = np.concatenate([x[:40] * 4, x])  # a real warm-up: 40 requests 4× slower
     assert ArmProbe(tuple(warm), 0.0).series().size <= 200
+
+
+def _slowed_windows(common: list[float], own: list[float], own_b: list[float] | None = None) -> list[Probe]:
+    """Eight windows around boundaries at 2 (baseline) and 5 req/s (candidate), the same elasticity
+    (log p95 rises 2 per doubling… near each boundary: slope·rate = 2), each window's log p95 shifted
+    by ``common[i]`` in both arms, ``own[i]`` in the candidate alone (``own_b[i]`` in the baseline)."""
+    limit = 1000.0
+    out = []
+    for i, (u, v) in enumerate(zip(common, own, strict=True)):
+        rb, rc = 2.0 * (0.9 + 0.2 * i / 7), 5.0 * (1.1 - 0.2 * ((i * 3) % 8) / 7)
+        pb = limit * math.exp(1.0 * (rb - 2.0) + u + (own_b[i] if own_b else 0.0))
+        pc = limit * math.exp(0.4 * (rc - 5.0) + u + v)
+        arms = {"baseline": ArmProbe((pb,) * 40, 0.0), "candidate": ArmProbe((pc,) * 40, 0.0)}
+        out.append(Probe.at({"baseline": rb, "candidate": rc}, arms))
+    return out
+
+
+def test_the_gains_error_pairs_the_arms_window_by_window() -> None:
+    # A shared machine slows both arms in the same window: their residuals correlate, and the shift
+    # moves both crossings alike, so it cancels in the gain. Treated as independent (the error before)
+    # the gain's interval was about three times wider than what the windows support.
+    plan = SearchPlan(limit=1000.0, error_rate_max=0.01, start=1.0)
+    common = [0.2, -0.15, 0.05, -0.2, 0.1, 0.18, -0.08, -0.1]
+    own = [0.02, -0.01, 0.0, 0.015, -0.02, 0.01, -0.005, 0.0]
+    paired = search_result(_slowed_windows(common, own), plan, replicates=50)
+    alone = search_result(_slowed_windows(common, own), plan, replicates=50, paired=False)
+    # 0.92 measured, taken half a standard error lower (Fisher z over 8 windows): 0.88
+    assert paired.arm_correlation is not None and 0.85 < paired.arm_correlation < 0.92
+    assert paired.gain == pytest.approx(2.5, rel=0.05) and paired.gain == alone.gain
+    assert paired.gain_halfwidth is not None and alone.gain_halfwidth is not None
+    assert paired.gain_halfwidth < alone.gain_halfwidth / 2  # 0.041 against 0.116
+    assert paired.gain_low is not None and paired.gain_high is not None
+    assert paired.gain_low <= 2.5 <= paired.gain_high
+    # without a common part the arms' residuals do not correlate and pairing changes little
+    mixed = [common[i] for i in (4, 5, 6, 7, 0, 1, 2, 3)]  # another window's shift: unrelated
+    independent = search_result(_slowed_windows([0.0] * 8, common, mixed), plan, replicates=50)
+    unpaired = search_result(_slowed_windows([0.0] * 8, common, mixed), plan, replicates=50, paired=False)
+    assert independent.arm_correlation is not None and abs(independent.arm_correlation) < 0.5
+    assert independent.gain_halfwidth is not None and unpaired.gain_halfwidth is not None
+    assert independent.gain_halfwidth == pytest.approx(unpaired.gain_halfwidth, rel=0.1)
