@@ -55,6 +55,7 @@ def search_record(result: SearchResult, metric: str, limit: float, order: list[P
             for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
         },
         "gain_halfwidth": result.gain_halfwidth,
+        "arm_correlation": result.arm_correlation,
     }
 
 

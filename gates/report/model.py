@@ -298,7 +298,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[7]
+    schema_version: Literal[8]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -341,6 +341,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     5: "b883e5e2f4b824b5fb49bbf83a627cf551def8a3b8a16a54c1dec7a84acdd870",  # corpus and workloads
     6: "01d7b53539702ea67ceb9442292b22f8025bec52a91a8a81f8e9b72c0e5dce5d",  # goodput at SLO tiers per arm
     7: "5da0ee32d4f68a3d19b6228e543c12a561cbff0e32f93d54242093f36657bf73",  # capacity search: each arm its own rate
+    8: "77f6c8b1c1c6fa0d84e6781f2c84805e88235b93affcb7cd5cfb7bfe388d0745",  # capacity search: arms' paired correlation
 }
 
 

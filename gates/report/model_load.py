@@ -210,6 +210,9 @@ class CapacitySearch(_Object):
     candidate: SearchArm
     gain_halfwidth: Measured
     """Half the gain's interval over the gain: 0.05 is ±5%."""
+    arm_correlation: Measured
+    """Of the two arms' residuals around their fitted lines in the same windows, as the gain's
+    error used it (half a standard error below the estimate); null: no lines were fitted."""
 
 
 class Capacity(_Object):

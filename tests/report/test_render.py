@@ -174,12 +174,15 @@ def test_a_searched_capacity_states_its_interval_and_how_it_was_found() -> None:
     arm = {"boundary": 1.2, "low": 1.1, "high": 1.3, "cliff": None, "censored": None, "rates": [1.0, 2.0]}
     r["capacity"]["search"] = {
         "metric": "latency_ms", "limit_ms": 1000.0, "probes_per_arm": 12, "per_arm": True, "rates": [1.0, 2.0],
-        "baseline": arm, "candidate": {**arm, "boundary": 2.0}, "gain_halfwidth": 0.08,
+        "baseline": arm, "candidate": {**arm, "boundary": 2.0}, "gain_halfwidth": 0.08, "arm_correlation": 0.41,
     }  # fmt: skip
     r["capacity"]["gain_interval"] = [1.5, 1.8]
     for text in (render_markdown(r), render_html(r)):
         assert "99% interval 1.5 to 1.8" in text and "bracket 1.5" not in text
-        assert "12 probes per arm, each arm at its own rate, p95 " in text and "ms ≤ 1000." in text
+        assert "12 probes per arm, each arm at its own rate, p95 " in text and "ms ≤ 1000" in text
+        assert "the arms' errors paired window by window (correlation 0.41)" in text
+    r["capacity"]["search"]["arm_correlation"] = None  # no lines fitted: nothing to pair
+    assert "paired" not in render_markdown(r)
     r["capacity"]["search"] = None  # a fixed sweep: a bracket on its grid
     assert "bracket" in render_markdown(r) and "probes per arm" not in render_markdown(r)
 
