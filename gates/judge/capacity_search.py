@@ -266,13 +266,13 @@ def window_error(probes: Sequence[Probe], plan: SearchPlan, estimates: dict[str,
     (the error was ``s / slope``, now ``s / slope · √(1/n + (r* − r̄)²/Sxx)``).
 
     Both arms run in the same windows, and what slows a window (a shared machine, a noisy
-    neighbour) slows both: on the demo pipeline the two arms' residuals in the same window
-    correlated at about 0.6. The gain's error pairs them: Var(log gain) = s²(Σ g_b² + Σ g_c²
-    − 2ρ Σ g_b g_c), the g the weights of each window in each log crossing
-    (:meth:`LocalLine.weights`), ρ the residuals' correlation over the windows both lines pass
-    through (independent arms: ρ ≈ 0, the unpaired error), taken half a standard error below its
-    estimate on Fisher's z (``SHRINK``): from 6–10 windows the estimate scatters ±0.3, and the
-    full estimate covered the gain 0.90–0.91 of the time on simulated servers against 0.93."""
+    neighbour) slows both; how much it does varies (the demo runs of 2026-12-05 measured −0.2 to
+    0.3 after the shrink below, a shared slowdown in simulation 0.9). The gain's error pairs them:
+    Var(log gain) = s²(Σ g_b² + Σ g_c² − 2ρ Σ g_b g_c), the g the weights of each window in each
+    log crossing (:meth:`LocalLine.weights`), ρ the residuals' correlation over the windows both
+    lines pass through (independent arms: ρ ≈ 0, the unpaired error), taken half a standard error
+    below its estimate on Fisher's z (``SHRINK``): from 6–10 windows the estimate scatters ±0.3,
+    and the full estimate covered the gain 0.90–0.91 of the time on simulated servers against 0.93."""
     lines = {arm: local_line(probes, arm, plan, est) for arm, est in estimates.items()}
     if any(v is None or v.slope <= 0 for v in lines.values()):
         return None
@@ -298,7 +298,8 @@ def window_error(probes: Sequence[Probe], plan: SearchPlan, estimates: dict[str,
 
 
 def _correlation(b: LocalLine, c: LocalLine) -> float:
-    """Of the two lines' residuals in the windows both pass through (0 where fewer than 3)."""
+    """Of the two lines' residuals in the windows both pass through, shrunk (``SHRINK``): 0 where
+    fewer than 3, and never positive from exactly 3 (Fisher's z needs 4)."""
     eb, ec = {i: e for i, _, e in b.points}, {i: e for i, _, e in c.points}
     both = sorted(eb.keys() & ec.keys())
     if len(both) < 3:

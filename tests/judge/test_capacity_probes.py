@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
 from gates.judge.capacity_probes import Rates, next_rates, run_search
-from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan
+from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, search_result
 
 
 def _exact(rates: Rates, capacities: dict[str, float]) -> Probe:
@@ -83,10 +84,6 @@ def test_precision_is_judged_as_if_the_arms_were_independent() -> None:
     # correlation, looked small enough cost coverage (benchmarks/capacity.py --simulated 100
     # --sim-jitter 0.15: gain coverage 0.83; stopping on the unpaired error, 0.90 and then 0.93
     # with the correlation shrunk).
-    import dataclasses
-
-    from gates.judge.capacity_search import search_result
-
     rng = random.Random(2)
 
     def slowed(rates: Rates) -> Probe:
