@@ -54,9 +54,22 @@ def main() -> None:
         default=0.0,
         help="--simulated: sd of a log-scale slowdown common to both arms of a window (a shared machine)",
     )
+    ap.add_argument(
+        "--sim-nominal",
+        action="store_true",
+        help="--simulated: fit the lines on each window's nominal rate, not the rate that arrived (as before)",
+    )
     args = ap.parse_args()
     if args.simulated:
-        simulated(args.simulated, args.sim_window, args.max_probes, not args.one_rate, args.halfwidth, args.sim_jitter)
+        simulated(
+            args.simulated,
+            args.sim_window,
+            args.max_probes,
+            not args.one_rate,
+            args.halfwidth,
+            args.sim_jitter,
+            not args.sim_nominal,
+        )
         return
     rates = [float(r) for r in args.rates.split(",")]
     cfg = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
@@ -148,19 +161,28 @@ def main() -> None:
         )
 
 
-def simulated(sims: int, window_s: float, max_probes: int, per_arm: bool, halfwidth: float, jitter: float) -> None:
+def simulated(
+    sims: int, window_s: float, max_probes: int, per_arm: bool, halfwidth: float, jitter: float, offered: bool
+) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from capacity_sim import coverage
 
     r = coverage(
-        sims=sims, duration_s=window_s, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth, jitter=jitter
+        sims=sims,
+        duration_s=window_s,
+        max_probes=max_probes,
+        per_arm=per_arm,
+        halfwidth=halfwidth,
+        jitter=jitter,
+        offered=offered,
     )
     print(
         f"simulated M/M/8 servers (mu 1.0 and 1.2 per slot, p95 sojourn ≤ 4 s): true capacity "
         f"{r['true_baseline']:.3f} and {r['true_candidate']:.3f} req/s, gain {r['true_gain']:.4f}; "
         f"{sims} searches, {window_s:g} s per probe, "
         f"{'one rate per window' if not per_arm else 'each arm its own rate'}, target half-width {halfwidth:g}, "
-        f"common slowdown per window sd {jitter:g} (log scale)"
+        f"common slowdown per window sd {jitter:g} (log scale), lines fitted on "
+        f"{'the rate that arrived' if offered else 'the nominal rate'}"
     )
     print(
         f"the gain's interval, the arms' errors paired window by window (median residual correlation "

@@ -83,12 +83,15 @@ def simulated_probe(
     rng: np.random.Generator,
     warmup_s: float = 20.0,
     jitter: float = 0.0,
+    offered: bool = True,
 ) -> Probe:
     """One paired window: arrivals from the start, the first ``warmup_s`` dropped (as load.warmup_s).
 
     ``jitter``: what a shared machine does to both arms at once — every latency of the window, in
     both arms, is scaled by one factor e^u, u ~ N(0, jitter²) (the median window is the model's, so
-    the truth stands; the arms' window-to-window errors then correlate, as on the demo machine)."""
+    the truth stands; the arms' window-to-window errors then correlate, as on the demo machine).
+    ``offered``: each arm's probe knows how many requests arrived in the measured span (as gates'
+    records do); False: only the nominal rate (the search as it was before 2026-12-05's last change)."""
     total = warmup_s + duration_s
     rate = max(rates.values())
     n = max(2, int(rng.poisson(rate * total)))
@@ -100,7 +103,7 @@ def simulated_probe(
     for arm, mu in mus.items():
         mine = arrivals[share < rates[arm] / rate]
         w = scale * sojourn(mine, rng.exponential(1 / mu, mine.size), c)[mine >= warmup_s]
-        arms[arm] = ArmProbe(tuple(float(v) for v in w), 0.0)
+        arms[arm] = ArmProbe(tuple(float(v) for v in w), 0.0, w.size / duration_s if offered else None)
     return Probe.at(rates, arms)
 
 
@@ -115,6 +118,7 @@ def coverage(
     per_arm: bool = True,
     halfwidth: float = 0.10,
     jitter: float = 0.0,
+    offered: bool = True,
 ) -> dict[str, float]:
     """How often each arm's interval and the gain's cover the truth, and what the search cost; the
     gain's also as if the arms' errors were independent (``…_unpaired``), on the same probes."""
@@ -129,7 +133,9 @@ def coverage(
             limit=limit_s, error_rate_max=0.01, start=2.0, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth
         )
         found = run_search(
-            lambda r: simulated_probe(r, arms, c, duration_s, rng, jitter=jitter), plan, progress=lambda _: None
+            lambda r: simulated_probe(r, arms, c, duration_s, rng, jitter=jitter, offered=offered),
+            plan,
+            progress=lambda _: None,
         )
         res = search_result(found, plan, replicates=400, seed=i)
         alone = search_result(found, plan, replicates=400, seed=i, paired=False)

@@ -14,7 +14,8 @@ every probe's requests, in arrival order after the warm-up cut (MSER-5 where it 
 steady.warmup_cut), the boundary recomputed on each replicate; ``capacity_gain`` (candidate /
 baseline) takes the ratio replicate by replicate, so its interval is judged, not a ratio of bounds.
 Where each arm has at least three probes within 1.2× of its boundary (the bisection puts them
-there), the boundary is instead the crossing of a line of log p95 on the rate fitted to them, with
+there), the boundary is instead the crossing of a line of log p95 on the rate fitted to them (each
+probe at the rate that arrived in its measured span, not the nominal one), with
 the error of that crossing from the probes' scatter around the lines (:func:`window_error`): the
 line pools the probes, so the gain's interval is about half as wide as from the two straddling
 probes (simulated M/M/8 servers, 240 s probes: median half-width 0.11 against 0.21, gain coverage
@@ -48,6 +49,9 @@ SHRINK = 0.5  # the residuals' correlation is taken half a standard error (Fishe
 class ArmProbe:
     samples: tuple[float, ...]  # the SLO metric of every successful request, in arrival order
     error_rate: float
+    # requests per second that arrived at this arm in the measured span (None: not known, the
+    # probe's nominal rate stands in): Poisson arrivals scatter around the nominal rate
+    offered: float | None = None
 
     def series(self) -> NDArray[Any]:
         x = np.asarray(self.samples, dtype=float)
@@ -64,6 +68,11 @@ class Probe:
 
     def rate_of(self, arm: str) -> float:
         return self.arm_rates[arm] if self.arm_rates is not None else self.rate
+
+    def offered_of(self, arm: str) -> float:
+        """The rate that arrived at ``arm`` in the measured span (its nominal rate if not known)."""
+        offered = self.arms[arm].offered
+        return offered if offered is not None and offered > 0 else self.rate_of(arm)
 
     @classmethod
     def at(cls, rates: Mapping[str, float], arms: dict[str, ArmProbe]) -> Probe:
@@ -193,7 +202,9 @@ def replicate_boundaries(
 
 @dataclasses.dataclass(frozen=True)
 class LocalLine:
-    """Least-squares line of log p95 on the rate through the probes near a boundary."""
+    """Least-squares line of log p95 on the rate through the probes near a boundary, each probe at
+    the rate that arrived (:meth:`Probe.offered_of`): the p95 follows the load a window got, not
+    the one it was meant to get, and a Poisson window's count scatters (60 s at 2 req/s: ±9%)."""
 
     slope: float
     rss: float  # residual sum of squares
@@ -229,8 +240,8 @@ def local_line(
     for i, p in enumerate(probes):
         a = p.arms[arm]
         v = p95(a.series(), plan.quantile) if passes_errors(a, plan) else math.inf
-        if math.isfinite(v) and v > 0 and around / band <= p.rate_of(arm) <= around * band:
-            pts.append((i, p.rate_of(arm), math.log(v)))
+        if math.isfinite(v) and v > 0 and around / band <= p.offered_of(arm) <= around * band:
+            pts.append((i, p.offered_of(arm), math.log(v)))
     if len(pts) < 3:
         return None
     r = np.array([x for _, x, _ in pts])

@@ -26,13 +26,15 @@ ARMS = ("baseline", "candidate")
 
 def arm_probe(records: list[dict[str, Any]], arm: str, metric: str, warmup_s: float, end_s: float) -> ArmProbe:
     """One arm of one probe: its SLO metric in arrival order (the series the warm-up cut and the
-    block bootstrap need; records are written in completion order), and its error rate."""
+    block bootstrap need; records are written in completion order), its error rate, and the rate
+    that arrived in the measured span (what the local line is fitted on)."""
     rows = sorted(
         (r for r in records if r["arm"] == arm and warmup_s <= r["t_start_s"] < end_s), key=lambda r: r["t_start_s"]
     )
     ok = [float(r[metric]) for r in rows if r["ok"] and math.isfinite(float(r[metric]))]
     errors = sum(1 for r in rows if not r["ok"])
-    return ArmProbe(tuple(ok), errors / len(rows) if rows else 1.0)
+    span = end_s - warmup_s
+    return ArmProbe(tuple(ok), errors / len(rows) if rows else 1.0, len(rows) / span if span > 0 and rows else None)
 
 
 def search_record(result: SearchResult, metric: str, limit: float, order: list[Probe], per_arm: bool) -> dict[str, Any]:
@@ -51,6 +53,7 @@ def search_record(result: SearchResult, metric: str, limit: float, order: list[P
                 "cliff": b.cliff,
                 "censored": b.censored,
                 "rates": [p.rate_of(arm) for p in order],
+                "offered": [p.arms[arm].offered for p in order],
             }
             for arm, b in (("baseline", result.baseline), ("candidate", result.candidate))
         },

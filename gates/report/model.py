@@ -298,7 +298,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[8]
+    schema_version: Literal[9]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -342,6 +342,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     6: "01d7b53539702ea67ceb9442292b22f8025bec52a91a8a81f8e9b72c0e5dce5d",  # goodput at SLO tiers per arm
     7: "5da0ee32d4f68a3d19b6228e543c12a561cbff0e32f93d54242093f36657bf73",  # capacity search: each arm its own rate
     8: "77f6c8b1c1c6fa0d84e6781f2c84805e88235b93affcb7cd5cfb7bfe388d0745",  # capacity search: arms' paired correlation
+    9: "c247e8974a518fe9152f59e5f355ebc2ba34a6c46c23741eccf82ea1d7229bb7",  # capacity search: rates that arrived
 }
 
 

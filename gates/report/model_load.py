@@ -196,6 +196,9 @@ class SearchArm(_Object):
     censored: Literal["above", "below"] | None
     rates: list[float]
     """This arm's rate at each probe, in the order they ran."""
+    offered: list[float | None]
+    """The rate that arrived at this arm in each probe's measured span (Poisson arrivals scatter
+    around the nominal rate; the fitted line is on these), in the same order; null: none arrived."""
 
 
 class CapacitySearch(_Object):

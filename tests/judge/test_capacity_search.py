@@ -91,6 +91,26 @@ def test_the_fitted_crossing_pools_the_probes_near_the_boundary() -> None:
     assert line.leverage(line.r_mean) == pytest.approx(math.sqrt(1 / 5))  # at the centre: one probe's error / √n
 
 
+def test_the_line_is_fitted_on_the_rate_each_arm_was_offered() -> None:
+    # A Poisson window's arrivals scatter around its nominal rate (60 s at 2 req/s: ±9%), and the
+    # p95 follows what arrived: on the demo's records the realized rate ran 0.80–1.13× the nominal
+    # one. Here the p95 is exactly e^(0.5 · offered): on the offered rates the line is exact.
+    nominal = (3.5, 3.8, 4.0, 4.2, 4.5)
+    offered = (3.85, 3.42, 4.2, 3.86, 4.71)
+    probes = [
+        Probe(r, {a: ArmProbe(tuple([math.exp(0.5 * o)] * 40), 0.0, offered=o) for a in ARMS})
+        for r, o in zip(nominal, offered, strict=True)
+    ]
+    plan = SearchPlan(limit=math.exp(2.0), error_rate_max=0.01, start=1.0)
+    line = local_line(probes, "baseline", plan, 4.0)
+    assert line is not None and line.n == 5
+    assert line.slope == pytest.approx(0.5) and line.rss == pytest.approx(0.0, abs=1e-12)
+    assert line.crossing(plan.limit) == pytest.approx(4.0)
+    assert [p.offered_of("baseline") for p in probes] == list(offered)
+    # a probe that does not know what arrived is read at its nominal rate
+    assert Probe(2.0, {a: ArmProbe((1.0,), 0.0) for a in ARMS}).offered_of("candidate") == 2.0
+
+
 def test_each_arm_is_judged_at_its_own_rates() -> None:
     # baseline probed at 1, 2, 3 (fails at 3), candidate at 2, 4, 6 (fails at 6), in the same windows
     def probe(rb: float, rc: float) -> Probe:

@@ -31,6 +31,8 @@ def test_a_probe_reads_its_window_in_arrival_order() -> None:
     records += [_rec("baseline", 0.5, 1.0), _rec("candidate", 2.0, 5.0)]
     probe = arm_probe(records, "baseline", "latency_ms", 1.0, 10.0)  # type: ignore[arg-type]
     assert probe.samples == (900.0, 20.0) and probe.error_rate == pytest.approx(1 / 3)
+    # what arrived in the measured span, failures included: 3 requests in 9 s
+    assert probe.offered == pytest.approx(3 / 9)
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,15 @@ def test_capacity_section_golden(golden: Callable[[str, str], None]) -> None:
 
 def test_a_searched_capacity_states_its_interval_and_how_it_was_found() -> None:
     r = _capacity()
-    arm = {"boundary": 1.2, "low": 1.1, "high": 1.3, "cliff": None, "censored": None, "rates": [1.0, 2.0]}
+    arm = {
+        "boundary": 1.2,
+        "low": 1.1,
+        "high": 1.3,
+        "cliff": None,
+        "censored": None,
+        "rates": [1.0, 2.0],
+        "offered": [0.96, None],
+    }
     r["capacity"]["search"] = {
         "metric": "latency_ms", "limit_ms": 1000.0, "probes_per_arm": 12, "per_arm": True, "rates": [1.0, 2.0],
         "baseline": arm, "candidate": {**arm, "boundary": 2.0}, "gain_halfwidth": 0.08, "arm_correlation": 0.41,
