@@ -11,7 +11,9 @@ and each arm's capacity with its bracket, the gain and the cost per 1M output to
 ``--search``: capacity by search (load.capacity_search) instead of the fixed sweep, printing
 ``probes_per_arm=… gain=… gain_low=… gain_high=… gain_halfwidth=…``. ``--simulated N``: no server,
 N searches on simulated M/M/c servers whose capacity at the SLO is known (benchmarks/capacity_sim.py),
-printing how often the intervals cover it (``capacity_coverage=…``).
+printing how often the intervals cover it (``capacity_coverage=…``). ``--replay DIR``: re-read a run
+kept with ``--keep DIR`` at ``--slo-ms`` (benchmarks/capacity_replay.py), the local lines on the
+nominal rates and on the rates that arrived side by side.
 """
 
 from __future__ import annotations
@@ -59,7 +61,15 @@ def main() -> None:
         action="store_true",
         help="--simulated: fit the lines on each window's nominal rate, not the rate that arrived (as before)",
     )
+    ap.add_argument(
+        "--replay",
+        type=Path,
+        help="re-read a run kept with --keep (its probe-*/ records) at --slo-ms: lines on nominal vs arrived rates",
+    )
     args = ap.parse_args()
+    if args.replay:
+        replayed(args.replay, args.slo_ms, args.confidence)
+        return
     if args.simulated:
         simulated(
             args.simulated,
@@ -159,6 +169,32 @@ def main() -> None:
             f"gain_high={fmt(high, '.4g')} gain_halfwidth={fmt(search['gain_halfwidth'], '.3f')} "
             f"confidence={cap['confidence']:g} per_arm={search['per_arm']}"
         )
+
+
+def replayed(run: Path, slo_ms: float, confidence: float) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from capacity_replay import replay
+
+    # the demo pipeline's own limit (gates.error_rate_max), as the run judged it
+    error_rate_max = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())["gates"]["error_rate_max"]
+    results = replay(run, slo_ms, error_rate_max, confidence)
+    print(f"{run}: {results['offered'].probes_per_arm} probes per arm re-read at p95 ≤ {slo_ms:g} ms")
+    for name, r in results.items():
+        arms = "; ".join(
+            f"{arm} {fmt(b.estimate)} [{fmt(b.low)}, {fmt(b.high)}]"
+            for arm, b in (("baseline", r.baseline), ("candidate", r.candidate))
+        )
+        on = "the nominal rates" if name == "nominal" else "the rates that arrived"
+        print(
+            f"lines on {on}: {arms}; gain {fmt(r.gain, '.4g')} ({fmt(r.gain_low, '.4g')} to "
+            f"{fmt(r.gain_high, '.4g')}), half-width {fmt(r.gain_halfwidth, '.3f')}"
+        )
+    r, n = results["offered"], results["nominal"]
+    print(
+        f"probes_per_arm={r.probes_per_arm} gain={fmt(r.gain, '.4g')} gain_low={fmt(r.gain_low, '.4g')} "
+        f"gain_high={fmt(r.gain_high, '.4g')} gain_halfwidth={fmt(r.gain_halfwidth, '.3f')} "
+        f"gain_halfwidth_nominal={fmt(n.gain_halfwidth, '.3f')}"
+    )
 
 
 def simulated(

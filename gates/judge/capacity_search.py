@@ -6,24 +6,24 @@ the slower arm a share of the same arrivals) or both at one; each probe informs 
 the error rate). Which rates are probed (bracket, bisect, refine around the boundaries) is
 gates/judge/capacity_probes.py; this module reads the boundaries and their intervals off the probes.
 
-The **boundary** of an arm is where its p95 crosses the limit, interpolated between the highest
-passing probe and the lowest failing probe above it, linearly in 1/p95 (exact for an M/M/1 queue,
-whose p95 is ln 20 / (μ − λ); near the knee of any server the bracket is narrow enough for the
-choice to matter little). Its **interval** is a moving-block bootstrap (gates/judge/steady.py) of
-every probe's requests, in arrival order after the warm-up cut (MSER-5 where it is a real change:
-steady.warmup_cut), the boundary recomputed on each replicate; ``capacity_gain`` (candidate /
-baseline) takes the ratio replicate by replicate, so its interval is judged, not a ratio of bounds.
-Where each arm has at least three probes within 1.2× of its boundary (the bisection puts them
-there), the boundary is instead the crossing of a line of log p95 on the rate fitted to them (each
-probe at the rate that arrived in its measured span, not the nominal one), with
-the error of that crossing from the probes' scatter around the lines (:func:`window_error`): the
-line pools the probes, so the gain's interval is about half as wide as from the two straddling
-probes (simulated M/M/8 servers, 240 s probes: median half-width 0.11 against 0.21, gain coverage
-0.93). Both arms run in the same windows, so the gain's error pairs their residuals window by
-window (a slowdown of the machine moves both crossings alike and cancels in the ratio). A
-**cliff**: between two neighbouring probes (rates within 1.5×) the p95 jumped more than 3× — the
-boundary is then a step, not a slope, and the interpolation says where the step is only to within
-those two probes (the interval then spans them whole).
+The **boundary** of an arm is where its p95 crosses the limit, interpolated between the probes
+read as the last passing and the first failing (where the fewest probes disagree), linearly in
+1/p95 (exact for an M/M/1 queue, whose p95 is ln 20 / (μ − λ); near the knee of any server the
+bracket is narrow enough for the choice to matter little). Its **interval** is a moving-block
+bootstrap (gates/judge/steady.py) of every probe's requests, in arrival order after the warm-up
+cut (MSER-5 where it is a real change: steady.warmup_cut), the boundary recomputed on each
+replicate; ``capacity_gain`` (candidate / baseline) takes the ratio replicate by replicate, so its
+interval is judged, not a ratio of bounds. Where each arm has at least three probes within 1.2×
+of its boundary (the bisection puts them there), the boundary is instead the crossing of a line
+of log p95 on the rate fitted to them (each probe at the rate that arrived in its measured span,
+not the nominal one), with the error of that crossing from the probes' scatter around the lines
+(:func:`window_error`): the line pools the probes, so the gain's interval is about half as wide
+as from the two straddling probes (simulated M/M/8 servers, 240 s probes: median half-width 0.11
+against 0.21, gain coverage 0.93). Both arms run in the same windows, so the gain's error pairs
+their residuals window by window (a slowdown of the machine moves both crossings alike and
+cancels in the ratio). A **cliff**: between two neighbouring probes (rates within 1.5×) the p95
+jumped more than 3× — the boundary is then a step, not a slope, and the interpolation says where
+the step is only to within those two probes (the interval then spans them whole).
 """
 
 from __future__ import annotations
@@ -112,12 +112,25 @@ def passes(p: ArmProbe, plan: SearchPlan) -> bool:
     return x.size > 0 and p.error_rate <= plan.error_rate_max and p95(x, plan.quantile) <= plan.limit
 
 
+def split(passed: Sequence[bool]) -> int:
+    """The index of the first probe (rates increasing) read as failing, where the fewest probes
+    disagree (the lowest such), ``len`` if none: the first failure where all agree. Read at the
+    first failure, one unlucky window below passing ones settled a bracket 40% under the truth
+    (simulated, a slowdown common to a window, a p95 that rises little near the limit)."""
+    fails_below, best, best_k = 0, sum(passed), 0  # k = 0: every probe read as failing
+    for k, ok in enumerate(passed, start=1):
+        fails_below += not ok
+        wrong = fails_below + sum(passed[k:])
+        if wrong < best:
+            best, best_k = wrong, k
+    return best_k
+
+
 def bracket(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> tuple[Probe | None, Probe | None]:
-    """(highest passing probe below the lowest failing one, that failing probe)."""
+    """(the last probe read as passing, the first read as failing: :func:`split`)."""
     ordered = sorted(probes, key=lambda p: p.rate_of(arm))
-    fail = next((p for p in ordered if not passes(p.arms[arm], plan)), None)
-    below = [p for p in ordered if passes(p.arms[arm], plan) and (fail is None or p.rate_of(arm) < fail.rate_of(arm))]
-    return (below[-1] if below else None), fail
+    k = split([passes(p.arms[arm], plan) for p in ordered])
+    return (ordered[k - 1] if k > 0 else None), (ordered[k] if k < len(ordered) else None)
 
 
 def _crossing(lo_rate: float, lo_p: float, hi_rate: float, hi_p: float, limit: float) -> float:
@@ -130,15 +143,14 @@ def _crossing(lo_rate: float, lo_p: float, hi_rate: float, hi_p: float, limit: f
 
 
 def boundary_of(rates: Sequence[float], p95s: Sequence[float], limit: float) -> float:
-    """The boundary from each probe's p95 (rates increasing): inf past the last, 0 below the first."""
-    fail = next((i for i, v in enumerate(p95s) if v > limit), None)
-    if fail is None:
+    """The boundary from each probe's p95 (rates increasing), between the probes :func:`split`
+    reads as the last passing and the first failing: inf past the last, 0 below the first."""
+    k = split([v <= limit for v in p95s])
+    if k == len(p95s):
         return math.inf
-    below = [i for i in range(fail) if p95s[i] <= limit]
-    if not below:
+    if k == 0:
         return 0.0
-    i = below[-1]
-    return _crossing(rates[i], p95s[i], rates[fail], p95s[fail], limit)
+    return _crossing(rates[k - 1], p95s[k - 1], rates[k], p95s[k], limit)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gates.judge.capacity_probes import run_search
 from gates.judge.capacity_search import (
@@ -17,8 +19,10 @@ from gates.judge.capacity_search import (
     Probe,
     SearchPlan,
     boundary_of,
+    bracket,
     local_line,
     search_result,
+    split,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -38,6 +42,35 @@ def test_the_boundary_interpolates_in_inverse_p95() -> None:
     assert boundary_of([1.0, 4.0], [1.0, 4.0], 2.0) == pytest.approx(3.0)
     assert boundary_of([1.0, 2.0], [1.0, 1.5], 2.0) == math.inf  # never failed: above the probes
     assert boundary_of([1.0, 2.0], [3.0, 4.0], 2.0) == 0.0  # never passed: below them
+
+
+@given(st.lists(st.booleans(), max_size=14))
+def test_the_split_disagrees_with_the_fewest_probes(passed: list[bool]) -> None:
+    def wrong(k: int) -> int:
+        return sum(not ok for ok in passed[:k]) + sum(passed[k:])
+
+    k = split(passed)
+    assert wrong(k) == min(wrong(j) for j in range(len(passed) + 1))
+    assert all(wrong(j) > wrong(k) for j in range(k))  # the lowest such: the conservative reading
+    if passed == sorted(passed, reverse=True):  # every probe agrees: the first failing one
+        assert k == passed.count(True)
+
+
+def test_one_unlucky_window_below_passing_ones_does_not_settle_the_bracket() -> None:
+    # a slowdown failed the probe at 4.0 while 4.13, 4.53 and 4.69 passed (simulated M/M/8, true
+    # capacity 6.84): read at the first failure, the bracket settled at 3.83–4.0 with a narrow
+    # interval around 3.94; read at the split, the arm has not failed yet and the search goes on up
+    plan = SearchPlan(limit=4.0, error_rate_max=0.01, start=2.0, per_arm=True)
+    rates = [2.0, 2.83, 3.35, 3.67, 3.83, 4.0, 4.13, 4.53, 4.69]
+    p95s = [2.78, 3.32, 3.26, 3.57, 3.20, 4.71, 2.83, 2.89, 2.82]
+    probes = [Probe(r, {a: ArmProbe((v,) * 40, 0.0) for a in ARMS}) for r, v in zip(rates, p95s, strict=True)]
+    low, fail = bracket(probes, "baseline", plan)
+    assert low is not None and low.rate == 4.69 and fail is None
+    assert boundary_of(rates, p95s, plan.limit) == math.inf
+    # once a probe above them fails, the boundary is read between 4.69 and 5.0 (one window disagrees)
+    more = [*probes, Probe(5.0, {a: ArmProbe((5.2,) * 40, 0.0) for a in ARMS})]
+    assert 4.69 < boundary_of([*rates, 5.0], [*p95s, 5.2], plan.limit) < 5.0
+    assert bracket(more, "baseline", plan)[1] is more[-1]
 
 
 def test_a_cliff_is_flagged() -> None:
