@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import t as student_t
 
+from gates.judge.capacity_boundary import boundary_of, split
 from gates.judge.steady import block_resample, warmup_cut
 
 ARMS = ("baseline", "candidate")
@@ -112,45 +113,11 @@ def passes(p: ArmProbe, plan: SearchPlan) -> bool:
     return x.size > 0 and p.error_rate <= plan.error_rate_max and p95(x, plan.quantile) <= plan.limit
 
 
-def split(passed: Sequence[bool]) -> int:
-    """The index of the first probe (rates increasing) read as failing, where the fewest probes
-    disagree (the lowest such), ``len`` if none: the first failure where all agree. Read at the
-    first failure, one unlucky window below passing ones settled a bracket 40% under the truth
-    (simulated, a slowdown common to a window, a p95 that rises little near the limit)."""
-    fails_below, best, best_k = 0, sum(passed), 0  # k = 0: every probe read as failing
-    for k, ok in enumerate(passed, start=1):
-        fails_below += not ok
-        wrong = fails_below + sum(passed[k:])
-        if wrong < best:
-            best, best_k = wrong, k
-    return best_k
-
-
 def bracket(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> tuple[Probe | None, Probe | None]:
     """(the last probe read as passing, the first read as failing: :func:`split`)."""
     ordered = sorted(probes, key=lambda p: p.rate_of(arm))
     k = split([passes(p.arms[arm], plan) for p in ordered])
     return (ordered[k - 1] if k > 0 else None), (ordered[k] if k < len(ordered) else None)
-
-
-def _crossing(lo_rate: float, lo_p: float, hi_rate: float, hi_p: float, limit: float) -> float:
-    """Where 1/p95 reaches 1/limit between the two probes (linear in the rate)."""
-    a, b, target = 1 / lo_p, 1 / hi_p, 1 / limit
-    if not math.isfinite(a) or a == b:
-        return lo_rate
-    frac = min(max((a - target) / (a - b), 0.0), 1.0)
-    return lo_rate + frac * (hi_rate - lo_rate)
-
-
-def boundary_of(rates: Sequence[float], p95s: Sequence[float], limit: float) -> float:
-    """The boundary from each probe's p95 (rates increasing), between the probes :func:`split`
-    reads as the last passing and the first failing: inf past the last, 0 below the first."""
-    k = split([v <= limit for v in p95s])
-    if k == len(p95s):
-        return math.inf
-    if k == 0:
-        return 0.0
-    return _crossing(rates[k - 1], p95s[k - 1], rates[k], p95s[k], limit)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,3 +122,29 @@ def test_one_rate_per_window_refines_each_arm_on_both_sides() -> None:
     for arm, cap in CAPS.items():
         near = [p.rate / cap for p in probes[-16:] if 0.8 < p.rate / cap < 1.2]
         assert min(near) < 0.95 and max(near) > 1.05, (arm, near)
+
+
+def test_precision_is_judged_on_the_wider_of_the_paired_and_unpaired_errors() -> None:
+    # Where the arms' residuals anti-correlate, the paired error the report states is the wider
+    # one: stopping on the unpaired one alone, a demo search stopped at 7 probes and reported a
+    # half-width of 0.102 for a target of 0.10.
+    rng = random.Random(5)
+
+    def opposed(rates: Rates) -> Probe:
+        u = rng.gauss(0, 0.15)  # what slows one arm's window speeds the other's
+        sign = {"baseline": 1.0, "candidate": -1.0}
+        arms = {arm: ArmProbe((math.exp(r / CAPS[arm] * 3 + sign[arm] * u),) * 60, 0.0) for arm, r in rates.items()}
+        return Probe.at(rates, arms)
+
+    plan = SearchPlan(limit=math.exp(3), error_rate_max=0.01, start=1.0, per_arm=True, halfwidth=0.0, max_probes=20)
+    probes = run_search(opposed, plan, progress=lambda _: None)
+    while len(probes) < 10:
+        rates = next_rates(probes, dataclasses.replace(plan, halfwidth=1e-6))
+        assert rates is not None
+        probes.append(opposed(rates))
+    paired = search_result(probes, plan, replicates=200).gain_halfwidth
+    alone = search_result(probes, plan, replicates=200, paired=False).gain_halfwidth
+    assert paired is not None and alone is not None and alone < paired
+    between = dataclasses.replace(plan, halfwidth=(paired + alone) / 2)
+    assert next_rates(probes, between) is not None  # the unpaired error alone would have stopped here
+    assert next_rates(probes, dataclasses.replace(plan, halfwidth=paired * 1.05)) is None
