@@ -53,10 +53,12 @@ def _estimates(probes: Sequence[Probe], plan: SearchPlan) -> tuple[dict[str, flo
     the unpaired one alone, a search on the demo stopped at 7 probes and reported 0.102 for a
     target of 0.10 (a negative correlation, taken low, widens the paired one)."""
     alone = search_result(probes, plan, confidence=plan.confidence, replicates=200, paired=False)
-    paired = search_result(probes, plan, confidence=plan.confidence, replicates=200)
-    widths = [w for w in (alone.gain_halfwidth, paired.gain_halfwidth) if w is not None]
     estimates = {"baseline": alone.baseline.estimate, "candidate": alone.candidate.estimate}
-    return estimates, (max(widths) if len(widths) == 2 else None)
+    width = alone.gain_halfwidth
+    if width is None or width > plan.halfwidth:  # not precise enough already: the paired one cannot help
+        return estimates, width
+    paired = search_result(probes, plan, confidence=plan.confidence, replicates=200).gain_halfwidth
+    return estimates, (None if paired is None else max(width, paired))
 
 
 def _around(estimate: float | None, probes: Sequence[Probe], arm: str, plan: SearchPlan, turn: int) -> float:
