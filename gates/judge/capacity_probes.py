@@ -52,13 +52,10 @@ def _estimates(probes: Sequence[Probe], plan: SearchPlan) -> tuple[dict[str, flo
     (``benchmarks/capacity.py --simulated 100 --sim-jitter 0.15``), 0.93 on the unpaired one; on
     the unpaired one alone, a search on the demo stopped at 7 probes and reported 0.102 for a
     target of 0.10 (a negative correlation, taken low, widens the paired one)."""
-    alone = search_result(probes, plan, confidence=plan.confidence, replicates=200, paired=False)
-    estimates = {"baseline": alone.baseline.estimate, "candidate": alone.candidate.estimate}
-    width = alone.gain_halfwidth
-    if width is None or width > plan.halfwidth:  # not precise enough already: the paired one cannot help
-        return estimates, width
-    paired = search_result(probes, plan, confidence=plan.confidence, replicates=200).gain_halfwidth
-    return estimates, (None if paired is None else max(width, paired))
+    res = search_result(probes, plan, confidence=plan.confidence, replicates=200)
+    estimates = {"baseline": res.baseline.estimate, "candidate": res.candidate.estimate}
+    paired, alone = res.gain_halfwidth, res.unpaired_halfwidth
+    return estimates, (max(paired, alone) if paired is not None and alone is not None else None)
 
 
 def _around(estimate: float | None, probes: Sequence[Probe], arm: str, plan: SearchPlan, turn: int) -> float:

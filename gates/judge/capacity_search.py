@@ -140,6 +140,9 @@ class SearchResult:
     confidence: float
     # of the two arms' residuals around their lines in the same windows (None: no lines fitted)
     arm_correlation: float | None = None
+    # the gain's half-width as if the arms' errors were independent (the search's stopping rule
+    # needs both; the same as gain_halfwidth where no lines were fitted, or with paired=False)
+    unpaired_halfwidth: float | None = None
 
     @property
     def probes_per_arm(self) -> int:
@@ -332,7 +335,7 @@ def search_result(
             None if censored else est, _finite(low), _finite(high), cliff_of(by_rate, arm, plan), censored
         )
     b, c = arms["baseline"], arms["candidate"]
-    gain = gain_low = gain_high = None
+    gain = gain_low = gain_high = unpaired = None
     scatter = (
         window_error(ordered, plan, {"baseline": b.estimate, "candidate": c.estimate})
         if b.estimate and c.estimate
@@ -354,11 +357,11 @@ def search_result(
             arms[arm] = dataclasses.replace(boot, estimate=est, low=_finite(low), high=_finite(high))
         b, c = arms["baseline"], arms["candidate"]
         gain = c.estimate / b.estimate if b.estimate and c.estimate else None
-        rel = (
-            scatter.gain_se if paired else math.hypot(se["baseline"] / b.estimate, se["candidate"] / c.estimate)  # type: ignore[operator]
-        )
+        alone = math.hypot(se["baseline"] / b.estimate, se["candidate"] / c.estimate)  # type: ignore[operator]
+        rel = scatter.gain_se if paired else alone
         if gain is not None:
             gain_low, gain_high = gain * math.exp(-t * rel), gain * math.exp(t * rel)
+            unpaired = math.sinh(t * alone)  # (e^(t·se) − e^(−t·se)) / 2: gain_halfwidth's form
     elif b.estimate and c.estimate:
         gain = c.estimate / b.estimate
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -366,7 +369,8 @@ def search_result(
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
         gain_low, gain_high = (_finite(float(v)) for v in np.percentile(ratio, [tail, 100 - tail], method="nearest"))
     rho = scatter.correlation if scatter is not None else None
-    return SearchResult(tuple(ordered), b, c, gain, gain_low, gain_high, confidence, rho)
+    res = SearchResult(tuple(ordered), b, c, gain, gain_low, gain_high, confidence, rho)
+    return dataclasses.replace(res, unpaired_halfwidth=res.gain_halfwidth if unpaired is None else unpaired)
 
 
 def passes_errors(p: ArmProbe, plan: SearchPlan) -> bool:
