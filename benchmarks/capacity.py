@@ -13,7 +13,9 @@ and each arm's capacity with its bracket, the gain and the cost per 1M output to
 N searches on simulated M/M/c servers whose capacity at the SLO is known (benchmarks/capacity_sim.py),
 printing how often the intervals cover it (``capacity_coverage=…``). ``--replay DIR``: re-read a run
 kept with ``--keep DIR`` at ``--slo-ms`` (benchmarks/capacity_replay.py), the local lines on the
-nominal rates and on the rates that arrived side by side.
+nominal rates and on the rates that arrived side by side; ``--replay DIR DIR …``: several runs, and
+whether their gains agree within their own intervals (``between_run_sd=… within_run_se=… f_p=…``): a run's
+interval holds what varies window to window within it, not what varies from one run to the next.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -64,7 +67,9 @@ def main() -> None:
     ap.add_argument(
         "--replay",
         type=Path,
-        help="re-read a run kept with --keep (its probe-*/ records) at --slo-ms: lines on nominal vs arrived rates",
+        nargs="+",
+        help="re-read runs kept with --keep (their probe-*/ records) at --slo-ms: lines on nominal vs arrived "
+        "rates; with several runs, whether their gains agree within their intervals",
     )
     args = ap.parse_args()
     if args.replay:
@@ -171,13 +176,36 @@ def main() -> None:
         )
 
 
-def replayed(run: Path, slo_ms: float, confidence: float) -> None:
+def replayed(runs: list[Path], slo_ms: float, confidence: float) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from capacity_replay import replay
+    from capacity_replay import agreement, replay
 
     # the demo pipeline's own limit (gates.error_rate_max), as the run judged it
     error_rate_max = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())["gates"]["error_rate_max"]
-    results = replay(run, slo_ms, error_rate_max, confidence)
+    read = [replay(run, slo_ms, error_rate_max, confidence) for run in runs]
+    for run, results in zip(runs, read, strict=True):
+        _replayed_one(run, results, slo_ms)
+    if len(runs) == 1:
+        r, n = read[0]["offered"], read[0]["nominal"]
+        print(
+            f"probes_per_arm={r.probes_per_arm} gain={fmt(r.gain, '.4g')} gain_low={fmt(r.gain_low, '.4g')} "
+            f"gain_high={fmt(r.gain_high, '.4g')} gain_halfwidth={fmt(r.gain_halfwidth, '.3f')} "
+            f"gain_halfwidth_nominal={fmt(n.gain_halfwidth, '.3f')}"
+        )
+        return
+    a = agreement([results["offered"] for results in read], confidence)
+    print(
+        f"{a.runs} runs: gain {a.pooled_gain:.4g} (geometric mean); log gain scatters by {a.between_sd:.3f} "
+        f"from run to run against the runs' own standard error {a.within_se:.3f} (F {a.f:.2f}, p {a.p:.3g}); "
+        f"beyond their intervals: {a.excess_sd:.3f}"
+    )
+    print(
+        f"runs={a.runs} gain_pooled={a.pooled_gain:.4g} between_run_sd={a.between_sd:.3f} "
+        f"within_run_se={a.within_se:.3f} excess_sd={a.excess_sd:.3f} f={a.f:.2f} f_p={a.p:.3g}"
+    )
+
+
+def _replayed_one(run: Path, results: dict[str, Any], slo_ms: float) -> None:
     print(f"{run}: {results['offered'].probes_per_arm} probes per arm re-read at p95 ≤ {slo_ms:g} ms")
     for name, r in results.items():
         arms = "; ".join(
@@ -189,12 +217,6 @@ def replayed(run: Path, slo_ms: float, confidence: float) -> None:
             f"lines on {on}: {arms}; gain {fmt(r.gain, '.4g')} ({fmt(r.gain_low, '.4g')} to "
             f"{fmt(r.gain_high, '.4g')}), half-width {fmt(r.gain_halfwidth, '.3f')}"
         )
-    r, n = results["offered"], results["nominal"]
-    print(
-        f"probes_per_arm={r.probes_per_arm} gain={fmt(r.gain, '.4g')} gain_low={fmt(r.gain_low, '.4g')} "
-        f"gain_high={fmt(r.gain_high, '.4g')} gain_halfwidth={fmt(r.gain_halfwidth, '.3f')} "
-        f"gain_halfwidth_nominal={fmt(n.gain_halfwidth, '.3f')}"
-    )
 
 
 def simulated(

@@ -55,3 +55,46 @@ def replay(run: Path, limit_ms: float, error_rate_max: float, confidence: float 
         "nominal": search_result([_nominal(p) for p in probes], plan, confidence=confidence),
         "offered": search_result(probes, plan, confidence=confidence),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """Do several runs' gains agree within their own intervals? A run's interval holds what varies
+    window to window within it; what varies from one run to the next (a server started afresh, the
+    machine's state, the search's own path) it cannot see. The runs' spread of log gain is set
+    against their own standard errors (each read back from its Student t interval) by an F test:
+    the between-run variance over the mean within-run one. Not Cochran's Q: each run's error rests
+    on 6–20 degrees of freedom, and weighting by such estimates flags agreeing runs (two runs of
+    the same synthetic servers gave Q's p 1e-7)."""
+
+    runs: int
+    pooled_gain: float  # the runs' geometric mean
+    between_sd: float  # of log gain across the runs
+    within_se: float  # the runs' own standard errors of log gain, root mean square
+    excess_sd: float  # the between-run sd the intervals leave out: √max(0, between² − within²)
+    f: float
+    p: float
+
+
+def agreement(results: list[SearchResult], confidence: float = 0.95) -> Agreement:
+    from scipy.stats import f as f_dist
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    read = []
+    for r in results:
+        if r.gain is None or r.gain_low is None or r.gain_high is None:
+            continue
+        df = r.gain_df
+        q = float(student_t.ppf(0.5 + confidence / 2, df) if df else norm.ppf(0.5 + confidence / 2))
+        read.append((math.log(r.gain), math.log(r.gain_high / r.gain_low) / (2 * q), df or 1000))
+    if len(read) < 2:
+        raise SystemExit(f"{len(read)} of {len(results)} runs have a bounded gain interval: nothing to compare")
+    k = len(read)
+    mean = sum(g for g, _, _ in read) / k
+    between2 = sum((g - mean) ** 2 for g, _, _ in read) / (k - 1)
+    within2 = sum(se * se for _, se, _ in read) / k
+    f = between2 / within2
+    p = float(f_dist.sf(f, k - 1, min(sum(df for _, _, df in read), 1000)))
+    excess = math.sqrt(max(0.0, between2 - within2))
+    return Agreement(k, math.exp(mean), math.sqrt(between2), math.sqrt(within2), excess, f, p)

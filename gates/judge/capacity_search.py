@@ -43,7 +43,11 @@ from gates.judge.steady import block_resample, warmup_cut
 
 ARMS = ("baseline", "candidate")
 CLIFF_JUMP, CLIFF_RATES = 3.0, 1.5
-SHRINK = 0.5  # the residuals' correlation is taken half a standard error (Fisher z) below its estimate
+# The residuals' correlation counts only as far as it lies beyond chance: pulled toward 0 by 1.645
+# standard errors on Fisher's z (0 where it is within them). From 6–10 windows of independent arms
+# it read above 0.3 one time in eight when taken half a standard error low (0.5, before),
+# narrowing the gain's interval by 20–40% on nothing.
+SHRINK = 1.645
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +147,9 @@ class SearchResult:
     # the gain's half-width as if the arms' errors were independent (the search's stopping rule
     # needs both; the same as gain_halfwidth where no lines were fitted, or with paired=False)
     unpaired_halfwidth: float | None = None
+    # the degrees of freedom of the gain's Student t interval (None: a bootstrap interval), so that
+    # runs can be compared on their standard errors (benchmarks/capacity.py --replay DIR DIR …)
+    gain_df: int | None = None
 
     @property
     def probes_per_arm(self) -> int:
@@ -260,12 +267,14 @@ def window_error(probes: Sequence[Probe], plan: SearchPlan, estimates: dict[str,
 
     Both arms run in the same windows, and what slows a window (a shared machine, a noisy
     neighbour) slows both; how much it does varies (the demo runs of 2026-12-05 measured −0.2 to
-    0.3 after the shrink below, a shared slowdown in simulation 0.9). The gain's error pairs them:
+    0.4 with the shrink of then, a shared slowdown in simulation 0.9). The gain's error pairs them:
     Var(log gain) = s²(Σ g_b² + Σ g_c² − 2ρ Σ g_b g_c), the g the weights of each window in each
     log crossing (:meth:`LocalLine.weights`), ρ the residuals' correlation over the windows both
-    lines pass through (independent arms: ρ ≈ 0, the unpaired error), taken half a standard error
-    below its estimate on Fisher's z (``SHRINK``): from 6–10 windows the estimate scatters ±0.3,
-    and the full estimate covered the gain 0.90–0.91 of the time on simulated servers against 0.93."""
+    lines pass through (independent arms: ρ ≈ 0, the unpaired error), pulled 1.645 standard errors
+    toward 0 on Fisher's z (``SHRINK``): from 6–10 windows the estimate scatters ±0.3, so the
+    pairing narrows (or widens) the gain only where the windows show a shared part (or an opposed
+    one) beyond chance. (Taken half a standard error low, a chance correlation of independent arms
+    narrowed the interval by 20–40% one time in eight.)"""
     lines = {arm: local_line(probes, arm, plan, est) for arm, est in estimates.items()}
     if any(v is None or v.slope <= 0 for v in lines.values()):
         return None
@@ -291,18 +300,17 @@ def window_error(probes: Sequence[Probe], plan: SearchPlan, estimates: dict[str,
 
 
 def _correlation(b: LocalLine, c: LocalLine) -> float:
-    """Of the two lines' residuals in the windows both pass through, shrunk (``SHRINK``): 0 where
-    fewer than 3, and never positive from exactly 3 (Fisher's z needs 4)."""
+    """Of the two lines' residuals in the windows both pass through, pulled toward 0 (``SHRINK``):
+    0 where fewer than 4 (Fisher's z needs 4)."""
     eb, ec = {i: e for i, _, e in b.points}, {i: e for i, _, e in c.points}
     both = sorted(eb.keys() & ec.keys())
-    if len(both) < 3:
+    if len(both) < 4:
         return 0.0
     x, y = np.array([eb[i] for i in both]), np.array([ec[i] for i in both])
     den = math.sqrt(float((x * x).sum() * (y * y).sum()))
     rho = float((x * y).sum()) / den if den > 0 else 0.0
-    if len(both) < 4:
-        return min(rho, 0.0)
-    return math.tanh(math.atanh(max(min(rho, 0.999), -0.999)) - SHRINK / math.sqrt(len(both) - 3))
+    z = math.atanh(max(min(rho, 0.999), -0.999))
+    return math.tanh(math.copysign(max(abs(z) - SHRINK / math.sqrt(len(both) - 3), 0.0), z))
 
 
 def search_result(
@@ -370,7 +378,11 @@ def search_result(
         gain_low, gain_high = (_finite(float(v)) for v in np.percentile(ratio, [tail, 100 - tail], method="nearest"))
     rho = scatter.correlation if scatter is not None else None
     res = SearchResult(tuple(ordered), b, c, gain, gain_low, gain_high, confidence, rho)
-    return dataclasses.replace(res, unpaired_halfwidth=res.gain_halfwidth if unpaired is None else unpaired)
+    return dataclasses.replace(
+        res,
+        unpaired_halfwidth=res.gain_halfwidth if unpaired is None else unpaired,
+        gain_df=scatter.df if scatter is not None and gain is not None else None,
+    )
 
 
 def passes_errors(p: ArmProbe, plan: SearchPlan) -> bool:

@@ -17,11 +17,18 @@ REPO = Path(__file__).resolve().parents[2]
 FIELDS = ["arm", "user", "t_start_s", "latency_ms", "ttft_ms", "itl_ms", "ok", "output_tokens"]
 
 
-def _keep(run: Path, windows: list[tuple[float, float, float]]) -> None:
+def _keep(
+    run: Path,
+    windows: list[tuple[float, float, float]],
+    k_baseline: float = 1.25,
+    seed: int = 0,
+    window_sd: float = 0.0,
+) -> None:
     """One probe directory per (baseline rate, candidate rate, how much more than nominal arrived):
     the p95 is e^(k · the rate that arrived) seconds (k 1.25 for the baseline, 1 for the candidate),
-    so only the line on the arrived rates is exact."""
-    rng = random.Random(0)
+    so only the line on the arrived rates is exact; ``window_sd``: each arm's window slowed by its
+    own lognormal factor (the scatter between windows that a run's interval is built from)."""
+    rng = random.Random(seed)
     for i, (rb, rc, more) in enumerate(windows):
         d = run / f"probe-{i:02d}"
         d.mkdir(parents=True)
@@ -31,26 +38,50 @@ def _keep(run: Path, windows: list[tuple[float, float, float]]) -> None:
         with (d / "requests.csv").open("w", newline="") as f:
             w = csv.DictWriter(f, FIELDS)
             w.writeheader()
-            for arm, rate, k in (("baseline", rb, 1.25), ("candidate", rc, 1.0)):
+            for arm, rate, k in (("baseline", rb, k_baseline), ("candidate", rc, 1.0)):
                 n = round(rate * more * 100)  # arrivals in the 100 s measured span
+                slowed = math.exp(rng.gauss(0.0, window_sd)) if window_sd else 1.0
                 for j in range(n):
-                    ms = 1000 * math.exp(k * n / 100) * (1 + 0.01 * rng.random())
+                    ms = 1000 * math.exp(k * n / 100) * slowed * (1 + 0.01 * rng.random())
                     w.writerow({"arm": arm, "user": 0, "t_start_s": 2 + 100 * j / n, "latency_ms": ms, "ok": 1})
 
 
-def test_the_replay_reads_the_kept_probes_on_the_rates_that_arrived(tmp_path: Path) -> None:
-    more = [1.1, 0.9, 1.05, 0.92, 0.97, 1.03, 1.08, 0.95]
-    _keep(tmp_path, [(0.8 * r, r, m) for r, m in zip([1.6, 1.8, 1.9, 2.0, 2.1, 2.2, 2.3, 2.4], more, strict=True)])
+MORE = [1.1, 0.9, 1.05, 0.92, 0.97, 1.03, 1.08, 0.95]
+WINDOWS = [(0.8 * r, r, m) for r, m in zip([1.6, 1.8, 1.9, 2.0, 2.1, 2.2, 2.3, 2.4], MORE, strict=True)]
+
+
+def _replay(*runs: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, str(REPO / "benchmarks" / "capacity.py"), "--replay", str(tmp_path), "--slo-ms", "7389"]
+    cmd = [sys.executable, str(REPO / "benchmarks" / "capacity.py"), "--replay", *map(str, runs), "--slo-ms", "7389"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    last = proc.stdout.strip().splitlines()[-1]
-    figures = dict(re.findall(r"(\w+)=(\S+)", last))
+    return dict(re.findall(r"(\w+)=(\S+)", proc.stdout.strip().splitlines()[-1]))
+
+
+def test_the_replay_reads_the_kept_probes_on_the_rates_that_arrived(tmp_path: Path) -> None:
+    _keep(tmp_path, WINDOWS)
+    figures = _replay(tmp_path)
     assert figures["probes_per_arm"] == "8"
     # 7389 ms = e^2 s: the candidate crosses at 2 req/s arrived, the baseline at 1.6: a gain of 1.25
     assert abs(float(figures["gain"]) - 1.25) < 0.02
     assert float(figures["gain_halfwidth"]) < float(figures["gain_halfwidth_nominal"])
+
+
+def test_runs_that_disagree_beyond_their_intervals_are_told_from_runs_that_agree(tmp_path: Path) -> None:
+    """Two runs of the same servers (each window slowed by its own chance) against a run whose
+    baseline's p95 rises 10% faster: a run's interval holds its own windows' scatter, so only the
+    second pair is flagged."""
+    same, other, slower = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    _keep(same, WINDOWS, window_sd=0.03)
+    _keep(other, WINDOWS, seed=1, window_sd=0.03)
+    # its baseline probed lower, around its own boundary (1.45 req/s), as a search would
+    _keep(slower, [(0.7 * rc, rc, m) for _, rc, m in WINDOWS], k_baseline=1.25 * 1.1, seed=2, window_sd=0.03)
+    agree = _replay(same, other)
+    assert agree["runs"] == "2" and float(agree["f_p"]) > 0.05
+    disagree = _replay(same, slower)
+    assert float(disagree["f_p"]) < 0.001 and float(disagree["excess_sd"]) > 0.05
+    # the pooled gain lies between the runs' (1.25 and 1.25 · 1.1)
+    assert 1.25 < float(disagree["gain_pooled"]) < 1.25 * 1.1
 
 
 def test_a_directory_without_probes_is_named(tmp_path: Path) -> None:

@@ -180,6 +180,21 @@ def _slowed_windows(common: list[float], own: list[float], own_b: list[float] | 
     return out
 
 
+def test_a_chance_correlation_of_independent_arms_does_not_narrow_the_gain() -> None:
+    # Eight windows of independent noise in each arm (normal draws, sd 0.05 in log p95). Taken half
+    # a standard error low, their residuals' correlation read 0.63, and the gain's interval was 0.62
+    # of the unpaired one; 7 of 60 such draws read above 0.3. (Found by replaying two runs of the same
+    # synthetic servers: one run's interval lay 8 of its standard errors off the truth.) Taken at
+    # its one-sided 95% lower bound, the correlation narrows the gain only a little here.
+    plan = SearchPlan(limit=1000.0, error_rate_max=0.01, start=1.0)
+    own_b = [-0.102, 0.035, 0.049, -0.017, 0.023, 0.037, 0.029, -0.027]
+    own_c = [-0.007, 0.051, 0.064, 0.005, 0.004, 0.01, 0.052, -0.053]
+    paired = search_result(_slowed_windows([0.0] * 8, own_c, own_b), plan, replicates=50)
+    alone = search_result(_slowed_windows([0.0] * 8, own_c, own_b), plan, replicates=50, paired=False)
+    assert paired.gain_halfwidth is not None and alone.gain_halfwidth is not None
+    assert paired.gain_halfwidth >= 0.85 * alone.gain_halfwidth
+
+
 def test_the_gains_error_pairs_the_arms_window_by_window() -> None:
     # A shared machine slows both arms in the same window: their residuals correlate, and the shift
     # moves both crossings alike, so it cancels in the gain. Treated as independent (the error before)
@@ -189,11 +204,11 @@ def test_the_gains_error_pairs_the_arms_window_by_window() -> None:
     own = [0.02, -0.01, 0.0, 0.015, -0.02, 0.01, -0.005, 0.0]
     paired = search_result(_slowed_windows(common, own), plan, replicates=50)
     alone = search_result(_slowed_windows(common, own), plan, replicates=50, paired=False)
-    # 0.92 measured, taken half a standard error lower (Fisher z over 8 windows): 0.88
-    assert paired.arm_correlation is not None and 0.85 < paired.arm_correlation < 0.92
+    # 0.92 measured, taken at its one-sided 95% lower bound (Fisher z over 8 windows): 0.69
+    assert paired.arm_correlation is not None and 0.6 < paired.arm_correlation < 0.8
     assert paired.gain == pytest.approx(2.5, rel=0.05) and paired.gain == alone.gain
     assert paired.gain_halfwidth is not None and alone.gain_halfwidth is not None
-    assert paired.gain_halfwidth < alone.gain_halfwidth / 2  # 0.041 against 0.116
+    assert paired.gain_halfwidth < 0.6 * alone.gain_halfwidth  # 0.064 against 0.116
     assert paired.gain_low is not None and paired.gain_high is not None
     assert paired.gain_low <= 2.5 <= paired.gain_high
     # without a common part the arms' residuals do not correlate and pairing changes little
