@@ -246,12 +246,15 @@ def simulated(
         f"the gain's interval, the arms' errors paired window by window (median residual correlation "
         f"{r['arm_correlation_median']:.2f}): coverage {r['gain_coverage']:.3f}, median half-width "
         f"{r['gain_halfwidth_median']:.3f}; as if independent, same probes: coverage "
-        f"{r['gain_coverage_unpaired']:.3f}, median half-width {r['gain_halfwidth_median_unpaired']:.3f}"
+        f"{r['gain_coverage_unpaired']:.3f}, median half-width {r['gain_halfwidth_median_unpaired']:.3f}; "
+        f"each gain's error is {r['gain_spread_ratio']:.2f}× the standard error its interval states "
+        f"(a robust spread; 1: as stated)"
     )
     print(
         f"capacity_coverage={r['capacity_coverage']:.3f} baseline_coverage={r['baseline_coverage']:.3f} "
         f"candidate_coverage={r['candidate_coverage']:.3f} gain_coverage={r['gain_coverage']:.3f} "
-        f"probes_per_arm_max={r['probes_per_arm_max']:.0f} gain_halfwidth_median={r['gain_halfwidth_median']:.3f}"
+        f"probes_per_arm_max={r['probes_per_arm_max']:.0f} gain_halfwidth_median={r['gain_halfwidth_median']:.3f} "
+        f"gain_spread_ratio={r['gain_spread_ratio']:.2f}"
     )
 
 

@@ -16,6 +16,7 @@ import heapq
 import math
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from gates.judge.capacity_probes import Rates, run_search
 from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, search_result
@@ -127,7 +128,7 @@ def coverage(
     truth = {a: true_capacity(m, c, limit_s) for a, m in arms.items()}
     true_gain = truth["candidate"] / truth["baseline"]
     hits = {"baseline": 0, "candidate": 0, "gain": 0, "gain_unpaired": 0}
-    probes, halfwidths, unpaired, rhos = [], [], [], []
+    probes, halfwidths, unpaired, rhos, errors, ses = [], [], [], [], [], []
     for i in range(sims):
         plan = SearchPlan(
             limit=limit_s, error_rate_max=0.01, start=2.0, max_probes=max_probes, per_arm=per_arm, halfwidth=halfwidth
@@ -149,6 +150,10 @@ def coverage(
         unpaired.append(alone.gain_halfwidth if alone.gain_halfwidth is not None else math.inf)
         if res.arm_correlation is not None:
             rhos.append(res.arm_correlation)
+        if res.gain and res.gain_low and res.gain_high and res.gain_df:
+            # the error of log gain against the standard error its interval states
+            errors.append(math.log(res.gain / true_gain))
+            ses.append(math.log(res.gain_high / res.gain_low) / (2 * float(student_t.ppf(0.975, res.gain_df))))
     return {
         "capacity_coverage": min(hits["baseline"], hits["candidate"]) / sims,
         "baseline_coverage": hits["baseline"] / sims,
@@ -162,4 +167,12 @@ def coverage(
         "gain_halfwidth_median": float(np.median(halfwidths)),
         "gain_halfwidth_median_unpaired": float(np.median(unpaired)),
         "arm_correlation_median": float(np.median(rhos)) if rhos else math.nan,
+        # how much more the gains scatter around the truth than their intervals state: the spread of
+        # each search's error over its own standard error (1: as stated), read robustly (1.4826 ×
+        # the median absolute deviation), as a few searches' errors and intervals are very wide
+        "gain_spread_ratio": _robust_sd(np.array(errors) / np.array(ses)) if len(ses) > 1 else math.nan,
     }
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
