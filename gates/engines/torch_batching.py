@@ -242,12 +242,21 @@ class TorchBatchScheduler:
 
         now = time.perf_counter()
         with self._lock:
-            produced = 0
+            fresh = []
             for out in outputs:
                 entry = self._live.get(out.request_id)
-                done_count = entry[1] if entry is not None else 0
-                new = list(out.generated_tokens)[done_count:]
-                produced += 1 if new else 0
+                fresh.append((out, entry, list(out.generated_tokens)[entry[1] if entry is not None else 0 :]))
+            produced = sum(1 for _, _, new in fresh if new)
+            # the step is counted before its tokens reach the clients: a client that has its whole
+            # answer then finds all of it in the step metrics (Triton's endpoint, scraped at once)
+            if step and produced:
+                seconds = now - self._mark
+                self._sizes[produced] += 1
+                self._busy_s += seconds
+                self._tokens += produced
+                if self._on_step is not None:
+                    _safe(self._on_step, produced, seconds)
+            for out, entry, new in fresh:
                 if entry is None:
                     continue  # cancelled or closed earlier: the engine still reports its end
                 job, count = entry
@@ -274,13 +283,6 @@ class TorchBatchScheduler:
                     del self._live[out.request_id]
                     self.manager.cancel_request(out.request_id)
                     _safe(job.on_done, CANCELLED)
-            if step and produced:
-                seconds = now - self._mark
-                self._sizes[produced] += 1
-                self._busy_s += seconds
-                self._tokens += produced
-                if self._on_step is not None:
-                    _safe(self._on_step, produced, seconds)
             if step:
                 self._mark = time.perf_counter()  # our callbacks are not the engine's time
 

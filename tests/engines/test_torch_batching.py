@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,13 @@ class Answer:
         self.error: str | None = None
         self.done = threading.Event()
         self.cancel_after = cancel_after
+        self.on_finish: Callable[[], None] | None = None
         self.job = Job(ids, max_new, self.tokens.append, self._finish, self._cancelled)
 
     def _finish(self, error: str | None) -> None:
         self.error = error
+        if self.on_finish is not None:
+            self.on_finish()
         self.done.set()
 
     def _cancelled(self) -> bool:
@@ -82,8 +86,14 @@ def _check_batched(runner: TorchRunner, reference: list[list[int]]) -> None:
     """8 concurrent jobs share steps and each gets its one-at-a-time greedy answer."""
     steps: list[tuple[int, float]] = []
     scheduler = runner.batching(8, lambda n, s: steps.append((n, s)))
+    # (tokens the steps reported, tokens delivered) as each job finishes: a client that has its
+    # whole answer must find every token of it in the step metrics (Triton's endpoint is scraped
+    # right after the streams end: a served test once read 506 step tokens of 512)
+    at_finish: list[tuple[int, int]] = []
     try:
         answers = [Answer(runner.encode(p)) for p in PROMPTS]
+        for a in answers:
+            a.on_finish = lambda: at_finish.append((sum(n for n, _ in steps), sum(len(x.tokens) for x in answers)))
         _run(scheduler, answers)
         stats = scheduler.stats()
     finally:
@@ -93,6 +103,7 @@ def _check_batched(runner: TorchRunner, reference: list[list[int]]) -> None:
     assert stats.batch_size_max is not None and stats.batch_size_max >= 4, stats.steps_by_size
     assert stats.tokens == sum(len(t) for t in reference) == sum(n for n, _ in steps)
     assert stats.steps == len(steps) and stats.busy_s > 0
+    assert all(counted >= delivered for counted, delivered in at_finish), at_finish
 
 
 def test_concurrent_jobs_share_steps_and_get_their_one_at_a_time_answers(
