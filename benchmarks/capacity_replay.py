@@ -79,15 +79,14 @@ class Agreement:
 def agreement(results: list[SearchResult], confidence: float = 0.95) -> Agreement:
     from scipy.stats import f as f_dist
     from scipy.stats import norm
-    from scipy.stats import t as student_t
 
     read = []
     for r in results:
         if r.gain is None or r.gain_low is None or r.gain_high is None:
             continue
-        df = r.gain_df
-        q = float(student_t.ppf(0.5 + confidence / 2, df) if df else norm.ppf(0.5 + confidence / 2))
-        read.append((math.log(r.gain), math.log(r.gain_high / r.gain_low) / (2 * q), df or 1000))
+        # a bootstrap interval (no fitted lines) is read with the normal quantile
+        se = r.gain_log_se or math.log(r.gain_high / r.gain_low) / (2 * float(norm.ppf(0.5 + confidence / 2)))
+        read.append((math.log(r.gain), se, r.gain_df or 1000))
     if len(read) < 2:
         raise SystemExit(f"{len(read)} of {len(results)} runs have a bounded gain interval: nothing to compare")
     k = len(read)

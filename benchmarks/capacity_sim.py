@@ -16,7 +16,6 @@ import heapq
 import math
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from gates.judge.capacity_probes import Rates, run_search
 from gates.judge.capacity_search import ArmProbe, Probe, SearchPlan, search_result
@@ -150,10 +149,10 @@ def coverage(
         unpaired.append(alone.gain_halfwidth if alone.gain_halfwidth is not None else math.inf)
         if res.arm_correlation is not None:
             rhos.append(res.arm_correlation)
-        if res.gain and res.gain_low and res.gain_high and res.gain_df:
+        if res.gain and res.gain_log_se:
             # the error of log gain against the standard error its interval states
             errors.append(math.log(res.gain / true_gain))
-            ses.append(math.log(res.gain_high / res.gain_low) / (2 * float(student_t.ppf(0.975, res.gain_df))))
+            ses.append(res.gain_log_se)
     return {
         "capacity_coverage": min(hits["baseline"], hits["candidate"]) / sims,
         "baseline_coverage": hits["baseline"] / sims,

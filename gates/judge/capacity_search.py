@@ -147,8 +147,7 @@ class SearchResult:
     # the gain's half-width as if the arms' errors were independent (the search's stopping rule
     # needs both; the same as gain_halfwidth where no lines were fitted, or with paired=False)
     unpaired_halfwidth: float | None = None
-    # the degrees of freedom of the gain's Student t interval (None: a bootstrap interval), so that
-    # runs can be compared on their standard errors (benchmarks/capacity.py --replay DIR DIR …)
+    # of the gain's Student t interval (None: a bootstrap one), for gain_log_se and --replay's F test
     gain_df: int | None = None
 
     @property
@@ -160,6 +159,14 @@ class SearchResult:
         if self.gain is None or self.gain_low is None or self.gain_high is None:
             return None
         return (self.gain_high - self.gain_low) / 2 / self.gain
+
+    @property
+    def gain_log_se(self) -> float | None:
+        """The standard error of log gain its Student t interval states (None: a bootstrap one)."""
+        if not (self.gain_df and self.gain_low and self.gain_high):
+            return None
+        t = float(student_t.ppf(0.5 + self.confidence / 2, self.gain_df))
+        return math.log(self.gain_high / self.gain_low) / (2 * t)
 
 
 def cliff_of(probes: Sequence[Probe], arm: str, plan: SearchPlan) -> str | None:
