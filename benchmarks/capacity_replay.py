@@ -42,6 +42,25 @@ def kept_probes(run: Path) -> list[Probe]:
     return probes
 
 
+def machine_of(run: Path) -> dict[str, Any] | None:
+    """The machine the run measured on, from its kept report.json (None: not recorded, schema < 10)."""
+    try:
+        machine = json.loads((run / "report.json").read_text()).get("machine")
+    except (OSError, ValueError):
+        return None
+    return machine if isinstance(machine, dict) else None
+
+
+def by_machine(runs: list[Path]) -> dict[str, list[int]]:
+    """The runs' indices grouped by machine fingerprint ("unknown": not recorded). Capacity is the
+    hardware's: runs on different kinds of machine are not expected to agree."""
+    groups: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        m = machine_of(run)
+        groups.setdefault(str(m.get("fingerprint")) if m else "unknown", []).append(i)
+    return groups
+
+
 def _nominal(p: Probe) -> Probe:
     arms: dict[str, ArmProbe] = {a: dataclasses.replace(v, offered=None) for a, v in p.arms.items()}
     return dataclasses.replace(p, arms=arms)

@@ -15,6 +15,7 @@ from gates.judge.paired import two_sided
 from gates.judge.points import LATENCY_SUFFIX
 from gates.judge.verdict import Verdict
 from gates.loadmodes import LOAD_MODES, LoadMode, OperatingPoint
+from gates.machine import machine_info
 from gates.quality.drift import PromptDrift
 from gates.record import (
     BuildResult,
@@ -139,6 +140,7 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         "durations_s": dict(ctx.durations_s),
         "links": _links(ctx.env),
         "tools": tool_versions(),
+        "machine": machine_info(),
     }
     if load:
         report["load"] = {

@@ -200,6 +200,23 @@ class Links(_Object):
     html_report: str = ""
 
 
+class Machine(_Object):
+    """Where the run measured (gates/machine.py): latency, capacity and cost per token are this
+    hardware's, and runs on another kind of machine are not expected to agree (schema 10)."""
+
+    cpu: str | None
+    logical_cpus: int
+    """The CPUs this process could run on (a container's or runner's limit)."""
+    isa: list[str]
+    """The low-precision instructions the CPU has (avx512_vnni, amx_int8, ...)."""
+    memory_bytes: int | None
+    gpus: list[str] | None
+    """NVIDIA GPUs by name ([]: none; null: nvidia-smi failed)."""
+    system: str
+    fingerprint: str
+    """Twelve hex digits: the same for runs on the same kind of machine (CPU, CPU count, ISA, GPUs)."""
+
+
 class Serve(_Object):
     batching: Literal["engine", "off"]
     max_batch: int
@@ -298,7 +315,7 @@ class Report(_Object):
 
     model_config = ConfigDict(title="gates report.json")
 
-    schema_version: Literal[9]
+    schema_version: Literal[10]
     """Bumped whenever this schema changes."""
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
     reason: str
@@ -328,6 +345,8 @@ class Report(_Object):
     """How both arms were served: the serve section's batching settings and what each engine ran."""
     corpus: Corpus | None = None
     """Token-level drift on golden.drift_corpus (schema 5); null when no corpus is configured."""
+    machine: Machine | None = None
+    """The machine the run measured on (schema 10); null in a report that does not know it."""
 
 
 SCHEMA_VERSION: int = get_args(Report.model_fields["schema_version"].annotation)[0]
@@ -343,6 +362,7 @@ SCHEMA_HISTORY: dict[int, str] = {
     7: "5da0ee32d4f68a3d19b6228e543c12a561cbff0e32f93d54242093f36657bf73",  # capacity search: each arm its own rate
     8: "77f6c8b1c1c6fa0d84e6781f2c84805e88235b93affcb7cd5cfb7bfe388d0745",  # capacity search: arms' paired correlation
     9: "c247e8974a518fe9152f59e5f355ebc2ba34a6c46c23741eccf82ea1d7229bb7",  # capacity search: rates that arrived
+    10: "8bc012222741ea650fa30ed92765d9fa5b574368c1c22f815a9c61d049787927",  # the machine measured on
 }
 
 

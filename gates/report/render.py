@@ -9,6 +9,7 @@ import jinja2
 
 from gates.config.schema import PIPELINE_NAME
 from gates.loadmodes import LOAD_MODES, LoadMode
+from gates.machine import describe
 from gates.report.charts import (
     mermaid_capacity,
     mermaid_drift,
@@ -111,6 +112,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
     env.filters["md"] = md_inline
     env.filters["num"] = _num
     env.filters["md_url"] = md_url
+    env.filters["machine"] = describe
     env.globals.update(
         icons=ICONS,
         status_icons=STATUS_ICONS,

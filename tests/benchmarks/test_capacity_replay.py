@@ -84,6 +84,31 @@ def test_runs_that_disagree_beyond_their_intervals_are_told_from_runs_that_agree
     assert 1.25 < float(disagree["gain_pooled"]) < 1.25 * 1.1
 
 
+def test_runs_on_different_machines_are_compared_within_each(tmp_path: Path) -> None:
+    """Capacity is the hardware's: runs whose reports name different kinds of machine are grouped,
+    each group's agreement stated on its own, and the pooled figure says how many machines it mixes."""
+    runs = [tmp_path / n for n in ("a", "b", "c")]
+    for i, run in enumerate(runs):
+        _keep(run, WINDOWS, seed=i, window_sd=0.03)
+    for run, fp in zip(runs, ("aaaaaaaaaaaa", "aaaaaaaaaaaa", "bbbbbbbbbbbb"), strict=True):
+        machine = {"cpu": f"CPU {fp[0]}", "logical_cpus": 2, "isa": ["avx2"], "memory_bytes": None, "gpus": []}
+        (run / "report.json").write_text(json.dumps({"machine": {**machine, "system": "Linux", "fingerprint": fp}}))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "capacity.py"), "--replay", *map(str, runs), "--slo-ms", "7389"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "measured on 2 kinds of machine" in proc.stdout
+    group = r"machine aaaaaaaaaaaa \(CPU a, 2 CPUs \(avx2\), no GPU\): a b: gain [\d.]+, between_run_sd="
+    assert re.search(group, proc.stdout)
+    assert "machine bbbbbbbbbbbb (CPU b, 2 CPUs (avx2), no GPU): c, one run" in proc.stdout
+    last = dict(re.findall(r"(\w+)=(\S+)", proc.stdout.strip().splitlines()[-1]))
+    assert last["runs"] == "3" and last["machines"] == "2"
+    # runs without a machine in their records (kept before schema 10) are one group: "unknown"
+    for run in runs:
+        (run / "report.json").unlink()
+    assert _replay(*runs)["machines"] == "1"
+
+
 def test_a_directory_without_probes_is_named(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "benchmarks" / "capacity.py"), "--replay", str(tmp_path)]
