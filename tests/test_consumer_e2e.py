@@ -223,6 +223,8 @@ def test_a_consumer_made_from_the_readme_gates_a_pr_promotes_by_comment_and_rech
         assert not any(j.ran for j in runner.trigger(workflows / "gates.yml", "pull_request_target", pr_event))
 
         # 2. the canary, as the README's promotion section deploys it (on the runner, default branch)
+        if shutil.which("haproxy") is None:  # .ci/run installs it; the PR gate above has been checked
+            pytest.skip("haproxy is not installed here: the README's canary runs behind it (apt-get install haproxy)")
         [promotion_sh] = [b for b in blocks("sh") if "gates canary serve" in b]
         lines = [ln.split("#")[0].strip() for ln in promotion_sh.splitlines()]
         export = next(ln for ln in lines if ln.startswith("export GATES_ARTIFACTS="))
