@@ -95,6 +95,9 @@ def test_spine_passes_and_writes_the_report_contract(
     assert (out / "load" / "requests.csv").read_text().count("\n") > 20
 
 
+# slow (CI runs it): make demo gates int8 latency on the same kernels, and
+# test_engine_quantized_candidate_is_identified_by_its_build runs that engine in every make test
+@pytest.mark.slow
 def test_int8_engine_gates_latency_on_real_kernels(
     write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:
