@@ -204,12 +204,13 @@ def replayed(runs: list[Path], slo_ms: float, confidence: float) -> None:
             f"gain_halfwidth_nominal={fmt(n.gain_halfwidth, '.3f')}"
         )
         return
-    groups = by_machine(runs)
+    machines = [machine_of(run) for run in runs]  # each run's report.json read once
+    groups = by_machine(machines)
     if len(groups) > 1:  # capacity is the hardware's: compare runs within one kind of machine
         print(f"the runs were measured on {len(groups)} kinds of machine (or not recorded): their gains need not agree")
         for fp, idx in groups.items():
             names = " ".join(runs[i].name for i in idx)
-            m = machine_of(runs[idx[0]])
+            m = machines[idx[0]]
             if len(idx) < 2:
                 print(f"machine {fp} ({describe(m)}): {names}, one run")
                 continue

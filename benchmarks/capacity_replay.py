@@ -51,12 +51,11 @@ def machine_of(run: Path) -> dict[str, Any] | None:
     return machine if isinstance(machine, dict) else None
 
 
-def by_machine(runs: list[Path]) -> dict[str, list[int]]:
-    """The runs' indices grouped by machine fingerprint ("unknown": not recorded). Capacity is the
-    hardware's: runs on different kinds of machine are not expected to agree."""
+def by_machine(machines: list[dict[str, Any] | None]) -> dict[str, list[int]]:
+    """The runs' indices grouped by their machines' fingerprints ("unknown": not recorded). Capacity
+    is the hardware's: runs on different kinds of machine are not expected to agree."""
     groups: dict[str, list[int]] = {}
-    for i, run in enumerate(runs):
-        m = machine_of(run)
+    for i, m in enumerate(machines):
         groups.setdefault(str(m.get("fingerprint")) if m else "unknown", []).append(i)
     return groups
 
