@@ -124,7 +124,9 @@ class WebhookServer:
             max_request_header_size=MAX_HEADERS,
             connection_limit=256,
             backlog=256,  # bursts of deliveries are not reset
-            asyncore_loop_timeout=0.5,
+            # whole seconds: waitress casts it to int, and 0.5 became a 0 s poll that spun a core
+            # and held the GIL from the ledger's threads (a 200-delivery burst took 2 minutes)
+            asyncore_loop_timeout=1,
             asyncore_use_poll=True,  # select() cannot watch descriptors above 1024
             ident="gates",
             expose_tracebacks=False,
@@ -295,7 +297,8 @@ class WebhookServer:
 def guard_connections(httpd: Any, read_timeout_s: float, per_address_limit: int) -> None:
     """Against a trickle slowloris (a byte every few seconds resets waitress' idle timeout, and 256
     such connections fill its limit): a request must arrive whole within ``read_timeout_s`` of its
-    first byte, and one client address holds at most ``per_address_limit`` connections."""
+    first byte, and one client address holds at most ``per_address_limit`` connections. Also: the
+    event loop sleeps while task threads answer (see ``writable``)."""
     import time
 
     from waitress.channel import HTTPChannel
@@ -311,6 +314,15 @@ def guard_connections(httpd: Any, read_timeout_s: float, per_address_limit: int)
                 self.will_close = True  # too slow to be GitHub: its bytes are not read further
                 return False
             return bool(super().received(data))
+
+        def writable(self) -> bool:
+            # While a task thread answers, waitress calls the channel writable as soon as the answer
+            # is buffered, though only that thread may send it until its request ends (it sends it
+            # itself, and wakes the loop when done): poll() returned at once until then, and the loop
+            # spun, holding the GIL. Past the high watermark the task waits for the loop to drain.
+            if self.requests and not (self.will_close or self.close_when_flushed):
+                return bool(self.total_outbufs_len > self.adj.outbuf_high_watermark)
+            return bool(super().writable())
 
     def channel(server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> Any:
         peer = addr[0] if isinstance(addr, tuple) else addr

@@ -76,6 +76,37 @@ def test_signatures_replays_and_concurrency_in_process(tmp_path: Path) -> None:
     assert sorted(seen) == sorted(f"d-{i}" for i in range(200)) and set(seen.values()) == {1}
 
 
+def test_the_event_loop_waits_for_events_instead_of_spinning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy poll loop holds the GIL: on two cores its threads starved the ledger's, and a burst of
+    200 deliveries took 97-120 s with 59-186 of them answered 503 (CI, session 16). Two causes:
+    waitress casts ``asyncore_loop_timeout`` to int (0.5 became a 0 s poll), and it reports a
+    channel writable while a task thread is still sending its small answer."""
+    from waitress import wasyncore
+
+    polls = [0]
+    original = wasyncore.poll2
+
+    def counting(*args: Any, **kwargs: Any) -> None:
+        polls[0] += 1
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(wasyncore, "poll2", counting)
+    with WebhookServer(SECRET, Ledger(str(tmp_path / "l.db")), lambda d: None, workers=2, log=lambda s: None) as server:
+        time.sleep(0.2)
+        before = polls[0]
+        time.sleep(2.0)
+        idle = polls[0] - before  # an idle loop wakes once a second (its timeout) for maintenance
+        before = polls[0]
+        bodies = [comment_payload("hello", 7000 + i) for i in range(100)]
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda i: post(server.url, bodies[i], signed(bodies[i], f"p-{i}"))[0], range(100)))
+        burst = polls[0] - before
+    assert codes == [202] * 100
+    assert idle <= 6, f"{idle} polls in 2 s of idleness"
+    # a request wakes the loop a handful of times (accept, read, trigger, close); spinning is thousands
+    assert burst <= 30 * 100, f"{burst} polls for 100 requests"
+
+
 @pytest.mark.integration
 def test_gates_serve_processes_each_delivery_once(project: Path, tmp_path: Path) -> None:
     ledger = tmp_path / "serve.db"
