@@ -169,6 +169,7 @@ def payload(kind: str, name: str) -> dict[str, Any]:
     return dict(json.loads((webhooks_dir() / "examples" / kind / name).read_text()))
 
 
+@pytest.mark.slow  # 114 s: CI runs it (make test took 27 min in a fresh clone, session 16)
 def test_a_consumer_made_from_the_readme_gates_a_pr_promotes_by_comment_and_rechecks(
     release_assets: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:

@@ -104,6 +104,7 @@ def test_slow_canary_rolls_back_and_identical_canary_walks_to_stable(
         assert '"top1_agreement": 1.0' in str(passed[0]["detail"])
 
 
+@pytest.mark.slow  # 65 s: CI runs it; the rollback test above keeps live analysis in every make test
 @pytest.mark.skipif(nginx_available() is not None, reason=str(nginx_available()))
 def test_mirror_judges_copies_before_any_user_is_sent_to_the_canary(
     tmp_path: Path, tiny_model: Path, no_leaked_servers: None
