@@ -280,6 +280,7 @@ def _busy_on_cpu0() -> None:
         pass
 
 
+@pytest.mark.slow  # 25 s: CI runs it; tests/loadgen cover the mix and length draws on the real server
 def test_request_mix_and_output_length_distribution(
     write_pipeline: Callable[..., Path], artifacts_root: Path, tiny_model: Path, tmp_path: Path, no_leaked_servers: None
 ) -> None:

